@@ -1,0 +1,83 @@
+"""The generation pipeline (Calyx-style named passes): spec → Workload/Dataflow IR → ArchGraph →
+PrimGraph → scheduled PrimGraph → Amaranth → Verilog."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .affine.dataflow import make_dataflow
+from .affine.library import DEFAULTS, builtin_workload, parse_shape
+from .affine.workload import Workload, parse_workload_file
+from .arch.graph import ArchGraph, build_arch
+from .errors import LegoError
+from .prim.graph import PrimGraph
+from .prim.lower import frame_delay, lower
+from .prim.passes import PIPELINES
+
+MAX_ARRAY = 64
+
+
+@dataclass(frozen=True)
+class GenSpec:
+    workload: str = "attention"
+    shape: str | None = None
+    array: tuple[int, int] = (4, 4)
+    dataflows: tuple[str, ...] = ("os",)
+    bits: int = 8
+    opt: bool = True
+
+
+@dataclass
+class ArrayDesign:
+    """One generated spatial array (a single affine nest, possibly with fused dataflows)."""
+    workload: Workload
+    arch: ArchGraph
+    pg: PrimGraph          # the scheduled graph that is emitted
+    naive_bits: int
+    lp_bits: int
+    lp_stats: dict = field(default_factory=dict)
+
+    @property
+    def cycles(self) -> list[int]:
+        fd = frame_delay(self.arch)
+        return [m.df.steps + self.pg.drain(m.index, fd) for m in self.arch.modes]
+
+
+def parse_array(text: str | None) -> tuple[int, int]:
+    if text is None:
+        return (4, 4)
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not m:
+        raise LegoError(f"--array: '{text}' is not RxC (e.g. 4x8)")
+    r, c = int(m.group(1)), int(m.group(2))
+    if not (1 <= r <= MAX_ARRAY and 1 <= c <= MAX_ARRAY):
+        raise LegoError(f"--array: {r}x{c} is out of range (1..{MAX_ARRAY} per side)")
+    return r, c
+
+
+def load_workload(name: str, shape: str | None, bits: int) -> Workload:
+    if bits not in (4, 8, 12, 16):
+        raise LegoError(f"--bits: {bits} is not supported (allowed: 4, 8, 12, 16)")
+    if name in DEFAULTS:
+        return builtin_workload(name, parse_shape(shape, name), bits)
+    if name.endswith((".yaml", ".yml", ".json")) or os.path.sep in name:
+        if shape:
+            raise LegoError("--shape: not allowed with a workload file (extents are in the file)")
+        return parse_workload_file(Path(name))
+    raise LegoError(f"--workload: unknown workload '{name}' (built-in: {', '.join(DEFAULTS)}; or a .yaml/.json file)")
+
+
+def build_array(w: Workload, array: tuple[int, int], dataflows: tuple[str, ...], opt: bool = True) -> ArrayDesign:
+    dfs = [make_dataflow(w, d, array) for d in dataflows]
+    arch = build_arch(w, dfs)
+    pg0 = lower(arch)
+    naive = pg0
+    for p in PIPELINES["naive"]:
+        naive = p(naive)
+    best = pg0
+    for p in PIPELINES["opt"]:
+        best = p(best)
+    stats = dict(getattr(best, "lp_stats", {}))
+    return ArrayDesign(w, arch, best if opt else naive, naive.register_bits(), best.register_bits(), stats)

@@ -1,0 +1,1 @@
+"""Emission: PrimGraph → Amaranth → Verilog-2005, plus manifest, report, file list, FuseSoC core, bench."""

@@ -1,0 +1,308 @@
+"""Amaranth elaboration of one PrimGraph: controller, banks, address generators, datapath, taps.
+
+Every value crosses an edge through a tap of its driver's shift register: shared (one tapped chain per
+driver, the LP's fan-out sharing) or private (one chain per edge, ``--no-opt``).
+"""
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib.memory import Memory
+
+from ..arch.graph import ArchGraph
+from ..prim.graph import PrimGraph
+from ..prim.lower import bits_for, control_fields, frame_delay
+
+
+def same_tables(df, M: np.ndarray) -> list[bool]:
+    """same[k]: the tensor index does not change when the step counter increments position k."""
+    nT = len(df.T)
+    out = []
+    for k in range(nT):
+        delta = np.zeros(nT, dtype=np.int64)
+        delta[k] = 1
+        for j in range(k + 1, nT):
+            delta[j] = -(df.T[j] - 1)
+        out.append(not (M @ delta).any())
+    return out
+
+
+class ArrayCore:
+    """Builds the array into an existing Module. Host-facing signals are attributes."""
+
+    def __init__(self, arch: ArchGraph, pg: PrimGraph, prefix: str = ""):
+        self.arch, self.pg, self.prefix = arch, pg, prefix
+        w = arch.workload
+        self.nmodes = len(arch.modes)
+        self.fields = control_fields(arch)
+        self.fd = frame_delay(arch)
+        self.in_banks = {t.name: arch.banks(t.name) for t in w.inputs}
+        self.out_banks = arch.banks(w.output.name)
+        self.abits = max(bits_for(d - 1) for _, d in list(self.in_banks.values()) + [self.out_banks])
+        self.cycles = [m.df.steps + pg.drain(m.index, self.fd) for m in arch.modes]
+        # host-facing
+        self.start = Signal(name=f"{prefix}start")
+        self.mode = Signal(range(max(2, self.nmodes)), name=f"{prefix}mode")
+        self.busy = Signal(name=f"{prefix}busy")
+        self.done = Signal(name=f"{prefix}done")
+        self.cycles_out = Signal(32, name=f"{prefix}cycles")
+        self.epoch = Signal(name=f"{prefix}epoch")
+        self.in_wr = {}      # tensor -> list of write ports per bank
+        self.out_rd = []     # comb read ports (host) per output bank
+
+    # ------------------------------------------------------------------ helpers
+    def _field(self, word, name):
+        off = 0
+        for n, b in self.fields:
+            if n == name:
+                return word[off:off + b]
+            off += b
+        raise KeyError(name)
+
+    def _tap(self, m, driver: str, depth: int, key=None):
+        key = driver if self.pg.shared else key
+        chain = self.chains.setdefault(key, [self.val[driver]])
+        while len(chain) <= depth:
+            prev = chain[-1]
+            r = Signal.like(prev, name=f"{self.prefix}r_{len(self.chains)}_{len(chain)}")
+            m.d.sync += r.eq(prev)
+            chain.append(r)
+        return chain[depth]
+
+    def _input(self, m, e):
+        """Value of edge e at its consumer, muxed by mode where the register count differs."""
+        taps = {mi: self._tap(m, e.src, self.pg.rho(e, mi), key=(e.src, e.dst, e.slot)) for mi in e.delta}
+        vals = list(taps.items())
+        out = vals[-1][1]
+        for mi, t in reversed(vals[:-1]):
+            out = Mux(self.mode_r == mi, t, out)
+        return out
+
+    def _live(self, e):
+        if len(e.delta) == self.nmodes:
+            return Const(1, 1)
+        c = Const(0, 1)
+        for mi in e.delta:
+            c = c | (self.mode_r == mi)
+        return c
+
+    def _mode_mux(self, per_mode: dict, default):
+        out = default
+        for mi, v in per_mode.items():
+            out = Mux(self.mode_r == mi, v, out)
+        return out
+
+    # ------------------------------------------------------------------ controller
+    def _controller(self, m):
+        arch, p = self.arch, self.prefix
+        self.mode_r = Signal.like(self.mode, name=f"{p}mode_r")
+        cyc = Signal(32, name=f"{p}cyc")
+        cw = Signal(sum(b for _, b in self.fields), name=f"{p}cw")
+        N = [md.df.steps for md in arch.modes]
+        issuing = Signal(name=f"{p}issuing")
+        nsteps = self._mode_mux({i: Const(n, 32) for i, n in enumerate(N)}, Const(N[0], 32))
+        total = self._mode_mux({i: Const(c, 32) for i, c in enumerate(self.cycles)}, Const(self.cycles[0], 32))
+        m.d.comb += issuing.eq(self.busy & (cyc < nsteps))
+        with m.If(self.start & ~self.busy):
+            m.d.sync += [self.busy.eq(1), self.done.eq(0), cyc.eq(0), self.mode_r.eq(self.mode),
+                         self.epoch.eq(~self.epoch)]
+        with m.Elif(self.busy):
+            m.d.sync += cyc.eq(cyc + 1)
+            with m.If(cyc == total - 1):
+                m.d.sync += [self.busy.eq(0), self.done.eq(1), self.cycles_out.eq(total)]
+        parts = {"v": issuing}
+        Y = arch.workload.output.name
+        for md in arch.modes:
+            df, i = md.df, md.index
+            nT = len(df.T)
+            t = [Signal(bits_for(e - 1), name=f"{p}m{i}_t{k}") for k, e in enumerate(df.T)]
+            kp = Signal(range(nT + 1), name=f"{p}m{i}_kp", init=nT)    # nT: "no previous step"
+            at_max = [t[k] == df.T[k] - 1 for k in range(nT)]
+            kn = Signal(range(nT + 1), name=f"{p}m{i}_kn")
+            m.d.comb += kn.eq(nT)
+            for k in range(nT):          # innermost position that is not at its maximum
+                with m.If(~at_max[k]):
+                    m.d.comb += kn.eq(k)
+            first_step = kp == nT
+            last_step = kn == nT
+            run = issuing & (self.mode_r == i)
+            with m.If(self.start & ~self.busy):
+                m.d.sync += [x.eq(0) for x in t] + [kp.eq(nT)]
+            with m.Elif(run):
+                m.d.sync += kp.eq(kn)
+                for k in range(nT):
+                    with m.If(kn == k):
+                        m.d.sync += t[k].eq(t[k] + 1)
+                    with m.Elif(kn < k):
+                        m.d.sync += t[k].eq(0)
+
+            def flag(same, pos, base):
+                f = base
+                for k, sm in enumerate(same):
+                    if not sm:
+                        f = f | (pos == k)
+                return f
+            for k in range(nT):
+                parts[f"m{i}_t{k}"] = t[k]
+            for tn in arch.workload.inputs:
+                parts[f"m{i}_chg_{tn.name}"] = flag(same_tables(df, md.nets[tn.name].M), kp, first_step)
+            sy = same_tables(df, md.nets[Y].M)
+            parts[f"m{i}_first"] = flag(sy, kp, first_step)
+            parts[f"m{i}_last"] = flag(sy, kn, last_step)
+        m.d.comb += cw.eq(Cat(*[parts[n] for n, _ in self.fields]))
+        return cw
+
+    # ------------------------------------------------------------------ nodes
+    def _bounds(self, word, mi, coef_rows, consts, limits):
+        """AND of 0 <= coef·t + const < limit over rows that can leave the range."""
+        df = self.arch.modes[mi].df
+        ok = Const(1, 1)
+        tmax = np.array(df.T) - 1
+        for row, k, lim in zip(coef_rows, consts, limits):
+            row = np.asarray(row)
+            lo = k + np.minimum(row, 0) @ tmax
+            hi = k + np.maximum(row, 0) @ tmax
+            if lo >= 0 and hi < lim:
+                continue
+            expr = Const(int(k), signed(64))
+            for j, a in enumerate(row):
+                if a:
+                    expr = expr + self._field(word, f"m{mi}_t{j}").as_unsigned() * int(a)
+            ok = ok & (expr >= 0) & (expr < int(lim))
+        return ok
+
+    def _affine(self, word, mi, alpha, beta, width):
+        expr = Const(int(beta), signed(64))
+        for j, a in enumerate(alpha):
+            if a:
+                expr = expr + self._field(word, f"m{mi}_t{j}").as_unsigned() * int(a)
+        out = Signal(width, name=f"{self.prefix}aff")
+        return out, expr
+
+    def elaborate_into(self, m: Module):
+        arch, pg, p = self.arch, self.pg, self.prefix
+        w = arch.workload
+        self.val, self.chains = {}, {}
+        cw = self._controller(m)
+        ins = {v: [] for v in pg.nodes}
+        for e in pg.edges:
+            ins[e.dst].append(e)
+        # value signals
+        for nid, n in pg.nodes.items():
+            self.val[nid] = cw if n.kind == "ctl" else Signal(
+                unsigned(n.width) if n.kind in ("ag", "wag") else signed(n.width), name=p + _san(nid))
+        # memories
+        mems = {}
+        for ti, t in enumerate(w.inputs):
+            nb, depth = self.in_banks[t.name]
+            self.in_wr[t.name] = []
+            for b in range(nb):
+                mem = Memory(shape=signed(t.bits), depth=max(2, depth), init=[])
+                m.submodules[f"{p}mem_{t.name}_{b}"] = mem
+                mems[(t.name, b)] = mem
+                self.in_wr[t.name].append(mem.write_port())
+        Y = w.output
+        ynb, ydepth = self.out_banks
+        self.out_mems = []
+        for b in range(ynb):
+            mem = Memory(shape=unsigned(Y.bits + 1), depth=max(2, ydepth), init=[])
+            m.submodules[f"{p}mem_{Y.name}_{b}"] = mem
+            self.out_mems.append(mem)
+            self.out_rd.append(mem.read_port(domain="comb"))
+        for nid in sorted(pg.nodes, key=lambda x: pg.sigma[x]):
+            self._node(m, nid, pg.nodes[nid], ins[nid], mems)
+        return m
+
+    def _node(self, m, nid, n, in_edges, mems):
+        pg, arch, v = self.pg, self.arch, self.val[nid]
+        w = arch.workload
+        by_slot = {e.slot: e for e in in_edges}
+        if n.kind == "ctl":
+            return
+        if n.kind in ("ag", "wag"):
+            t = w.tensor(n.attrs["tensor"])
+            e = by_slot["ctl"]
+            abits = n.width - (2 if n.kind == "ag" else 1)
+            outs = {}
+            for mi, port in n.attrs["ports"].items():
+                word = self._tap(m, "ctl", pg.rho(e, mi), key=(e.src, e.dst, e.slot, mi))
+                net = arch.modes[mi].nets[t.name]
+                addr, expr = self._affine(word, mi, port.alpha, port.beta, abits)
+                m.d.comb += addr.eq(expr)
+                vfield = self._field(word, "v")
+                if n.kind == "ag":
+                    valid = vfield & (self._bounds(word, mi, net.M, port.k, t.shape) if t.pad else 1)
+                    en = vfield & self._field(word, f"m{mi}_chg_{t.name}")
+                    outs[mi] = Cat(Mux(valid, addr, 0), valid, en)
+                else:
+                    ok = self._bounds(word, mi, net.M, port.k, t.shape)
+                    en = vfield & self._field(word, f"m{mi}_last") & ok
+                    outs[mi] = Cat(addr, en)
+            m.d.comb += v.eq(self._mode_mux(outs, Const(0, n.width)))
+        elif n.kind == "rd":
+            t = n.attrs["tensor"]
+            a = self._input(m, by_slot["a"])
+            rp = mems[(t, n.attrs["bank"])].read_port(domain="sync")
+            abits = len(rp.addr)
+            aw = pg.nodes[by_slot["a"].src].width - 2
+            valid, en = a[aw], a[aw + 1]
+            vreg = Signal(name=f"{self.prefix}{_san(nid)}_v")
+            m.d.comb += [rp.addr.eq(a[:min(abits, aw)]), rp.en.eq(en)]
+            with m.If(en):
+                m.d.sync += vreg.eq(valid)
+            m.d.comb += v.eq(Mux(vreg, rp.data, 0))
+        elif n.kind == "op":
+            m.d.comb += v.eq(self._mode_mux({mi: self._input(m, e) for e in in_edges for mi in e.delta},
+                                            Const(0, n.width)) if len(in_edges) > 1 else self._input(m, in_edges[0]))
+        elif n.kind == "mul":
+            a, b = self._input(m, by_slot["a"]), self._input(m, by_slot["b"])
+            ec = by_slot["ctl"]
+            s = n.attrs["fu"]
+            oks = {}
+            for mi in ec.delta:
+                word = self._tap(m, "ctl", pg.rho(ec, mi), key=(ec.src, ec.dst, ec.slot, mi))
+                df = arch.modes[mi].df
+                k = df.AS @ np.array(s) + df.bvec
+                oks[mi] = self._field(word, "v") & self._bounds(word, mi, df.AT, k, w.extents)
+            ok = self._mode_mux(oks, Const(0, 1))
+            m.d.comb += v.eq(Mux(ok, a * b, 0))
+        elif n.kind == "add":
+            terms = [Mux(self._live(e), self._input(m, e), 0) for e in sorted(in_edges, key=lambda e: e.slot)]
+            acc = terms[0]
+            for x in terms[1:]:
+                acc = acc + x
+            m.d.comb += v.eq(acc)
+        elif n.kind == "acc":
+            x = self._input(m, by_slot["in"])
+            ec = by_slot["ctl"]
+            firsts, vs = {}, {}
+            for mi in ec.delta:
+                word = self._tap(m, "ctl", pg.rho(ec, mi), key=(ec.src, ec.dst, ec.slot, mi))
+                firsts[mi] = self._field(word, f"m{mi}_first")
+                vs[mi] = self._field(word, "v")
+            first = self._mode_mux(firsts, Const(0, 1))
+            step = self._mode_mux(vs, Const(0, 1))
+            r = Signal.like(v, name=f"{self.prefix}{_san(nid)}_r")
+            m.d.comb += v.eq(Mux(first, 0, r) + x)
+            with m.If(step):
+                m.d.sync += r.eq(v)
+        elif n.kind == "wr":
+            Y = w.output
+            a = self._input(m, by_slot["a"])
+            vals = {mi: self._input(m, e) for e in in_edges if e.slot != "a" for mi in e.delta}
+            val = self._mode_mux(vals, Const(0, Y.bits))
+            mem = self.out_mems[n.attrs["bank"]]
+            rp = mem.read_port(domain="comb")
+            wp = mem.write_port()
+            aw = pg.nodes[by_slot["a"].src].width - 1
+            old = Signal(signed(Y.bits), name=f"{self.prefix}{_san(nid)}_old")
+            new = Signal(signed(Y.bits), name=f"{self.prefix}{_san(nid)}_new")
+            m.d.comb += [rp.addr.eq(a[:aw]), wp.addr.eq(a[:aw]), wp.en.eq(a[aw]),
+                         old.eq(Mux(rp.data[Y.bits] == self.epoch, rp.data[:Y.bits].as_signed(), 0)),
+                         new.eq(old + val), wp.data.eq(Cat(new, self.epoch)), v.eq(val)]
+        else:  # pragma: no cover
+            raise AssertionError(n.kind)
+
+
+def _san(nid: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in nid).strip("_")

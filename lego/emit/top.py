@@ -1,0 +1,54 @@
+"""Top level of a single-array design: the host load/read ports around an ArrayCore."""
+from __future__ import annotations
+
+from amaranth.hdl import Elaboratable, Module, Signal, signed
+
+from .array import ArrayCore
+
+
+class ArrayTop(Elaboratable):
+    """Ports (all synchronous to ``clk``; ``rst`` is synchronous, active high):
+
+    * ``start`` (in): pulse for one cycle to run the loaded workload in dataflow ``mode``.
+    * ``mode`` (in): dataflow select of a fused design (``manifest.modes``).
+    * ``busy``/``done`` (out): ``done`` rises when the last output is written, stays high until ``start``.
+    * ``cycles`` (out, 32): cycles from ``start`` to ``done`` of the last run.
+    * ``ld_en, ld_tensor, ld_bank, ld_addr, ld_data`` (in): host write of one input-bank word per cycle.
+    * ``rd_bank, rd_addr`` (in) → ``rd_data`` (out, combinational): host read of the output banks.
+    """
+
+    def __init__(self, arch, pg):
+        self.core = ArrayCore(arch, pg)
+        c = self.core
+        w = arch.workload
+        self.nin = len(w.inputs)
+        self.ld_en = Signal()
+        self.ld_tensor = Signal(range(max(2, self.nin)))
+        nbmax = max([nb for nb, _ in c.in_banks.values()] + [c.out_banks[0]])
+        self.ld_bank = Signal(range(max(2, nbmax)))
+        self.ld_addr = Signal(c.abits)
+        self.ld_data = Signal(signed(max(t.bits for t in w.inputs)))
+        self.rd_bank = Signal(range(max(2, c.out_banks[0])))
+        self.rd_addr = Signal(c.abits)
+        self.rd_data = Signal(signed(w.output.bits))
+
+    def ports(self):
+        c = self.core
+        return [c.start, c.mode, c.busy, c.done, c.cycles_out, self.ld_en, self.ld_tensor, self.ld_bank,
+                self.ld_addr, self.ld_data, self.rd_bank, self.rd_addr, self.rd_data]
+
+    def elaborate(self, platform):
+        m = Module()
+        c = self.core
+        c.elaborate_into(m)
+        for ti, t in enumerate(c.arch.workload.inputs):
+            for b, wp in enumerate(c.in_wr[t.name]):
+                m.d.comb += [wp.addr.eq(self.ld_addr), wp.data.eq(self.ld_data),
+                             wp.en.eq(self.ld_en & (self.ld_tensor == ti) & (self.ld_bank == b))]
+        yb = c.arch.workload.output.bits
+        for b, rp in enumerate(c.out_rd):
+            m.d.comb += rp.addr.eq(self.rd_addr)
+            with m.If(self.rd_bank == b):
+                m.d.comb += self.rd_data.eq(
+                    (rp.data[yb] == c.epoch).replicate(yb) & rp.data[:yb])
+        return m

@@ -1,0 +1,56 @@
+"""`lego gen`: build a design and write its directory atomically."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from .design import GenSpec, build_array, load_workload, parse_array
+from .emit import files as F
+from .emit.outdir import check_target, dumps, write_atomic
+from .emit.top import ArrayTop
+from .errors import LegoError
+
+
+def top_name(workload: str) -> str:
+    base = Path(workload).stem if workload.endswith((".yaml", ".yml", ".json")) else workload
+    return "lego_" + re.sub(r"[^A-Za-z0-9_]", "_", base)
+
+
+def to_verilog(top, name: str) -> str:
+    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+    return verilog.convert(top, name=name, ports=top.ports(), emit_src=False)
+
+
+def generate(workload: str, shape: str | None, array: str | None, dataflows: tuple[str, ...], bits: int,
+             opt: bool, out: Path, force: bool = False) -> dict:
+    check_target(out, force)
+    if workload == "attention":
+        from .attention import generate_attention
+        return generate_attention(shape, array, dataflows, bits, opt, out, force)
+    arr = parse_array(array)
+    w = load_workload(workload, shape, bits)
+    d = build_array(w, arr, dataflows, opt)
+    name = top_name(workload)
+    top = ArrayTop(d.arch, d.pg)
+    files = {f"{name}.v": to_verilog(top, name)}
+    is_file = workload.endswith((".yaml", ".yml", ".json"))
+    spec = {"workload": "workload" + Path(workload).suffix if is_file else workload,
+            "workload_file": "workload" + Path(workload).suffix if is_file else None,
+            "shape": shape, "array": list(arr), "dataflows": list(dataflows), "bits": bits, "opt": opt}
+    if is_file:
+        files[spec["workload_file"]] = Path(workload).read_text()
+    gs = GenSpec(workload, shape, arr, dataflows, bits, opt)
+    man = F.manifest(gs, d, name, top, {"spec": spec, "kind": "array"})
+    files["manifest.json"] = dumps(man)
+    rep = F.report(d)
+    files["report.json"] = dumps(rep)
+    files.update(F.tb_files())
+    files.update(F.common_files(name, f"lego {w.name} on {arr[0]}x{arr[1]} ({', '.join(dataflows)})"))
+    write_atomic(out, files, force)
+    return {"top": name, "dir": str(out), "cycles": rep["cycles"]["predicted"],
+            "registers": rep["registers"],
+            "summary": f"top {name}, {len(d.arch.fus)} FUs, cycles {rep['cycles']['predicted']}, "
+                       f"register bits {d.lp_bits if opt else d.naive_bits} (naive {d.naive_bits})"}

@@ -1,0 +1,91 @@
+"""The one report type every engine returns (cycle model, Icarus, Verilator, accelerator models)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Report:
+    """Result of simulating a design or a model.
+
+    Units are in the field names: cycles, bytes, pJ, um^2, seconds.
+    ``outputs`` maps tensor name -> numpy array (not serialized by ``to_csv``).
+    """
+
+    engine: str
+    cycles: int
+    stall_cycles: int = 0
+    sram_reads: dict[str, int] = field(default_factory=dict)    # per tensor, element accesses
+    sram_writes: dict[str, int] = field(default_factory=dict)
+    dram_bytes: dict[str, int] = field(default_factory=dict)    # per tensor
+    energy_pj: dict[str, float] = field(default_factory=dict)   # per component
+    area_um2: dict[str, float] = field(default_factory=dict)    # per component
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    sim_seconds: float = 0.0
+    match: bool | None = None
+    max_abs_err: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cycles_per_second(self) -> float:
+        return self.cycles / self.sim_seconds if self.sim_seconds > 0 else float("inf")
+
+    @property
+    def total_energy_pj(self) -> float:
+        return float(sum(self.energy_pj.values()))
+
+    @property
+    def total_area_um2(self) -> float:
+        return float(sum(self.area_um2.values()))
+
+    @property
+    def total_dram_bytes(self) -> int:
+        return int(sum(self.dram_bytes.values()))
+
+    def to_dict(self, with_outputs: bool = True) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("outputs")
+        if with_outputs:
+            d["outputs"] = {k: np.asarray(v).tolist() for k, v in self.outputs.items()}
+        cps = self.cycles_per_second
+        d["cycles_per_second"] = cps if np.isfinite(cps) else None
+        d["energy_pj_total"] = self.total_energy_pj
+        d["area_um2_total"] = self.total_area_um2
+        d["dram_bytes_total"] = self.total_dram_bytes
+        return d
+
+    def to_json(self, with_outputs: bool = True) -> str:
+        return json.dumps(self.to_dict(with_outputs), sort_keys=True)
+
+    def to_csv(self) -> str:
+        """One row: scalar fields plus flattened per-tensor/per-component columns with units."""
+        row: dict[str, Any] = {
+            "engine": self.engine,
+            "cycles": self.cycles,
+            "stall_cycles": self.stall_cycles,
+            "sim_seconds": self.sim_seconds,
+            "energy_pj": self.total_energy_pj,
+            "area_um2": self.total_area_um2,
+            "dram_bytes": self.total_dram_bytes,
+        }
+        for k, v in sorted(self.sram_reads.items()):
+            row[f"sram_reads_{k}"] = v
+        for k, v in sorted(self.sram_writes.items()):
+            row[f"sram_writes_{k}"] = v
+        for k, v in sorted(self.dram_bytes.items()):
+            row[f"dram_bytes_{k}"] = v
+        for k, v in sorted(self.energy_pj.items()):
+            row[f"energy_pj_{k}"] = v
+        for k, v in sorted(self.area_um2.items()):
+            row[f"area_um2_{k}"] = v
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(row))
+        w.writeheader()
+        w.writerow(row)
+        return buf.getvalue()

@@ -1,0 +1,88 @@
+"""RTL engines: the design's own Verilog under cocotb with Icarus or Verilator."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lego.errors import LegoError
+from lego.toolchain import run_cocotb
+from sw_reference.ops import random_inputs
+
+from .engine import pick_mode, read_manifest
+from .report import Report
+
+CACHE = Path(os.environ.get("LEGO_SIM_CACHE", Path(tempfile.gettempdir()) / "lego-sim-cache"))
+
+
+def build_dir_for(design_dir: Path, engine: str) -> Path:
+    h = hashlib.sha256()
+    for rel in (Path(design_dir) / "files.f").read_text().split():
+        h.update((Path(design_dir) / rel).read_bytes())
+    return CACHE / f"{engine}-{h.hexdigest()[:16]}"
+
+
+def run_plan(design_dir: Path, engine: str, plan: dict, waves: Path | None = None) -> dict:
+    design_dir = Path(design_dir)
+    man = read_manifest(design_dir)
+    srcs = [design_dir / rel for rel in (design_dir / "files.f").read_text().split()]
+    bd = build_dir_for(design_dir, engine)
+    bd.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="lego-run-"))
+    try:
+        shutil.copy(design_dir / "tb" / "lego_bench.py", work / "lego_bench.py")
+        (work / "plan.json").write_text(json.dumps(plan))
+        ok = run_cocotb(engine=engine, sources=srcs, top=man["top"], test_module="lego_bench", test_dir=work,
+                        build_dir=bd, waves=waves,
+                        extra_env={"LEGO_PLAN": str(work / "plan.json"), "LEGO_RESULT": str(work / "res.json")})
+        if not (work / "res.json").exists():
+            raise LegoError(f"sim: {engine} run produced no result (see {bd})")
+        res = json.loads((work / "res.json").read_text())
+        res["passed"] = ok
+        if waves is not None:
+            for cand in list(bd.glob("*.fst")) + list(bd.glob("*.vcd")):
+                shutil.copy(cand, waves)
+                break
+        return res
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+class RtlEngine:
+    def __init__(self, name: str):
+        self.name = name
+
+    def run(self, design_dir: Path, mode: str | None = None, inputs: dict | None = None, seed: int = 0,
+            waves: Path | None = None) -> Report:
+        from lego.host import load_words, read_words
+        from lego.rebuild import design_from_manifest
+        from sw_reference.ops import reference
+
+        man = read_manifest(design_dir)
+        if man.get("kind") == "attention":
+            from .attention import run_rtl
+            return run_rtl(self.name, design_dir, man, inputs, seed, waves)
+        t0 = time.perf_counter()
+        d = design_from_manifest(man, Path(design_dir))
+        name, mi = pick_mode(man, mode)
+        w = d.workload
+        ins = inputs if inputs is not None else random_inputs(w, seed)
+        ref = reference(w, ins)
+        b, a = read_words(d.arch, mi)
+        plan = {"mode": mi, "loads": load_words(d.arch, mi, ins), "reads": list(zip(b.tolist(), a.tolist())),
+                "expected": None, "expected_cycles": None, "timeout": 10 * d.cycles[mi] + 1000}
+        res = run_plan(Path(design_dir), self.name, plan, waves)
+        out = np.array(res["outputs"], dtype=np.int64).reshape(w.output.shape)
+        diff = np.abs(out - ref)
+        rep = Report(engine=self.name, cycles=int(res["cycles"]), outputs={w.output.name: out},
+                     match=bool((diff == 0).all()), max_abs_err=float(diff.max()) if diff.size else 0.0,
+                     extra={"mode": name, "cycles_register": res["cycles_reg"],
+                            "cycles_predicted": d.cycles[mi]})
+        rep.sim_seconds = time.perf_counter() - t0
+        return rep
