@@ -37,9 +37,17 @@ def generate(workload: str, shape: str | None, array: str | None, dataflows: tup
     top = ArrayTop(d.arch, d.pg)
     files = {f"{name}.v": to_verilog(top, name)}
     is_file = workload.endswith((".yaml", ".yml", ".json"))
+    df_specs = []
+    for k, dspec in enumerate(dataflows):      # dataflow files travel with the design
+        if dspec.endswith((".yaml", ".yml", ".json")):
+            rel = f"dataflow_{k}{Path(dspec).suffix}"
+            files[rel] = Path(dspec).read_text()
+            df_specs.append(rel)
+        else:
+            df_specs.append(dspec)
     spec = {"workload": "workload" + Path(workload).suffix if is_file else workload,
             "workload_file": "workload" + Path(workload).suffix if is_file else None,
-            "shape": shape, "array": list(arr), "dataflows": list(dataflows), "bits": bits, "opt": opt}
+            "shape": shape, "array": list(arr), "dataflows": df_specs, "bits": bits, "opt": opt}
     if is_file:
         files[spec["workload_file"]] = Path(workload).read_text()
     gs = GenSpec(workload, shape, arr, dataflows, bits, opt)

@@ -21,7 +21,11 @@ def design_from_manifest(man: dict, design_dir: Path):
     wl = spec["workload"]
     if spec.get("workload_file"):
         wl = str(Path(design_dir) / spec["workload_file"])
-    d = _build(wl, spec.get("shape"), tuple(spec["array"]), tuple(spec["dataflows"]), spec["bits"], spec["opt"])
-    if [int(c) for c in d.cycles] != [int(man["cycles_predicted"][n]) for n in spec["dataflows"]]:
+    dfs = tuple(str(Path(design_dir) / x) if x.endswith((".yaml", ".yml", ".json")) else x
+                for x in spec["dataflows"])
+    args = (wl, spec.get("shape"), tuple(spec["array"]), dfs, spec["bits"], spec["opt"])
+    from_files = spec.get("workload_file") or any(x != y for x, y in zip(dfs, spec["dataflows"]))
+    d = _build.__wrapped__(*args) if from_files else _build(*args)
+    if [int(c) for c in d.cycles] != [int(man["cycles_predicted"][n]) for n in man["dataflows"]]:
         raise LegoError(f"sim: design in '{design_dir}' does not match this lego version (cycles differ)")
     return d

@@ -68,12 +68,13 @@ def run_cocotb(
     if engine == "icarus":
         build_args = ["-g2005"]  # the runner's -g2012 leaves Amaranth's always @* blocks at X
     else:
-        build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-MAKEFLAGS", "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0",
-                      *verilator_args]
+        build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", *verilator_args]
         if waves is not None:
             build_args += ["--trace-fst" if str(waves).endswith(".fst") else "--trace"]
     env = dict(os.environ)
     env.setdefault("OBJCACHE", "ccache" if shutil.which("ccache") else "")
+    # benches run 1e3-1e5 cycles: compile the model unoptimized (a command-line override via MAKEFLAGS)
+    env.setdefault("MAKEFLAGS", "OPT_FAST=-O0 OPT_GLOBAL=-O0")
     old = dict(os.environ)
     os.environ.update(env)
     try:

@@ -46,10 +46,20 @@ def traffic(arch, mode: int) -> tuple[dict[str, int], dict[str, int]]:
     same = np.array(same_tables(df, ynet.M) + [False])
     kn = np.append(kp[1:], nT)          # position incremented by the *next* step
     last = ~same[kn]
-    tco = df.time_coords()[last]
+    nlast = int(last.sum())
+    tmax = np.array(df.T) - 1
     w = 0
+    tco = None
     for p in ynet.ports:
-        d = tco @ ynet.M.T + np.array(p.k)
+        k = np.array(p.k)
+        lo = k + np.minimum(ynet.M, 0) @ tmax
+        hi = k + np.maximum(ynet.M, 0) @ tmax
+        if (lo >= 0).all() and (hi < np.array(Y.shape)).all():
+            w += nlast                     # this port never leaves the tensor: every flush writes
+            continue
+        if tco is None:
+            tco = df.time_coords()[last]
+        d = tco @ ynet.M.T + k
         w += int(np.all((d >= 0) & (d < np.array(Y.shape)), axis=1).sum())
     writes[Y.name] = w
     return reads, writes
@@ -98,7 +108,7 @@ class CycleEngine:
         man = read_manifest(design_dir)
         if man.get("kind") == "attention":
             from .attention import run_cycle
-            return run_cycle(design_dir, man, inputs, seed)
+            return run_cycle(design_dir, man, inputs, seed, mode)
         t0 = time.perf_counter()
         d = design_from_manifest(man, Path(design_dir))
         name, mi = pick_mode(man, mode)

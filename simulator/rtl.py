@@ -67,7 +67,7 @@ class RtlEngine:
         man = read_manifest(design_dir)
         if man.get("kind") == "attention":
             from .attention import run_rtl
-            return run_rtl(self.name, design_dir, man, inputs, seed, waves)
+            return run_rtl(self.name, design_dir, man, inputs, seed, waves, mode)
         t0 = time.perf_counter()
         d = design_from_manifest(man, Path(design_dir))
         name, mi = pick_mode(man, mode)

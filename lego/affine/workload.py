@@ -115,7 +115,8 @@ class Workload:
 
 def index_range(w: Workload, t: Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Min and max of each index expression over the iteration box."""
-    A, a = w.access(t.name)
+    A = np.array([x.coeffs for x in t.index], dtype=np.int64).reshape(len(t.index), len(w.iterators))
+    a = np.array([x.const for x in t.index], dtype=np.int64)
     hi = np.array(w.extents, dtype=np.int64) - 1
     lo = a + np.minimum(A, 0) @ hi
     up = a + np.maximum(A, 0) @ hi

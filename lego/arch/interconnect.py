@@ -25,7 +25,9 @@ def candidate_edges(fus, P, c, kernel) -> list[tuple[tuple, tuple, int]]:
                 continue
             for s in fus:
                 t = tuple(a + b for a, b in zip(s, vv))
-                if t in fuset:
+                # zero-delay (broadcast) links point to the lexicographically larger FU in every mode,
+                # so fusing dataflows never closes a combinational loop through the operand muxes
+                if t in fuset and (d > 0 or t > s):
                     out.append((s, t, d))
     return out
 

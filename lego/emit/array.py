@@ -164,7 +164,7 @@ class ArrayCore:
             hi = k + np.maximum(row, 0) @ tmax
             if lo >= 0 and hi < lim:
                 continue
-            expr = Const(int(k), signed(64))
+            expr = Const(int(k))
             for j, a in enumerate(row):
                 if a:
                     expr = expr + self._field(word, f"m{mi}_t{j}").as_unsigned() * int(a)
@@ -172,7 +172,7 @@ class ArrayCore:
         return ok
 
     def _affine(self, word, mi, alpha, beta, width):
-        expr = Const(int(beta), signed(64))
+        expr = Const(int(beta))
         for j, a in enumerate(alpha):
             if a:
                 expr = expr + self._field(word, f"m{mi}_t{j}").as_unsigned() * int(a)

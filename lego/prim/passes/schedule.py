@@ -25,7 +25,12 @@ def _order(pg: PrimGraph) -> list[str]:
     g = nx.DiGraph()
     g.add_nodes_from(pg.nodes)
     g.add_edges_from((e.src, e.dst) for e in pg.edges)
-    return list(nx.lexicographical_topological_sort(g))
+    try:
+        return list(nx.lexicographical_topological_sort(g))
+    except nx.NetworkXUnfeasible:
+        cyc = nx.find_cycle(g)
+        raise LegoError(f"dataflow: the fused dataflows close a loop through {cyc[0][0]} -> {cyc[0][1]} "
+                        f"(opposite link directions); fuse them in separate designs") from None
 
 
 def timing_rows(pg: PrimGraph, t_clk: float = T_CLK) -> set[tuple[str, str]]:
@@ -107,9 +112,10 @@ def schedule_lp(pg: PrimGraph, t_clk: float = T_CLK) -> PrimGraph:
     rows = timing_rows(pg, t_clk)
     prob = pulp.LpProblem("delay_matching", pulp.LpMinimize)
     horizon = 4 * len(pg.nodes) + 16
-    sig = {v: pulp.LpVariable(f"s{i}", 0, horizon) for i, v in enumerate(sorted(pg.nodes))}
+    var = getattr(prob, "add_variable", None) or pulp.LpVariable
+    sig = {v: var(f"s{i}", 0, horizon) for i, v in enumerate(sorted(pg.nodes))}
     drivers = sorted({e.src for e in pg.edges})
-    mu = {u: pulp.LpVariable(f"m{i}", 0, 2 * horizon) for i, u in enumerate(drivers)}
+    mu = {u: var(f"m{i}", 0, 2 * horizon) for i, u in enumerate(drivers)}
     ncons = 0
     prob += sig["ctl"] == 0
     ncons += 1

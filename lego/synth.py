@@ -1,0 +1,375 @@
+"""Synthesis reports for generated designs: a generic Yosys flow and an iCE40 place-and-route flow.
+
+A design directory holds ``manifest.json`` (``top``, ``ports``), ``files.f`` and the Verilog. Nothing
+is written into it: the sources are copied into a temporary directory and the tools run there (the
+YoWASP tools see ``/tmp`` as their own sandbox, so relative paths are used throughout).
+
+* ``synth(dir)`` (generic): ``synth -flatten``, cell and flip-flop counts, memory bits, a NAND2
+  gate-equivalent estimate, a 4-LUT estimate (``abc -lut 4``), ``check -assert`` and a latch count.
+* ``synth(dir, "ice40")``: ``synth_ice40`` + nextpnr-ice40, Fmax and utilisation. Designs with more
+  I/O bits than the package has pins are placed behind a generated serial wrapper.
+
+See docs/synth.md for the weight table, the wrapper and the caveats.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from .errors import CheckFailed, LegoError
+from .toolchain import venv_bin
+
+TARGETS = ("generic", "ice40")
+# device -> (nextpnr flag, package, user I/O pins of that package)
+ICE40_DEVICES = {
+    "hx8k": ("--hx8k", "ct256", 206),
+    "up5k": ("--up5k", "sg48", 39),
+    "hx1k": ("--hx1k", "tq144", 95),
+}
+UP5K_MAX_DSP_MULS = 8
+
+# NAND2 gate equivalents per Yosys internal cell, an approximation: cell areas of the NanGate
+# FreePDK45 Open Cell Library (X1 drive) divided by NAND2_X1 (0.798 um^2), rounded to 2 decimals.
+# Cells with no library counterpart are composed (ANDNOT = AND2 area, enable FF = DFF + MUX2,
+# sync-reset FF = DFF + AND2). Each fine-grained FF is one bit.
+_GE = {
+    "$_BUF_": 1.0, "$_NOT_": 0.67,
+    "$_NAND_": 1.0, "$_NOR_": 1.0, "$_AND_": 1.33, "$_OR_": 1.33,
+    "$_ANDNOT_": 1.33, "$_ORNOT_": 1.33, "$_XOR_": 2.0, "$_XNOR_": 2.0,
+    "$_MUX_": 2.33, "$_NMUX_": 2.33, "$_AOI3_": 1.33, "$_OAI3_": 1.33,
+    "$_AOI4_": 1.67, "$_OAI4_": 1.67,
+}
+_GE_FF = [  # (prefix, weight); first match wins, so longer prefixes come first
+    ("$_DFFSRE_", 10.33), ("$_DFFSR_", 8.0), ("$_ALDFFE_", 10.33), ("$_ALDFF_", 8.0),
+    ("$_SDFFCE_", 9.33), ("$_SDFFE_", 9.33), ("$_SDFF_", 7.0),
+    ("$_DFFE_", 8.0), ("$_DFF_", 5.67),
+    ("$_DLATCHSR_", 5.0), ("$_DLATCH_", 3.33), ("$_SR_", 2.0),
+]
+_FF_RE = re.compile(r"^\$_(DFF|DFFE|SDFF|SDFFE|SDFFCE|DFFSR|DFFSRE|ALDFF|ALDFFE)_")
+_LATCH_RE = re.compile(r"^\$(_DLATCH|_DLATCHSR|_SR|dlatch|adlatch|dlatchsr|sr)(_|$)")
+_KEEP_PIN_RE = re.compile(r"^(clk|clock|rst|reset|.*_clk|.*_rst)$", re.I)
+_CLK_RE = re.compile(r"^(clk|clock|.*_clk)$", re.I)
+
+
+# ----------------------------------------------------------------------------------------- tools
+def find_tool(name: str) -> str | None:
+    """``yosys`` or ``nextpnr-ice40``: the venv's YoWASP build first, then the system one."""
+    for cand in (venv_bin() / f"yowasp-{name}", shutil.which(f"yowasp-{name}"), shutil.which(name)):
+        if cand and Path(cand).is_file():
+            return str(cand)
+    return None
+
+
+def _require(name: str) -> str:
+    tool = find_tool(name)
+    if tool is None:
+        raise LegoError(f"synth: {name} not found (install yowasp-{name})")
+    return tool
+
+
+def _run(cmd: list[str], cwd: Path, deadline: float, what: str) -> subprocess.CompletedProcess:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise LegoError(f"synth: time limit reached before {what}")
+    try:
+        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=left)
+    except subprocess.TimeoutExpired:
+        raise LegoError(f"synth: {what} timed out (timeout_s exhausted)") from None
+
+
+def _tail(text: str, n: int = 15) -> str:
+    return "\n".join(text.strip().splitlines()[-n:])
+
+
+# ---------------------------------------------------------------------------------------- design
+def load_design(design_dir: Path) -> tuple[str, list[dict], list[Path]]:
+    design_dir = Path(design_dir)
+    try:
+        man = json.loads((design_dir / "manifest.json").read_text())
+    except FileNotFoundError:
+        raise LegoError(f"synth: {design_dir}/manifest.json not found") from None
+    if not isinstance(man.get("top"), str):
+        raise LegoError("synth: manifest.json needs a string 'top'")
+    ports = man.get("ports") or []
+    for p in ports:
+        if p.get("direction") not in ("in", "out") or int(p.get("width", 0)) < 1:
+            raise LegoError(f"synth: bad port in manifest.json: {p} (direction in|out, width >= 1)")
+    try:
+        lines = (design_dir / "files.f").read_text().splitlines()
+    except FileNotFoundError:
+        raise LegoError(f"synth: {design_dir}/files.f not found") from None
+    files = [design_dir / ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
+    missing = [str(f) for f in files if not f.is_file()]
+    if not files or missing:
+        raise LegoError(f"synth: files.f lists no Verilog or missing files: {missing}")
+    return man["top"], ports, files
+
+
+def _stage(files: list[Path], work: Path) -> list[str]:
+    (work / "src").mkdir()
+    names = []
+    for i, f in enumerate(files):
+        rel = f"src/{i:03d}_{f.name}"
+        shutil.copyfile(f, work / rel)
+        names.append(rel)
+    return names
+
+
+def _stat(path: Path) -> dict:
+    data = json.loads(path.read_text())
+    if "design" in data:
+        return data["design"]
+    mods = list(data["modules"].values())
+    return mods[0] if len(mods) == 1 else {}
+
+
+def _yosys(tool: str, script: str, work: Path, deadline: float, what: str):
+    (work / f"{what}.ys").write_text(script)
+    r = _run([tool, "-q", "-l", f"{what}.log", "-s", f"{what}.ys"], work, deadline, f"yosys ({what})")
+    log = (work / f"{what}.log").read_text() if (work / f"{what}.log").exists() else ""
+    return r, log + r.stdout + r.stderr  # yosys prints its final ERROR line to the console only
+
+
+def gate_equivalents(cells_by_type: dict[str, int]) -> tuple[float, list[str]]:
+    """NAND2 equivalents of a fine-grained Yosys netlist and the cell types with no weight (1 GE)."""
+    total, unknown = 0.0, []
+    for typ, n in cells_by_type.items():
+        w = _GE.get(typ)
+        if w is None:
+            w = next((v for pre, v in _GE_FF if typ.startswith(pre)), None)
+        if w is None:
+            unknown.append(typ)
+            w = 1.0
+        total += w * n
+    return round(total, 1), sorted(unknown)
+
+
+# --------------------------------------------------------------------------------------- generic
+def _generic(tool: str, top: str, srcs: list[str], work: Path, deadline: float) -> dict:
+    read = "\n".join(f"read_verilog {s}" for s in srcs)
+    script = f"""{read}
+hierarchy -check -top {top}
+proc
+flatten
+hierarchy -top {top}
+opt_clean
+delete t:$scopeinfo
+tee -q -o pre.json stat -json
+synth -flatten -top {top}
+delete t:$scopeinfo
+tee -q -o generic.json stat -json
+tee -q -o check.log check -assert
+abc -lut 4
+opt_clean
+tee -q -o lut4.json stat -json
+"""
+    r, log = _yosys(tool, script, work, deadline, "generic")
+    check_log = (work / "check.log").read_text() if (work / "check.log").exists() else ""
+    loops = check_log.count("found logic loop")
+    if r.returncode != 0:
+        if "problems in 'check -assert'" in log + check_log:
+            problems = [ln for ln in check_log.splitlines() if ln.startswith("Warning:")]
+            raise CheckFailed(f"synth: yosys check failed for '{top}' ({loops} combinational loops): "
+                              + "; ".join(problems[:5]))
+        raise LegoError(f"synth: yosys failed on '{top}':\n{_tail(log)}")
+    pre, gen, lut = (_stat(work / f) for f in ("pre.json", "generic.json", "lut4.json"))
+    by_type = dict(sorted(gen.get("num_cells_by_type", {}).items()))
+    ff = sum(n for t, n in by_type.items() if _FF_RE.match(t))
+    latches = sum(n for t, n in by_type.items() if _LATCH_RE.match(t))
+    ge, unknown = gate_equivalents(by_type)
+    pre_types = pre.get("num_cells_by_type", {})
+    res = {
+        "cells": gen.get("num_cells", 0),
+        "cells_by_type": by_type,
+        "flipflops": ff,
+        "ff_registers": sum(n for t, n in pre_types.items() if re.match(r"^\$(a|s|al)?dff", t)),
+        "logic_cells": gen.get("num_cells", 0) - ff,
+        "memories": pre.get("num_memories", 0),
+        "memory_bits": pre.get("num_memory_bits", 0),
+        "gate_equivalents": ge,
+        "ge_unweighted_types": unknown,
+        "lut4_estimate": lut.get("num_cells_by_type", {}).get("$lut", 0),
+        "latches": latches,
+        "comb_loops": loops,
+        "check": "pass",
+    }
+    if latches:
+        kinds = sorted(t for t in by_type if _LATCH_RE.match(t))
+        raise CheckFailed(f"synth: '{top}' infers {latches} latch bit(s) ({', '.join(kinds)})")
+    return res
+
+
+# ----------------------------------------------------------------------------------------- ice40
+def _vname(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", name) else f"\\{name} "
+
+
+def wrapper_verilog(top: str, ports: list[dict], name: str = "lego_synth_wrap") -> tuple[str, dict]:
+    """A module ``name`` around ``top`` whose pins are the 1-bit clocks/resets of ``top`` plus
+    ``lego_w_si`` / ``lego_w_shift`` (serial load of all other inputs), ``lego_w_cap`` (parallel
+    capture of all outputs) and ``lego_w_so`` (serial out). Returns (Verilog text, info)."""
+    keep = [p for p in ports if p["direction"] == "in" and int(p["width"]) == 1
+            and _KEEP_PIN_RE.match(p["name"])]
+    clks = [p for p in keep if _CLK_RE.match(p["name"])]
+    if not clks:
+        raise LegoError(f"synth: cannot wrap '{top}': no 1-bit clock input (clk/clock/*_clk)")
+    clk = _vname(clks[0]["name"])
+    ins = [p for p in ports if p["direction"] == "in" and p not in keep]
+    outs = [p for p in ports if p["direction"] == "out"]
+    iw, ow = sum(int(p["width"]) for p in ins), sum(int(p["width"]) for p in outs)
+    pins = [f"input wire {_vname(p['name'])}" for p in keep]
+    pins += ["input wire lego_w_si", "input wire lego_w_shift", "input wire lego_w_cap",
+             "output wire lego_w_so"]
+    body, conns, lo = [], [f".{_vname(p['name'])}({_vname(p['name'])})" for p in keep], 0
+    if iw:
+        body.append(f"reg [{iw - 1}:0] lego_w_in = {iw}'d0;")
+        nxt = "lego_w_si" if iw == 1 else f"{{lego_w_in[{iw - 2}:0], lego_w_si}}"
+        body.append(f"always @(posedge {clk}) if (lego_w_shift) lego_w_in <= {nxt};")
+        for p in ins:
+            conns.append(f".{_vname(p['name'])}(lego_w_in[{lo + int(p['width']) - 1}:{lo}])")
+            lo += int(p["width"])
+    if ow:
+        body.append(f"reg [{ow - 1}:0] lego_w_out = {ow}'d0;")
+        body.append(f"wire [{ow - 1}:0] lego_w_o;")
+        shl = "1'b0" if ow == 1 else f"{{lego_w_out[{ow - 2}:0], 1'b0}}"
+        body.append(f"always @(posedge {clk}) lego_w_out <= lego_w_cap ? lego_w_o : {shl};")
+        body.append(f"assign lego_w_so = lego_w_out[{ow - 1}];")
+        lo = 0
+        for p in outs:
+            conns.append(f".{_vname(p['name'])}(lego_w_o[{lo + int(p['width']) - 1}:{lo}])")
+            lo += int(p["width"])
+    else:
+        body.append("assign lego_w_so = 1'b0;")
+    text = (f"// generated by lego.synth: serial wrapper so that '{top}' fits the package pins\n"
+            f"module {name} (\n  " + ",\n  ".join(pins) + "\n);\n  " + "\n  ".join(body)
+            + f"\n  {_vname(top)} lego_w_dut (\n    " + ",\n    ".join(conns) + "\n  );\nendmodule\n")
+    return text, {"wrapper_pins": len(pins), "wrapper_ffs": iw + ow, "serial_in_bits": iw,
+                  "serial_out_bits": ow}
+
+
+def _ice40(tool: str, top: str, ports: list[dict], srcs: list[str], work: Path, deadline: float,
+           device: str, seed: int, dsp: bool | None, wrap: bool | None) -> dict:
+    flag, package, pin_limit = ICE40_DEVICES[device]
+    pins = sum(int(p["width"]) for p in ports)
+    wrapped = pins > pin_limit if wrap is None else wrap
+    res: dict = {"device": device, "package": package, "seed": seed, "pins": pins,
+                 "package_pins": pin_limit, "wrapped": wrapped}
+    place_top = top
+    if wrapped:
+        text, info = wrapper_verilog(top, ports)
+        (work / "src" / "lego_synth_wrap.v").write_text(text)
+        srcs = srcs + ["src/lego_synth_wrap.v"]
+        place_top = "lego_synth_wrap"
+        res.update(info)
+    read = "\n".join(f"read_verilog {s}" for s in srcs)
+    if dsp is None and device == "up5k":  # -dsp only when all multipliers fit the UP5K's 8 DSPs
+        r, log = _yosys(tool, f"{read}\nhierarchy -top {place_top}\nproc\nflatten\n"
+                        "tee -q -o muls.json stat -json\n", work, deadline, "count_muls")
+        if r.returncode != 0:
+            raise LegoError(f"synth: yosys failed on '{top}':\n{_tail(log)}")
+        muls = _stat(work / "muls.json").get("num_cells_by_type", {}).get("$mul", 0)
+        dsp = 0 < muls <= UP5K_MAX_DSP_MULS
+    dsp = bool(dsp) and device == "up5k"
+    script = (f"{read}\nsynth_ice40 -top {place_top}{' -dsp' if dsp else ''}\n"
+              "delete t:$scopeinfo\ntee -q -o ice40.json stat -json\nwrite_json netlist.json\n")
+    r, log = _yosys(tool, script, work, deadline, "ice40")
+    if r.returncode != 0:
+        raise LegoError(f"synth: synth_ice40 failed on '{top}':\n{_tail(log)}")
+    by_type = dict(sorted(_stat(work / "ice40.json").get("num_cells_by_type", {}).items()))
+    res.update({
+        "placed_top": place_top, "dsp_enabled": dsp,
+        "lut4": by_type.get("SB_LUT4", 0),
+        "dff": sum(n for t, n in by_type.items() if t.startswith("SB_DFF")),
+        "carry": by_type.get("SB_CARRY", 0),
+        "bram": by_type.get("SB_RAM40_4K", 0),
+        "dsp": by_type.get("SB_MAC16", 0),
+        "cells_by_type": by_type,
+    })
+    t_pnr = time.monotonic()
+    cmd = [_require("nextpnr-ice40"), flag, "--package", package, "--json", "netlist.json",
+           "--seed", str(seed), "--timing-allow-fail", "--pcf-allow-unconstrained",
+           "--report", "report.json", "--log", "nextpnr.log"]
+    r = _run(cmd, work, deadline, "nextpnr-ice40")
+    log = (work / "nextpnr.log").read_text() if (work / "nextpnr.log").exists() else ""
+    log = log or (r.stdout + r.stderr)
+    if r.returncode != 0:
+        raise LegoError(f"synth: nextpnr-ice40 failed on '{top}' ({device}/{package}):\n{_tail(log)}")
+    res["pnr_s"] = round(time.monotonic() - t_pnr, 2)
+    fmax: dict[str, float] = {}
+    for m in re.finditer(r"Max frequency for clock\s+'([^']+)':\s*([0-9.]+)\s*MHz", log):
+        fmax[m.group(1)] = float(m.group(2))  # later lines (final timing) overwrite earlier ones
+    res["fmax_by_clock"] = fmax
+    res["fmax_mhz"] = min(fmax.values()) if fmax else None
+    if not fmax:
+        res["fmax_note"] = ("no register-to-register path in the fabric (none, or all absorbed "
+                            "into SB_MAC16/SB_RAM40_4K)")
+    res["max_delay_ns"] = {" ".join(m.group(1).split()): float(m.group(2)) for m in
+                           re.finditer(r"Max delay (.+?)\s*:\s*([0-9.]+) ns", log)}
+    util = {}
+    if (work / "report.json").exists():
+        for k, v in json.loads((work / "report.json").read_text()).get("utilization", {}).items():
+            used, avail = int(v.get("used", 0)), int(v.get("available", 0))
+            util[k] = {"used": used, "available": avail,
+                       "percent": round(100.0 * used / avail, 1) if avail else 0.0}
+    res["utilisation"] = util
+    res["io"] = util.get("SB_IO", {}).get("used", res["wrapper_pins"] if wrapped else pins)
+    res["lc_percent"] = util.get("ICESTORM_LC", {}).get("percent")
+    return res
+
+
+# ------------------------------------------------------------------------------------------- API
+def synth(design_dir: Path, target: str = "generic", *, seed: int = 1, timeout_s: float = 600,
+          device: str = "hx8k", dsp: bool | None = None, wrap: bool | None = None) -> dict:
+    """Synthesise the design in ``design_dir`` for ``target`` ("generic" or "ice40") and return a
+    report dict (see docs/synth.md). ``device`` (ice40 only): hx8k (ct256), up5k (sg48) or hx1k
+    (tq144). ``dsp``/``wrap``: None = automatic. Raises CheckFailed when ``check -assert`` fails or
+    latches are inferred (generic), LegoError on bad input, missing tools, tool errors or timeout."""
+    if target not in TARGETS:
+        raise LegoError(f"synth: unknown target '{target}' (allowed: {', '.join(TARGETS)})")
+    if target == "ice40" and device not in ICE40_DEVICES:
+        raise LegoError(f"synth: unknown ice40 device '{device}' (allowed: {', '.join(ICE40_DEVICES)})")
+    top, ports, files = load_design(Path(design_dir))
+    tool = _require("yosys")
+    t0 = time.monotonic()
+    deadline = t0 + timeout_s
+    res: dict = {"target": target, "top": top, "design_dir": str(design_dir), "yosys": tool,
+                 "in_bits": sum(int(p["width"]) for p in ports if p["direction"] == "in"),
+                 "out_bits": sum(int(p["width"]) for p in ports if p["direction"] == "out")}
+    with tempfile.TemporaryDirectory(prefix="lego_synth_") as tmp:
+        work = Path(tmp)
+        srcs = _stage(files, work)
+        if target == "generic":
+            res.update(_generic(tool, top, srcs, work, deadline))
+        else:
+            res.update(_ice40(tool, top, ports, srcs, work, deadline, device, seed, dsp, wrap))
+    res["time_s"] = round(time.monotonic() - t0, 2)
+    return res
+
+
+def format_table(result: dict) -> str:
+    """A short two-column human-readable summary of a ``synth`` result."""
+    if result.get("target") == "ice40":
+        fm = result.get("fmax_mhz")
+        rows = [("device", f"{result['device']}/{result['package']}"
+                 + (" (wrapped)" if result.get("wrapped") else "")),
+                ("Fmax", f"{fm:.1f} MHz" if fm else "n/a (no reg-to-reg path)"),
+                ("LUT4", result["lut4"]), ("DFF", result["dff"]), ("carry", result["carry"]),
+                ("BRAM", result["bram"]), ("DSP", result["dsp"]), ("IO", result["io"])]
+        if result.get("lc_percent") is not None:
+            rows.append(("logic cells used", f"{result['lc_percent']}%"))
+    else:
+        rows = [("cells", result["cells"]), ("flip-flop bits", result["flipflops"]),
+                ("logic cells", result["logic_cells"]),
+                ("memory bits", result["memory_bits"]),
+                ("gate equivalents", f"{result['gate_equivalents']:,.0f} NAND2 (approx.)"),
+                ("LUT4 estimate", result["lut4_estimate"]),
+                ("latches / loops", f"{result['latches']} / {result['comb_loops']}")]
+    rows.append(("time", f"{result.get('time_s', 0):.1f} s"))
+    head = f"{result.get('top')} [{result.get('target')}]"
+    w = max(len(k) for k, _ in rows)
+    return "\n".join([head] + [f"  {k:<{w}}  {v}" for k, v in rows])

@@ -1,0 +1,281 @@
+"""Model-level runs: map every layer of a built-in model, per-layer + total figures, CSV/JSON/PNG.
+
+Totals are sums over layers of every additive figure (cycles, stalls, MACs, SRAM accesses, DRAM
+bytes, energy). Area is a property of the design, not of a layer: every row carries the design's
+area and the total carries it once.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from lego.errors import LegoError
+from simulator.gemmini import GemminiConfig, gemmini_layer
+from simulator.mapping import DATAFLOWS, KIB, ArrayConfig, map_layer_best
+from simulator.memory import DramConfig, RowModel
+from simulator.models import MODELS, Layer, get_model
+from simulator.report import Report
+
+SUMMED = ("cycles", "stall_cycles", "compute_cycles", "macs", "dram_bytes", "energy_pj")
+
+
+def layer_row(idx: int, rep: Report, peak_macs: int) -> dict:
+    """Flatten a layer Report into one CSV/JSON row (units in column names)."""
+    x = rep.extra
+    row = {"idx": idx, "layer": x["layer"], "op": x["op"], "dataflow": x["dataflow"],
+           "shape": " ".join(f"{k}={v}" for k, v in x["shape"].items()), "stride": x["stride"],
+           "macs": x["macs"], "cycles": rep.cycles, "stall_cycles": rep.stall_cycles,
+           "compute_cycles": x["compute_cycles"], "steps": x["steps"], "tiles": x["tiles"],
+           "utilization": x["macs"] / (rep.cycles * peak_macs),
+           "spatial_utilization": x["spatial_utilization"],
+           "dram_bytes": rep.total_dram_bytes, "energy_pj": rep.total_energy_pj,
+           "area_um2": rep.total_area_um2}
+    for k, v in sorted(rep.dram_bytes.items()):
+        row[f"dram_bytes_{k}"] = v
+    for k, v in sorted(rep.sram_reads.items()):
+        row[f"sram_reads_{k}"] = v
+    for k, v in sorted(rep.sram_writes.items()):
+        row[f"sram_writes_{k}"] = v
+    for k, v in sorted(rep.energy_pj.items()):
+        row[f"energy_pj_{k}"] = v
+    return row
+
+
+def total_report(engine: str, reps: list[Report]) -> Report:
+    """Sum of the layer Reports (area taken from the design, i.e. the first layer)."""
+    def add(dicts):
+        out: dict = {}
+        for d in dicts:
+            for k, v in d.items():
+                out[k] = out.get(k, 0) + v
+        return out
+    return Report(engine=engine, cycles=sum(r.cycles for r in reps),
+                  stall_cycles=sum(r.stall_cycles for r in reps),
+                  sram_reads=add(r.sram_reads for r in reps),
+                  sram_writes=add(r.sram_writes for r in reps),
+                  dram_bytes=add(r.dram_bytes for r in reps),
+                  energy_pj=add(r.energy_pj for r in reps),
+                  area_um2=dict(reps[0].area_um2) if reps else {})
+
+
+def run_layers(model: str, layers: list[Layer], run: Callable[[Layer], Report], peak_macs: int,
+               freq_ghz: float, meta: dict) -> tuple[list[dict], dict]:
+    cache: dict = {}
+    reps = []
+    for l in layers:
+        key = (l.op, l.dims, l.stride)
+        if key not in cache:
+            cache[key] = run(l)
+        r = cache[key]
+        r = Report(**{**r.__dict__, "extra": {**r.extra, "layer": l.name}})
+        reps.append(r)
+    rows = [layer_row(i, r, peak_macs) for i, r in enumerate(reps)]
+    tot = total_report(meta.get("design", "lego"), reps)
+    total = tot.to_dict(with_outputs=False)
+    total.pop("cycles_per_second", None)
+    macs = sum(r["macs"] for r in rows)
+    total.update(meta)
+    total.update({
+        "model": model, "layers": len(rows), "macs": macs,
+        "compute_cycles": sum(r["compute_cycles"] for r in rows),
+        "utilization": macs / (tot.cycles * peak_macs) if tot.cycles else 0.0,
+        "latency_ms": tot.cycles / (freq_ghz * 1e6),
+        "energy_uj": tot.total_energy_pj / 1e6,
+        "dataflow_layers": {d: sum(r["dataflow"] == d for r in rows)
+                            for d in sorted({r["dataflow"] for r in rows})},
+    })
+    return rows, total
+
+
+def write_outputs(rows: list[dict], total: dict, out_dir: str | os.PathLike, stem: str) -> dict:
+    """Write STEM_layers.csv, STEM.json (layers + total) and STEM.png; return their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, json_path, png_path = (out / f"{stem}_layers.csv", out / f"{stem}.json",
+                                     out / f"{stem}.png")
+    with open(csv_path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    with open(json_path, "w") as f:
+        json.dump({"layers": rows, "total": total}, f, indent=1, sort_keys=True)
+    plot_model(rows, total, png_path)
+    return {"csv": str(csv_path), "json": str(json_path), "png": str(png_path)}
+
+
+def plot_model(rows: list[dict], total: dict, path: str | os.PathLike) -> None:
+    """Per-layer utilization bars (coloured by dataflow) and a roofline."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {"os": "tab:blue", "ws": "tab:orange", "is": "tab:green"}
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(14, 4.5), gridspec_kw={"width_ratios": [2, 1]})
+    a1.bar(range(len(rows)), [r["utilization"] for r in rows],
+           color=[colors.get(r["dataflow"], "gray") for r in rows])
+    a1.set_xlabel("layer index")
+    a1.set_ylabel("utilization (MACs / (cycles x FUs))")
+    a1.set_ylim(0, 1.05)
+    a1.set_title(f"{total['model']} on {total['design']} {total['array']}: per-layer utilization")
+    from matplotlib.patches import Patch
+    a1.legend(handles=[Patch(color=c, label=d) for d, c in colors.items()], title="dataflow")
+    peak = total["peak_macs_per_cycle"]
+    bpc = total["dram_bytes_per_cycle"]
+    ois = [r["macs"] / max(r["dram_bytes"], 1) for r in rows]
+    perf = [r["macs"] / r["cycles"] for r in rows]
+    lo, hi = min(ois + [0.1]) / 2, max(ois + [peak / bpc]) * 2
+    import numpy as np
+    x = np.logspace(np.log10(lo), np.log10(hi), 200)
+    a2.loglog(x, np.minimum(peak, x * bpc), "k-", label="roof")
+    a2.scatter(ois, perf, c=[colors.get(r["dataflow"], "gray") for r in rows], s=14)
+    a2.set_xlabel("operational intensity (MACs / DRAM byte)")
+    a2.set_ylabel("MACs / cycle")
+    a2.set_title("roofline")
+    a2.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run_model(model: str, array: tuple[int, int] = (16, 16),
+              dataflows: list[str] | tuple[str, ...] = DATAFLOWS,
+              buffer_bytes: int = 256 * KIB, dram_gbps: float = 16.0,
+              out_dir: str | os.PathLike | None = None, *, acc_bytes: int = 64 * KIB,
+              freq_ghz: float = 1.0, dram_latency_ns: float = 100.0,
+              dram_row_model: bool = False, design: str = "lego") -> tuple[list[dict], dict]:
+    """Map every layer of ``model``; with several dataflows each layer takes its best one.
+
+    ``design`` "lego" (array/dataflows as given) or "gemmini" (the fixed 16x16 WS baseline;
+    array and dataflows are then ignored). ``dram_row_model`` adds the DRAM bank/row model
+    (``memory.RowModel`` defaults). Writes CSV/JSON/PNG to ``out_dir`` when given.
+    """
+    if model not in MODELS:
+        raise LegoError(f"model: {model!r} unknown, allowed {sorted(MODELS)}")
+    dram = DramConfig(gbps=dram_gbps, latency_ns=dram_latency_ns, freq_ghz=freq_ghz,
+                      row=RowModel() if dram_row_model else None)
+    if design == "gemmini":
+        g = GemminiConfig(spad_bytes=buffer_bytes, acc_bytes=acc_bytes, dram=dram)
+        cfg = g.array_config()
+        run = lambda l: gemmini_layer(l, g)  # noqa: E731
+    elif design == "lego":
+        if len(array) != 2:
+            raise LegoError(f"array: {array!r} must be (rows, cols)")
+        cfg = ArrayConfig(rows=array[0], cols=array[1], dataflows=tuple(dataflows),
+                          spad_bytes=buffer_bytes, acc_bytes=acc_bytes, dram=dram)
+        run = lambda l: map_layer_best(l, cfg)  # noqa: E731
+    else:
+        raise LegoError(f"design: {design!r} unknown, allowed ['gemmini', 'lego']")
+    meta = {"design": design, "array": f"{cfg.rows}x{cfg.cols}", "dataflows": list(cfg.dataflows),
+            "buffer_bytes": cfg.spad_bytes, "acc_bytes": cfg.acc_bytes, "dram_gbps": dram_gbps,
+            "freq_ghz": freq_ghz, "dram_row_model": dram_row_model, "peak_macs_per_cycle": cfg.macs_per_cycle,
+            "dram_bytes_per_cycle": dram.bytes_per_cycle}
+    rows, total = run_layers(model, get_model(model), run, cfg.macs_per_cycle, freq_ghz, meta)
+    if out_dir is not None:
+        total["files"] = write_outputs(rows, total, out_dir, f"{model}_{design}")
+    return rows, total
+
+
+def run_model_report(model: str, *args, **kwargs) -> Report:
+    """``run_model`` as one Report: summed figures, ``extra`` = model totals + ``layers`` rows."""
+    rows, total = run_model(model, *args, **kwargs)
+    keep = set(Report.__dataclass_fields__) - {"outputs", "extra"}
+    fields = {k: total[k] for k in keep if k in total}
+    extra = {k: v for k, v in total.items() if k not in keep and not k.endswith("_total")}
+    return Report(**fields, extra={**extra, "layers": rows})
+
+
+# ---------------------------------------------------------------- CLI (`lego sim --model ...`)
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:      # one stderr line, exit 2, no usage dump
+        raise LegoError(message)
+
+
+def parse_array(text: str) -> tuple[int, int]:
+    try:
+        r, c = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise LegoError(f"array: {text!r} invalid, allowed RxC with positive integers") from None
+    if r <= 0 or c <= 0:
+        raise LegoError(f"array: {text!r} invalid, allowed RxC with positive integers")
+    return r, c
+
+
+def read_design(path: str) -> tuple[tuple[int, int], list[str]]:
+    """``DIR/manifest.json`` keys ``array`` ([R, C]) and ``dataflows`` (names)."""
+    mf = Path(path) / "manifest.json"
+    try:
+        m = json.loads(mf.read_text())
+        r, c = (int(v) for v in m["array"])
+        dfs = [str(d) for d in m["dataflows"]]
+    except FileNotFoundError:
+        raise LegoError(f"design: {mf} not found, allowed a directory made by lego gen") from None
+    except (KeyError, TypeError, ValueError, json.JSONDecodeError):
+        raise LegoError(f"design: {mf} needs keys array [R, C] and dataflows [names]") from None
+    return (r, c), dfs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="lego sim", description="Map a built-in model onto a design.")
+    p.add_argument("--model", required=True, help=f"one of {sorted(MODELS)}")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--design", help="a lego gen output DIR (reads DIR/manifest.json)")
+    src.add_argument("--array", help="RxC, default 16x16")
+    src.add_argument("--baseline", choices=["gemmini"], help="the Gemmini-like baseline")
+    p.add_argument("--dataflow", action="append", help="os|ws|is, repeat to fuse")
+    p.add_argument("--buffer-kib", type=int, default=256, help="scratchpad KiB (default 256)")
+    p.add_argument("--acc-kib", type=int, default=64, help="accumulator KiB (default 64)")
+    p.add_argument("--dram-gbps", type=float, default=16.0)
+    p.add_argument("--dram-latency-ns", type=float, default=100.0)
+    p.add_argument("--dram-row-model", action="store_true", help="add the DRAM bank/row model")
+    p.add_argument("--freq-ghz", type=float, default=1.0)
+    p.add_argument("--out", help="directory for CSV/JSON/PNG")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    return p
+
+
+def cli(argv: list[str]) -> int:
+    """``lego sim --model M [--design DIR | --array RxC | --baseline gemmini] ...``; exit code."""
+    try:
+        try:
+            a = build_parser().parse_args(argv)
+        except SystemExit as e:                 # --help
+            return int(e.code or 0)
+        array, dfs = (16, 16), list(DATAFLOWS)
+        if a.design:
+            array, dfs = read_design(a.design)
+        elif a.array:
+            array = parse_array(a.array)
+        if a.dataflow:
+            dfs = a.dataflow
+        if a.buffer_kib <= 0 or a.acc_kib <= 0:
+            raise LegoError("buffer-kib/acc-kib: must be positive integers")
+        rows, total = run_model(a.model, array, dfs, a.buffer_kib * KIB, a.dram_gbps, a.out,
+                                acc_bytes=a.acc_kib * KIB, freq_ghz=a.freq_ghz,
+                                dram_latency_ns=a.dram_latency_ns,
+                                dram_row_model=a.dram_row_model, design="gemmini" if a.baseline else "lego")
+    except LegoError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if a.json:
+        print(json.dumps({"total": total, "layers": rows}, sort_keys=True))
+    else:
+        print(f"{'layer':<22}{'op':<10}{'df':<4}{'cycles':>12}{'stall':>11}{'util':>7}"
+              f"{'dram_bytes':>12}{'energy_uj':>11}")
+        for r in rows:
+            print(f"{r['layer']:<22}{r['op']:<10}{r['dataflow']:<4}{r['cycles']:>12}"
+                  f"{r['stall_cycles']:>11}{r['utilization']:>7.3f}{r['dram_bytes']:>12}"
+                  f"{r['energy_pj'] / 1e6:>11.2f}")
+        print(f"{'TOTAL':<36}{total['cycles']:>12}{total['stall_cycles']:>11}"
+              f"{total['utilization']:>7.3f}{total['dram_bytes_total']:>12}"
+              f"{total['energy_uj']:>11.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli(sys.argv[1:]))

@@ -1,0 +1,44 @@
+import filecmp
+import json
+import os
+
+from lego.generate import generate
+
+
+def _strip_timing(path):
+    """report.json records the LP's measured solve time, the one field that is a measurement."""
+    rep = json.loads(open(path).read())
+    for stage in [rep] + list(rep.get("stages", {}).values()):
+        stage.get("lp", {}).pop("solve_seconds", None)
+    return rep
+
+
+def _same_tree(a, b):
+    cmp = filecmp.dircmp(a, b)
+    diff = [f for f in cmp.diff_files if f != "report.json"]
+    assert not cmp.left_only and not cmp.right_only and not diff, (cmp.left_only, diff)
+    if "report.json" in cmp.common_files:
+        assert _strip_timing(os.path.join(a, "report.json")) == _strip_timing(os.path.join(b, "report.json"))
+    for sub in cmp.common_dirs:
+        _same_tree(os.path.join(a, sub), os.path.join(b, sub))
+
+
+def test_two_runs_byte_identical(tmp_path):
+    for wl, shape, dfs in [("gemm", "M=7,N=5,K=3", ("os", "ws")), ("attention", "L=4,D=3", ("os",))]:
+        a, b = tmp_path / f"{wl}_a", tmp_path / f"{wl}_b"
+        generate(wl, shape, "3x2", dfs, 8, True, a)
+        generate(wl, shape, "3x2", dfs, 8, True, b)
+        _same_tree(a, b)
+
+
+def test_no_opt_is_also_correct_and_larger(tmp_path):
+    from simulator.engine import get_engine
+    import json
+    d1, d2 = tmp_path / "opt", tmp_path / "naive"
+    generate("gemm", "M=6,N=7,K=5", "4x4", ("os",), 8, True, d1)
+    generate("gemm", "M=6,N=7,K=5", "4x4", ("os",), 8, False, d2)
+    r1 = json.loads((d1 / "report.json").read_text())["registers"]
+    r2 = json.loads((d2 / "report.json").read_text())["registers"]
+    assert r1["emitted_bits"] == r1["lp_bits"] < r2["emitted_bits"] == r2["naive_bits"]
+    rep = get_engine("icarus").run(d2, seed=5)
+    assert rep.match and rep.cycles == rep.extra["cycles_predicted"]

