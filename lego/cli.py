@@ -160,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     except CheckFailed as e:
         print(f"lego: check failed: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:            # e.g. `lego ... --json | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("lego: interrupted", file=sys.stderr)
         return 130

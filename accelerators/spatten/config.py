@@ -1,0 +1,173 @@
+"""SpAtten hardware configuration: one frozen dataclass, two presets, YAML in and out.
+
+Presets (see docs/spatten.md for provenance):
+- ``full``: the authors' RTL defaults: 512 Q.K + 512 P.V multipliers, 256 buffer lines, 16 HBM2
+  channels of 32 GB/s (512 GB/s) at a 1 GHz core clock.
+- ``eighth``: "SpAtten1/8": 64 + 64 multipliers, 2048 buffer lines, top-k parallelism 16, 1/8 of
+  the DRAM bandwidth (2 channels, 64 GB/s).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from lego.errors import LegoError
+
+PRESETS = ("full", "eighth")
+
+
+def _pow2(x: int) -> bool:
+    return x > 0 and (x & (x - 1)) == 0
+
+
+@dataclass(frozen=True)
+class SpAttenConfig:
+    name: str = "full"
+    # compute
+    qk_multipliers: int = 512          # multipliers of the Q.K dot-product array
+    pv_multipliers: int = 512          # multipliers of the P.V array
+    head_dim: int = 64                 # D
+    clock_ghz: float = 1.0
+    # buffers and top-k
+    buffer_lines: int = 256            # K (and V) buffer lines, each qk_multipliers wide
+    topk_parallelism: int = 16         # comparators / zero-eliminator lanes of the top-k engine
+    topk_max_n: int = 1024             # capacity of the RTL top-k engine (elements per request)
+    # DRAM
+    dram_channels: int = 16
+    dram_bandwidth_gbps: float = 512.0  # total, GB/s
+    dram_transaction_bytes: int = 32
+    # numerics (bit-accurate with sw_reference.spatten)
+    q_bits: int = 12                   # signed query
+    kv_bits: int = 10                  # signed K/V, MSB part + LSB part
+    kv_msb_bits: int = 6               # fetched first
+    prob_bits: int = 16                # softmax output, unsigned Q0.16
+    exp_lut_bits: int = 8              # exp LUT has 2**exp_lut_bits entries
+    exp_lut_frac_bits: int = 4         # LUT step is 2**-frac in the exponent
+    recip_bits: int = 40               # reciprocal = floor(2**recip_bits / sum)
+    dequant_shift: int = 24            # LUT index = (max - s) * dequant_scale >> dequant_shift
+    importance_bits: int = 32          # token/head importance accumulators
+    requant_threshold: float = 0.05    # need LSBs when max prob < threshold
+    requant_values: bool = False       # traces refetch K LSBs only ("inc4_k")
+
+    # ---- derived -------------------------------------------------------------------------------
+    @property
+    def kv_lsb_bits(self) -> int:
+        return self.kv_bits - self.kv_msb_bits
+
+    @property
+    def keys_per_cycle(self) -> int:
+        """Keys the Q.K array consumes per cycle (= number of softmax units)."""
+        return self.qk_multipliers // self.head_dim
+
+    @property
+    def values_per_cycle(self) -> int:
+        return self.pv_multipliers // self.head_dim
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        return self.dram_bandwidth_gbps / self.clock_ghz
+
+    @property
+    def threshold_q(self) -> int:
+        """Requant threshold in the probability's fixed point (Q0.prob_bits)."""
+        return int(math.floor(self.requant_threshold * (1 << self.prob_bits) + 0.5))
+
+    @property
+    def score_bits(self) -> int:
+        return self.q_bits + self.kv_bits + max(1, (self.head_dim - 1).bit_length())
+
+    # ---- presets and I/O -----------------------------------------------------------------------
+    @classmethod
+    def preset(cls, name: str) -> "SpAttenConfig":
+        if name == "full":
+            return cls()
+        if name == "eighth":
+            return cls(name="eighth", qk_multipliers=64, pv_multipliers=64, buffer_lines=2048,
+                       topk_parallelism=16, dram_channels=2, dram_bandwidth_gbps=64.0)
+        raise LegoError(f"preset: unknown SpAtten preset '{name}' (allowed: {', '.join(PRESETS)})")
+
+    def replace(self, **kw: Any) -> "SpAttenConfig":
+        return dataclasses.replace(self, **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "SpAttenConfig":
+        if not isinstance(d, dict):
+            raise LegoError("config: expected a mapping of SpAttenConfig fields")
+        d = dict(d)
+        base = cls()
+        if "preset" in d:
+            base = cls.preset(str(d.pop("preset")))
+        known = {f.name for f in fields(cls)}
+        for k in d:
+            if k not in known:
+                raise LegoError(f"{k}: unknown SpAttenConfig field (allowed: preset, {', '.join(sorted(known))})")
+        return dataclasses.replace(base, **d)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "SpAttenConfig":
+        import yaml
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except OSError as e:
+            raise LegoError(f"--config: cannot read '{p}' ({e.strerror})") from None
+        try:
+            d = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise LegoError(f"--config: '{p}' is not valid YAML ({str(e).splitlines()[0]})") from None
+        return cls.from_dict(d if d is not None else {})
+
+    def to_yaml(self, path: str | Path) -> None:
+        import yaml
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    # ---- validation ----------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        ints = {f.name for f in fields(self) if f.type in ("int", int)}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name in ints and (isinstance(v, bool) or not isinstance(v, int)):
+                raise LegoError(f"{f.name}: must be an integer, got {v!r}")
+            if f.type in ("float", float):
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                    raise LegoError(f"{f.name}: must be a finite number, got {v!r}")
+            if f.type in ("bool", bool) and not isinstance(v, bool):
+                raise LegoError(f"{f.name}: must be true or false, got {v!r}")
+        if not isinstance(self.name, str) or not self.name:
+            raise LegoError("name: must be a non-empty string")
+
+        def need(cond: bool, field: str, msg: str) -> None:
+            if not cond:
+                raise LegoError(f"{field}: {msg}, got {getattr(self, field)!r}")
+
+        need(1 <= self.head_dim <= 1024 and _pow2(self.head_dim), "head_dim", "must be a power of two in 1..1024")
+        for m in ("qk_multipliers", "pv_multipliers"):
+            need(getattr(self, m) >= self.head_dim and getattr(self, m) % self.head_dim == 0, m,
+                 f"must be a positive multiple of head_dim={self.head_dim}")
+        need(0 < self.clock_ghz <= 10, "clock_ghz", "must be in (0, 10]")
+        need(1 <= self.buffer_lines <= 1 << 20, "buffer_lines", "must be in 1..1048576")
+        need(_pow2(self.topk_parallelism) and 2 <= self.topk_parallelism <= 256, "topk_parallelism",
+             "must be a power of two in 2..256")
+        need(self.topk_max_n >= self.topk_parallelism and self.topk_max_n % self.topk_parallelism == 0
+             and self.topk_max_n <= 65536, "topk_max_n",
+             f"must be a multiple of topk_parallelism={self.topk_parallelism}, at most 65536")
+        need(1 <= self.dram_channels <= 256, "dram_channels", "must be in 1..256")
+        need(self.dram_bandwidth_gbps > 0, "dram_bandwidth_gbps", "must be > 0")
+        need(_pow2(self.dram_transaction_bytes) and self.dram_transaction_bytes <= 4096,
+             "dram_transaction_bytes", "must be a power of two up to 4096")
+        need(2 <= self.q_bits <= 32, "q_bits", "must be in 2..32")
+        need(2 <= self.kv_bits <= 32, "kv_bits", "must be in 2..32")
+        need(1 <= self.kv_msb_bits <= self.kv_bits, "kv_msb_bits", f"must be in 1..kv_bits={self.kv_bits}")
+        need(8 <= self.prob_bits <= 24, "prob_bits", "must be in 8..24")
+        need(2 <= self.exp_lut_bits <= 12, "exp_lut_bits", "must be in 2..12")
+        need(0 <= self.exp_lut_frac_bits <= 8, "exp_lut_frac_bits", "must be in 0..8")
+        need(self.prob_bits + 8 <= self.recip_bits <= 64, "recip_bits", f"must be in prob_bits+8..64")
+        need(4 <= self.dequant_shift <= 32, "dequant_shift", "must be in 4..32")
+        need(16 <= self.importance_bits <= 64, "importance_bits", "must be in 16..64")
+        need(0.0 < self.requant_threshold < 1.0, "requant_threshold", "must be in (0, 1)")

@@ -1,0 +1,1 @@
+"""Hand-built Amaranth units of the SpAtten pipeline."""

@@ -1,0 +1,28 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+
+
+@pytest.fixture(scope="session")
+def spatten_rtl_dir(tmp_path_factory):
+    """The SpAtten RTL generated once per session with the test config."""
+    from accelerators.spatten.gen import generate, small_config
+    out = tmp_path_factory.mktemp("spatten_rtl")
+    manifest = generate(small_config(), out)
+    return out, manifest
+
+
+@pytest.fixture(scope="session")
+def spatten_rtl_dir_requant_v(tmp_path_factory):
+    """The same RTL with requant_values=True (V LSBs refetched on requantized rows)."""
+    from accelerators.spatten.gen import generate, small_config
+    out = tmp_path_factory.mktemp("spatten_rtl_rv")
+    manifest = generate(small_config().replace(requant_values=True, topk_max_n=32), out)
+    return out, manifest

@@ -1,0 +1,46 @@
+import pytest
+
+from accelerators.spatten.config import SpAttenConfig
+from lego.errors import LegoError
+
+
+def test_presets():
+    full, eighth = SpAttenConfig.preset("full"), SpAttenConfig.preset("eighth")
+    assert (full.qk_multipliers, full.pv_multipliers, full.dram_channels, full.dram_bandwidth_gbps) == (512, 512, 16, 512.0)
+    assert (eighth.qk_multipliers, eighth.pv_multipliers, eighth.buffer_lines, eighth.topk_parallelism) == (64, 64, 2048, 16)
+    assert eighth.dram_bandwidth_gbps == full.dram_bandwidth_gbps / 8
+    assert full.keys_per_cycle == 8 and eighth.keys_per_cycle == 1
+    with pytest.raises(LegoError, match="^preset: "):
+        SpAttenConfig.preset("half")
+
+
+def test_yaml_roundtrip(tmp_path):
+    cfg = SpAttenConfig.preset("eighth").replace(kv_msb_bits=5)
+    cfg.to_yaml(tmp_path / "c.yaml")
+    assert SpAttenConfig.from_yaml(tmp_path / "c.yaml") == cfg
+    (tmp_path / "p.yaml").write_text("preset: eighth\ntopk_parallelism: 8\n")
+    c2 = SpAttenConfig.from_yaml(tmp_path / "p.yaml")
+    assert c2.qk_multipliers == 64 and c2.topk_parallelism == 8
+
+
+@pytest.mark.parametrize("field,value", [
+    ("qk_multipliers", 100), ("qk_multipliers", 0), ("topk_parallelism", 12), ("head_dim", 48),
+    ("kv_msb_bits", 11), ("requant_threshold", 1.5), ("dram_bandwidth_gbps", -1.0), ("q_bits", "12"),
+    ("topk_max_n", 100), ("requant_values", 1), ("dram_transaction_bytes", 48),
+])
+def test_invalid_fields_named(field, value):
+    with pytest.raises(LegoError) as e:
+        SpAttenConfig().replace(**{field: value})
+    msg = str(e.value)
+    assert msg.startswith(f"{field}: ") and "\n" not in msg
+
+
+def test_yaml_errors(tmp_path):
+    (tmp_path / "u.yaml").write_text("bogus: 1\n")
+    with pytest.raises(LegoError, match="^bogus: unknown"):
+        SpAttenConfig.from_yaml(tmp_path / "u.yaml")
+    (tmp_path / "b.yaml").write_text("a: [\n")
+    with pytest.raises(LegoError, match="^--config: "):
+        SpAttenConfig.from_yaml(tmp_path / "b.yaml")
+    with pytest.raises(LegoError, match="^--config: "):
+        SpAttenConfig.from_yaml(tmp_path / "missing.yaml")

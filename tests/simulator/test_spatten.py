@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from accelerators.spatten.config import SpAttenConfig
+from lego.errors import LegoError
+from simulator.spatten import DEFAULT_TRACE, DENSE_TRACE, load_trace, simulate, topk_cycles
+from sw_reference.spatten.topk import topk_engine
+
+KEYS = ("cycles", "dram_bytes", "dram_bytes_dense_int8", "dram_bytes_dense_fp32", "dram_reduction_vs_int8",
+        "gops", "energy_pj")
+
+
+@pytest.fixture(scope="module")
+def eighth():
+    return simulate(SpAttenConfig.preset("eighth"))
+
+
+def test_keys_and_trace_arithmetic(eighth):
+    for k in KEYS:
+        assert k in eighth
+    rows = load_trace(DEFAULT_TRACE)
+    kv = sum(r.key_fetch * r.d * r.k_bits / 8 + r.value_fetch * r.d * r.v_bits / 8
+             + (r.key_fetch * r.d * r.requant_bits / 8 if r.requant else 0) for r in rows)
+    assert eighth["dram_bytes"] == round(kv)
+    dense = sum(2 * r.seq_len * r.d for r in rows)
+    assert eighth["dram_bytes_dense_int8"] == dense
+    assert abs(eighth["dram_reduction_vs_int8"] / 7.2 - 1) < 0.05
+    assert eighth["dram_reduction_vs_fp32"] == pytest.approx(4 * eighth["dram_reduction_vs_int8"])
+
+
+def test_eighth_throughput_near_paper(eighth):
+    assert abs(eighth["gops"] / 360 - 1) <= 0.20
+    assert eighth["cycles"] <= eighth["cycles_serial"]
+
+
+def test_full_faster_than_eighth(eighth):
+    full = simulate(SpAttenConfig.preset("full"))
+    assert full["cycles"] < eighth["cycles"] / 2
+    assert full["dram_bytes"] == eighth["dram_bytes"]
+
+
+def test_dense_trace_has_no_reduction():
+    r = simulate(SpAttenConfig.preset("eighth"), DENSE_TRACE)
+    assert r["dram_reduction_vs_fp32"] == pytest.approx(1.0)
+
+
+def test_bad_trace(tmp_path):
+    with pytest.raises(LegoError, match="^--trace: "):
+        simulate(SpAttenConfig(), tmp_path / "none.csv")
+    (tmp_path / "x.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(LegoError, match="^--trace: "):
+        simulate(SpAttenConfig(), tmp_path / "x.csv")
+
+
+def test_topk_cycles_model_is_engine_model():
+    rng = np.random.default_rng(0)
+    cfg = SpAttenConfig.preset("eighth")
+    for _ in range(50):
+        n = int(rng.integers(1, 200))
+        k = int(rng.integers(1, n + 1))
+        x = rng.integers(0, 1 << 16, n)
+        assert topk_cycles(x, k, cfg) == topk_engine(x, k, 16).cycles
