@@ -65,12 +65,20 @@ def run_cocotb(
     build_dir.mkdir(parents=True, exist_ok=True)
     runner = get_runner(engine)
     build_args: list[str] = []
+    sources = list(sources)
+    runner_waves = waves is not None
     if engine == "icarus":
         build_args = ["-g2005"]  # the runner's -g2012 leaves Amaranth's always @* blocks at X
+        if waves is not None:
+            # cocotb's own dump module is SystemVerilog (string); use a Verilog-2005 one (vvp -fst → FST)
+            dump = build_dir / "lego_dump.v"
+            dump.write_text(f'module lego_dump();\ninitial begin\n  $dumpfile("{waves}");\n'
+                            f'  $dumpvars(0, {top});\nend\nendmodule\n')
+            sources.append(dump)
+            build_args += ["-s", "lego_dump"]
+            runner_waves = False
     else:
         build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", *verilator_args]
-        if waves is not None:
-            build_args += ["--trace-fst" if str(waves).endswith(".fst") else "--trace"]
     env = dict(os.environ)
     env.setdefault("OBJCACHE", "ccache" if shutil.which("ccache") else "")
     # benches run 1e3-1e5 cycles: compile the model unoptimized (a command-line override via MAKEFLAGS)
@@ -84,7 +92,7 @@ def run_cocotb(
             build_dir=str(build_dir),
             build_args=build_args,
             timescale=("1ns", "1ps"),
-            waves=waves is not None,
+            waves=runner_waves,
             always=False,
             log_file=str(build_dir / "build.log"),
         )

@@ -33,6 +33,12 @@ def run_plan(design_dir: Path, engine: str, plan: dict, waves: Path | None = Non
     man = read_manifest(design_dir)
     srcs = [design_dir / rel for rel in (design_dir / "files.f").read_text().split()]
     bd = build_dir_for(design_dir, engine)
+    if waves is not None:                       # a traced build lives beside the untraced one
+        want = ".fst" if engine == "icarus" else ".vcd"
+        if Path(waves).suffix != want:
+            raise LegoError(f"--waves: {engine} writes {want[1:].upper()} (GTKWave/Surfer open it); "
+                            f"name the file *{want}")
+        bd = bd.with_name(bd.name + "-waves-" + hashlib.sha256(str(waves).encode()).hexdigest()[:8])
     bd.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="lego-run-"))
     try:
@@ -46,9 +52,14 @@ def run_plan(design_dir: Path, engine: str, plan: dict, waves: Path | None = Non
         res = json.loads((work / "res.json").read_text())
         res["passed"] = ok
         if waves is not None:
-            for cand in list(bd.glob("*.fst")) + list(bd.glob("*.vcd")):
-                shutil.copy(cand, waves)
-                break
+            cands = sorted(list(bd.glob("*.fst")) + list(bd.glob("*.vcd")) + list(work.glob("*.fst")) +
+                           list(work.glob("*.vcd")), key=lambda p: p.stat().st_mtime)
+            if Path(waves).exists() and engine == "icarus":
+                pass                                 # the dump module wrote it in place
+            elif cands:
+                shutil.copy(cands[-1], waves)
+            else:
+                raise LegoError(f"--waves: the {engine} run wrote no waveform")
         return res
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -42,3 +42,12 @@ def test_no_opt_is_also_correct_and_larger(tmp_path):
     assert r1["emitted_bits"] == r1["lp_bits"] < r2["emitted_bits"] == r2["naive_bits"]
     rep = get_engine("icarus").run(d2, seed=5)
     assert rep.match and rep.cycles == rep.extra["cycles_predicted"]
+
+
+def test_waves_written(tmp_path):
+    from simulator.engine import get_engine
+    d = tmp_path / "w"
+    generate("gemm", "M=3,N=4,K=2", "2x2", ("os",), 8, True, d)
+    f = tmp_path / "run.fst"
+    rep = get_engine("icarus").run(d, seed=1, waves=f)
+    assert rep.match and f.stat().st_size > 100
