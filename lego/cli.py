@@ -45,8 +45,17 @@ def _sim(a) -> int:
     man = read_manifest(Path(a.dir))
     ins = load_inputs(Path(a.inputs), man) if a.inputs else None
     eng = get_engine(a.engine)
+    kw = {}
+    if a.trace:
+        if a.engine != "cycle":
+            raise LegoError("--trace: a per-cycle trace comes from the cycle engine (--engine cycle)")
+        try:
+            lo, _, hi = (a.trace_window or "0:1000").partition(":")
+            kw = {"trace": Path(a.trace), "window": (int(lo or 0), int(hi) if hi else None)}
+        except ValueError:
+            raise LegoError(f"--trace-window: '{a.trace_window}' is not START:END") from None
     rep = eng.run(Path(a.dir), mode=a.mode, inputs=ins, seed=a.seed,
-                  waves=Path(a.waves).resolve() if a.waves else None)
+                  waves=Path(a.waves).resolve() if a.waves else None, **kw)
     if a.out:
         np.savez(a.out, **{k: np.asarray(v) for k, v in rep.outputs.items()})
     if a.json:
@@ -128,7 +137,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--dataflow", action="append")
     s.add_argument("--accelerator")
     s.add_argument("--config")
-    s.add_argument("--trace")
+    s.add_argument("--trace", help="with --accelerator: the workload trace to replay; with DIR: write a "
+                                    "per-cycle CSV trace (cycle engine)")
+    s.add_argument("--trace-window", help="START:END cycles of the per-cycle trace (default 0:1000)")
     y = sub.add_parser("synth", help="Yosys synthesis report")
     y.add_argument("dir")
     y.add_argument("--target", default="generic", choices=["generic", "ice40"])

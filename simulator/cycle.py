@@ -101,7 +101,8 @@ class CycleEngine:
     name = "cycle"
 
     def run(self, design_dir: Path, mode: str | None = None, inputs: dict | None = None, seed: int = 0,
-            waves: Path | None = None, outputs: bool = True) -> Report:
+            waves: Path | None = None, outputs: bool = True, trace: Path | None = None,
+            window: tuple[int, int | None] = (0, 1000)) -> Report:
         from lego.rebuild import design_from_manifest
         from sw_reference.ops import reference
 
@@ -115,7 +116,10 @@ class CycleEngine:
         w = d.workload
         ins = inputs if inputs is not None else random_inputs(w, seed)
         reads, writes = traffic(d.arch, mi)
+        from .costs import design_costs
+        energy, area = design_costs(d.arch, d.pg, mi, d.cycles[mi], reads, writes)
         rep = Report(engine="cycle", cycles=d.cycles[mi], sram_reads=reads, sram_writes=writes,
+                     energy_pj=energy, area_um2=area,
                      extra={"mode": name, "steps": d.arch.modes[mi].df.steps})
         if outputs:
             out = execute(d.arch, mi, ins)
@@ -125,4 +129,42 @@ class CycleEngine:
             rep.match = bool((diff == 0).all())
             rep.max_abs_err = float(diff.max()) if diff.size else 0.0
         rep.sim_seconds = time.perf_counter() - t0
+        if trace is not None:
+            rep.extra["trace_rows"] = write_trace(d.arch, d.pg, mi, Path(trace), *window)
         return rep
+
+
+def write_trace(arch, pg, mode: int, path: Path, start: int = 0, end: int | None = None) -> int:
+    """Windowed per-cycle trace (CSV): the step issued by the controller, its counters and flags, and
+    how many accumulator flushes (output writes, before the in-range mask) land in that cycle. Returns the number of rows written."""
+    import csv
+
+    from lego.prim.lower import frame_delay
+
+    md = arch.modes[mode]
+    df = md.df
+    total = df.steps + pg.drain(mode, frame_delay(arch))
+    end = total if end is None else min(end, total)
+    kp = increment_positions(df.T)
+    nT = len(df.T)
+    flags = {}
+    for t in arch.workload.inputs:
+        same = np.array(same_tables(df, md.nets[t.name].M) + [False])
+        flags[f"chg_{t.name}"] = ~same[kp]
+    sy = np.array(same_tables(df, md.nets[arch.workload.output.name].M) + [False])
+    flags["first"] = ~sy[kp]
+    flags["last"] = ~sy[np.append(kp[1:], nT)]
+    fd = frame_delay(arch)
+    lags = [fd(mode, n.fu[mode]) + pg.sigma[n.id] for n in pg.nodes.values() if n.kind == "wr" and mode in n.fu]
+    rows = 0
+    with open(path, "w", newline="") as f:
+        wr = csv.writer(f)
+        wr.writerow(["cycle", "step", *df.time_names, *flags, "flushes_landing"])
+        for cyc in range(max(0, start), end):
+            step = cyc if cyc < df.steps else None
+            tco = list(np.unravel_index(step, df.T)) if step is not None else [""] * nT
+            fl = [int(v[step]) if step is not None else "" for v in flags.values()]
+            land = sum(int(flags["last"][cyc - lag]) for lag in lags if 0 <= cyc - lag < df.steps)
+            wr.writerow([cyc, "" if step is None else step, *[int(x) if x != "" else "" for x in tco], *fl, land])
+            rows += 1
+    return rows
