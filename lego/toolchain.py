@@ -119,7 +119,7 @@ def _test(runner, top, test_module, test_dir, build_dir, test_env, waves):
             extra_env=dict(test_env),
             waves=waves is not None,
             results_xml=str(Path(build_dir) / "results.xml"),
-            log_file=str(Path(test_dir) / "sim.log"),
+            log_file=str(Path(build_dir) / "sim.log"),
         )
     finally:
         sys.path.remove(str(test_dir))

@@ -1,0 +1,56 @@
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from sw_reference import pq_gemm as pq
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 8), st.integers(1, 7), st.integers(0, 2**31 - 1))
+def test_split_reconstructs_exactly(msb, lsb, seed):
+    rng = np.random.default_rng(seed)
+    b = msb + lsb
+    k = rng.integers(-(1 << (b - 1)), 1 << (b - 1), (2, 9, 16)).astype(np.int32)
+    km, kl = pq.split_k(k, msb, lsb)
+    assert km.dtype == np.int8 and kl.dtype == np.int8
+    assert ((kl >= 0) & (kl < (1 << lsb))).all()
+    assert np.array_equal((km.astype(np.int32) << lsb) + kl, k)
+
+
+def test_scores_exact_and_policy():
+    rng = np.random.default_rng(0)
+    q = rng.integers(-128, 128, (2, 6, 32)).astype(np.int8)
+    k = rng.integers(-512, 512, (2, 50, 32)).astype(np.int16)
+    s, req = pq.pq_gemm(q, k, 6, 4, 0.05, 1e-4)
+    full = np.einsum("bmd,bnd->bmn", q.astype(np.int64), k.astype(np.int64))
+    km, _ = pq.split_k(k, 6, 4)
+    msb = np.einsum("bmd,bnd->bmn", q.astype(np.int64), km.astype(np.int64)) << 4
+    assert np.array_equal(s[req], full[req]) and np.array_equal(s[~req], msb[~req])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.floats(1e-5, 1e-2), st.floats(0.02, 0.9))
+def test_integer_decision_tracks_float_softmax(seed, alpha, thr):
+    """Away from the threshold the integer rule equals max_prob < threshold in float64."""
+    rng = np.random.default_rng(seed)
+    s = rng.integers(-20000, 20000, (4, 64)).astype(np.int64)
+    z = np.exp((s - s.max(1, keepdims=True)) * alpha).sum(1)
+    maxp = 1.0 / z
+    dec = pq.row_requant(s, alpha, thr)
+    clear = np.abs(maxp - thr) > 0.06 * thr  # LUT steps of 2**(1/16) ~ 4.4%, plus rounding
+    assert np.array_equal(dec[clear], (maxp < thr)[clear])
+
+
+def test_lut_and_params():
+    lut = pq.exp_lut()
+    assert lut[0] == 1 << 15 and lut[16] == 1 << 14 and (np.diff(lut) <= 0).all()
+    assert pq.threshold_q(0.05) == round(0.05 * 65536)
+    assert pq.lut_mult(1.0) == round(math.log2(math.e) * 16 * 65536)
+    with pytest.raises(ValueError, match="^alpha:"):
+        pq.lut_mult(0.0)
+    with pytest.raises(ValueError, match="^threshold:"):
+        pq.threshold_q(1.5)
+    with pytest.raises(ValueError, match="^lsb_bits:"):
+        pq.split_k(np.zeros((1, 1, 4), np.int16), 6, 8)
