@@ -25,12 +25,14 @@ def design_costs(arch, pg, mode: int, cycles: int, reads: dict, writes: dict) ->
         "registers": reg_bits * area_um2("reg_bit"),
         "muxes": arch.mux_inputs() * max(X.bits, W.bits) * area_um2("mux2_bit"),
     }
+    from lego.arch.flags import single_flush
+    rmw = not single_flush(arch)
     for t in w.tensors:
         nb, depth = arch.banks(t.name)
         width = t.bits + (1 if t.role == "output" else 0)
         cap = max(1, depth * width // 8)
         e_acc = sram_access_pj(cap, width)
         energy[f"sram_{t.name}"] = e_acc * (reads.get(t.name, 0) + writes.get(t.name, 0) *
-                                            (2 if t.role == "output" else 1))   # RMW = read + write
+                                            (2 if t.role == "output" and rmw else 1))   # RMW = read + write
         area[f"sram_{t.name}"] = nb * sram_area_um2(cap)
     return energy, area

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lego.emit.array import same_tables
+from lego.arch.flags import increment_positions, output_writes, same_tables
 from sw_reference.ops import random_inputs, wrap
 
 from .engine import load_inputs, pick_mode, read_manifest
@@ -21,48 +21,16 @@ from .report import Report
 CHUNK = 1 << 16
 
 
-def increment_positions(T) -> np.ndarray:
-    """For every step n: the counter position incremented to reach it (len(T) for step 0)."""
-    n = int(np.prod(T))
-    t = np.indices(T).reshape(len(T), -1).T
-    nz = t != 0
-    pos = np.where(nz.any(axis=1), len(T) - 1 - np.argmax(nz[:, ::-1], axis=1), len(T))
-    return pos[:n]
-
-
 def traffic(arch, mode: int) -> tuple[dict[str, int], dict[str, int]]:
     """(reads per input tensor, writes per output tensor) in element accesses, from the control flags."""
     md = arch.modes[mode]
     df = md.df
     kp = increment_positions(df.T)
-    nT = len(df.T)
-    reads, writes = {}, {}
+    reads = {}
     for t in arch.workload.inputs:
         same = np.array(same_tables(df, md.nets[t.name].M) + [False])
-        chg = ~same[kp]
-        reads[t.name] = int(chg.sum()) * len(md.nets[t.name].ports)
-    Y = arch.workload.output
-    ynet = md.nets[Y.name]
-    same = np.array(same_tables(df, ynet.M) + [False])
-    kn = np.append(kp[1:], nT)          # position incremented by the *next* step
-    last = ~same[kn]
-    nlast = int(last.sum())
-    tmax = np.array(df.T) - 1
-    w = 0
-    tco = None
-    for p in ynet.ports:
-        k = np.array(p.k)
-        lo = k + np.minimum(ynet.M, 0) @ tmax
-        hi = k + np.maximum(ynet.M, 0) @ tmax
-        if (lo >= 0).all() and (hi < np.array(Y.shape)).all():
-            w += nlast                     # this port never leaves the tensor: every flush writes
-            continue
-        if tco is None:
-            tco = df.time_coords()[last]
-        d = tco @ ynet.M.T + k
-        w += int(np.all((d >= 0) & (d < np.array(Y.shape)), axis=1).sum())
-    writes[Y.name] = w
-    return reads, writes
+        reads[t.name] = int((~same[kp]).sum()) * len(md.nets[t.name].ports)
+    return reads, {arch.workload.output.name: output_writes(arch, mode)}
 
 
 def execute(arch, mode: int, inputs: dict[str, np.ndarray]) -> np.ndarray:

@@ -9,22 +9,10 @@ import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib.memory import Memory
 
+from ..arch.flags import same_tables, single_flush
 from ..arch.graph import ArchGraph
 from ..prim.graph import PrimGraph
 from ..prim.lower import bits_for, control_fields, frame_delay
-
-
-def same_tables(df, M: np.ndarray) -> list[bool]:
-    """same[k]: the tensor index does not change when the step counter increments position k."""
-    nT = len(df.T)
-    out = []
-    for k in range(nT):
-        delta = np.zeros(nT, dtype=np.int64)
-        delta[k] = 1
-        for j in range(k + 1, nT):
-            delta[j] = -(df.T[j] - 1)
-        out.append(not (M @ delta).any())
-    return out
 
 
 class ArrayCore:
@@ -40,6 +28,7 @@ class ArrayCore:
         self.out_banks = arch.banks(w.output.name)
         self.abits = max(bits_for(d - 1) for _, d in list(self.in_banks.values()) + [self.out_banks])
         self.cycles = [m.df.steps + pg.drain(m.index, self.fd) for m in arch.modes]
+        self.rmw = not single_flush(arch)      # plain writes when no output element is revisited
         # host-facing
         self.start = Signal(name=f"{prefix}start")
         self.mode = Signal(range(max(2, self.nmodes)), name=f"{prefix}mode")
@@ -292,9 +281,12 @@ class ArrayCore:
             vals = {mi: self._input(m, e) for e in in_edges if e.slot != "a" for mi in e.delta}
             val = self._mode_mux(vals, Const(0, Y.bits))
             mem = self.out_mems[n.attrs["bank"]]
-            rp = mem.read_port(domain="comb")
             wp = mem.write_port()
             aw = pg.nodes[by_slot["a"].src].width - 1
+            if not self.rmw:
+                m.d.comb += [wp.addr.eq(a[:aw]), wp.en.eq(a[aw]), v.eq(val), wp.data.eq(Cat(v, self.epoch))]
+                return
+            rp = mem.read_port(domain="comb")
             old = Signal(signed(Y.bits), name=f"{self.prefix}{_san(nid)}_old")
             new = Signal(signed(Y.bits), name=f"{self.prefix}{_san(nid)}_new")
             m.d.comb += [rp.addr.eq(a[:aw]), wp.addr.eq(a[:aw]), wp.en.eq(a[aw]),
