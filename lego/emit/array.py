@@ -12,7 +12,7 @@ from amaranth.lib.memory import Memory
 from ..arch.flags import same_tables, single_flush
 from ..arch.graph import ArchGraph
 from ..prim.graph import PrimGraph
-from ..prim.lower import bits_for, control_fields, frame_delay
+from ..prim.lower import bits_for, control_fields, frame_delay, shared_alpha
 
 
 class ArrayCore:
@@ -23,6 +23,7 @@ class ArrayCore:
         w = arch.workload
         self.nmodes = len(arch.modes)
         self.fields = control_fields(arch)
+        self.field_names = {n for n, _ in self.fields}
         self.fd = frame_delay(arch)
         self.in_banks = {t.name: arch.banks(t.name) for t in w.inputs}
         self.out_banks = arch.banks(w.output.name)
@@ -138,7 +139,20 @@ class ArrayCore:
             sy = same_tables(df, md.nets[Y].M)
             parts[f"m{i}_first"] = flag(sy, kp, first_step)
             parts[f"m{i}_last"] = flag(sy, kn, last_step)
-        m.d.comb += cw.eq(Cat(*[parts[n] for n, _ in self.fields]))
+            for tn in arch.workload.tensors:
+                alpha = shared_alpha(md.nets[tn.name])
+                if alpha is not None:
+                    base = Const(0, 1)
+                    for k, a in enumerate(alpha):
+                        if a:
+                            base = base + t[k] * int(a)
+                    parts[f"m{i}_base_{tn.name}"] = base
+        sized = []
+        for n, b in self.fields:          # each field at exactly its declared width
+            f = Signal(b, name=f"{p}f_{n}")
+            m.d.comb += f.eq(parts[n])
+            sized.append(f)
+        m.d.comb += cw.eq(Cat(*sized))
         return cw
 
     # ------------------------------------------------------------------ nodes
@@ -160,8 +174,10 @@ class ArrayCore:
             ok = ok & (expr >= 0) & (expr < int(lim))
         return ok
 
-    def _affine(self, word, mi, alpha, beta, width):
+    def _affine(self, word, mi, alpha, beta, width, tensor=None):
         expr = Const(int(beta))
+        if tensor is not None and f"m{mi}_base_{tensor}" in self.field_names:
+            return Signal(width, name=f"{self.prefix}aff"), expr + self._field(word, f"m{mi}_base_{tensor}")
         for j, a in enumerate(alpha):
             if a:
                 expr = expr + self._field(word, f"m{mi}_t{j}").as_unsigned() * int(a)
@@ -216,7 +232,7 @@ class ArrayCore:
             for mi, port in n.attrs["ports"].items():
                 word = self._tap(m, "ctl", pg.rho(e, mi), key=(e.src, e.dst, e.slot, mi))
                 net = arch.modes[mi].nets[t.name]
-                addr, expr = self._affine(word, mi, port.alpha, port.beta, abits)
+                addr, expr = self._affine(word, mi, port.alpha, port.beta, abits, t.name)
                 m.d.comb += addr.eq(expr)
                 vfield = self._field(word, "v")
                 if n.kind == "ag":

@@ -12,8 +12,19 @@ def bits_for(n: int) -> int:
     return max(1, int(n).bit_length())
 
 
+def shared_alpha(net) -> tuple[int, ...] | None:
+    """The temporal address coefficients α when every port of the tensor shares them (true for cyclic
+    and replicated banks) and they are non-negative: the controller then computes α·t once."""
+    alphas = {p.alpha for p in net.ports}
+    if len(alphas) != 1:
+        return None
+    a = next(iter(alphas))
+    return a if all(x >= 0 for x in a) else None
+
+
 def control_fields(arch: ArchGraph) -> list[tuple[str, int]]:
-    """The control word broadcast along the array (shared by all FUs, delayed by c·s)."""
+    """The control word broadcast along the array (shared by all FUs, delayed by c·s): step counters,
+    change/first/last flags, and one shared base address α·t per tensor (LEGO's shared control)."""
     fields = [("v", 1)]
     for m in arch.modes:
         for k, e in enumerate(m.df.T):
@@ -21,6 +32,11 @@ def control_fields(arch: ArchGraph) -> list[tuple[str, int]]:
         for t in arch.workload.inputs:
             fields.append((f"m{m.index}_chg_{t.name}", 1))
         fields += [(f"m{m.index}_first", 1), (f"m{m.index}_last", 1)]
+        for t in arch.workload.tensors:
+            a = shared_alpha(m.nets[t.name])
+            if a is not None:
+                top = sum(x * (e - 1) for x, e in zip(a, m.df.T))
+                fields.append((f"m{m.index}_base_{t.name}", bits_for(top)))
     return fields
 
 
