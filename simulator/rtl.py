@@ -91,8 +91,15 @@ class RtlEngine:
         res = run_plan(Path(design_dir), self.name, plan, waves)
         out = np.array(res["outputs"], dtype=np.int64).reshape(w.output.shape)
         diff = np.abs(out - ref)
+        # traffic, energy and area are properties of the design and mode (static schedule): the same
+        # graph-derived figures as the cycle engine, so every engine fills the same Report
+        from .costs import design_costs
+        from .cycle import traffic
+        reads, writes = traffic(d.arch, mi)
+        energy, area = design_costs(d.arch, d.pg, mi, int(res["cycles"]), reads, writes)
         rep = Report(engine=self.name, cycles=int(res["cycles"]), outputs={w.output.name: out},
                      match=bool((diff == 0).all()), max_abs_err=float(diff.max()) if diff.size else 0.0,
+                     sram_reads=reads, sram_writes=writes, energy_pj=energy, area_um2=area,
                      extra={"mode": name, "cycles_register": res["cycles_reg"],
                             "cycles_predicted": d.cycles[mi]})
         rep.sim_seconds = time.perf_counter() - t0
