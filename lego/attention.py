@@ -95,10 +95,12 @@ class AttentionTop(Elaboratable):
             for b, wp in enumerate(core.in_wr[name]):
                 m.d.comb += [wp.addr.eq(self.ld_addr), wp.data.eq(self.ld_data),
                              wp.en.eq(self.ld_en & (self.ld_tensor == ti) & (self.ld_bank == b))]
+        oword = Signal(33)
         for b, rp in enumerate(c2.out_rd):
             m.d.comb += rp.addr.eq(self.rd_addr)
             with m.If(self.rd_bank == b):
-                m.d.comb += self.rd_data.eq((rp.data[32] == c2.epoch).replicate(32) & rp.data[:32])
+                m.d.comb += oword.eq(rp.data)
+        m.d.comb += self.rd_data.eq(Mux(oword[32] == c2.epoch, oword[:32].as_signed(), 0))
         # walkers per mode over S (QK output layout) and P (PV input layout)
         sw = [LayoutWalker(md.nets["S"].layout, f"sw{md.index}") for md in ad.qk.arch.modes]
         pw = [LayoutWalker(md.nets["P"].layout, f"pw{md.index}") for md in ad.pv.arch.modes]
@@ -106,12 +108,13 @@ class AttentionTop(Elaboratable):
             m.d.comb += wk.comb()
         mode_r = Signal.like(self.mode)
         s_word = Signal(signed(32))
+        s_raw = Signal(33)
         for i, wk in enumerate(sw):
             with m.If(mode_r == i):
                 for b, rp in enumerate(c1.out_rd):
                     with m.If(wk.bank == b):
-                        m.d.comb += [rp.addr.eq(wk.addr),
-                                     s_word.eq((rp.data[32] == c1.epoch).replicate(32) & rp.data[:32])]
+                        m.d.comb += [rp.addr.eq(wk.addr), s_raw.eq(rp.data)]
+        m.d.comb += s_word.eq(Mux(s_raw[32] == c1.epoch, s_raw[:32].as_signed(), 0))
         # P writes: every bank of the P layout for a replicated layout, else the walker's bank
         pwr = c2.in_wr["P"]
         for i, wk in enumerate(pw):

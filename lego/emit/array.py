@@ -77,6 +77,8 @@ class ArrayCore:
         return c
 
     def _mode_mux(self, per_mode: dict, default):
+        if self.nmodes == 1 and 0 in per_mode:   # single-dataflow design: no mode logic at all
+            return per_mode[0]
         out = default
         for mi, v in per_mode.items():
             out = Mux(self.mode_r == mi, v, out)
@@ -272,7 +274,8 @@ class ArrayCore:
             ok = self._mode_mux(oks, Const(0, 1))
             m.d.comb += v.eq(Mux(ok, a * b, 0))
         elif n.kind == "add":
-            terms = [Mux(self._live(e), self._input(m, e), 0) for e in sorted(in_edges, key=lambda e: e.slot)]
+            terms = [self._input(m, e) if len(e.delta) == self.nmodes else Mux(self._live(e), self._input(m, e), 0)
+                     for e in sorted(in_edges, key=lambda e: e.slot)]
             acc = terms[0]
             for x in terms[1:]:
                 acc = acc + x

@@ -1,7 +1,7 @@
 """Top level of a single-array design: the host load/read ports around an ArrayCore."""
 from __future__ import annotations
 
-from amaranth.hdl import Elaboratable, Module, Signal, signed
+from amaranth.hdl import Elaboratable, Module, Mux, Signal, signed
 
 from .array import ArrayCore
 
@@ -46,9 +46,11 @@ class ArrayTop(Elaboratable):
                 m.d.comb += [wp.addr.eq(self.ld_addr), wp.data.eq(self.ld_data),
                              wp.en.eq(self.ld_en & (self.ld_tensor == ti) & (self.ld_bank == b))]
         yb = c.arch.workload.output.bits
+        word = Signal(yb + 1)
         for b, rp in enumerate(c.out_rd):
             m.d.comb += rp.addr.eq(self.rd_addr)
             with m.If(self.rd_bank == b):
-                m.d.comb += self.rd_data.eq(
-                    (rp.data[yb] == c.epoch).replicate(yb) & rp.data[:yb])
+                m.d.comb += word.eq(rp.data)
+        # a word written in an earlier run (stale epoch bit) reads as 0
+        m.d.comb += self.rd_data.eq(Mux(word[yb] == c.epoch, word[:yb].as_signed(), 0))
         return m
