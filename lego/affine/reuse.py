@@ -10,7 +10,6 @@ from functools import reduce
 from math import gcd
 
 import numpy as np
-import sympy
 
 from .dataflow import Dataflow
 from .workload import Workload
@@ -18,6 +17,8 @@ from .workload import Workload
 
 def int_nullspace(M: np.ndarray) -> list[tuple[int, ...]]:
     """Integer basis of {x : M x = 0} (primitive vectors, first non-zero entry positive)."""
+    import sympy   # imported on first use: it dominates `lego` start-up time
+
     M = np.asarray(M, dtype=np.int64)
     if M.size == 0:
         return [tuple(int(i == j) for j in range(M.shape[1])) for i in range(M.shape[1])]
