@@ -79,12 +79,10 @@ def run_cocotb(
             runner_waves = False
     else:
         build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", *verilator_args]
-    env = dict(os.environ)
-    env.setdefault("OBJCACHE", "ccache" if shutil.which("ccache") else "")
-    # benches run 1e3-1e5 cycles: compile the model unoptimized (a command-line override via MAKEFLAGS)
-    env.setdefault("MAKEFLAGS", "OPT_FAST=-O0 OPT_GLOBAL=-O0")
     old = dict(os.environ)
-    os.environ.update(env)
+    os.environ.setdefault("OBJCACHE", "ccache" if shutil.which("ccache") else "")
+    # benches run 1e3-1e5 cycles: compile the model unoptimized (a command-line override via MAKEFLAGS)
+    os.environ.setdefault("MAKEFLAGS", "OPT_FAST=-O0 OPT_GLOBAL=-O0")
     try:
         runner.build(
             sources=[str(s) for s in sources],
@@ -96,10 +94,7 @@ def run_cocotb(
             always=False,
             log_file=str(build_dir / "build.log"),
         )
-        test_env = dict(extra_env or {})
-        if waves is not None:
-            test_env["LEGO_WAVES"] = str(waves)
-        results = _test(runner, top, test_module, test_dir, build_dir, test_env, waves)
+        results = _test(runner, top, test_module, test_dir, build_dir, dict(extra_env or {}), waves)
     finally:
         os.environ.clear()
         os.environ.update(old)
