@@ -25,7 +25,7 @@ def main():
             rep = json.loads((out / "report.json").read_text())
             steps = rep["cycles"]["steps"][df]
             ideal = 64 ** 3 // 64
-            fill = rep["cycles"]["predicted"][df] - steps
+            fill = rep["cycles"]["fill_drain"][df]
             r = get_engine(a.engine).run(out, seed=1)
             bound = ideal + fill
             rows.append({"dataflow": df, "macs_per_pe": ideal, "fill_drain": fill, "rtl_cycles": r.cycles,
