@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from .attention_float import attention
 from .ops import wrap
 from .softmax_fx import softmax_fx, softmax_params
 
@@ -32,12 +33,8 @@ def attention_fx(Q, K, V, mult: int, acc_bits: int = 32):
 
 
 def attention_float(Qr, Kr, Vr):
-    """Float attention on real-valued tensors."""
-    s = Qr @ Kr.T / math.sqrt(Qr.shape[1])
-    s = s - s.max(axis=1, keepdims=True)
-    p = np.exp(s)
-    p /= p.sum(axis=1, keepdims=True)
-    return p @ Vr
+    """Float attention on real-valued (L, D) tensors (the (B, H, L, D) model of attention_float.py)."""
+    return attention(Qr[None, None], Kr[None, None], Vr[None, None])[0, 0]
 
 
 def relative_l2(Q, K, V, scales=SCALES) -> float:
