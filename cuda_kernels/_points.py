@@ -20,11 +20,15 @@ def _pts(x, name):
     return s
 
 
+def _check_m(m, n: int) -> None:
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or not 1 <= m <= n:
+        raise ValueError(f"m: must be an int in [1, {n}], got {m!r}")
+
+
 def fps(xyz, m: int):
     """Farthest point sampling (B, N, 3) -> (B, m) int64, start at 0, ties to the lowest index."""
     b, n, _ = _pts(xyz, "xyz")
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or not 1 <= m <= n:
-        raise ValueError(f"m: must be an int in [1, {n}], got {m!r}")
+    _check_m(m, n)
     if not rt.gpu_available():
         rt.note_fallback()
         return ref.fps(np.asarray(xyz), int(m))
@@ -44,8 +48,7 @@ def fps(xyz, m: int):
 def fps_pointnet2_baseline(xyz, m: int):
     """The pointnet2-style one-block-per-cloud FPS (512 threads, tree arg-max): bench baseline."""
     b, n, _ = _pts(xyz, "xyz")
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or not 1 <= m <= n:
-        raise ValueError(f"m: must be an int in [1, {n}], got {m!r}")
+    _check_m(m, n)
     if not rt.gpu_available():
         rt.note_fallback()
         return ref.fps(np.asarray(xyz), int(m))

@@ -35,14 +35,7 @@ def layer_row(idx: int, rep: Report, peak_macs: int) -> dict:
            "spatial_utilization": x["spatial_utilization"],
            "dram_bytes": rep.total_dram_bytes, "energy_pj": rep.total_energy_pj,
            "area_um2": rep.total_area_um2}
-    for k, v in sorted(rep.dram_bytes.items()):
-        row[f"dram_bytes_{k}"] = v
-    for k, v in sorted(rep.sram_reads.items()):
-        row[f"sram_reads_{k}"] = v
-    for k, v in sorted(rep.sram_writes.items()):
-        row[f"sram_writes_{k}"] = v
-    for k, v in sorted(rep.energy_pj.items()):
-        row[f"energy_pj_{k}"] = v
+    row.update(rep.breakdown_columns(("dram_bytes", "sram_reads", "sram_writes", "energy_pj")))
     return row
 
 

@@ -63,6 +63,10 @@ class Report:
     def to_json(self, with_outputs: bool = True) -> str:
         return json.dumps(self.to_dict(with_outputs), sort_keys=True)
 
+    def breakdown_columns(self, parts=("sram_reads", "sram_writes", "dram_bytes", "energy_pj", "area_um2")) -> dict:
+        """Per-tensor / per-component figures as flat columns named ``<field>_<key>`` (units in names)."""
+        return {f"{p}_{k}": v for p in parts for k, v in sorted(getattr(self, p).items())}
+
     def to_csv(self) -> str:
         """One row: scalar fields plus flattened per-tensor/per-component columns with units."""
         row: dict[str, Any] = {
@@ -74,16 +78,7 @@ class Report:
             "area_um2": self.total_area_um2,
             "dram_bytes": self.total_dram_bytes,
         }
-        for k, v in sorted(self.sram_reads.items()):
-            row[f"sram_reads_{k}"] = v
-        for k, v in sorted(self.sram_writes.items()):
-            row[f"sram_writes_{k}"] = v
-        for k, v in sorted(self.dram_bytes.items()):
-            row[f"dram_bytes_{k}"] = v
-        for k, v in sorted(self.energy_pj.items()):
-            row[f"energy_pj_{k}"] = v
-        for k, v in sorted(self.area_um2.items()):
-            row[f"area_um2_{k}"] = v
+        row.update(self.breakdown_columns())
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=list(row))
         w.writeheader()
