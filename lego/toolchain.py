@@ -16,6 +16,21 @@ from .errors import LegoError
 ENGINES_RTL = ("icarus", "verilator")
 
 
+class BuildError(LegoError):
+    """The simulator could not build the design; the message quotes the build log's first error."""
+
+
+def _first_error(log: Path) -> str:
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return "no build log"
+    for ln in lines:
+        if "error" in ln.lower() or "no rule to make" in ln.lower():
+            return ln.strip()[:300]
+    return (lines[-1].strip()[:300] if lines else "empty build log")
+
+
 def venv_bin() -> Path:
     return Path(sys.executable).parent
 
@@ -84,16 +99,20 @@ def run_cocotb(
     # benches run 1e3-1e5 cycles: compile the model unoptimized (a command-line override via MAKEFLAGS)
     os.environ.setdefault("MAKEFLAGS", "OPT_FAST=-O0 OPT_GLOBAL=-O0")
     try:
-        runner.build(
-            sources=[str(s) for s in sources],
-            hdl_toplevel=top,
-            build_dir=str(build_dir),
-            build_args=build_args,
-            timescale=("1ns", "1ps"),
-            waves=runner_waves,
-            always=False,
-            log_file=str(build_dir / "build.log"),
-        )
+        try:
+            runner.build(
+                sources=[str(s) for s in sources],
+                hdl_toplevel=top,
+                build_dir=str(build_dir),
+                build_args=build_args,
+                timescale=("1ns", "1ps"),
+                waves=runner_waves,
+                always=False,
+                log_file=str(build_dir / "build.log"),
+            )
+        except (RuntimeError, SystemExit) as e:
+            raise BuildError(f"{engine}: building {top} failed: {_first_error(build_dir / 'build.log')} "
+                             f"(log: {build_dir / 'build.log'})") from e
         results = _test(runner, top, test_module, test_dir, build_dir, dict(extra_env or {}), waves)
     finally:
         os.environ.clear()

