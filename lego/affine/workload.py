@@ -30,6 +30,17 @@ def dtype_for(bits: int, signed: bool = True) -> str:
                     f"(allowed: 4, 8, 12, 16)")
 
 
+def dtype_info(name: str) -> tuple[int, bool]:
+    """(bits, signed) of a dtype: the user-facing names in DTYPES, or any ``int<N>``/``uint<N>`` (N in
+    1..64) that generated datapaths use internally (e.g. SpAtten's int10 K/V, int17 probabilities)."""
+    if name in DTYPES:
+        return DTYPES[name]
+    m = re.fullmatch(r"(u?)int(\d+)", name)
+    if m and 1 <= int(m.group(2)) <= 64:
+        return int(m.group(2)), not m.group(1)
+    raise LegoError(f"dtype: '{name}' is not intN/uintN")
+
+
 def numpy_dtype(bits: int, signed: bool) -> np.dtype:
     for b in (8, 16, 32, 64):
         if bits <= b:
@@ -64,11 +75,16 @@ class Tensor:
 
     @property
     def bits(self) -> int:
-        return DTYPES[self.dtype][0]
+        return dtype_info(self.dtype)[0]
 
     @property
     def signed(self) -> bool:
-        return DTYPES[self.dtype][1]
+        return dtype_info(self.dtype)[1]
+
+    @property
+    def vbits(self) -> int:
+        """Width of the value in a signed two's-complement container (unsigned types need one more bit)."""
+        return self.bits + (0 if self.signed else 1)
 
     @property
     def np_dtype(self) -> np.dtype:

@@ -204,7 +204,7 @@ class ArrayCore:
             nb, depth = self.in_banks[t.name]
             self.in_wr[t.name] = []
             for b in range(nb):
-                mem = Memory(shape=signed(t.bits), depth=max(2, depth), init=[])
+                mem = Memory(shape=signed(t.bits) if t.signed else unsigned(t.bits), depth=max(2, depth), init=[])
                 m.submodules[f"{p}mem_{t.name}_{b}"] = mem
                 mems[(t.name, b)] = mem
                 self.in_wr[t.name].append(mem.write_port())

@@ -68,9 +68,9 @@ def lower(arch: ArchGraph) -> PrimGraph:
     # --- per-FU datapath nodes
     for s in arch.fus:
         for t in (X, W):
-            nodes[f"op:{t.name}:{s}"] = Node(f"op:{t.name}:{s}", "op", t.bits, {m: s for m in allm},
+            nodes[f"op:{t.name}:{s}"] = Node(f"op:{t.name}:{s}", "op", t.vbits, {m: s for m in allm},
                                              attrs={"tensor": t.name, "fu": s})
-        pw = X.bits + W.bits
+        pw = X.vbits + W.vbits
         nodes[f"mul:{s}"] = Node(f"mul:{s}", "mul", pw, {m: s for m in allm}, delay=0.5 + pw / 8,
                                  attrs={"fu": s})
         nodes[f"add:{s}"] = Node(f"add:{s}", "add", acc_bits, {m: s for m in allm}, attrs={"fu": s})
@@ -82,7 +82,7 @@ def lower(arch: ArchGraph) -> PrimGraph:
                     nid = f"{kind}:{t.name}:{p.bank}"
                     if nid not in nodes:
                         abits = bits_for(arch.banks(t.name)[1] - 1) + 2   # address, valid, enable
-                        nodes[nid] = Node(nid, kind, t.bits if kind == "rd" else abits, {}, lat=int(kind == "rd"),
+                        nodes[nid] = Node(nid, kind, t.vbits if kind == "rd" else abits, {}, lat=int(kind == "rd"),
                                           delay=1.5 if kind == "ag" else 0.5,
                                           attrs={"tensor": t.name, "bank": p.bank, "ports": {}})
                     nodes[nid].fu[m.index] = p.fu

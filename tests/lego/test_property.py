@@ -33,7 +33,7 @@ def cases(draw):
         xidx[0] = f"{xa[0]} + {r}"
     spec = {"name": "rnd", "iterators": ext,
             "tensors": {"X": {"index": xidx, "role": "input", "dtype": draw(st.sampled_from(["int8", "int4"]))},
-                        "W": {"index": wa, "role": "input", "dtype": "int8"},
+                        "W": {"index": wa, "role": "input", "dtype": draw(st.sampled_from(["int8", "uint8"]))},
                         "Y": {"index": out, "role": "output", "dtype": "int32"}}}
     rows = draw(st.sampled_from(its))
     cols = draw(st.sampled_from([i for i in its if i != rows]))
