@@ -70,7 +70,11 @@ def load_workload(name: str, shape: str | None, bits: int) -> Workload:
 
 
 def build_array(w: Workload, array: tuple[int, int], dataflows: tuple[str, ...], opt: bool = True) -> ArrayDesign:
-    dfs = [make_dataflow(w, d, array) for d in dataflows]
+    return build_design(w, [make_dataflow(w, d, array) for d in dataflows], opt)
+
+
+def build_design(w: Workload, dfs: list, opt: bool = True) -> ArrayDesign:
+    """Checked dataflows -> ArchGraph -> PrimGraph through the naive and the optimizing pipelines."""
     arch = build_arch(w, dfs)
     pg0 = lower(arch)
     naive = pg0
