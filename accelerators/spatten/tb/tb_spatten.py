@@ -132,11 +132,21 @@ async def run_fetch(dut, unit, vals, use_lsb):
     return unpack(f.get("value"), d, CFG.kv_bits, True)
 
 
+async def wait_valid(dut, u, limit=64):
+    """The lego-generated datapaths answer a fixed number of cycles later (their LP-scheduled latency)."""
+    for _ in range(limit):
+        if u.get("out_valid"):
+            return
+        await FallingEdge(dut.clk)
+    raise AssertionError(f"{u._p}: no out_valid within {limit} cycles")
+
+
 async def run_qk(dut, q, k):
     u = U(dut, "qk")
     u.in_valid, u.q, u.k = 1, pack(q, CFG.q_bits), pack(k, CFG.kv_bits)
     await FallingEdge(dut.clk)
     u.in_valid = 0
+    await wait_valid(dut, u)
     return dut.qk_score.value.to_signed()
 
 
@@ -147,6 +157,7 @@ async def run_pv(dut, probs, vrows):
         u.in_valid, u.first, u.last, u.p, u.v = 1, int(j == 0), int(j == len(probs) - 1), int(pv), pack(v, CFG.kv_bits)
         await FallingEdge(dut.clk)
     u.in_valid = 0
+    await wait_valid(dut, u)
     return unpack(u.get("out"), CFG.head_dim, acc, True)
 
 

@@ -1,12 +1,12 @@
 """The SpAtten per-query pipeline: the units wired together under one controller.
 
 For one request (query q of one head against n alive keys, V keep count kv, dequant scale dq):
-  K MSB stream (kreq/kresp) -> KVFetcher -> DotProduct (the Q.K datapath plug-in) -> Softmax
+  K MSB stream (kreq/kresp) -> KVFetcher -> QKArray (lego-generated Q.K) -> Softmax
   -> probabilities into a P-banked buffer, RequantDecision, token importance += p
   [need_requant: K LSB stream -> fetch again -> Q.K -> Softmax -> ... (importance from the final pass)]
   -> TopKEngine over the probabilities (skipped when kv >= n) -> selected-row bit mask
   -> V stream of the selected rows in index order (vreq/vresp; with their LSBs on requantized rows when
-     cfg.requant_values) -> KVFetcher -> PVAccumulator -> out.
+     cfg.requant_values) -> KVFetcher -> PVArray (lego-generated P.V) -> out.
 Memories answer requests in order, with any latency (kresp_valid / vresp_valid); up to 4 V requests are
 in flight. Bit-exact with ``sw_reference.spatten.cascade.attention_query_int``.
 """
@@ -16,7 +16,8 @@ from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 
-from .datapath import DotProduct, ImportanceAccumulator, KVFetcher, PVAccumulator, RequantDecision
+from .datapath import ImportanceAccumulator, KVFetcher, RequantDecision
+from .lego_datapath import PVArray, QKArray
 from .softmax import Softmax
 from .topk import TopKEngine
 
@@ -29,13 +30,13 @@ class QueryPipeline(Elaboratable):
         self.lw = max_n.bit_length()
         self.iw = max(1, (max_n - 1).bit_length())
         self.acc_bits = cfg.prob_bits + cfg.kv_bits + max_n.bit_length() + 1
-        self.qk = DotProduct(d, cfg.q_bits, cfg.kv_bits)
+        self.qk = QKArray(d, cfg.q_bits, cfg.kv_bits, max_n)
         self.kfetch = KVFetcher(d, cfg.kv_bits, cfg.kv_msb_bits)
         self.vfetch = KVFetcher(d, cfg.kv_bits, cfg.kv_msb_bits)
         self.softmax = Softmax(cfg, max_n)
         self.requant = RequantDecision(cfg.prob_bits)
         self.topk = TopKEngine(p, cfg.prob_bits, max_n)
-        self.pv = PVAccumulator(d, cfg.prob_bits, cfg.kv_bits, self.acc_bits)
+        self.pv = PVArray(d, cfg.prob_bits, cfg.kv_bits, self.acc_bits, max_n)
         self.tokimp = ImportanceAccumulator(max_n, cfg.prob_bits, cfg.importance_bits)
         lb = max(1, d * cfg.kv_lsb_bits)
         S = Signal

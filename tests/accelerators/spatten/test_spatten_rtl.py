@@ -17,6 +17,15 @@ def test_output_contract(spatten_rtl_dir):
         assert (out / f).is_file(), f
     assert json.loads((out / "manifest.json").read_text()) == man
     assert man["top"] == "spatten_top"
+    # the Q.K and P.V datapaths are lego arrays generated from their affine workloads
+    assert man["units"]["qk"] == "QKArray" and man["units"]["pv"] == "PVArray"
+    qk, pv = man["datapaths"]["qk"], man["datapaths"]["pv"]
+    assert qk["body"] == "S += Q * K" and pv["body"] == "O += P * V"
+    assert qk["lanes"] == {"Q": 8, "K": 8, "S": 1} and pv["lanes"] == {"P": 1, "V": 8, "O": 8}
+    for dp in (qk, pv):
+        assert "lp" in dp["passes"] and dp["registers"]["lp_bits"] < dp["registers"]["naive_bits"]
+        assert dp["latency"] >= 1
+    assert "reduction-trees" in qk["passes"]
     names = {p["name"] for p in man["ports"]}
     assert {"clk", "rst", "req_valid", "req_q", "kreq_index", "kresp_msb", "vreq_index", "out_data"} <= names
     # every waiver in lint.vlt carries a reason
