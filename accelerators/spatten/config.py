@@ -35,6 +35,7 @@ class SpAttenConfig:
     buffer_lines: int = 256            # K (and V) buffer lines, each qk_multipliers wide
     topk_parallelism: int = 16         # comparators / zero-eliminator lanes of the top-k engine
     topk_max_n: int = 1024             # capacity of the RTL top-k engine (elements per request)
+    max_heads: int = 16                # heads the RTL head pruner holds (GPT-2/BERT-base: 12)
     # DRAM
     dram_channels: int = 16
     dram_bandwidth_gbps: float = 512.0  # total, GB/s
@@ -157,6 +158,7 @@ class SpAttenConfig:
         need(self.topk_max_n >= self.topk_parallelism and self.topk_max_n % self.topk_parallelism == 0
              and self.topk_max_n <= 65536, "topk_max_n",
              f"must be a multiple of topk_parallelism={self.topk_parallelism}, at most 65536")
+        need(1 <= self.max_heads <= 256, "max_heads", "must be in 1..256")
         need(1 <= self.dram_channels <= 256, "dram_channels", "must be in 1..256")
         need(self.dram_bandwidth_gbps > 0, "dram_bandwidth_gbps", "must be > 0")
         need(_pow2(self.dram_transaction_bytes) and self.dram_transaction_bytes <= 4096,

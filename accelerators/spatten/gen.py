@@ -9,7 +9,7 @@ reciprocal) -> requant decision [-> K LSB stream and recompute] -> token importa
 ``tb/spatten_units.v`` (top ``spatten_units``) is the unit benches' harness: every unit side by side,
 each unit's ports brought out with the unit's name as prefix (``topk_start``, ``softmax_in_score``, ...):
   qk QKArray, kfetch/vfetch KVFetcher, softmax Softmax, requant RequantDecision, topk TopKEngine,
-  pv PVArray, tokimp/headimp ImportanceAccumulator.
+  pv PVArray, tokimp/headimp ImportanceAccumulator, prune CascadePruner.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from lego.errors import LegoError
 from .config import SpAttenConfig
 from .units.datapath import ImportanceAccumulator, KVFetcher, RequantDecision
 from .units.lego_datapath import PVArray, QKArray
+from .units.prune import CascadePruner
 from .units.softmax import Softmax
 from .units.pipeline import QueryPipeline
 from .units.topk import TopKEngine
@@ -70,6 +71,7 @@ def units(cfg: SpAttenConfig) -> dict:
         "pv": PVArray(cfg.head_dim, cfg.prob_bits, cfg.kv_bits, acc, n),
         "tokimp": ImportanceAccumulator(n, cfg.prob_bits, cfg.importance_bits),
         "headimp": ImportanceAccumulator(64, cfg.prob_bits, cfg.importance_bits),
+        "prune": CascadePruner(n, cfg.prob_bits, cfg.importance_bits, cfg.topk_parallelism),
     }
 
 

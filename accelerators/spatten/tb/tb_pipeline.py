@@ -14,7 +14,8 @@ from cocotb.triggers import FallingEdge  # noqa: E402
 
 from accelerators.spatten.config import SpAttenConfig  # noqa: E402
 from sw_reference.spatten import fixed  # noqa: E402
-from sw_reference.spatten.cascade import attention_query_int  # noqa: E402
+from sw_reference.spatten.cascade import CascadeState, attention_query_int, spatten_layer  # noqa: E402
+from sw_reference.spatten.topk import keep_count  # noqa: E402
 
 CFG = SpAttenConfig.from_yaml(os.environ["SPATTEN_CFG"])
 CASES = int(os.environ.get("SPATTEN_CASES", "20"))
@@ -32,8 +33,10 @@ def unpack(x, n, w):
     return out
 
 
-async def run_request(dut, rng, q, k, v, kv, dq):
-    n = len(k)
+async def run_request(dut, rng, q, k, v, kv, dq, n=None, head=0):
+    """One request; k/v hold every token's row (the memory answers by token index); the pipeline's keys
+    are the first n alive tokens (n defaults to all rows)."""
+    n = len(k) if n is None else n
     lb = CFG.kv_lsb_bits
     kmsb, klsb = fixed.split_msb_lsb(k, lb)
     vmsb, vlsb = fixed.split_msb_lsb(v, lb)
@@ -41,7 +44,7 @@ async def run_request(dut, rng, q, k, v, kv, dq):
     while not int(dut.req_ready.value):
         await FallingEdge(dut.clk)
     dut.req_valid.value = 1
-    dut.req_n.value, dut.req_kv.value, dut.req_dq.value = n, kv, dq
+    dut.req_n.value, dut.req_kv.value, dut.req_dq.value, dut.req_head.value = n, kv, dq, head
     dut.req_q.value = pack(q, CFG.q_bits)
     await FallingEdge(dut.clk)
     dut.req_valid.value = 0
@@ -75,18 +78,89 @@ async def run_request(dut, rng, q, k, v, kv, dq):
         await FallingEdge(dut.clk)
 
 
-@cocotb.test()
-async def pipeline_requests(dut):
+async def start(dut):
     Clock(dut.clk, 10, unit="ns").start()
-    for s in ("req_valid", "kresp_valid", "vresp_valid", "imp_clear"):
+    for s in ("req_valid", "req_head", "kresp_valid", "vresp_valid", "imp_clear", "tok_sel_start",
+              "tok_sel_reset", "head_clear", "head_sel_start", "head_sel_reset"):
         getattr(dut, s).value = 0
     dut.rst.value = 1
     await FallingEdge(dut.clk)
     await FallingEdge(dut.clk)
     dut.rst.value = 0
-    dut.imp_clear.value = 1
+    dut.imp_clear.value = dut.head_clear.value = 1
     await FallingEdge(dut.clk)
-    dut.imp_clear.value = 0
+    dut.imp_clear.value = dut.head_clear.value = 0
+    while int(dut.imp_busy.value) or int(dut.head_busy.value):
+        await FallingEdge(dut.clk)
+
+
+async def select(dut, pre, n, keep):
+    """Run one cascade selection (tok_ or head_) and return the alive mask of entries < n."""
+    getattr(dut, f"{pre}sel_n").value, getattr(dut, f"{pre}sel_keep").value = n, keep
+    getattr(dut, f"{pre}sel_start").value = 1
+    await FallingEdge(dut.clk)
+    getattr(dut, f"{pre}sel_start").value = 0
+    while not int(getattr(dut, f"{pre}sel_done").value):
+        await FallingEdge(dut.clk)
+    return await read_alive(dut, pre, n)
+
+
+async def read_alive(dut, pre, n):
+    out = []
+    for i in range(n):
+        getattr(dut, f"{pre}alive_index").value = i
+        await FallingEdge(dut.clk)
+        out.append(bool(int(getattr(dut, f"{pre}alive").value)))
+    return np.array(out)
+
+
+@cocotb.test()
+async def cascade_layers(dut):
+    """Three layers of SpAtten through spatten_top, against sw_reference.spatten.cascade.spatten_layer:
+    cascade token and head pruning between layers (selections in RTL), local V pruning, progressive
+    quantization; per request the output and V rows, per layer the token/head importance and alive sets."""
+    await start(dut)
+    rng = np.random.default_rng(11)
+    prng = random.Random(11)
+    heads, lq = min(3, CFG.max_heads), 2
+    n = int(rng.integers(CFG.topk_max_n // 2, CFG.topk_max_n + 1))
+    lim_q, lim_kv = (1 << (CFG.q_bits - 1)) - 1, (1 << (CFG.kv_bits - 1)) - 1
+    state = CascadeState(n, heads)
+    for layer, (tok_keep, head_keep, v_keep) in enumerate([(1.0, 1.0, 0.5), (0.6, 0.67, 1.0), (0.5, 0.5, 0.3)]):
+        q = rng.integers(-lim_q, lim_q + 1, (heads, lq, CFG.head_dim))
+        k = rng.integers(-lim_kv, lim_kv + 1, (heads, n, CFG.head_dim)) // (1 + 7 * (layer % 2))
+        v = rng.integers(-lim_kv, lim_kv + 1, (heads, n, CFG.head_dim))
+        dq = fixed.dequant_scale(1 / lim_q, 4.0 / lim_kv, CFG.head_dim, CFG)
+        tok_before, head_before = state.token_alive.copy(), state.head_alive.copy()
+        _, results = spatten_layer(q, k, v, state, CFG, token_keep=tok_keep, head_keep=head_keep,
+                                   v_keep=v_keep, dq=dq)
+        tok = await select(dut, "tok_", n, keep_count(int(tok_before.sum()), tok_keep))
+        hd = await select(dut, "head_", heads, keep_count(int(head_before.sum()), head_keep))
+        assert tok.tolist() == state.token_alive.tolist(), f"layer {layer}: alive tokens"
+        assert hd.tolist() == state.head_alive.tolist(), f"layer {layer}: alive heads"
+        keys = np.flatnonzero(tok)
+        for h in np.flatnonzero(hd):
+            for i in range(lq):
+                r = results[(int(h), i)]
+                kv = keep_count(len(keys), v_keep)
+                out, req, vrows = await run_request(dut, prng, q[h, i], k[h], v[h], kv, dq, n=len(keys), head=int(h))
+                assert req == int(r.requant), f"layer {layer} head {h} query {i}: requant"
+                assert vrows == keys[r.v_sel].tolist(), f"layer {layer} head {h} query {i}: V rows"
+                assert out == r.out.tolist(), f"layer {layer} head {h} query {i}: output"
+        for j in range(n):
+            dut.imp_rd_index.value = j
+            await FallingEdge(dut.clk)
+            assert int(dut.imp_rd_value.value) == state.token_importance[j], f"layer {layer}: token imp [{j}]"
+        for h in range(heads):
+            dut.head_rd_index.value = h
+            await FallingEdge(dut.clk)
+            assert int(dut.head_rd_value.value) == state.head_importance[h], f"layer {layer}: head imp [{h}]"
+    assert not state.token_alive.all() and not state.head_alive.all()
+
+
+@cocotb.test()
+async def pipeline_requests(dut):
+    await start(dut)
     rng = np.random.default_rng(7)
     prng = random.Random(7)
     nmax = CFG.topk_max_n

@@ -15,7 +15,7 @@ from cocotb.triggers import FallingEdge  # noqa: E402
 from accelerators.spatten.config import SpAttenConfig  # noqa: E402
 from simulator.spatten import topk_cycles  # noqa: E402
 from sw_reference.spatten import fixed  # noqa: E402
-from sw_reference.spatten.cascade import attention_query_int  # noqa: E402
+from sw_reference.spatten.cascade import _select, attention_query_int  # noqa: E402
 from sw_reference.spatten.topk import keep_count, topk_engine, topk_reference  # noqa: E402
 
 CFG = SpAttenConfig.from_yaml(os.environ["SPATTEN_CFG"])
@@ -55,7 +55,8 @@ async def reset(dut):
     Clock(dut.clk, 10, unit="ns").start()
     for name in ("topk_start", "topk_in_valid", "softmax_in_valid", "requant_in_valid", "qk_in_valid",
                  "kfetch_in_valid", "vfetch_in_valid", "pv_in_valid", "tokimp_clear", "tokimp_add_valid",
-                 "headimp_clear", "headimp_add_valid"):
+                 "headimp_clear", "headimp_add_valid", "prune_clear", "prune_add_valid", "prune_sel_start",
+                 "prune_sel_reset"):
         getattr(dut, name).value = 0
     dut.rst.value = 1
     await FallingEdge(dut.clk)
@@ -256,6 +257,55 @@ async def importance_accumulators(dut):
             u.rd_index = i
             await FallingEdge(dut.clk)
             assert u.get("rd_value") == ref[i], f"{unit}[{i}]"
+
+
+@cocotb.test()
+async def cascade_pruner_random(dut):
+    """Cascades of token selections on random cumulative importance (ties included), bit-exact with the
+    reference's _select, and n + 3 (+ top-k engine) cycles per selection."""
+    await reset(dut)
+    u = U(dut, "prune")
+    rng = np.random.default_rng(6)
+    depth, top = CFG.topk_max_n, (1 << CFG.importance_bits) - 1
+    for seq in range(max(2, CASES // 5)):
+        n = int(rng.integers(2, depth + 1))
+        u.clear = 1
+        await FallingEdge(dut.clk)
+        u.clear = 0
+        while u.get("busy"):
+            await FallingEdge(dut.clk)
+        imp = np.zeros(depth, dtype=np.int64)
+        for i in range(n):
+            val = int(rng.integers(0, 8 if seq % 2 else 1 << CFG.prob_bits))
+            u.add_valid, u.add_index, u.add_value = 1, i, val
+            imp[i] = min(imp[i] + val, top)
+            await FallingEdge(dut.clk)
+        u.add_valid = 0
+        u.sel_reset = 1
+        await FallingEdge(dut.clk)
+        u.sel_reset = 0
+        alive = np.ones(n, dtype=bool)
+        for ratio in (0.75, 0.5, 1.0, 0.25):
+            m_alive = int(alive.sum())
+            kk = keep_count(m_alive, ratio)
+            want = _select(imp[:n], alive, ratio, CFG, False)
+            u.sel_n, u.sel_keep, u.sel_start = n, kk, 1
+            await FallingEdge(dut.clk)
+            u.sel_start = 0
+            cyc = 1
+            while not u.get("sel_done"):
+                await FallingEdge(dut.clk)
+                cyc += 1
+            eng = 0 if kk >= m_alive else topk_engine(imp[:n][alive], kk, CFG.topk_parallelism).cycles
+            assert cyc == n + 3 + eng, f"seq {seq} ratio {ratio}: {cyc} cycles"
+            assert u.get("sel_count") == int(want.sum())
+            got = []
+            for i in range(n):
+                u.alive_index = i
+                await FallingEdge(dut.clk)
+                got.append(bool(u.get("alive")))
+            assert got == want.tolist(), f"seq {seq} ratio {ratio}: alive mask"
+            alive = want
 
 
 @cocotb.test()

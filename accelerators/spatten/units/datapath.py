@@ -106,7 +106,7 @@ class ImportanceAccumulator(Elaboratable):
         ptr = Signal(self.iw)
         clearing = Signal()
         m.d.comb += self.busy.eq(clearing)
-        total = Signal(self.ab + 1)
+        total = Signal(max(self.ab, self.vb) + 1)
         top = (1 << self.ab) - 1
         m.d.comb += total.eq(rmw.data + self.add_value)
         with m.If(clearing):

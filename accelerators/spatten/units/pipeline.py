@@ -1,12 +1,17 @@
 """The SpAtten per-query pipeline: the units wired together under one controller.
 
-For one request (query q of one head against n alive keys, V keep count kv, dequant scale dq):
+For one request (query q of head ``req_head`` against n keys, V keep count kv, dequant scale dq). The keys
+are the first n alive tokens in index order (cascade token pruning: ``tok_*``, units/prune.py); K/V
+requests, token importance and the selected V rows all use token indices.
   K MSB stream (kreq/kresp) -> KVFetcher -> QKArray (lego-generated Q.K) -> Softmax
   -> probabilities into a P-banked buffer, RequantDecision, token importance += p
   [need_requant: K LSB stream -> fetch again -> Q.K -> Softmax -> ... (importance from the final pass)]
   -> TopKEngine over the probabilities (skipped when kv >= n) -> selected-row bit mask
   -> V stream of the selected rows in index order (vreq/vresp; with their LSBs on requantized rows when
-     cfg.requant_values) -> KVFetcher -> PVArray (lego-generated P.V) -> out.
+     cfg.requant_values) -> KVFetcher -> PVArray (lego-generated P.V) -> out, and head importance
+     += sum_d |out_d| (cascade head pruning: ``head_*``).
+Between layers the host runs the token and head selections (``tok_sel_*``, ``head_sel_*``): each keeps the
+top-k alive entries by cumulative importance with its own quick-select engine.
 Memories answer requests in order, with any latency (kresp_valid / vresp_valid); up to 4 V requests are
 in flight. Bit-exact with ``sw_reference.spatten.cascade.attention_query_int``.
 """
@@ -16,8 +21,9 @@ from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 
-from .datapath import ImportanceAccumulator, KVFetcher, RequantDecision
+from .datapath import KVFetcher, RequantDecision
 from .lego_datapath import PVArray, QKArray
+from .prune import CascadePruner
 from .softmax import Softmax
 from .topk import TopKEngine
 
@@ -37,7 +43,10 @@ class QueryPipeline(Elaboratable):
         self.requant = RequantDecision(cfg.prob_bits)
         self.topk = TopKEngine(p, cfg.prob_bits, max_n)
         self.pv = PVArray(d, cfg.prob_bits, cfg.kv_bits, self.acc_bits, max_n)
-        self.tokimp = ImportanceAccumulator(max_n, cfg.prob_bits, cfg.importance_bits)
+        self.tokimp = CascadePruner(max_n, cfg.prob_bits, cfg.importance_bits, p)
+        self.hw = max(1, (cfg.max_heads - 1).bit_length())
+        self.head_value_bits = self.acc_bits + max(1, (d - 1).bit_length())
+        self.headimp = CascadePruner(cfg.max_heads, self.head_value_bits, cfg.importance_bits, p)
         lb = max(1, d * cfg.kv_lsb_bits)
         S = Signal
         self.req_valid, self.req_ready = S(name="req_valid"), S(name="req_ready")
@@ -56,18 +65,45 @@ class QueryPipeline(Elaboratable):
         self.imp_clear, self.imp_busy = S(name="imp_clear"), S(name="imp_busy")
         self.imp_rd_index = S(self.iw, name="imp_rd_index")
         self.imp_rd_value = S(cfg.importance_bits, name="imp_rd_value")
+        self.req_head = S(self.hw, name="req_head")
+        # cascade pruning: token selection over tokimp, head selection over headimp (host-sequenced
+        # between layers); the pruner's own ports come out as tok_* / head_*
+        self.pruner_ports = []
+        for pre, u, names in (("tok_", self.tokimp, ("sel_start", "sel_reset", "sel_n", "sel_keep", "sel_busy",
+                                                     "sel_done", "sel_count", "alive_index", "alive")),
+                              ("head_", self.headimp, ("clear", "busy", "rd_index", "rd_value", "sel_start",
+                                                       "sel_reset", "sel_n", "sel_keep", "sel_busy", "sel_done",
+                                                       "sel_count", "alive_index", "alive"))):
+            dirs = {s.name: d for s, d in u.io()}
+            for nm in names:
+                inner = getattr(u, nm)
+                self.pruner_ports.append((S(inner.shape(), name=pre + nm), inner, dirs[nm]))
 
     def io(self):
-        i = [self.req_valid, self.req_n, self.req_kv, self.req_dq, self.req_q, self.kresp_valid, self.kresp_msb,
-             self.kresp_lsb, self.vresp_valid, self.vresp_msb, self.vresp_lsb, self.imp_clear, self.imp_rd_index]
+        i = [self.req_valid, self.req_n, self.req_kv, self.req_dq, self.req_q, self.req_head, self.kresp_valid,
+             self.kresp_msb, self.kresp_lsb, self.vresp_valid, self.vresp_msb, self.vresp_lsb, self.imp_clear,
+             self.imp_rd_index]
         o = [self.req_ready, self.kreq_valid, self.kreq_index, self.kreq_lsb, self.vreq_valid, self.vreq_index,
              self.vreq_lsb, self.out_valid, self.out_data, self.out_requant, self.imp_busy, self.imp_rd_value]
-        return [(s, "i") for s in i] + [(s, "o") for s in o]
+        return [(s, "i") for s in i] + [(s, "o") for s in o] + [(s, d) for s, _, d in self.pruner_ports]
+
+    def _first_set(self, m, vec, lo, name):
+        """(index, found) of the lowest set bit of ``vec`` at or above ``lo`` (a priority encoder)."""
+        avail = Signal(self.max_n, name=f"{name}_avail")
+        for bit in range(self.max_n):
+            m.d.comb += avail[bit].eq(vec[bit] & (lo <= bit))
+        idx, found = Signal(self.iw, name=f"{name}_first"), Signal(name=f"{name}_found")
+        low = Signal(self.max_n, name=f"{name}_low")  # lowest set bit of avail, isolated
+        m.d.comb += [low.eq(avail & (~avail + 1)), found.eq(avail.any())]
+        for bit in range(self.iw):
+            mask = sum(1 << j for j in range(self.max_n) if (j >> bit) & 1)
+            m.d.comb += idx[bit].eq((low & mask).any())
+        return idx, found
 
     def elaborate(self, platform):
         m = Module()
         cfg, p, lp, lw = self.cfg, self.p, self.lp, self.lw
-        for name in ("qk", "kfetch", "vfetch", "softmax", "requant", "topk", "pv", "tokimp"):
+        for name in ("qk", "kfetch", "vfetch", "softmax", "requant", "topk", "pv", "tokimp", "headimp"):
             m.submodules[name] = getattr(self, name)
         qk, kf, vf, sm, rq, tk, pv, imp = (self.qk, self.kfetch, self.vfetch, self.softmax, self.requant,
                                             self.topk, self.pv, self.tokimp)
@@ -85,6 +121,14 @@ class QueryPipeline(Elaboratable):
         q, dq = Signal.like(self.req_q), Signal(24)
         lsb_pass = Signal()
         issue, recv, oj = Signal(lw), Signal(lw), Signal(lw)
+        # keys are the first n alive tokens (cascade token pruning) in index order: tptr walks the alive
+        # mask, tokmap remembers each key position's token (importance and V requests use tokens)
+        tptr = Signal(lw + 1)
+        ktok, kfound = self._first_set(m, imp.alive_vec, tptr, "k")
+        tokmap = Memory(shape=self.iw, depth=max(2, self.max_n), init=[])
+        m.submodules.tokmap = tokmap
+        tokmap_w = tokmap.write_port()
+        tokmap_i, tokmap_v = tokmap.read_port(domain="comb"), tokmap.read_port(domain="comb")
         row = Signal(aw + 1)
         sel = Signal(self.max_n)
         vptr = Signal(lw + 1)
@@ -92,7 +136,16 @@ class QueryPipeline(Elaboratable):
         m_sel = Signal(lw)
         requant_hit = Signal()
 
-        # importance accumulator: ports through, adds come from the final softmax pass
+        for top, inner, d in self.pruner_ports:
+            m.d.comb += (inner.eq(top) if d == "i" else top.eq(inner))
+        # head importance += sum_d |out_d| of every finished request (the reference's |P.V| measure)
+        head = Signal(self.hw)
+        hi = self.headimp
+        lanes = [pv.out[j * self.acc_bits:(j + 1) * self.acc_bits].as_signed() for j in range(cfg.head_dim)]
+        abssum = Signal(self.head_value_bits)
+        m.d.comb += abssum.eq(sum(Mux(x < 0, -x, x) for x in lanes))
+        m.d.comb += [hi.add_index.eq(head), hi.add_value.eq(abssum)]
+        # token importance accumulator: ports through, adds come from the final softmax pass
         m.d.comb += [imp.clear.eq(self.imp_clear), self.imp_busy.eq(imp.busy), imp.rd_index.eq(self.imp_rd_index),
                      self.imp_rd_value.eq(imp.rd_value)]
         # K path: response -> fetcher -> Q.K -> softmax
@@ -129,16 +182,9 @@ class QueryPipeline(Elaboratable):
         for oh in onehots:
             acc_oh = acc_oh | oh
         m.d.comb += sel_set.eq(acc_oh)
-        # V path: next selected index at or after vptr (priority encoder)
-        avail = Signal(self.max_n)
-        for bit in range(self.max_n):
-            m.d.comb += avail[bit].eq(sel[bit] & (vptr <= bit))
-        nxt, found = Signal(self.iw), Signal()
-        low = Signal(self.max_n)  # lowest set bit of avail, isolated
-        m.d.comb += [low.eq(avail & (~avail + 1)), found.eq(avail.any())]
-        for bit in range(self.iw):
-            mask = sum(1 << j for j in range(self.max_n) if (j >> bit) & 1)
-            m.d.comb += nxt[bit].eq((low & mask).any())
+        # V path: next selected key position at or after vptr; its token through the key map
+        nxt, found = self._first_set(m, sel, vptr, "v")
+        m.d.comb += tokmap_v.addr.eq(nxt)
         for b, (_, _, rp) in enumerate(pbuf):
             m.d.comb += rp.addr.eq(vfifo.r_data[lp:lp + aw])
         p_at = Signal(cfg.prob_bits)
@@ -158,21 +204,23 @@ class QueryPipeline(Elaboratable):
 
         with m.FSM(name="pipe_fsm"):
             with m.State("IDLE"):
-                m.d.comb += self.req_ready.eq(~imp.busy)
-                with m.If(self.req_valid & ~imp.busy):
-                    m.d.sync += [n.eq(self.req_n), kv.eq(Mux(self.req_kv > self.req_n, self.req_n, self.req_kv)),
-                                 q.eq(self.req_q), dq.eq(self.req_dq), lsb_pass.eq(0), issue.eq(0), recv.eq(0),
+                idle = ~imp.busy & ~imp.sel_busy & ~hi.busy & ~hi.sel_busy
+                m.d.comb += self.req_ready.eq(idle)
+                with m.If(self.req_valid & idle):
+                    m.d.sync += [head.eq(self.req_head), n.eq(self.req_n), kv.eq(Mux(self.req_kv > self.req_n, self.req_n, self.req_kv)),
+                                 q.eq(self.req_q), dq.eq(self.req_dq), lsb_pass.eq(0), issue.eq(0), tptr.eq(0), recv.eq(0),
                                  oj.eq(0), sel.eq(0), vptr.eq(0), consumed.eq(0), requant_hit.eq(0)]
                     m.next = "KSTREAM"
             with m.State("KSTREAM"):
-                with m.If(issue < n):
-                    m.d.comb += [self.kreq_valid.eq(1), self.kreq_index.eq(issue), self.kreq_lsb.eq(lsb_pass)]
-                    m.d.sync += issue.eq(issue + 1)
+                with m.If((issue < n) & kfound):
+                    m.d.comb += [self.kreq_valid.eq(1), self.kreq_index.eq(ktok), self.kreq_lsb.eq(lsb_pass),
+                                 tokmap_w.en.eq(1), tokmap_w.addr.eq(issue), tokmap_w.data.eq(ktok)]
+                    m.d.sync += [issue.eq(issue + 1), tptr.eq(ktok + 1)]
                 with m.If(sm.out_last):
                     m.next = "DECIDE"
             with m.State("DECIDE"):  # requant.out_valid is high in this cycle
                 with m.If(rq.need_requant & ~lsb_pass & (cfg.kv_lsb_bits > 0)):
-                    m.d.sync += [lsb_pass.eq(1), requant_hit.eq(1), issue.eq(0), recv.eq(0), oj.eq(0)]
+                    m.d.sync += [lsb_pass.eq(1), requant_hit.eq(1), issue.eq(0), recv.eq(0), oj.eq(0), tptr.eq(0)]
                     m.next = "KSTREAM"
                 with m.Else():
                     m.d.sync += [row.eq(0), oj.eq(0), m_sel.eq(kv)]
@@ -181,7 +229,8 @@ class QueryPipeline(Elaboratable):
                 rd = Signal(cfg.prob_bits)
                 m.d.comb += rd.eq(Cat(*[r.data for _, r, _ in pbuf]).word_select(oj[:lp], cfg.prob_bits)
                                   if lp else pbuf[0][1].data)
-                m.d.comb += [imp.add_valid.eq(1), imp.add_index.eq(oj), imp.add_value.eq(rd)]
+                m.d.comb += [tokmap_i.addr.eq(oj), imp.add_valid.eq(1), imp.add_index.eq(tokmap_i.data),
+                             imp.add_value.eq(rd)]
                 m.d.comb += [pb[1].addr.eq(oj[lp:lp + aw]) for pb in pbuf]
                 m.d.sync += oj.eq(oj + 1)
                 with m.If(oj == n - 1):
@@ -202,12 +251,13 @@ class QueryPipeline(Elaboratable):
                     m.next = "VSTREAM"
             with m.State("VSTREAM"):
                 with m.If(found & vfifo.w_rdy):
-                    m.d.comb += [self.vreq_valid.eq(1), self.vreq_index.eq(nxt), vfifo.w_en.eq(1),
+                    m.d.comb += [self.vreq_valid.eq(1), self.vreq_index.eq(tokmap_v.data), vfifo.w_en.eq(1),
                                  vfifo.w_data.eq(nxt)]
                     m.d.sync += vptr.eq(nxt + 1)
                 with m.If(pv.out_valid):
                     m.next = "DONE"
             with m.State("DONE"):
-                m.d.comb += [self.out_valid.eq(1), self.out_data.eq(pv.out), self.out_requant.eq(requant_hit)]
+                m.d.comb += [self.out_valid.eq(1), self.out_data.eq(pv.out), self.out_requant.eq(requant_hit),
+                             hi.add_valid.eq(1)]
                 m.next = "IDLE"
         return m
