@@ -58,6 +58,12 @@ def small_config() -> SpAttenConfig:
                          topk_max_n=64)
 
 
+def unit_prune_depth(cfg: SpAttenConfig) -> int:
+    """Entries of the harness's CascadePruner (the unit bench's; spatten_top's token pruner holds
+    topk_max_n): capped so the harness stays small."""
+    return min(cfg.topk_max_n, 128)
+
+
 def units(cfg: SpAttenConfig) -> dict:
     n = cfg.topk_max_n
     acc = cfg.prob_bits + cfg.kv_bits + n.bit_length() + 1
@@ -71,7 +77,7 @@ def units(cfg: SpAttenConfig) -> dict:
         "pv": PVArray(cfg.head_dim, cfg.prob_bits, cfg.kv_bits, acc, n),
         "tokimp": ImportanceAccumulator(n, cfg.prob_bits, cfg.importance_bits),
         "headimp": ImportanceAccumulator(64, cfg.prob_bits, cfg.importance_bits),
-        "prune": CascadePruner(n, cfg.prob_bits, cfg.importance_bits, cfg.topk_parallelism),
+        "prune": CascadePruner(unit_prune_depth(cfg), cfg.prob_bits, cfg.importance_bits, cfg.topk_parallelism),
     }
 
 

@@ -13,7 +13,9 @@ from cocotb.clock import Clock  # noqa: E402
 from cocotb.triggers import FallingEdge  # noqa: E402
 
 from accelerators.spatten.config import SpAttenConfig  # noqa: E402
+from accelerators.spatten.gen import unit_prune_depth  # noqa: E402
 from simulator.spatten import topk_cycles  # noqa: E402
+from simulator.spatten_rtl import selection_cycles  # noqa: E402
 from sw_reference.spatten import fixed  # noqa: E402
 from sw_reference.spatten.cascade import _select, attention_query_int  # noqa: E402
 from sw_reference.spatten.topk import keep_count, topk_engine, topk_reference  # noqa: E402
@@ -266,7 +268,7 @@ async def cascade_pruner_random(dut):
     await reset(dut)
     u = U(dut, "prune")
     rng = np.random.default_rng(6)
-    depth, top = CFG.topk_max_n, (1 << CFG.importance_bits) - 1
+    depth, top = unit_prune_depth(CFG), (1 << CFG.importance_bits) - 1
     for seq in range(max(2, CASES // 5)):
         n = int(rng.integers(2, depth + 1))
         u.clear = 1
@@ -296,8 +298,7 @@ async def cascade_pruner_random(dut):
             while not u.get("sel_done"):
                 await FallingEdge(dut.clk)
                 cyc += 1
-            eng = 0 if kk >= m_alive else topk_engine(imp[:n][alive], kk, CFG.topk_parallelism).cycles
-            assert cyc == n + 3 + eng, f"seq {seq} ratio {ratio}: {cyc} cycles"
+            assert cyc == selection_cycles(CFG, n, imp[:n][alive], kk), f"seq {seq} ratio {ratio}: {cyc} cycles"
             assert u.get("sel_count") == int(want.sum())
             got = []
             for i in range(n):

@@ -21,6 +21,7 @@ from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 
+from .bits import onehot
 from .datapath import KVFetcher, RequantDecision
 from .lego_datapath import PVArray, QKArray
 from .prune import CascadePruner
@@ -88,16 +89,25 @@ class QueryPipeline(Elaboratable):
         return [(s, "i") for s in i] + [(s, "o") for s in o] + [(s, d) for s, _, d in self.pruner_ports]
 
     def _first_set(self, m, vec, lo, name):
-        """(index, found) of the lowest set bit of ``vec`` at or above ``lo`` (a priority encoder)."""
+        """(index, found) of the lowest set bit of ``vec`` at or above ``lo``: a log-depth tree priority
+        encoder (a ``x & -x`` isolation would be one max_n-bit carry chain)."""
         avail = Signal(self.max_n, name=f"{name}_avail")
         for bit in range(self.max_n):
             m.d.comb += avail[bit].eq(vec[bit] & (lo <= bit))
+        level = [(avail[b], Const(0, 0)) for b in range(self.max_n)]
+        depth = 0
+        while len(level) > 1:
+            if len(level) % 2:
+                level.append((Const(0, 1), Const(0, depth)))
+            nxt = []
+            for i in range(0, len(level), 2):
+                (fl, il), (fr, ir) = level[i], level[i + 1]
+                f, ix = Signal(name=f"{name}_f{depth}"), Signal(depth + 1, name=f"{name}_i{depth}")
+                m.d.comb += [f.eq(fl | fr), ix.eq(Mux(fl, Cat(il, Const(0, 1)), Cat(ir, Const(1, 1))))]
+                nxt.append((f, ix))
+            level, depth = nxt, depth + 1
         idx, found = Signal(self.iw, name=f"{name}_first"), Signal(name=f"{name}_found")
-        low = Signal(self.max_n, name=f"{name}_low")  # lowest set bit of avail, isolated
-        m.d.comb += [low.eq(avail & (~avail + 1)), found.eq(avail.any())]
-        for bit in range(self.iw):
-            mask = sum(1 << j for j in range(self.max_n) if (j >> bit) & 1)
-            m.d.comb += idx[bit].eq((low & mask).any())
+        m.d.comb += [found.eq(level[0][0]), idx.eq(level[0][1])]
         return idx, found
 
     def elaborate(self, platform):
@@ -176,7 +186,7 @@ class QueryPipeline(Elaboratable):
         for lane in range(p):
             oh = Signal(self.max_n, name=f"sel_oh{lane}")
             idx = tk.out_index[lane * self.iw:(lane + 1) * self.iw]
-            m.d.comb += oh.eq(Mux(tk.out_valid & (lane < tk.out_count), Const(1, self.max_n) << idx, 0))
+            m.d.comb += oh.eq(Mux(tk.out_valid & (lane < tk.out_count), onehot(m, idx, self.max_n, f"sel{lane}"), 0))
             onehots.append(oh)
         acc_oh = Const(0, self.max_n)
         for oh in onehots:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal
 from amaranth.lib.memory import Memory
 
+from .bits import onehot
 from .datapath import ImportanceAccumulator
 from .topk import TopKEngine
 
@@ -85,7 +86,7 @@ class CascadePruner(Elaboratable):
         for lane in range(p):
             m.d.comb += imap_r[lane].addr.eq(tk.out_index[lane * tk.iw:(lane + 1) * tk.iw])
             hit = tk.out_valid & (lane < tk.out_count)
-            picked = picked | Mux(hit, Const(1, depth) << imap_r[lane].data, 0)
+            picked = picked | Mux(hit, onehot(m, imap_r[lane].data, depth, f"pick{lane}"), 0)
         survivors = Signal(depth)
         m.d.comb += survivors.eq(keep | picked)
         below_n = Signal(depth)
