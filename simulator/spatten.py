@@ -286,8 +286,25 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", default="eighth")
     ap.add_argument("--trace", default=None)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--rtl-exact", action="store_true",
+                    help="exact spatten_top cycles (simulator.spatten_rtl) for the first --rows rows")
+    ap.add_argument("--rows", type=int, default=8)
+    ap.add_argument("--mem-latency", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args(argv)
     cfg = SpAttenConfig.from_yaml(a.config) if a.config else SpAttenConfig.preset(a.preset)
+    if a.rtl_exact:
+        from simulator.spatten_rtl import replay
+        res = replay(cfg, load_trace(Path(a.trace) if a.trace else DEFAULT_TRACE)[:max(0, a.rows)], a.seed,
+                     a.mem_latency)
+        if a.json:
+            print(json.dumps(res))
+        else:
+            for i, r in enumerate(res["requests"]):
+                print(f"row {i:4d}  n {r['n']:5d}  kv {r['kv']:5d}  requant {int(r['requant'])}  cycles {r['cycles']}")
+            print(f"total {res['total']} cycles (mem_latency {a.mem_latency}, qk {res['qk_latency']}, "
+                  f"pv {res['pv_latency']})")
+        return 0
     res = simulate(cfg, Path(a.trace) if a.trace else None)
     if a.json:
         print(json.dumps(res))
