@@ -18,6 +18,7 @@ sys.path.insert(0, os.environ["SPATTEN_REPO"])
 
 import cocotb  # noqa: E402
 import numpy as np  # noqa: E402
+from lanes import pack, unpack  # noqa: E402
 from cocotb.clock import Clock  # noqa: E402
 from cocotb.triggers import FallingEdge  # noqa: E402
 
@@ -36,18 +37,6 @@ LATENCIES = [int(x) for x in os.environ.get("SPATTEN_MEM_LATENCY", "1,3").split(
 SEED = int(os.environ.get("SPATTEN_SEED", "1"))
 COVERAGE = os.environ.get("SPATTEN_CYCLES_COVERAGE", "1") == "1"
 ACC = CFG.prob_bits + CFG.kv_bits + CFG.topk_max_n.bit_length() + 1
-
-
-def pack(vals, w):
-    return sum((int(v) & ((1 << w) - 1)) << (i * w) for i, v in enumerate(vals))
-
-
-def unpack(x, n, w):
-    out = []
-    for i in range(n):
-        v = (x >> (i * w)) & ((1 << w) - 1)
-        out.append(v - (1 << w) if v >> (w - 1) else v)
-    return out
 
 
 def select(rows, spec):

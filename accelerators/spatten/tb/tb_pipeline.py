@@ -9,6 +9,7 @@ sys.path.insert(0, os.environ["SPATTEN_REPO"])
 
 import cocotb  # noqa: E402
 import numpy as np  # noqa: E402
+from lanes import pack, unpack  # noqa: E402
 from cocotb.clock import Clock  # noqa: E402
 from cocotb.triggers import FallingEdge  # noqa: E402
 
@@ -19,18 +20,6 @@ from sw_reference.spatten.topk import keep_count  # noqa: E402
 
 CFG = SpAttenConfig.from_yaml(os.environ["SPATTEN_CFG"])
 CASES = int(os.environ.get("SPATTEN_CASES", "20"))
-
-
-def pack(vals, w):
-    return sum((int(v) & ((1 << w) - 1)) << (i * w) for i, v in enumerate(vals))
-
-
-def unpack(x, n, w):
-    out = []
-    for i in range(n):
-        v = (x >> (i * w)) & ((1 << w) - 1)
-        out.append(v - (1 << w) if v >> (w - 1) else v)
-    return out
 
 
 async def run_request(dut, rng, q, k, v, kv, dq, n=None, head=0):

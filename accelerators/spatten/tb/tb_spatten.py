@@ -9,6 +9,7 @@ sys.path.insert(0, os.environ["SPATTEN_REPO"])
 
 import cocotb  # noqa: E402
 import numpy as np  # noqa: E402
+from lanes import pack, unpack  # noqa: E402
 from cocotb.clock import Clock  # noqa: E402
 from cocotb.triggers import FallingEdge  # noqa: E402
 
@@ -22,20 +23,6 @@ from sw_reference.spatten.topk import keep_count, topk_engine, topk_reference  #
 
 CFG = SpAttenConfig.from_yaml(os.environ["SPATTEN_CFG"])
 CASES = int(os.environ.get("SPATTEN_CASES", "20"))
-
-
-def pack(vals, w):
-    return sum((int(v) & ((1 << w) - 1)) << (i * w) for i, v in enumerate(vals))
-
-
-def unpack(x, n, w, sgn=False):
-    out = []
-    for i in range(n):
-        v = (x >> (i * w)) & ((1 << w) - 1)
-        if sgn and v >> (w - 1):
-            v -= 1 << w
-        out.append(v)
-    return out
 
 
 class U:
@@ -78,7 +65,7 @@ async def run_topk(dut, vals, k):
     cyc, r, got = 1, 0, []
     while True:
         if t.get("out_valid"):
-            got += unpack(t.get("out_index"), t.get("out_count"), iw)
+            got += unpack(t.get("out_index"), t.get("out_count"), iw, signed=False)
         if t.get("done"):
             break
         if t.get("in_ready") and r < len(rows):
