@@ -5,7 +5,8 @@ import os
 import re
 from pathlib import Path
 
-from amaranth.back import verilog
+from amaranth.back import rtlil, verilog
+from amaranth.hdl import Fragment
 
 from .design import GenSpec, build_array, load_workload, parse_array
 from .emit import files as F
@@ -20,8 +21,15 @@ def top_name(workload: str) -> str:
 
 
 def to_verilog(top, name: str) -> str:
+    """Amaranth -> RTLIL -> Verilog in one Yosys run (what ``verilog.convert`` does, via its helper for
+    RTLIL text of amaranth 0.5), with the FU modules that the top instantiates (``top.modules()``, filled
+    while it elaborates; emit/hier.py) converted alongside it."""
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
-    return verilog.convert(top, name=name, ports=top.ports(), emit_src=False)
+    text, _ = rtlil.convert_fragment(Fragment.get(top, None), ports=top.ports(), name=name, emit_src=False)
+    for mod, ports, frag in getattr(top, "modules", list)():
+        sub, _ = rtlil.convert_fragment(frag, ports=ports, name=mod, emit_src=False)
+        text += sub.replace("attribute \\top 1\n", "", 1)
+    return verilog._convert_rtlil_text(text)
 
 
 def generate(workload: str, shape: str | None, array: str | None, dataflows: tuple[str, ...], bits: int,
@@ -34,7 +42,7 @@ def generate(workload: str, shape: str | None, array: str | None, dataflows: tup
     w = load_workload(workload, shape, bits)
     d = build_array(w, arr, dataflows, opt)
     name = top_name(workload)
-    top = ArrayTop(d.arch, d.pg)
+    top = ArrayTop(d.arch, d.pg, name)
     files = {f"{name}.v": to_verilog(top, name)}
     is_file = workload.endswith((".yaml", ".yml", ".json"))
     df_specs = []

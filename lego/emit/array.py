@@ -158,6 +158,10 @@ class ArrayCore:
         return cw
 
     # ------------------------------------------------------------------ nodes
+    def _const(self, value: int):
+        """A per-FU constant of an address or bounds expression (a port of an FU module, emit/hier.py)."""
+        return Const(value)
+
     def _bounds(self, word, mi, coef_rows, consts, limits):
         """AND of 0 <= coef·t + const < limit over rows that can leave the range."""
         df = self.arch.modes[mi].df
@@ -169,7 +173,7 @@ class ArrayCore:
             hi = k + np.maximum(row, 0) @ tmax
             if lo >= 0 and hi < lim:
                 continue
-            expr = Const(int(k))
+            expr = self._const(int(k))
             for j, a in enumerate(row):
                 if a:
                     expr = expr + self._field(word, f"m{mi}_t{j}").as_unsigned() * int(a)
@@ -177,7 +181,7 @@ class ArrayCore:
         return ok
 
     def _affine(self, word, mi, alpha, beta, width, tensor=None):
-        expr = Const(int(beta))
+        expr = self._const(int(beta))
         if tensor is not None and f"m{mi}_base_{tensor}" in self.field_names:
             return Signal(width, name=f"{self.prefix}aff"), expr + self._field(word, f"m{mi}_base_{tensor}")
         for j, a in enumerate(alpha):
@@ -188,37 +192,47 @@ class ArrayCore:
 
     def elaborate_into(self, m: Module):
         arch, pg, p = self.arch, self.pg, self.prefix
-        w = arch.workload
         self.val, self.chains = {}, {}
         cw = self._controller(m)
         ins = {v: [] for v in pg.nodes}
         for e in pg.edges:
             ins[e.dst].append(e)
-        # value signals
         for nid, n in pg.nodes.items():
-            self.val[nid] = cw if n.kind == "ctl" else Signal(
-                unsigned(n.width) if n.kind in ("ag", "wag") else signed(n.width), name=p + _san(nid))
-        # memories
-        mems = {}
-        for ti, t in enumerate(w.inputs):
-            nb, depth = self.in_banks[t.name]
-            self.in_wr[t.name] = []
-            for b in range(nb):
-                mem = Memory(shape=signed(t.bits) if t.signed else unsigned(t.bits), depth=max(2, depth), init=[])
-                m.submodules[f"{p}mem_{t.name}_{b}"] = mem
-                mems[(t.name, b)] = mem
-                self.in_wr[t.name].append(mem.write_port())
-        Y = w.output
-        ynb, ydepth = self.out_banks
+            self.val[nid] = cw if n.kind == "ctl" else self._value(nid, p + _san(nid))
+        mems = self._input_banks(m)
         self.out_mems = []
-        for b in range(ynb):
-            mem = Memory(shape=unsigned(Y.bits + 1), depth=max(2, ydepth), init=[])
-            m.submodules[f"{p}mem_{Y.name}_{b}"] = mem
+        for b in range(self.out_banks[0]):
+            mem = self._output_bank()
+            m.submodules[f"{p}mem_{arch.workload.output.name}_{b}"] = mem
             self.out_mems.append(mem)
             self.out_rd.append(mem.read_port(domain="comb"))
         for nid in sorted(pg.nodes, key=lambda x: pg.sigma[x]):
             self._node(m, nid, pg.nodes[nid], ins[nid], mems)
         return m
+
+    def _value(self, nid: str, name: str) -> Signal:
+        return Signal(self._value_shape(nid), name=name)
+
+    def _value_shape(self, nid: str):
+        n = self.pg.nodes[nid]
+        return unsigned(n.width) if n.kind in ("ag", "wag") else signed(n.width)
+
+    def _input_banks(self, m) -> dict:
+        """The input banks (host-written), as {(tensor, bank): Memory}; their write ports in ``in_wr``."""
+        mems = {}
+        for t in self.arch.workload.inputs:
+            nb, depth = self.in_banks[t.name]
+            self.in_wr[t.name] = []
+            for b in range(nb):
+                mem = Memory(shape=signed(t.bits) if t.signed else unsigned(t.bits), depth=max(2, depth), init=[])
+                m.submodules[f"{self.prefix}mem_{t.name}_{b}"] = mem
+                mems[(t.name, b)] = mem
+                self.in_wr[t.name].append(mem.write_port())
+        return mems
+
+    def _output_bank(self) -> Memory:
+        """One output bank: a word is the value and the epoch bit of the run that wrote it."""
+        return Memory(shape=unsigned(self.arch.workload.output.bits + 1), depth=max(2, self.out_banks[1]), init=[])
 
     def _node(self, m, nid, n, in_edges, mems):
         pg, arch, v = self.pg, self.arch, self.val[nid]

@@ -4,6 +4,7 @@ from __future__ import annotations
 from amaranth.hdl import Elaboratable, Module, Mux, Signal, signed
 
 from .array import ArrayCore
+from .hier import HierArrayCore
 
 
 class ArrayTop(Elaboratable):
@@ -17,8 +18,9 @@ class ArrayTop(Elaboratable):
     * ``rd_bank, rd_addr`` (in) → ``rd_data`` (out, combinational): host read of the output banks.
     """
 
-    def __init__(self, arch, pg):
-        self.core = ArrayCore(arch, pg)
+    def __init__(self, arch, pg, name: str | None = None):
+        # with a module name, each FU type becomes a module of its own (``modules()``, see emit/hier.py)
+        self.core = HierArrayCore(arch, pg, name) if name else ArrayCore(arch, pg)
         c = self.core
         w = arch.workload
         self.nin = len(w.inputs)
@@ -37,6 +39,10 @@ class ArrayTop(Elaboratable):
         return [c.start, c.mode, c.busy, c.done, c.cycles_out, self.ld_en, self.ld_tensor, self.ld_bank,
                 self.ld_addr, self.ld_data, self.rd_bank, self.rd_addr, self.rd_data]
 
+    def modules(self):
+        """[(name, ports, fragment)] of the FU modules, known once the top is elaborated."""
+        return getattr(self.core, "modules", [])
+
     def elaborate(self, platform):
         m = Module()
         c = self.core
@@ -47,10 +53,11 @@ class ArrayTop(Elaboratable):
                              wp.en.eq(self.ld_en & (self.ld_tensor == ti) & (self.ld_bank == b))]
         yb = c.arch.workload.output.bits
         word = Signal(yb + 1)
-        for b, rp in enumerate(c.out_rd):
-            m.d.comb += rp.addr.eq(self.rd_addr)
-            with m.If(self.rd_bank == b):
-                m.d.comb += word.eq(rp.data)
+        m.d.comb += [rp.addr.eq(self.rd_addr) for rp in c.out_rd]
+        with m.Switch(self.rd_bank):
+            for b, rp in enumerate(c.out_rd):
+                with m.Case(b):
+                    m.d.comb += word.eq(rp.data)
         # a word written in an earlier run (stale epoch bit) reads as 0
         m.d.comb += self.rd_data.eq(Mux(word[yb] == c.epoch, word[:yb].as_signed(), 0))
         return m

@@ -60,9 +60,12 @@ class PrimGraph:
             raise ValueError("schedule the graph first")
         total = 0
         if self.shared:
+            depth: dict[str, int] = {}          # deepest tap of each driver
+            for e in self.edges:
+                d = max(self.rho(e, m) for m in e.delta)
+                depth[e.src] = max(depth.get(e.src, d), d)
             for u, n in self.nodes.items():
-                depth = max((self.rho(e, m) for e in self.out_edges(u) for m in e.delta), default=0)
-                total += n.width * depth
+                total += n.width * depth.get(u, 0)
         else:
             for e in self.edges:
                 total += self.nodes[e.src].width * max(self.rho(e, m) for m in e.delta)
