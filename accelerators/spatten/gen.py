@@ -128,10 +128,10 @@ def emit_verilog(cfg: SpAttenConfig, which: str = "top") -> tuple[str, list[dict
         top = _Wrapper(cfg, units(cfg), prefix=True)
     name = TOP if which == "top" else UNITS_TOP
     text = verilog.convert(top, name=name, ports=[s for s, _ in top.port_list], emit_src=False)
-    ports = [{"name": s.name, "direction": "input" if d == "i" else "output", "width": len(s),
+    ports = [{"name": s.name, "direction": "in" if d == "i" else "out", "width": len(s),
               "signed": s.shape().signed} for s, d in top.port_list]
-    ports = [{"name": "clk", "direction": "input", "width": 1, "signed": False},
-             {"name": "rst", "direction": "input", "width": 1, "signed": False}] + ports
+    ports = [{"name": "clk", "direction": "in", "width": 1, "signed": False},
+             {"name": "rst", "direction": "in", "width": 1, "signed": False}] + ports
     return text, ports, dict(top.units)
 
 

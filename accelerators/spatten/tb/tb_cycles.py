@@ -47,7 +47,7 @@ def select(rows, spec):
 async def reset(dut):
     """Every input port of the manifest (but clk) to 0, then rst for two cycles."""
     for p in MAN["ports"]:
-        if p["direction"] == "input" and p["name"] != "clk":
+        if p["direction"] == "in" and p["name"] != "clk":
             getattr(dut, p["name"]).value = 0
     dut.rst.value = 1
     await FallingEdge(dut.clk)

@@ -106,3 +106,13 @@ def test_full_preset_generates_lint_clean(tmp_path):
     r = subprocess.run([require("verilator"), "--lint-only", "-Wall", "lint.vlt", "-f", "files.f"], cwd=tmp_path,
                        capture_output=True, text=True)
     assert r.returncode == 0 and "%Warning" not in r.stderr, r.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_synth_clean(spatten_rtl_dir):
+    """Yosys generic synthesis of spatten_top: `check -assert` passes, no latches, no combinational loops
+    (about 5 minutes for the test config, hence slow)."""
+    from lego.synth import synth
+    out, _ = spatten_rtl_dir
+    rep = synth(out)
+    assert rep["check"] == "pass" and rep["latches"] == 0 and rep["comb_loops"] == 0
