@@ -60,3 +60,24 @@ def test_topk_cycles_model_is_engine_model():
         k = int(rng.integers(1, n + 1))
         x = rng.integers(0, 1 << 16, n)
         assert topk_cycles(x, k, cfg) == topk_engine(x, k, 16).cycles
+
+
+def test_cli_sim_accelerator_json():
+    """`lego sim --accelerator spatten --json`: the issue's keys, plus spatten_top's exact cycles on the
+    trace's first rows (the same numbers tb_cycles checks against Icarus/Verilator)."""
+    import json
+    import subprocess
+    import sys
+
+    from accelerators.spatten.config import SpAttenConfig
+    from simulator.spatten import DEFAULT_TRACE, load_trace
+    from simulator.spatten_rtl import replay
+
+    r = subprocess.run([sys.executable, "-m", "lego.cli", "sim", "--accelerator", "spatten", "--json"],
+                       capture_output=True, text=True, check=True)
+    res = json.loads(r.stdout)
+    for k in ("cycles", "dram_bytes", "dram_bytes_dense_int8", "dram_bytes_dense_fp32",
+              "dram_reduction_vs_int8", "gops", "energy_pj"):
+        assert k in res, k
+    ex = replay(SpAttenConfig.preset("eighth"), load_trace(DEFAULT_TRACE)[:8], seed=1, mem_latency=1)
+    assert res["rtl_exact"]["cycles"] == ex["cycles"] and res["rtl_exact"]["total"] == ex["total"]
