@@ -190,13 +190,18 @@ class ArrayCore:
         out = Signal(width, name=f"{self.prefix}aff")
         return out, expr
 
-    def elaborate_into(self, m: Module):
-        arch, pg, p = self.arch, self.pg, self.prefix
+    def _begin(self, m):
+        """Fresh elaboration state and the controller: (control word, in-edges per node)."""
         self.val, self.chains = {}, {}
         cw = self._controller(m)
-        ins = {v: [] for v in pg.nodes}
-        for e in pg.edges:
+        ins = {v: [] for v in self.pg.nodes}
+        for e in self.pg.edges:
             ins[e.dst].append(e)
+        return cw, ins
+
+    def elaborate_into(self, m: Module):
+        arch, pg, p = self.arch, self.pg, self.prefix
+        cw, ins = self._begin(m)
         for nid, n in pg.nodes.items():
             self.val[nid] = cw if n.kind == "ctl" else self._value(nid, p + _san(nid))
         mems = self._input_banks(m)

@@ -106,16 +106,13 @@ class HierArrayCore(ArrayCore):
         if not self.pg.shared:
             return super().elaborate_into(m)
         pg, p = self.pg, self.prefix
-        self.val, self.chains = {}, {}
         self._home = {nid: home_fu(n) for nid, n in pg.nodes.items()}
         self._exports, self._wires, self._types = defaultdict(set), {}, {}
         for e in pg.edges:                     # taps each driver must offer outside its module
             if self._home[e.src] is not None and self._home[e.src] != self._home[e.dst]:
                 self._exports[e.src].update(pg.rho(e, mi) for mi in e.delta)
-        self._cw = cw = self._controller(m)
-        ins = {v: [] for v in pg.nodes}
-        for e in pg.edges:
-            ins[e.dst].append(e)
+        cw, ins = self._begin(m)
+        self._cw = cw
         top, groups = [], defaultdict(list)
         for nid in sorted(pg.nodes, key=lambda x: pg.sigma[x]):
             h = self._home[nid]

@@ -16,7 +16,7 @@ A tensor whose index does not depend on the stream loop is *stationary*: its lan
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Signal
 
 from ..arch.flags import same_tables
 from ..arch.graph import ArchGraph
@@ -101,14 +101,9 @@ class StreamCore(ArrayCore):
     def elaborate_into(self, m: Module):
         arch, pg, p = self.arch, self.pg, self.prefix
         w = arch.workload
-        self.val, self.chains = {}, {}
-        cw = self._controller(m)
-        ins = {v: [] for v in pg.nodes}
-        for e in pg.edges:
-            ins[e.dst].append(e)
+        cw, ins = self._begin(m)
         for nid, n in pg.nodes.items():
-            self.val[nid] = cw if n.kind == "ctl" else Signal(
-                unsigned(n.width) if n.kind in ("ag", "wag") else signed(n.width), name=p + _san(nid))
+            self.val[nid] = cw if n.kind == "ctl" else self._value(nid, p + _san(nid))
         self._writes = {}
         for nid in sorted(pg.nodes, key=lambda x: pg.sigma[x]):
             n = pg.nodes[nid]
