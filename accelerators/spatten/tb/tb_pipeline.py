@@ -43,27 +43,19 @@ async def run_request(dut, rng, q, k, v, kv, dq, n=None, head=0):
         assert cyc < 200000, "pipeline hung"
         if int(dut.out_valid.value):
             return unpack(int(dut.out_data.value), CFG.head_dim, acc), int(dut.out_requant.value), vrows
-        if int(dut.kreq_valid.value):
-            due = max([kq[-1][0] if kq else 0, cyc + rng.randint(1, 3)])
-            kq.append((due, int(dut.kreq_index.value)))
-        if int(dut.vreq_valid.value):
-            due = max([vq[-1][0] if vq else 0, cyc + rng.randint(1, 3)])
-            vq.append((due, int(dut.vreq_index.value)))
-            vrows.append(int(dut.vreq_index.value))
-        if kq and kq[0][0] <= cyc:
-            j = kq.pop(0)[1]
-            dut.kresp_valid.value = 1
-            dut.kresp_msb.value = pack(kmsb[j], CFG.kv_msb_bits)
-            dut.kresp_lsb.value = pack(klsb[j], lb)
-        else:
-            dut.kresp_valid.value = 0
-        if vq and vq[0][0] <= cyc:
-            j = vq.pop(0)[1]
-            dut.vresp_valid.value = 1
-            dut.vresp_msb.value = pack(vmsb[j], CFG.kv_msb_bits)
-            dut.vresp_lsb.value = pack(vlsb[j], lb)
-        else:
-            dut.vresp_valid.value = 0
+        for mem, rows_msb, rows_lsb, queue in (("k", kmsb, klsb, kq), ("v", vmsb, vlsb, vq)):
+            if int(getattr(dut, f"{mem}req_valid").value):   # answered in order, 1-3 cycles later
+                idx = int(getattr(dut, f"{mem}req_index").value)
+                queue.append((max(queue[-1][0] if queue else 0, cyc + rng.randint(1, 3)), idx))
+                if mem == "v":
+                    vrows.append(idx)
+        for mem, rows_msb, rows_lsb, queue in (("k", kmsb, klsb, kq), ("v", vmsb, vlsb, vq)):
+            due = bool(queue) and queue[0][0] <= cyc
+            getattr(dut, f"{mem}resp_valid").value = int(due)
+            if due:
+                j = queue.pop(0)[1]
+                getattr(dut, f"{mem}resp_msb").value = pack(rows_msb[j], CFG.kv_msb_bits)
+                getattr(dut, f"{mem}resp_lsb").value = pack(rows_lsb[j], lb)
         await FallingEdge(dut.clk)
 
 
