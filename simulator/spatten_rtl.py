@@ -4,20 +4,23 @@ Unlike the paper-level model in simulator/spatten.py (keys_per_cycle, DRAM chann
 this one predicts the RTL's cycle counts exactly, for K/V memories that answer in order after a FIXED
 latency ``L = mem_latency >= 1`` (a request seen in cycle c is answered in cycle c + L).
 
+Lanes: a K-side *beat* carries K = cfg.keys_per_cycle keys and a V-side beat R = cfg.values_per_cycle rows;
+below, B = ceil(n / K) K beats and VB = ceil(kv / R) V beats (K = R = 1: one key / row per cycle).
+
 Measurement: cycle 0 is the cycle in which ``req_valid & req_ready`` are high (its closing clock edge
 accepts the request; the FSM is in IDLE); ``request_cycles`` is the index of the cycle in which
 ``out_valid`` is high (the DONE state). Derivation, straight from the FSMs:
-  KSTREAM pass starting in cycle S: K requests in S .. S+n-1 (one per cycle, no back-pressure); key j
+  KSTREAM pass starting in cycle S: K beats in S .. S+B-1 (one per cycle, no back-pressure); beat j
     answered in S+j+L, registered by the KVFetcher (1 cycle), scored by QKArray (``qk_latency``), so the
-    last score reaches the softmax in S+n-1+L+1+Lqk. Softmax: EXP n cycles, DIV recip_bits+1 cycles,
-    OUT n cycles (so its latency after the last score is 2n + recip_bits + 1, it depends on n);
-    DECIDE is the cycle after ``out_last``: pass = 3n + L + Lqk + recip_bits + 2 cycles from S to DECIDE.
+    last beat reaches the softmax in S+B-1+L+1+Lqk. Softmax: EXP B cycles, DIV recip_bits+1 cycles,
+    OUT B cycles (so its latency after the last beat is 2B + recip_bits + 1, it depends on n);
+    DECIDE is the cycle after ``out_last``: pass = 3B + L + Lqk + recip_bits + 2 cycles from S to DECIDE.
   Pass 1 starts in cycle 1; on requant DECIDE restarts KSTREAM the next cycle (pass 2, the LSBs).
-  IMP: n cycles. kv >= n: VSTREAM follows. Else TKSTART (1 cycle), the top-k engine's done comes
+  IMP: B cycles. kv >= n: VSTREAM follows. Else TKSTART (1 cycle), the top-k engine's done comes
     ``topk_cycles(probs, kv)`` cycles after its start cycle, VSTREAM the cycle after done.
-  VSTREAM: V request i in cycle r_i = max(r_{i-1} + 1, r_{i-4} + L + 1) (r_0 = VSTREAM's first cycle:
+  VSTREAM: V beat i in cycle r_i = max(r_{i-1} + 1, r_{i-4} + L + 1) (r_0 = VSTREAM's first cycle:
     the 4-deep vfifo is written by a request and read by its response); the last response at
-    r_{kv-1} + L, VFetcher + PVArray (``pv_latency``) -> pv.out_valid, DONE the cycle after.
+    r_{VB-1} + L, VFetcher + PVArray (``pv_latency``) -> pv.out_valid, DONE the cycle after.
 Back to back, the next request is accepted in the IDLE cycle right after DONE (``IDLE_GAP`` = 1 cycle
 between one request's out_valid cycle and the next one's cycle 0), so a sequence of R requests spans
 sum(request_cycles) + (R - 1) * IDLE_GAP cycles from the first accept cycle to the last out_valid cycle.
@@ -42,18 +45,23 @@ VFIFO_DEPTH = 4     # V requests in flight (QueryPipeline's vfifo)
 IDLE_GAP = 1        # DONE -> IDLE: the next request is accepted one cycle after out_valid
 
 
+def beats(n: int, lanes: int) -> int:
+    return -(-n // lanes)
+
+
 def softmax_cycles(cfg: SpAttenConfig, n: int) -> int:
-    """Softmax cycles from the last score's cycle to its ``out_last`` cycle: EXP n + DIV + OUT n."""
-    return 2 * n + cfg.recip_bits + 1
+    """Softmax cycles from the last beat's cycle to its ``out_last`` cycle: EXP B + DIV + OUT B."""
+    return 2 * beats(n, cfg.keys_per_cycle) + cfg.recip_bits + 1
 
 
 def kstream_pass_cycles(cfg: SpAttenConfig, n: int, mem_latency: int, qk_latency: int) -> int:
     """From a KSTREAM pass's first cycle to its DECIDE cycle."""
-    return (n - 1) + mem_latency + FETCH_LATENCY + qk_latency + softmax_cycles(cfg, n) + 1
+    b = beats(n, cfg.keys_per_cycle)
+    return (b - 1) + mem_latency + FETCH_LATENCY + qk_latency + softmax_cycles(cfg, n) + 1
 
 
 def v_request_cycles(first: int, m: int, mem_latency: int) -> list[int]:
-    """Cycles of the m V requests: one per cycle while fewer than VFIFO_DEPTH are unanswered."""
+    """Cycles of the m V beats: one per cycle while fewer than VFIFO_DEPTH are unanswered."""
     r: list[int] = []
     for i in range(m):
         t = first if i == 0 else r[-1] + 1
@@ -80,7 +88,7 @@ def request_cycles(cfg: SpAttenConfig, n: int, kv: int, requant: bool, probs, me
     decide = 0
     for _ in range(passes):                      # KSTREAM starts the cycle after IDLE / DECIDE
         decide += 1 + kstream_pass_cycles(cfg, n, mem_latency, qk_latency)
-    imp_last = decide + n                        # IMP: n cycles after DECIDE
+    imp_last = decide + beats(n, cfg.keys_per_cycle)   # IMP: B cycles after DECIDE
     if kv >= n:
         vstart = imp_last + 1
     else:
@@ -89,7 +97,7 @@ def request_cycles(cfg: SpAttenConfig, n: int, kv: int, requant: bool, probs, me
             raise ValueError(f"probs has {len(probs)} entries, n={n}")
         tkstart = imp_last + 1
         vstart = tkstart + topk_cycles(probs, kv, cfg) + 1   # done cycle, then VSTREAM
-    last_req = v_request_cycles(vstart, kv, mem_latency)[-1]
+    last_req = v_request_cycles(vstart, beats(kv, cfg.values_per_cycle), mem_latency)[-1]
     pv_out = last_req + mem_latency + FETCH_LATENCY + pv_latency
     return pv_out + 1                            # DONE
 
@@ -104,10 +112,11 @@ def selection_cycles(cfg: SpAttenConfig, n: int, alive_values, keep: int) -> int
 
 
 @lru_cache(maxsize=16)
-def _latencies(d: int, q_bits: int, kv_bits: int, prob_bits: int, max_n: int) -> tuple[int, int]:
+def _latencies(d: int, q_bits: int, kv_bits: int, prob_bits: int, max_n: int, keys: int,
+               rows: int) -> tuple[int, int]:
     from accelerators.spatten.units.lego_datapath import PVArray, QKArray
     acc = prob_bits + kv_bits + max_n.bit_length() + 1
-    units = (QKArray(d, q_bits, kv_bits, max_n), PVArray(d, prob_bits, kv_bits, acc, max_n))
+    units = (QKArray(d, q_bits, kv_bits, max_n, keys), PVArray(d, prob_bits, kv_bits, acc, max_n, rows))
     for u in units:  # built for their latency only: no UnusedElaboratable warnings
         u._MustUse__silence = u.dp._MustUse__silence = True
     return units[0].latency, units[1].latency
@@ -115,7 +124,8 @@ def _latencies(d: int, q_bits: int, kv_bits: int, prob_bits: int, max_n: int) ->
 
 def datapath_latencies(cfg: SpAttenConfig) -> tuple[int, int]:
     """(qk_latency, pv_latency) of the lego-generated arrays for cfg (as the manifest records them)."""
-    return _latencies(cfg.head_dim, cfg.q_bits, cfg.kv_bits, cfg.prob_bits, cfg.topk_max_n)
+    return _latencies(cfg.head_dim, cfg.q_bits, cfg.kv_bits, cfg.prob_bits, cfg.topk_max_n, cfg.keys_per_cycle,
+                      cfg.values_per_cycle)
 
 
 def scale_row(cfg: SpAttenConfig, row: TraceRow) -> tuple[int, int]:

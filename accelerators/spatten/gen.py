@@ -58,6 +58,11 @@ def small_config() -> SpAttenConfig:
                          topk_max_n=64)
 
 
+def lanes_config() -> SpAttenConfig:
+    """Small multi-lane config for the benches: 4 keys (Q.K) and 3 V rows (P.V) per cycle, D = 8."""
+    return small_config().replace(name="rtl-test-lanes", qk_multipliers=32, pv_multipliers=24)
+
+
 def unit_prune_depth(cfg: SpAttenConfig) -> int:
     """Entries of the harness's CascadePruner (the unit bench's; spatten_top's token pruner holds
     topk_max_n): capped so the harness stays small."""
@@ -65,20 +70,34 @@ def unit_prune_depth(cfg: SpAttenConfig) -> int:
 
 
 def units(cfg: SpAttenConfig) -> dict:
-    n = cfg.topk_max_n
+    """The unit benches' harness: every unit at the config's lane counts (K keys, R V rows per cycle)."""
+    n, d, K, R = cfg.topk_max_n, cfg.head_dim, cfg.keys_per_cycle, cfg.values_per_cycle
     acc = cfg.prob_bits + cfg.kv_bits + n.bit_length() + 1
     return {
-        "qk": QKArray(cfg.head_dim, cfg.q_bits, cfg.kv_bits, n),
-        "kfetch": KVFetcher(cfg.head_dim, cfg.kv_bits, cfg.kv_msb_bits),
-        "vfetch": KVFetcher(cfg.head_dim, cfg.kv_bits, cfg.kv_msb_bits),
-        "softmax": Softmax(cfg, n),
+        "qk": QKArray(d, cfg.q_bits, cfg.kv_bits, n, K),
+        "kfetch": KVFetcher(K * d, cfg.kv_bits, cfg.kv_msb_bits),
+        "vfetch": KVFetcher(R * d, cfg.kv_bits, cfg.kv_msb_bits),
+        "softmax": Softmax(cfg, n, K),
         "requant": RequantDecision(cfg.prob_bits),
         "topk": TopKEngine(cfg.topk_parallelism, cfg.prob_bits, n),
-        "pv": PVArray(cfg.head_dim, cfg.prob_bits, cfg.kv_bits, acc, n),
-        "tokimp": ImportanceAccumulator(n, cfg.prob_bits, cfg.importance_bits),
+        "pv": PVArray(d, cfg.prob_bits, cfg.kv_bits, acc, n, R),
+        "tokimp": ImportanceAccumulator(n, cfg.prob_bits, cfg.importance_bits, K),
         "headimp": ImportanceAccumulator(64, cfg.prob_bits, cfg.importance_bits),
         "prune": CascadePruner(unit_prune_depth(cfg), cfg.prob_bits, cfg.importance_bits, cfg.topk_parallelism),
     }
+
+
+def check_rtl_config(cfg: SpAttenConfig) -> None:
+    """What the generated RTL needs beyond SpAttenConfig's own validation (a LegoError naming the field)."""
+    if cfg.topk_max_n > 4096:
+        raise LegoError(f"topk_max_n: at most 4096 for generated RTL (registers), got {cfg.topk_max_n}")
+    K = cfg.keys_per_cycle
+    if cfg.topk_parallelism % K:
+        raise LegoError(f"qk_multipliers: the RTL needs keys per cycle (qk_multipliers / head_dim = {K}) to "
+                        f"divide topk_parallelism={cfg.topk_parallelism}, got {cfg.qk_multipliers}")
+    if K > cfg.topk_max_n or cfg.values_per_cycle > cfg.topk_max_n:
+        raise LegoError(f"topk_max_n: at least keys/values per cycle ({K}/{cfg.values_per_cycle}) for generated "
+                        f"RTL, got {cfg.topk_max_n}")
 
 
 class _Wrapper(Elaboratable):
@@ -141,8 +160,7 @@ def generate(cfg: SpAttenConfig, out_dir: Path) -> dict:
         raise LegoError(f"--out: '{out}' is not an existing directory")
     if any(out.iterdir()):
         raise LegoError(f"--out: '{out}' is not empty")
-    if cfg.topk_max_n > 4096:
-        raise LegoError(f"topk_max_n: at most 4096 for generated RTL (registers), got {cfg.topk_max_n}")
+    check_rtl_config(cfg)
     text, ports, top_units = emit_verilog(cfg, "top")
     pipe = top_units["pipe"]
     (out / f"{TOP}.v").write_text(text)
@@ -162,9 +180,10 @@ def generate(cfg: SpAttenConfig, out_dir: Path) -> dict:
         "workload": "spatten",
         "shape": {"D": cfg.head_dim, "max_n": cfg.topk_max_n},
         "dataflows": [],
-        # multipliers actually generated: one key (Q.K) / one V row (P.V) per cycle, D lanes each; the
-        # config's qk/pv_multipliers (the paper's keys per cycle) drive the cycle model only
-        "array": [pipe.qk.d, pipe.pv.d],
+        # multipliers generated: Q.K keys_per_cycle x D, P.V values_per_cycle x D (the config's
+        # qk_multipliers / pv_multipliers)
+        "array": [pipe.qk.keys * pipe.qk.d, pipe.pv.rows * pipe.pv.d],
+        "lanes": {"keys_per_cycle": pipe.K, "values_per_cycle": pipe.R},
         "bits": {"q": cfg.q_bits, "kv": cfg.kv_bits, "kv_msb": cfg.kv_msb_bits, "prob": cfg.prob_bits,
                  "importance": cfg.importance_bits, "score": cfg.score_bits},
         "ports": ports,

@@ -81,3 +81,18 @@ def test_cli_sim_accelerator_json():
         assert k in res, k
     ex = replay(SpAttenConfig.preset("eighth"), load_trace(DEFAULT_TRACE)[:8], seed=1, mem_latency=1)
     assert res["rtl_exact"]["cycles"] == ex["cycles"] and res["rtl_exact"]["total"] == ex["total"]
+
+
+def test_cli_sim_accelerator_no_rtl_for_config(tmp_path):
+    """A config the RTL generator refuses (3 keys per cycle do not divide the top-k parallelism) still
+    gets the paper-level model; rtl_exact says why it is absent."""
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "c.yaml").write_text("preset: eighth\nqk_multipliers: 192\n")
+    r = subprocess.run([sys.executable, "-m", "lego.cli", "sim", "--accelerator", "spatten", "--config",
+                        str(tmp_path / "c.yaml"), "--json"], capture_output=True, text=True, check=True)
+    res = json.loads(r.stdout)
+    assert res["cycles"] > 0
+    assert res["rtl_exact"]["skipped"].startswith("no RTL for this config (qk_multipliers: ")

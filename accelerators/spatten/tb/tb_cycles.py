@@ -18,7 +18,7 @@ sys.path.insert(0, os.environ["SPATTEN_REPO"])
 
 import cocotb  # noqa: E402
 import numpy as np  # noqa: E402
-from lanes import pack, unpack  # noqa: E402
+from lanes import pack, request_beat, response_beat, unpack  # noqa: E402
 from cocotb.clock import Clock  # noqa: E402
 from cocotb.triggers import FallingEdge  # noqa: E402
 
@@ -36,6 +36,7 @@ ROWS = os.environ.get("SPATTEN_TRACE_ROWS", "4")
 LATENCIES = [int(x) for x in os.environ.get("SPATTEN_MEM_LATENCY", "1,3").split(",") if x.strip()]
 SEED = int(os.environ.get("SPATTEN_SEED", "1"))
 COVERAGE = os.environ.get("SPATTEN_CYCLES_COVERAGE", "1") == "1"
+IW = max(1, (CFG.topk_max_n - 1).bit_length())
 ACC = CFG.prob_bits + CFG.kv_bits + CFG.topk_max_n.bit_length() + 1
 
 
@@ -69,10 +70,10 @@ async def run_sequence(dut, reqs, lat):
                         int(dut.out_requant.value), cur["vrows"]))
             cur = None
         if int(dut.kreq_valid.value):
-            kq.append((cyc + lat, int(dut.kreq_index.value)))
+            kq.append((cyc + lat, request_beat(dut, "k", IW)))
         if int(dut.vreq_valid.value):
-            vq.append((cyc + lat, int(dut.vreq_index.value)))
-            cur["vrows"].append(int(dut.vreq_index.value))
+            vq.append((cyc + lat, request_beat(dut, "v", IW)))
+            cur["vrows"].extend(vq[-1][1])
         dut.req_valid.value = 0
         if cur is None and len(res) < len(reqs) and int(dut.req_ready.value):
             r = reqs[len(res)]
@@ -86,10 +87,10 @@ async def run_sequence(dut, reqs, lat):
                                             (vq, dut.vresp_valid, dut.vresp_msb, dut.vresp_lsb, "vmsb", "vlsb")):
             assert not q or q[0][0] >= cyc, "fixed-latency memory fell behind"
             if q and q[0][0] == cyc:
-                j = q.pop(0)[1]
+                idxs = q.pop(0)[1]
                 valid.value = 1
-                msb.value = pack(cur[mk][j], CFG.kv_msb_bits)
-                lsb.value = pack(cur[lk][j], lb)
+                msb.value = response_beat(cur[mk], idxs, CFG.kv_msb_bits)
+                lsb.value = response_beat(cur[lk], idxs, lb)
             else:
                 valid.value = 0
         await FallingEdge(dut.clk)

@@ -9,7 +9,7 @@ sys.path.insert(0, os.environ["SPATTEN_REPO"])
 
 import cocotb  # noqa: E402
 import numpy as np  # noqa: E402
-from lanes import pack, unpack  # noqa: E402
+from lanes import pack, request_beat, response_beat, unpack  # noqa: E402
 from cocotb.clock import Clock  # noqa: E402
 from cocotb.triggers import FallingEdge  # noqa: E402
 
@@ -20,6 +20,7 @@ from sw_reference.spatten.topk import keep_count  # noqa: E402
 
 CFG = SpAttenConfig.from_yaml(os.environ["SPATTEN_CFG"])
 CASES = int(os.environ.get("SPATTEN_CASES", "20"))
+IW = max(1, (CFG.topk_max_n - 1).bit_length())
 
 
 async def run_request(dut, rng, q, k, v, kv, dq, n=None, head=0):
@@ -43,19 +44,19 @@ async def run_request(dut, rng, q, k, v, kv, dq, n=None, head=0):
         assert cyc < 200000, "pipeline hung"
         if int(dut.out_valid.value):
             return unpack(int(dut.out_data.value), CFG.head_dim, acc), int(dut.out_requant.value), vrows
-        for mem, rows_msb, rows_lsb, queue in (("k", kmsb, klsb, kq), ("v", vmsb, vlsb, vq)):
-            if int(getattr(dut, f"{mem}req_valid").value):   # answered in order, 1-3 cycles later
-                idx = int(getattr(dut, f"{mem}req_index").value)
-                queue.append((max(queue[-1][0] if queue else 0, cyc + rng.randint(1, 3)), idx))
+        for mem, queue in (("k", kq), ("v", vq)):
+            if int(getattr(dut, f"{mem}req_valid").value):   # beats answered in order, 1-3 cycles later
+                idxs = request_beat(dut, mem, IW)
+                queue.append((max(queue[-1][0] if queue else 0, cyc + rng.randint(1, 3)), idxs))
                 if mem == "v":
-                    vrows.append(idx)
+                    vrows.extend(idxs)
         for mem, rows_msb, rows_lsb, queue in (("k", kmsb, klsb, kq), ("v", vmsb, vlsb, vq)):
             due = bool(queue) and queue[0][0] <= cyc
             getattr(dut, f"{mem}resp_valid").value = int(due)
             if due:
-                j = queue.pop(0)[1]
-                getattr(dut, f"{mem}resp_msb").value = pack(rows_msb[j], CFG.kv_msb_bits)
-                getattr(dut, f"{mem}resp_lsb").value = pack(rows_lsb[j], lb)
+                idxs = queue.pop(0)[1]
+                getattr(dut, f"{mem}resp_msb").value = response_beat(rows_msb, idxs, CFG.kv_msb_bits)
+                getattr(dut, f"{mem}resp_lsb").value = response_beat(rows_lsb, idxs, lb)
         await FallingEdge(dut.clk)
 
 

@@ -23,6 +23,11 @@ from sw_reference.spatten.topk import keep_count, topk_engine, topk_reference  #
 
 CFG = SpAttenConfig.from_yaml(os.environ["SPATTEN_CFG"])
 CASES = int(os.environ.get("SPATTEN_CASES", "20"))
+K, R = CFG.keys_per_cycle, CFG.values_per_cycle   # keys / V rows per beat
+
+
+def chunks(xs, n):
+    return [xs[i:i + n] for i in range(0, len(xs), n)]
 
 
 class U:
@@ -81,17 +86,24 @@ async def run_topk(dut, vals, k):
     return got, cyc, t.get("kth")
 
 
-async def run_softmax(dut, scores, dq):
+async def run_softmax(dut, scores, dq, rng=None):
+    """Scores in beats of K (the last one partial; its unused lanes carry random scores, which must be
+    ignored); the probabilities of the valid lanes."""
     s = U(dut, "softmax")
     s.dq = dq
+    rng = rng or np.random.default_rng(0)
+    lim = (1 << (CFG.score_bits - 1)) - 1
+    beats = chunks([int(x) for x in scores], K)
     out, j = [], 0
     while True:
         if s.get("out_valid"):
-            out.append(s.get("out_prob"))
+            out.extend(unpack(s.get("out_prob"), s.get("out_count"), CFG.prob_bits, False))
             if s.get("out_last"):
                 break
-        if s.get("in_ready") and j < len(scores):
-            s.in_valid, s.in_score, s.in_last = 1, int(scores[j]), int(j == len(scores) - 1)
+        if s.get("in_ready") and j < len(beats):
+            b = beats[j] + [int(x) for x in rng.integers(-lim, lim + 1, K - len(beats[j]))]
+            s.in_valid, s.in_score, s.in_count = 1, pack(b, CFG.score_bits), len(beats[j])
+            s.in_last = int(j == len(beats) - 1)
             j += 1
         else:
             s.in_valid = 0
@@ -112,14 +124,16 @@ async def run_requant(dut, probs):
     return r.get("need_requant"), r.get("max_prob")
 
 
-async def run_fetch(dut, unit, vals, use_lsb):
+async def run_fetch(dut, unit, rows, use_lsb):
+    """One beat of K (kfetch) or R (vfetch) rows through a KVFetcher; the values of the given rows."""
     f = U(dut, unit)
-    d, lb = CFG.head_dim, CFG.kv_lsb_bits
-    msb, lsb = fixed.split_msb_lsb(np.asarray(vals), lb)
+    lb = CFG.kv_lsb_bits
+    rows = np.asarray(rows).reshape(-1, CFG.head_dim)
+    msb, lsb = fixed.split_msb_lsb(rows.reshape(-1), lb)
     f.in_valid, f.msb, f.lsb, f.use_lsb = 1, pack(msb, CFG.kv_msb_bits), pack(lsb, lb), int(use_lsb)
     await FallingEdge(dut.clk)
     f.in_valid = 0
-    return unpack(f.get("value"), d, CFG.kv_bits, True)
+    return np.array(unpack(f.get("value"), rows.size, CFG.kv_bits, True)).reshape(rows.shape)
 
 
 async def wait_valid(dut, u, limit=64):
@@ -131,20 +145,29 @@ async def wait_valid(dut, u, limit=64):
     raise AssertionError(f"{u._p}: no out_valid within {limit} cycles")
 
 
-async def run_qk(dut, q, k):
+async def run_qk(dut, q, krows):
+    """One beat of up to K keys; their scores."""
     u = U(dut, "qk")
-    u.in_valid, u.q, u.k = 1, pack(q, CFG.q_bits), pack(k, CFG.kv_bits)
+    krows = np.asarray(krows).reshape(-1, CFG.head_dim)
+    u.in_valid, u.q, u.k = 1, pack(q, CFG.q_bits), pack(krows.reshape(-1), CFG.kv_bits)
     await FallingEdge(dut.clk)
     u.in_valid = 0
     await wait_valid(dut, u)
-    return dut.qk_score.value.to_signed()
+    return unpack(u.get("score"), len(krows), CFG.score_bits, True)
 
 
-async def run_pv(dut, probs, vrows):
+async def run_pv(dut, probs, vrows, rng=None):
+    """Σ p_j v_j in beats of R rows (a partial last beat's unused lanes: p = 0, random v)."""
     u = U(dut, "pv")
+    rng = rng or np.random.default_rng(0)
+    lim = (1 << (CFG.kv_bits - 1)) - 1
     acc = CFG.prob_bits + CFG.kv_bits + CFG.topk_max_n.bit_length() + 1
-    for j, (pv, v) in enumerate(zip(probs, vrows)):
-        u.in_valid, u.first, u.last, u.p, u.v = 1, int(j == 0), int(j == len(probs) - 1), int(pv), pack(v, CFG.kv_bits)
+    pb, vb = chunks(list(probs), R), chunks([list(v) for v in vrows], R)
+    for j, (ps, vs) in enumerate(zip(pb, vb)):
+        pad = R - len(ps)
+        vs = vs + rng.integers(-lim, lim + 1, (pad, CFG.head_dim)).tolist()
+        u.in_valid, u.first, u.last = 1, int(j == 0), int(j == len(pb) - 1)
+        u.p, u.v = pack(list(ps) + [0] * pad, CFG.prob_bits), pack([x for v in vs for x in v], CFG.kv_bits)
         await FallingEdge(dut.clk)
     u.in_valid = 0
     await wait_valid(dut, u)
@@ -196,7 +219,7 @@ async def softmax_and_requant_random(dut):
             k = k // 16  # flatter rows: exercise requant
         scores = fixed.dot_scores(q, k)
         dq = rand_dq(rng)
-        got = await run_softmax(dut, scores, dq)
+        got = await run_softmax(dut, scores, dq, rng)
         ref = fixed.softmax_fixed(scores, dq, CFG)
         assert got == ref.tolist(), f"case {c}: softmax mismatch n={n} dq={dq}"
         need, mx = await run_requant(dut, ref)
@@ -208,26 +231,31 @@ async def datapath_units_random(dut):
     await reset(dut)
     rng = np.random.default_rng(3)
     for c in range(CASES):
-        q, k, v = rand_qkv(rng, 4)
-        for unit in ("kfetch", "vfetch"):
+        q, k, v = rand_qkv(rng, K + R + 3)
+        for unit, lanes in (("kfetch", K), ("vfetch", R)):
             for use in (0, 1):
-                got = await run_fetch(dut, unit, k[0], use)
-                ref = fixed.fetch_value(*fixed.split_msb_lsb(k[0], CFG.kv_lsb_bits)[:1], None, CFG.kv_lsb_bits) \
-                    if not use else k[0]
-                assert got == list(ref), f"case {c}: {unit} use_lsb={use}"
-        s = await run_qk(dut, q, k[1])
-        assert s == int(fixed.dot_scores(q, k[1:2])[0]), f"case {c}: qk"
-        probs = rng.integers(0, 1 << CFG.prob_bits, 4)
-        got = await run_pv(dut, probs, v)
-        assert got == fixed.pv_product(probs, v).tolist(), f"case {c}: pv"
+                got = await run_fetch(dut, unit, k[:lanes], use)
+                msb = fixed.split_msb_lsb(k[:lanes], CFG.kv_lsb_bits)[0]
+                ref = k[:lanes] if use else fixed.fetch_value(msb, None, CFG.kv_lsb_bits)
+                assert got.tolist() == np.asarray(ref).tolist(), f"case {c}: {unit} use_lsb={use}"
+        nk = int(rng.integers(1, K + 1))
+        s = await run_qk(dut, q, k[:nk])
+        assert s == fixed.dot_scores(q, k[:nk]).tolist(), f"case {c}: qk ({nk} keys)"
+        nv = int(rng.integers(1, len(v) + 1))
+        probs = rng.integers(0, 1 << CFG.prob_bits, nv)
+        got = await run_pv(dut, probs, v[:nv], rng)
+        assert got == fixed.pv_product(probs, v[:nv]).tolist(), f"case {c}: pv ({nv} rows)"
 
 
 @cocotb.test()
 async def importance_accumulators(dut):
+    """tokimp takes K adds per cycle (distinct entries, random lane enables), headimp one."""
     await reset(dut)
     rng = np.random.default_rng(4)
-    for unit, depth in (("tokimp", CFG.topk_max_n), ("headimp", 64)):
+    iw = max(1, (CFG.topk_max_n - 1).bit_length())
+    for unit, depth, lanes in (("tokimp", CFG.topk_max_n, K), ("headimp", 64, 1)):
         u = U(dut, unit)
+        uiw = iw if unit == "tokimp" else 6
         u.clear = 1
         await FallingEdge(dut.clk)
         u.clear = 0
@@ -236,10 +264,13 @@ async def importance_accumulators(dut):
         ref = np.zeros(depth, dtype=np.int64)
         top = (1 << CFG.importance_bits) - 1
         for _ in range(CASES * 10):
-            i = int(rng.integers(0, depth))
-            val = int(rng.integers(0, 1 << CFG.prob_bits))
-            u.add_valid, u.add_index, u.add_value = 1, i, val
-            ref[i] = min(ref[i] + val, top)
+            idx = rng.choice(depth, size=lanes, replace=False)
+            val = rng.integers(0, 1 << CFG.prob_bits, lanes)
+            en = rng.integers(0, 2, lanes) if lanes > 1 else np.ones(1, dtype=np.int64)
+            u.add_valid, u.add_index, u.add_value = pack(en, 1), pack(idx, uiw), pack(val, CFG.prob_bits)
+            for x in range(lanes):
+                if en[x]:
+                    ref[idx[x]] = min(ref[idx[x]] + int(val[x]), top)
             await FallingEdge(dut.clk)
         u.add_valid = 0
         for i in range(depth):
@@ -313,18 +344,18 @@ async def pipeline_query(dut):
 
         async def scores_for(use_lsb):
             out = []
-            for j in range(n):
-                kv = await run_fetch(dut, "kfetch", k[j], use_lsb)
-                out.append(await run_qk(dut, q, kv))
+            for j in range(0, n, K):                     # beats of K keys
+                kv = await run_fetch(dut, "kfetch", k[j:j + K], use_lsb)
+                out.extend(await run_qk(dut, q, kv))
             return out
-        probs = await run_softmax(dut, await scores_for(0), dq)
+        probs = await run_softmax(dut, await scores_for(0), dq, rng)
         need, _ = await run_requant(dut, probs)
         if need:
-            probs = await run_softmax(dut, await scores_for(1), dq)
+            probs = await run_softmax(dut, await scores_for(1), dq, rng)
         assert bool(need) == ref.requant and probs == ref.probs.tolist(), f"case {c}: probabilities"
         m = keep_count(n, v_keep)
         sel = list(range(n)) if m == n else (await run_topk(dut, probs, m))[0]
         assert sel == ref.v_sel.tolist(), f"case {c}: V selection"
-        vrows = [await run_fetch(dut, "vfetch", v[j], 0) for j in sel]
-        out = await run_pv(dut, [probs[j] for j in sel], vrows)
+        vrows = np.concatenate([await run_fetch(dut, "vfetch", v[sel[i:i + R]], 0) for i in range(0, len(sel), R)])
+        out = await run_pv(dut, [probs[j] for j in sel], vrows, rng)
         assert out == ref.out.tolist(), f"case {c}: attention output"

@@ -77,17 +77,18 @@ class RequantDecision(Elaboratable):
 
 
 class ImportanceAccumulator(Elaboratable):
-    """Saturating per-token (or per-head) importance: acc[index] += value; ``clear`` zeroes all entries
-    (one entry per cycle, ``busy`` meanwhile); ``rd_index`` -> ``rd_value`` combinationally."""
+    """Saturating per-token (or per-head) importance: acc[index] += value on every lane x with
+    ``add_valid[x]`` (``lanes`` adds per cycle, to distinct indices); ``clear`` zeroes all entries (one entry
+    per cycle, ``busy`` meanwhile); ``rd_index`` -> ``rd_value`` combinationally."""
 
-    def __init__(self, depth: int, value_bits: int, acc_bits: int):
-        self.depth, self.vb, self.ab = depth, value_bits, acc_bits
+    def __init__(self, depth: int, value_bits: int, acc_bits: int, lanes: int = 1):
+        self.depth, self.vb, self.ab, self.lanes = depth, value_bits, acc_bits, lanes
         self.iw = max(1, (depth - 1).bit_length())
         self.clear = Signal()
         self.busy = Signal()
-        self.add_valid = Signal()
-        self.add_index = Signal(self.iw)
-        self.add_value = Signal(value_bits)
+        self.add_valid = Signal(lanes)
+        self.add_index = Signal(lanes * self.iw)
+        self.add_value = Signal(lanes * value_bits)
         self.rd_index = Signal(self.iw)
         self.rd_value = Signal(acc_bits)
 
@@ -99,23 +100,25 @@ class ImportanceAccumulator(Elaboratable):
         m = Module()
         mem = Memory(shape=self.ab, depth=self.depth, init=[])
         m.submodules.acc = mem
-        wp = mem.write_port()
-        rmw = mem.read_port(domain="comb")
+        wps = [mem.write_port() for _ in range(self.lanes)]
+        rmws = [mem.read_port(domain="comb") for _ in range(self.lanes)]
         rd = mem.read_port(domain="comb")
-        m.d.comb += [rd.addr.eq(self.rd_index), self.rd_value.eq(rd.data), rmw.addr.eq(self.add_index)]
+        m.d.comb += [rd.addr.eq(self.rd_index), self.rd_value.eq(rd.data)]
         ptr = Signal(self.iw)
         clearing = Signal()
         m.d.comb += self.busy.eq(clearing)
-        total = Signal(max(self.ab, self.vb) + 1)
         top = (1 << self.ab) - 1
-        m.d.comb += total.eq(rmw.data + self.add_value)
         with m.If(clearing):
-            m.d.comb += [wp.en.eq(1), wp.addr.eq(ptr), wp.data.eq(0)]
+            m.d.comb += [wps[0].en.eq(1), wps[0].addr.eq(ptr), wps[0].data.eq(0)]
             m.d.sync += ptr.eq(ptr + 1)
             with m.If(ptr == self.depth - 1):
                 m.d.sync += clearing.eq(0)
         with m.Elif(self.clear):
             m.d.sync += [clearing.eq(1), ptr.eq(0)]
-        with m.Elif(self.add_valid):
-            m.d.comb += [wp.en.eq(1), wp.addr.eq(self.add_index), wp.data.eq(Mux(total > top, top, total))]
+        with m.Else():
+            for x, (wp, rmw) in enumerate(zip(wps, rmws)):
+                idx = self.add_index[x * self.iw:(x + 1) * self.iw]
+                total = Signal(max(self.ab, self.vb) + 1, name=f"total{x}")
+                m.d.comb += [rmw.addr.eq(idx), total.eq(rmw.data + self.add_value[x * self.vb:(x + 1) * self.vb])]
+                m.d.comb += [wp.en.eq(self.add_valid[x]), wp.addr.eq(idx), wp.data.eq(Mux(total > top, top, total))]
         return m

@@ -3,7 +3,7 @@ keeps the top-k alive entries by importance, with the quick-select top-k engine.
 ``sw_reference.spatten.cascade._select`` (``prune_tokens`` / ``prune_heads``): pruned entries stay pruned.
 
 Accumulator ports (as ``ImportanceAccumulator``): ``clear``/``busy``, ``add_valid``/``add_index``/
-``add_value`` (saturating), ``rd_index`` -> ``rd_value``.
+``add_value`` (saturating; ``lanes`` adds per cycle to distinct entries), ``rd_index`` -> ``rd_value``.
 Selection: pulse ``sel_start`` with ``sel_n`` (entries 0..n-1 take part; entries >= n are left as they
 are) and ``sel_keep`` (k >= 1) while ``sel_busy`` is low.
   SCAN    one entry per cycle: alive entries are compacted in index order (value into P banks, index
@@ -27,17 +27,17 @@ from .topk import TopKEngine
 
 
 class CascadePruner(Elaboratable):
-    def __init__(self, depth: int, value_bits: int, acc_bits: int, parallelism: int):
+    def __init__(self, depth: int, value_bits: int, acc_bits: int, parallelism: int, lanes: int = 1):
         self.depth, self.vb, self.ab, self.p = depth, value_bits, acc_bits, parallelism
         self.cap = -(-depth // parallelism) * parallelism          # top-k capacity, a multiple of P
         self.iw = max(1, (depth - 1).bit_length())
         self.lw = depth.bit_length()
-        self.acc = ImportanceAccumulator(depth, value_bits, acc_bits)
+        self.acc = ImportanceAccumulator(depth, value_bits, acc_bits, lanes)
         self.tk = TopKEngine(parallelism, acc_bits, self.cap)
         S = Signal
         self.clear, self.busy = S(name="clear"), S(name="busy")
-        self.add_valid, self.add_index = S(name="add_valid"), S(self.iw, name="add_index")
-        self.add_value = S(value_bits, name="add_value")
+        self.add_valid, self.add_index = S(lanes, name="add_valid"), S(lanes * self.iw, name="add_index")
+        self.add_value = S(lanes * value_bits, name="add_value")
         self.rd_index, self.rd_value = S(self.iw, name="rd_index"), S(acc_bits, name="rd_value")
         self.sel_start, self.sel_reset = S(name="sel_start"), S(name="sel_reset")
         self.sel_n, self.sel_keep = S(self.lw, name="sel_n"), S(self.lw, name="sel_keep")

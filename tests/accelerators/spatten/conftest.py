@@ -26,3 +26,12 @@ def spatten_rtl_dir_requant_v(tmp_path_factory):
     out = tmp_path_factory.mktemp("spatten_rtl_rv")
     manifest = generate(small_config().replace(requant_values=True, topk_max_n=32), out)
     return out, manifest
+
+
+@pytest.fixture(scope="session")
+def spatten_rtl_dir_lanes(tmp_path_factory):
+    """Multi-lane RTL: 4 keys (Q.K) and 3 V rows (P.V) per cycle (gen.lanes_config)."""
+    from accelerators.spatten.gen import generate, lanes_config
+    out = tmp_path_factory.mktemp("spatten_rtl_lanes")
+    manifest = generate(lanes_config(), out)
+    return out, manifest

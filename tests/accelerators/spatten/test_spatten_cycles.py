@@ -33,6 +33,21 @@ def test_dense_closed_form():
                 assert sr.request_cycles(CFG, n, n, requant, None, lat, QK, PV) == want
 
 
+def test_lanes_closed_form():
+    """K keys and R V rows per beat: the K stream, softmax and IMP take ceil(n/K) cycles, VSTREAM
+    ceil(kv/R) beats."""
+    from accelerators.spatten.gen import lanes_config
+    cfg = lanes_config()
+    K, R, rw = cfg.keys_per_cycle, cfg.values_per_cycle, cfg.recip_bits + 1
+    for n in (1, 4, 5, 63, 64):
+        B, VB = -(-n // K), -(-n // R)
+        for lat in (1, 3):
+            x = 3 * B + lat + QK + rw + 1
+            want = (x + 1) + B + 1 + (VB - 1) + lat + 1 + PV + 1
+            assert sr.request_cycles(cfg, n, n, False, None, lat, QK, PV) == want
+    assert sr.request_cycles(cfg, 64, 64, False, None, 1, QK, PV) < sr.request_cycles(CFG, 64, 64, False, None, 1, QK, PV)
+
+
 def test_topk_adds_engine_cycles():
     n, lat = 64, 2
     for kv in (1, 13, 63):
@@ -123,8 +138,13 @@ def _run(out, engine, tmp_path, env):
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("engine", ["icarus", "verilator"])
-def test_cycles_exact_rtl(spatten_rtl_dir, tmp_path, engine):
+@pytest.mark.parametrize("design", ["spatten_rtl_dir", "spatten_rtl_dir_lanes"])
+def test_cycles_exact_rtl(request, design, tmp_path, engine):
     """Measured spatten_top cycles == request_cycles per request and in total: the first 4 rows of the
-    default trace at memory latencies 1, 3 and 6 (vfifo throttled), plus kv >= n and pruned rows."""
-    out, _ = spatten_rtl_dir
+    default trace at memory latencies 1, 3 and 6 (vfifo throttled), plus kv >= n and pruned rows; on
+    K = R = 1 and on 4 keys / 3 V rows per cycle (beats, partial last beats)."""
+    out, man = request.getfixturevalue(design)
+    from accelerators.spatten.config import SpAttenConfig
+    cfg = SpAttenConfig.from_yaml(out / "config.yaml")
+    assert sr.datapath_latencies(cfg) == (man["datapaths"]["qk"]["latency"], man["datapaths"]["pv"]["latency"])
     assert _run(out, engine, tmp_path, {"SPATTEN_TRACE_ROWS": "4", "SPATTEN_MEM_LATENCY": "1,3,6"})

@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from accelerators.spatten.gen import generate, small_config
+from accelerators.spatten.config import SpAttenConfig
+from accelerators.spatten.gen import generate, lanes_config, small_config
 from lego.errors import LegoError
 from lego.toolchain import require
 
@@ -35,6 +36,31 @@ def test_output_contract(spatten_rtl_dir):
             assert lines[i - 1].startswith("//") or lines[i - 2].startswith("//")
 
 
+def test_lanes_contract(spatten_rtl_dir_lanes):
+    """qk_multipliers / pv_multipliers set the generated lanes: 4 keys x D and 3 rows x D multipliers."""
+    out, man = spatten_rtl_dir_lanes
+    d = man["shape"]["D"]
+    assert man["lanes"] == {"keys_per_cycle": 4, "values_per_cycle": 3}
+    assert man["array"] == [lanes_config().qk_multipliers, lanes_config().pv_multipliers] == [4 * d, 3 * d]
+    assert man["datapaths"]["qk"]["lanes"] == {"Q": d, "K": 4 * d, "S": 4}
+    assert man["datapaths"]["pv"]["lanes"] == {"P": 3, "V": 3 * d, "O": d}
+    assert man["datapaths"]["qk"]["array"] == [4, d] and man["datapaths"]["pv"]["array"] == [3, d]
+    w = {p["name"]: p["width"] for p in man["ports"]}
+    iw = (man["shape"]["max_n"] - 1).bit_length()
+    assert (w["kreq_index"], w["kreq_count"], w["vreq_index"], w["vreq_count"]) == (4 * iw, 3, 3 * iw, 2)
+    assert w["kresp_msb"] == 4 * d * lanes_config().kv_msb_bits and w["vresp_msb"] == 3 * d * lanes_config().kv_msb_bits
+
+
+@pytest.mark.parametrize("kw,msg", [
+    ({"qk_multipliers": 24 * 8}, "^qk_multipliers: the RTL needs keys per cycle"),
+    ({"topk_max_n": 8192}, "^topk_max_n: at most 4096"),
+])
+def test_rtl_config_errors(tmp_path, kw, msg):
+    with pytest.raises(LegoError, match=msg):
+        generate(small_config().replace(**kw), tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
 def test_refuses_non_empty(tmp_path):
     (tmp_path / "x").write_text("")
     with pytest.raises(LegoError, match="^--out: "):
@@ -61,11 +87,16 @@ def _run(out, engine, tmp_path, cases, which):
         sys.path.remove(str(out / "tb"))
 
 
+DESIGNS = ["spatten_rtl_dir", "spatten_rtl_dir_lanes"]   # K = R = 1, and 4 keys / 3 V rows per cycle
+
+
 @pytest.mark.rtl
 @pytest.mark.parametrize("engine", ["icarus", "verilator"])
-def test_pipeline_cocotb(spatten_rtl_dir, tmp_path, engine):
-    """spatten_top: whole queries bit-exact (output, requant, V rows, token importance)."""
-    out, _ = spatten_rtl_dir
+@pytest.mark.parametrize("design", DESIGNS)
+def test_pipeline_cocotb(request, design, tmp_path, engine):
+    """spatten_top: whole queries and three cascade layers bit-exact (output, requant, V rows, token and
+    head importance, alive sets; partial last beats on the multi-lane design)."""
+    out, _ = request.getfixturevalue(design)
     assert _run(out, engine, tmp_path, 12, "top")
 
 
@@ -78,9 +109,11 @@ def test_pipeline_cocotb_requant_values(spatten_rtl_dir_requant_v, tmp_path):
 
 
 @pytest.mark.rtl
-def test_units_cocotb_icarus(spatten_rtl_dir, tmp_path):
-    """Every unit bit-exact; the top-k engine also cycle-exact with simulator.spatten.topk_cycles."""
-    out, _ = spatten_rtl_dir
+@pytest.mark.parametrize("design", DESIGNS)
+def test_units_cocotb_icarus(request, design, tmp_path):
+    """Every unit bit-exact (K-lane softmax, Q.K, fetchers and importance adds, R-row P.V, on random
+    partial beats); the top-k engine also cycle-exact with simulator.spatten.topk_cycles."""
+    out, _ = request.getfixturevalue(design)
     assert _run(out, "icarus", tmp_path, 20, "units")
 
 
