@@ -21,10 +21,11 @@ def spatten_rtl_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def spatten_rtl_dir_requant_v(tmp_path_factory):
-    """The same RTL with requant_values=True (V LSBs refetched on requantized rows)."""
-    from accelerators.spatten.gen import generate, small_config
+    """Multi-lane RTL (4 keys / 3 V rows per cycle) with requant_values=True (V LSBs refetched on
+    requantized rows, R lanes of them)."""
+    from accelerators.spatten.gen import generate, lanes_config
     out = tmp_path_factory.mktemp("spatten_rtl_rv")
-    manifest = generate(small_config().replace(requant_values=True, topk_max_n=32), out)
+    manifest = generate(lanes_config().replace(requant_values=True, topk_max_n=32), out)
     return out, manifest
 
 
