@@ -193,7 +193,7 @@ def generate_attention(shape, array, dataflows, bits, opt, out: Path, force: boo
         "ld_tensor": {"Q": 0, "K": 1, "V": 2},
     })
     files["manifest.json"] = dumps(man)
-    r1, r2 = F.report(ad.qk), F.report(ad.pv)
+    r1, r2 = F.report(ad.qk, top.c1.emitted_bits), F.report(ad.pv, top.c2.emitted_bits)
     rep = {"stages": {"qk": r1, "pv": r2}, "softmax": {"cycles_per_row": softmax_cycles(ad.L)},
            "registers": {k: r1["registers"][k] + r2["registers"][k] for k in r1["registers"]},
            "links": {k: r1["links"][k] + r2["links"][k] for k in r1["links"]},

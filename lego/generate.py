@@ -61,7 +61,7 @@ def generate(workload: str, shape: str | None, array: str | None, dataflows: tup
     gs = GenSpec(workload, shape, arr, dataflows, bits, opt)
     man = F.manifest(gs, d, name, top, {"spec": spec, "kind": "array"})
     files["manifest.json"] = dumps(man)
-    rep = F.report(d)
+    rep = F.report(d, top.core.emitted_bits)
     files["report.json"] = dumps(rep)
     files.update(F.tb_files())
     files.update(F.common_files(name, f"lego {w.name} on {arr[0]}x{arr[1]} ({', '.join(dataflows)})"))

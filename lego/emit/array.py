@@ -1,7 +1,8 @@
 """Amaranth elaboration of one PrimGraph: controller, banks, address generators, datapath, taps.
 
 Every value crosses an edge through a tap of its driver's shift register: shared (one tapped chain per
-driver, the LP's fan-out sharing) or private (one chain per edge, ``--no-opt``).
+driver, the LP's fan-out sharing) or private (one chain per edge, ``--no-opt``). The control word's chain is
+kept field by field, so that a register holds only the fields that are read at its depth or later.
 """
 from __future__ import annotations
 
@@ -42,14 +43,37 @@ class ArrayCore:
 
     # ------------------------------------------------------------------ helpers
     def _field(self, word, name):
+        """Field ``name`` of a tapped control word (a ``_Word`` from ``_tap``)."""
+        return self._ctl_field(word.m, name, word.depth, word.key)
+
+    def _cw_field(self, name):
+        """Field ``name`` of the undelayed control word."""
         off = 0
         for n, b in self.fields:
             if n == name:
-                return word[off:off + b]
+                return self.val["ctl"][off:off + b]
             off += b
         raise KeyError(name)
 
+    def _ctl_field(self, m, name: str, depth: int, key=None):
+        """Field ``name`` of the control word delayed by ``depth``: each field has a tapped chain of its own
+        (shared, or private per edge with ``key``), so that a register holds only bits that are read."""
+        key = ("ctl", name) if self.pg.shared else (key, name)
+        if key not in self.chains:
+            self.chains[key] = [self._cw_field(name)]
+            self._stems[key] = f"{self.prefix}r_{name}" if self.pg.shared else \
+                f"{self.prefix}r_{len(self._stems)}_{name}"
+        chain = self.chains[key]
+        while len(chain) <= depth:
+            r = Signal(len(chain[-1]), name=f"{self._stems[key]}_{len(chain)}")
+            m.d.sync += r.eq(chain[-1])
+            chain.append(r)
+            self.emitted_bits += len(r)
+        return chain[depth]
+
     def _tap(self, m, driver: str, depth: int, key=None):
+        if driver == "ctl":          # read field by field (_field)
+            return _Word(m, depth, key)
         key = driver if self.pg.shared else key
         chain = self.chains.setdefault(key, [self.val[driver]])
         while len(chain) <= depth:
@@ -57,6 +81,7 @@ class ArrayCore:
             r = Signal.like(prev, name=f"{self.prefix}r_{len(self.chains)}_{len(chain)}")
             m.d.sync += r.eq(prev)
             chain.append(r)
+            self.emitted_bits += len(r)
         return chain[depth]
 
     def _input(self, m, e):
@@ -94,13 +119,15 @@ class ArrayCore:
         issuing = Signal(name=f"{p}issuing")
         nsteps = self._mode_mux({i: Const(n, 32) for i, n in enumerate(N)}, Const(N[0], 32))
         total = self._mode_mux({i: Const(c, 32) for i, c in enumerate(self.cycles)}, Const(self.cycles[0], 32))
+        last = self._mode_mux({i: Const(c - 1, 32) for i, c in enumerate(self.cycles)},
+                              Const(self.cycles[0] - 1, 32))
         m.d.comb += issuing.eq(self.busy & (cyc < nsteps))
         with m.If(self.start & ~self.busy):
             m.d.sync += [self.busy.eq(1), self.done.eq(0), cyc.eq(0), self.mode_r.eq(self.mode),
                          self.epoch.eq(~self.epoch)]
         with m.Elif(self.busy):
             m.d.sync += cyc.eq(cyc + 1)
-            with m.If(cyc == total - 1):
+            with m.If(cyc == last):
                 m.d.sync += [self.busy.eq(0), self.done.eq(1), self.cycles_out.eq(total)]
         parts = {"v": issuing}
         Y = arch.workload.output.name
@@ -125,8 +152,9 @@ class ArrayCore:
                 for k in range(nT):
                     with m.If(kn == k):
                         m.d.sync += t[k].eq(t[k] + 1)
-                    with m.Elif(kn < k):
-                        m.d.sync += t[k].eq(0)
+                    if k > 0:            # kn < 0 cannot hold
+                        with m.Elif(kn < k):
+                            m.d.sync += t[k].eq(0)
 
             def flag(same, pos, base):
                 f = base
@@ -163,7 +191,8 @@ class ArrayCore:
         return Const(value)
 
     def _bounds(self, word, mi, coef_rows, consts, limits):
-        """AND of 0 <= coef·t + const < limit over rows that can leave the range."""
+        """AND of 0 <= coef·t + const < limit over rows that can leave the range; of each row, only the
+        bounds that can fail (over the step counters' ranges) are compared."""
         df = self.arch.modes[mi].df
         ok = Const(1, 1)
         tmax = np.array(df.T) - 1
@@ -173,26 +202,42 @@ class ArrayCore:
             hi = k + np.maximum(row, 0) @ tmax
             if lo >= 0 and hi < lim:
                 continue
-            expr = self._const(int(k))
-            for j, a in enumerate(row):
-                if a:
-                    expr = expr + self._field(word, f"m{mi}_t{j}").as_unsigned() * int(a)
-            ok = ok & (expr >= 0) & (expr < int(lim))
+            c = self._const(int(k))
+            expr = self._linear(c, [self._field(word, f"m{mi}_t{j}").as_unsigned() * int(a)
+                                    for j, a in enumerate(row) if a])
+            if lo < 0:
+                ok = ok & (expr >= 0)
+            if hi >= lim:
+                ok = ok & (expr < int(lim))
         return ok
 
     def _affine(self, word, mi, alpha, beta, width, tensor=None):
-        expr = self._const(int(beta))
-        if tensor is not None and f"m{mi}_base_{tensor}" in self.field_names:
-            return Signal(width, name=f"{self.prefix}aff"), expr + self._field(word, f"m{mi}_base_{tensor}")
-        for j, a in enumerate(alpha):
-            if a:
-                expr = expr + self._field(word, f"m{mi}_t{j}").as_unsigned() * int(a)
+        c = self._const(int(beta))
         out = Signal(width, name=f"{self.prefix}aff")
-        return out, expr
+        if tensor is not None and f"m{mi}_base_{tensor}" in self.field_names:
+            base = self._field(word, f"m{mi}_base_{tensor}")
+            return out, (_add_const(base, int(beta), width) if isinstance(c, Const) else c + base)
+        return out, self._linear(c, [self._field(word, f"m{mi}_t{j}").as_unsigned() * int(a)
+                                     for j, a in enumerate(alpha) if a])
+
+    @staticmethod
+    def _linear(c, terms):
+        """c + the sum of terms, exact. A negative constant (not a port) is subtracted: ``-6 + x`` would
+        zero-extend an unsigned x by two bits (sign and carry), ``x - 6`` by the carry only."""
+        if isinstance(c, Const) and c.value < 0 and terms:
+            expr = terms[0]
+            for x in terms[1:]:
+                expr = expr + x
+            return expr - Const(-c.value)
+        expr = c
+        for x in terms:
+            expr = expr + x
+        return expr
 
     def _begin(self, m):
         """Fresh elaboration state and the controller: (control word, in-edges per node)."""
-        self.val, self.chains = {}, {}
+        self.val, self.chains, self._stems = {}, {}, {}
+        self.emitted_bits = 0      # delay-register bits actually elaborated (taps; control fields one by one)
         cw = self._controller(m)
         ins = {v: [] for v in self.pg.nodes}
         for e in self.pg.edges:
@@ -332,6 +377,29 @@ class ArrayCore:
                          new.eq(old + val), wp.data.eq(Cat(new, self.epoch)), v.eq(val)]
         else:  # pragma: no cover
             raise AssertionError(n.kind)
+
+
+def _add_const(x, k: int, width: int):
+    """x + k for an unsigned x, exact in the low ``width`` bits (the only ones used). Amaranth prints x at its
+    own width next to a wider constant, which verilator -Wall flags for a named x; so k (mod 2**width) is
+    split at x's width: its low part is added at x's width, its high part concatenated or added after."""
+    wx = len(x)
+    if k < 0 and (-k).bit_length() <= wx:
+        return x - (-k)
+    k %= 1 << width
+    lo, hi = k & ((1 << wx) - 1), k >> wx
+    if not hi:
+        return x + lo if lo else x
+    if not lo:
+        return Cat(x, Const(hi))
+    return (x + lo) + (hi << wx)
+
+
+class _Word:
+    """The control word delayed by ``depth`` (tap ``key`` of a private chain), read by ``ArrayCore._field``."""
+
+    def __init__(self, m, depth: int, key=None):
+        self.m, self.depth, self.key = m, depth, key
 
 
 def _san(nid: str) -> str:

@@ -10,24 +10,34 @@ from ..host import layout_doc
 from .outdir import dumps
 
 LINT_VLT = """`verilator_config
-// Waivers for artifacts of Amaranth's Verilog backend only (see docs/toolchain.md).
-// WIDTHEXPAND: Amaranth prints operands of `+`, `*`, `==` and Mux() at their declared (minimal)
-//   widths and relies on Verilog's context extension; the values are exact.
-lint_off -rule WIDTHEXPAND
-// WIDTHTRUNC, only for `x == 0`, which Amaranth prints as `!x` on a multi-bit x. Any other
-//   truncation stays a warning (the generator sizes every signal explicitly).
-lint_off -rule WIDTHTRUNC -file "*" -match "Logical operator LOGNOT*"
-// UNUSEDSIGNAL: Amaranth keeps debug aliases and unused slices of the control word.
-lint_off -rule UNUSEDSIGNAL
-// PROCASSINIT: Amaranth initializes registers both at declaration and in the reset process.
-lint_off -rule PROCASSINIT
-// UNSIGNED: `x >= 0` comparisons on unsigned counters emitted by bound checks that Amaranth keeps.
-lint_off -rule UNSIGNED
-// DECLFILENAME: all modules of a design live in one file named after the top.
-lint_off -rule DECLFILENAME
-// CASEINCOMPLETE: Amaranth emits FSM/Switch case statements without a default; every signal is
-//   assigned its default before the case, so unmatched values hold that default (no latch).
-lint_off -rule CASEINCOMPLETE
+// Waivers for artifacts of the Amaranth/Yosys Verilog backend only (see docs/toolchain.md), each narrowed
+// with -match to the message text that backend produces (a glob: * and ?). A message that names a signal
+// of the generator (a VARREF 'name' operand, unused bits of a named signal, any assignment, UNSIGNED)
+// is not waived: it comes from generator logic and stays a warning. One exception, the host address ports
+// (last waiver below).
+// Amaranth's `a OP b` is exact and printed with the narrower operand at its own width; here a constant:
+lint_off -rule WIDTHEXPAND -file "*" -match "Operator * expects * bits on the ?HS, but ?HS's CONST '*' generates * bits."
+// ... a signed operand, printed as $signed(x) (Verilog sign-extends it, as Amaranth does):
+lint_off -rule WIDTHEXPAND -file "*" -match "Operator * expects * bits on the ?HS, but ?HS's SIGNED generates * bits."
+// ... a Yosys temporary $N, the exact-width result of an inner operation:
+lint_off -rule WIDTHEXPAND -file "*" -match "Operator * expects * bits on the ?HS, but ?HS's VARREF '$*' generates * bits."
+// `x == 0` on a multi-bit x is printed as `!x` (exact); any other truncation stays a warning:
+lint_off -rule WIDTHTRUNC -file "*" -match "Logical operator LOGNOT expects 1 bit on the LHS, but LHS's * generates * bits."
+// Amaranth declares each named signal as a debug-alias wire; its readers use the driving net instead:
+lint_off -rule UNUSEDSIGNAL -file "*" -match "Signal is not used: '*'"
+// Yosys temporaries $N are exact-width results of which a slice is used:
+lint_off -rule UNUSEDSIGNAL -file "*" -match "Bits of signal are not used: '$*'[*]"
+// write_verilog puts a register's init value on its declaration and assigns it in the clocked process:
+lint_off -rule PROCASSINIT -file "*" -match "Procedural assignment to declaration with initial value: '*'"
+// the FU-type modules lego_<top>_fuN (emit/hier.py) live in the top's single file:
+lint_off -rule DECLFILENAME -file "*" -match "Filename 'lego_*' does not match MODULE name: 'lego_*_fu*'"
+// Amaranth's submodules (lego_<top>.<name>, e.g. the softmax unit) live in the top's single file:
+lint_off -rule DECLFILENAME -file "*" -match "Filename 'lego_*' does not match MODULE name: 'lego_*.*'"
+// write_verilog's casez of a Switch/FSM has no default; every target gets its default before it (no latch):
+lint_off -rule CASEINCOMPLETE -file "*" -match "Case values incompletely covered (example pattern 0x*)"
+// the host address ports ld_addr/rd_addr have one width, that of the deepest bank (manifest.ports); a bank
+// with fewer words ignores the upper address bits, as the host addresses it within its depth (manifest.layouts):
+lint_off -rule UNUSEDSIGNAL -file "*" -match "Bits of signal are not used: '?d_addr'[*]"
 """
 
 CORE = """CAPI=2:
@@ -134,7 +144,9 @@ def manifest(spec: GenSpec, d: ArrayDesign, top_name: str, top, extra: dict | No
     return m
 
 
-def report(d: ArrayDesign) -> dict:
+def report(d: ArrayDesign, emitted_bits: int | None = None) -> dict:
+    """report.json of one array; ``emitted_bits``: the delay-register bits of the elaborated core
+    (``ArrayCore.emitted_bits``; below the LP's count where control-word fields go unread)."""
     a = d.arch
     return {
         "fus": len(a.fus),
@@ -146,7 +158,7 @@ def report(d: ArrayDesign) -> dict:
                                   for t in a.workload.tensors}},
         "mux_inputs": a.mux_inputs(),
         "registers": {"naive_bits": d.naive_bits, "lp_bits": d.lp_bits,
-                      "emitted_bits": d.pg.register_bits()},
+                      "emitted_bits": d.pg.register_bits() if emitted_bits is None else emitted_bits},
         "lp": {k: d.lp_stats.get(k) for k in ("variables", "constraints", "solve_seconds", "timing_rows", "solver")},
         "cycles": {"predicted": {m.df.name: c for m, c in zip(a.modes, d.cycles)},
                    "steps": {m.df.name: m.df.steps for m in a.modes},

@@ -8,7 +8,8 @@ each FU's primitives are built into a module of their own and equal modules are 
   the input banks (host-written) with their address generators and read ports, and anything whose FU
   differs between fused modes stay in the top.
 * Registers: the tapped shift register of a driver lives with the driver, so fan-out sharing and every
-  register are exactly those of the flat design; a consumer elsewhere receives its tap through a port.
+  register are exactly those of the flat design; a consumer elsewhere receives its tap through a port (a
+  field of the control word, which the top delays field by field, through a port of its own).
 * Constants that depend on the FU's position (bounds and address offsets, ``_const``) arrive on ports
   driven by constants, so that FUs differing only in them share a module (synthesis folds them).
 * Types: two FUs share a module when their elaborated statements, ports and memories are equal up to a
@@ -71,10 +72,9 @@ class HierArrayCore(ArrayCore):
         self._home, self._ctx = {}, None
 
     # ------------------------------------------------------------------ values across module boundaries
-    def _shape_of(self, nid):
-        return self._cw.shape() if nid == "ctl" else self._value_shape(nid)
-
     def _tap(self, m, driver, depth, key=None):
+        if driver == "ctl":                    # read field by field: _ctl_field
+            return super()._tap(m, driver, depth, key)
         here = self._ctx.fu if self._ctx is not None else None
         if self._home.get(driver) == here:
             return super()._tap(m, driver, depth, key)
@@ -82,15 +82,25 @@ class HierArrayCore(ArrayCore):
             return self._export(driver, depth)
         ctx = self._ctx
         if (driver, depth) not in ctx.taps:
-            name = f"i{len(ctx.taps)}" + ("_ctl" if driver == "ctl" else "")
-            ctx.taps[(driver, depth)] = ctx.port_in(self._shape_of(driver), name, ("tap", driver, depth))
+            ctx.taps[(driver, depth)] = ctx.port_in(self._value_shape(driver), f"i{len(ctx.taps)}",
+                                                    ("tap", driver, depth))
         return ctx.taps[(driver, depth)]
+
+    def _ctl_field(self, m, name, depth, key=None):
+        """In an FU module, a control-word field arrives on a port of its own, driven by the top's chain."""
+        if self._ctx is None:
+            return super()._ctl_field(m, name, depth, key)
+        ctx = self._ctx
+        if ("ctl", name, depth) not in ctx.taps:
+            ctx.taps[("ctl", name, depth)] = ctx.port_in(dict(self.fields)[name], f"i{len(ctx.taps)}_{name}",
+                                                          ("ctl", name, depth))
+        return ctx.taps[("ctl", name, depth)]
 
     def _export(self, driver, depth):
         """Top-level wire carrying ``driver`` delayed by ``depth`` (an output of the driver's module)."""
         assert depth in self._exports[driver], (driver, depth)
         if (driver, depth) not in self._wires:
-            self._wires[(driver, depth)] = Signal(self._shape_of(driver),
+            self._wires[(driver, depth)] = Signal(self._value_shape(driver),
                                                   name=f"{self.prefix}{_san(driver)}_d{depth}")
         return self._wires[(driver, depth)]
 
@@ -112,7 +122,6 @@ class HierArrayCore(ArrayCore):
             if self._home[e.src] is not None and self._home[e.src] != self._home[e.dst]:
                 self._exports[e.src].update(pg.rho(e, mi) for mi in e.delta)
         cw, ins = self._begin(m)
-        self._cw = cw
         top, groups = [], defaultdict(list)
         for nid in sorted(pg.nodes, key=lambda x: pg.sigma[x]):
             h = self._home[nid]
@@ -189,7 +198,9 @@ class HierArrayCore(ArrayCore):
         name, tports = self._types[key]
 
         def outside(x):
-            return self._tap(m, x[1], x[2]) if isinstance(x, tuple) else x
+            if not isinstance(x, tuple):
+                return x
+            return self._tap(m, x[1], x[2]) if x[0] == "tap" else self._ctl_field(m, x[1], x[2])
         dirs = ["i"] * len(ctx.inputs) + ["o"] * len(ctx.outputs)
         args = [(d, tp.name, outside(x)) for d, (_, x), tp in zip(dirs, ctx.inputs + ctx.outputs, tports)]
         args += [("i", "clk", ClockSignal("sync")), ("i", "rst", ResetSignal("sync"))]

@@ -135,30 +135,35 @@ class SoftmaxUnit(wiring.Component):
         # ---- EXP stage 1: d, y = d*MULT >> SHIFT, q (saturated), f ----
         s1 = Signal(signed(ib))
         d1 = Signal(unsigned(ib))                       # 0 .. 2**ib - 1
-        prod = Signal(unsigned(ib + mbits))
         m.d.comb += [s1.eq(rd.data[:ib].as_signed()),
-                     d1.eq((vmax - s1)[:ib]),
-                     prod.eq(d1 * Const(self.mult, unsigned(mbits)))]
-        qsh = self.shift + F_BITS                       # q = prod >> (SHIFT + 8)
-        qfull = prod[qsh:] if qsh < ib + mbits else Const(0, unsigned(1))
+                     d1.eq((vmax - s1)[:ib])]
+        # y = prod >> SHIFT is named, the exact product (ib + mbits bits, its low SHIFT bits unused) is not
+        prod = d1 * Const(self.mult, unsigned(mbits))
+        if self.shift < ib + mbits:
+            y1 = Signal(unsigned(ib + mbits - self.shift))
+            m.d.comb += y1.eq(prod[self.shift:])
+        else:
+            y1 = Const(0, unsigned(1))
+        qfull = y1[F_BITS:] if F_BITS < len(y1) else Const(0, unsigned(1))    # q = y >> 8
         if len(qfull) >= qbits:
             qsat = Mux(qfull >= C(Q_ZERO, len(qfull)), C(Q_ZERO, qbits), qfull[:qbits])
         else:
             qsat = qfull
-        f1 = prod[self.shift:][:F_BITS] if self.shift < ib + mbits else Const(0, unsigned(1))
+        f1 = y1[:F_BITS]
 
         # ---- EXP stage 2: LUT ROM read; stage 3: e = LUT >> q, accumulate, write back ----
         m.d.comb += [lrd.en.eq(1), lrd.addr.eq(f2)]
         e3 = Signal(unsigned(ebits))
-        e3x = Signal(unsigned(sbits))                   # e3 zero-extended to the width of S
-        m.d.comb += [e3.eq(lrd.data >> q3), e3x.eq(e3)]
+        e3x = Signal(unsigned(sbits))                   # e3 at the width of S, driven in EXP only (below)
+        m.d.comb += e3.eq(lrd.data >> q3)
 
         # ---- OUT stage 1: p = min((e * R) >> (32 - PB), 2**PB - 1) ----
         eo = Signal(unsigned(ebits))
-        pprod = Signal(unsigned(2 * ebits))
         pmax = (1 << pb) - 1
-        m.d.comb += [eo.eq(rd.data[:ebits]), pprod.eq(eo * recip)]
-        pshift = pprod[R_BITS - pb:]
+        m.d.comb += eo.eq(rd.data[:ebits])
+        pprod = eo * recip                              # exact product: only its bits from 32 - PB up are used
+        pshift = Signal(unsigned(2 * ebits - (R_BITS - pb)))
+        m.d.comb += pshift.eq(pprod[R_BITS - pb:])
         pval = Signal(unsigned(pb))
         m.d.comb += pval.eq(Mux(pshift > C(pmax, len(pshift)), C(pmax, pb), pshift[:pb]))
 
@@ -182,6 +187,9 @@ class SoftmaxUnit(wiring.Component):
                 m.d.sync += [v2.eq(v1), a2.eq(a1), f2.eq(f1), q2.eq(qsat),
                              v3.eq(v2), a3.eq(a2), q3.eq(q2)]
                 with m.If(v3):
+                    # e3x is assigned here rather than as an alias of e3: an alias is only a zero-extension,
+                    # which the backend folds back into the adder (printing e3 at its own 17 bits)
+                    m.d.comb += e3x.eq(e3)
                     m.d.sync += ssum.eq((ssum + e3x)[:sbits])
                 with m.If(cnt == C(L + EXP_PIPE - 1, cbits)):
                     m.d.sync += [cnt.eq(C(0, cbits)), rem.eq(C(1 << (R_BITS - DIV_CYCLES), sbits)),

@@ -39,7 +39,9 @@ def test_no_opt_is_also_correct_and_larger(tmp_path):
     generate("gemm", "M=6,N=7,K=5", "4x4", ("os",), 8, False, d2)
     r1 = json.loads((d1 / "report.json").read_text())["registers"]
     r2 = json.loads((d2 / "report.json").read_text())["registers"]
-    assert r1["emitted_bits"] == r1["lp_bits"] < r2["emitted_bits"] == r2["naive_bits"]
+    # emitted: the elaborated delay registers; the control word is delayed field by field, so fields
+    # nobody reads at a depth are not registered there (at most the LP's / the naive count)
+    assert 0 < r1["emitted_bits"] <= r1["lp_bits"] < r2["emitted_bits"] <= r2["naive_bits"]
     rep = get_engine("icarus").run(d2, seed=5)
     assert rep.match and rep.cycles == rep.extra["cycles_predicted"]
 
