@@ -8,6 +8,8 @@ from __future__ import annotations
 from amaranth import Elaboratable, Module, Mux, Signal, signed
 from amaranth.lib.memory import Memory
 
+from .bits import widen
+
 
 def _lanes(sig, n, w, sgn=False):
     return [(sig[i * w:(i + 1) * w].as_signed() if sgn else sig[i * w:(i + 1) * w]) for i in range(n)]
@@ -108,6 +110,10 @@ class ImportanceAccumulator(Elaboratable):
         clearing = Signal()
         m.d.comb += self.busy.eq(clearing)
         top = (1 << self.ab) - 1
+        # the read-modify-write adds, both addends at one width (named outside the If below: unconditional)
+        ow = max(self.ab, self.vb)
+        curs = [widen(m, rmw.data, ow, f"cur{x}") for x, rmw in enumerate(rmws)]
+        vals = [widen(m, self.add_value[x * self.vb:(x + 1) * self.vb], ow, f"val{x}") for x in range(self.lanes)]
         with m.If(clearing):
             m.d.comb += [wps[0].en.eq(1), wps[0].addr.eq(ptr), wps[0].data.eq(0)]
             m.d.sync += ptr.eq(ptr + 1)
@@ -119,6 +125,6 @@ class ImportanceAccumulator(Elaboratable):
             for x, (wp, rmw) in enumerate(zip(wps, rmws)):
                 idx = self.add_index[x * self.iw:(x + 1) * self.iw]
                 total = Signal(max(self.ab, self.vb) + 1, name=f"total{x}")
-                m.d.comb += [rmw.addr.eq(idx), total.eq(rmw.data + self.add_value[x * self.vb:(x + 1) * self.vb])]
+                m.d.comb += [rmw.addr.eq(idx), total.eq(curs[x] + vals[x])]
                 m.d.comb += [wp.en.eq(self.add_valid[x]), wp.addr.eq(idx), wp.data.eq(Mux(total > top, top, total))]
         return m

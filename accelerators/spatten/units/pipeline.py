@@ -26,7 +26,7 @@ from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 
-from .bits import onehot
+from .bits import onehot, widen, word
 from .datapath import KVFetcher, RequantDecision
 from .lego_datapath import PVArray, QKArray
 from .prune import CascadePruner
@@ -176,7 +176,7 @@ class QueryPipeline(Elaboratable):
         row = Signal(aw + 1)
         sel = Signal(self.max_n)                            # selected key positions not yet requested
         consumed = Signal(lw)
-        m_sel = Signal(lw)
+        m_sel = Signal(lw + 1)                              # against consumed + fcnt (lw + 1 bits)
         requant_hit = Signal()
 
         for top, inner, d in self.pruner_ports:
@@ -193,7 +193,7 @@ class QueryPipeline(Elaboratable):
                      self.imp_rd_value.eq(imp.rd_value)]
         # K path: response beat -> fetcher -> Q.K -> softmax
         last_beat = Signal()
-        m.d.comb += last_beat.eq(recv == nb - 1)
+        m.d.comb += last_beat.eq(widen(m, recv, lw + 1, "recv_w") == nb - 1)
         m.d.comb += [kf.in_valid.eq(self.kresp_valid), kf.msb.eq(self.kresp_msb), kf.lsb.eq(self.kresp_lsb),
                      kf.use_lsb.eq(lsb_pass),
                      qk.in_valid.eq(kf.out_valid), qk.q.eq(q), qk.k.eq(kf.value),
@@ -220,6 +220,7 @@ class QueryPipeline(Elaboratable):
         # top-k feed from the P buffer, rows of P
         nrows = Signal(aw + 2)
         m.d.comb += nrows.eq((n + p - 1) >> lp)
+        row_w = widen(m, row, len(nrows), "row_w")
         for b, (_, rps) in enumerate(pbuf):
             m.d.comb += [rps[0].addr.eq(row[:aw]), self._lane(tk.in_data, b, pb).eq(rps[0].data)]
         m.d.comb += [tk.n.eq(n), tk.k.eq(kv)]
@@ -239,17 +240,18 @@ class QueryPipeline(Elaboratable):
         for x, (pos, _) in enumerate(vpos):
             m.d.comb += tokmap_v[x].addr.eq(pos >> lk)
         vtok = [self._lane(tokmap_v[x].data, 0, iw) if K == 1 else
-                tokmap_v[x].data.word_select(pos[:lk], iw) for x, (pos, _) in enumerate(vpos)]
+                word(tokmap_v[x].data, pos[:lk], iw) for x, (pos, _) in enumerate(vpos)]
         # the oldest V beat in flight: its positions' probabilities (lanes >= its count give p = 0)
         fpos = [self._lane(vfifo.r_data, x, iw) for x in range(R)]
         fcnt = vfifo.r_data[R * iw:]
+        fcnt_w = widen(m, fcnt, lw, "fcnt_w")              # added to consumed (lw bits)
         p_at = []
         for x in range(R):
             for _, rps in pbuf:
                 m.d.comb += rps[1 + x].addr.eq(fpos[x][lp:lp + aw])
-            word = Cat(*[rps[1 + x].data for _, rps in pbuf])
+            wrd = Cat(*[rps[1 + x].data for _, rps in pbuf])
             pick = Signal(pb, name=f"p_at{x}")
-            m.d.comb += pick.eq(Mux(x < fcnt, word.word_select(fpos[x][:lp], pb) if lp else pbuf[0][1][1].data, 0))
+            m.d.comb += pick.eq(Mux(x < fcnt, word(wrd, fpos[x][:lp], pb) if lp else pbuf[0][1][1].data, 0))
             p_at.append(pick)
         p_dly, first_dly, last_dly = Signal(R * pb), Signal(), Signal()
         v_lsb = Signal()  # V LSBs too: only for requantized rows, and only with cfg.requant_values
@@ -261,13 +263,13 @@ class QueryPipeline(Elaboratable):
                      pv.last.eq(last_dly)]
         with m.If(self.vresp_valid):
             m.d.sync += [p_dly.eq(Cat(*p_at)), first_dly.eq(consumed == 0),
-                         last_dly.eq(consumed + fcnt >= m_sel), consumed.eq(consumed + fcnt)]
+                         last_dly.eq(consumed + fcnt_w >= m_sel), consumed.eq(consumed + fcnt_w)]
 
         # IMP: one beat of K final probabilities per cycle, read back from the P buffer
         imp_p = []
         for x in range(K):
-            word = Cat(*[pbuf[g * K + x][1][0].data for g in range(p // K)])
-            imp_p.append(word.word_select(grp(oj), pb) if p > K else pbuf[x][1][0].data)
+            wrd = Cat(*[pbuf[g * K + x][1][0].data for g in range(p // K)])
+            imp_p.append(word(wrd, grp(oj), pb) if p > K else pbuf[x][1][0].data)
         imp_tok = [self._lane(tokmap_i.data, x, iw) for x in range(K)]
 
         with m.FSM(name="pipe_fsm"):
@@ -320,7 +322,7 @@ class QueryPipeline(Elaboratable):
                 m.d.comb += tk.start.eq(1)
                 m.next = "TKRUN"
             with m.State("TKRUN"):
-                with m.If(tk.in_ready & (row < nrows)):
+                with m.If(tk.in_ready & (row_w < nrows)):
                     m.d.comb += tk.in_valid.eq(1)
                     m.d.sync += row.eq(row + 1)
                 m.d.sync += sel.eq(sel | sel_set)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal
 from amaranth.lib.memory import Memory
 
-from .bits import onehot
+from .bits import onehot, word
 from .datapath import ImportanceAccumulator
 from .topk import TopKEngine
 
@@ -76,7 +76,7 @@ class CascadePruner(Elaboratable):
         m.d.comb += [acc.clear.eq(self.clear), self.busy.eq(acc.busy), acc.add_valid.eq(self.add_valid),
                      acc.add_index.eq(self.add_index), acc.add_value.eq(self.add_value),
                      acc.rd_index.eq(Mux(scanning, ptr[:iw], self.rd_index)), self.rd_value.eq(acc.rd_value),
-                     self.alive.eq(alive.bit_select(self.alive_index, 1)), self.sel_count.eq(cnt),
+                     self.alive.eq(word(alive, self.alive_index, 1)), self.sel_count.eq(cnt),
                      self.alive_vec.eq(alive),
                      tk.n.eq(cnt), tk.k.eq(k)]
         # top-k rows from the banks; survivors mapped back to entry indices
@@ -101,7 +101,7 @@ class CascadePruner(Elaboratable):
             with m.State("SCAN"):
                 m.d.comb += [self.sel_busy.eq(1), scanning.eq(1)]
                 with m.If(ptr < n):
-                    with m.If(alive.bit_select(ptr[:iw], 1)):
+                    with m.If(word(alive, ptr[:iw], 1)):
                         for b, (wp, _) in enumerate(banks):
                             m.d.comb += [wp.en.eq(cnt[:lp] == b if lp else 1), wp.addr.eq(cnt[lp:lp + aw]),
                                          wp.data.eq(acc.rd_value)]

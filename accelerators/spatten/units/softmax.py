@@ -19,6 +19,8 @@ from amaranth.lib.memory import Memory
 
 from sw_reference.spatten.fixed import exp_lut
 
+from .bits import widen
+
 
 class Softmax(Elaboratable):
     def __init__(self, cfg, max_n: int, lanes: int = 1):
@@ -70,7 +72,7 @@ class Softmax(Elaboratable):
         step = Signal(range(self.rw + 1))
         m.d.comb += [s_r.addr.eq(i), e_r.addr.eq(i)]
         is_last = Signal()
-        m.d.comb += is_last.eq(i == cnt - 1)
+        m.d.comb += is_last.eq(widen(m, i, self.bw + 2, "i_w") == cnt - 1)
         valid = [Signal(name=f"lane_valid{x}") for x in range(L)]   # lane x of beat i holds an element
         m.d.comb += [v.eq(~is_last | (x < last_count)) for x, v in enumerate(valid)]
 
@@ -95,20 +97,25 @@ class Softmax(Elaboratable):
             e = Signal(16, name=f"e{x}")
             m.d.comb += e.eq(Mux(valid[x], luts[x].data, 0))
             es.append(e)
-        esum = Signal(16 + L.bit_length())
-        m.d.comb += esum.eq(sum(es) if L > 1 else es[0])
+        # the beat's sum, at total's width
+        ews = [widen(m, e, self.sumw, f"e{x}_w") for x, e in enumerate(es)]
+        esum = Signal(self.sumw)
+        acc = ews[0]
+        for e in ews[1:]:
+            acc = (acc + e)[:self.sumw]
+        m.d.comb += esum.eq(acc)
         # OUT datapath, per lane
         pmax = (1 << pb) - 1
         probs = []
         for x in range(L):
-            pe = Signal(16 + self.rw, name=f"pe{x}")
-            m.d.comb += pe.eq(e_r.data[x * 16:(x + 1) * 16] * quo)
+            pe = e_r.data[x * 16:(x + 1) * 16] * quo     # 16 + rw bits; its low recip_bits - pb are dropped
             pq = Signal(len(pe) - (cfg.recip_bits - pb), name=f"pq{x}")
-            m.d.comb += pq.eq(pe >> (cfg.recip_bits - pb))
+            m.d.comb += pq.eq(pe[cfg.recip_bits - pb:])
             probs.append(Mux(pq > pmax, pmax, pq)[:pb])
         # restoring division step
         rem_sh = Signal(self.sumw + 2)
         m.d.comb += rem_sh.eq((rem << 1) | (step == 0))
+        total_w = widen(m, total, self.sumw + 2, "total_w")   # against rem_sh
 
         with m.FSM(name="softmax_fsm"):
             with m.State("IN"):
@@ -129,8 +136,8 @@ class Softmax(Elaboratable):
                     m.next = "DIV"
             with m.State("DIV"):
                 # numerator 2**recip_bits: its only 1 bit enters at step 0
-                with m.If(rem_sh >= total):
-                    m.d.sync += [rem.eq(rem_sh - total), quo.eq((quo << 1) | 1)]
+                with m.If(rem_sh >= total_w):
+                    m.d.sync += [rem.eq(rem_sh - total_w), quo.eq((quo << 1) | 1)]
                 with m.Else():
                     m.d.sync += [rem.eq(rem_sh), quo.eq(quo << 1)]
                 m.d.sync += step.eq(step + 1)

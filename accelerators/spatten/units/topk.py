@@ -18,6 +18,8 @@ from amaranth.lib.memory import Memory
 
 from sw_reference.spatten.topk import LFSR_SEED, LFSR_TAPS
 
+from .bits import one, widen
+
 
 _uid = [0]
 
@@ -31,9 +33,9 @@ def _sig(m, expr, width, name):
 
 
 def _popcount(m, bits, width):
-    total = Const(0, 1)
+    total = Const(0, width)
     for b in bits:
-        total = total + b
+        total = (total + one(b, width))[:width]
     return _sig(m, total, width, "popc")
 
 
@@ -42,7 +44,7 @@ def _prefix(m, bits, width):
     out, acc = [], Const(0, width)
     for b in bits:
         out.append(acc)
-        acc = _sig(m, (acc + b)[:width], width, "pre")
+        acc = _sig(m, (acc + one(b, width))[:width], width, "pre")
     return out
 
 
@@ -91,7 +93,7 @@ class TopKEngine(Elaboratable):
         """Zero eliminator: append the masked lanes of x at position cnt of a banked buffer."""
         p, lp = self.p, self.lp
         pre = _prefix(m, mask, lp + 1)
-        c = _popcount(m, mask, lp + 1)
+        c = _popcount(m, mask, self.lw)
         comp = []
         for j in range(p):
             v = Const(0, self.w)
@@ -100,13 +102,15 @@ class TopKEngine(Elaboratable):
             comp.append(_sig(m, v, self.w, "comp"))
         comp_a = Array(comp)
         for b, (wp, _) in enumerate(banks):
-            j = Signal(lp, name=f"j_{id(banks) % 997}_{b}")
+            tag = f"{id(banks) % 997}_{b}"
+            j = Signal(lp, name=f"j_{tag}")
             m.d.comb += j.eq((b - cnt[:lp]) if lp else 0)
-            pos = Signal(self.lw + 1, name=f"pos_{id(banks) % 997}_{b}")
-            m.d.comb += pos.eq(cnt + j)
+            jw = widen(m, j, self.lw, f"jw_{tag}")     # cnt, c and the lane offset j at one width
+            addr = Signal(self.aw, name=f"addr_{tag}")  # the bank row of position cnt + j
+            m.d.comb += addr.eq((cnt + jw)[lp:lp + self.aw])
             m.d.comb += [
-                wp.en.eq(enable & (j < c)),
-                wp.addr.eq(pos[lp:lp + self.aw]),
+                wp.en.eq(enable & (jw < c)),
+                wp.addr.eq(addr),
                 wp.data.eq(comp_a[j]),
             ]
         return c
@@ -120,7 +124,7 @@ class TopKEngine(Elaboratable):
         n = Signal(lw)
         length = Signal(lw)
         t = Signal(lw)
-        need_eq = Signal(lw)
+        need_eq = Signal(lw + 1)    # compared with ties + prefix (lw + 1 bits); holds 1..max_n
         ties = Signal(lw)
         cnt_g, cnt_e, cnt_l = Signal(lw), Signal(lw), Signal(lw)
         pivot = Signal(w)
@@ -134,7 +138,7 @@ class TopKEngine(Elaboratable):
         nrows = Signal(self.aw + 2)
         m.d.comb += nrows.eq((length + (p - 1)) >> lp)
         last_row = Signal()
-        m.d.comb += last_row.eq(row == nrows - 1)
+        m.d.comb += last_row.eq(row + 1 == nrows)
         raddr = Signal(self.aw)
         for banks in [inbuf] + work:
             for _, rp in banks:
@@ -149,8 +153,10 @@ class TopKEngine(Elaboratable):
         for i in range(p):
             m.d.comb += x[i].eq(Mux(in_round0, in_lanes[i], src_lanes[i]))
         valid = [Signal(name=f"v{i}") for i in range(p)]
+        vw = max(lp + len(row), lw)                 # element index row*P+i and length at one width
+        length_w = widen(m, length, vw, "length_w")
         for i in range(p):
-            m.d.comb += valid[i].eq(Cat(Const(i, lp), row) < length if lp else row < length)
+            m.d.comb += valid[i].eq(widen(m, Cat(Const(i, lp), row), vw, f"elem{i}") < length_w)
         piv = Signal(w)
         m.d.comb += piv.eq(Mux(in_round0 & (row == 0), in_lanes[0], pivot))
         gt = [Signal(name=f"gt{i}") for i in range(p)]
@@ -169,7 +175,7 @@ class TopKEngine(Elaboratable):
             shadow_l[b][0].make(self.aw, w, f"sl{b}")
         cg = self._compact_write(m, shadow_g, x, gt, cnt_g, scan_en)
         cl = self._compact_write(m, shadow_l, x, lt, cnt_l, scan_en)
-        ce = _popcount(m, eq, lp + 1)
+        ce = _popcount(m, eq, lw)
         for b in range(p):
             for pair in range(2):
                 for side, sh in ((0, shadow_g), (1, shadow_l)):
@@ -191,7 +197,7 @@ class TopKEngine(Elaboratable):
         o_keq = [Signal(name=f"okeq{i}") for i in range(p)]
         keep = [Signal(name=f"keep{i}") for i in range(p)]
         for i in range(p):
-            m.d.comb += [o_keq[i].eq(o_eq[i] & ((ties + o_pre[i])[:lw + 1] < need_eq)),
+            m.d.comb += [o_keq[i].eq(o_eq[i] & ((ties + o_pre[i]) < need_eq)),
                          keep[i].eq(o_gt[i] | o_keq[i])]
         k_pre = _prefix(m, keep, lp + 1)
         for j in range(p):
@@ -204,6 +210,7 @@ class TopKEngine(Elaboratable):
                          self.out_index[j * self.iw:(j + 1) * self.iw].eq(iv)]
         m.d.comb += self.out_count.eq(_popcount(m, keep, lp + 1))
 
+        t_w = widen(m, t, lw + 1, "t_w")           # t against cnt_g + cnt_e (lw + 1 bits)
         with m.FSM(name="topk_fsm"):
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -230,7 +237,7 @@ class TopKEngine(Elaboratable):
                 with m.If(t < cnt_g):
                     m.d.sync += [length.eq(cnt_g), src.eq(Cat(Const(0, 1), dst))]
                     m.next = "PIV0"
-                with m.Elif(t < cnt_g + cnt_e):
+                with m.Elif(t_w < cnt_g + cnt_e):
                     m.d.sync += [kth.eq(pivot), need_eq.eq(t - cnt_g + 1), length.eq(n), ties.eq(0)]
                     m.next = "OUT0"
                 with m.Else():
@@ -253,7 +260,7 @@ class TopKEngine(Elaboratable):
                 m.next = "OUTS"
             with m.State("OUTS"):
                 m.d.comb += [self.busy.eq(1), self.out_valid.eq(1), raddr.eq(row + 1)]
-                m.d.sync += [ties.eq(ties + _popcount(m, o_keq, lp + 1)), row.eq(row + 1)]
+                m.d.sync += [ties.eq(ties + _popcount(m, o_keq, lw)), row.eq(row + 1)]
                 with m.If(last_row):
                     m.next = "FIN"
             with m.State("FIN"):
