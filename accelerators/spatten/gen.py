@@ -41,10 +41,6 @@ TB_DIR = Path(__file__).resolve().parent / "tb"
 LINT_VLT = LEGO_LINT_VLT + """// SpAtten: Amaranth names submodules '<top>.<inst>' in the top's single file (spatten_top.v, and the units
 // harness tb/spatten_units.v):
 lint_off -rule DECLFILENAME -file "*" -match "Filename 'spatten_*' does not match MODULE name: 'spatten_*.*'"
-// NOT a backend shape: lego's array emitter (lego/emit/array.py, _tap) registers a whole driver value in
-// its delay chains r_<chain>_<depth> where the reader takes a slice (the QKArray/PVArray datapaths). To go
-// once lego's _tap registers only the bits that are read:
-lint_off -rule UNUSEDSIGNAL -file "*" -match "Bits of signal are not used: 'r_*_*'[*]"
 """
 
 

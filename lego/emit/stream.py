@@ -128,12 +128,17 @@ class StreamCore(ArrayCore):
             m.d.sync += self.output.eq(Cat(*[x[:Y.bits] for x in lanes]))
         return m
 
+    def _flag(self, m, e):
+        """The enable bit (the MSB) of an address-generator edge. A stream has no addresses (the lane is
+        the bank), so only that bit is delayed, never the address below it."""
+        w = self.pg.nodes[e.src].width
+        (mi,) = e.delta
+        return self._tap(m, e.src, self.pg.rho(e, mi), key=(e.src, e.dst, e.slot), bits=(w - 1, w))
+
     def _stream_rd(self, m, nid, n, in_edges):
         t = self.arch.workload.tensor(n.attrs["tensor"])
         bank = n.attrs["bank"]
-        a = self._input(m, in_edges[0])
-        aw = self.pg.nodes[in_edges[0].src].width - 2
-        en = a[aw + 1]
+        en = self._flag(m, in_edges[0])
         raw = self.inputs[t.name][bank * t.bits:(bank + 1) * t.bits]
         lane = raw.as_signed() if t.signed else raw
         port = n.attrs["ports"][0]
@@ -145,10 +150,9 @@ class StreamCore(ArrayCore):
 
     def _stream_wr(self, m, nid, n, in_edges):
         by_slot = {e.slot: e for e in in_edges}
-        a = self._input(m, by_slot["a"])
-        aw = self.pg.nodes[by_slot["a"].src].width - 1
         vals = [self._input(m, e) for e in in_edges if e.slot != "a"]
         m.d.comb += self.val[nid].eq(vals[0])
         en = Signal(name=f"{self.prefix}{_san(nid)}_en")
-        m.d.comb += en.eq(a[aw])
+        m.d.comb += en.eq(self._flag(m, by_slot["a"]))
         self._writes[nid] = (n.attrs["bank"], self.val[nid], en)
+
