@@ -60,7 +60,7 @@ class AttentionTop(Elaboratable):
         self.ad = ad
         self.c1 = ArrayCore(ad.qk.arch, ad.qk.pg, prefix="qk_")
         self.c2 = ArrayCore(ad.pv.arch, ad.pv.pg, prefix="pv_")
-        self.sm = SoftmaxUnit(ad.L, ad.mult, pb=PB, in_bits=32)
+        self.sm = SoftmaxUnit(ad.L, ad.mult, pb=PB, in_bits=self.c1.acc_bits)   # S at its inferred width
         self.nmodes = len(ad.qk.arch.modes)
         self.start = Signal()
         self.mode = Signal(range(max(2, self.nmodes)))
@@ -95,26 +95,26 @@ class AttentionTop(Elaboratable):
             for b, wp in enumerate(core.in_wr[name]):
                 m.d.comb += [wp.addr.eq(self.ld_addr), wp.data.eq(self.ld_data),
                              wp.en.eq(self.ld_en & (self.ld_tensor == ti) & (self.ld_bank == b))]
-        oword = Signal(33)
+        oword = Signal(c2.acc_bits + 1)
         for b, rp in enumerate(c2.out_rd):
             m.d.comb += rp.addr.eq(self.rd_addr)
             with m.If(self.rd_bank == b):
                 m.d.comb += oword.eq(rp.data)
-        m.d.comb += self.rd_data.eq(Mux(oword[32] == c2.epoch, oword[:32].as_signed(), 0))
+        m.d.comb += self.rd_data.eq(c2.read_word(oword))
         # walkers per mode over S (QK output layout) and P (PV input layout)
         sw = [LayoutWalker(md.nets["S"].layout, f"sw{md.index}") for md in ad.qk.arch.modes]
         pw = [LayoutWalker(md.nets["P"].layout, f"pw{md.index}") for md in ad.pv.arch.modes]
         for wk in sw + pw:
             m.d.comb += wk.comb()
         mode_r = Signal.like(self.mode)
-        s_word = Signal(signed(32))
-        s_raw = Signal(33)
+        s_word = Signal(signed(c1.acc_bits))
+        s_raw = Signal(c1.acc_bits + 1)
         for i, wk in enumerate(sw):
             with m.If(mode_r == i):
                 for b, rp in enumerate(c1.out_rd):
                     with m.If(wk.bank == b):
                         m.d.comb += [rp.addr.eq(wk.addr), s_raw.eq(rp.data)]
-        m.d.comb += s_word.eq(Mux(s_raw[32] == c1.epoch, s_raw[:32].as_signed(), 0))
+        m.d.comb += s_word.eq(c1.read_word(s_raw))
         # P writes: every bank of the P layout for a replicated layout, else the walker's bank
         pwr = c2.in_wr["P"]
         for i, wk in enumerate(pw):

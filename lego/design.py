@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .affine.dataflow import make_dataflow
 from .affine.library import DEFAULTS, builtin_workload, parse_shape
+from .affine.widths import acc_bits
 from .affine.workload import Workload, parse_workload_file
 from .arch.graph import ArchGraph, build_arch
 from .errors import LegoError
@@ -73,10 +74,12 @@ def build_array(w: Workload, array: tuple[int, int], dataflows: tuple[str, ...],
     return build_design(w, [make_dataflow(w, d, array) for d in dataflows], opt)
 
 
-def build_design(w: Workload, dfs: list, opt: bool = True) -> ArrayDesign:
-    """Checked dataflows -> ArchGraph -> PrimGraph through the naive and the optimizing pipelines."""
+def build_design(w: Workload, dfs: list, opt: bool = True, narrow: bool = True) -> ArrayDesign:
+    """Checked dataflows -> ArchGraph -> PrimGraph through the naive and the optimizing pipelines.
+    ``narrow``: accumulate at ``widths.acc_bits(w)`` (no partial sum can wrap) instead of the output width;
+    both pipelines get the same widths, so ``--no-opt`` differs only in the back end's choices."""
     arch = build_arch(w, dfs)
-    pg0 = lower(arch)
+    pg0 = lower(arch, acc_bits(w) if narrow else None)
     naive = pg0
     for p in PIPELINES["naive"]:
         naive = p(naive)

@@ -36,7 +36,9 @@ def stream_dataflow(w: Workload, stream: str, spatial: tuple[str, ...]) -> Dataf
 
 
 def build_stream(w: Workload, stream: str, spatial: tuple[str, ...], opt: bool = True) -> ArrayDesign:
-    return build_design(w, [stream_dataflow(w, stream, tuple(spatial))], opt)
+    # a stream's length is set at run time, so its reduction count is unknown here: accumulate at the
+    # output width (no width inference)
+    return build_design(w, [stream_dataflow(w, stream, tuple(spatial))], opt, narrow=False)
 
 
 class StreamDatapath(Elaboratable):

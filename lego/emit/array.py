@@ -28,6 +28,7 @@ class ArrayCore:
         self.fd = frame_delay(arch)
         self.in_banks = {t.name: arch.banks(t.name) for t in w.inputs}
         self.out_banks = arch.banks(w.output.name)
+        self.acc_bits = pg.acc_bits
         self.abits = max(bits_for(d - 1) for _, d in list(self.in_banks.values()) + [self.out_banks])
         self.cycles = [m.df.steps + pg.drain(m.index, self.fd) for m in arch.modes]
         self.rmw = not single_flush(arch)      # plain writes when no output element is revisited
@@ -286,8 +287,14 @@ class ArrayCore:
         return mems
 
     def _output_bank(self) -> Memory:
-        """One output bank: a word is the value and the epoch bit of the run that wrote it."""
-        return Memory(shape=unsigned(self.arch.workload.output.bits + 1), depth=max(2, self.out_banks[1]), init=[])
+        """One output bank: a word is the value (``acc_bits`` wide) and the epoch bit of the run that wrote it."""
+        return Memory(shape=unsigned(self.acc_bits + 1), depth=max(2, self.out_banks[1]), init=[])
+
+    def read_word(self, word):
+        """The output value in a bank word (``_output_bank``), sign-extended by the reader's ``eq``; a word
+        written in an earlier run (stale epoch bit) reads as 0."""
+        yb = self.acc_bits
+        return Mux(word[yb] == self.epoch, word[:yb].as_signed(), 0)
 
     def _node(self, m, nid, n, in_edges, mems):
         pg, arch, v = self.pg, self.arch, self.val[nid]
@@ -364,10 +371,10 @@ class ArrayCore:
             with m.If(step):
                 m.d.sync += r.eq(v)
         elif n.kind == "wr":
-            Y = w.output
+            yb = self.acc_bits
             a = self._input(m, by_slot["a"])
             vals = {mi: self._input(m, e) for e in in_edges if e.slot != "a" for mi in e.delta}
-            val = self._mode_mux(vals, Const(0, Y.bits))
+            val = self._mode_mux(vals, Const(0, yb))
             mem = self.out_mems[n.attrs["bank"]]
             wp = mem.write_port()
             aw = pg.nodes[by_slot["a"].src].width - 1
@@ -375,10 +382,9 @@ class ArrayCore:
                 m.d.comb += [wp.addr.eq(a[:aw]), wp.en.eq(a[aw]), v.eq(val), wp.data.eq(Cat(v, self.epoch))]
                 return
             rp = mem.read_port(domain="comb")
-            old = Signal(signed(Y.bits), name=f"{self.prefix}{_san(nid)}_old")
-            new = Signal(signed(Y.bits), name=f"{self.prefix}{_san(nid)}_new")
-            m.d.comb += [rp.addr.eq(a[:aw]), wp.addr.eq(a[:aw]), wp.en.eq(a[aw]),
-                         old.eq(Mux(rp.data[Y.bits] == self.epoch, rp.data[:Y.bits].as_signed(), 0)),
+            old = Signal(signed(yb), name=f"{self.prefix}{_san(nid)}_old")
+            new = Signal(signed(yb), name=f"{self.prefix}{_san(nid)}_new")
+            m.d.comb += [rp.addr.eq(a[:aw]), wp.addr.eq(a[:aw]), wp.en.eq(a[aw]), old.eq(self.read_word(rp.data)),
                          new.eq(old + val), wp.data.eq(Cat(new, self.epoch)), v.eq(val)]
         else:  # pragma: no cover
             raise AssertionError(n.kind)

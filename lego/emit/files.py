@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from .. import __version__
+from ..affine.widths import terms_per_output
 from ..design import ArrayDesign, GenSpec
 from ..host import layout_doc
 from .outdir import dumps
@@ -157,6 +158,8 @@ def report(d: ArrayDesign, emitted_bits: int | None = None) -> dict:
                    "replicated": {t.name: any(m.nets[t.name].layout.replicated for m in a.modes)
                                   for t in a.workload.tensors}},
         "mux_inputs": a.mux_inputs(),
+        "widths": {"acc_bits": d.pg.acc_bits, "output_bits": a.workload.output.bits,
+                   "terms_per_output": terms_per_output(a.workload)},
         "registers": {"naive_bits": d.naive_bits, "lp_bits": d.lp_bits,
                       "emitted_bits": d.pg.register_bits() if emitted_bits is None else emitted_bits},
         "lp": {k: d.lp_stats.get(k) for k in ("variables", "constraints", "solve_seconds", "timing_rows", "solver")},

@@ -125,7 +125,7 @@ class StreamCore(ArrayCore):
         any_valid = Cat(*valids).any()
         m.d.sync += self.out_valid.eq(any_valid)
         with m.If(any_valid):                      # the output holds the last result
-            m.d.sync += self.output.eq(Cat(*[x[:Y.bits] for x in lanes]))
+            m.d.sync += self.output.eq(Cat(*[_extend(x, Y.bits) for x in lanes]))
         return m
 
     def _flag(self, m, e):
@@ -156,3 +156,9 @@ class StreamCore(ArrayCore):
         m.d.comb += en.eq(self._flag(m, by_slot["a"]))
         self._writes[nid] = (n.attrs["bank"], self.val[nid], en)
 
+
+def _extend(x, n: int):
+    """The low ``n`` bits of ``x`` sign-extended to ``n`` (a lane narrower than the output word)."""
+    if len(x) >= n:
+        return x[:n]
+    return Cat(x, x[-1].replicate(n - len(x)))

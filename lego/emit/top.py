@@ -51,13 +51,11 @@ class ArrayTop(Elaboratable):
             for b, wp in enumerate(c.in_wr[t.name]):
                 m.d.comb += [wp.addr.eq(self.ld_addr), wp.data.eq(self.ld_data),
                              wp.en.eq(self.ld_en & (self.ld_tensor == ti) & (self.ld_bank == b))]
-        yb = c.arch.workload.output.bits
-        word = Signal(yb + 1)
+        word = Signal(c.acc_bits + 1)
         m.d.comb += [rp.addr.eq(self.rd_addr) for rp in c.out_rd]
         with m.Switch(self.rd_bank):
             for b, rp in enumerate(c.out_rd):
                 with m.Case(b):
                     m.d.comb += word.eq(rp.data)
-        # a word written in an earlier run (stale epoch bit) reads as 0
-        m.d.comb += self.rd_data.eq(Mux(word[yb] == c.epoch, word[:yb].as_signed(), 0))
+        m.d.comb += self.rd_data.eq(c.read_word(word))     # sign-extended to the output width
         return m

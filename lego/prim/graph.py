@@ -40,6 +40,7 @@ class PrimGraph:
     sigma: dict[str, int] = field(default_factory=dict)
     shared: bool = True        # fan-out sharing (tapped shift register per driver)
     passes: tuple[str, ...] = ()
+    acc_bits: int = 32         # adders, accumulators and output-bank words (lego.affine.widths)
 
     def out_edges(self, u: str) -> list[Edge]:
         return [e for e in self.edges if e.src == u]

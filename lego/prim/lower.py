@@ -46,7 +46,8 @@ def frame_delay(arch: ArchGraph):
     return fd
 
 
-def lower(arch: ArchGraph) -> PrimGraph:
+def lower(arch: ArchGraph, acc_bits: int | None = None) -> PrimGraph:
+    """``acc_bits``: width of the adders, accumulators and output words (default: the output dtype's)."""
     w = arch.workload
     fd = frame_delay(arch)
     nodes: dict[str, Node] = {}
@@ -64,7 +65,7 @@ def lower(arch: ArchGraph) -> PrimGraph:
 
     X, W = w.inputs
     Y = w.output
-    acc_bits = Y.bits
+    acc_bits = acc_bits or Y.bits
     # --- per-FU datapath nodes
     for s in arch.fus:
         for t in (X, W):
@@ -141,4 +142,4 @@ def lower(arch: ArchGraph) -> PrimGraph:
             n = Node(n.id, n.kind, n.width, n.fu, n.lat, float(ceil(log2(max(1, indeg.get(nid, 1))))), n.attrs)
         fin[nid] = n
     es = tuple(Edge(s, d, slot, dict(sorted(delta.items()))) for (s, d, slot), delta in edges.items())
-    return PrimGraph(fin, es, len(arch.modes), passes=("lower",))
+    return PrimGraph(fin, es, len(arch.modes), passes=("lower",), acc_bits=acc_bits)
