@@ -251,7 +251,7 @@ class QueryPipeline(Elaboratable):
                 m.d.comb += rps[1 + x].addr.eq(fpos[x][lp:lp + aw])
             wrd = Cat(*[rps[1 + x].data for _, rps in pbuf])
             pick = Signal(pb, name=f"p_at{x}")
-            m.d.comb += pick.eq(Mux(x < fcnt, word(wrd, fpos[x][:lp], pb) if lp else pbuf[0][1][1].data, 0))
+            m.d.comb += pick.eq(Mux(x < fcnt, word(wrd, fpos[x][:lp], pb), 0))   # lp >= 1: p >= 2 banks
             p_at.append(pick)
         p_dly, first_dly, last_dly = Signal(R * pb), Signal(), Signal()
         v_lsb = Signal()  # V LSBs too: only for requantized rows, and only with cfg.requant_values
