@@ -154,9 +154,11 @@ def test_full_preset_generates_lint_clean(tmp_path):
 @pytest.mark.slow
 def test_synth_clean(spatten_rtl_dir_lanes):
     """Yosys generic synthesis of spatten_top with 4 keys / 3 V rows per cycle (multi-port importance
-    memory, lane encoders): `check -assert` passes, no latches, no combinational loops (about 7 minutes,
-    hence slow; 385,987 cells)."""
+    memory, lane encoders): `check -assert` passes, no latches, no combinational loops (about 12 minutes,
+    hence slow)."""
     from lego.synth import synth
     out, _ = spatten_rtl_dir_lanes
-    rep = synth(out, timeout_s=1800)     # 416 s alone on 2 cores; leave room for a loaded machine
+    rep = synth(out, timeout_s=1800)     # 689-722 s alone on 2 cores; leave room for a loaded machine
     assert rep["check"] == "pass" and rep["latches"] == 0 and rep["comb_loops"] == 0
+    # 383,087 cells measured; a word select lowered as a whole-vector shift again would add tens of thousands
+    assert rep["cells"] < 420_000, rep["cells"]
