@@ -40,17 +40,13 @@ def one(b, w: int):
 def word(x, idx, w: int):
     """Word ``idx`` of ``x`` (w-bit words, the last one zero-filled; an index past the end reads 0), as a
     binary mux tree on the index bits: (words - 1) w-bit muxes. Amaranth's word_select prints as a shift
-    assigned to a narrower net (a WIDTHTRUNC), and an explicit ``(x >> idx*w)[:w]`` becomes a full barrel
-    shifter of x's width (len(x) * log2 muxes) that Yosys only partly prunes: 10x the cells for a bit
-    select in a 1024-bit vector."""
+    assigned to a narrower net (a WIDTHTRUNC), and an explicit ``(x >> idx*w)[:w]`` is a barrel shifter of
+    x's whole width (len(x) * log2 muxes) before Yosys prunes it."""
     n = -(-len(x) // w)
     words = [x[i * w:(i + 1) * w] for i in range(n)]
     words = [v if len(v) == w else Cat(v, Const(0, w - len(v))) for v in words]
     k = max(0, (n - 1).bit_length())
     words += [Const(0, w)] * ((1 << k) - n)
-    for b in range(min(k, len(idx))):
+    for b in range(min(k, len(idx))):      # a short index reaches only the first 2**len(idx) words
         words = [Mux(idx[b], words[i + 1], words[i]) for i in range(0, len(words), 2)]
-    if len(idx) < k:            # a short index reaches only the first 2**len(idx) words
-        return words[0]
-    out = words[0]
-    return Mux(idx[k:].any(), Const(0, w), out) if len(idx) > k else out
+    return Mux(idx[k:].any(), Const(0, w), words[0]) if len(idx) > k else words[0]
