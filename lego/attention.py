@@ -58,8 +58,8 @@ class AttentionTop(Elaboratable):
 
     def __init__(self, ad: AttentionDesign):
         self.ad = ad
-        self.c1 = ArrayCore(ad.qk.arch, ad.qk.pg, prefix="qk_")
-        self.c2 = ArrayCore(ad.pv.arch, ad.pv.pg, prefix="pv_")
+        self.c1 = ArrayCore(ad.qk.arch, ad.qk.pg, prefix="qk_", host_read="comb")
+        self.c2 = ArrayCore(ad.pv.arch, ad.pv.pg, prefix="pv_", host_read="comb")
         self.sm = SoftmaxUnit(ad.L, ad.mult, pb=PB, in_bits=self.c1.acc_bits)   # S at its inferred width
         self.nmodes = len(ad.qk.arch.modes)
         self.start = Signal()
@@ -95,9 +95,9 @@ class AttentionTop(Elaboratable):
             for b, wp in enumerate(core.in_wr[name]):
                 m.d.comb += [wp.addr.eq(self.ld_addr), wp.data.eq(self.ld_data),
                              wp.en.eq(self.ld_en & (self.ld_tensor == ti) & (self.ld_bank == b))]
-        oword = Signal(c2.acc_bits + 1)
+        oword = Signal(c2.acc_bits)
         for b, rp in enumerate(c2.out_rd):
-            m.d.comb += rp.addr.eq(self.rd_addr)
+            m.d.comb += c2.out_raddr[b].eq(self.rd_addr)
             with m.If(self.rd_bank == b):
                 m.d.comb += oword.eq(rp.data)
         m.d.comb += self.rd_data.eq(c2.read_word(oword))
@@ -108,12 +108,12 @@ class AttentionTop(Elaboratable):
             m.d.comb += wk.comb()
         mode_r = Signal.like(self.mode)
         s_word = Signal(signed(c1.acc_bits))
-        s_raw = Signal(c1.acc_bits + 1)
+        s_raw = Signal(c1.acc_bits)
         for i, wk in enumerate(sw):
             with m.If(mode_r == i):
                 for b, rp in enumerate(c1.out_rd):
                     with m.If(wk.bank == b):
-                        m.d.comb += [rp.addr.eq(wk.addr), s_raw.eq(rp.data)]
+                        m.d.comb += [c1.out_raddr[b].eq(wk.addr), s_raw.eq(rp.data)]
         m.d.comb += s_word.eq(c1.read_word(s_raw))
         # P writes: every bank of the P layout for a replicated layout, else the walker's bank
         pwr = c2.in_wr["P"]
@@ -191,6 +191,7 @@ def generate_attention(shape, array, dataflows, bits, opt, out: Path, force: boo
         "layouts": {"qk": F.layout_doc(ad.qk.arch), "pv": F.layout_doc(ad.pv.arch)},
         "cycles_predicted": {md.df.name: ad.cycles(md.index) for md in ad.qk.arch.modes},
         "ld_tensor": {"Q": 0, "K": 1, "V": 2},
+        "host": {**man["host"], "rd_latency": 0},
     })
     files["manifest.json"] = dumps(man)
     r1, r2 = F.report(ad.qk, top.c1.emitted_bits), F.report(ad.pv, top.c2.emitted_bits)

@@ -56,6 +56,7 @@ def run_cycle(design_dir: Path, man: dict, inputs=None, seed: int = 0, mode: str
 
 def run_rtl(engine: str, design_dir: Path, man: dict, inputs=None, seed: int = 0, waves=None,
             mode: str | None = None) -> Report:
+    from lego.emit.files import host_view
     from lego.host import load_words, read_words
     from .rtl import run_plan
 
@@ -63,13 +64,13 @@ def run_rtl(engine: str, design_dir: Path, man: dict, inputs=None, seed: int = 0
     ad = design_of(man, design_dir)
     name, mi = pick_mode(man, mode)
     ins = _inputs(ad, inputs, seed)
-    loads = load_words(ad.qk.arch, mi, {"Q": ins["Q"], "K": ins["K"]})
-    loads += [(2, b, a, v) for (t, b, a, v) in load_words(ad.pv.arch, mi, {"P": np.zeros((ad.L, ad.L)),
-                                                                            "V": ins["V"]}) if t == 1]
-    b, a = read_words(ad.pv.arch, mi)
-    plan = {"mode": mi, "loads": loads, "reads": list(zip(b.tolist(), a.tolist())), "expected": None,
+    qk, pv = host_view(ad.qk.arch), host_view(ad.pv.arch)
+    loads = load_words(qk, name, {"Q": ins["Q"], "K": ins["K"]}).tolist()
+    loads += [(2, b, a, v) for (t, b, a, v) in load_words(pv, name, {"V": ins["V"]}, ["V"]).tolist()]
+    b, a = read_words(pv, name)
+    plan = {"rd_latency": 0, "mode": mi, "loads": loads, "reads": list(zip(b.tolist(), a.tolist())), "expected": None,
             "expected_cycles": None, "timeout": 4 * ad.cycles(mi) + 1000}
-    res = run_plan(Path(design_dir), engine, plan, waves)
+    res = run_plan(Path(design_dir), engine, plan, waves)["jobs"][0]
     O = np.array(res["outputs"], np.int64).reshape(ad.L, ad.D)
     _, _, ref = attention_fx(ins["Q"], ins["K"], ins["V"], ad.mult)
     diff = np.abs(O - ref)

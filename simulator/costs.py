@@ -34,11 +34,10 @@ def design_costs(arch, pg, mode: int, cycles: int, reads: dict, writes: dict,
     }
     if calibrated:
         area = {k: v * LOGIC_AREA_SCALE for k, v in area.items()}
-    from lego.arch.flags import single_flush
-    rmw = not single_flush(arch)
+    rmw = pg.rmw
     for t in w.tensors:
         nb, depth = arch.banks(t.name)
-        width = t.bits + (1 if t.role == "output" else 0)
+        width = pg.acc_bits if t.role == "output" else t.bits
         cap = max(1, depth * width // 8)
         e_acc = sram_access_pj(cap, width)
         energy[f"sram_{t.name}"] = e_acc * (reads.get(t.name, 0) + writes.get(t.name, 0) *

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from lego.arch.flags import increment_positions, output_writes, same_tables
-from sw_reference.ops import random_inputs, wrap
+from lego.errors import LegoError
+from sw_reference.ops import wrap
 
-from .engine import load_inputs, pick_mode, read_manifest
+from .engine import Engine, Job, job_inputs, pick_mode, read_manifest
 from .report import Report
 
 CHUNK = 1 << 16
@@ -65,41 +66,47 @@ def execute(arch, mode: int, inputs: dict[str, np.ndarray]) -> np.ndarray:
     return wrap(acc, Y.bits)
 
 
-class CycleEngine:
+class CycleEngine(Engine):
     name = "cycle"
 
-    def run(self, design_dir: Path, mode: str | None = None, inputs: dict | None = None, seed: int = 0,
-            waves: Path | None = None, outputs: bool = True, trace: Path | None = None,
-            window: tuple[int, int | None] = (0, 1000)) -> Report:
+    def run_jobs(self, design_dir: Path, jobs: list[Job], waves: Path | None = None, seed: int = 0,
+                 outputs: bool = True, trace: Path | None = None,
+                 window: tuple[int, int | None] = (0, 1000)) -> list[Report]:
         from lego.rebuild import design_from_manifest
         from sw_reference.ops import reference
+
+        from .costs import design_costs
 
         man = read_manifest(design_dir)
         if man.get("kind") == "attention":
             from .attention import run_cycle
-            return run_cycle(design_dir, man, inputs, seed, mode)
+            if len(jobs) != 1:
+                raise LegoError("sim: the attention design runs one job per simulation")
+            return [run_cycle(design_dir, man, jobs[0].inputs, seed, jobs[0].mode)]
         t0 = time.perf_counter()
         d = design_from_manifest(man, Path(design_dir))
-        name, mi = pick_mode(man, mode)
         w = d.workload
-        ins = inputs if inputs is not None else random_inputs(w, seed)
-        reads, writes = traffic(d.arch, mi)
-        from .costs import design_costs
-        energy, area = design_costs(d.arch, d.pg, mi, d.cycles[mi], reads, writes)
-        rep = Report(engine="cycle", cycles=d.cycles[mi], sram_reads=reads, sram_writes=writes,
-                     energy_pj=energy, area_um2=area,
-                     extra={"mode": name, "steps": d.arch.modes[mi].df.steps})
-        if outputs:
-            out = execute(d.arch, mi, ins)
-            rep.outputs = {w.output.name: out}
-            ref = reference(w, ins)
-            diff = np.abs(out - ref)
-            rep.match = bool((diff == 0).all())
-            rep.max_abs_err = float(diff.max()) if diff.size else 0.0
-        rep.sim_seconds = time.perf_counter() - t0
+        reps = []
+        for name, mi, _, ins in job_inputs(man, jobs):
+            reads, writes = traffic(d.arch, mi)
+            energy, area = design_costs(d.arch, d.pg, mi, d.cycles[mi], reads, writes)
+            rep = Report(engine="cycle", cycles=d.cycles[mi], sram_reads=reads, sram_writes=writes,
+                         energy_pj=energy, area_um2=area,
+                         extra={"mode": name, "steps": d.arch.modes[mi].df.steps})
+            if outputs:
+                out = execute(d.arch, mi, ins)
+                rep.outputs = {w.output.name: out}
+                ref = reference(w, ins)
+                diff = np.abs(out - ref)
+                rep.match = bool((diff == 0).all())
+                rep.max_abs_err = float(diff.max()) if diff.size else 0.0
+            rep.sim_seconds = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            reps.append(rep)
         if trace is not None:
-            rep.extra["trace_rows"] = write_trace(d.arch, d.pg, mi, Path(trace), *window)
-        return rep
+            name, mi = pick_mode(man, jobs[-1].mode)
+            reps[-1].extra["trace_rows"] = write_trace(d.arch, d.pg, mi, Path(trace), *window)
+        return reps
 
 
 def write_trace(arch, pg, mode: int, path: Path, start: int = 0, end: int | None = None) -> int:

@@ -14,9 +14,7 @@ import numpy as np
 
 from lego.errors import LegoError
 from lego.toolchain import BuildError, run_cocotb
-from sw_reference.ops import random_inputs
-
-from .engine import pick_mode, read_manifest
+from .engine import Engine, Job, job_inputs, read_manifest
 from .report import Report
 
 CACHE = Path(os.environ.get("LEGO_SIM_CACHE", Path(tempfile.gettempdir()) / "lego-sim-cache"))
@@ -84,42 +82,50 @@ def run_plan(design_dir: Path, engine: str, plan: dict, waves: Path | None = Non
         shutil.rmtree(work, ignore_errors=True)
 
 
-class RtlEngine:
+class RtlEngine(Engine):
     def __init__(self, name: str):
         self.name = name
 
-    def run(self, design_dir: Path, mode: str | None = None, inputs: dict | None = None, seed: int = 0,
-            waves: Path | None = None) -> Report:
-        from lego.host import load_words, read_words
+    def run_jobs(self, design_dir: Path, jobs: list[Job], waves: Path | None = None, seed: int = 0,
+                 **kw) -> list[Report]:
+        from lego.host import read_words
         from lego.rebuild import design_from_manifest
         from sw_reference.ops import reference
+
+        from .costs import design_costs
+        from .cycle import traffic
 
         man = read_manifest(design_dir)
         if man.get("kind") == "attention":
             from .attention import run_rtl
-            return run_rtl(self.name, design_dir, man, inputs, seed, waves, mode)
+            if len(jobs) != 1:
+                raise LegoError("sim: the attention design runs one job per simulation")
+            return [run_rtl(self.name, design_dir, man, jobs[0].inputs, seed, waves, jobs[0].mode)]
         t0 = time.perf_counter()
         d = design_from_manifest(man, Path(design_dir))
-        name, mi = pick_mode(man, mode)
         w = d.workload
-        ins = inputs if inputs is not None else random_inputs(w, seed)
-        ref = reference(w, ins)
-        b, a = read_words(d.arch, mi)
-        plan = {"mode": mi, "loads": load_words(d.arch, mi, ins), "reads": list(zip(b.tolist(), a.tolist())),
-                "expected": None, "expected_cycles": None, "timeout": 10 * d.cycles[mi] + 1000}
+        plan_jobs, refs = [], []
+        for (name, mi, rows, ins), job in zip(job_inputs(man, jobs), jobs):
+            ref = reference(w, ins)
+            b, a = read_words(man, name)
+            refs.append((name, mi, ref))
+            plan_jobs.append({"reset": job.reset, "mode": mi, "loads": rows.tolist(),
+                              "reads": np.stack([b, a], axis=1).tolist(), "expected": ref.reshape(-1).tolist(),
+                              "expected_cycles": d.cycles[mi]})
+        plan = {"jobs": plan_jobs, "timeout": 10 * max(d.cycles) + 1000, "rd_latency": man["host"]["rd_latency"]}
         res = run_plan(Path(design_dir), self.name, plan, waves)
-        out = np.array(res["outputs"], dtype=np.int64).reshape(w.output.shape)
-        diff = np.abs(out - ref)
-        # traffic, energy and area are properties of the design and mode (static schedule): the same
-        # graph-derived figures as the cycle engine, so every engine fills the same Report
-        from .costs import design_costs
-        from .cycle import traffic
-        reads, writes = traffic(d.arch, mi)
-        energy, area = design_costs(d.arch, d.pg, mi, int(res["cycles"]), reads, writes)
-        rep = Report(engine=self.name, cycles=int(res["cycles"]), outputs={w.output.name: out},
-                     match=bool((diff == 0).all()), max_abs_err=float(diff.max()) if diff.size else 0.0,
-                     sram_reads=reads, sram_writes=writes, energy_pj=energy, area_um2=area,
-                     extra={"mode": name, "cycles_register": res["cycles_reg"],
-                            "cycles_predicted": d.cycles[mi]})
-        rep.sim_seconds = time.perf_counter() - t0
-        return rep
+        secs = (time.perf_counter() - t0) / len(jobs)
+        reps = []
+        for (name, mi, ref), r in zip(refs, res["jobs"]):
+            out = np.array(r["outputs"], dtype=np.int64).reshape(w.output.shape)
+            diff = np.abs(out - ref)
+            # traffic, energy and area are properties of the design and mode (static schedule): the same
+            # graph-derived figures as the cycle engine, so every engine fills the same Report
+            reads, writes = traffic(d.arch, mi)
+            energy, area = design_costs(d.arch, d.pg, mi, int(r["cycles"]), reads, writes)
+            reps.append(Report(engine=self.name, cycles=int(r["cycles"]), outputs={w.output.name: out},
+                               match=bool((diff == 0).all()), max_abs_err=float(diff.max()) if diff.size else 0.0,
+                               sram_reads=reads, sram_writes=writes, energy_pj=energy, area_um2=area,
+                               sim_seconds=secs, extra={"mode": name, "cycles_register": r["cycles_reg"],
+                                                        "cycles_predicted": d.cycles[mi]}))
+        return reps

@@ -16,6 +16,7 @@ from math import ceil, gcd
 import numpy as np
 
 from ..errors import LegoError
+from ..host import place
 
 
 @dataclass(frozen=True)
@@ -40,23 +41,14 @@ class Layout:
             acc *= e
         return tuple(reversed(out))
 
+    def doc(self) -> dict:
+        """The layout as the manifest documents it (``manifest.layouts``; docs/host_protocol.md)."""
+        return {"banks": self.nbanks, "depth": self.depth, "replicated": self.replicated, "g": list(self.g),
+                "B": list(self.B), "local_extents": list(self.E), "bank_ids": list(self.bank_ids)}
+
     def place(self, d: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """For element coordinates d (n, rank): [(mask, bank, addr)] — one entry per copy."""
-        d = np.asarray(d, dtype=np.int64)
-        st = np.array(self.strides(), dtype=np.int64)
-        if self.replicated:
-            addr = d @ st
-            return [(np.ones(len(d), bool), np.full(len(d), b), addr) for b in range(self.nbanks)]
-        g = np.array(self.g, dtype=np.int64)
-        B = np.array(self.B, dtype=np.int64)
-        cyc = (d // g) % B
-        radix = np.array([int(np.prod(self.B[m + 1:], dtype=np.int64)) for m in range(len(self.B))], dtype=np.int64)
-        bid = cyc @ radix
-        a = (d // (g * B)) * g + d % g
-        addr = a @ st
-        lut = {b: i for i, b in enumerate(self.bank_ids)}
-        phys = np.array([lut.get(int(x), -1) for x in bid], dtype=np.int64)
-        return [(phys >= 0, phys, addr)]
+        """For element coordinates d (n, rank): [(mask, bank, addr)] — one entry per copy (``host.place``)."""
+        return place(self.doc(), d)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib.memory import Memory
 
-from ..arch.flags import same_tables, single_flush
+from ..arch.flags import same_tables
 from ..arch.graph import ArchGraph
 from ..prim.graph import PrimGraph
 from ..prim.lower import bits_for, control_fields, frame_delay, shared_alpha
@@ -19,11 +19,11 @@ from ..prim.lower import bits_for, control_fields, frame_delay, shared_alpha
 class ArrayCore:
     """Builds the array into an existing Module. Host-facing signals are attributes."""
 
-    def __init__(self, arch: ArchGraph, pg: PrimGraph, prefix: str = ""):
-        self.arch, self.pg, self.prefix = arch, pg, prefix
+    def __init__(self, arch: ArchGraph, pg: PrimGraph, prefix: str = "", host_read: str = "sync"):
+        self.arch, self.pg, self.prefix, self.host_read = arch, pg, prefix, host_read
         w = arch.workload
         self.nmodes = len(arch.modes)
-        self.fields = control_fields(arch)
+        self.fields = control_fields(arch, pg.rmw)
         self.field_names = {n for n, _ in self.fields}
         self.fd = frame_delay(arch)
         self.in_banks = {t.name: arch.banks(t.name) for t in w.inputs}
@@ -31,16 +31,16 @@ class ArrayCore:
         self.acc_bits = pg.acc_bits
         self.abits = max(bits_for(d - 1) for _, d in list(self.in_banks.values()) + [self.out_banks])
         self.cycles = [m.df.steps + pg.drain(m.index, self.fd) for m in arch.modes]
-        self.rmw = not single_flush(arch)      # plain writes when no output element is revisited
+        self.rmw = pg.rmw       # read-modify-write ports where an output element is revisited within a run
         # host-facing
         self.start = Signal(name=f"{prefix}start")
         self.mode = Signal(range(max(2, self.nmodes)), name=f"{prefix}mode")
         self.busy = Signal(name=f"{prefix}busy")
         self.done = Signal(name=f"{prefix}done")
         self.cycles_out = Signal(32, name=f"{prefix}cycles")
-        self.epoch = Signal(name=f"{prefix}epoch")
         self.in_wr = {}      # tensor -> list of write ports per bank
-        self.out_rd = []     # comb read ports (host) per output bank
+        self.out_rd = []     # host read ports per output bank (``_output_bank``)
+        self.out_raddr = []  # their host address signals
 
     # ------------------------------------------------------------------ helpers
     def _field(self, word, name):
@@ -90,9 +90,10 @@ class ArrayCore:
             self.emitted_bits += len(r)
         return chain[depth]
 
-    def _input(self, m, e):
-        """Value of edge e at its consumer, muxed by mode where the register count differs."""
-        taps = {mi: self._tap(m, e.src, self.pg.rho(e, mi), key=(e.src, e.dst, e.slot)) for mi in e.delta}
+    def _input(self, m, e, early: int = 0):
+        """Value of edge e at its consumer (``early`` cycles before it is due), muxed by mode where the
+        register count differs."""
+        taps = {mi: self._tap(m, e.src, self.pg.rho(e, mi) - early, key=(e.src, e.dst, e.slot)) for mi in e.delta}
         vals = list(taps.items())
         out = vals[-1][1]
         for mi, t in reversed(vals[:-1]):
@@ -129,8 +130,7 @@ class ArrayCore:
                               Const(self.cycles[0] - 1, 32))
         m.d.comb += issuing.eq(self.busy & (cyc < nsteps))
         with m.If(self.start & ~self.busy):
-            m.d.sync += [self.busy.eq(1), self.done.eq(0), cyc.eq(0), self.mode_r.eq(self.mode),
-                         self.epoch.eq(~self.epoch)]
+            m.d.sync += [self.busy.eq(1), self.done.eq(0), cyc.eq(0), self.mode_r.eq(self.mode)]
         with m.Elif(self.busy):
             m.d.sync += cyc.eq(cyc + 1)
             with m.If(cyc == last):
@@ -175,6 +175,11 @@ class ArrayCore:
             sy = same_tables(df, md.nets[Y].M)
             parts[f"m{i}_first"] = flag(sy, kp, first_step)
             parts[f"m{i}_last"] = flag(sy, kn, last_step)
+            if self.rmw:                 # the flush is the element's first write of this run
+                fresh = Const(1, 1)
+                for k in self.pg.fresh[i]:
+                    fresh = fresh & (t[k] == 0)
+                parts[f"m{i}_fresh"] = fresh
             for tn in arch.workload.tensors:
                 alpha = shared_alpha(md.nets[tn.name])
                 if alpha is not None:
@@ -242,7 +247,7 @@ class ArrayCore:
 
     def _begin(self, m):
         """Fresh elaboration state and the controller: (control word, in-edges per node)."""
-        self.val, self.chains, self._stems = {}, {}, {}
+        self.val, self.chains, self._stems, self._rmw = {}, {}, {}, {}
         self.emitted_bits = 0      # delay-register bits actually elaborated (taps; control fields one by one)
         cw = self._controller(m)
         ins = {v: [] for v in self.pg.nodes}
@@ -256,12 +261,13 @@ class ArrayCore:
         for nid, n in pg.nodes.items():
             self.val[nid] = cw if n.kind == "ctl" else self._value(nid, p + _san(nid))
         mems = self._input_banks(m)
-        self.out_mems = []
+        self.out_mems, self.out_raddr = [], []
         for b in range(self.out_banks[0]):
-            mem = self._output_bank()
+            mem, rp, raddr = self._output_bank(m, self.busy)
             m.submodules[f"{p}mem_{arch.workload.output.name}_{b}"] = mem
             self.out_mems.append(mem)
-            self.out_rd.append(mem.read_port(domain="comb"))
+            self.out_raddr.append(raddr)
+            self.out_rd.append(rp)
         for nid in sorted(pg.nodes, key=lambda x: pg.sigma[x]):
             self._node(m, nid, pg.nodes[nid], ins[nid], mems)
         return m
@@ -286,15 +292,35 @@ class ArrayCore:
                 self.in_wr[t.name].append(mem.write_port())
         return mems
 
-    def _output_bank(self) -> Memory:
-        """One output bank: a word is the value (``acc_bits`` wide) and the epoch bit of the run that wrote it."""
-        return Memory(shape=unsigned(self.acc_bits + 1), depth=max(2, self.out_banks[1]), init=[])
+    def _output_bank(self, m, busy):
+        """One output bank of ``acc_bits``-wide words and its write port (the datapath's). Every run writes
+        every element of the output (the dataflow covers it); the first write of an element stores, later
+        ones add, so no state of an earlier run, a reset or another mode is ever read.
+
+        ``host_read == "sync"``: one synchronous read port, shared by the datapath's read-modify-write
+        (while ``busy``) and the host (otherwise), the form Yosys maps to block RAM. ``"comb"`` (units that
+        stream the output on, e.g. attention's softmax feed): a combinational host port, plus a synchronous
+        one for the read-modify-write. Returns (memory, host read port, host address); the ``wr`` node
+        drives the datapath's address (``self._rmw``)."""
+        mem = Memory(shape=signed(self.acc_bits), depth=max(2, self.out_banks[1]), init=[])
+        k = len(self._rmw)
+        sync = self.host_read == "sync"
+        rp = mem.read_port(domain="sync" if sync else "comb")
+        host = Signal.like(rp.addr, name=f"{self.prefix}host_addr_{k}")
+        dp = Signal.like(rp.addr, name=f"{self.prefix}rmw_addr_{k}") if self.rmw else None
+        dport = (rp if sync else mem.read_port(domain="sync")) if self.rmw else None
+        self._rmw[id(mem)] = (dp, dport)
+        if self.rmw and sync:
+            m.d.comb += rp.addr.eq(Mux(busy, dp, host))
+        else:
+            m.d.comb += rp.addr.eq(host)
+            if self.rmw:
+                m.d.comb += dport.addr.eq(dp)
+        return mem, rp, host
 
     def read_word(self, word):
-        """The output value in a bank word (``_output_bank``), sign-extended by the reader's ``eq``; a word
-        written in an earlier run (stale epoch bit) reads as 0."""
-        yb = self.acc_bits
-        return Mux(word[yb] == self.epoch, word[:yb].as_signed(), 0)
+        """The output value in a bank word (``_output_bank``), sign-extended by the reader's ``eq``."""
+        return word.as_signed()
 
     def _node(self, m, nid, n, in_edges, mems):
         pg, arch, v = self.pg, self.arch, self.val[nid]
@@ -305,7 +331,7 @@ class ArrayCore:
         if n.kind in ("ag", "wag"):
             t = w.tensor(n.attrs["tensor"])
             e = by_slot["ctl"]
-            abits = n.width - (2 if n.kind == "ag" else 1)
+            abits = n.width - (2 if n.kind == "ag" else 1 + self.rmw)
             outs = {}
             for mi, port in n.attrs["ports"].items():
                 word = self._tap(m, "ctl", pg.rho(e, mi), key=(e.src, e.dst, e.slot, mi))
@@ -320,7 +346,7 @@ class ArrayCore:
                 else:
                     ok = self._bounds(word, mi, net.M, port.k, t.shape)
                     en = vfield & self._field(word, f"m{mi}_last") & ok
-                    outs[mi] = Cat(addr, en)
+                    outs[mi] = Cat(addr, en, self._field(word, f"m{mi}_fresh")) if self.rmw else Cat(addr, en)
             m.d.comb += v.eq(self._mode_mux(outs, Const(0, n.width)))
         elif n.kind == "rd":
             t = n.attrs["tensor"]
@@ -377,15 +403,19 @@ class ArrayCore:
             val = self._mode_mux(vals, Const(0, yb))
             mem = self.out_mems[n.attrs["bank"]]
             wp = mem.write_port()
-            aw = pg.nodes[by_slot["a"].src].width - 1
+            aw = pg.nodes[by_slot["a"].src].width - 1 - self.rmw
             if not self.rmw:
-                m.d.comb += [wp.addr.eq(a[:aw]), wp.en.eq(a[aw]), v.eq(val), wp.data.eq(Cat(v, self.epoch))]
+                m.d.comb += [wp.addr.eq(a[:aw]), wp.en.eq(a[aw]), v.eq(val), wp.data.eq(v)]
                 return
-            rp = mem.read_port(domain="comb")
+            # the old word was read one cycle early (the (wag, wr) timing row guarantees the tap exists);
+            # a revisit of the element is at least two steps after its previous write, so it is settled
+            dp, rp = self._rmw[id(mem)]
+            ahead = self._input(m, by_slot["a"], early=1)
             old = Signal(signed(yb), name=f"{self.prefix}{_san(nid)}_old")
             new = Signal(signed(yb), name=f"{self.prefix}{_san(nid)}_new")
-            m.d.comb += [rp.addr.eq(a[:aw]), wp.addr.eq(a[:aw]), wp.en.eq(a[aw]), old.eq(self.read_word(rp.data)),
-                         new.eq(old + val), wp.data.eq(Cat(new, self.epoch)), v.eq(val)]
+            m.d.comb += [dp.eq(ahead[:aw]), wp.addr.eq(a[:aw]), wp.en.eq(a[aw]),
+                         old.eq(Mux(a[aw + 1], 0, self.read_word(rp.data))),
+                         new.eq(old + val), wp.data.eq(new), v.eq(val)]
         else:  # pragma: no cover
             raise AssertionError(n.kind)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from .. import __version__
 from ..affine.widths import terms_per_output
 from ..design import ArrayDesign, GenSpec
-from ..host import layout_doc
+from ..host import SCHEMA_VERSION
 from .outdir import dumps
 
 LINT_VLT = """`verilator_config
@@ -111,6 +111,27 @@ def test_design(engine, mode):
 '''
 
 
+def layout_doc(arch) -> dict:
+    """manifest.layouts: mode -> tensor -> layout (``Layout.doc``)."""
+    return {m.df.name: {name: net.layout.doc() for name, net in m.nets.items()} for m in arch.modes}
+
+
+def host_view(arch) -> dict:
+    """The part of a manifest that ``lego.host`` reads (tensors, modes, ld_tensor, layouts) for one array."""
+    w = arch.workload
+    return {"tensors": {t.name: {"shape": list(t.shape), "dtype": t.dtype, "role": t.role, "bits": t.bits}
+                        for t in w.tensors},
+            "dataflows": [m.df.name for m in arch.modes], "modes": {m.df.name: m.index for m in arch.modes},
+            "ld_tensor": {t.name: i for i, t in enumerate(w.inputs)}, "layouts": layout_doc(arch)}
+
+
+def loop_nest(w) -> dict:
+    """manifest.loop_nest: the workload as the user format writes it (index expressions as text)."""
+    return {"iterators": list(w.iterators), "extents": list(w.extents), "body": w.body,
+            "index": {t.name: [a.render(w.iterators) for a in t.index] for t in w.tensors},
+            "pad": {t.name: t.pad for t in w.inputs}}
+
+
 def port_list(top) -> list[dict]:
     out = [{"name": "clk", "direction": "in", "width": 1}, {"name": "rst", "direction": "in", "width": 1}]
     ins = {"start", "mode", "ld_en", "ld_tensor", "ld_bank", "ld_addr", "ld_data", "rd_bank", "rd_addr"}
@@ -137,8 +158,15 @@ def manifest(spec: GenSpec, d: ArrayDesign, top_name: str, top, extra: dict | No
         "lego_version": __version__,
         "layouts": layout_doc(d.arch),
         "cycles_predicted": {md.df.name: c for md, c in zip(d.arch.modes, d.cycles)},
-        "host_protocol": "load inputs with ld_* (one word per cycle, per manifest.layouts of the chosen mode), "
-                         "set mode, pulse start, wait for done, read outputs with rd_bank/rd_addr",
+        "ld_tensor": {t.name: i for i, t in enumerate(w.inputs)},
+        "loop_nest": loop_nest(w),
+        "schema_version": SCHEMA_VERSION,
+        "host": {"reset": {"polarity": "high", "synchronous": True, "min_cycles": 1},
+                 "rd_latency": 1, "ld_latency": 1},
+        "host_protocol": "docs/host_protocol.md: load inputs with ld_* (one word per cycle, ld_tensor per "
+                         "manifest.ld_tensor, bank and address per manifest.layouts of the run's mode), set "
+                         "mode, pulse start, wait for done, read outputs with rd_bank/rd_addr (rd_data "
+                         "one cycle later, manifest.host.rd_latency)",
     }
     if extra:
         m.update(extra)
@@ -172,10 +200,20 @@ def report(d: ArrayDesign, emitted_bits: int | None = None) -> dict:
     }
 
 
-def tb_files() -> dict[str, str]:
+def tb_files(man: dict | None = None) -> dict[str, str]:
+    """tb/: the cocotb bench and its runners; with an array's manifest, also the plain Verilog testbench
+    and its vector writer (``lego.host``, numpy only)."""
+    from .. import host
+    from .verilog_tb import plain_tb
+
     here = Path(__file__).resolve().parent
-    return {"tb/lego_bench.py": (here / "cocotb_bench.py").read_text(), "tb/run.py": TB_RUN,
-            "tb/test_design.py": TB_TEST}
+    out = {"tb/lego_bench.py": (here / "cocotb_bench.py").read_text(), "tb/run.py": TB_RUN,
+           "tb/test_design.py": TB_TEST}
+    if man is not None:
+        timeout = 10 * max(man["cycles_predicted"].values()) + 1000
+        out.update(plain_tb(man["top"], man["ports"], man["host"]["rd_latency"], timeout))
+        out["tb/lego_host.py"] = Path(host.__file__).read_text()
+    return out
 
 
 def common_files(top_name: str, desc: str) -> dict[str, str]:

@@ -129,13 +129,13 @@ class HierArrayCore(ArrayCore):
         for nid in top:
             self.val[nid] = cw if nid == "ctl" else self._value(nid, p + _san(nid))
         mems = self._input_banks(m)
-        self.out_mems, self.out_rd = {}, [None] * self.out_banks[0]
+        self.out_mems, self.out_rd, self.out_raddr = {}, [None] * self.out_banks[0], [None] * self.out_banks[0]
         for nid in top:                        # output banks written from the top
             if pg.nodes[nid].kind == "wr":
                 b = pg.nodes[nid].attrs["bank"]
-                mem = self.out_mems[b] = self._output_bank()
+                mem, self.out_rd[b], self.out_raddr[b] = self._output_bank(m, self.busy)
+                self.out_mems[b] = mem
                 m.submodules[f"{p}mem_{self.arch.workload.output.name}_{b}"] = mem
-                self.out_rd[b] = mem.read_port(domain="comb")
         for nid in top:
             self._node(m, nid, pg.nodes[nid], ins[nid], mems)
         for fu in sorted(groups):
@@ -148,8 +148,8 @@ class HierArrayCore(ArrayCore):
     def _fu(self, ctx: _FU, nids: list[str], ins: dict):
         """Build FU ``ctx.fu``'s module: the state of the top is swapped for the module's while it runs."""
         pg, Y = self.pg, self.arch.workload.output
-        saved = (self.val, self.chains, self.out_mems, self.mode_r, self.epoch, self.prefix)
-        top_mode, top_epoch, p = self.mode_r, self.epoch, self.prefix
+        saved = (self.val, self.chains, self.out_mems, self.mode_r, self.prefix)
+        top_mode, top_busy, p = self.mode_r, self.busy, self.prefix
         self._ctx = ctx
         self.val, self.chains, self.out_mems, self.prefix = ctx.val, ctx.chains, ctx.mems, ""
         try:
@@ -162,17 +162,17 @@ class HierArrayCore(ArrayCore):
                 used[name] += 1
                 ctx.val[nid] = ctx.val[local[nid]] = self._value(nid, local[nid])
             wrs = [nid for nid in nids if pg.nodes[nid].kind == "wr"]
-            if wrs:
-                self.epoch = ctx.port_in(1, "epoch", top_epoch)
+            busy = ctx.port_in(1, "busy", top_busy) if wrs and self.rmw else None
             for k, nid in enumerate(wrs):      # the bank this FU writes, and the host's read port of it
                 b, sfx = pg.nodes[nid].attrs["bank"], (f"_{k}" if k else "")
-                mem = ctx.mems[b] = self._output_bank()
+                mem, rp, addr = self._output_bank(ctx.m, busy)
+                ctx.mems[b] = mem
                 ctx.m.submodules[f"mem_{Y.name}{sfx}"] = mem
-                rp = mem.read_port(domain="comb")
                 host = self.out_rd[b] = SimpleNamespace(addr=Signal.like(rp.addr, name=f"{p}rd_addr_{b}"),
                                                         data=Signal.like(rp.data, name=f"{p}rd_data_{b}"))
+                self.out_raddr[b] = host.addr
                 data = Signal.like(rp.data, name=f"rd_data{sfx}")
-                ctx.m.d.comb += [rp.addr.eq(ctx.port_in(rp.addr.shape(), f"rd_addr{sfx}", host.addr)),
+                ctx.m.d.comb += [addr.eq(ctx.port_in(rp.addr.shape(), f"rd_addr{sfx}", host.addr)),
                                  data.eq(rp.data)]
                 ctx.outputs.append((data, host.data))
             for nid in nids:
@@ -185,7 +185,7 @@ class HierArrayCore(ArrayCore):
                     ctx.outputs.append((port, ("tap", nid, d)))
         finally:
             self._ctx = None
-            self.val, self.chains, self.out_mems, self.mode_r, self.epoch, self.prefix = saved
+            self.val, self.chains, self.out_mems, self.mode_r, self.prefix = saved
 
     def _instance(self, m, ctx: _FU):
         """Find (or define) the module type of ``ctx`` and instantiate it, wired by port position."""
@@ -235,6 +235,7 @@ def _signature(frag, ports, n_inputs, memories) -> str:
             add(st._rhs_signals())
     for mem in memories:
         driven.update(id(x.data) for x in mem.read_ports)
+        driven.update(id(x.en) for x in mem.read_ports if isinstance(x.en, Signal))   # its own, init 1
         for port in mem.read_ports + mem.write_ports:
             add([port.addr, port.data] + ([port.en] if isinstance(port.en, Signal) else []))
     # every value the module reads is a port or its own: a stray reference to a signal of the top would

@@ -15,7 +15,8 @@ class ArrayTop(Elaboratable):
     * ``busy``/``done`` (out): ``done`` rises when the last output is written, stays high until ``start``.
     * ``cycles`` (out, 32): cycles from ``start`` to ``done`` of the last run.
     * ``ld_en, ld_tensor, ld_bank, ld_addr, ld_data`` (in): host write of one input-bank word per cycle.
-    * ``rd_bank, rd_addr`` (in) → ``rd_data`` (out, combinational): host read of the output banks.
+    * ``rd_bank, rd_addr`` (in) → ``rd_data`` (out): host read of the output banks while not ``busy``;
+      ``rd_data`` holds the word addressed before the last rising edge (synchronous, one cycle).
     """
 
     def __init__(self, arch, pg, name: str | None = None):
@@ -51,9 +52,11 @@ class ArrayTop(Elaboratable):
             for b, wp in enumerate(c.in_wr[t.name]):
                 m.d.comb += [wp.addr.eq(self.ld_addr), wp.data.eq(self.ld_data),
                              wp.en.eq(self.ld_en & (self.ld_tensor == ti) & (self.ld_bank == b))]
-        word = Signal(c.acc_bits + 1)
-        m.d.comb += [rp.addr.eq(self.rd_addr) for rp in c.out_rd]
-        with m.Switch(self.rd_bank):
+        word = Signal(c.acc_bits)
+        bank_r = Signal.like(self.rd_bank)                  # the bank of the word the read ports hold
+        m.d.sync += bank_r.eq(self.rd_bank)
+        m.d.comb += [a.eq(self.rd_addr) for a in c.out_raddr]
+        with m.Switch(bank_r):
             for b, rp in enumerate(c.out_rd):
                 with m.Case(b):
                     m.d.comb += word.eq(rp.data)

@@ -41,6 +41,13 @@ class PrimGraph:
     shared: bool = True        # fan-out sharing (tapped shift register per driver)
     passes: tuple[str, ...] = ()
     acc_bits: int = 32         # adders, accumulators and output-bank words (lego.affine.widths)
+    fresh: dict = field(default_factory=dict)   # mode -> revisit counters (arch.flags.fresh_positions);
+    #                            empty: every output element is written once per run (plain write ports)
+
+    @property
+    def rmw(self) -> bool:
+        """Write ports add to the bank word (outputs revisited within a run)."""
+        return bool(self.fresh)
 
     def out_edges(self, u: str) -> list[Edge]:
         return [e for e in self.edges if e.src == u]

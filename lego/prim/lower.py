@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from math import ceil, log2
 
+from ..arch.flags import fresh_positions, single_flush
 from ..arch.graph import ArchGraph
 from .graph import Edge, Node, PrimGraph
 
@@ -22,9 +23,11 @@ def shared_alpha(net) -> tuple[int, ...] | None:
     return a if all(x >= 0 for x in a) else None
 
 
-def control_fields(arch: ArchGraph) -> list[tuple[str, int]]:
+def control_fields(arch: ArchGraph, rmw: bool = False) -> list[tuple[str, int]]:
     """The control word broadcast along the array (shared by all FUs, delayed by c·s): step counters,
-    change/first/last flags, and one shared base address α·t per tensor (LEGO's shared control)."""
+    change/first/last flags, the fresh flag of read-modify-write designs (a flush that is the first write
+    of its element: ``arch.flags.fresh_positions``), and one shared base address α·t per tensor (LEGO's
+    shared control)."""
     fields = [("v", 1)]
     for m in arch.modes:
         for k, e in enumerate(m.df.T):
@@ -32,6 +35,8 @@ def control_fields(arch: ArchGraph) -> list[tuple[str, int]]:
         for t in arch.workload.inputs:
             fields.append((f"m{m.index}_chg_{t.name}", 1))
         fields += [(f"m{m.index}_first", 1), (f"m{m.index}_last", 1)]
+        if rmw:
+            fields.append((f"m{m.index}_fresh", 1))
         for t in arch.workload.tensors:
             a = shared_alpha(m.nets[t.name])
             if a is not None:
@@ -53,7 +58,9 @@ def lower(arch: ArchGraph, acc_bits: int | None = None) -> PrimGraph:
     nodes: dict[str, Node] = {}
     edges: dict[tuple[str, str, str], dict[int, int]] = {}
     allm = range(len(arch.modes))
-    cw = sum(b for _, b in control_fields(arch))
+    rmw = not single_flush(arch)
+    fresh = {m.index: fresh_positions(arch, m.index) for m in arch.modes} if rmw else {}
+    cw = sum(b for _, b in control_fields(arch, rmw))
     nodes["ctl"] = Node("ctl", "ctl", cw, {m: None for m in allm})
 
     def node_fu(nid: str, m: int):
@@ -99,7 +106,7 @@ def lower(arch: ArchGraph, acc_bits: int | None = None) -> PrimGraph:
             for kind in ("wag", "wr"):
                 nid = f"{kind}:{Y.name}:{p.bank}"
                 if nid not in nodes:
-                    abits = bits_for(arch.banks(Y.name)[1] - 1) + 1   # address, enable
+                    abits = bits_for(arch.banks(Y.name)[1] - 1) + 1 + rmw   # address, enable[, fresh]
                     nodes[nid] = Node(nid, kind, abits if kind == "wag" else acc_bits, {}, delay=1.5,
                                       attrs={"tensor": Y.name, "bank": p.bank, "ports": {}})
                 nodes[nid].fu[m.index] = p.fu
@@ -142,4 +149,4 @@ def lower(arch: ArchGraph, acc_bits: int | None = None) -> PrimGraph:
             n = Node(n.id, n.kind, n.width, n.fu, n.lat, float(ceil(log2(max(1, indeg.get(nid, 1))))), n.attrs)
         fin[nid] = n
     es = tuple(Edge(s, d, slot, dict(sorted(delta.items()))) for (s, d, slot), delta in edges.items())
-    return PrimGraph(fin, es, len(arch.modes), passes=("lower",), acc_bits=acc_bits)
+    return PrimGraph(fin, es, len(arch.modes), passes=("lower",), acc_bits=acc_bits, fresh=fresh)

@@ -34,13 +34,17 @@ def _order(pg: PrimGraph) -> list[str]:
 
 
 def timing_rows(pg: PrimGraph, t_clk: float = T_CLK) -> set[tuple[str, str]]:
-    """Pairs (u, v) joined by a δ=0 combinational path longer than the clock: σ(v)−lat(v)−σ(u) ≥ 1."""
+    """Pairs (u, v) joined by a δ=0 combinational path longer than the clock: σ(v)−lat(v)−σ(u) ≥ 1.
+    A read-modify-write port reads the old word one cycle before it writes (a synchronous read, as block
+    RAM has), so its address arrives at least one cycle early: (wag, wr) is a row of every such design."""
     succ: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for e in pg.edges:
         for m, d in e.delta.items():
             if d == 0:
                 succ[m][e.src].append(e.dst)
     rows: set[tuple[str, str]] = set()
+    if pg.rmw:
+        rows |= {(e.src, e.dst) for e in pg.edges if e.slot == "a" and pg.nodes[e.dst].kind == "wr"}
     for m, sm in succ.items():
         for u, n in pg.nodes.items():
             start = 0.0 if n.lat else n.delay
