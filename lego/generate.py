@@ -29,7 +29,18 @@ def to_verilog(top, name: str) -> str:
     for mod, ports, frag in getattr(top, "modules", list)():
         sub, _ = rtlil.convert_fragment(frag, ports=ports, name=mod, emit_src=False)
         text += sub.replace("attribute \\top 1\n", "", 1)
-    return verilog._convert_rtlil_text(text)
+    return verilog._convert_rtlil_text(strip_zero_init(text))
+
+
+_ZERO_INIT = re.compile(r"  cell \$meminit_v2 \S+\n(?:    (?!connect \\DATA).*\n)*    connect \\DATA \d+'0+\n"
+                        r"(?:    .*\n)*  end\n")
+
+
+def strip_zero_init(rtlil_text: str) -> str:
+    """Drop the all-zero initialisation of memories (banks: the host protocol loads every word a run
+    reads, and every run writes its outputs before reading them back), which Verilog would otherwise
+    print as one line per word. Memories with other contents (lookup tables) keep theirs."""
+    return _ZERO_INIT.sub("", rtlil_text)
 
 
 def generate(workload: str, shape: str | None, array: str | None, dataflows: tuple[str, ...], bits: int,
@@ -63,7 +74,7 @@ def generate(workload: str, shape: str | None, array: str | None, dataflows: tup
     files["manifest.json"] = dumps(man)
     rep = F.report(d, top.core.emitted_bits)
     files["report.json"] = dumps(rep)
-    files.update(F.tb_files())
+    files.update(F.tb_files(man))
     files.update(F.common_files(name, f"lego {w.name} on {arr[0]}x{arr[1]} ({', '.join(dataflows)})"))
     write_atomic(out, files, force)
     return {"top": name, "dir": str(out), "cycles": rep["cycles"]["predicted"],

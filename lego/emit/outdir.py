@@ -31,6 +31,8 @@ def write_atomic(out: Path, files: dict[str, str | bytes], force: bool = False) 
     out = Path(out)
     check_target(out, force)
     parent = out.resolve().parent
+    umask = os.umask(0)
+    os.umask(umask)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
     try:
         for rel, content in sorted(files.items()):
@@ -40,7 +42,11 @@ def write_atomic(out: Path, files: dict[str, str | bytes], force: bool = False) 
                 p.write_bytes(content)
             else:
                 p.write_text(content)
+            if rel.endswith(".sh"):
+                p.chmod(0o777 & ~umask)
         (tmp / MARKER).write_text("made by lego gen\n")
+        for d in [tmp, *(x for x in tmp.rglob("*") if x.is_dir())]:
+            d.chmod(0o777 & ~umask)              # mkdtemp makes 0700; a directory follows the umask
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))
             os.rename(out, old / "d")
