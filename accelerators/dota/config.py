@@ -259,8 +259,10 @@ def _build(base: DotaConfig, kw: dict[str, Any]) -> DotaConfig:
     dev_names = {f.name for f in fields(DeviceParams)}
     kw = dict(kw)
     for k in kw:
+        if k in ("preset", "bits"):
+            raise LegoError(f"config: key '{k}' selects the base; pass it to load_config, not to replace")
         if k not in top:
-            raise LegoError(f"config: unknown key '{k}' (allowed: {', '.join(sorted(top))})")
+            raise LegoError(f"config: unknown key '{k}' (allowed: {', '.join(sorted(top | {'bits', 'preset'}))})")
     dev = kw.pop("device", None)
     if dev is not None and not isinstance(dev, DeviceParams):
         if not isinstance(dev, dict):
