@@ -243,3 +243,13 @@ def test_mzi_hand():
     phases = 6 * (66 + 66 + 12)
     assert r.energy_pj["dram"] == pytest.approx(phases * 0.25 * 62.4)
     assert r.energy_pj["mzi"] == pytest.approx(6 * (132 * 2.25 / F + 12 * 2.25 / F))
+
+
+def test_conversions_per_output_keep_both_ceilings():
+    """Note 4.4: at arch_opt one ADC conversion per output for D = 64 and 11 (not 10.67) for D = 768."""
+    cfg = load_config()
+    e_adc = 3.70 / F
+    for d, per_out in ((64, 1), (768, 11)):
+        r = simulate(cfg, [(48, d, 24)])
+        assert r.energy_pj["adc"] == pytest.approx(48 * 24 * per_out * e_adc)
+    assert load_config(preset="dota-l").peak_macs_per_s * 2 / 1e12 == pytest.approx(276.48)
