@@ -39,7 +39,7 @@ def _outputs_lb_gb(cfg: DotaConfig, n1: int, n2: int, itd: int, fr: int) -> tupl
 
 
 def mrr_gemm(cfg: DotaConfig, g: Gemm) -> tuple[float, int, float, dict[str, float], float]:
-    e, d = event_energy_pj(cfg), cfg.device
+    e = event_energy_pj(cfg)
     n1, dd, n2 = (g.n2, g.d, g.n1) if g.kind == "sv" else (g.n1, g.d, g.n2)
     fr = 1 if g.kind == "sv" else cfg.full_range_factor
     fx, fw = fr, 1
