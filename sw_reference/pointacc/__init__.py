@@ -1,0 +1,17 @@
+"""PointAcc bit-exact integer golden models (numpy only; see docs/pointacc.md, "Golden models").
+
+- ``quantize``: float -> integer coordinates, voxelization, downsampling, lexicographic sort keys.
+- ``neighbors``: FPS, kNN, ball query with exact int64 squared distances and fixed tie rules.
+- ``kernel_map``: sparse-conv kernel maps by sort-merge intersection (no hashing).
+- ``requant``: int8 x int8/int32 linear layers, int64 accumulation, shift-and-saturate requantization.
+- ``layers``: PointNet++ set abstraction, DGCNN EdgeConv, MinkowskiNet sparse convolution.
+
+Bad arguments raise ``ValueError`` whose message starts with the parameter name.
+"""
+from ._checks import COORD_BITS, COORD_MAX, COORD_MIN
+from .quantize import coord_keys, dequantize, downsample, keys_to_coords, quantize, unique_coords, voxelize
+
+__all__ = [
+    "COORD_BITS", "COORD_MIN", "COORD_MAX",
+    "quantize", "dequantize", "coord_keys", "keys_to_coords", "unique_coords", "voxelize", "downsample",
+]
