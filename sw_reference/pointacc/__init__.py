@@ -9,9 +9,11 @@
 Bad arguments raise ``ValueError`` whose message starts with the parameter name.
 """
 from ._checks import COORD_BITS, COORD_MAX, COORD_MIN
+from .neighbors import ball_query, fps, knn, sqdist
 from .quantize import coord_keys, dequantize, downsample, keys_to_coords, quantize, unique_coords, voxelize
 
 __all__ = [
     "COORD_BITS", "COORD_MIN", "COORD_MAX",
     "quantize", "dequantize", "coord_keys", "keys_to_coords", "unique_coords", "voxelize", "downsample",
+    "sqdist", "fps", "knn", "ball_query",
 ]
