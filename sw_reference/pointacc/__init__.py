@@ -9,6 +9,8 @@
 Bad arguments raise ``ValueError`` whose message starts with the parameter name.
 """
 from ._checks import COORD_BITS, COORD_MAX, COORD_MIN
+from .kernel_map import (KernelMap, kernel_map, kernel_map_dense, kernel_offsets, merge_intersect,
+                         strided_kernel_map, submanifold_kernel_map)
 from .neighbors import ball_query, fps, knn, sqdist
 from .quantize import coord_keys, dequantize, downsample, keys_to_coords, quantize, unique_coords, voxelize
 
@@ -16,4 +18,6 @@ __all__ = [
     "COORD_BITS", "COORD_MIN", "COORD_MAX",
     "quantize", "dequantize", "coord_keys", "keys_to_coords", "unique_coords", "voxelize", "downsample",
     "sqdist", "fps", "knn", "ball_query",
+    "KernelMap", "kernel_offsets", "merge_intersect", "kernel_map", "submanifold_kernel_map",
+    "strided_kernel_map", "kernel_map_dense",
 ]
