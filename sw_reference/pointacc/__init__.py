@@ -13,6 +13,7 @@ from .kernel_map import (KernelMap, kernel_map, kernel_map_dense, kernel_offsets
                          strided_kernel_map, submanifold_kernel_map)
 from .neighbors import ball_query, fps, knn, sqdist
 from .quantize import coord_keys, dequantize, downsample, keys_to_coords, quantize, unique_coords, voxelize
+from .requant import Layer, linear, mlp, requantize
 
 __all__ = [
     "COORD_BITS", "COORD_MIN", "COORD_MAX",
@@ -20,4 +21,5 @@ __all__ = [
     "sqdist", "fps", "knn", "ball_query",
     "KernelMap", "kernel_offsets", "merge_intersect", "kernel_map", "submanifold_kernel_map",
     "strided_kernel_map", "kernel_map_dense",
+    "Layer", "requantize", "linear", "mlp",
 ]
