@@ -11,6 +11,8 @@ Bad arguments raise ``ValueError`` whose message starts with the parameter name.
 from ._checks import COORD_BITS, COORD_MAX, COORD_MIN
 from .kernel_map import (KernelMap, kernel_map, kernel_map_dense, kernel_offsets, merge_intersect,
                          strided_kernel_map, submanifold_kernel_map)
+from .layers import (EdgeConvOut, SetAbstractionOut, edge_conv, set_abstraction, set_abstraction_all,
+                     sparse_conv)
 from .neighbors import ball_query, fps, knn, sqdist
 from .quantize import coord_keys, dequantize, downsample, keys_to_coords, quantize, unique_coords, voxelize
 from .requant import Layer, linear, mlp, requantize
@@ -22,4 +24,5 @@ __all__ = [
     "KernelMap", "kernel_offsets", "merge_intersect", "kernel_map", "submanifold_kernel_map",
     "strided_kernel_map", "kernel_map_dense",
     "Layer", "requantize", "linear", "mlp",
+    "SetAbstractionOut", "set_abstraction", "set_abstraction_all", "EdgeConvOut", "edge_conv", "sparse_conv",
 ]

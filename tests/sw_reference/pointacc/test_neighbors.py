@@ -1,15 +1,15 @@
 """FPS, kNN and ball query against independent oracles.
 
-- FPS: a brute-force O(n^2) FPS written here (scipy cdist, Python arg-max with explicit ties), a
+- FPS: a brute-force O(n^2) FPS (scipy cdist, Python arg-max with explicit ties), a
   float64 scipy variant for the 4k-point Ouster crops, the float32 ``sw_reference.pointcloud`` and
   the ``cuda_kernels`` CPU fallback (exact on centimetre crops: every squared distance < 2**24).
 - kNN and ball query: ``scipy.spatial.cKDTree`` on the integer coordinates as float64 (exact here),
-  with ties resolved in the test by collecting every point at the k-th distance.
+  with ties resolved by collecting every point at the k-th distance.
+The oracles live in pointacc_oracles.py and use nothing from sw_reference.pointacc.
 """
 import numpy as np
 import pytest
-from scipy.spatial import cKDTree
-from scipy.spatial.distance import cdist
+from pointacc_oracles import ball_oracle, fps_brute, fps_scipy, knn_oracle
 
 import cuda_kernels as ck
 from cuda_kernels import _runtime as rt
@@ -30,30 +30,6 @@ def grid_cloud(seed: int, n: int, lo: int = 0, hi: int = 5, dims: int = 3) -> np
 
 
 # ---------------------------------------------------------------- FPS
-def fps_brute(p: np.ndarray, m: int) -> list[int]:
-    """O(n^2) FPS: full squared-distance matrix, then arg-max with explicit lowest-index ties."""
-    d_all = cdist(p.astype(np.float64), p.astype(np.float64), "sqeuclidean")
-    n = len(p)
-    sel = [0]
-    d = [float("inf")] * n
-    for _ in range(1, m):
-        row = d_all[sel[-1]]
-        d = [min(a, b) for a, b in zip(d, row)]
-        sel.append(max(range(n), key=lambda i: (d[i], -i)))
-    return sel
-
-
-def fps_scipy(p: np.ndarray, m: int) -> np.ndarray:
-    """FPS with float64 scipy distances (exact here) and the first index of the maximum."""
-    x = p.astype(np.float64)
-    d = np.full(len(p), np.inf)
-    sel = [0]
-    for _ in range(1, m):
-        d = np.minimum(d, cdist(x[sel[-1]][None], x, "sqeuclidean")[0])
-        sel.append(int(np.flatnonzero(d == d.max())[0]))
-    return np.array(sel)
-
-
 @pytest.mark.parametrize("seed", range(6))
 def test_fps_brute_force_with_ties(seed):
     rng = np.random.default_rng(seed)
@@ -81,23 +57,6 @@ def test_fps_ouster_crop(ouster_crop_cm, cpu_fallback):
 
 
 # ---------------------------------------------------------------- kNN
-def knn_oracle(p: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """cKDTree gives the k-th distance; every point within it (ties included) is then ranked by (d2, index)."""
-    tree = cKDTree(p.astype(np.float64))
-    dk, _ = tree.query(q.astype(np.float64), k=[k])
-    dk2 = np.rint(dk[:, 0] ** 2)
-    cand = tree.query_ball_point(q.astype(np.float64), np.sqrt(dk2 + 0.5))
-    idx = np.empty((len(q), k), np.int64)
-    dist = np.empty((len(q), k), np.int64)
-    for row, c in enumerate(cand):
-        c = np.array(sorted(c), dtype=np.int64)
-        d2 = ((p[c].astype(np.int64) - q[row].astype(np.int64)) ** 2).sum(axis=1)
-        assert d2.max() == dk2[row] and (d2 <= dk2[row]).sum() >= k
-        order = np.lexsort((c, d2))[:k]
-        idx[row], dist[row] = c[order], d2[order]
-    return idx, dist
-
-
 @pytest.mark.parametrize("seed,dims,k", [(0, 3, 1), (1, 3, 7), (2, 3, 40), (3, 8, 20), (4, 2, 5)])
 def test_knn_ties_against_kdtree(seed, dims, k):
     p = grid_cloud(seed, 300, -3, 4, dims)
@@ -135,19 +94,6 @@ def test_knn_empty_queries():
 
 
 # ---------------------------------------------------------------- ball query
-def ball_oracle(p: np.ndarray, c: np.ndarray, radius: int, k: int) -> np.ndarray:
-    """cKDTree hits with d2 <= radius**2 (the search radius sqrt(r**2 + 0.5) separates integers), first k
-    by index, padded with the first hit, -1 without hits."""
-    tree = cKDTree(p.astype(np.float64))
-    out = np.full((len(c), k), -1, np.int64)
-    for row, hits in enumerate(tree.query_ball_point(c.astype(np.float64), np.sqrt(radius * radius + 0.5))):
-        hits = sorted(hits)[:k]
-        if hits:
-            out[row] = hits[0]
-            out[row, :len(hits)] = hits
-    return out
-
-
 @pytest.mark.parametrize("seed,radius,k", [(0, 1, 4), (1, 2, 16), (2, 3, 64), (3, 1, 1)])
 def test_ball_query_against_kdtree(seed, radius, k):
     p = grid_cloud(seed, 200, -6, 7)
