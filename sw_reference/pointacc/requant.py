@@ -64,9 +64,11 @@ def _int_matmul(x: npt.NDArray[np.int64], w: npt.NDArray[np.int64]) -> npt.NDArr
     """Exact x @ w for integer x (P, C) and w (C, Q).
 
     When every partial sum is below 2**53 in magnitude, float64 (BLAS) is exact for any summation
-    order and is used; otherwise int64 (numpy's integer matmul).
+    order and is used; otherwise int64 (numpy's integer matmul), below 2**62 so a bias still fits.
     """
     bound = x.shape[1] * int(np.abs(x).max(initial=0)) * int(np.abs(w).max(initial=0))
+    if bound >= (1 << 62):
+        raise ValueError(f"x: the int64 accumulator could overflow (C_in = {x.shape[1]}, bound {bound})")
     if bound < (1 << 53):
         return (x.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
     return x @ w

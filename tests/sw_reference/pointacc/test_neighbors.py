@@ -10,6 +10,7 @@ The oracles live in pointacc_oracles.py and use nothing from sw_reference.pointa
 import numpy as np
 import pytest
 from pointacc_oracles import ball_oracle, fps_brute, fps_scipy, knn_oracle
+from pointacc_testdata import CM, FRAMES, load_frame
 
 import cuda_kernels as ck
 from cuda_kernels import _runtime as rt
@@ -124,6 +125,19 @@ def test_ball_query_ouster_crop(ouster_crop_cm, cpu_fallback):
     with pytest.warns(RuntimeWarning, match="sw_reference fallback"):
         assert np.array_equal(got, ck.ball_query(f, fc, rf, 32)[0])
     assert (got[:, -1] == got[:, 0]).any() and (got[:, -1] != got[:, 0]).any()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FRAMES)
+def test_full_frame(name):
+    """A whole Ouster frame in centimetres (squared distances beyond float32, exact in int64)."""
+    p = pa.quantize(load_frame(name), CM)
+    sel = pa.fps(p, 1024)
+    assert np.array_equal(sel, fps_scipy(p, 1024))
+    idx, d2 = pa.knn(p, p[sel], 16)
+    oi, od = knn_oracle(p, p[sel], 16)
+    assert np.array_equal(idx, oi) and np.array_equal(d2, od)
+    assert np.array_equal(pa.ball_query(p, p[sel], 50, 32), ball_oracle(p, p[sel], 50, 32))
 
 
 def test_sqdist_exact_at_range_limits():

@@ -101,6 +101,8 @@ BAD = [
     (lambda: pa.linear(np.zeros((2, 5), np.int32), W), "weight: C_in = 4 but the input has 5 channels"),
     (lambda: pa.linear(np.zeros((2, 4), np.float32), W), "x: expected an integer array (..., C_in), got float32 (2, 4)"),
     (lambda: pa.linear(np.full((2, 4), 1 << 31), W), "x: activations must fit int32"),
+    (lambda: pa.linear(np.full((1, 1 << 24), -(1 << 31), np.int32), np.full(((1 << 24), 1), -128, np.int8)),
+     "x: the int64 accumulator could overflow (C_in = 16777216, bound 4611686018427387904)"),
     (lambda: pa.linear(np.zeros((2, 4), np.int32), W, np.zeros(2, np.int64)), "bias: expected int32 (2,), got int64 (2,)"),
     (lambda: pa.mlp(np.zeros((2, 4), np.int8), []), "layers: need at least one layer"),
     (lambda: pa.mlp(np.zeros((2, 4), np.int8), [pa.Layer(W, None, 2), pa.Layer(W, None, 2)]),
