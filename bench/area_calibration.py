@@ -27,10 +27,9 @@ def main():
         for wl, shape, arr, dfs in DESIGNS:
             out = Path(td) / f"{wl}{arr}{'_'.join(dfs)}"
             generate(wl, shape, arr, dfs, 8, True, out)
-            from lego.rebuild import design_from_manifest
+            from lego.emit import design_file
             from simulator.costs import design_costs
-            import json
-            d = design_from_manifest(json.loads((out / "manifest.json").read_text()), out)
+            d = design_file.read(out)
             _, area = design_costs(d.arch, d.pg, 0, d.cycles[0], {}, {}, calibrated=False)
             model = sum(area[k] for k in LOGIC)
             s = synth(out, "generic")

@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from accelerators.spatten.config import SpAttenConfig  # noqa: E402
-from simulator.spatten import DEFAULT_TRACE, DENSE_TRACE, load_trace, simulate  # noqa: E402
-from simulator.spatten_rtl import replay  # noqa: E402
+from accelerators.spatten.model import DEFAULT_TRACE, DENSE_TRACE, load_trace, simulate  # noqa: E402
+from accelerators.spatten.rtl_model import replay  # noqa: E402
 
 RTL_ROWS = 8   # trace rows replayed through the exact model of the generated spatten_top
 

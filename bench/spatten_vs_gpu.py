@@ -3,7 +3,7 @@
     .venv/bin/python bench/spatten_vs_gpu.py
 
 Per attention request (one query of one head over an L≈1000 cache, D = 64):
-* SpAtten: the trace-replay cycle model (simulator/spatten.py) on the authors' GPT-2-small per8 trace,
+* SpAtten: the trace-replay cycle model (accelerators/spatten/model.py) on the authors' GPT-2-small per8 trace,
   presets `eighth` (SpAtten1/8) and `full`, 1 GHz, energy from its documented table.
 * H100: bench/results/NVIDIA_H100_80GB_HBM3.json (our decode kernel, dense and on a compacted cache at
   keep ∈ {0.5, 0.25, 0.1}; batch 8 × 16 heads, GPT-2-medium shapes, D = 64, L = 1024).
@@ -18,7 +18,7 @@ import numpy as np
 from _common import ROOT, save, table
 
 from accelerators.spatten.config import SpAttenConfig
-from simulator.spatten import simulate
+from accelerators.spatten.model import simulate
 
 TRACE = ROOT / "accelerators" / "spatten" / "data" / "summary-gpt2-small-wikitext2-per8.csv"
 H100 = ROOT / "bench" / "results" / "NVIDIA_H100_80GB_HBM3.json"

@@ -1,170 +1,300 @@
-"""The `lego` command line (contract: ../shared/ARCHITECTURE.md §2)."""
+"""The `lego` command line (contract: docs/ARCHITECTURE.md §2): one argparse tree, one error path.
+
+Engines, accelerators and the model/explore tools are found through the registries (``lego.registry``),
+never imported by name. Every failure of the user's input is ``lego: error: <field>: <what>`` on one
+line with exit 2; a failed check (an output or cycle mismatch) exits 1; ``--json`` prints one JSON
+object on stdout and nothing else there.
+"""
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import __version__, registry
 from .errors import CheckFailed, LegoError
+
+COMMANDS = ("gen", "sim", "synth", "list", "explore")
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *a, **kw):
+        kw.setdefault("allow_abbrev", False)
+        super().__init__(*a, **kw)
+
     def error(self, message):          # one line, exit 2, no usage dump
         raise LegoError(message)
 
 
-def _gen(a) -> int:
-    from .generate import generate
-    if a.accelerator:
-        from .accel import gen_accelerator
-        res = gen_accelerator(a.accelerator, a.config, Path(a.out), a.force)
+def _options(parser: argparse.ArgumentParser) -> list[str]:
+    return [o for act in parser._actions for o in act.option_strings]
+
+
+def _unknown(parser: argparse.ArgumentParser, extra: list[str]) -> None:
+    """Refuse unrecognized arguments by name, with argparse's closest option as a suggestion."""
+    if not extra:
+        return
+    bad = extra[0]
+    name = bad.split("=", 1)[0]
+    if name.startswith("-"):
+        close = difflib.get_close_matches(name, _options(parser), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise LegoError(f"{name}: unknown option for lego {parser.prog.split()[-1]}{hint}")
+    raise LegoError(f"{bad}: unexpected argument for lego {parser.prog.split()[-1]}")
+
+
+# ---------------------------------------------------------------------------------------- parsers
+
+def _gen_parser(sub) -> argparse.ArgumentParser:
+    g = sub.add_parser("gen", help="generate a design directory (an array, or an accelerator)")
+    g.add_argument("--workload", help="built-in workload (lego list) or a .yaml/.json loop-nest file "
+                                      "(default: attention)")
+    g.add_argument("--accelerator", help="generate a registered accelerator instead (lego list)")
+    g.add_argument("--config", help="with --accelerator: a YAML configuration file")
+    g.add_argument("--preset", help="with --accelerator: a named configuration (default: the accelerator's)")
+    g.add_argument("--shape", help="problem size, KEY=VALUE,... (e.g. M=64,N=64,K=64)")
+    g.add_argument("--array", help="FU array RxC (default 4x4)")
+    g.add_argument("--dataflow", action="append", help="dataflow preset or file; repeat to fuse (default os)")
+    g.add_argument("--bits", type=int, default=8, help="input width: 4, 8, 12 or 16 (default 8)")
+    g.add_argument("--no-opt", action="store_true", help="naive ASAP pipelining instead of the LP")
+    g.add_argument("--out", help="the design directory to write (required)")
+    g.add_argument("--force", action="store_true", help="overwrite a directory lego did not make")
+    g.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    return g
+
+
+def _sim_parser(sub, argv: list[str]) -> argparse.ArgumentParser:
+    s = sub.add_parser("sim", help="simulate a design directory, a model, or an accelerator")
+    s.add_argument("dir", nargs="?", help="a design directory made by lego gen")
+    s.add_argument("--engine", default="cycle", help="with DIR: engine (lego list; default cycle)")
+    s.add_argument("--mode", help="with DIR: dataflow of a fused design (default: its first)")
+    s.add_argument("--inputs", help="with DIR: .npz of input tensors (default: random with --seed)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    s.add_argument("--out", help="with DIR: .npz of the outputs; with --model: directory for CSV/JSON/PNG")
+    s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    s.add_argument("--waves", help="with DIR and an RTL engine: waveform file (.fst Icarus, .vcd Verilator)")
+    s.add_argument("--trace", help="with DIR and --engine cycle: per-cycle CSV trace; with --accelerator "
+                                   "spatten: the workload trace to replay")
+    s.add_argument("--trace-window", help="START:END cycles of the per-cycle trace (default 0:1000)")
+    s.add_argument("--model", help="map a model onto a design (lego list) instead of simulating DIR")
+    s.add_argument("--array", help="with --model: FU array RxC (default 16x16)")
+    s.add_argument("--dataflow", action="append", help="with --model: dataflows to fuse (default os, ws, is)")
+    s.add_argument("--accelerator", help="the accelerator-level model of a registered accelerator")
+    s.add_argument("--config", help="with --accelerator: a YAML configuration file")
+    s.add_argument("--preset", help="with --accelerator: a named configuration")
+    tool = registry.get(registry.TOOLS, "model")
+    tool.add_arguments(s.add_argument_group("model runs (with --model)"))
+    acc = _peek(argv, "--accelerator")
+    if acc:
+        registry.get(registry.ACCELERATORS, acc).add_sim_arguments(
+            s.add_argument_group(f"{acc} options (with --accelerator {acc})"))
+    return s
+
+
+def _peek(argv: list[str], opt: str) -> str | None:
+    for i, a in enumerate(argv):
+        if a == opt and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith(opt + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    argv = argv or []
+    p = _Parser(prog="lego", description="LEGO-style spatial accelerator generator: affine workloads -> "
+                                         "verified, LP-pipelined RTL")
+    p.add_argument("--version", action="version", version=f"lego {__version__}")
+    sub = p.add_subparsers(dest="cmd", parser_class=_Parser, metavar="{" + ",".join(COMMANDS) + "}")
+    _gen_parser(sub)
+    if argv[:1] == ["sim"]:
+        _sim_parser(sub, argv)
     else:
-        if a.config:
-            raise LegoError("--config: only valid with --accelerator")
+        sub.add_parser("sim", help="simulate a design directory, a model, or an accelerator")
+    y = sub.add_parser("synth", help="Yosys synthesis report of a design directory")
+    y.add_argument("dir", help="a design directory made by lego gen")
+    y.add_argument("--target", default="generic", help="generic, ice40 or ecp5 (default generic)")
+    y.add_argument("--device", help="FPGA part of --target (lego synth DIR --target T --device X)")
+    y.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    li = sub.add_parser("list", help="workloads, dataflows, accelerators, engines")
+    li.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    e = sub.add_parser("explore", help="design-space exploration (Dask)")
+    if argv[:1] == ["explore"]:
+        e.add_argument("--model", help="the model to explore (required; lego list)")
+        e.add_argument("--out", help="directory for the CSV and PNG (default explore_out)")
+        e.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        registry.get(registry.TOOLS, "explore").add_arguments(e)
+    return p
+
+
+# ---------------------------------------------------------------------------------------- commands
+
+def _gen(a) -> tuple[dict, str]:
+    from .emit.outdir import check_target
+    if not a.out:
+        raise LegoError("--out: a design directory to write is required")
+    out = Path(a.out)
+    check_target(out, a.force)
+    if a.accelerator:
+        if a.workload or a.shape or a.array or a.dataflow or a.no_opt:
+            raise LegoError("--accelerator: the accelerator's options come from --config/--preset, not "
+                            "--workload/--shape/--array/--dataflow/--no-opt")
+        acc = registry.get(registry.ACCELERATORS, a.accelerator)
+        res = acc.generate(acc.load_config(a.config, a.preset), out, a.force)
+    else:
+        if a.config or a.preset:
+            raise LegoError(f"{'--config' if a.config else '--preset'}: only valid with --accelerator")
+        from .generate import generate
         res = generate(a.workload or "attention", a.shape, a.array, tuple(a.dataflow or ("os",)), a.bits,
-                       not a.no_opt, Path(a.out), a.force)
-    if a.json:
-        print(json.dumps(res, sort_keys=True))
-    else:
-        print(f"lego: wrote {a.out} ({res.get('summary', '')})")
-    return 0
+                       not a.no_opt, out, a.force)
+    return res, f"lego: wrote {a.out} ({res.get('summary', '')})"
 
 
-def _sim(a) -> int:
-    import numpy as np
+def _check_writable(path: Path, field: str) -> None:
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise LegoError(f"{field}: directory '{parent}' does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise LegoError(f"{field}: '{path}' is not writable")
+
+
+def _sim(a) -> tuple[dict, str, int]:
+    if a.model:
+        if a.dir or a.accelerator:
+            raise LegoError("--model: give a model, a design directory or an accelerator, not several")
+        obj, text = registry.get(registry.TOOLS, "model").run(a)
+        return obj, text, 0
     if a.accelerator:
-        from .accel import sim_accelerator
-        return sim_accelerator(a.accelerator, a.config, a.trace, a.json)
+        if a.dir:
+            raise LegoError("--accelerator: simulates the accelerator's model; a design directory is "
+                            "simulated with lego sim DIR")
+        acc = registry.get(registry.ACCELERATORS, a.accelerator)
+        rep = acc.simulate(acc.load_config(a.config, a.preset), a)
+        obj = {"accelerator": a.accelerator, **rep.summary()}
+        return obj, "\n".join(f"{k:28s} {v}" for k, v in obj.items() if not isinstance(v, (dict, list))), 0
     if not a.dir:
         raise LegoError("sim: a design directory is required (or --model / --accelerator)")
-    from simulator.engine import get_engine, read_manifest
-    from simulator.engine import load_inputs
-    man = read_manifest(Path(a.dir))
+    return _sim_dir(a)
+
+
+def _sim_dir(a) -> tuple[dict, str, int]:
+    import numpy as np
+
+    from .api import load_inputs, simulate
+    from .emit.directory import read_manifest
+    d = Path(a.dir)
+    man = read_manifest(d)
+    registry.get(registry.ENGINES, a.engine)
     ins = load_inputs(Path(a.inputs), man) if a.inputs else None
-    eng = get_engine(a.engine)
+    out = Path(a.out) if a.out else None
+    if out is not None:
+        _check_writable(out, "--out")
+    waves = Path(a.waves).resolve() if a.waves else None
+    if waves is not None:
+        _check_writable(waves, "--waves")
     kw = {}
     if a.trace:
         if a.engine != "cycle":
             raise LegoError("--trace: a per-cycle trace comes from the cycle engine (--engine cycle)")
+        _check_writable(Path(a.trace), "--trace")
         try:
             lo, _, hi = (a.trace_window or "0:1000").partition(":")
             kw = {"trace": Path(a.trace), "window": (int(lo or 0), int(hi) if hi else None)}
         except ValueError:
             raise LegoError(f"--trace-window: '{a.trace_window}' is not START:END") from None
-    rep = eng.run(Path(a.dir), mode=a.mode, inputs=ins, seed=a.seed,
-                  waves=Path(a.waves).resolve() if a.waves else None, **kw)
-    if a.out:
-        np.savez(a.out, **{k: np.asarray(v) for k, v in rep.outputs.items()})
-    if a.json:
-        print(json.dumps({"engine": rep.engine, "cycles": rep.cycles, "match": rep.match,
-                          "max_abs_err": rep.max_abs_err,
-                          "outputs": {k: np.asarray(v).tolist() for k, v in rep.outputs.items()},
-                          "sim_seconds": rep.sim_seconds,
-                          "cycles_per_second": rep.cycles / rep.sim_seconds if rep.sim_seconds else None,
-                          "sram_reads": rep.sram_reads, "sram_writes": rep.sram_writes,
-                          "mode": rep.extra.get("mode"), "cycles_predicted": rep.extra.get("cycles_predicted")},
-                         sort_keys=True))
+    elif a.trace_window:
+        raise LegoError("--trace-window: only with --trace")
+    rep = simulate(d, a.engine, mode=a.mode, inputs=ins, seed=a.seed, waves=waves, **kw)
+    if out is not None:
+        arrays = {k: np.asarray(v).astype(_np_dtype(man["tensors"][k])) for k, v in rep.outputs.items()}
+        with open(out, "wb") as f:                  # the path as given (np.savez would append .npz)
+            np.savez(f, **arrays)
     pred = rep.extra.get("cycles_predicted")
     cycles_ok = pred is None or pred == rep.cycles
-    if not a.json:
-        status = "PASS" if rep.match and cycles_ok else "FAIL"
-        print(f"{status}: {a.engine} mode={rep.extra.get('mode')} cycles={rep.cycles} "
-              f"max_abs_err={rep.max_abs_err} ({rep.sim_seconds:.2f} s)")
-        if not cycles_ok:
-            print(f"cycle mismatch: RTL counted {rep.cycles}, the design predicts {pred}", file=sys.stderr)
-    return 0 if rep.match and cycles_ok else 1
+    obj = {"engine": rep.engine, "cycles": rep.cycles, "match": rep.match, "max_abs_err": rep.max_abs_err,
+           "outputs": {k: np.asarray(v).tolist() for k, v in rep.outputs.items()},
+           "sim_seconds": rep.sim_seconds,
+           "cycles_per_second": rep.cycles / rep.sim_seconds if rep.sim_seconds else None,
+           "sram_reads": rep.sram_reads, "sram_writes": rep.sram_writes,
+           "mode": rep.extra.get("mode"), "cycles_predicted": pred}
+    status = "PASS" if rep.match and cycles_ok else "FAIL"
+    text = (f"{status}: {a.engine} mode={rep.extra.get('mode')} cycles={rep.cycles} "
+            f"max_abs_err={rep.max_abs_err} ({rep.sim_seconds:.2f} s)")
+    if not cycles_ok:
+        print(f"lego: check failed: cycles: the RTL counted {rep.cycles}, the design predicts {pred}",
+              file=sys.stderr)
+    elif not rep.match:
+        print(f"lego: check failed: outputs: max abs error {rep.max_abs_err} against sw_reference",
+              file=sys.stderr)
+    return obj, text, 0 if rep.match and cycles_ok else 1
 
 
-def _synth(a) -> int:
+def _np_dtype(t: dict):
+    from .host import dtype_range
+    import numpy as np
+    bits = t.get("bits", 64)
+    unsigned = dtype_range(t)[0] == 0 if "dtype" in t else False
+    for b in (8, 16, 32, 64):
+        if bits <= b:
+            return np.dtype(f"{'u' if unsigned else ''}int{b}")
+    return np.dtype("int64")
+
+
+def _synth(a) -> tuple[dict, str]:
+    from .emit.directory import read_manifest
     from .synth import format_table, synth
-    from simulator.engine import read_manifest
     read_manifest(Path(a.dir))
-    res = synth(Path(a.dir), a.target)
-    print(json.dumps(res, sort_keys=True) if a.json else format_table(res))
-    return 0
+    kw = {"device": a.device} if a.device else {}
+    res = synth(Path(a.dir), a.target, **kw)
+    return res, format_table(res)
 
 
-def _list(a) -> int:
+def _list(a) -> tuple[dict, str]:
     from .affine.dataflow import PRESETS
-    from .affine.library import DEFAULTS, DESCRIPTIONS
-    from simulator.engine import ENGINES
-    info = {"workloads": {k: {"shape": v, "body": DESCRIPTIONS[k]} for k, v in DEFAULTS.items()},
-            "dataflows": list(PRESETS), "accelerators": ["spatten", "pointacc", "dota"],
-            "engines": list(ENGINES)}
-    if a.json:
-        print(json.dumps(info, sort_keys=True))
-        return 0
-    print("workloads:")
-    for k, v in info["workloads"].items():
-        print(f"  {k:10s} {v['body']}   defaults: " + ",".join(f"{a}={b}" for a, b in v["shape"].items()))
-    print("dataflows:    " + ", ".join(PRESETS) + "   (or a .yaml file with A_T, A_S, T, c)")
-    print("accelerators: " + ", ".join(info["accelerators"]))
-    print("engines:      " + ", ".join(ENGINES))
-    return 0
+    from .affine.library import ARRAY_WORKLOADS, DEFAULTS, DESCRIPTIONS
+    accs = {n: registry.get(registry.ACCELERATORS, n) for n in registry.names(registry.ACCELERATORS)}
+    workloads = {k: {"shape": DEFAULTS[k], "body": DESCRIPTIONS[k]} for k in ARRAY_WORKLOADS}
+    for n, acc in accs.items():
+        for w in getattr(acc, "workloads", ()):
+            workloads[w] = {"shape": DEFAULTS.get(w, {}), "body": DESCRIPTIONS.get(w, acc.description),
+                            "accelerator": n}
+    info = {"workloads": workloads, "dataflows": list(PRESETS),
+            "accelerators": {n: acc.description for n, acc in accs.items()},
+            "engines": registry.names(registry.ENGINES)}
+    lines = ["workloads:"]
+    for k, v in workloads.items():
+        lines.append(f"  {k:10s} {v['body']}   defaults: " + ",".join(f"{x}={y}" for x, y in v["shape"].items()))
+    lines.append("dataflows:    " + ", ".join(PRESETS) + "   (or a .yaml file with A_T, A_S, T, c)")
+    lines.append("accelerators: " + ", ".join(accs))
+    lines.append("engines:      " + ", ".join(info["engines"]))
+    return info, "\n".join(lines)
 
 
-def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="lego", description="LEGO-style spatial accelerator generator")
-    p.add_argument("--version", action="version", version=f"lego {__version__}")
-    sub = p.add_subparsers(dest="cmd", parser_class=_Parser)
-    g = sub.add_parser("gen", help="generate RTL")
-    g.add_argument("--workload")
-    g.add_argument("--accelerator")
-    g.add_argument("--config")
-    g.add_argument("--shape")
-    g.add_argument("--array")
-    g.add_argument("--dataflow", action="append")
-    g.add_argument("--bits", type=int, default=8)
-    g.add_argument("--no-opt", action="store_true")
-    g.add_argument("--out", required=True)
-    g.add_argument("--force", action="store_true")
-    g.add_argument("--json", action="store_true")
-    s = sub.add_parser("sim", help="simulate a design (or a model / an accelerator trace)")
-    s.add_argument("dir", nargs="?")
-    s.add_argument("--engine", default="cycle")
-    s.add_argument("--mode")
-    s.add_argument("--inputs")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out")
-    s.add_argument("--json", action="store_true")
-    s.add_argument("--waves")
-    s.add_argument("--model")
-    s.add_argument("--design")
-    s.add_argument("--array")
-    s.add_argument("--dataflow", action="append")
-    s.add_argument("--accelerator")
-    s.add_argument("--config")
-    s.add_argument("--trace", help="with --accelerator: the workload trace to replay; with DIR: write a "
-                                    "per-cycle CSV trace (cycle engine)")
-    s.add_argument("--trace-window", help="START:END cycles of the per-cycle trace (default 0:1000)")
-    y = sub.add_parser("synth", help="Yosys synthesis report")
-    y.add_argument("dir")
-    y.add_argument("--target", default="generic", choices=["generic", "ice40"])
-    y.add_argument("--json", action="store_true")
-    li = sub.add_parser("list", help="workloads, dataflows, accelerators, engines")
-    li.add_argument("--json", action="store_true")
-    e = sub.add_parser("explore", help="design-space exploration (Dask)")
-    e.add_argument("rest", nargs=argparse.REMAINDER)
-    return p
+def _explore(a) -> tuple[dict, str]:
+    if not a.model:
+        raise LegoError("--model: the model to explore is required (lego list)")
+    return registry.get(registry.TOOLS, "explore").run(a)
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv and argv[0] == "sim" and "--model" in argv:
-            from simulator.model_run import cli as model_cli
-            return model_cli(argv[1:])
-        if argv and argv[0] == "explore":
-            from simulator.explore import cli as explore_cli
-            return explore_cli(argv[1:])
-        a = parser().parse_args(argv)
+        p = parser(argv)
+        a, extra = p.parse_known_args(argv)
         if a.cmd is None:
-            raise LegoError("a command is required (gen, sim, synth, list, explore)")
-        return {"gen": _gen, "sim": _sim, "synth": _synth, "list": _list}[a.cmd](a)
+            raise LegoError("a command is required (" + ", ".join(COMMANDS) + ")")
+        _unknown(p._subparsers._group_actions[0].choices[a.cmd], extra)
+        code = 0
+        if a.cmd == "sim":
+            obj, text, code = _sim(a)
+        else:
+            obj, text = {"gen": _gen, "synth": _synth, "list": _list, "explore": _explore}[a.cmd](a)
+        print(json.dumps(obj, sort_keys=True, default=_jsonable) if getattr(a, "json", False) else text)
+        return code
     except LegoError as e:
         print(f"lego: error: {e}", file=sys.stderr)
         return 2
@@ -177,6 +307,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lego: interrupted", file=sys.stderr)
         return 130
+
+
+def _jsonable(x):
+    import numpy as np
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, Path):
+        return str(x)
+    raise TypeError(f"not JSON serializable: {type(x).__name__}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .affine.dataflow import make_dataflow
-from .affine.library import DEFAULTS, builtin_workload, parse_shape
+from .affine.library import ARRAY_WORKLOADS, WORKLOADS, builtin_workload, parse_shape
 from .affine.widths import acc_bits
 from .affine.workload import Workload, parse_workload_file
 from .arch.graph import ArchGraph, build_arch
@@ -46,28 +46,30 @@ class ArrayDesign:
         return [m.df.steps + self.pg.drain(m.index, fd) for m in self.arch.modes]
 
 
-def parse_array(text: str | None) -> tuple[int, int]:
+def parse_array(text: str | None, limit: int = MAX_ARRAY) -> tuple[int, int]:
+    """``RxC`` (e.g. 4x8) -> (R, C), each side in 1..limit; None -> the default 4x4. The one parser of
+    --array (generation, model runs, exploration)."""
     if text is None:
         return (4, 4)
     m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
     if not m:
         raise LegoError(f"--array: '{text}' is not RxC (e.g. 4x8)")
     r, c = int(m.group(1)), int(m.group(2))
-    if not (1 <= r <= MAX_ARRAY and 1 <= c <= MAX_ARRAY):
-        raise LegoError(f"--array: {r}x{c} is out of range (1..{MAX_ARRAY} per side)")
+    if not (1 <= r <= limit and 1 <= c <= limit):
+        raise LegoError(f"--array: {r}x{c} is out of range (1..{limit} per side)")
     return r, c
 
 
 def load_workload(name: str, shape: str | None, bits: int) -> Workload:
     if bits not in (4, 8, 12, 16):
         raise LegoError(f"--bits: {bits} is not supported (allowed: 4, 8, 12, 16)")
-    if name in DEFAULTS:
+    if name in ARRAY_WORKLOADS:
         return builtin_workload(name, parse_shape(shape, name), bits)
     if name.endswith((".yaml", ".yml", ".json")) or os.path.sep in name:
         if shape:
             raise LegoError("--shape: not allowed with a workload file (extents are in the file)")
         return parse_workload_file(Path(name))
-    raise LegoError(f"--workload: unknown workload '{name}' (built-in: {', '.join(DEFAULTS)}; or a .yaml/.json file)")
+    raise LegoError(f"--workload: unknown workload '{name}' (built-in: {', '.join(WORKLOADS)}; or a .yaml/.json file)")
 
 
 def build_array(w: Workload, array: tuple[int, int], dataflows: tuple[str, ...], opt: bool = True) -> ArrayDesign:
@@ -86,5 +88,5 @@ def build_design(w: Workload, dfs: list, opt: bool = True, narrow: bool = True) 
     best = pg0
     for p in PIPELINES["opt"]:
         best = p(best)
-    stats = dict(getattr(best, "lp_stats", {}))
+    stats = dict(best.lp)
     return ArrayDesign(w, arch, best if opt else naive, naive.register_bits(), best.register_bits(), stats)

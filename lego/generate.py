@@ -8,11 +8,26 @@ from pathlib import Path
 from amaranth.back import rtlil, verilog
 from amaranth.hdl import Fragment
 
+from . import registry
 from .design import GenSpec, build_array, load_workload, parse_array
+from .emit import design_file
 from .emit import files as F
-from .emit.outdir import check_target, dumps, write_atomic
+from .emit.directory import write_design
+from .emit.outdir import check_target
 from .emit.top import ArrayTop
 from .errors import LegoError
+
+
+def workload_owner(name: str):
+    """The registered accelerator that generates ``--workload name`` (attention), or None for an array."""
+    from .affine.library import ARRAY_WORKLOADS
+    if name in ARRAY_WORKLOADS or name.endswith((".yaml", ".yml", ".json")) or os.path.sep in name:
+        return None
+    for acc_name in registry.names(registry.ACCELERATORS):
+        acc = registry.get(registry.ACCELERATORS, acc_name)
+        if name in getattr(acc, "workloads", ()):
+            return acc
+    return None
 
 
 def top_name(workload: str) -> str:
@@ -45,22 +60,25 @@ def strip_zero_init(rtlil_text: str) -> str:
 
 def generate(workload: str, shape: str | None, array: str | None, dataflows: tuple[str, ...], bits: int,
              opt: bool, out: Path, force: bool = False) -> dict:
+    """``lego gen --workload W``: build the array and write its design directory; a workload that a
+    registered accelerator generates (attention) goes to that accelerator."""
     check_target(out, force)
-    if workload == "attention":
-        from .attention import generate_attention
-        return generate_attention(shape, array, dataflows, bits, opt, out, force)
+    owner = workload_owner(workload)
+    if owner is not None:
+        return owner.generate(owner.config_from_workload(shape, array, tuple(dataflows), bits, opt), out, force)
     arr = parse_array(array)
     w = load_workload(workload, shape, bits)
     d = build_array(w, arr, dataflows, opt)
     name = top_name(workload)
     top = ArrayTop(d.arch, d.pg, name)
-    files = {f"{name}.v": to_verilog(top, name)}
+    sources = {f"{name}.v": to_verilog(top, name)}
+    extra: dict[str, str] = {design_file.FILE: design_file.dumps(d)}
     is_file = workload.endswith((".yaml", ".yml", ".json"))
     df_specs = []
-    for k, dspec in enumerate(dataflows):      # dataflow files travel with the design
+    for k, dspec in enumerate(dataflows):      # the user's files travel with the design (provenance)
         if dspec.endswith((".yaml", ".yml", ".json")):
             rel = f"dataflow_{k}{Path(dspec).suffix}"
-            files[rel] = Path(dspec).read_text()
+            extra[rel] = Path(dspec).read_text()
             df_specs.append(rel)
         else:
             df_specs.append(dspec)
@@ -68,15 +86,12 @@ def generate(workload: str, shape: str | None, array: str | None, dataflows: tup
             "workload_file": "workload" + Path(workload).suffix if is_file else None,
             "shape": shape, "array": list(arr), "dataflows": df_specs, "bits": bits, "opt": opt}
     if is_file:
-        files[spec["workload_file"]] = Path(workload).read_text()
+        extra[spec["workload_file"]] = Path(workload).read_text()
     gs = GenSpec(workload, shape, arr, dataflows, bits, opt)
-    man = F.manifest(gs, d, name, top, {"spec": spec, "kind": "array"})
-    files["manifest.json"] = dumps(man)
+    man = F.manifest(gs, d, name, top, {"spec": spec})
     rep = F.report(d, top.core.emitted_bits)
-    files["report.json"] = dumps(rep)
-    files.update(F.tb_files(man))
-    files.update(F.common_files(name, f"lego {w.name} on {arr[0]}x{arr[1]} ({', '.join(dataflows)})"))
-    write_atomic(out, files, force)
+    write_design(out, top=name, kind="array", sources=sources, manifest=man, report=rep, tb=F.tb_files(man),
+                 extra=extra, force=force, description=f"lego {w.name} on {arr[0]}x{arr[1]} ({', '.join(dataflows)})")
     return {"top": name, "dir": str(out), "cycles": rep["cycles"]["predicted"],
             "registers": rep["registers"],
             "summary": f"top {name}, {len(d.arch.fus)} FUs, cycles {rep['cycles']['predicted']}, "

@@ -23,8 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEMA_VERSION = 2
-
 
 class HostError(ValueError):
     """A request the documented protocol does not allow (the message names the field)."""

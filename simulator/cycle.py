@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from lego.arch.flags import increment_positions, output_writes, same_tables
+from lego.emit import design_file
 from lego.errors import LegoError
 from sw_reference.ops import wrap
 
@@ -72,19 +73,13 @@ class CycleEngine(Engine):
     def run_jobs(self, design_dir: Path, jobs: list[Job], waves: Path | None = None, seed: int = 0,
                  outputs: bool = True, trace: Path | None = None,
                  window: tuple[int, int | None] = (0, 1000)) -> list[Report]:
-        from lego.rebuild import design_from_manifest
         from sw_reference.ops import reference
 
         from .costs import design_costs
 
         man = read_manifest(design_dir)
-        if man.get("kind") == "attention":
-            from .attention import run_cycle
-            if len(jobs) != 1:
-                raise LegoError("sim: the attention design runs one job per simulation")
-            return [run_cycle(design_dir, man, jobs[0].inputs, seed, jobs[0].mode)]
         t0 = time.perf_counter()
-        d = design_from_manifest(man, Path(design_dir))
+        d = design_file.read(Path(design_dir))
         w = d.workload
         reps = []
         for name, mi, _, ins in job_inputs(man, jobs):

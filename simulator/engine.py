@@ -10,19 +10,16 @@ hold for that mode.
 """
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
+from lego import registry
+from lego.emit.directory import read_manifest
 from lego.errors import LegoError
-from lego.host import Banks, HostError, check_tensor, random_inputs
+from lego.host import Banks, HostError, random_inputs
 
 from .report import Report
-
-ENGINES = ("cycle", "icarus", "verilator")
 
 
 @dataclass(frozen=True)
@@ -42,7 +39,10 @@ class Engine(ABC):
             waves: Path | None = None, **kw) -> Report:
         """One job after power-up: load every input (``inputs`` or random with ``seed``), run, read."""
         man = read_manifest(design_dir)
-        if inputs is None and man.get("kind") == "array":
+        if man["kind"] != "array":
+            raise LegoError(f"sim: '{design_dir}' holds the {man.get('accelerator')} accelerator; its bench runs "
+                            f"through lego.api.simulate (lego sim DIR)")
+        if inputs is None:
             inputs = random_inputs(man, seed)
         return self.run_jobs(design_dir, [Job(mode, inputs)], waves=waves, seed=seed, **kw)[0]
 
@@ -52,23 +52,12 @@ class Engine(ABC):
 
 
 def get_engine(name: str) -> Engine:
-    if name == "cycle":
-        from .cycle import CycleEngine
-        return CycleEngine()
-    if name in ("icarus", "verilator"):
-        from .rtl import RtlEngine
-        return RtlEngine(name)
-    raise LegoError(f"--engine: unknown engine '{name}' (allowed: {', '.join(ENGINES)})")
+    """The registered engine ``name`` (entry points ``lego.engines``: cycle, icarus, verilator)."""
+    return registry.get(registry.ENGINES, name)()
 
 
-def read_manifest(design_dir: Path) -> dict:
-    p = Path(design_dir) / "manifest.json"
-    if not p.is_file():
-        raise LegoError(f"'{design_dir}' is not a lego design directory (no manifest.json)")
-    try:
-        return json.loads(p.read_text())
-    except json.JSONDecodeError:
-        raise LegoError(f"{p} is not valid JSON") from None
+def engine_names() -> list[str]:
+    return registry.names(registry.ENGINES)
 
 
 def pick_mode(man: dict, mode: str | None) -> tuple[str, int]:
@@ -93,32 +82,4 @@ def job_inputs(man: dict, jobs: list[Job]):
             out.append((name, mi, rows, banks.gather(name)))
     except HostError as e:
         raise LegoError(f"job {k}: {e}") from None
-    return out
-
-
-def load_inputs(path: Path, man: dict) -> dict[str, np.ndarray]:
-    path = Path(path)
-    if not path.is_file():
-        raise LegoError(f"--inputs: file '{path}' not found")
-    try:
-        z = np.load(path, allow_pickle=False)
-    except ValueError as e:
-        why = "holds pickled objects (save plain integer arrays)" if "allow_pickle" in str(e) else "is not a .npz file"
-        raise LegoError(f"--inputs: '{path}' {why}") from None
-    except Exception:
-        raise LegoError(f"--inputs: '{path}' is not a readable .npz file") from None
-    out = {}
-    with z:
-        for name, t in man["tensors"].items():
-            if t["role"] != "input":
-                continue
-            if name not in z.files:
-                raise LegoError(f"--inputs: tensor '{name}' missing (needs: "
-                                f"{', '.join(k for k, v in man['tensors'].items() if v['role'] == 'input')})")
-            try:
-                out[name] = check_tensor(name, t, z[name])
-            except HostError as e:
-                raise LegoError(str(e)) from None
-            except ValueError:
-                raise LegoError(f"--inputs: tensor '{name}' holds pickled objects (save plain integer arrays)") from None
     return out

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lego.errors import LegoError
 from simulator.mapping import DATAFLOWS, KIB
-from simulator.model_run import parse_array, run_model
+from simulator.model_run import run_model
 from simulator.models import MODELS
 
 OBJECTIVES = ("latency_ms", "area_mm2", "energy_uj")
@@ -143,11 +143,6 @@ def plot_pareto(rows: list[dict], path, title: str = "") -> None:
     plt.close(fig)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        raise LegoError(message)
-
-
 def _csv_ints(text: str, field: str) -> list[int]:
     try:
         vals = [int(v) for v in text.split(",") if v]
@@ -164,74 +159,62 @@ def _dataflow_sets(text: str) -> list[tuple[str, ...]]:
     sets = [tuple(s.split("+")) for s in text.split(",") if s]
     for s in sets:
         if not s or any(d not in DATAFLOWS for d in s) or len(set(s)) != len(s):
-            raise LegoError(f"dataflow-sets: {'+'.join(s)!r} invalid, allowed sets of "
+            raise LegoError(f"--dataflow-sets: {'+'.join(s)!r} invalid, allowed sets of "
                             f"{list(DATAFLOWS)} joined by '+', comma-separated, or 'all'")
     return sets
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="lego explore", description="Design-space exploration on Dask.")
-    p.add_argument("--model", required=True, help=f"one of {sorted(MODELS)}")
-    p.add_argument("--arrays", default=",".join(f"{r}x{c}" for r, c in DEFAULT_ARRAYS),
-                   help="comma-separated RxC list")
-    p.add_argument("--dataflow-sets", default="all", help="e.g. os,ws,os+ws+is or 'all'")
-    p.add_argument("--buffers-kib", default=",".join(map(str, DEFAULT_BUFFERS_KIB)))
-    p.add_argument("--dram-gbps", type=float, default=16.0)
-    p.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
-    p.add_argument("--workers", type=int, default=2, help="local cluster workers")
-    p.add_argument("--threads", action="store_true", help="local cluster of threads, not processes")
-    p.add_argument("--out", default="explore_out", help="directory for the CSV and PNG")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    return p
+class ExploreTool:
+    """``lego explore --model M [...]`` (registered as the ``explore`` tool; the CLI owns --model, --out
+    and --json)."""
+    name = "explore"
+    help = "design-space exploration on Dask: CSV and Pareto PNG"
 
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        p.add_argument("--arrays", default=",".join(f"{r}x{c}" for r, c in DEFAULT_ARRAYS),
+                       help="comma-separated RxC list")
+        p.add_argument("--dataflow-sets", default="all", help="e.g. os,ws,os+ws+is or 'all'")
+        p.add_argument("--buffers-kib", default=",".join(map(str, DEFAULT_BUFFERS_KIB)),
+                       help="comma-separated scratchpad sizes, KiB")
+        p.add_argument("--dram-gbps", type=float, default=16.0, help="DRAM bandwidth, GB/s (default 16)")
+        p.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
+        p.add_argument("--workers", type=int, default=2, help="local cluster workers (default 2)")
+        p.add_argument("--threads", action="store_true", help="local cluster of threads, not processes")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-def cli(argv: list[str]) -> int:
-    """``lego explore --model M [...]``; returns the exit code."""
-    try:
-        try:
-            a = build_parser().parse_args(argv)
-        except SystemExit as e:                 # --help
-            return int(e.code or 0)
+    def run(self, a: argparse.Namespace) -> tuple[dict, str]:
+        from lego.design import parse_array
         if a.model not in MODELS:
-            raise LegoError(f"model: {a.model!r} unknown, allowed {sorted(MODELS)}")
-        arrays = [parse_array(t) for t in a.arrays.split(",") if t]
+            raise LegoError(f"--model: {a.model!r} unknown (allowed: {', '.join(sorted(MODELS))})")
+        arrays = [parse_array(t, limit=1024) for t in a.arrays.split(",") if t]
         if not arrays:
-            raise LegoError("arrays: empty, allowed a comma-separated RxC list")
+            raise LegoError("--arrays: empty, allowed a comma-separated RxC list")
         if a.workers <= 0:
-            raise LegoError(f"workers: {a.workers} must be > 0")
+            raise LegoError(f"--workers: {a.workers} must be > 0")
         if not a.dram_gbps > 0:
-            raise LegoError(f"dram-gbps: {a.dram_gbps} must be > 0")
-        points = design_space(arrays, _dataflow_sets(a.dataflow_sets),
-                              _csv_ints(a.buffers_kib, "buffers-kib"))
-        rows = sweep(a.model, points, a.dram_gbps, a.scheduler, a.workers,
-                     processes=not a.threads, progress=not a.no_progress)
-    except LegoError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:           # e.g. an unreachable --scheduler
-        print(f"error: scheduler: {e}", file=sys.stderr)
-        return 2
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    csv_path, png_path = out / f"explore_{a.model}.csv", out / f"explore_{a.model}.png"
-    write_csv(rows, csv_path)
-    plot_pareto(rows, png_path, f"{a.model}: design space ({len(rows)} points)")
-    par = [r for r in rows if r["pareto"]]
-    if a.json:
-        print(json.dumps({"model": a.model, "points": len(rows), "pareto": par,
-                          "csv": str(csv_path), "png": str(png_path)}, sort_keys=True))
-    else:
-        print(f"{len(rows)} points, {len(par)} on the Pareto front -> {csv_path}, {png_path}")
+            raise LegoError(f"--dram-gbps: {a.dram_gbps} must be > 0")
+        points = design_space(arrays, _dataflow_sets(a.dataflow_sets), _csv_ints(a.buffers_kib, "--buffers-kib"))
+        try:
+            rows = sweep(a.model, points, a.dram_gbps, a.scheduler, a.workers, processes=not a.threads,
+                         progress=not a.no_progress and not a.json)
+        except OSError as e:           # e.g. an unreachable --scheduler
+            raise LegoError(f"--scheduler: {e}") from None
+        out = Path(a.out or "explore_out")
+        out.mkdir(parents=True, exist_ok=True)
+        csv_path, png_path = out / f"explore_{a.model}.csv", out / f"explore_{a.model}.png"
+        write_csv(rows, csv_path)
+        plot_pareto(rows, png_path, f"{a.model}: design space ({len(rows)} points)")
+        par = [r for r in rows if r["pareto"]]
+        lines = [f"{len(rows)} points, {len(par)} on the Pareto front -> {csv_path}, {png_path}"]
         for r in sorted(par, key=lambda r: r["latency_ms"]):
-            print(f"  {r['array']:>6} {r['dataflows']:<9} {r['buffer_kib']:>5} KiB  "
-                  f"{r['latency_ms']:9.3f} ms {r['area_mm2']:7.3f} mm2 {r['energy_uj']:10.1f} uJ")
-    return 0
+            lines.append(f"  {r['array']:>6} {r['dataflows']:<9} {r['buffer_kib']:>5} KiB  "
+                         f"{r['latency_ms']:9.3f} ms {r['area_mm2']:7.3f} mm2 {r['energy_uj']:10.1f} uJ")
+        return ({"model": a.model, "points": len(rows), "pareto": par, "csv": str(csv_path), "png": str(png_path)},
+                "\n".join(lines))
 
 
-if __name__ == "__main__":
-    sys.exit(cli(sys.argv[1:]))
+TOOL = ExploreTool()
 
 
-__all__ = ["DesignPoint", "all_dataflow_sets", "asdict", "cli", "design_space", "evaluate",
-           "pareto_mask", "sweep"]
+__all__ = ["DesignPoint", "TOOL", "all_dataflow_sets", "asdict", "design_space", "evaluate", "pareto_mask",
+           "sweep"]

@@ -10,7 +10,6 @@ import argparse
 import csv
 import json
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -182,93 +181,64 @@ def run_model_report(model: str, *args, **kwargs) -> Report:
     return Report(**fields, extra={**extra, "layers": rows})
 
 
-# ---------------------------------------------------------------- CLI (`lego sim --model ...`)
+# ---------------------------------------------------------------- the `lego sim --model` tool
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:      # one stderr line, exit 2, no usage dump
-        raise LegoError(message)
+class ModelTool:
+    """``lego sim --model M [--design DIR | --array RxC | --baseline gemmini] ...`` (registered as the
+    ``model`` tool; the CLI owns --model, --out and --json)."""
+    name = "model"
+    help = "map a built-in model onto a design: per-layer CSV, JSON and PNG"
 
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        p.add_argument("--design", help="with --model: a lego gen output DIR (its array and dataflows)")
+        p.add_argument("--baseline", choices=["gemmini"], help="with --model: the Gemmini-like 16x16 WS baseline")
+        p.add_argument("--buffer-kib", type=int, default=256, help="with --model: scratchpad KiB (default 256)")
+        p.add_argument("--acc-kib", type=int, default=64, help="with --model: accumulator KiB (default 64)")
+        p.add_argument("--dram-gbps", type=float, default=16.0, help="with --model: DRAM bandwidth, GB/s (default 16)")
+        p.add_argument("--dram-latency-ns", type=float, default=100.0,
+                       help="with --model: DRAM latency, ns (default 100)")
+        p.add_argument("--dram-row-model", action="store_true", help="with --model: add the DRAM bank/row model")
+        p.add_argument("--freq-ghz", type=float, default=1.0, help="with --model: clock, GHz (default 1)")
 
-def parse_array(text: str) -> tuple[int, int]:
-    try:
-        r, c = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise LegoError(f"array: {text!r} invalid, allowed RxC with positive integers") from None
-    if r <= 0 or c <= 0:
-        raise LegoError(f"array: {text!r} invalid, allowed RxC with positive integers")
-    return r, c
+    def run(self, a: argparse.Namespace) -> tuple[dict, str]:
+        from lego.design import parse_array
+        array, dfs = (16, 16), list(DATAFLOWS)
+        if sum(x is not None for x in (a.design, a.array)) + bool(a.baseline) > 1:
+            raise LegoError("--design: give one of --design, --array and --baseline")
+        if a.design:
+            array, dfs = read_design(a.design)
+        elif a.array:
+            array = parse_array(a.array, limit=1024)
+        if a.dataflow:
+            dfs = a.dataflow
+        if a.buffer_kib <= 0 or a.acc_kib <= 0:
+            raise LegoError("--buffer-kib: scratchpad and accumulator sizes must be positive integers")
+        out = a.out or f"lego-model-{a.model}"
+        rows, total = run_model(a.model, array, dfs, a.buffer_kib * KIB, a.dram_gbps, out,
+                                acc_bytes=a.acc_kib * KIB, freq_ghz=a.freq_ghz, dram_latency_ns=a.dram_latency_ns,
+                                dram_row_model=a.dram_row_model, design="gemmini" if a.baseline else "lego")
+        lines = [f"{'layer':<22}{'op':<10}{'df':<4}{'cycles':>12}{'stall':>11}{'util':>7}"
+                 f"{'dram_bytes':>12}{'energy_uj':>11}"]
+        for r in rows:
+            lines.append(f"{r['layer']:<22}{r['op']:<10}{r['dataflow']:<4}{r['cycles']:>12}"
+                         f"{r['stall_cycles']:>11}{r['utilization']:>7.3f}{r['dram_bytes']:>12}"
+                         f"{r['energy_pj'] / 1e6:>11.2f}")
+        lines.append(f"{'TOTAL':<36}{total['cycles']:>12}{total['stall_cycles']:>11}"
+                     f"{total['utilization']:>7.3f}{total['dram_bytes_total']:>12}{total['energy_uj']:>11.2f}")
+        lines.append("files: " + ", ".join(total["files"].values()))
+        return {"total": total, "layers": rows}, "\n".join(lines)
 
 
 def read_design(path: str) -> tuple[tuple[int, int], list[str]]:
     """``DIR/manifest.json`` keys ``array`` ([R, C]) and ``dataflows`` (names)."""
-    mf = Path(path) / "manifest.json"
+    from lego.emit.directory import read_manifest
+    m = read_manifest(Path(path))
     try:
-        m = json.loads(mf.read_text())
         r, c = (int(v) for v in m["array"])
         dfs = [str(d) for d in m["dataflows"]]
-    except FileNotFoundError:
-        raise LegoError(f"design: {mf} not found, allowed a directory made by lego gen") from None
-    except (KeyError, TypeError, ValueError, json.JSONDecodeError):
-        raise LegoError(f"design: {mf} needs keys array [R, C] and dataflows [names]") from None
+    except (KeyError, TypeError, ValueError):
+        raise LegoError(f"--design: {path}/manifest.json needs keys array [R, C] and dataflows [names]") from None
     return (r, c), dfs
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="lego sim", description="Map a built-in model onto a design.")
-    p.add_argument("--model", required=True, help=f"one of {sorted(MODELS)}")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--design", help="a lego gen output DIR (reads DIR/manifest.json)")
-    src.add_argument("--array", help="RxC, default 16x16")
-    src.add_argument("--baseline", choices=["gemmini"], help="the Gemmini-like baseline")
-    p.add_argument("--dataflow", action="append", help="os|ws|is, repeat to fuse")
-    p.add_argument("--buffer-kib", type=int, default=256, help="scratchpad KiB (default 256)")
-    p.add_argument("--acc-kib", type=int, default=64, help="accumulator KiB (default 64)")
-    p.add_argument("--dram-gbps", type=float, default=16.0)
-    p.add_argument("--dram-latency-ns", type=float, default=100.0)
-    p.add_argument("--dram-row-model", action="store_true", help="add the DRAM bank/row model")
-    p.add_argument("--freq-ghz", type=float, default=1.0)
-    p.add_argument("--out", help="directory for CSV/JSON/PNG")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    return p
-
-
-def cli(argv: list[str]) -> int:
-    """``lego sim --model M [--design DIR | --array RxC | --baseline gemmini] ...``; exit code."""
-    try:
-        try:
-            a = build_parser().parse_args(argv)
-        except SystemExit as e:                 # --help
-            return int(e.code or 0)
-        array, dfs = (16, 16), list(DATAFLOWS)
-        if a.design:
-            array, dfs = read_design(a.design)
-        elif a.array:
-            array = parse_array(a.array)
-        if a.dataflow:
-            dfs = a.dataflow
-        if a.buffer_kib <= 0 or a.acc_kib <= 0:
-            raise LegoError("buffer-kib/acc-kib: must be positive integers")
-        rows, total = run_model(a.model, array, dfs, a.buffer_kib * KIB, a.dram_gbps, a.out,
-                                acc_bytes=a.acc_kib * KIB, freq_ghz=a.freq_ghz,
-                                dram_latency_ns=a.dram_latency_ns,
-                                dram_row_model=a.dram_row_model, design="gemmini" if a.baseline else "lego")
-    except LegoError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if a.json:
-        print(json.dumps({"total": total, "layers": rows}, sort_keys=True))
-    else:
-        print(f"{'layer':<22}{'op':<10}{'df':<4}{'cycles':>12}{'stall':>11}{'util':>7}"
-              f"{'dram_bytes':>12}{'energy_uj':>11}")
-        for r in rows:
-            print(f"{r['layer']:<22}{r['op']:<10}{r['dataflow']:<4}{r['cycles']:>12}"
-                  f"{r['stall_cycles']:>11}{r['utilization']:>7.3f}{r['dram_bytes']:>12}"
-                  f"{r['energy_pj'] / 1e6:>11.2f}")
-        print(f"{'TOTAL':<36}{total['cycles']:>12}{total['stall_cycles']:>11}"
-              f"{total['utilization']:>7.3f}{total['dram_bytes_total']:>12}"
-              f"{total['energy_uj']:>11.2f}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli(sys.argv[1:]))
+TOOL = ModelTool()

@@ -60,6 +60,20 @@ class Report:
         d["dram_bytes_total"] = self.total_dram_bytes
         return d
 
+    def summary(self) -> dict[str, Any]:
+        """Scalar totals and per-component breakdowns, plus ``extra`` at the top level: the JSON of
+        ``lego sim --accelerator`` (units in the key names)."""
+        out: dict[str, Any] = {"engine": self.engine, "cycles": self.cycles, "stall_cycles": self.stall_cycles,
+                               "dram_bytes": self.total_dram_bytes, "energy_pj": self.total_energy_pj,
+                               "area_um2": self.total_area_um2, "sim_seconds": self.sim_seconds,
+                               "dram_bytes_by_tensor": dict(self.dram_bytes),
+                               "energy_pj_by_component": dict(self.energy_pj),
+                               "area_um2_by_component": dict(self.area_um2)}
+        if self.match is not None:
+            out["match"] = self.match
+        out.update(self.extra)
+        return out
+
     def to_json(self, with_outputs: bool = True) -> str:
         return json.dumps(self.to_dict(with_outputs), sort_keys=True)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lego.emit import design_file
 from lego.errors import LegoError
 from lego.toolchain import BuildError, run_cocotb
 from .engine import Engine, Job, job_inputs, read_manifest
@@ -89,20 +90,14 @@ class RtlEngine(Engine):
     def run_jobs(self, design_dir: Path, jobs: list[Job], waves: Path | None = None, seed: int = 0,
                  **kw) -> list[Report]:
         from lego.host import read_words
-        from lego.rebuild import design_from_manifest
         from sw_reference.ops import reference
 
         from .costs import design_costs
         from .cycle import traffic
 
         man = read_manifest(design_dir)
-        if man.get("kind") == "attention":
-            from .attention import run_rtl
-            if len(jobs) != 1:
-                raise LegoError("sim: the attention design runs one job per simulation")
-            return [run_rtl(self.name, design_dir, man, jobs[0].inputs, seed, waves, jobs[0].mode)]
         t0 = time.perf_counter()
-        d = design_from_manifest(man, Path(design_dir))
+        d = design_file.read(Path(design_dir))
         w = d.workload
         plan_jobs, refs = [], []
         for (name, mi, rows, ins), job in zip(job_inputs(man, jobs), jobs):
@@ -129,3 +124,13 @@ class RtlEngine(Engine):
                                sim_seconds=secs, extra={"mode": name, "cycles_register": r["cycles_reg"],
                                                         "cycles_predicted": d.cycles[mi]}))
         return reps
+
+
+class IcarusEngine(RtlEngine):
+    def __init__(self):
+        super().__init__("icarus")
+
+
+class VerilatorEngine(RtlEngine):
+    def __init__(self):
+        super().__init__("verilator")

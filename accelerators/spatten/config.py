@@ -8,13 +8,12 @@ Presets (see docs/spatten.md for provenance):
 """
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass, fields
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
 from lego.errors import LegoError
+
+from ..config import Config
 
 PRESETS = ("full", "eighth")
 
@@ -24,7 +23,7 @@ def _pow2(x: int) -> bool:
 
 
 @dataclass(frozen=True)
-class SpAttenConfig:
+class SpAttenConfig(Config):
     name: str = "full"
     # compute
     qk_multipliers: int = 512          # multipliers of the Q.K dot-product array
@@ -80,67 +79,16 @@ class SpAttenConfig:
     def score_bits(self) -> int:
         return self.q_bits + self.kv_bits + max(1, (self.head_dim - 1).bit_length())
 
-    # ---- presets and I/O -----------------------------------------------------------------------
+    # ---- presets --------------------------------------------------------------------------------
     @classmethod
-    def preset(cls, name: str) -> "SpAttenConfig":
-        if name == "full":
-            return cls()
-        if name == "eighth":
-            return cls(name="eighth", qk_multipliers=64, pv_multipliers=64, buffer_lines=2048,
-                       topk_parallelism=16, dram_channels=2, dram_bandwidth_gbps=64.0)
-        raise LegoError(f"preset: unknown SpAtten preset '{name}' (allowed: {', '.join(PRESETS)})")
-
-    def replace(self, **kw: Any) -> "SpAttenConfig":
-        return dataclasses.replace(self, **kw)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Any) -> "SpAttenConfig":
-        if not isinstance(d, dict):
-            raise LegoError("config: expected a mapping of SpAttenConfig fields")
-        d = dict(d)
-        base = cls()
-        if "preset" in d:
-            base = cls.preset(str(d.pop("preset")))
-        known = {f.name for f in fields(cls)}
-        for k in d:
-            if k not in known:
-                raise LegoError(f"{k}: unknown SpAttenConfig field (allowed: preset, {', '.join(sorted(known))})")
-        return dataclasses.replace(base, **d)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "SpAttenConfig":
-        import yaml
-        p = Path(path)
-        try:
-            text = p.read_text()
-        except OSError as e:
-            raise LegoError(f"--config: cannot read '{p}' ({e.strerror})") from None
-        try:
-            d = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise LegoError(f"--config: '{p}' is not valid YAML ({str(e).splitlines()[0]})") from None
-        return cls.from_dict(d if d is not None else {})
-
-    def to_yaml(self, path: str | Path) -> None:
-        import yaml
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+    def presets(cls) -> dict[str, "SpAttenConfig"]:
+        return {"full": cls(),
+                "eighth": cls(name="eighth", qk_multipliers=64, pv_multipliers=64, buffer_lines=2048,
+                              topk_parallelism=16, dram_channels=2, dram_bandwidth_gbps=64.0)}
 
     # ---- validation ----------------------------------------------------------------------------
-    def __post_init__(self) -> None:
-        ints = {f.name for f in fields(self) if f.type in ("int", int)}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if f.name in ints and (isinstance(v, bool) or not isinstance(v, int)):
-                raise LegoError(f"{f.name}: must be an integer, got {v!r}")
-            if f.type in ("float", float):
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                    raise LegoError(f"{f.name}: must be a finite number, got {v!r}")
-            if f.type in ("bool", bool) and not isinstance(v, bool):
-                raise LegoError(f"{f.name}: must be true or false, got {v!r}")
-        if not isinstance(self.name, str) or not self.name:
+    def validate(self) -> None:
+        if not self.name:
             raise LegoError("name: must be a non-empty string")
 
         def need(cond: bool, field: str, msg: str) -> None:

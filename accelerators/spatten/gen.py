@@ -13,9 +13,7 @@ each unit's ports brought out with the unit's name as prefix (``topk_start``, ``
 """
 from __future__ import annotations
 
-import json
 import os
-import shutil
 from pathlib import Path
 
 from amaranth import Elaboratable, Module, Signal
@@ -23,6 +21,7 @@ from amaranth import Elaboratable, Module, Signal
 from lego.emit.files import LINT_VLT as LEGO_LINT_VLT
 from lego.errors import LegoError
 
+from ..base import Build
 from .config import SpAttenConfig
 from .units.datapath import ImportanceAccumulator, KVFetcher, RequantDecision
 from .units.lego_datapath import PVArray, QKArray
@@ -33,15 +32,15 @@ from .units.topk import TopKEngine
 
 TOP = "spatten_top"
 UNITS_TOP = "spatten_units"
-REPO = Path(__file__).resolve().parents[2]
 TB_DIR = Path(__file__).resolve().parent / "tb"
 
 # lego's own waivers (Amaranth/Yosys backend message shapes only, each narrowed with -match), plus the
 # SpAtten-specific backend shapes below; a warning that names a signal of the SpAtten units is not waived.
-LINT_VLT = LEGO_LINT_VLT + """// SpAtten: Amaranth names submodules '<top>.<inst>' in the top's single file (spatten_top.v, and the units
+LINT_EXTRA = """// SpAtten: Amaranth names submodules '<top>.<inst>' in the top's single file (spatten_top.v, and the units
 // harness tb/spatten_units.v):
 lint_off -rule DECLFILENAME -file "*" -match "Filename 'spatten_*' does not match MODULE name: 'spatten_*.*'"
 """
+LINT_VLT = LEGO_LINT_VLT + LINT_EXTRA
 
 
 def small_config() -> SpAttenConfig:
@@ -146,29 +145,17 @@ def emit_verilog(cfg: SpAttenConfig, which: str = "top") -> tuple[str, list[dict
     return text, ports, dict(top.units)
 
 
-def generate(cfg: SpAttenConfig, out_dir: Path) -> dict:
-    out = Path(out_dir)
-    if not out.is_dir():
-        raise LegoError(f"--out: '{out}' is not an existing directory")
-    if any(out.iterdir()):
-        raise LegoError(f"--out: '{out}' is not empty")
+def build_files(cfg: SpAttenConfig) -> Build:
+    """spatten_top.v, the manifest and report keys, tb/ (the benches and the units harness) and
+    config.yaml, for the shared directory writer (``Accelerator.generate``)."""
     check_rtl_config(cfg)
     text, ports, top_units = emit_verilog(cfg, "top")
     pipe = top_units["pipe"]
-    (out / f"{TOP}.v").write_text(text)
-    (out / "files.f").write_text(f"{TOP}.v\n")
-    (out / "lint.vlt").write_text(LINT_VLT)
-    cfg.to_yaml(out / "config.yaml")
-    tb = out / "tb"
-    tb.mkdir()
-    for f in sorted(TB_DIR.glob("*.py")):
-        shutil.copy(f, tb / f.name)
     utext, _, unit_objs = emit_verilog(cfg, "units")
-    unit_types = {name: type(x).__name__ for name, x in unit_objs.items()}
-    (tb / f"{UNITS_TOP}.v").write_text(utext)
+    tb = {f.name: f.read_text() for f in sorted(TB_DIR.glob("*.py"))}
+    tb[f"{UNITS_TOP}.v"] = utext
+    qk, pv = datapath_report(pipe.qk), datapath_report(pipe.pv)
     manifest = {
-        "top": TOP,
-        "accelerator": "spatten",
         "workload": "spatten",
         "shape": {"D": cfg.head_dim, "max_n": cfg.topk_max_n},
         "dataflows": [],
@@ -180,20 +167,21 @@ def generate(cfg: SpAttenConfig, out_dir: Path) -> dict:
                  "importance": cfg.importance_bits, "score": cfg.score_bits},
         "ports": ports,
         "tensors": {
-            "Q": {"shape": [cfg.head_dim], "dtype": f"int{cfg.q_bits}", "role": "input"},
-            "K": {"shape": ["n", cfg.head_dim], "dtype": f"int{cfg.kv_bits}", "role": "input",
+            "Q": {"shape": [cfg.head_dim], "dtype": f"int{cfg.q_bits}", "role": "input", "bits": cfg.q_bits},
+            "K": {"shape": ["n", cfg.head_dim], "dtype": f"int{cfg.kv_bits}", "role": "input", "bits": cfg.kv_bits,
                   "layout": f"MSB int{cfg.kv_msb_bits} | LSB uint{cfg.kv_lsb_bits}"},
-            "V": {"shape": ["n", cfg.head_dim], "dtype": f"int{cfg.kv_bits}", "role": "input"},
-            "P": {"shape": ["n"], "dtype": f"uint{cfg.prob_bits}", "role": "output",
+            "V": {"shape": ["n", cfg.head_dim], "dtype": f"int{cfg.kv_bits}", "role": "input", "bits": cfg.kv_bits},
+            "P": {"shape": ["n"], "dtype": f"uint{cfg.prob_bits}", "role": "output", "bits": cfg.prob_bits,
                   "scale": f"2**-{cfg.prob_bits}"},
         },
         "modes": {},
-        "units": unit_types,
-        "datapaths": {"qk": datapath_report(pipe.qk), "pv": datapath_report(pipe.pv)},
+        "units": {name: type(x).__name__ for name, x in unit_objs.items()},
+        "datapaths": {"qk": qk, "pv": pv},
         "config": cfg.to_dict(),
-        "lego_version": __import__("lego").__version__,
         "sw_reference": "sw_reference.spatten",
-        "repo": str(REPO),
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    return manifest
+    report = {"datapaths": {"qk": qk, "pv": pv}, "lanes": manifest["lanes"], "multipliers": manifest["array"],
+              "units": manifest["units"]}
+    return Build(top=TOP, sources={f"{TOP}.v": text}, manifest=manifest, report=report, tb=tb, lint=LINT_EXTRA,
+                 extra={"config.yaml": cfg.to_yaml_text()},
+                 summary=f"spatten RTL, top {TOP}, {pipe.K} keys / {pipe.R} V rows per cycle")

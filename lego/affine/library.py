@@ -20,6 +20,7 @@ DESCRIPTIONS = {
     "attention": "S = Q·Kᵀ (int8) -> fixed-point softmax -> O = P·V",
 }
 WORKLOADS = tuple(DEFAULTS)
+ARRAY_WORKLOADS = ("gemm", "bmm", "conv2d", "dwconv2d")   # single nests; attention is an accelerator
 
 
 def _acc_bits(bits: int) -> int:
@@ -104,7 +105,7 @@ def builtin_workload(name: str, shape: dict[str, int], bits: int = 8) -> Workloa
             ("X", "input", [{"n": 1}, {"c": 1}, xh, xw], (s["N"], s["C"], s["H"], s["W"]), pad),
             ("W", "input", [{"c": 1}, {"r": 1}, {"s": 1}], (s["C"], s["R"], s["S"]), False),
             ("Y", "output", [{"n": 1}, {"c": 1}, {"h": 1}, {"w": 1}], (s["N"], s["C"], oh, ow), False)], bits, s)
-    raise LegoError(f"--workload: unknown workload '{name}' (built-in: {', '.join(WORKLOADS)}; or a .yaml/.json file)")
+    raise LegoError(f"--workload: unknown workload '{name}' (built-in: {', '.join(ARRAY_WORKLOADS)}; or a .yaml/.json file)")
 
 
 def attention_stages(shape: dict[str, int], bits: int = 8, pbits: int = 15) -> tuple[Workload, Workload]:

@@ -43,6 +43,7 @@ class PrimGraph:
     acc_bits: int = 32         # adders, accumulators and output-bank words (lego.affine.widths)
     fresh: dict = field(default_factory=dict)   # mode -> revisit counters (arch.flags.fresh_positions);
     #                            empty: every output element is written once per run (plain write ports)
+    lp: dict = field(default_factory=dict, compare=False)   # statistics of the LP that chose σ (schedule_lp)
 
     @property
     def rmw(self) -> bool:

@@ -53,7 +53,7 @@ def test_lp_integral_and_better_than_naive(df):
     pg = lower(build_arch(w, [make_dataflow(w, df, (4, 4))]))
     opt = schedule_lp(extract_reduction_trees(pg))
     naive = schedule_asap(pg)
-    assert opt.lp_stats["objective_bits"] == opt.register_bits()
+    assert opt.lp["objective_bits"] == opt.register_bits()
     assert opt.register_bits() <= naive.register_bits()
     # every timing row holds in the optimized schedule
     for u, v in timing_rows(opt):

@@ -13,6 +13,7 @@ from lego.affine.library import attention_stages, builtin_workload, parse_shape
 from lego.affine.widths import acc_bits, product_range, terms_per_output
 from lego.affine.workload import Affine, Tensor, Workload, parse_workload_file
 from lego.generate import generate
+from lego.api import simulate
 from simulator.engine import get_engine, read_manifest
 
 
@@ -127,5 +128,5 @@ def test_attention_extreme_scores_bit_exact(attention_design, engine):
     for v in (-128, 127):
         inputs = {"Q": np.full((6, 5), -128, np.int8), "K": np.full((6, 5), -128, np.int8),
                   "V": np.full((6, 5), v, np.int8)}
-        rep = get_engine(engine).run(attention_design, inputs=inputs)
+        rep = simulate(attention_design, engine, inputs=inputs)
         assert rep.match, (v, rep.max_abs_err)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lego.api import simulate
 from lego.generate import generate
 from lego.host import Banks, input_names, random_inputs, reference
 from simulator.engine import Job, get_engine, read_manifest
@@ -111,8 +112,8 @@ def test_attention_matches_cycle_engine(spec, engine, tmp_path):
     generate("attention", shape, arr, dfs, 8, True, tmp_path / "d")
     man = read_manifest(tmp_path / "d")
     for i, mode in enumerate(man["dataflows"]):
-        ref = get_engine("cycle").run(tmp_path / "d", mode=mode, seed=11 + i)
-        rep = get_engine(engine).run(tmp_path / "d", mode=mode, seed=11 + i)
+        ref = simulate(tmp_path / "d", "cycle", mode=mode, seed=11 + i)
+        rep = simulate(tmp_path / "d", engine, mode=mode, seed=11 + i)
         assert rep.match and ref.match, f"{engine} {mode}: max abs err {rep.max_abs_err}"
         assert rep.cycles == ref.cycles == man["cycles_predicted"][mode] == rep.extra["cycles_register"]
         for k in ref.outputs:

@@ -4,7 +4,8 @@ import json
 import pytest
 
 from lego.errors import LegoError
-from simulator.explore import (DesignPoint, all_dataflow_sets, cli, design_space, pareto_mask,
+from lego.cli import main
+from simulator.explore import (DesignPoint, all_dataflow_sets, design_space, pareto_mask,
                                sweep)
 
 
@@ -30,6 +31,11 @@ def test_sweep_local_threads():
     assert [r["array"] for r in rows] == ["8x8", "16x16"]
     assert all("pareto" in r for r in rows)
     assert rows[1]["area_mm2"] > rows[0]["area_mm2"]
+
+
+def cli(argv):
+    """`lego explore ...` through the one CLI."""
+    return main(["explore", *argv])
 
 
 def test_cli_writes_csv_png_json(tmp_path, capsys):

@@ -4,7 +4,8 @@ import json
 import pytest
 
 from lego.errors import LegoError
-from simulator.model_run import cli, run_model, run_model_report
+from lego.cli import main
+from simulator.model_run import run_model, run_model_report
 from simulator.models import MODELS, Layer, conv2d, get_model, gpt2
 
 
@@ -73,6 +74,11 @@ def test_gpt2_decode_is_memory_bound():
     assert tot["stall_cycles"] > 0.8 * tot["cycles"]
 
 
+def cli(argv):
+    """`lego sim --model ...` through the one CLI."""
+    return main(["sim", *argv])
+
+
 def test_cli_json(capsys):
     assert cli(["--model", "gpt2", "--array", "8x8", "--dataflow", "ws", "--json"]) == 0
     out = capsys.readouterr().out
@@ -82,8 +88,9 @@ def test_cli_json(capsys):
 
 
 def test_cli_design_dir(tmp_path, capsys):
-    (tmp_path / "manifest.json").write_text(json.dumps({"array": [4, 8], "dataflows": ["os"]}))
-    assert cli(["--model", "gpt2", "--design", str(tmp_path), "--json"]) == 0
+    from lego.generate import generate
+    generate("gemm", "M=4,N=8,K=2", "4x8", ("os",), 8, True, tmp_path / "d")
+    assert cli(["--model", "gpt2", "--design", str(tmp_path / "d"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["total"]["array"] == "4x8"
 
 

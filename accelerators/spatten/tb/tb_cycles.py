@@ -1,20 +1,18 @@
-"""cocotb bench: spatten_top's cycle counts against the exact model ``simulator.spatten_rtl``.
+"""cocotb bench: spatten_top's cycle counts against the exact model ``accelerators.spatten.rtl_model``.
 
 Replays trace rows back to back (each request presented as soon as req_ready) with K/V memories that
 answer in order after a FIXED latency (a request seen in cycle c is answered in cycle c + L). Per
 request: outputs, requant decision and V rows bit-exact with attention_query_int, and the measured
 cycles (accept cycle = 0, out_valid cycle = the count) == ``request_cycles``; the sequence total
 (first accept cycle to last out_valid cycle) == ``replay()['total']``.
-Env: SPATTEN_REPO, SPATTEN_CFG, SPATTEN_MANIFEST (default: next to SPATTEN_CFG),
-SPATTEN_TRACE (default simulator.spatten.DEFAULT_TRACE), SPATTEN_TRACE_ROWS ("N": the first N rows, or
+Env: SPATTEN_CFG, SPATTEN_MANIFEST (default: next to SPATTEN_CFG),
+SPATTEN_TRACE (default accelerators.spatten.model.DEFAULT_TRACE), SPATTEN_TRACE_ROWS ("N": the first N rows, or
 "a:b"), SPATTEN_MEM_LATENCY (comma list, each replayed in turn), SPATTEN_SEED,
 SPATTEN_CYCLES_COVERAGE (1: also the kv >= n path and pruned rows)."""
 import json
 import os
-import sys
 from pathlib import Path
 
-sys.path.insert(0, os.environ["SPATTEN_REPO"])
 
 import cocotb  # noqa: E402
 import numpy as np  # noqa: E402
@@ -23,8 +21,8 @@ from cocotb.clock import Clock  # noqa: E402
 from cocotb.triggers import FallingEdge  # noqa: E402
 
 from accelerators.spatten.config import SpAttenConfig  # noqa: E402
-from simulator import spatten_rtl  # noqa: E402
-from simulator.spatten import DEFAULT_TRACE, DENSE_TRACE, load_trace  # noqa: E402
+from accelerators.spatten import rtl_model as spatten_rtl  # noqa: E402
+from accelerators.spatten.model import DEFAULT_TRACE, DENSE_TRACE, load_trace  # noqa: E402
 from sw_reference.spatten import fixed  # noqa: E402
 
 CFG = SpAttenConfig.from_yaml(os.environ["SPATTEN_CFG"])

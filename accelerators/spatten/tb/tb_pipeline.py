@@ -1,11 +1,9 @@
 """cocotb bench of spatten_top (the per-query pipeline) against sw_reference.spatten.cascade:
 attention output, requant decision and cumulative token importance, bit-exact, with K/V memories that
-answer in order after a random latency. Env: SPATTEN_REPO, SPATTEN_CFG, SPATTEN_CASES."""
+answer in order after a random latency. Env: SPATTEN_CFG, SPATTEN_CASES."""
 import os
 import random
-import sys
 
-sys.path.insert(0, os.environ["SPATTEN_REPO"])
 
 import cocotb  # noqa: E402
 import numpy as np  # noqa: E402

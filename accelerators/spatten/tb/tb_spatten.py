@@ -1,11 +1,9 @@
 """cocotb benches of spatten_top: every unit (and the units chained as the pipeline) bit-exact against
 sw_reference.spatten on random inputs; the top-k engine also cycle-exact against its model.
-Env: SPATTEN_REPO (repo root, for sw_reference), SPATTEN_CFG (config.yaml of the RTL), SPATTEN_CASES."""
+Env: SPATTEN_CFG (config.yaml of the RTL), SPATTEN_CASES."""
 import os
 import random
-import sys
 
-sys.path.insert(0, os.environ["SPATTEN_REPO"])
 
 import cocotb  # noqa: E402
 import numpy as np  # noqa: E402
@@ -15,8 +13,8 @@ from cocotb.triggers import FallingEdge  # noqa: E402
 
 from accelerators.spatten.config import SpAttenConfig  # noqa: E402
 from accelerators.spatten.gen import unit_prune_depth  # noqa: E402
-from simulator.spatten import topk_cycles  # noqa: E402
-from simulator.spatten_rtl import selection_cycles  # noqa: E402
+from accelerators.spatten.model import topk_cycles  # noqa: E402
+from accelerators.spatten.rtl_model import selection_cycles  # noqa: E402
 from sw_reference.spatten import fixed  # noqa: E402
 from sw_reference.spatten.cascade import _select, attention_query_int  # noqa: E402
 from sw_reference.spatten.topk import keep_count, topk_engine, topk_reference  # noqa: E402

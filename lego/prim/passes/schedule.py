@@ -158,6 +158,4 @@ def schedule_lp(pg: PrimGraph, t_clk: float = T_CLK) -> PrimGraph:
     lp = {"variables": len(sig) + len(mu), "constraints": ncons, "timing_rows": len(rows),
           "solve_seconds": round(time.perf_counter() - t0, 4), "solver": type(_solver()).__name__,
           "objective_bits": int(round(sum(pg.nodes[u].width * (mu[u].value() - sigma[u]) for u in drivers)))}
-    out = pg.with_(sigma=sigma, shared=True, passes=pg.passes + ("lp",))
-    object.__setattr__(out, "lp_stats", lp)
-    return out
+    return pg.with_(sigma=sigma, shared=True, passes=pg.passes + ("lp",), lp=lp)

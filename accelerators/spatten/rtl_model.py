@@ -1,6 +1,6 @@
 """Exact cycle model of the generated ``spatten_top`` (accelerators/spatten/units/pipeline.py).
 
-Unlike the paper-level model in simulator/spatten.py (keys_per_cycle, DRAM channels, request overlap),
+Unlike the paper-level model in accelerators/spatten/model.py (keys_per_cycle, DRAM channels, request overlap),
 this one predicts the RTL's cycle counts exactly, for K/V memories that answer in order after a FIXED
 latency ``L = mem_latency >= 1`` (a request seen in cycle c is answered in cycle c + L).
 
@@ -35,7 +35,7 @@ from functools import lru_cache
 import numpy as np
 
 from accelerators.spatten.config import SpAttenConfig
-from simulator.spatten import TraceRow, topk_cycles
+from accelerators.spatten.model import TraceRow, topk_cycles
 from sw_reference.spatten import fixed
 from sw_reference.spatten.cascade import attention_query_int
 from sw_reference.spatten.topk import keep_count, topk_engine

@@ -1,4 +1,4 @@
-"""Attention: two lego-generated arrays (S = Q·Kᵀ and O = P·V, from their affine nests, same dataflow
+"""The attention accelerator's RTL: two lego-generated arrays (S = Q·Kᵀ and O = P·V, from their affine nests, same dataflow
 set) joined by the bit-exact fixed-point SoftmaxUnit, sequenced by a small FSM.
 
 Phases: QK array → for each row i: stream S[i,:] out of the QK output banks (LayoutWalker) into the
@@ -7,20 +7,23 @@ function of the two arrays' graph-derived cycles and ``softmax_cycles(L)`` (see 
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.hdl import Elaboratable, Module, Mux, Signal, signed
 
-from .affine.library import attention_stages, parse_shape
-from .design import ArrayDesign, GenSpec, build_array, parse_array
-from .emit import files as F
-from .emit.array import ArrayCore
-from .emit.outdir import dumps, write_atomic
-from .emit.walker import LayoutWalker
-from .errors import LegoError
-from .units.softmax import SoftmaxUnit, softmax_cycles
+from lego.affine.library import attention_stages
+from lego.design import ArrayDesign, build_array
+from lego.emit import design_file
+from lego.emit import files as F
+from lego.emit.array import ArrayCore
+from lego.emit.walker import LayoutWalker
+from lego.errors import LegoError
+from lego.units.softmax import SoftmaxUnit, softmax_cycles
 from sw_reference.attention import PB, SCALES, attention_mult
+
+from ..base import Build
 
 TOP = "lego_attention"
 
@@ -39,17 +42,13 @@ class AttentionDesign:
         return self.qk.cycles[mode] + 1 + self.L * softmax_cycles(self.L) + 1 + self.pv.cycles[mode]
 
 
-def build_attention(shape: str | None, array: str | None, dataflows, bits: int, opt: bool) -> AttentionDesign:
-    if bits != 8:
-        raise LegoError("--bits: attention supports 8-bit Q/K/V only (P is 16-bit with 15 fraction bits)")
-    sh = parse_shape(shape, "attention")
-    if sh["L"] > 1024 or sh["D"] > 1024:
-        raise LegoError("--shape: attention L and D must be <= 1024")
-    qk, pv = attention_stages(sh, bits, PB)
-    arr = parse_array(array)
-    d1 = build_array(qk, arr, tuple(dataflows), opt)
-    d2 = build_array(pv, arr, tuple(dataflows), opt)
-    return AttentionDesign(sh["L"], sh["D"], d1, d2, attention_mult(sh["D"]))
+def build_design(cfg) -> AttentionDesign:
+    """The two arrays of ``cfg`` (AttentionConfig), through lego's front end and back end."""
+    sh = {"L": cfg.L, "D": cfg.D}
+    qk, pv = attention_stages(sh, cfg.bits, PB)
+    d1 = build_array(qk, tuple(cfg.array), tuple(cfg.dataflows), cfg.opt)
+    d2 = build_array(pv, tuple(cfg.array), tuple(cfg.dataflows), cfg.opt)
+    return AttentionDesign(cfg.L, cfg.D, d1, d2, attention_mult(cfg.D))
 
 
 class AttentionTop(Elaboratable):
@@ -170,30 +169,50 @@ class AttentionTop(Elaboratable):
         return m
 
 
-def generate_attention(shape, array, dataflows, bits, opt, out: Path, force: bool) -> dict:
-    from .generate import to_verilog
-    ad = build_attention(shape, array, dataflows, bits, opt)
+def design_doc(ad: AttentionDesign) -> dict:
+    """DIR/design.json of an attention design: both arrays after every pass (lego.emit.design_file)."""
+    return {"schema": design_file.DESIGN_SCHEMA, "kind": "attention", "L": ad.L, "D": ad.D, "mult": ad.mult,
+            "qk": design_file.dump(ad.qk), "pv": design_file.dump(ad.pv)}
+
+
+def read_design(design_dir: Path) -> AttentionDesign:
+    """The design of a generated directory, as written: no front end, no LP."""
+    p = Path(design_dir) / design_file.FILE
+    try:
+        doc = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError):
+        raise LegoError(f"'{design_dir}' has no readable {design_file.FILE} (regenerate it)") from None
+    if doc.get("kind") != "attention" or doc.get("schema") != design_file.DESIGN_SCHEMA:
+        raise LegoError(f"{p}: not an attention design of schema {design_file.DESIGN_SCHEMA} (regenerate it)")
+    return AttentionDesign(int(doc["L"]), int(doc["D"]), design_file.load(doc["qk"]), design_file.load(doc["pv"]),
+                           int(doc["mult"]))
+
+
+def build_files(cfg) -> Build:
+    """Verilog, manifest, report and tb/ of ``cfg`` for the shared directory writer."""
+    from lego.generate import to_verilog
+
+    ad = build_design(cfg)
     top = AttentionTop(ad)
-    files = {f"{TOP}.v": to_verilog(top, TOP)}
-    arr = parse_array(array)
-    spec = {"workload": "attention", "shape": shape, "array": list(arr), "dataflows": list(dataflows),
-            "bits": bits, "opt": opt}
-    gs = GenSpec("attention", shape, arr, tuple(dataflows), bits, opt)
-    man = F.manifest(gs, ad.qk, TOP, top)
-    man.update({
-        "kind": "attention", "spec": spec, "shape": {"L": ad.L, "D": ad.D},
+    verilog = to_verilog(top, TOP)
+    modes = {md.df.name: md.index for md in ad.qk.arch.modes}
+    man = {
+        "workload": "attention", "shape": {"L": ad.L, "D": ad.D}, "dataflows": list(modes),
+        "array": list(cfg.array), "bits": cfg.bits, "opt": cfg.opt, "ports": F.port_list(top),
         "tensors": {"Q": {"shape": [ad.L, ad.D], "dtype": "int8", "role": "input", "bits": 8, "scale": SCALES["Q"]},
                     "K": {"shape": [ad.L, ad.D], "dtype": "int8", "role": "input", "bits": 8, "scale": SCALES["K"]},
                     "V": {"shape": [ad.L, ad.D], "dtype": "int8", "role": "input", "bits": 8, "scale": SCALES["V"]},
                     "O": {"shape": [ad.L, ad.D], "dtype": "int32", "role": "output", "bits": 32,
                           "scale": SCALES["V"] / 2 ** PB}},
+        "modes": modes,
         "softmax": {"mult": ad.mult, "shift": 16, "pb": PB, "score_scale": "sq*sk/sqrt(D)"},
         "layouts": {"qk": F.layout_doc(ad.qk.arch), "pv": F.layout_doc(ad.pv.arch)},
         "cycles_predicted": {md.df.name: ad.cycles(md.index) for md in ad.qk.arch.modes},
         "ld_tensor": {"Q": 0, "K": 1, "V": 2},
-        "host": {**man["host"], "rd_latency": 0},
-    })
-    files["manifest.json"] = dumps(man)
+        "host": {"reset": {"polarity": "high", "synchronous": True, "min_cycles": 1}, "rd_latency": 0,
+                 "ld_latency": 1},
+        "config": cfg.to_dict(),
+    }
     r1, r2 = F.report(ad.qk, top.c1.emitted_bits), F.report(ad.pv, top.c2.emitted_bits)
     rep = {"stages": {"qk": r1, "pv": r2}, "softmax": {"cycles_per_row": softmax_cycles(ad.L)},
            "registers": {k: r1["registers"][k] + r2["registers"][k] for k in r1["registers"]},
@@ -202,9 +221,7 @@ def generate_attention(shape, array, dataflows, bits, opt, out: Path, force: boo
            "mux_inputs": r1["mux_inputs"] + r2["mux_inputs"],
            "lp": {k: (r1["lp"][k] or 0) + (r2["lp"][k] or 0) for k in ("variables", "constraints", "solve_seconds")},
            "cycles": {"predicted": man["cycles_predicted"]}, "fus": r1["fus"] + r2["fus"]}
-    files["report.json"] = dumps(rep)
-    files.update(F.tb_files())
-    files.update(F.common_files(TOP, f"lego attention L={ad.L} D={ad.D}"))
-    write_atomic(out, files, force)
-    return {"top": TOP, "dir": str(out), "cycles": rep["cycles"]["predicted"], "registers": rep["registers"],
-            "summary": f"top {TOP}, 2 arrays of {r1['fus']} FUs + softmax, cycles {rep['cycles']['predicted']}"}
+    return Build(top=TOP, sources={f"{TOP}.v": verilog}, manifest=man, report=rep, tb=F.tb_files(),
+                 extra={design_file.FILE: json.dumps(design_doc(ad), separators=(",", ":")) + "\n",
+                        "config.yaml": cfg.to_yaml_text()},
+                 summary=f"top {TOP}, 2 arrays of {r1['fus']} FUs + softmax, cycles {man['cycles_predicted']}")

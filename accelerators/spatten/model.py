@@ -287,14 +287,14 @@ def main(argv=None) -> int:
     ap.add_argument("--trace", default=None)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--rtl-exact", action="store_true",
-                    help="exact spatten_top cycles (simulator.spatten_rtl) for the first --rows rows")
+                    help="exact spatten_top cycles (accelerators.spatten.rtl_model) for the first --rows rows")
     ap.add_argument("--rows", type=int, default=8)
     ap.add_argument("--mem-latency", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args(argv)
     cfg = SpAttenConfig.from_yaml(a.config) if a.config else SpAttenConfig.preset(a.preset)
     if a.rtl_exact:
-        from simulator.spatten_rtl import replay
+        from accelerators.spatten.rtl_model import replay
         res = replay(cfg, load_trace(Path(a.trace) if a.trace else DEFAULT_TRACE)[:max(0, a.rows)], a.seed,
                      a.mem_latency)
         if a.json:
