@@ -24,12 +24,13 @@ TRACE_ARITH_INT8 = 7.2  # study notes: from fetch numbers and bit widths
 def main() -> int:
     out = {}
     for preset in ("eighth", "full"):
-        out[preset] = simulate(SpAttenConfig.preset(preset))
-        out[preset + "_dense_trace"] = simulate(SpAttenConfig.preset(preset), DENSE_TRACE)
+        # the Report's summary: scalar totals (cycles, dram_bytes, energy_pj), breakdowns, then extra
+        out[preset] = simulate(SpAttenConfig.preset(preset)).summary()
+        out[preset + "_dense_trace"] = simulate(SpAttenConfig.preset(preset), DENSE_TRACE).summary()
         # the generated RTL's exact cycles (K = qk_multipliers/D keys, R = pv_multipliers/D V rows per
         # cycle; one request at a time, memory latency 1): what tb_cycles checks against Icarus/Verilator
-        out[preset + "_rtl_exact"] = replay(SpAttenConfig.preset(preset), load_trace(DEFAULT_TRACE)[:RTL_ROWS],
-                                            seed=1, mem_latency=1)
+        ex = replay(SpAttenConfig.preset(preset), load_trace(DEFAULT_TRACE)[:RTL_ROWS], seed=1, mem_latency=1)
+        out[preset + "_rtl_exact"] = {k: v for k, v in ex.items() if k != "outputs"}
     e = out["eighth"]
     checks = {
         "dram_reduction_vs_int8_within_5pct_of_7.2": abs(e["dram_reduction_vs_int8"] / TRACE_ARITH_INT8 - 1) <= 0.05,
@@ -64,6 +65,7 @@ def main() -> int:
     for a, b, c in rows:
         print(f"{a:{w}s}  {b:>16s}  {c}")
     print("stage cycles (SpAtten1/8):", e["stage_cycles"])
+    print("energy pJ by component (SpAtten1/8):", {k: round(v) for k, v in e["energy_pj_by_component"].items()})
     print("energy source:", e["energy_source"])
     print("checks:", checks)
     res = ROOT / "bench" / "results"

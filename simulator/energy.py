@@ -49,10 +49,13 @@ PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (
     Primitive("dram_byte", 1950.0 / 8.0, 0.0,
               HOROWITZ + ": DRAM 1.3-2.6 nJ per 64-bit access, midpoint 1.95 nJ / 8 B; "
               "off-chip, not node-scaled"),
+    Primitive("hbm2_byte", 3.9 * 8, 0.0,
+              "O'Connor et al., 'Fine-Grained DRAM: Energy-Efficient DRAM for Extreme Bandwidth Systems', "
+              "MICRO 2017: HBM2 3.9 pJ/bit (row activation, I/O and data movement); off-chip, not node-scaled"),
 )}
 
 # Rows that are not scaled with the logic node (off-chip).
-UNSCALED = frozenset({"dram_byte"})
+UNSCALED = frozenset({"dram_byte", "hbm2_byte"})
 
 # Horowitz ISSCC 2014 SRAM read energy for a 64-bit access at 45 nm: (capacity bytes, pJ).
 SRAM_POINTS_45NM = ((8 * 1024, 10.0), (32 * 1024, 20.0), (1024 * 1024, 100.0))
@@ -90,6 +93,24 @@ def energy_pj(name: str, node_nm: float = DEFAULT_NODE_NM) -> float:
 def area_um2(name: str, node_nm: float = DEFAULT_NODE_NM) -> float:
     p = primitive(name)
     return p.area_um2 * area_scale(node_nm)
+
+
+def mul_pj(a_bits: int, b_bits: int, node_nm: float = DEFAULT_NODE_NM) -> float:
+    """An ``a_bits`` x ``b_bits`` integer multiplier: the 8-bit row scaled by the partial-product count
+    a*b/64 (an array multiplier's energy; Horowitz's 32-bit row, 3.1 pJ, is 15.5x the 8-bit row for 16x
+    the partial products)."""
+    if a_bits <= 0 or b_bits <= 0:
+        raise LegoError(f"a_bits/b_bits: {a_bits}/{b_bits} must be > 0")
+    return energy_pj("mul8", node_nm) * a_bits * b_bits / 64.0
+
+
+def add_pj(bits: int, node_nm: float = DEFAULT_NODE_NM) -> float:
+    """A ``bits``-wide integer adder: linear in the width through Horowitz's 8-bit (0.03 pJ) and 32-bit
+    (0.1 pJ) rows, extended linearly beyond them (below 8 bits: the 8-bit row per bit)."""
+    if bits <= 0:
+        raise LegoError(f"bits: {bits} must be > 0")
+    e8, e32 = energy_pj("add8", node_nm), energy_pj("add32", node_nm)
+    return e8 * bits / 8.0 if bits < 8 else e8 + (e32 - e8) * (bits - 8) / 24.0
 
 
 # ---------------------------------------------------------------- SRAM model (CACTI-like fit)

@@ -1,4 +1,5 @@
-"""SpAtten hardware configuration: one frozen dataclass, two presets, YAML in and out.
+"""SpAtten hardware configuration: one frozen dataclass on the accelerators' config scaffold
+(``accelerators/config.py``: type checks, YAML in and out, ``preset: NAME`` as a file's base), two presets.
 
 Presets (see docs/spatten.md for provenance):
 - ``full``: the authors' RTL defaults: 512 Q.K + 512 P.V multipliers, 256 buffer lines, 16 HBM2
@@ -11,11 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from lego.errors import LegoError
-
-from ..config import Config
-
-PRESETS = ("full", "eighth")
+from ..config import Config, need
 
 
 def _pow2(x: int) -> bool:
@@ -51,6 +48,8 @@ class SpAttenConfig(Config):
     importance_bits: int = 32          # token/head importance accumulators
     requant_threshold: float = 0.05    # need LSBs when max prob < threshold
     requant_values: bool = False       # traces refetch K LSBs only ("inc4_k")
+    # energy estimate (simulator/energy.py; its logic and SRAM rows are Horowitz's 45 nm figures)
+    node_nm: float = 45.0              # technology node the on-chip energy is scaled to (DRAM is not)
 
     # ---- derived -------------------------------------------------------------------------------
     @property
@@ -77,7 +76,14 @@ class SpAttenConfig(Config):
 
     @property
     def score_bits(self) -> int:
+        """Q.K score: a q_bits x kv_bits product (q_bits + kv_bits - 1 bits) summed over D terms."""
         return self.q_bits + self.kv_bits + max(1, (self.head_dim - 1).bit_length())
+
+    @property
+    def pv_acc_bits(self) -> int:
+        """The P.V accumulator (``out_data`` lanes of spatten_top): an unsigned prob_bits x signed kv_bits
+        product (prob_bits + kv_bits bits) summed over up to topk_max_n V rows, plus one spare bit."""
+        return self.prob_bits + self.kv_bits + self.topk_max_n.bit_length() + 1
 
     # ---- presets --------------------------------------------------------------------------------
     @classmethod
@@ -88,36 +94,32 @@ class SpAttenConfig(Config):
 
     # ---- validation ----------------------------------------------------------------------------
     def validate(self) -> None:
-        if not self.name:
-            raise LegoError("name: must be a non-empty string")
-
-        def need(cond: bool, field: str, msg: str) -> None:
-            if not cond:
-                raise LegoError(f"{field}: {msg}, got {getattr(self, field)!r}")
-
-        need(1 <= self.head_dim <= 1024 and _pow2(self.head_dim), "head_dim", "must be a power of two in 1..1024")
+        need(self, bool(self.name), "name", "must be a non-empty string")
+        need(self, 1 <= self.head_dim <= 1024 and _pow2(self.head_dim), "head_dim",
+             "must be a power of two in 1..1024")
         for m in ("qk_multipliers", "pv_multipliers"):
-            need(getattr(self, m) >= self.head_dim and getattr(self, m) % self.head_dim == 0, m,
+            need(self, getattr(self, m) >= self.head_dim and getattr(self, m) % self.head_dim == 0, m,
                  f"must be a positive multiple of head_dim={self.head_dim}")
-        need(0 < self.clock_ghz <= 10, "clock_ghz", "must be in (0, 10]")
-        need(1 <= self.buffer_lines <= 1 << 20, "buffer_lines", "must be in 1..1048576")
-        need(_pow2(self.topk_parallelism) and 2 <= self.topk_parallelism <= 256, "topk_parallelism",
+        need(self, 0 < self.clock_ghz <= 10, "clock_ghz", "must be in (0, 10]")
+        need(self, 1 <= self.buffer_lines <= 1 << 20, "buffer_lines", "must be in 1..1048576")
+        need(self, _pow2(self.topk_parallelism) and 2 <= self.topk_parallelism <= 256, "topk_parallelism",
              "must be a power of two in 2..256")
-        need(self.topk_max_n >= self.topk_parallelism and self.topk_max_n % self.topk_parallelism == 0
+        need(self, self.topk_max_n >= self.topk_parallelism and self.topk_max_n % self.topk_parallelism == 0
              and self.topk_max_n <= 65536, "topk_max_n",
              f"must be a multiple of topk_parallelism={self.topk_parallelism}, at most 65536")
-        need(1 <= self.max_heads <= 256, "max_heads", "must be in 1..256")
-        need(1 <= self.dram_channels <= 256, "dram_channels", "must be in 1..256")
-        need(self.dram_bandwidth_gbps > 0, "dram_bandwidth_gbps", "must be > 0")
-        need(_pow2(self.dram_transaction_bytes) and self.dram_transaction_bytes <= 4096,
+        need(self, 1 <= self.max_heads <= 256, "max_heads", "must be in 1..256")
+        need(self, 1 <= self.dram_channels <= 256, "dram_channels", "must be in 1..256")
+        need(self, self.dram_bandwidth_gbps > 0, "dram_bandwidth_gbps", "must be > 0")
+        need(self, _pow2(self.dram_transaction_bytes) and self.dram_transaction_bytes <= 4096,
              "dram_transaction_bytes", "must be a power of two up to 4096")
-        need(2 <= self.q_bits <= 32, "q_bits", "must be in 2..32")
-        need(2 <= self.kv_bits <= 32, "kv_bits", "must be in 2..32")
-        need(1 <= self.kv_msb_bits <= self.kv_bits, "kv_msb_bits", f"must be in 1..kv_bits={self.kv_bits}")
-        need(8 <= self.prob_bits <= 24, "prob_bits", "must be in 8..24")
-        need(2 <= self.exp_lut_bits <= 12, "exp_lut_bits", "must be in 2..12")
-        need(0 <= self.exp_lut_frac_bits <= 8, "exp_lut_frac_bits", "must be in 0..8")
-        need(self.prob_bits + 8 <= self.recip_bits <= 64, "recip_bits", f"must be in prob_bits+8..64")
-        need(4 <= self.dequant_shift <= 32, "dequant_shift", "must be in 4..32")
-        need(16 <= self.importance_bits <= 64, "importance_bits", "must be in 16..64")
-        need(0.0 < self.requant_threshold < 1.0, "requant_threshold", "must be in (0, 1)")
+        need(self, 2 <= self.q_bits <= 32, "q_bits", "must be in 2..32")
+        need(self, 2 <= self.kv_bits <= 32, "kv_bits", "must be in 2..32")
+        need(self, 1 <= self.kv_msb_bits <= self.kv_bits, "kv_msb_bits", f"must be in 1..kv_bits={self.kv_bits}")
+        need(self, 8 <= self.prob_bits <= 24, "prob_bits", "must be in 8..24")
+        need(self, 2 <= self.exp_lut_bits <= 12, "exp_lut_bits", "must be in 2..12")
+        need(self, 0 <= self.exp_lut_frac_bits <= 8, "exp_lut_frac_bits", "must be in 0..8")
+        need(self, self.prob_bits + 8 <= self.recip_bits <= 64, "recip_bits", "must be in prob_bits+8..64")
+        need(self, 4 <= self.dequant_shift <= 32, "dequant_shift", "must be in 4..32")
+        need(self, 16 <= self.importance_bits <= 64, "importance_bits", "must be in 16..64")
+        need(self, 0.0 < self.requant_threshold < 1.0, "requant_threshold", "must be in (0, 1)")
+        need(self, 5.0 <= self.node_nm <= 180.0, "node_nm", "must be in 5..180 (nm)")

@@ -1,4 +1,4 @@
-"""SpAtten accelerator-level cycle model: replays the authors' GPT-2 workload traces.
+"""SpAtten accelerator-level cycle model: replays the authors' GPT-2 workload traces (``simulate`` -> Report).
 
 One trace row = one request: a query of (iteration, layer, head) against the keys that survived cascade
 token pruning. Each request runs through the pipeline stages below, grouped in two pipeline halves that
@@ -12,30 +12,43 @@ the sum of both halves' DRAM cycles). ``cycles_serial`` is the same with no over
 
 DRAM: each K/V row is one burst of ceil(bytes/32) 32-byte transactions on one channel; rows are spread
 round-robin over the channels; a channel moves bandwidth/channels bytes per cycle. ``dram_bytes`` is the
-K/V payload (trace arithmetic: rows x D x bits / 8); ``dram_bytes_bus`` counts whole transactions.
+K/V payload (trace arithmetic: rows x D x bits / 8, per tensor K and V; K includes the LSBs refetched on
+requant); ``dram_bytes_bus`` counts whole transactions.
+
+Dense baseline (``dram_bytes_dense_*``, ``ops_dense``): every head of the model at every (iteration,
+layer) of the trace, all L keys and values at 8 (or 32) bits. Cascade head pruning removes a pruned head's
+rows from the later layers of a trace, so each (iteration, layer) counts its rows' dense figures scaled
+by heads / heads present; ``heads`` (``model_heads``) is the head count of the trace's first layer (no
+head is pruned before it; at least the largest head id + 1).
 
 Latencies (cycles) are the authors' behaviour-model figures (bert.cpp): Q.K = 1 + 1 + 9, softmax =
 7 (dequantize) + 21 (exp) + 23 (accumulate) + 29 (divide) + 7 (quantize), P.V = 3.
 
-Energy table (pJ): Horowitz, "Computing's energy problem", ISSCC 2014 (45 nm): 8b mult 0.2, 8b add 0.03,
-64-bit SRAM read 10 (8 KB) / 20 (32 KB) / 100 (1 MB); HBM2 3.9 pJ/bit (O'Connor et al., "Fine-grained
-DRAM", MICRO 2017). Multiplier energy scales with the product of operand widths, adders linearly,
-SRAM per bit as sqrt(capacity) between the quoted points. Dynamic energy only: no leakage, no clock tree.
+Energy: the project's table (``simulator/energy.py``) at ``cfg.node_nm``: multipliers (``mul_pj``: the
+8-bit row by partial products), adders (``add_pj``), SRAM accesses (``sram_access_pj``: the fit through
+Horowitz's 8 KB / 32 KB / 1 MB points), HBM2 (``hbm2_byte``: 3.9 pJ/bit, O'Connor et al. MICRO 2017).
+Dynamic energy only: no leakage, no clock tree.
 """
 from __future__ import annotations
 
 import csv
 import math
+import time
+from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from accelerators.spatten.config import SpAttenConfig
+from lego.errors import LegoError
+from simulator import energy as E
+from simulator.report import Report
 from sw_reference.spatten.topk import topk_engine
 
-DATA = Path(__file__).resolve().parent.parent / "accelerators" / "spatten" / "data"
+from .config import SpAttenConfig
+
+DATA = Path(__file__).resolve().parent / "data"
 DEFAULT_TRACE = DATA / "summary-gpt2-small-wikitext2-per8.csv"
 DENSE_TRACE = DATA / "summary-gpt2-small-wikitext2-per8-step1+dedic.csv"
 
@@ -46,25 +59,12 @@ QUANTIZE_LATENCY = 7
 REQUANT_DECISION_LATENCY = 4      # max-reduction tree over the keys of one cycle + compare
 PV_LATENCY = 3
 FULL_PRECISION_BITS = 32          # trace bit width -1 = full precision (fp32)
-
-ENERGY_SOURCE = ("Horowitz ISSCC 2014 (45 nm): mult 0.2 pJ @8x8b, add 0.03 pJ @8b, SRAM 64b read "
-                 "10/20/100 pJ @8KB/32KB/1MB; HBM2 3.9 pJ/bit (O'Connor et al. MICRO 2017)")
-E_MUL8 = 0.2
-E_ADD8 = 0.03
-E_DRAM_BIT = 3.9
-
-
-def e_mul(a_bits: int, b_bits: int) -> float:
-    return E_MUL8 * a_bits * b_bits / 64.0
-
-
-def e_add(bits: int) -> float:
-    return E_ADD8 * bits / 8.0
-
-
-def e_sram_bit(capacity_bytes: float) -> float:
-    """pJ per bit read/written, sqrt(capacity) through Horowitz's 8 KB / 32 KB / 1 MB points."""
-    return 10.0 / 64.0 * math.sqrt(max(capacity_bytes, 8192) / 8192.0)
+DQ_BITS = 24                      # the softmax's dequantization scale (units/softmax.py: dq)
+EXP_BITS = 16                     # exp LUT entries (Q1.15)
+SUM_BITS = 32                     # the softmax's running sum of exps
+NORM_BITS = 26                    # the normalize multiplier's reciprocal operand (behaviour model)
+SOFTMAX_SRAM_BYTES = 8192         # the softmax's LUT / exp buffer, as one 8 KB SRAM
+TOPK_BUFFERS = 5                  # top-k engine: input buffer + 4 work buffers of topk_max_n values
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,8 @@ def _bits(x: str) -> int:
 
 
 def load_trace(path: Path) -> list[TraceRow]:
-    from lego.errors import LegoError
+    """The request rows of a SpAtten trace CSV (the trailing config-name line is skipped); LegoError
+    naming ``--trace`` for a file that cannot be read or is not such a CSV."""
     p = Path(path)
     try:
         fh = p.open(newline="")
@@ -136,17 +137,41 @@ def _topk_cycles_random(n: int, k: int, p: int) -> int:
     return topk_engine(rng.integers(0, 1 << 16, n), k, p).cycles
 
 
+def model_heads(rows: list[TraceRow]) -> int:
+    """Heads of the model the trace was taken on: those of its first (iteration, layer), which cascade head
+    pruning has not touched yet, and at least the largest head id + 1."""
+    first = (rows[0].iteration, rows[0].layer)
+    return max(len({r.head for r in rows if (r.iteration, r.layer) == first}), max(r.head for r in rows) + 1)
+
+
+def dense_baseline(rows: list[TraceRow], heads: int | None = None) -> tuple[int, int]:
+    """(K/V elements, ops) of the dense model on the trace's (iteration, layer)s: 2*L*D elements and
+    4*L*D ops (Q.K and P.V MACs, 2 ops each) per request, for every one of ``heads`` heads (default
+    ``model_heads``): a layer whose pruned heads are missing from the trace counts its rows' figures
+    times heads / heads present."""
+    heads = model_heads(rows) if heads is None else heads
+    groups: dict[tuple[int, int], list[TraceRow]] = defaultdict(list)
+    for r in rows:
+        groups[(r.iteration, r.layer)].append(r)
+    elems = 0.0
+    for g in groups.values():
+        present = len({r.head for r in g})
+        elems += sum(2 * r.seq_len * r.d for r in g) * heads / present
+    e = int(round(elems))
+    return e, 2 * e
+
+
 class _Dram:
     def __init__(self, cfg: SpAttenConfig):
         self.cfg = cfg
         self.tx_per_channel = np.zeros(cfg.dram_channels, dtype=np.int64)
         self.next_channel = 0
-        self.payload = 0
+        self.payload: dict[str, float] = {"K": 0.0, "V": 0.0}
         self.bus = 0
         ch_bytes_per_cycle = cfg.dram_bytes_per_cycle / cfg.dram_channels
         self.cycles_per_tx = cfg.dram_transaction_bytes / ch_bytes_per_cycle
 
-    def fetch(self, rows: int, row_bytes: float) -> float:
+    def fetch(self, tensor: str, rows: int, row_bytes: float) -> float:
         """Fetch ``rows`` rows of ``row_bytes`` each; returns the cycles the busiest channel needs."""
         if rows <= 0:
             return 0.0
@@ -158,37 +183,41 @@ class _Dram:
         per[idx] += 1
         self.next_channel = (self.next_channel + rem) % c
         self.tx_per_channel += per * tx
-        self.payload += rows * row_bytes
+        self.payload[tensor] += rows * row_bytes
         self.bus += rows * tx * self.cfg.dram_transaction_bytes
         return float(per.max() * tx * self.cycles_per_tx)
 
 
-def simulate(cfg: SpAttenConfig | None = None, trace_csv: Path | None = None) -> dict:
-    """Replay a trace on ``cfg``; returns cycles, DRAM bytes (and dense baselines), GOPS and energy."""
+def energy_source() -> str:
+    return "; ".join(E.primitive(n).source for n in ("mul8", "add8", "add32", "hbm2_byte")) + \
+        "; SRAM: simulator.energy.sram_access_pj (fit through Horowitz's 8 KB / 32 KB / 1 MB points)"
+
+
+def simulate(cfg: SpAttenConfig | None = None, trace_csv: Path | None = None) -> Report:
+    """Replay a trace on ``cfg`` (default: preset ``eighth`` on ``DEFAULT_TRACE``). The Report carries the
+    cycles, the K/V DRAM payload per tensor and the energy per component; ``extra`` the dense baselines,
+    reductions, GOPS, stage cycles and the rest (see the module docstring)."""
+    t0 = time.perf_counter()
     cfg = cfg or SpAttenConfig.preset("eighth")
     trace_csv = Path(trace_csv) if trace_csv is not None else DEFAULT_TRACE
     rows = load_trace(trace_csv)
     dram = _Dram(cfg)
     kpc, vpc, p = cfg.keys_per_cycle, cfg.values_per_cycle, cfg.topk_parallelism
     st = dict(qk=0.0, softmax=0.0, requant=0.0, topk_v=0.0, pv=0.0, topk_token=0.0)
-    dense_kv_elems = 0
-    ops_dense = 0
     macs_qk = macs_pv = 0
     softmax_elems = 0
     topk_elem_rounds = 0
     requant_rows = 0
-    front_prev = back_prev = dram_back_prev = 0.0
+    back_prev = dram_back_prev = 0.0
     overlapped = 0.0
     for r in rows:
         d = r.d
-        dense_kv_elems += 2 * r.seq_len * d
-        ops_dense += 4 * r.seq_len * d
         n, m = r.key_fetch, r.value_fetch
         front = back = dram_front = dram_back = 0.0
 
         def k_pass(bits: int) -> None:
             nonlocal front, dram_front
-            dram_c = dram.fetch(n, d * bits / 8)
+            dram_c = dram.fetch("K", n, d * bits / 8)
             dram_front += dram_c
             qk = max(dram_c, math.ceil(n / kpc)) + QK_LATENCY
             sm = SOFTMAX_TO_SUM + DIVIDE_LATENCY + math.ceil(n / kpc) + QUANTIZE_LATENCY
@@ -211,7 +240,7 @@ def simulate(cfg: SpAttenConfig | None = None, trace_csv: Path | None = None) ->
             back += c
             topk_elem_rounds += c * p
         vb = r.v_bits + (r.requant_bits if (r.requant and cfg.requant_values) else 0)
-        dram_c = dram.fetch(m, d * vb / 8)
+        dram_c = dram.fetch("V", m, d * vb / 8)
         dram_back += dram_c
         pv = max(dram_c, math.ceil(m / vpc)) + PV_LATENCY
         st["pv"] += pv
@@ -228,38 +257,46 @@ def simulate(cfg: SpAttenConfig | None = None, trace_csv: Path | None = None) ->
     cycles_serial = int(math.ceil(sum(st.values())))
     cycles = int(math.ceil(overlapped))
     seconds = cycles / (cfg.clock_ghz * 1e9)
-    dense_int8 = dense_kv_elems * 1
-    dense_fp32 = dense_kv_elems * 4
-    # ---- energy (pJ) -------------------------------------------------------------------------------
-    acc_bits = cfg.q_bits + cfg.kv_bits + 6
-    sram_bit = e_sram_bit(cfg.buffer_lines * cfg.qk_multipliers * 12 / 8)
-    topk_sram_bit = e_sram_bit(5 * cfg.topk_max_n * cfg.prob_bits / 8)
+    heads = model_heads(rows)
+    dense_kv_elems, ops_dense = dense_baseline(rows, heads)
+    dense_int8, dense_fp32 = dense_kv_elems * 1, dense_kv_elems * 4
+    payload = dram.payload["K"] + dram.payload["V"]
+    # ---- energy (pJ), simulator/energy.py at cfg.node_nm ---------------------------------------------
+    node = cfg.node_nm
+    kv_buffer_bytes = cfg.buffer_lines * cfg.qk_multipliers * 12 / 8          # K/V buffer lines of 12-bit words
+    topk_bytes = TOPK_BUFFERS * cfg.topk_max_n * cfg.prob_bits / 8
     energy = {
-        "dram": dram.payload * 8 * E_DRAM_BIT,
-        "qk_mac": macs_qk * (e_mul(cfg.q_bits, cfg.kv_bits) + e_add(acc_bits)),
-        "pv_mac": macs_pv * (e_mul(cfg.prob_bits, cfg.kv_bits) + e_add(cfg.prob_bits + cfg.kv_bits + 10)),
-        "kv_buffer": dram.payload * 8 * 2 * sram_bit,  # written once, read once
-        "softmax": softmax_elems * (e_mul(acc_bits, 24) + 16 * 2 * e_sram_bit(8192) + e_add(32)
-                                    + e_mul(16, 26) + e_add(16)),
-        "topk": topk_elem_rounds * (e_add(cfg.prob_bits) + 2 * cfg.prob_bits * topk_sram_bit),
-        "importance": softmax_elems * e_add(cfg.importance_bits),
+        "dram": payload * E.energy_pj("hbm2_byte", node),
+        "qk_mac": macs_qk * (E.mul_pj(cfg.q_bits, cfg.kv_bits, node) + E.add_pj(cfg.score_bits, node)),
+        "pv_mac": macs_pv * (E.mul_pj(cfg.prob_bits, cfg.kv_bits, node) + E.add_pj(cfg.pv_acc_bits, node)),
+        # written once, read once, every bit fetched from DRAM
+        "kv_buffer": payload * 8 * 2 * E.sram_access_pj(kv_buffer_bytes, 1, node),
+        # per score: dequantize (score x dq), exp LUT read and exp buffer write (16 bits each), running sum,
+        # normalize (exp x reciprocal), quantize
+        "softmax": softmax_elems * (E.mul_pj(cfg.score_bits, DQ_BITS, node)
+                                    + 2 * E.sram_access_pj(SOFTMAX_SRAM_BYTES, EXP_BITS, node)
+                                    + E.add_pj(SUM_BITS, node) + E.mul_pj(EXP_BITS, NORM_BITS, node)
+                                    + E.add_pj(EXP_BITS, node)),
+        # per element and round: a comparator (an adder's width) and a buffer read + write
+        "topk": topk_elem_rounds * (E.add_pj(cfg.prob_bits, node)
+                                    + 2 * E.sram_access_pj(topk_bytes, cfg.prob_bits, node)),
+        "importance": softmax_elems * E.add_pj(cfg.importance_bits, node),
     }
     energy_pj = float(sum(energy.values()))
     gops = ops_dense / seconds / 1e9
-    return {
+    extra = {
         "config": cfg.name,
         "trace": trace_csv.name,
         "requests": len(rows),
-        "cycles": cycles,
+        "model_heads": heads,
         "seconds": seconds,
         "stage_cycles": {k: int(round(v)) for k, v in st.items()},
-        "dram_bytes": int(round(dram.payload)),
         "dram_bytes_bus": int(dram.bus),
         "dram_transactions_per_channel": dram.tx_per_channel.tolist(),
         "dram_bytes_dense_int8": int(dense_int8),
         "dram_bytes_dense_fp32": int(dense_fp32),
-        "dram_reduction_vs_int8": dense_int8 / dram.payload,
-        "dram_reduction_vs_fp32": dense_fp32 / dram.payload,
+        "dram_reduction_vs_int8": dense_int8 / payload,
+        "dram_reduction_vs_fp32": dense_fp32 / payload,
         "dram_reduction_vs_int8_bus": dense_int8 / dram.bus,
         "requant_requests": requant_rows,
         "ops_dense": int(ops_dense),
@@ -268,52 +305,13 @@ def simulate(cfg: SpAttenConfig | None = None, trace_csv: Path | None = None) ->
         "cycles_serial": cycles_serial,
         "gops_serial": ops_dense / (cycles_serial / (cfg.clock_ghz * 1e9)) / 1e9,
         "gops_executed": 2 * (macs_qk + macs_pv) / seconds / 1e9,
-        "energy_pj": energy_pj,
-        "energy_pj_by_component": energy,
         "gops_per_watt": ops_dense / (energy_pj * 1e-12) / 1e9,
         "gops_per_watt_no_dram": ops_dense / ((energy_pj - energy["dram"]) * 1e-12) / 1e9,
         "power_w": energy_pj * 1e-12 / seconds,
-        "energy_source": ENERGY_SOURCE,
-        "ops_definition": "dense-equivalent attention ops: 4*L*D per request (Q.K and P.V MACs, 2 ops each)",
+        "node_nm": node,
+        "energy_source": energy_source(),
+        "ops_definition": "dense-equivalent attention ops: 4*L*D per request of every head of the model",
     }
-
-
-def main(argv=None) -> int:
-    import argparse
-    import json
-    ap = argparse.ArgumentParser(description="SpAtten trace cycle model")
-    ap.add_argument("--config", help="YAML config (default: preset eighth)")
-    ap.add_argument("--preset", default="eighth")
-    ap.add_argument("--trace", default=None)
-    ap.add_argument("--json", action="store_true")
-    ap.add_argument("--rtl-exact", action="store_true",
-                    help="exact spatten_top cycles (accelerators.spatten.rtl_model) for the first --rows rows")
-    ap.add_argument("--rows", type=int, default=8)
-    ap.add_argument("--mem-latency", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=1)
-    a = ap.parse_args(argv)
-    cfg = SpAttenConfig.from_yaml(a.config) if a.config else SpAttenConfig.preset(a.preset)
-    if a.rtl_exact:
-        from accelerators.spatten.rtl_model import replay
-        res = replay(cfg, load_trace(Path(a.trace) if a.trace else DEFAULT_TRACE)[:max(0, a.rows)], a.seed,
-                     a.mem_latency)
-        if a.json:
-            print(json.dumps(res))
-        else:
-            for i, r in enumerate(res["requests"]):
-                print(f"row {i:4d}  n {r['n']:5d}  kv {r['kv']:5d}  requant {int(r['requant'])}  cycles {r['cycles']}")
-            print(f"total {res['total']} cycles (mem_latency {a.mem_latency}, qk {res['qk_latency']}, "
-                  f"pv {res['pv_latency']})")
-        return 0
-    res = simulate(cfg, Path(a.trace) if a.trace else None)
-    if a.json:
-        print(json.dumps(res))
-    else:
-        for k in ("cycles", "dram_bytes", "dram_bytes_dense_int8", "dram_bytes_dense_fp32",
-                  "dram_reduction_vs_int8", "dram_reduction_vs_fp32", "gops", "energy_pj", "gops_per_watt"):
-            print(f"{k:28s} {res[k]:.4g}" if isinstance(res[k], float) else f"{k:28s} {res[k]}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return Report(engine="spatten-model", cycles=cycles,
+                  dram_bytes={t: int(round(b)) for t, b in dram.payload.items()}, energy_pj=energy,
+                  sim_seconds=time.perf_counter() - t0, extra=extra)

@@ -112,20 +112,16 @@ def selection_cycles(cfg: SpAttenConfig, n: int, alive_values, keep: int) -> int
 
 
 @lru_cache(maxsize=16)
-def _latencies(d: int, q_bits: int, kv_bits: int, prob_bits: int, max_n: int, keys: int,
-               rows: int) -> tuple[int, int]:
+def datapath_latencies(cfg: SpAttenConfig) -> tuple[int, int]:
+    """(qk_latency, pv_latency): the LP-scheduled latencies lego gives the Q.K and P.V arrays of cfg (what
+    the manifest records)."""
     from accelerators.spatten.units.lego_datapath import PVArray, QKArray
-    acc = prob_bits + kv_bits + max_n.bit_length() + 1
-    units = (QKArray(d, q_bits, kv_bits, max_n, keys), PVArray(d, prob_bits, kv_bits, acc, max_n, rows))
+    d, n = cfg.head_dim, cfg.topk_max_n
+    units = (QKArray(d, cfg.q_bits, cfg.kv_bits, n, cfg.keys_per_cycle),
+             PVArray(d, cfg.prob_bits, cfg.kv_bits, cfg.pv_acc_bits, n, cfg.values_per_cycle))
     for u in units:  # built for their latency only: no UnusedElaboratable warnings
         u._MustUse__silence = u.dp._MustUse__silence = True
     return units[0].latency, units[1].latency
-
-
-def datapath_latencies(cfg: SpAttenConfig) -> tuple[int, int]:
-    """(qk_latency, pv_latency) of the lego-generated arrays for cfg (as the manifest records them)."""
-    return _latencies(cfg.head_dim, cfg.q_bits, cfg.kv_bits, cfg.prob_bits, cfg.topk_max_n, cfg.keys_per_cycle,
-                      cfg.values_per_cycle)
 
 
 def scale_row(cfg: SpAttenConfig, row: TraceRow) -> tuple[int, int]:
@@ -163,19 +159,20 @@ def reference(cfg: SpAttenConfig, data: dict):
 def replay(cfg: SpAttenConfig, rows, seed: int, mem_latency: int,
            qk_latency: int | None = None, pv_latency: int | None = None) -> dict:
     """Replay trace rows back to back (each request presented as soon as req_ready). Returns per-request
-    n, kv, requant and cycles (request_cycles), and ``total`` = sum(cycles) + (R - 1) * IDLE_GAP: the
-    first accept cycle to the last out_valid cycle."""
+    n, kv, requant and cycles (request_cycles), ``total`` = sum(cycles) + (R - 1) * IDLE_GAP (the first
+    accept cycle to the last out_valid cycle) and ``outputs`` (each request's O, attention_query_int)."""
     if qk_latency is None or pv_latency is None:
         qk_latency, pv_latency = datapath_latencies(cfg)
     rng = np.random.default_rng(seed)
-    reqs = []
+    reqs, outs = [], []
     for row in rows:
         data = request_data(cfg, row, rng)
         ref = reference(cfg, data)
         c = request_cycles(cfg, data["n"], data["kv"], bool(ref.requant), ref.probs, mem_latency,
                            qk_latency, pv_latency)
         reqs.append({"n": data["n"], "kv": data["kv"], "requant": bool(ref.requant), "cycles": c})
+        outs.append(ref.out.tolist())
     cycles = [r["cycles"] for r in reqs]
     total = sum(cycles) + max(0, len(cycles) - 1) * IDLE_GAP
     return {"mem_latency": mem_latency, "qk_latency": qk_latency, "pv_latency": pv_latency,
-            "requests": reqs, "cycles": cycles, "total": total}
+            "requests": reqs, "cycles": cycles, "total": total, "outputs": outs}

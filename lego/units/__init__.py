@@ -1,4 +1,8 @@
-"""Reusable datapath units (Amaranth components) shared by the generated accelerators."""
+"""Reusable datapath units (Amaranth components) shared by the generated accelerators: the fixed-point
+softmax (``softmax``), the quick-select top-k engine (``topk``), bit-vector helpers (``bits``), lane
+packing for testbenches (``lanes``, pure Python) and the top-level port wrapper (``wrapper``)."""
 from .softmax import SoftmaxUnit, softmax_cycles
+from .topk import TopKEngine
+from .wrapper import Wrapper
 
-__all__ = ["SoftmaxUnit", "softmax_cycles"]
+__all__ = ["SoftmaxUnit", "softmax_cycles", "TopKEngine", "Wrapper"]

@@ -2,28 +2,29 @@
 
 Replays trace rows back to back (each request presented as soon as req_ready) with K/V memories that
 answer in order after a FIXED latency (a request seen in cycle c is answered in cycle c + L). Per
-request: outputs, requant decision and V rows bit-exact with attention_query_int, and the measured
-cycles (accept cycle = 0, out_valid cycle = the count) == ``request_cycles``; the sequence total
+request: outputs, requant decision and V rows bit-exact with attention_query_int (sw_reference), and the
+measured cycles (accept cycle = 0, out_valid cycle = the count) == ``request_cycles``; the sequence total
 (first accept cycle to last out_valid cycle) == ``replay()['total']``.
 Env: SPATTEN_CFG, SPATTEN_MANIFEST (default: next to SPATTEN_CFG),
 SPATTEN_TRACE (default accelerators.spatten.model.DEFAULT_TRACE), SPATTEN_TRACE_ROWS ("N": the first N rows, or
 "a:b"), SPATTEN_MEM_LATENCY (comma list, each replayed in turn), SPATTEN_SEED,
-SPATTEN_CYCLES_COVERAGE (1: also the kv >= n path and pruned rows)."""
+SPATTEN_CYCLES_COVERAGE (1: also the kv >= n path and pruned rows), SPATTEN_RESULT (a JSON file: what
+was measured on the trace rows, per memory latency; written before the checks, so also on a mismatch)."""
 import json
 import os
 from pathlib import Path
 
+import cocotb
+import numpy as np
+from beats import request_beat, response_beat
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge
 
-import cocotb  # noqa: E402
-import numpy as np  # noqa: E402
-from lanes import pack, request_beat, response_beat, unpack  # noqa: E402
-from cocotb.clock import Clock  # noqa: E402
-from cocotb.triggers import FallingEdge  # noqa: E402
-
-from accelerators.spatten.config import SpAttenConfig  # noqa: E402
-from accelerators.spatten import rtl_model as spatten_rtl  # noqa: E402
-from accelerators.spatten.model import DEFAULT_TRACE, DENSE_TRACE, load_trace  # noqa: E402
-from sw_reference.spatten import fixed  # noqa: E402
+from accelerators.spatten import rtl_model
+from accelerators.spatten.config import SpAttenConfig
+from accelerators.spatten.model import DEFAULT_TRACE, DENSE_TRACE, load_trace
+from lego.units.lanes import pack, unpack
+from sw_reference.spatten import fixed
 
 CFG = SpAttenConfig.from_yaml(os.environ["SPATTEN_CFG"])
 MAN = json.loads(Path(os.environ.get("SPATTEN_MANIFEST", Path(os.environ["SPATTEN_CFG"]).parent
@@ -34,8 +35,8 @@ ROWS = os.environ.get("SPATTEN_TRACE_ROWS", "4")
 LATENCIES = [int(x) for x in os.environ.get("SPATTEN_MEM_LATENCY", "1,3").split(",") if x.strip()]
 SEED = int(os.environ.get("SPATTEN_SEED", "1"))
 COVERAGE = os.environ.get("SPATTEN_CYCLES_COVERAGE", "1") == "1"
+RESULT = os.environ.get("SPATTEN_RESULT")
 IW = max(1, (CFG.topk_max_n - 1).bit_length())
-ACC = CFG.prob_bits + CFG.kv_bits + CFG.topk_max_n.bit_length() + 1
 
 
 def select(rows, spec):
@@ -64,7 +65,7 @@ async def run_sequence(dut, reqs, lat):
     while len(res) < len(reqs):
         assert cyc < 200000, "pipeline hung"
         if cur is not None and int(dut.out_valid.value):
-            res.append((cur["accept"], cyc, unpack(int(dut.out_data.value), CFG.head_dim, ACC),
+            res.append((cur["accept"], cyc, unpack(int(dut.out_data.value), CFG.head_dim, CFG.pv_acc_bits),
                         int(dut.out_requant.value), cur["vrows"]))
             cur = None
         if int(dut.kreq_valid.value):
@@ -96,18 +97,33 @@ async def run_sequence(dut, reqs, lat):
     return res
 
 
-async def check(dut, rows, lat, label):
+def record(lat, reqs, refs, res, model):
+    """Append what was measured at memory latency ``lat`` to SPATTEN_RESULT (if set)."""
+    if not RESULT:
+        return
+    p = Path(RESULT)
+    data = json.loads(p.read_text()) if p.is_file() else {}
+    data[str(lat)] = {"cycles": [out_c - acc_c for acc_c, out_c, *_ in res], "total": res[-1][1] - res[0][0],
+                      "out": [r[2] for r in res], "ref": [ref.out.tolist() for ref in refs],
+                      "requant": [r[3] for r in res], "n": [r["n"] for r in reqs], "kv": [r["kv"] for r in reqs],
+                      "model_cycles": model["cycles"], "model_total": model["total"]}
+    p.write_text(json.dumps(data))
+
+
+async def check(dut, rows, lat, label, log=False):
     rng = np.random.default_rng(SEED)
-    reqs = [spatten_rtl.request_data(CFG, row, rng) for row in rows]
-    model = spatten_rtl.replay(CFG, rows, SEED, lat, QK_LAT, PV_LAT)
+    reqs = [rtl_model.request_data(CFG, row, rng) for row in rows]
+    refs = [rtl_model.reference(CFG, r) for r in reqs]
+    model = rtl_model.replay(CFG, rows, SEED, lat, QK_LAT, PV_LAT)
     res = await run_sequence(dut, reqs, lat)
-    for i, (r, (acc_c, out_c, out, req, vrows)) in enumerate(zip(reqs, res)):
-        ref = spatten_rtl.reference(CFG, r)
+    if log:
+        record(lat, reqs, refs, res, model)
+    for i, (r, ref, (acc_c, out_c, out, req, vrows)) in enumerate(zip(reqs, refs, res)):
         tag = f"{label} L={lat} row {i} (n={r['n']}, kv={r['kv']}, requant={int(ref.requant)})"
         assert req == int(ref.requant), f"{tag}: requant {req}"
         assert vrows == ref.v_sel.tolist(), f"{tag}: V rows fetched"
         assert out == ref.out.tolist(), f"{tag}: attention output"
-        want = spatten_rtl.request_cycles(CFG, r["n"], r["kv"], bool(ref.requant), ref.probs, lat, QK_LAT, PV_LAT)
+        want = rtl_model.request_cycles(CFG, r["n"], r["kv"], bool(ref.requant), ref.probs, lat, QK_LAT, PV_LAT)
         assert want == model["cycles"][i]
         dut._log.info(f"{tag}: measured {out_c - acc_c} cycles, model {want}")
         assert out_c - acc_c == want, f"{tag}: measured {out_c - acc_c} cycles, model {want}"
@@ -123,7 +139,7 @@ async def cycles_trace(dut):
     rows = select(load_trace(TRACE), ROWS)
     for lat in LATENCIES:
         await reset(dut)
-        await check(dut, rows, lat, TRACE.name)
+        await check(dut, rows, lat, TRACE.name, log=True)
 
 
 @cocotb.test(skip=not COVERAGE)

@@ -1,24 +1,26 @@
 """cocotb bench of spatten_top (the per-query pipeline) against sw_reference.spatten.cascade:
 attention output, requant decision and cumulative token importance, bit-exact, with K/V memories that
-answer in order after a random latency. Env: SPATTEN_CFG, SPATTEN_CASES."""
+answer in order after a random latency. Env: SPATTEN_CFG, SPATTEN_CASES, SPATTEN_MAX_N (at most this many
+tokens per context, default and at most cfg.topk_max_n: a quick run of a large design)."""
 import os
 import random
 
+import cocotb
+import numpy as np
+from beats import request_beat, response_beat
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge
 
-import cocotb  # noqa: E402
-import numpy as np  # noqa: E402
-from lanes import pack, request_beat, response_beat, unpack  # noqa: E402
-from cocotb.clock import Clock  # noqa: E402
-from cocotb.triggers import FallingEdge  # noqa: E402
-
-from accelerators.spatten.config import SpAttenConfig  # noqa: E402
-from sw_reference.spatten import fixed  # noqa: E402
-from sw_reference.spatten.cascade import CascadeState, attention_query_int, spatten_layer  # noqa: E402
-from sw_reference.spatten.topk import keep_count  # noqa: E402
+from accelerators.spatten.config import SpAttenConfig
+from lego.units.lanes import pack, unpack
+from sw_reference.spatten import fixed
+from sw_reference.spatten.cascade import CascadeState, attention_query_int, spatten_layer
+from sw_reference.spatten.topk import keep_count
 
 CFG = SpAttenConfig.from_yaml(os.environ["SPATTEN_CFG"])
 CASES = int(os.environ.get("SPATTEN_CASES", "20"))
 IW = max(1, (CFG.topk_max_n - 1).bit_length())
+N_MAX = min(CFG.topk_max_n, int(os.environ.get("SPATTEN_MAX_N") or CFG.topk_max_n))
 
 
 async def run_request(dut, rng, q, k, v, kv, dq, n=None, head=0):
@@ -28,7 +30,6 @@ async def run_request(dut, rng, q, k, v, kv, dq, n=None, head=0):
     lb = CFG.kv_lsb_bits
     kmsb, klsb = fixed.split_msb_lsb(k, lb)
     vmsb, vlsb = fixed.split_msb_lsb(v, lb)
-    acc = CFG.prob_bits + CFG.kv_bits + CFG.topk_max_n.bit_length() + 1
     while not int(dut.req_ready.value):
         await FallingEdge(dut.clk)
     dut.req_valid.value = 1
@@ -41,7 +42,7 @@ async def run_request(dut, rng, q, k, v, kv, dq, n=None, head=0):
         cyc += 1
         assert cyc < 200000, "pipeline hung"
         if int(dut.out_valid.value):
-            return unpack(int(dut.out_data.value), CFG.head_dim, acc), int(dut.out_requant.value), vrows
+            return unpack(int(dut.out_data.value), CFG.head_dim, CFG.pv_acc_bits), int(dut.out_requant.value), vrows
         for mem, queue in (("k", kq), ("v", vq)):
             if int(getattr(dut, f"{mem}req_valid").value):   # beats answered in order, 1-3 cycles later
                 idxs = request_beat(dut, mem, IW)
@@ -103,7 +104,7 @@ async def cascade_layers(dut):
     rng = np.random.default_rng(11)
     prng = random.Random(11)
     heads, lq = min(3, CFG.max_heads), 2
-    n = int(rng.integers(CFG.topk_max_n // 2, CFG.topk_max_n + 1))
+    n = int(rng.integers(N_MAX // 2, N_MAX + 1))
     lim_q, lim_kv = (1 << (CFG.q_bits - 1)) - 1, (1 << (CFG.kv_bits - 1)) - 1
     state = CascadeState(n, heads)
     for layer, (tok_keep, head_keep, v_keep) in enumerate([(1.0, 1.0, 0.5), (0.6, 0.67, 1.0), (0.5, 0.5, 0.3)]):
@@ -143,9 +144,8 @@ async def pipeline_requests(dut):
     await start(dut)
     rng = np.random.default_rng(7)
     prng = random.Random(7)
-    nmax = CFG.topk_max_n
-    n = int(rng.integers(nmax // 2, nmax + 1))  # one context, several queries/heads accumulate importance
-    importance = np.zeros(nmax, dtype=np.int64)
+    n = int(rng.integers(N_MAX // 2, N_MAX + 1))  # one context, several queries/heads accumulate importance
+    importance = np.zeros(n, dtype=np.int64)
     lim_q, lim_kv = (1 << (CFG.q_bits - 1)) - 1, (1 << (CFG.kv_bits - 1)) - 1
     requants = 0
     for c in range(CASES):
@@ -161,7 +161,7 @@ async def pipeline_requests(dut):
         assert req == int(ref.requant), f"case {c}: requant {req} != {ref.requant}"
         assert vrows == ref.v_sel.tolist(), f"case {c}: V rows fetched"
         assert out == ref.out.tolist(), f"case {c}: attention output"
-        importance[:n] = np.minimum(importance[:n] + ref.probs, (1 << CFG.importance_bits) - 1)
+        importance = np.minimum(importance + ref.probs, (1 << CFG.importance_bits) - 1)
         requants += req
     for j in range(n):
         dut.imp_rd_index.value = j

@@ -1,27 +1,29 @@
-"""cocotb benches of spatten_top: every unit (and the units chained as the pipeline) bit-exact against
-sw_reference.spatten on random inputs; the top-k engine also cycle-exact against its model.
-Env: SPATTEN_CFG (config.yaml of the RTL), SPATTEN_CASES."""
+"""cocotb benches of tb/spatten_units.v (every unit of spatten_top side by side): each unit, and the units
+chained by the bench as the pipeline, bit-exact against sw_reference.spatten on random inputs; the top-k
+engine and the cascade pruner's selections also cycle-exact against their models.
+Env: SPATTEN_CFG (config.yaml of the RTL), SPATTEN_CASES, SPATTEN_MAX_N (at most this many elements per
+top-k, softmax or query case, default and at most cfg.topk_max_n: a quick run of a large design)."""
 import os
 import random
 
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge
 
-import cocotb  # noqa: E402
-import numpy as np  # noqa: E402
-from lanes import pack, unpack  # noqa: E402
-from cocotb.clock import Clock  # noqa: E402
-from cocotb.triggers import FallingEdge  # noqa: E402
-
-from accelerators.spatten.config import SpAttenConfig  # noqa: E402
-from accelerators.spatten.gen import unit_prune_depth  # noqa: E402
-from accelerators.spatten.model import topk_cycles  # noqa: E402
-from accelerators.spatten.rtl_model import selection_cycles  # noqa: E402
-from sw_reference.spatten import fixed  # noqa: E402
-from sw_reference.spatten.cascade import _select, attention_query_int  # noqa: E402
-from sw_reference.spatten.topk import keep_count, topk_engine, topk_reference  # noqa: E402
+from accelerators.spatten.config import SpAttenConfig
+from accelerators.spatten.gen import unit_prune_depth
+from accelerators.spatten.model import topk_cycles
+from accelerators.spatten.rtl_model import selection_cycles
+from lego.units.lanes import pack, unpack
+from sw_reference.spatten import fixed
+from sw_reference.spatten.cascade import _select, attention_query_int
+from sw_reference.spatten.topk import keep_count, topk_engine, topk_reference
 
 CFG = SpAttenConfig.from_yaml(os.environ["SPATTEN_CFG"])
 CASES = int(os.environ.get("SPATTEN_CASES", "20"))
 K, R = CFG.keys_per_cycle, CFG.values_per_cycle   # keys / V rows per beat
+N_MAX = min(CFG.topk_max_n, max(CFG.topk_parallelism + 1, int(os.environ.get("SPATTEN_MAX_N") or CFG.topk_max_n)))
 
 
 def chunks(xs, n):
@@ -159,7 +161,6 @@ async def run_pv(dut, probs, vrows, rng=None):
     u = U(dut, "pv")
     rng = rng or np.random.default_rng(0)
     lim = (1 << (CFG.kv_bits - 1)) - 1
-    acc = CFG.prob_bits + CFG.kv_bits + CFG.topk_max_n.bit_length() + 1
     pb, vb = chunks(list(probs), R), chunks([list(v) for v in vrows], R)
     for j, (ps, vs) in enumerate(zip(pb, vb)):
         pad = R - len(ps)
@@ -169,7 +170,7 @@ async def run_pv(dut, probs, vrows, rng=None):
         await FallingEdge(dut.clk)
     u.in_valid = 0
     await wait_valid(dut, u)
-    return unpack(u.get("out"), CFG.head_dim, acc, True)
+    return unpack(u.get("out"), CFG.head_dim, CFG.pv_acc_bits, True)
 
 
 def rand_qkv(rng, n):
@@ -189,7 +190,7 @@ def rand_dq(rng):
 async def topk_engine_random(dut):
     await reset(dut)
     rng = random.Random(1)
-    p, w, nmax = CFG.topk_parallelism, CFG.prob_bits, CFG.topk_max_n
+    p, w, nmax = CFG.topk_parallelism, CFG.prob_bits, N_MAX
     fixed_cases = [(nmax, nmax // 4), (1, 1), (p, 1), (p + 1, p + 1), (nmax, 1), (nmax, nmax)]
     for c in range(max(CASES, len(fixed_cases))):
         n, k = fixed_cases[c] if c < len(fixed_cases) else (None, None)
@@ -211,7 +212,7 @@ async def softmax_and_requant_random(dut):
     await reset(dut)
     rng = np.random.default_rng(2)
     for c in range(CASES):
-        n = int(rng.integers(1, CFG.topk_max_n + 1))
+        n = int(rng.integers(1, N_MAX + 1))
         q, k, _ = rand_qkv(rng, n)
         if c % 3 == 0:
             k = k // 16  # flatter rows: exercise requant
@@ -332,7 +333,7 @@ async def pipeline_query(dut):
     await reset(dut)
     rng = np.random.default_rng(5)
     for c in range(max(4, CASES // 4)):
-        n = int(rng.integers(2, CFG.topk_max_n + 1))
+        n = int(rng.integers(2, N_MAX + 1))
         q, k, v = rand_qkv(rng, n)
         if c % 2:
             k = k // 8

@@ -5,19 +5,14 @@ accumulator. Each is bit-exact with ``sw_reference.spatten.fixed`` / ``cascade``
 """
 from __future__ import annotations
 
-from amaranth import Elaboratable, Module, Mux, Signal, signed
+from amaranth import Elaboratable, Module, Mux, Signal
 from amaranth.lib.memory import Memory
 
-from .bits import widen
-
-
-def _lanes(sig, n, w, sgn=False):
-    return [(sig[i * w:(i + 1) * w].as_signed() if sgn else sig[i * w:(i + 1) * w]) for i in range(n)]
+from lego.units.bits import widen
 
 
 class KVFetcher(Elaboratable):
     """value_i = (msb_i << lsb_bits) | (lsb_i if use_lsb else 0); one register stage."""
-    LATENCY = 1
 
     def __init__(self, d: int, kv_bits: int, msb_bits: int):
         self.d, self.kv, self.mb, self.lb = d, kv_bits, msb_bits, kv_bits - msb_bits

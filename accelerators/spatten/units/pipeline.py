@@ -26,17 +26,19 @@ from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 
-from .bits import onehot, widen, word
+from lego.units.bits import onehot, widen, word
+from lego.units.topk import TopKEngine
+
 from .datapath import KVFetcher, RequantDecision
 from .lego_datapath import PVArray, QKArray
 from .prune import CascadePruner
 from .softmax import Softmax
-from .topk import TopKEngine
 
 
 class QueryPipeline(Elaboratable):
-    def __init__(self, cfg, max_n: int):
-        self.cfg, self.max_n = cfg, max_n
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.max_n = max_n = cfg.topk_max_n     # keys of one request, tokens the pruner holds
         d, p = cfg.head_dim, cfg.topk_parallelism
         self.K, self.R = cfg.keys_per_cycle, cfg.values_per_cycle
         if p % self.K:
@@ -45,7 +47,7 @@ class QueryPipeline(Elaboratable):
         self.p, self.lp = p, (p - 1).bit_length()
         self.lw = max_n.bit_length()
         self.iw = max(1, (max_n - 1).bit_length())
-        self.acc_bits = cfg.prob_bits + cfg.kv_bits + max_n.bit_length() + 1
+        self.acc_bits = cfg.pv_acc_bits
         self.qk = QKArray(d, cfg.q_bits, cfg.kv_bits, max_n, self.K)
         self.kfetch = KVFetcher(self.K * d, cfg.kv_bits, cfg.kv_msb_bits)
         self.vfetch = KVFetcher(self.R * d, cfg.kv_bits, cfg.kv_msb_bits)

@@ -21,9 +21,10 @@ from __future__ import annotations
 from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal
 from amaranth.lib.memory import Memory
 
-from .bits import onehot, word
+from lego.units.bits import onehot, word
+from lego.units.topk import TopKEngine
+
 from .datapath import ImportanceAccumulator
-from .topk import TopKEngine
 
 
 class CascadePruner(Elaboratable):

@@ -17,9 +17,8 @@ from __future__ import annotations
 from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal, signed
 from amaranth.lib.memory import Memory
 
+from lego.units.bits import widen
 from sw_reference.spatten.fixed import exp_lut
-
-from .bits import widen
 
 
 class Softmax(Elaboratable):

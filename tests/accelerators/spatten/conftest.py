@@ -1,3 +1,4 @@
+import json
 import os
 import sys
 from pathlib import Path
@@ -12,8 +13,6 @@ os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
 def _generate(cfg, out):
     """The directory as `lego gen --accelerator spatten` writes it; returns its manifest."""
-    import json
-
     from accelerators.spatten import ACCELERATOR
     ACCELERATOR.generate(cfg, out)
     return json.loads((out / "manifest.json").read_text())
@@ -21,7 +20,8 @@ def _generate(cfg, out):
 
 @pytest.fixture(scope="session")
 def spatten_rtl_dir(tmp_path_factory):
-    """The SpAtten RTL generated once per session with the test config."""
+    """The SpAtten RTL generated once per session with the small test config (D = 8, 1 key / 1 V row per
+    cycle, top-k capacity 64)."""
     from accelerators.spatten.gen import small_config
     out = tmp_path_factory.mktemp("spatten_rtl") / "d"
     return out, _generate(small_config(), out)

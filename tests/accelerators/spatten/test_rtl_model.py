@@ -1,16 +1,17 @@
-"""simulator.spatten_rtl: the exact cycle model of spatten_top, and the cocotb bench (tb_cycles) that
-checks it against the RTL cycle for cycle under Icarus and Verilator."""
-import sys
-
+"""accelerators/spatten/rtl_model.py: the exact cycle model of spatten_top, against closed forms worked out
+by hand from the FSMs and against the RTL itself (the cocotb bench tb_cycles, which measures every request
+under Icarus and Verilator)."""
 import numpy as np
 import pytest
 
-from accelerators.spatten.gen import small_config
-from simulator import spatten_rtl as sr
-from simulator.spatten import DEFAULT_TRACE, TraceRow, load_trace, main, topk_cycles
+from accelerators.spatten import rtl_model as sr
+from accelerators.spatten.bench import run_bench
+from accelerators.spatten.config import SpAttenConfig
+from accelerators.spatten.gen import lanes_config, small_config
+from accelerators.spatten.model import DEFAULT_TRACE, TraceRow, load_trace, topk_cycles
 
 CFG = small_config()
-QK, PV = 4, 3
+QK, PV = 4, 3          # the small config's datapath latencies (measured: units/test_lego_datapath.py)
 
 
 def _row(seq_len, key_fetch, value_fetch):
@@ -33,10 +34,16 @@ def test_dense_closed_form():
                 assert sr.request_cycles(CFG, n, n, requant, None, lat, QK, PV) == want
 
 
+def test_one_request_by_hand():
+    """n = kv = 1, L = 1, no requant: accept (0); KSTREAM 1; the key's response in 2, fetched 3, scored
+    3 + 4 = 7; softmax EXP 8, DIV 9..49 (41 steps), OUT 50 (out_last); DECIDE 51; IMP 52; VSTREAM 53,
+    response 54, fetched 55, P.V out 55 + 3 = 58; DONE 59."""
+    assert sr.request_cycles(CFG, 1, 1, False, None, 1, QK, PV) == 59
+
+
 def test_lanes_closed_form():
     """K keys and R V rows per beat: the K stream, softmax and IMP take ceil(n/K) cycles, VSTREAM
     ceil(kv/R) beats."""
-    from accelerators.spatten.gen import lanes_config
     cfg = lanes_config()
     K, R, rw = cfg.keys_per_cycle, cfg.values_per_cycle, cfg.recip_bits + 1
     for n in (1, 4, 5, 63, 64):
@@ -93,9 +100,11 @@ def test_scale_row():
     assert sr.scale_row(CFG, _row(40, 30, 6)) == (30, 6)
 
 
-def test_latencies_match_manifest(spatten_rtl_dir):
-    _, man = spatten_rtl_dir
-    assert sr.datapath_latencies(CFG) == (man["datapaths"]["qk"]["latency"], man["datapaths"]["pv"]["latency"])
+def test_selection_cycles_by_hand():
+    """Scan n + 1, DECIDE, DONE: n + 3; plus the top-k engine when fewer are kept than are alive
+    ([5, 7, 5, 5, 1], keep 3 at P = 16: found in round 0, 2 + 3 cycles)."""
+    assert sr.selection_cycles(CFG, 10, [1, 2, 3], 3) == 13
+    assert sr.selection_cycles(CFG, 5, [5, 7, 5, 5, 1], 3) == 8 + 5
 
 
 def test_replay_deterministic():
@@ -107,44 +116,26 @@ def test_replay_deterministic():
     assert all(r["n"] == 64 and r["kv"] == 13 for r in a["requests"])
     # the same data as request_data draws in order (what the bench drives)
     rng = np.random.default_rng(3)
-    for row, r in zip(rows, a["requests"]):
+    for row, r, out in zip(rows, a["requests"], a["outputs"]):
         d = sr.request_data(CFG, row, rng)
         ref = sr.reference(CFG, d)
-        assert r["requant"] == bool(ref.requant)
-        assert r["cycles"] == sr.request_cycles(CFG, d["n"], d["kv"], ref.requant, ref.probs, 2,
-                                                *sr.datapath_latencies(CFG))
+        assert r["requant"] == bool(ref.requant) and out == ref.out.tolist()
+        assert r["cycles"] == sr.request_cycles(CFG, d["n"], d["kv"], ref.requant, ref.probs, 2, QK, PV)
     assert sr.replay(CFG, rows, 3, 3)["total"] > a["total"]
     # data-dependent: requant and no requant both occur on these seeds
     reqs = [r["requant"] for s in range(3) for r in sr.replay(CFG, rows, s, 1)["requests"]]
     assert any(reqs) and not all(reqs)
 
 
-def test_cli_rtl_exact(capsys):
-    assert main(["--rtl-exact", "--rows", "2", "--preset", "eighth", "--mem-latency", "2"]) == 0
-    out = capsys.readouterr().out
-    assert out.count("cycles") == 3 and "total" in out
-
-
-def _run(out, engine, tmp_path, env):
-    sys.path.insert(0, str(out / "tb"))
-    try:
-        import importlib
-        import run_tb
-        importlib.reload(run_tb)
-        return run_tb.run(engine, build_dir=tmp_path / f"cycles_{engine}", which="cycles", extra_env=env)
-    finally:
-        sys.path.remove(str(out / "tb"))
-
-
 @pytest.mark.rtl
 @pytest.mark.parametrize("engine", ["icarus", "verilator"])
 @pytest.mark.parametrize("design", ["spatten_rtl_dir", "spatten_rtl_dir_lanes"])
-def test_cycles_exact_rtl(request, design, tmp_path, engine):
+def test_cycles_exact_rtl(request, design, engine):
     """Measured spatten_top cycles == request_cycles per request and in total: the first 4 rows of the
     default trace at memory latencies 1, 3 and 6 (vfifo throttled), plus kv >= n and pruned rows; on
-    K = R = 1 and on 4 keys / 3 V rows per cycle (beats, partial last beats)."""
+    K = R = 1 and on 4 keys / 3 V rows per cycle (beats, partial last beats). Outputs, requant decisions
+    and V rows bit-exact against sw_reference.spatten on every request."""
     out, man = request.getfixturevalue(design)
-    from accelerators.spatten.config import SpAttenConfig
     cfg = SpAttenConfig.from_yaml(out / "config.yaml")
     assert sr.datapath_latencies(cfg) == (man["datapaths"]["qk"]["latency"], man["datapaths"]["pv"]["latency"])
-    assert _run(out, engine, tmp_path, {"SPATTEN_TRACE_ROWS": "4", "SPATTEN_MEM_LATENCY": "1,3,6"})
+    assert run_bench(out, engine, "cycles", env={"SPATTEN_TRACE_ROWS": "4", "SPATTEN_MEM_LATENCY": "1,3,6"})

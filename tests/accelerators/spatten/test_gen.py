@@ -1,23 +1,34 @@
-"""Generated SpAtten RTL: output contract, lint, and the cocotb benches under Icarus and Verilator."""
+"""accelerators/spatten/gen.py: the generated directory (the shared writer's files, the manifest and report),
+its lint, and the cocotb benches of the generated RTL against sw_reference.spatten under Icarus and
+Verilator."""
 import json
 import subprocess
-import sys
+from pathlib import Path
 
 import pytest
 
+from accelerators.spatten import ACCELERATOR
+from accelerators.spatten.bench import run_bench
 from accelerators.spatten.config import SpAttenConfig
-from accelerators.spatten.gen import generate, lanes_config, small_config
+from accelerators.spatten.gen import lanes_config, small_config
+from lego.cli import main
 from lego.errors import LegoError
 from lego.toolchain import require
+
+FILES = {".lego", "config.yaml", "files.f", "lint.vlt", "manifest.json", "report.json", "spatten_top.core",
+         "spatten_top.v", "tb"}
+REPO = Path(__file__).resolve().parents[3]
+TB = {"beats.py", "run.py", "spatten_units.v", "tb_cycles.py", "tb_pipeline.py", "tb_spatten.py", "test_design.py"}
 
 
 def test_output_contract(spatten_rtl_dir):
     out, man = spatten_rtl_dir
-    for f in ("spatten_top.v", "files.f", "manifest.json", "lint.vlt", "tb/tb_spatten.py", "tb/tb_pipeline.py",
-              "tb/run_tb.py", "tb/spatten_units.v", "config.yaml"):
-        assert (out / f).is_file(), f
+    assert {p.name for p in out.iterdir()} == FILES
+    assert {p.name for p in (out / "tb").iterdir()} == TB
+    assert (out / "files.f").read_text() == "spatten_top.v\n"
     assert json.loads((out / "manifest.json").read_text()) == man
-    assert man["top"] == "spatten_top"
+    assert (man["top"], man["kind"], man["accelerator"]) == ("spatten_top", "accelerator", "spatten")
+    assert SpAttenConfig.from_yaml(out / "config.yaml") == small_config()
     # the Q.K and P.V datapaths are lego arrays generated from their affine workloads
     assert man["units"]["qk"] == "QKArray" and man["units"]["pv"] == "PVArray"
     qk, pv = man["datapaths"]["qk"], man["datapaths"]["pv"]
@@ -27,8 +38,15 @@ def test_output_contract(spatten_rtl_dir):
         assert "lp" in dp["passes"] and dp["registers"]["lp_bits"] < dp["registers"]["naive_bits"]
         assert dp["latency"] >= 1
     assert "reduction-trees" in qk["passes"]
-    names = {p["name"] for p in man["ports"]}
-    assert {"clk", "rst", "req_valid", "req_q", "kreq_index", "kresp_msb", "vreq_index", "out_data"} <= names
+    ports = {p["name"]: p for p in man["ports"]}
+    assert {"clk", "rst", "req_valid", "req_q", "kreq_index", "kresp_msb", "vreq_index", "out_data"} <= set(ports)
+    # out_data carries O: D lanes of the P.V accumulator
+    acc = small_config().pv_acc_bits
+    assert man["tensors"]["O"] == {"shape": [8], "dtype": f"int{acc}", "role": "output", "bits": acc,
+                                   "scale": "2**-16 x the scale of V"}
+    assert ports["out_data"]["width"] == 8 * acc and ports["req_q"]["width"] == 8 * 12
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["cycles"]["rows"] == 2 and rep["cycles"]["predicted"] == sum(rep["cycles"]["per_request"]) + 1
     # every waiver in lint.vlt carries a reason and is narrowed with -match to a message shape (no rule is
     # waived whole)
     lines = (out / "lint.vlt").read_text().splitlines()
@@ -37,6 +55,12 @@ def test_output_contract(spatten_rtl_dir):
         if line.startswith("lint_off"):
             assert lines[i - 1].startswith("//") or lines[i - 2].startswith("//")
             assert " -match " in line, line
+    # generated files import the installed package, never the repository path (test_design.py puts its
+    # own directory on sys.path, for tb/run.py)
+    for p in (out / "tb").glob("*.py"):
+        text = p.read_text()
+        assert str(REPO) not in text, p
+        assert "sys.path.insert" not in text or p.name == "test_design.py", p
 
 
 def test_lanes_contract(spatten_rtl_dir_lanes):
@@ -54,20 +78,31 @@ def test_lanes_contract(spatten_rtl_dir_lanes):
     assert w["kresp_msb"] == 4 * d * lanes_config().kv_msb_bits and w["vresp_msb"] == 3 * d * lanes_config().kv_msb_bits
 
 
+def test_default_preset_through_the_cli(tmp_path, capsys):
+    """`lego gen --accelerator spatten` (preset eighth: D = 64, 1 key / 1 V row per cycle, top-k capacity
+    1024) writes the same files as an array's directory, plus config.yaml; its spatten_top lints clean."""
+    d = tmp_path / "s"
+    assert main(["gen", "--accelerator", "spatten", "--out", str(d), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["accelerator"] == "spatten" and res["top"] == "spatten_top"
+    assert {p.name for p in d.iterdir()} == FILES and {p.name for p in (d / "tb").iterdir()} == TB
+    man = json.loads((d / "manifest.json").read_text())
+    assert man["config"] == SpAttenConfig.preset("eighth").to_dict()
+    assert man["lanes"] == {"keys_per_cycle": 1, "values_per_cycle": 1} and man["array"] == [64, 64]
+    assert man["shape"] == {"D": 64, "max_n": 1024}
+    assert (man["datapaths"]["qk"]["latency"], man["datapaths"]["pv"]["latency"]) == (5, 3)
+    assert res["cycles"] == json.loads((d / "report.json").read_text())["cycles"]
+    _lint(d, "-f", "files.f")                        # spatten_top, -Wall with the shipped waivers (about 15 s)
+
+
 @pytest.mark.parametrize("kw,msg", [
     ({"qk_multipliers": 24 * 8}, "^qk_multipliers: the RTL needs keys per cycle"),
     ({"topk_max_n": 8192}, "^topk_max_n: at most 4096"),
 ])
 def test_rtl_config_errors(tmp_path, kw, msg):
     with pytest.raises(LegoError, match=msg):
-        generate(small_config().replace(**kw), tmp_path)
-    assert not any(tmp_path.iterdir())
-
-
-def test_refuses_non_empty(tmp_path):
-    (tmp_path / "x").write_text("")
-    with pytest.raises(LegoError, match="^--out: "):
-        generate(small_config(), tmp_path)
+        ACCELERATOR.generate(small_config().replace(**kw), tmp_path / "o")
+    assert not (tmp_path / "o").exists()
 
 
 def _lint(out, *args):
@@ -86,69 +121,56 @@ def test_lint_clean(spatten_rtl_dir, spatten_rtl_dir_lanes, which):
     _lint(out, "tb/spatten_units.v", "--top-module", "spatten_units")
 
 
-def _run(out, engine, tmp_path, cases, which):
-    sys.path.insert(0, str(out / "tb"))
-    try:
-        import importlib
-        import run_tb
-        importlib.reload(run_tb)
-        return run_tb.run(engine, cases=cases, build_dir=tmp_path / f"{which}_{engine}", which=which)
-    finally:
-        sys.path.remove(str(out / "tb"))
-
-
 DESIGNS = ["spatten_rtl_dir", "spatten_rtl_dir_lanes"]   # K = R = 1, and 4 keys / 3 V rows per cycle
 
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("engine", ["icarus", "verilator"])
 @pytest.mark.parametrize("design", DESIGNS)
-def test_pipeline_cocotb(request, design, tmp_path, engine):
+def test_pipeline_cocotb(request, design, engine):
     """spatten_top: whole queries and three cascade layers bit-exact (output, requant, V rows, token and
     head importance, alive sets; partial last beats on the multi-lane design)."""
     out, _ = request.getfixturevalue(design)
-    assert _run(out, engine, tmp_path, 12, "top")
+    assert run_bench(out, engine, "pipeline", cases=12)
 
 
 @pytest.mark.rtl
-def test_pipeline_cocotb_requant_values(spatten_rtl_dir_requant_v, tmp_path):
+def test_pipeline_cocotb_requant_values(spatten_rtl_dir_requant_v):
     """spatten_top with requant_values: V LSBs fetched for requantized rows, still bit-exact."""
     out, man = spatten_rtl_dir_requant_v
     assert any(p["name"] == "vreq_lsb" for p in man["ports"])
-    assert _run(out, "icarus", tmp_path, 8, "top")
+    assert run_bench(out, "icarus", "pipeline", cases=8)
 
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("design", DESIGNS)
-def test_units_cocotb_icarus(request, design, tmp_path):
+def test_units_cocotb_icarus(request, design):
     """Every unit bit-exact (K-lane softmax, Q.K, fetchers and importance adds, R-row P.V, on random
-    partial beats); the top-k engine also cycle-exact with simulator.spatten.topk_cycles."""
+    partial beats); the top-k engine and the pruner's selections also cycle-exact with their models."""
     out, _ = request.getfixturevalue(design)
-    assert _run(out, "icarus", tmp_path, 20, "units")
+    assert run_bench(out, "icarus", "units", cases=20)
 
 
 @pytest.mark.rtl
-def test_units_cocotb_verilator(spatten_rtl_dir, tmp_path):
+def test_units_cocotb_verilator(spatten_rtl_dir):
     out, _ = spatten_rtl_dir
-    assert _run(out, "verilator", tmp_path, 30, "units")
+    assert run_bench(out, "verilator", "units", cases=30)
 
 
 @pytest.mark.slow
 @pytest.mark.rtl
 @pytest.mark.parametrize("engine", ["icarus", "verilator"])
-def test_units_cocotb_many(spatten_rtl_dir, tmp_path, engine):
+def test_units_cocotb_many(spatten_rtl_dir, engine):
     out, _ = spatten_rtl_dir
-    assert _run(out, engine, tmp_path, 300, "units")
+    assert run_bench(out, engine, "units", cases=300)
 
 
 @pytest.mark.slow
 @pytest.mark.rtl
-def test_full_preset_generates_lint_clean(tmp_path):
-    from accelerators.spatten.config import SpAttenConfig
-    generate(SpAttenConfig.preset("full"), tmp_path)
-    r = subprocess.run([require("verilator"), "--lint-only", "-Wall", "lint.vlt", "-f", "files.f"], cwd=tmp_path,
-                       capture_output=True, text=True)
-    assert r.returncode == 0 and "%Warning" not in r.stderr, r.stderr[-3000:]
+def test_full_preset_lint_clean(tmp_path):
+    ACCELERATOR.generate(SpAttenConfig.preset("full"), tmp_path / "d")
+    _lint(tmp_path / "d", "-f", "files.f")
+    _lint(tmp_path / "d", "tb/spatten_units.v", "--top-module", "spatten_units")
 
 
 @pytest.mark.slow

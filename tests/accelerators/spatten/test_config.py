@@ -1,3 +1,4 @@
+"""accelerators/spatten/config.py: presets, YAML in and out, errors that name the field, derived widths."""
 import pytest
 
 from accelerators.spatten.config import SpAttenConfig
@@ -14,8 +15,18 @@ def test_presets():
         SpAttenConfig.preset("half")
 
 
+def test_derived_widths_by_hand():
+    c = SpAttenConfig()
+    # Q.K: 12-bit x 10-bit products summed over D = 64 terms: 12 + 10 + log2(64) bits
+    assert c.score_bits == 12 + 10 + 6
+    # P.V: 16-bit unsigned x 10-bit signed products over up to 1024 rows (1024 has 11 bits) + 1 spare bit
+    assert c.pv_acc_bits == 16 + 10 + 11 + 1
+    assert c.replace(topk_max_n=64, topk_parallelism=16).pv_acc_bits == 16 + 10 + 7 + 1
+    assert c.kv_lsb_bits == 4 and c.threshold_q == 3277
+
+
 def test_yaml_roundtrip(tmp_path):
-    cfg = SpAttenConfig.preset("eighth").replace(kv_msb_bits=5)
+    cfg = SpAttenConfig.preset("eighth").replace(kv_msb_bits=5, node_nm=40.0)
     cfg.to_yaml(tmp_path / "c.yaml")
     assert SpAttenConfig.from_yaml(tmp_path / "c.yaml") == cfg
     (tmp_path / "p.yaml").write_text("preset: eighth\ntopk_parallelism: 8\n")
@@ -26,7 +37,7 @@ def test_yaml_roundtrip(tmp_path):
 @pytest.mark.parametrize("field,value", [
     ("qk_multipliers", 100), ("qk_multipliers", 0), ("topk_parallelism", 12), ("head_dim", 48),
     ("kv_msb_bits", 11), ("requant_threshold", 1.5), ("dram_bandwidth_gbps", -1.0), ("q_bits", "12"),
-    ("topk_max_n", 100), ("requant_values", 1), ("dram_transaction_bytes", 48),
+    ("topk_max_n", 100), ("requant_values", 1), ("dram_transaction_bytes", 48), ("node_nm", 3.0), ("name", ""),
 ])
 def test_invalid_fields_named(field, value):
     with pytest.raises(LegoError) as e:

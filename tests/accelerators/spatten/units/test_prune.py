@@ -1,12 +1,14 @@
 """CascadePruner (units/prune.py) in Amaranth's simulator: cascades of selections on random cumulative
 importance, bit-exact with sw_reference.spatten.cascade._select (pruned entries stay pruned); the
-selection's cycle count is the documented scan + decide + top-k engine + done. (Icarus/Verilator: the
-unit bench in tb_spatten.py.)"""
+selection's measured cycle count is the documented scan + decide + top-k engine + done (the engine's
+cycles from sw_reference.spatten.topk, themselves measured on the RTL in tests/lego/units). (Icarus and
+Verilator: the units bench, tb_spatten.py.)"""
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
 from accelerators.spatten.gen import small_config
+from accelerators.spatten.rtl_model import selection_cycles
 from accelerators.spatten.units.prune import CascadePruner
 from sw_reference.spatten.cascade import _select
 from sw_reference.spatten.topk import keep_count, topk_engine
@@ -63,6 +65,7 @@ def test_cascade_selection_matches_reference(depth, p, ties):
                 assert got == want.tolist(), (seq, ratio)
                 assert ctx.get(u.sel_count) == int(want.sum())
                 assert cyc == n + 3 + eng, log[-1]
+                assert cyc == selection_cycles(cfg, n, imp[:n][alive], kk)
                 alive = want
                 await ctx.tick()
 

@@ -1,4 +1,7 @@
-"""Bit-vector helpers shared by the SpAtten units."""
+"""Bit-vector helpers for hand-built Amaranth units (first written for SpAtten's pipeline, top-k engine and
+pruners): a two-level one-hot decoder, a zero-extension that survives the Verilog backend, a 0/1 operand
+at an adder's width, and a mux-tree word select. Each exists because the plain Amaranth spelling costs
+far more logic (or a lint warning) in the generated Verilog; the reasons are in the docstrings."""
 from __future__ import annotations
 
 from amaranth import Cat, Const, Mux, Signal

@@ -1,4 +1,5 @@
-"""Quick-select top-k engine (hand-built Amaranth unit).
+"""Quick-select top-k engine (hand-built Amaranth unit), first written for SpAtten (token, head and local
+V pruning) and usable by any accelerator that needs the k largest of n unsigned values.
 
 Bit- and cycle-exact with ``sw_reference.spatten.topk.topk_engine``: P parallel comparators split each
 row of P elements into >, == and < the pivot; two zero eliminators (prefix-sum compaction + rotation into
@@ -6,10 +7,14 @@ P single-element-wide memory banks) append the '>' side and the '<' side to two 
 buffers form two pairs used alternately (read one pair's chosen side, write the other pair). An input
 buffer keeps the original data for the output pass, which emits exactly k elements in original order,
 compacted per row (``out_count`` valid lanes of ``out_data``/``out_index`` each ``out_valid`` cycle).
+Ties go to the lower index. Round 0 takes element 0 as its pivot; later rounds take element 0 of row
+``(lfsr * nrows) >> 16`` of the surviving side (a 16-bit Galois LFSR, ``LFSR_SEED``/``LFSR_TAPS``).
 
 Protocol: pulse ``start`` with ``n`` (1..max_n) and ``k`` (1..n) while ``busy`` is low; then present
 ceil(n/P) rows on ``in_data`` (lane i = element row*P+i) with ``in_valid`` while ``in_ready``. ``done``
-is high for one cycle at the end; ``kth`` holds the k-th largest value.
+is high for one cycle at the end; ``kth`` holds the k-th largest value. With rows presented as soon as
+``in_ready``, ``done`` comes 2*ceil(n/P) + 3 + sum over rounds r >= 1 of (ceil(len_r/P) + 3) cycles after
+the ``start`` cycle (len_r: the elements round r scans).
 """
 from __future__ import annotations
 
@@ -21,36 +26,47 @@ from sw_reference.spatten.topk import LFSR_SEED, LFSR_TAPS
 from .bits import one, widen
 
 
-_uid = [0]
+class _Names:
+    """Names of the signals a helper materializes, numbered per engine (so that the same engine gives the
+    same Verilog, whatever was elaborated before it in the process)."""
 
+    def __init__(self):
+        self.n = 0
 
-def _sig(m, expr, width, name):
-    """Materialize an expression once (Amaranth does not share repeated sub-expressions)."""
-    _uid[0] += 1
-    s = Signal(width, name=f"{name}_{_uid[0]}")
-    m.d.comb += s.eq(expr)
-    return s
+    def sig(self, m, expr, width, name):
+        """Materialize an expression once (Amaranth does not share repeated sub-expressions)."""
+        self.n += 1
+        s = Signal(width, name=f"{name}_{self.n}")
+        m.d.comb += s.eq(expr)
+        return s
 
+    def popcount(self, m, bits, width):
+        total = Const(0, width)
+        for b in bits:
+            total = (total + one(b, width))[:width]
+        return self.sig(m, total, width, "popc")
 
-def _popcount(m, bits, width):
-    total = Const(0, width)
-    for b in bits:
-        total = (total + one(b, width))[:width]
-    return _sig(m, total, width, "popc")
-
-
-def _prefix(m, bits, width):
-    """Exclusive prefix sums of a list of 1-bit signals, as width-bit signals."""
-    out, acc = [], Const(0, width)
-    for b in bits:
-        out.append(acc)
-        acc = _sig(m, (acc + one(b, width))[:width], width, "pre")
-    return out
+    def prefix(self, m, bits, width):
+        """Exclusive prefix sums of a list of 1-bit signals, as width-bit signals."""
+        out, acc = [], Const(0, width)
+        for b in bits:
+            out.append(acc)
+            acc = self.sig(m, (acc + one(b, width))[:width], width, "pre")
+        return out
 
 
 class TopKEngine(Elaboratable):
     def __init__(self, parallelism: int = 16, width: int = 16, max_n: int = 64):
-        assert parallelism & (parallelism - 1) == 0 and max_n % parallelism == 0
+        bad = ""
+        if parallelism < 1 or parallelism & (parallelism - 1):
+            bad = f"parallelism must be a power of two, got {parallelism}"
+        elif max_n < parallelism or max_n % parallelism:
+            bad = f"max_n must be a positive multiple of parallelism={parallelism}, got {max_n}"
+        elif width < 1:
+            bad = f"width must be >= 1, got {width}"
+        if bad:
+            self._MustUse__silence = True      # never elaborated: no UnusedElaboratable warning
+            raise ValueError(bad)
         self.p, self.w, self.max_n = parallelism, width, max_n
         self.lp = (parallelism - 1).bit_length()
         self.depth = max(2, max_n // parallelism)
@@ -89,20 +105,20 @@ class TopKEngine(Elaboratable):
             banks.append((mem.write_port(), mem.read_port(transparent_for=())))
         return banks
 
-    def _compact_write(self, m, banks, x, mask, cnt, enable):
+    def _compact_write(self, m, nm, banks, x, mask, cnt, enable, side):
         """Zero eliminator: append the masked lanes of x at position cnt of a banked buffer."""
         p, lp = self.p, self.lp
-        pre = _prefix(m, mask, lp + 1)
-        c = _popcount(m, mask, self.lw)
+        pre = nm.prefix(m, mask, lp + 1)
+        c = nm.popcount(m, mask, self.lw)
         comp = []
         for j in range(p):
             v = Const(0, self.w)
             for i in range(p):
                 v = v | Mux(mask[i] & (pre[i] == j), x[i], 0)
-            comp.append(_sig(m, v, self.w, "comp"))
+            comp.append(nm.sig(m, v, self.w, "comp"))
         comp_a = Array(comp)
         for b, (wp, _) in enumerate(banks):
-            tag = f"{id(banks) % 997}_{b}"
+            tag = f"{side}_{b}"
             j = Signal(lp, name=f"j_{tag}")
             m.d.comb += j.eq((b - cnt[:lp]) if lp else 0)
             jw = widen(m, j, self.lw, f"jw_{tag}")     # cnt, c and the lane offset j at one width
@@ -117,6 +133,7 @@ class TopKEngine(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
+        nm = _Names()
         p, w, lp, lw = self.p, self.w, self.lp, self.lw
         inbuf = self._banks(m, "inbuf")
         work = [self._banks(m, f"work{i}") for i in range(4)]
@@ -173,9 +190,9 @@ class TopKEngine(Elaboratable):
         for b in range(p):
             shadow_g[b][0].make(self.aw, w, f"sg{b}")
             shadow_l[b][0].make(self.aw, w, f"sl{b}")
-        cg = self._compact_write(m, shadow_g, x, gt, cnt_g, scan_en)
-        cl = self._compact_write(m, shadow_l, x, lt, cnt_l, scan_en)
-        ce = _popcount(m, eq, lw)
+        cg = self._compact_write(m, nm, shadow_g, x, gt, cnt_g, scan_en, "g")
+        cl = self._compact_write(m, nm, shadow_l, x, lt, cnt_l, scan_en, "l")
+        ce = nm.popcount(m, eq, lw)
         for b in range(p):
             for pair in range(2):
                 for side, sh in ((0, shadow_g), (1, shadow_l)):
@@ -189,17 +206,17 @@ class TopKEngine(Elaboratable):
 
         # output pass: keep > kth, and the first need_eq elements equal to kth
         o_x = [inbuf[i][1].data for i in range(p)]
-        o_gt = [_sig(m, valid[i] & (o_x[i] > kth), 1, 'ogt') for i in range(p)]
+        o_gt = [nm.sig(m, valid[i] & (o_x[i] > kth), 1, 'ogt') for i in range(p)]
         o_eq = [Signal(name=f"oeq{i}") for i in range(p)]
         for i in range(p):
             m.d.comb += o_eq[i].eq(valid[i] & (o_x[i] == kth))
-        o_pre = _prefix(m, o_eq, lw)
+        o_pre = nm.prefix(m, o_eq, lw)
         o_keq = [Signal(name=f"okeq{i}") for i in range(p)]
         keep = [Signal(name=f"keep{i}") for i in range(p)]
         for i in range(p):
             m.d.comb += [o_keq[i].eq(o_eq[i] & ((ties + o_pre[i]) < need_eq)),
                          keep[i].eq(o_gt[i] | o_keq[i])]
-        k_pre = _prefix(m, keep, lp + 1)
+        k_pre = nm.prefix(m, keep, lp + 1)
         for j in range(p):
             dv, iv = Const(0, w), Const(0, self.iw)
             for i in range(p):
@@ -208,7 +225,7 @@ class TopKEngine(Elaboratable):
                 iv = iv | Mux(sel, Cat(Const(i, lp), row)[:self.iw] if lp else row[:self.iw], 0)
             m.d.comb += [self.out_data[j * w:(j + 1) * w].eq(dv),
                          self.out_index[j * self.iw:(j + 1) * self.iw].eq(iv)]
-        m.d.comb += self.out_count.eq(_popcount(m, keep, lp + 1))
+        m.d.comb += self.out_count.eq(nm.popcount(m, keep, lp + 1))
 
         t_w = widen(m, t, lw + 1, "t_w")           # t against cnt_g + cnt_e (lw + 1 bits)
         with m.FSM(name="topk_fsm"):
@@ -260,7 +277,7 @@ class TopKEngine(Elaboratable):
                 m.next = "OUTS"
             with m.State("OUTS"):
                 m.d.comb += [self.busy.eq(1), self.out_valid.eq(1), raddr.eq(row + 1)]
-                m.d.sync += [ties.eq(ties + _popcount(m, o_keq, lw)), row.eq(row + 1)]
+                m.d.sync += [ties.eq(ties + nm.popcount(m, o_keq, lw)), row.eq(row + 1)]
                 with m.If(last_row):
                     m.next = "FIN"
             with m.State("FIN"):
