@@ -42,15 +42,14 @@ def load_inputs(path: Path, man: dict) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise LegoError(f"--inputs: file '{path}' not found")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":                      # an .npz is a zip archive of .npy files
+        raise LegoError(f"--inputs: '{path}' is not a .npz file (np.savez writes one)")
     try:
         z = np.load(path, allow_pickle=False)
-    except ValueError as e:
-        why = "holds pickled objects (save plain integer arrays)" if "pickle" in str(e) else "is not a .npz file"
-        raise LegoError(f"--inputs: '{path}' {why}") from None
     except Exception:
         raise LegoError(f"--inputs: '{path}' is not a readable .npz file") from None
-    if not hasattr(z, "files"):
-        raise LegoError(f"--inputs: '{path}' is a single array, not a .npz of named tensors")
     out = {}
     with z:
         names = [k for k, v in man["tensors"].items() if v["role"] == "input"]

@@ -149,16 +149,23 @@ def _gen(a) -> tuple[dict, str]:
             raise LegoError(f"{'--config' if a.config else '--preset'}: only valid with --accelerator")
         from .generate import generate
         res = generate(a.workload or "attention", a.shape, a.array, tuple(a.dataflow or ("os",)), a.bits,
-                       not a.no_opt, out, a.force)
+                       not a.no_opt, out, a.force, progress=not a.json)
     return res, f"lego: wrote {a.out} ({res.get('summary', '')})"
 
 
 def _check_writable(path: Path, field: str) -> None:
+    """Before any simulation runs: ``path`` can be written (by trying, which also holds for root)."""
     parent = path.resolve().parent
     if not parent.is_dir():
         raise LegoError(f"{field}: directory '{parent}' does not exist")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise LegoError(f"{field}: '{path}' is not writable")
+    existed = path.exists()
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as e:
+        raise LegoError(f"{field}: '{path}' is not writable ({e.strerror})") from None
+    if not existed:
+        path.unlink()
 
 
 def _sim(a) -> tuple[dict, str, int]:

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .affine.dataflow import make_dataflow
 from .affine.library import ARRAY_WORKLOADS, WORKLOADS, builtin_workload, parse_shape
 from .affine.widths import acc_bits
@@ -18,6 +20,9 @@ from .prim.lower import frame_delay, lower
 from .prim.passes import PIPELINES
 
 MAX_ARRAY = 64
+# A fixed-shape design keeps every tensor whole in its banks: refuse, before building anything, designs
+# whose banks would hold more words than this (64 Mi words: 2048^3 GEMM needs 12.6 Mi).
+MAX_BANK_WORDS = 1 << 26
 
 
 @dataclass(frozen=True)
@@ -64,12 +69,21 @@ def load_workload(name: str, shape: str | None, bits: int) -> Workload:
     if bits not in (4, 8, 12, 16):
         raise LegoError(f"--bits: {bits} is not supported (allowed: 4, 8, 12, 16)")
     if name in ARRAY_WORKLOADS:
-        return builtin_workload(name, parse_shape(shape, name), bits)
+        return check_size(builtin_workload(name, parse_shape(shape, name), bits), "--shape")
     if name.endswith((".yaml", ".yml", ".json")) or os.path.sep in name:
         if shape:
             raise LegoError("--shape: not allowed with a workload file (extents are in the file)")
-        return parse_workload_file(Path(name))
+        return check_size(parse_workload_file(Path(name)), "tensors")
     raise LegoError(f"--workload: unknown workload '{name}' (built-in: {', '.join(WORKLOADS)}; or a .yaml/.json file)")
+
+
+def check_size(w: Workload, field: str) -> Workload:
+    """Refuse a workload whose tensors would not fit this generator's banks (``MAX_BANK_WORDS``)."""
+    words = sum(int(np.prod(t.shape, dtype=object)) for t in w.tensors)
+    if words > MAX_BANK_WORDS:
+        raise LegoError(f"{field}: the tensors of {w.name} hold {words:,} words, more than the {MAX_BANK_WORDS:,} "
+                        f"a fixed-shape design keeps in its banks")
+    return w
 
 
 def build_array(w: Workload, array: tuple[int, int], dataflows: tuple[str, ...], opt: bool = True) -> ArrayDesign:
@@ -89,4 +103,9 @@ def build_design(w: Workload, dfs: list, opt: bool = True, narrow: bool = True) 
     for p in PIPELINES["opt"]:
         best = p(best)
     stats = dict(best.lp)
-    return ArrayDesign(w, arch, best if opt else naive, naive.register_bits(), best.register_bits(), stats)
+    d = ArrayDesign(w, arch, best if opt else naive, naive.register_bits(), best.register_bits(), stats)
+    for m, c in zip(arch.modes, d.cycles):
+        if c >= 1 << 32:
+            raise LegoError(f"--shape: a run in {m.df.name} takes {c:,} cycles, more than the 32-bit cycles "
+                            f"register counts")
+    return d

@@ -56,10 +56,6 @@ def get_engine(name: str) -> Engine:
     return registry.get(registry.ENGINES, name)()
 
 
-def engine_names() -> list[str]:
-    return registry.names(registry.ENGINES)
-
-
 def pick_mode(man: dict, mode: str | None) -> tuple[str, int]:
     modes = man["modes"]
     if mode is None:

@@ -123,9 +123,14 @@ def plot_pareto(rows: list[dict], path, title: str = "") -> None:
     a1.scatter([r["area_mm2"] for r in par], [r["latency_ms"] for r in par], s=70,
                facecolors="none", edgecolors="red", label="Pareto (latency, area, energy)")
     front2d = pareto_mask(par, ("latency_ms", "area_mm2"))
-    for r in (r for r, m in zip(par, front2d) if m):
-        a1.annotate(f"{r['array']} {r['dataflows']} {r['buffer_kib']}K",
-                    (r["area_mm2"], r["latency_ms"]), fontsize=6)
+    front = sorted((r for r, m in zip(par, front2d) if m), key=lambda r: r["area_mm2"])
+    # numbered markers (short labels never overlap the way full names do), the names in a key box
+    for k, r in enumerate(front, 1):
+        a1.annotate(str(k), (r["area_mm2"], r["latency_ms"]), xytext=(4, 4 + 6 * (k % 2)),
+                    textcoords="offset points", fontsize=7, color="red")
+    if front:
+        key = "\n".join(f"{k}: {r['array']} {r['dataflows']} {r['buffer_kib']}K" for k, r in enumerate(front, 1))
+        a1.text(1.02, 0.0, key, transform=a1.transAxes, fontsize=6, va="bottom", family="monospace")
     a1.set_xlabel("area (mm^2)")
     a1.set_ylabel("latency (ms)")
     a1.set_yscale("log")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from lego.affine.dataflow import PRESET_TABLE
 from lego.errors import LegoError
 from simulator import energy as E
 from simulator.memory import (Buffer, DramConfig, dram_cycles, dram_cycles_array,
@@ -29,14 +30,9 @@ from simulator.memory import (Buffer, DramConfig, dram_cycles, dram_cycles_array
 from simulator.models import OP_ITERS, TENSOR_DEPS, Layer
 from simulator.report import Report
 
-# (row iterator, column iterator, innermost temporal iterator) per op and dataflow.
-# One table, so it can be swapped for the lead's ``lego`` presets.
-PRESETS: dict[str, dict[str, tuple[str, str, str]]] = {
-    "gemm": {"os": ("i", "j", "k"), "ws": ("k", "j", "i"), "is": ("i", "k", "j")},
-    "bmm": {"os": ("i", "j", "k"), "ws": ("k", "j", "i"), "is": ("i", "k", "j")},
-    "conv2d": {"os": ("k", "w", "s"), "ws": ("c", "k", "w"), "is": ("c", "w", "k")},
-    "dwconv2d": {"os": ("c", "w", "s"), "ws": ("c", "s", "w"), "is": ("c", "w", "r")},
-}
+# (row iterator, column iterator, innermost temporal iterator) per op and dataflow: the generator's own
+# preset table, so the analytical mapper and the generated arrays cannot drift apart.
+PRESETS: dict[str, dict[str, tuple[str, str, str]]] = {op: PRESET_TABLE[op] for op in OP_ITERS}
 DATAFLOWS = ("os", "ws", "is")
 BCAST_SUFFIX = "-bcast"         # e.g. "os-bcast": the same preset with control vector (0, 0)
 ALL_DATAFLOWS = DATAFLOWS + tuple(d + BCAST_SUFFIX for d in DATAFLOWS)

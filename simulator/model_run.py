@@ -106,7 +106,9 @@ def plot_model(rows: list[dict], total: dict, path: str | os.PathLike) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"os": "tab:blue", "ws": "tab:orange", "is": "tab:green"}
+    palette = {"os": "tab:blue", "ws": "tab:orange", "is": "tab:green"}
+    used = list(dict.fromkeys(r["dataflow"] for r in rows))      # the legend lists what the layers used
+    colors = {d: palette.get(d.removesuffix("-bcast"), "gray") for d in used}
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(14, 4.5), gridspec_kw={"width_ratios": [2, 1]})
     a1.bar(range(len(rows)), [r["utilization"] for r in rows],
            color=[colors.get(r["dataflow"], "gray") for r in rows])

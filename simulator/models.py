@@ -5,23 +5,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from lego.affine.library import ARRAY_WORKLOADS, DEFAULTS, builtin_workload
 from lego.errors import LegoError
 
-# iterators of each op (the order is the loop order, outermost first)
-OP_ITERS: dict[str, tuple[str, ...]] = {
-    "gemm": ("i", "j", "k"),
-    "bmm": ("b", "i", "j", "k"),
-    "conv2d": ("n", "k", "c", "h", "w", "r", "s"),
-    "dwconv2d": ("n", "c", "h", "w", "r", "s"),
-}
+def _library() -> tuple[dict, dict]:
+    """Iterators and tensor dependences of each op, read from lego's one workload library
+    (``lego.affine.library``): the loop order is the library's, outermost first."""
+    iters, deps = {}, {}
+    for op in ARRAY_WORKLOADS:
+        w = builtin_workload(op, DEFAULTS[op])
+        iters[op] = w.iterators
+        deps[op] = {t.name: frozenset(w.iterators[k] for a in t.index for k, c in enumerate(a.coeffs) if c)
+                    for t in w.tensors}
+    return iters, deps
 
-# iterators each tensor's index depends on (Y += X * W)
-TENSOR_DEPS: dict[str, dict[str, frozenset[str]]] = {
-    "gemm": {"X": frozenset("ik"), "W": frozenset("kj"), "Y": frozenset("ij")},
-    "bmm": {"X": frozenset("bik"), "W": frozenset("bkj"), "Y": frozenset("bij")},
-    "conv2d": {"X": frozenset("nchwrs"), "W": frozenset("kcrs"), "Y": frozenset("nkhw")},
-    "dwconv2d": {"X": frozenset("nchwrs"), "W": frozenset("crs"), "Y": frozenset("nchw")},
-}
+
+OP_ITERS, TENSOR_DEPS = _library()
 
 
 @dataclass(frozen=True)

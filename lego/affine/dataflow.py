@@ -56,15 +56,6 @@ class Dataflow:
     def bvec(self) -> np.ndarray:
         return np.array(self.b, dtype=np.int64)
 
-    @cached_property
-    def ell(self) -> np.ndarray:
-        """Lexicographic strides of T: step number n = ℓ·t."""
-        out, acc = [], 1
-        for e in reversed(self.T):
-            out.append(acc)
-            acc *= e
-        return np.array(list(reversed(out)), dtype=np.int64)
-
     @property
     def steps(self) -> int:
         return int(np.prod(self.T, dtype=np.int64))
@@ -244,12 +235,12 @@ def check_dataflow(w: Workload, df: Dataflow) -> Dataflow:
     """Legality: every iteration covered exactly once (injective, covering); shapes consistent."""
     n = len(w.iterators)
     if df.AT.shape[0] != n or df.AS.shape[0] != n or len(df.b) != n:
-        raise LegoError(f"dataflow {df.name}: matrices have {df.AT.shape[0]} rows, workload has {n} iterators")
+        raise LegoError(f"--dataflow: {df.name}: matrices have {df.AT.shape[0]} rows, workload has {n} iterators")
     pts = int(np.prod(df.T)) * int(np.prod(df.P))
     if _separable_cover(w, df):
         return df
     if pts > 4_000_000:
-        raise LegoError(f"dataflow {df.name}: {pts} space-time points is too many to check injectivity by "
+        raise LegoError(f"--dataflow: {df.name}: {pts} space-time points is too many to check injectivity by "
                         f"enumeration (max 4e6) and the map is not a separable mixed-radix tiling")
     t = df.time_coords()
     s = np.array(df.fus, dtype=np.int64)
@@ -262,12 +253,12 @@ def check_dataflow(w: Workload, df: Dataflow) -> Dataflow:
     if (counts > 1).any():
         k = int(np.argmax(counts > 1))
         pt = np.unravel_index(k, w.extents)
-        raise LegoError(f"dataflow {df.name}: not injective: iteration {dict(zip(w.iterators, map(int, pt)))} "
+        raise LegoError(f"--dataflow: {df.name}: not injective: iteration {dict(zip(w.iterators, map(int, pt)))} "
                         f"runs {int(counts[k])} times (two space-time points on one iteration)")
     if (counts == 0).any():
         k = int(np.argmin(counts))
         pt = np.unravel_index(k, w.extents)
-        raise LegoError(f"dataflow {df.name}: iteration {dict(zip(w.iterators, map(int, pt)))} is never executed")
+        raise LegoError(f"--dataflow: {df.name}: iteration {dict(zip(w.iterators, map(int, pt)))} is never executed")
     return df
 
 

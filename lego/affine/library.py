@@ -108,7 +108,7 @@ def builtin_workload(name: str, shape: dict[str, int], bits: int = 8) -> Workloa
     raise LegoError(f"--workload: unknown workload '{name}' (built-in: {', '.join(ARRAY_WORKLOADS)}; or a .yaml/.json file)")
 
 
-def attention_stages(shape: dict[str, int], bits: int = 8, pbits: int = 15) -> tuple[Workload, Workload]:
+def attention_stages(shape: dict[str, int], bits: int = 8) -> tuple[Workload, Workload]:
     """The two affine nests of attention: S[i,j] = Σ_d Q[i,d]·K[j,d] and O[i,e] = Σ_j P[i,j]·V[j,e]."""
     L, D = shape["L"], shape["D"]
     qk = _nest("attn_qk", ["i", "j", "d"], [L, L, D], [
@@ -119,7 +119,7 @@ def attention_stages(shape: dict[str, int], bits: int = 8, pbits: int = 15) -> t
         ("P", "input", [{"i": 1}, {"j": 1}], (L, L), False),
         ("V", "input", [{"j": 1}, {"e": 1}], (L, D), False),
         ("O", "output", [{"i": 1}, {"e": 1}], (L, D), False)], bits, {"L": L, "D": D})
-    # P is unsigned with `pbits` fraction bits; widen the P·V input type accordingly.
+    # P is unsigned with 15 fraction bits (sw_reference.attention.PB): a 16-bit P·V input.
     p = pv.tensor("P")
     pt = type(p)(p.name, p.role, dtype_for(16), p.index, p.shape, p.pad)
     v = pv.tensor("V")

@@ -223,8 +223,21 @@ def _safe_load(path: Path) -> object:
             return json.loads(text)
         except json.JSONDecodeError as e:
             raise LegoError(f"{path.name}: invalid JSON ({e.msg} at line {e.lineno})") from None
+    class _Unique(yaml.SafeLoader):
+        """safe_load that refuses a key given twice in one mapping (YAML would keep the last silently)."""
+
+    def _mapping(loader, node, deep=False):
+        seen = {}
+        for k, _ in node.value:
+            key = loader.construct_object(k, deep=deep)
+            if key in seen:
+                raise LegoError(f"{path.name}: '{key}' is declared twice (line {seen[key] + 1} and line "
+                                f"{k.start_mark.line + 1})")
+            seen[key] = k.start_mark.line
+        return yaml.SafeLoader.construct_mapping(loader, node, deep)
+    _Unique.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Unique)  # noqa: S506 - a SafeLoader subclass
     except yaml.constructor.ConstructorError as e:
         raise LegoError(f"{path.name}: YAML tag not allowed ({(e.problem or 'unsafe tag').strip()}); "
                         f"workload files are plain data") from None

@@ -82,7 +82,7 @@ def bank_tensor(name: str, shape, M: np.ndarray, ports: list[tuple[tuple, np.nda
         ok = len(set(bids)) == len(bids)
     if not ok:
         if role == "output":
-            raise LegoError(f"dataflow: the concurrent writes of output {name} cannot be banked conflict-free "
+            raise LegoError(f"--dataflow: the concurrent writes of output {name} cannot be banked conflict-free "
                             f"(ports do not keep a fixed bank); choose another dataflow")
         E = tuple(int(s) for s in shape)
         lay = Layout(name, tuple(shape), (1,) * rank, (1,) * rank, True, tuple(range(len(ports))), E,

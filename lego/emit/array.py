@@ -72,15 +72,15 @@ class ArrayCore:
             self.emitted_bits += len(r)
         return chain[depth]
 
-    def _tap(self, m, driver: str, depth: int, key=None, bits: tuple[int, int] | None = None):
-        """``driver``'s value delayed by ``depth`` (a tapped chain: shared, or private per edge with ``key``).
-        ``bits=(lo, hi)``: only that slice is read, so only it is registered (a chain of its own)."""
+    def _tap(self, m, driver: str, depth: int, key=None):
+        """``driver``'s value delayed by ``depth`` (a tapped chain: shared, or private per edge with ``key``)."""
         if driver == "ctl":          # read field by field (_field)
             return _Word(m, depth, key)
         key = driver if self.pg.shared else key
-        base = self.val[driver]
-        if bits is not None:
-            key, base = (key, bits), base[bits[0]:bits[1]]
+        return self._chain(m, key, self.val[driver], depth)
+
+    def _chain(self, m, key, base, depth: int):
+        """Tap ``depth`` of the shift register ``key`` that starts at ``base``."""
         chain = self.chains.setdefault(key, [base])
         while len(chain) <= depth:
             prev = chain[-1]

@@ -49,6 +49,7 @@ class StreamCore(ArrayCore):
         self.out_valid = Signal(name=f"{p}out_valid")
         self.output = Signal(self.out_banks[0] * Y.bits, name=f"{p}out_{Y.name}")
         self.stationary = {t.name: same_tables(md.df, md.nets[t.name].M)[0] for t in w.tensors}
+        assert not pg.rmw, "a stream writes every output once (its one loop is the stream)"
         wr = [n for n in pg.nodes.values() if n.kind == "wr"]
         self.arrive = {n.id: self.fd(0, n.fu[0]) + pg.sigma[n.id] for n in wr}
         self.latency = max(self.arrive.values()) + 1      # + the output register
@@ -133,7 +134,8 @@ class StreamCore(ArrayCore):
         the bank), so only that bit is delayed, never the address below it."""
         w = self.pg.nodes[e.src].width
         (mi,) = e.delta
-        return self._tap(m, e.src, self.pg.rho(e, mi), key=(e.src, e.dst, e.slot), bits=(w - 1, w))
+        key = e.src if self.pg.shared else (e.src, e.dst, e.slot)
+        return self._chain(m, (key, "en"), self.val[e.src][w - 1:w], self.pg.rho(e, mi))
 
     def _stream_rd(self, m, nid, n, in_edges):
         t = self.arch.workload.tensor(n.attrs["tensor"])

@@ -50,12 +50,6 @@ class PrimGraph:
         """Write ports add to the bank word (outputs revisited within a run)."""
         return bool(self.fresh)
 
-    def out_edges(self, u: str) -> list[Edge]:
-        return [e for e in self.edges if e.src == u]
-
-    def in_edges(self, v: str) -> list[Edge]:
-        return [e for e in self.edges if e.dst == v]
-
     def rho(self, e: Edge, m: int) -> int:
         s = self.sigma
         return s[e.dst] - self.nodes[e.dst].lat - s[e.src] + e.delta[m]

@@ -1,5 +1,6 @@
 """Built-in models and model-level runs (totals = sum of layers, CSV/JSON/PNG, CLI)."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -79,15 +80,21 @@ def cli(argv):
     return main(["sim", *argv])
 
 
-def test_cli_json(capsys):
+def test_cli_json(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)               # without --out, the files go to ./lego-model-<model>
     assert cli(["--model", "gpt2", "--array", "8x8", "--dataflow", "ws", "--json"]) == 0
     out = capsys.readouterr().out
     obj = json.loads(out)
+    files = obj["total"]["files"]
+    assert files == {"csv": "lego-model-gpt2/gpt2_lego_layers.csv", "json": "lego-model-gpt2/gpt2_lego.json",
+                     "png": "lego-model-gpt2/gpt2_lego.png"}
+    assert (tmp_path / files["png"]).read_bytes()[:4] == b"\x89PNG"
     assert obj["total"]["array"] == "8x8" and obj["total"]["dataflows"] == ["ws"]
     assert out.count("\n") == 1
 
 
-def test_cli_design_dir(tmp_path, capsys):
+def test_cli_design_dir(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     from lego.generate import generate
     generate("gemm", "M=4,N=8,K=2", "4x8", ("os",), 8, True, tmp_path / "d")
     assert cli(["--model", "gpt2", "--design", str(tmp_path / "d"), "--json"]) == 0
@@ -104,7 +111,8 @@ def test_cli_design_dir(tmp_path, capsys):
     (["--model", "gpt2", "--freq-ghz", "x"], "freq-ghz"),
     ([], "model"),
 ])
-def test_cli_bad_input_exit_2(argv, field, capsys):
+def test_cli_bad_input_exit_2(argv, field, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     assert cli(argv) == 2
     cap = capsys.readouterr()
     assert cap.out == ""

@@ -29,7 +29,7 @@ def _order(pg: PrimGraph) -> list[str]:
         return list(nx.lexicographical_topological_sort(g))
     except nx.NetworkXUnfeasible:
         cyc = nx.find_cycle(g)
-        raise LegoError(f"dataflow: the fused dataflows close a loop through {cyc[0][0]} -> {cyc[0][1]} "
+        raise LegoError(f"--dataflow: the fused dataflows close a loop through {cyc[0][0]} -> {cyc[0][1]} "
                         f"(opposite link directions); fuse them in separate designs") from None
 
 
