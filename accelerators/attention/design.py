@@ -45,7 +45,7 @@ class AttentionDesign:
 def build_design(cfg) -> AttentionDesign:
     """The two arrays of ``cfg`` (AttentionConfig), through lego's front end and back end."""
     sh = {"L": cfg.L, "D": cfg.D}
-    qk, pv = attention_stages(sh, cfg.bits, PB)
+    qk, pv = attention_stages(sh, cfg.bits)
     d1 = build_array(qk, tuple(cfg.array), tuple(cfg.dataflows), cfg.opt)
     d2 = build_array(pv, tuple(cfg.array), tuple(cfg.dataflows), cfg.opt)
     return AttentionDesign(cfg.L, cfg.D, d1, d2, attention_mult(cfg.D))

@@ -1,5 +1,5 @@
 """Top-k selection: the exact reference and the quick-select engine model (bit- and cycle-exact with
-accelerators/spatten/units/topk.py).
+lego/units/topk.py, the engine SpAtten uses).
 
 Semantics (shared by every SpAtten selection: token pruning, head pruning, local V pruning):
 the k largest values; among equal values the lower index wins; the result is the selected indices in
