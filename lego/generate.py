@@ -75,7 +75,7 @@ def generate(workload: str, shape: str | None, array: str | None, dataflows: tup
     rep = F.report(d, top.core.emitted_bits)
     files["report.json"] = dumps(rep)
     files.update(F.tb_files(man))
-    files.update(F.common_files(name, f"lego {w.name} on {arr[0]}x{arr[1]} ({', '.join(dataflows)})"))
+    files.update(F.common_files(name, f"lego {w.name} on {arr[0]}x{arr[1]} ({', '.join(dataflows)})", man))
     write_atomic(out, files, force)
     return {"top": name, "dir": str(out), "cycles": rep["cycles"]["predicted"],
             "registers": rep["registers"],

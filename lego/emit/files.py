@@ -8,6 +8,7 @@ from .. import __version__
 from ..affine.widths import terms_per_output
 from ..design import ArrayDesign, GenSpec
 from ..host import SCHEMA_VERSION
+from . import fusesoc
 from .outdir import dumps
 
 LINT_VLT = """`verilator_config
@@ -39,31 +40,6 @@ lint_off -rule CASEINCOMPLETE -file "*" -match "Case values incompletely covered
 // the host address ports ld_addr/rd_addr have one width, that of the deepest bank (manifest.ports); a bank
 // with fewer words ignores the upper address bits, as the host addresses it within its depth (manifest.layouts):
 lint_off -rule UNUSEDSIGNAL -file "*" -match "Bits of signal are not used: '?d_addr'[*]"
-"""
-
-CORE = """CAPI=2:
-name: lego:generated:{top}:{version}
-description: {desc}
-filesets:
-  rtl:
-    files:
-      - {top}.v
-    file_type: verilogSource
-  lint:
-    files:
-      - lint.vlt: {{file_type: vlt}}
-targets:
-  default:
-    filesets: [rtl]
-    toplevel: {top}
-  lint:
-    default_tool: verilator
-    filesets: [rtl, lint]
-    toplevel: {top}
-    tools:
-      verilator:
-        mode: lint-only
-        verilator_options: [-Wall]
 """
 
 TB_RUN = '''"""Standalone cocotb run of this design against sw_reference (random inputs).
@@ -213,12 +189,15 @@ def tb_files(man: dict | None = None) -> dict[str, str]:
         timeout = 10 * max(man["cycles_predicted"].values()) + 1000
         out.update(plain_tb(man["top"], man["ports"], man["host"]["rd_latency"], timeout))
         out["tb/lego_host.py"] = Path(host.__file__).read_text()
+        vectors = fusesoc.default_vectors(man)        # the FuseSoC sim target's default command file
+        if vectors is not None:
+            out["tb/vectors.txt"] = vectors
     return out
 
 
-def common_files(top_name: str, desc: str) -> dict[str, str]:
-    return {"files.f": f"{top_name}.v\n", f"{top_name}.core": CORE.format(top=top_name, version=__version__,
-                                                                            desc=desc),
+def common_files(top_name: str, desc: str, man: dict | None = None) -> dict[str, str]:
+    """files.f, lint.vlt and the FuseSoC core (emit/fusesoc.py; with an array's manifest, a sim target)."""
+    return {"files.f": f"{top_name}.v\n", f"{top_name}.core": fusesoc.core_for(top_name, __version__, desc, man),
             "lint.vlt": LINT_VLT}
 
 
