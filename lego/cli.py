@@ -79,12 +79,8 @@ def _sim(a) -> int:
 
 
 def _synth(a) -> int:
-    from .synth import format_table, synth
-    from simulator.engine import read_manifest
-    read_manifest(Path(a.dir))
-    res = synth(Path(a.dir), a.target)
-    print(json.dumps(res, sort_keys=True) if a.json else format_table(res))
-    return 0
+    from .synth import cli
+    return cli(a)
 
 
 def _list(a) -> int:
@@ -142,7 +138,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--trace-window", help="START:END cycles of the per-cycle trace (default 0:1000)")
     y = sub.add_parser("synth", help="Yosys synthesis report")
     y.add_argument("dir")
-    y.add_argument("--target", default="generic", choices=["generic", "ice40"])
+    y.add_argument("--target", default="generic", choices=["generic", "ice40", "ecp5"])
+    y.add_argument("--device", help="FPGA part: ice40 hx8k (default), up5k, hx1k; ecp5 25k (default), 45k, 85k")
     y.add_argument("--json", action="store_true")
     li = sub.add_parser("list", help="workloads, dataflows, accelerators, engines")
     li.add_argument("--json", action="store_true")
