@@ -251,11 +251,18 @@ def _np_dtype(t: dict):
 
 
 def _synth(a) -> tuple[dict, str]:
+    """A design that does not fit its device: exit 2 with the figures on stderr and, with --json, the
+    report (``fit: false``) on stdout."""
     from .emit.directory import read_manifest
-    from .synth import format_table, synth
+    from .synth import DoesNotFit, check_device, format_table, synth
+    device = check_device(a.target, a.device)
     read_manifest(Path(a.dir))
-    kw = {"device": a.device} if a.device else {}
-    res = synth(Path(a.dir), a.target, **kw)
+    try:
+        res = synth(Path(a.dir), a.target, device=device)
+    except DoesNotFit as e:
+        if a.json:
+            print(json.dumps(e.result, sort_keys=True))
+        raise
     return res, format_table(res)
 
 

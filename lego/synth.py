@@ -1,4 +1,4 @@
-"""Synthesis reports for generated designs: a generic Yosys flow and an iCE40 place-and-route flow.
+"""Synthesis reports for generated designs: a generic Yosys flow and iCE40/ECP5 place-and-route flows.
 
 A design directory holds ``manifest.json`` (``top``, ``ports``), ``files.f`` and the Verilog. Nothing
 is written into it: the sources are copied into a temporary directory and the tools run there (the
@@ -6,8 +6,10 @@ YoWASP tools see ``/tmp`` as their own sandbox, so relative paths are used throu
 
 * ``synth(dir)`` (generic): ``synth -flatten``, cell and flip-flop counts, memory bits, a NAND2
   gate-equivalent estimate, a 4-LUT estimate (``abc -lut 4``), ``check -assert`` and a latch count.
-* ``synth(dir, "ice40")``: ``synth_ice40`` + nextpnr-ice40, Fmax and utilisation. Designs with more
-  I/O bits than the package has pins are placed behind a generated serial wrapper.
+* ``synth(dir, "ice40")`` / ``synth(dir, "ecp5")``: ``synth_ice40``/``synth_ecp5`` + nextpnr, Fmax,
+  utilisation, how each memory was mapped (block RAM, LUT RAM or logic) and a fit check (``DoesNotFit``
+  when the design needs more logic cells, block RAMs, DSPs or pins than the ``device`` has). Designs
+  with more I/O bits than the package has pins are placed behind a generated serial wrapper.
 
 See docs/synth.md for the weight table, the wrapper and the caveats.
 """
@@ -24,14 +26,7 @@ from pathlib import Path
 from .errors import CheckFailed, LegoError
 from .toolchain import venv_bin
 
-TARGETS = ("generic", "ice40")
-# device -> (nextpnr flag, package, user I/O pins of that package)
-ICE40_DEVICES = {
-    "hx8k": ("--hx8k", "ct256", 206),
-    "up5k": ("--up5k", "sg48", 39),
-    "hx1k": ("--hx1k", "tq144", 95),
-}
-UP5K_MAX_DSP_MULS = 8
+TARGETS = ("generic", "ice40", "ecp5")
 
 # NAND2 gate equivalents per Yosys internal cell, an approximation: cell areas of the NanGate
 # FreePDK45 Open Cell Library (X1 drive) divided by NAND2_X1 (0.798 um^2), rounded to 2 decimals.
@@ -58,7 +53,7 @@ _CLK_RE = re.compile(r"^(clk|clock|.*_clk)$", re.I)
 
 # ----------------------------------------------------------------------------------------- tools
 def find_tool(name: str) -> str | None:
-    """``yosys`` or ``nextpnr-ice40``: the venv's YoWASP build first, then the system one."""
+    """``yosys``, ``nextpnr-ice40`` or ``nextpnr-ecp5``: the venv's YoWASP build first, then the system one."""
     for cand in (venv_bin() / f"yowasp-{name}", shutil.which(f"yowasp-{name}"), shutil.which(name)):
         if cand and Path(cand).is_file():
             return str(cand)
@@ -252,13 +247,145 @@ def wrapper_verilog(top: str, ports: list[dict], name: str = "lego_synth_wrap") 
                   "serial_out_bits": ow}
 
 
-def _ice40(tool: str, top: str, ports: list[dict], srcs: list[str], work: Path, deadline: float,
-           device: str, seed: int, dsp: bool | None, wrap: bool | None) -> dict:
-    flag, package, pin_limit = ICE40_DEVICES[device]
+# ------------------------------------------------------------------------------------ FPGA flows
+# nextpnr's resource names -> the short names of the fit report, per architecture
+_FIT_NAMES = {
+    "ice40": (("LC", "ICESTORM_LC"), ("BRAM", "ICESTORM_RAM"), ("DSP", "ICESTORM_DSP"), ("IO", "SB_IO")),
+    "ecp5": (("LUT", "TRELLIS_COMB"), ("FF", "TRELLIS_FF"), ("BRAM", "DP16KD"), ("DSP", "MULT18X18D"),
+             ("IO", "TRELLIS_IO")),
+}
+_UTIL_RE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%\s*$", re.M)
+_MEM_RE = re.compile(r"^mapping memory (\S+) via (\S+)\s*$", re.M)
+_MEM_FF_RE = re.compile(r"^using FF mapping for memory (\S+)\s*$", re.M)
+# Yosys memory_libmap rules (share/ice40/brams.txt, share/lattice/brams_16kd.txt, lutrams_trellis.txt):
+# block RAM and distributed (LUT) RAM
+_BLOCK_RAM_RULES = ("$__ICE40_RAM4K_", "$__DP16KD_", "$__PDPW16KD_")
+_LUT_RAM_RULES = ("$__TRELLIS_DPR16X4_",)
+
+
+class DoesNotFit(LegoError):
+    """The design needs more of a resource than the device has. ``result`` is the synth report so far
+    (``fit: False``, ``fit_figures``); the message is one line with the figures."""
+
+    def __init__(self, message: str, result: dict):
+        super().__init__(message)
+        self.result = result
+
+
+def parse_utilisation(log: str) -> dict:
+    """{nextpnr resource: {used, available, percent}} of the last "Device utilisation" block of a
+    nextpnr log (printed after packing, so present also when placement fails)."""
+    k = log.rfind("Device utilisation:")
+    out = {}
+    if k < 0:
+        return out
+    for m in _UTIL_RE.finditer(log[k:]):
+        name, used, avail = m.group(1), int(m.group(2)), int(m.group(3))
+        if name in out:                    # the block ends where a name repeats
+            break
+        out[name] = {"used": used, "available": avail,
+                     "percent": round(100.0 * used / avail, 1) if avail else 0.0}
+    return out
+
+
+def memory_mapping(log: str) -> dict:
+    """How Yosys mapped each memory (``memory_libmap``'s log): block RAM, LUT RAM, flip-flops and logic
+    (``logic``, with their names), or a rule not listed here (``other``)."""
+    block, lut, other = [], [], []
+    for name, rule in _MEM_RE.findall(log):
+        (block if rule in _BLOCK_RAM_RULES else lut if rule in _LUT_RAM_RULES else other).append(f"{name} ({rule})")
+    logic = _MEM_FF_RE.findall(log)
+    return {"block_ram": len(block), "lut_ram": len(lut), "logic": len(logic), "logic_names": sorted(logic),
+            "other": sorted(other)}
+
+
+def fit_figures(arch: str, util: dict) -> dict:
+    """{LC|LUT|FF|BRAM|DSP|IO: {used, available, percent}} from nextpnr's utilisation names."""
+    out = {}
+    for short, name in _FIT_NAMES[arch]:
+        v = util.get(name)
+        if v is not None and (v["available"] or v["used"]):
+            out[short] = dict(v)
+    return out
+
+
+def fit_line(device: str, figures: dict) -> str:
+    """``synth: does not fit hx8k: LC 5,560/7,680 (72%), BRAM 40/32 (125%)``"""
+    parts = [f"{k} {v['used']:,}/{v['available']:,}"
+             + (f" ({v['used'] * 100 // v['available']}%)" if v["available"] else " (none on the device)")
+             for k, v in figures.items()]
+    return f"synth: does not fit {device}: " + ", ".join(parts)
+
+
+def _over(figures: dict) -> list[str]:
+    return [k for k, v in figures.items() if v["used"] > v["available"]]
+
+
+def _estimate(arch: str, dev: dict, by_type: dict, io: int) -> dict:
+    """Lower bounds of the packed resources from the synthesized cells, checked before nextpnr runs
+    (a netlist that cannot fit is reported at once): an iCE40 logic cell holds one LUT4 and one DFF,
+    an ECP5 slice half one LUT4 (a LUT RAM cell needs two) and one FF."""
+    if arch == "ice40":
+        used = {"LC": max(by_type.get("SB_LUT4", 0), sum(n for t, n in by_type.items() if t.startswith("SB_DFF"))),
+                "BRAM": by_type.get("SB_RAM40_4K", 0), "DSP": by_type.get("SB_MAC16", 0), "IO": io}
+    else:
+        used = {"LUT": by_type.get("LUT4", 0) + 2 * by_type.get("TRELLIS_DPR16X4", 0),
+                "FF": by_type.get("TRELLIS_FF", 0),
+                "BRAM": by_type.get("DP16KD", 0) + by_type.get("PDPW16KD", 0),
+                "DSP": by_type.get("MULT18X18D", 0), "IO": io}
+    out = {}
+    for k, u in used.items():
+        a = dev["capacity"].get(k, 0)
+        if a or u:
+            out[k] = {"used": u, "available": a, "percent": round(100.0 * u / a, 1) if a else 0.0}
+    return out
+
+
+# device -> nextpnr flag, package, user I/O pins (the serial wrapper's threshold) and capacities as
+# nextpnr-ice40/-ecp5 0.11 report them
+ICE40 = {
+    "hx8k": {"flag": "--hx8k", "package": "ct256", "pins": 206, "capacity": {"LC": 7680, "BRAM": 32, "IO": 206}},
+    "up5k": {"flag": "--up5k", "package": "sg48", "pins": 39, "capacity": {"LC": 5280, "BRAM": 30, "DSP": 8, "IO": 39}},
+    "hx1k": {"flag": "--hx1k", "package": "tq144", "pins": 95, "capacity": {"LC": 1280, "BRAM": 16, "IO": 96}},
+}
+ECP5 = {
+    "25k": {"flag": "--25k", "package": "CABGA381", "pins": 197, "part": "LFE5U-25F-CABGA381",
+            "capacity": {"LUT": 24288, "FF": 24288, "BRAM": 56, "DSP": 28, "IO": 197}},
+    "45k": {"flag": "--45k", "package": "CABGA381", "pins": 245, "part": "LFE5U-45F-CABGA381",
+            "capacity": {"LUT": 43848, "FF": 43848, "BRAM": 108, "DSP": 72, "IO": 245}},
+    "85k": {"flag": "--85k", "package": "CABGA381", "pins": 365, "part": "LFE5U-85F-CABGA381",
+            "capacity": {"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156, "IO": 365}},
+}
+DEVICES = {"ice40": ICE40, "ecp5": ECP5}
+DEFAULT_DEVICE = {"ice40": "hx8k", "ecp5": "25k"}
+ICE40_DEVICES = {k: (v["flag"], v["package"], v["pins"]) for k, v in ICE40.items()}   # (compatibility)
+
+
+def check_device(target: str, device: str | None) -> str | None:
+    """The device of ``target`` (its default for None); LegoError naming --device otherwise."""
+    if target not in TARGETS:
+        raise LegoError(f"synth: unknown target '{target}' (allowed: {', '.join(TARGETS)})")
+    if target == "generic":
+        if device is not None:
+            raise LegoError(f"--device: the generic target has no device (got '{device}'; devices are for "
+                            f"--target ice40 ({', '.join(ICE40)}) or ecp5 ({', '.join(ECP5)}))")
+        return None
+    if device is None:
+        return DEFAULT_DEVICE[target]
+    if device not in DEVICES[target]:
+        raise LegoError(f"--device: unknown {target} device '{device}' (allowed: {', '.join(DEVICES[target])})")
+    return device
+
+
+def _fpga(arch: str, tool: str, top: str, ports: list[dict], srcs: list[str], work: Path, deadline: float,
+          device: str, seed: int, dsp: bool | None, wrap: bool | None) -> dict:
+    dev = DEVICES[arch][device]
     pins = sum(int(p["width"]) for p in ports)
-    wrapped = pins > pin_limit if wrap is None else wrap
-    res: dict = {"device": device, "package": package, "seed": seed, "pins": pins,
-                 "package_pins": pin_limit, "wrapped": wrapped}
+    wrapped = pins > dev["pins"] if wrap is None else wrap
+    res: dict = {"device": device, "package": dev["package"], "seed": seed, "pins": pins,
+                 "package_pins": dev["pins"], "wrapped": wrapped}
+    if "part" in dev:
+        res["part"] = dev["part"]
     place_top = top
     if wrapped:
         text, info = wrapper_verilog(top, ports)
@@ -267,38 +394,76 @@ def _ice40(tool: str, top: str, ports: list[dict], srcs: list[str], work: Path, 
         place_top = "lego_synth_wrap"
         res.update(info)
     read = "\n".join(f"read_verilog {s}" for s in srcs)
-    if dsp is None and device == "up5k":  # -dsp only when all multipliers fit the UP5K's 8 DSPs
-        r, log = _yosys(tool, f"{read}\nhierarchy -top {place_top}\nproc\nflatten\n"
-                        "tee -q -o muls.json stat -json\n", work, deadline, "count_muls")
+    auto_dsp = dsp is None
+    dsp_cap = dev["capacity"].get("DSP", 0)
+    dsp = dsp_cap > 0 and (auto_dsp or bool(dsp))      # the HX parts have no DSP
+    cmd = f"synth_{arch} -top {place_top}"
+    dsp_cell = "SB_MAC16" if arch == "ice40" else "MULT18X18D"
+
+    def opts_for(dsp):
+        if arch == "ice40":
+            return " -dsp" if dsp else ""
+        return "" if dsp else " -nodsp"
+
+    def run_synth(opts):
+        script = (f"{read}\n{cmd}{opts}\n"
+                  f"delete t:$scopeinfo\ntee -q -o {arch}.json stat -json\nwrite_json netlist.json\n")
+        r, log = _yosys(tool, script, work, deadline, arch)
         if r.returncode != 0:
-            raise LegoError(f"synth: yosys failed on '{top}':\n{_tail(log)}")
-        muls = _stat(work / "muls.json").get("num_cells_by_type", {}).get("$mul", 0)
-        dsp = 0 < muls <= UP5K_MAX_DSP_MULS
-    dsp = bool(dsp) and device == "up5k"
-    script = (f"{read}\nsynth_ice40 -top {place_top}{' -dsp' if dsp else ''}\n"
-              "delete t:$scopeinfo\ntee -q -o ice40.json stat -json\nwrite_json netlist.json\n")
-    r, log = _yosys(tool, script, work, deadline, "ice40")
-    if r.returncode != 0:
-        raise LegoError(f"synth: synth_ice40 failed on '{top}':\n{_tail(log)}")
-    by_type = dict(sorted(_stat(work / "ice40.json").get("num_cells_by_type", {}).items()))
-    res.update({
-        "placed_top": place_top, "dsp_enabled": dsp,
-        "lut4": by_type.get("SB_LUT4", 0),
-        "dff": sum(n for t, n in by_type.items() if t.startswith("SB_DFF")),
-        "carry": by_type.get("SB_CARRY", 0),
-        "bram": by_type.get("SB_RAM40_4K", 0),
-        "dsp": by_type.get("SB_MAC16", 0),
-        "cells_by_type": by_type,
-    })
+            raise LegoError(f"synth: synth_{arch} failed on '{top}':\n{_tail(log)}")
+        return dict(sorted(_stat(work / f"{arch}.json").get("num_cells_by_type", {}).items())), log
+
+    by_type, log = run_synth(opts_for(dsp))
+    if auto_dsp and dsp and by_type.get(dsp_cell, 0) > dsp_cap:
+        dsp = False                               # more multipliers than DSP blocks: all of them in logic
+        by_type, log = run_synth(opts_for(dsp))
+    res["dsp_enabled"] = dsp
+    res["memories"] = memory_mapping(log)
+    res["placed_top"] = place_top
+    if arch == "ice40":
+        res.update({
+            "lut4": by_type.get("SB_LUT4", 0),
+            "dff": sum(n for t, n in by_type.items() if t.startswith("SB_DFF")),
+            "carry": by_type.get("SB_CARRY", 0),
+            "bram": by_type.get("SB_RAM40_4K", 0),
+            "dsp": by_type.get("SB_MAC16", 0),
+        })
+    else:
+        res.update({
+            "lut4": by_type.get("LUT4", 0),
+            "dff": by_type.get("TRELLIS_FF", 0),
+            "carry": by_type.get("CCU2C", 0),
+            "bram": by_type.get("DP16KD", 0) + by_type.get("PDPW16KD", 0),
+            "lutram": by_type.get("TRELLIS_DPR16X4", 0),
+            "dsp": by_type.get("MULT18X18D", 0) + by_type.get("ALU54B", 0),
+        })
+    res["cells_by_type"] = by_type
+    io = res["wrapper_pins"] if wrapped else pins
+    est = _estimate(arch, dev, by_type, io)
+    over = _over(est)       # cannot fit: nextpnr only packs, for the packed figures
+
     t_pnr = time.monotonic()
-    cmd = [_require("nextpnr-ice40"), flag, "--package", package, "--json", "netlist.json",
-           "--seed", str(seed), "--timing-allow-fail", "--pcf-allow-unconstrained",
-           "--report", "report.json", "--log", "nextpnr.log"]
-    r = _run(cmd, work, deadline, "nextpnr-ice40")
+    pnr = f"nextpnr-{arch}"
+    cmd = [_require(pnr), dev["flag"], "--package", dev["package"], "--json", "netlist.json",
+           "--seed", str(seed), "--timing-allow-fail", "--report", "report.json", "--log", "nextpnr.log"]
+    if arch == "ice40":
+        cmd.append("--pcf-allow-unconstrained")
+    if over:
+        cmd.append("--pack-only")
+    r = _run(cmd, work, deadline, pnr)
     log = (work / "nextpnr.log").read_text() if (work / "nextpnr.log").exists() else ""
     log = log or (r.stdout + r.stderr)
-    if r.returncode != 0:
-        raise LegoError(f"synth: nextpnr-ice40 failed on '{top}' ({device}/{package}):\n{_tail(log)}")
+    util = parse_utilisation(log)
+    figs = fit_figures(arch, util)
+    if over or r.returncode != 0:
+        if over and not _over(figs):       # nextpnr did not get to its utilisation report
+            figs, source = est, "yosys (lower bounds of the packed cells)"
+        else:
+            source = "nextpnr (packed)"
+        if _over(figs):
+            res.update({"fit": False, "fit_figures": figs, "fit_source": source, "utilisation": util})
+            raise DoesNotFit(fit_line(device, figs), res)
+        raise LegoError(f"synth: {pnr} failed on '{top}' ({device}/{dev['package']}):\n{_tail(log)}")
     res["pnr_s"] = round(time.monotonic() - t_pnr, 2)
     fmax: dict[str, float] = {}
     for m in re.finditer(r"Max frequency for clock\s+'([^']+)':\s*([0-9.]+)\s*MHz", log):
@@ -307,32 +472,35 @@ def _ice40(tool: str, top: str, ports: list[dict], srcs: list[str], work: Path, 
     res["fmax_mhz"] = min(fmax.values()) if fmax else None
     if not fmax:
         res["fmax_note"] = ("no register-to-register path in the fabric (none, or all absorbed "
-                            "into SB_MAC16/SB_RAM40_4K)")
+                            "into DSP or block RAM cells)")
     res["max_delay_ns"] = {" ".join(m.group(1).split()): float(m.group(2)) for m in
                            re.finditer(r"Max delay (.+?)\s*:\s*([0-9.]+) ns", log)}
-    util = {}
     if (work / "report.json").exists():
+        util = {}
         for k, v in json.loads((work / "report.json").read_text()).get("utilization", {}).items():
             used, avail = int(v.get("used", 0)), int(v.get("available", 0))
             util[k] = {"used": used, "available": avail,
                        "percent": round(100.0 * used / avail, 1) if avail else 0.0}
     res["utilisation"] = util
-    res["io"] = util.get("SB_IO", {}).get("used", res["wrapper_pins"] if wrapped else pins)
-    res["lc_percent"] = util.get("ICESTORM_LC", {}).get("percent")
+    res["fit"] = True
+    res["fit_figures"] = fit_figures(arch, util)
+    res["fit_source"] = "nextpnr"
+    lc = "ICESTORM_LC" if arch == "ice40" else "TRELLIS_COMB"
+    res["io"] = util.get("SB_IO" if arch == "ice40" else "TRELLIS_IO", {}).get("used", io)
+    res["lc_percent"] = util.get(lc, {}).get("percent")
     return res
 
 
 # ------------------------------------------------------------------------------------------- API
 def synth(design_dir: Path, target: str = "generic", *, seed: int = 1, timeout_s: float = 600,
-          device: str = "hx8k", dsp: bool | None = None, wrap: bool | None = None) -> dict:
-    """Synthesise the design in ``design_dir`` for ``target`` ("generic" or "ice40") and return a
-    report dict (see docs/synth.md). ``device`` (ice40 only): hx8k (ct256), up5k (sg48) or hx1k
-    (tq144). ``dsp``/``wrap``: None = automatic. Raises CheckFailed when ``check -assert`` fails or
-    latches are inferred (generic), LegoError on bad input, missing tools, tool errors or timeout."""
-    if target not in TARGETS:
-        raise LegoError(f"synth: unknown target '{target}' (allowed: {', '.join(TARGETS)})")
-    if target == "ice40" and device not in ICE40_DEVICES:
-        raise LegoError(f"synth: unknown ice40 device '{device}' (allowed: {', '.join(ICE40_DEVICES)})")
+          device: str | None = None, dsp: bool | None = None, wrap: bool | None = None) -> dict:
+    """Synthesise the design in ``design_dir`` for ``target`` ("generic", "ice40" or "ecp5") and return a
+    report dict (see docs/synth.md). ``device``: ice40 hx8k (default, ct256), up5k (sg48) or hx1k (tq144);
+    ecp5 25k (default), 45k or 85k (CABGA381). ``dsp``/``wrap``: None = automatic. Raises CheckFailed when
+    ``check -assert`` fails or latches are inferred (generic), DoesNotFit (a LegoError, with ``result``)
+    when the design needs more of a resource than the device has, LegoError on bad input, missing tools,
+    tool errors or timeout."""
+    device = check_device(target, device)
     top, ports, files = load_design(Path(design_dir))
     tool = _require("yosys")
     t0 = time.monotonic()
@@ -346,22 +514,34 @@ def synth(design_dir: Path, target: str = "generic", *, seed: int = 1, timeout_s
         if target == "generic":
             res.update(_generic(tool, top, srcs, work, deadline))
         else:
-            res.update(_ice40(tool, top, ports, srcs, work, deadline, device, seed, dsp, wrap))
+            try:
+                res.update(_fpga(target, tool, top, ports, srcs, work, deadline, device, seed, dsp, wrap))
+            except DoesNotFit as e:
+                res.update(e.result)
+                res["time_s"] = round(time.monotonic() - t0, 2)
+                e.result = res
+                raise
     res["time_s"] = round(time.monotonic() - t0, 2)
     return res
 
 
 def format_table(result: dict) -> str:
     """A short two-column human-readable summary of a ``synth`` result."""
-    if result.get("target") == "ice40":
+    if result.get("target") in ("ice40", "ecp5"):
         fm = result.get("fmax_mhz")
-        rows = [("device", f"{result['device']}/{result['package']}"
+        mem = result.get("memories", {})
+        rows = [("device", (result.get("part") or f"{result['device']}/{result['package']}")
                  + (" (wrapped)" if result.get("wrapped") else "")),
                 ("Fmax", f"{fm:.1f} MHz" if fm else "n/a (no reg-to-reg path)"),
                 ("LUT4", result["lut4"]), ("DFF", result["dff"]), ("carry", result["carry"]),
-                ("BRAM", result["bram"]), ("DSP", result["dsp"]), ("IO", result["io"])]
-        if result.get("lc_percent") is not None:
-            rows.append(("logic cells used", f"{result['lc_percent']}%"))
+                ("BRAM", result["bram"])]
+        if "lutram" in result:
+            rows.append(("LUT RAM (DPR16X4)", result["lutram"]))
+        rows += [("DSP", result["dsp"]), ("IO", result["io"]),
+                 ("memories", f"{mem.get('block_ram', 0)} block RAM, {mem.get('lut_ram', 0)} LUT RAM, "
+                              f"{mem.get('logic', 0)} in logic")]
+        for k, v in result.get("fit_figures", {}).items():
+            rows.append((f"{k} used", f"{v['used']:,}/{v['available']:,} ({v['percent']}%)"))
     else:
         rows = [("cells", result["cells"]), ("flip-flop bits", result["flipflops"]),
                 ("logic cells", result["logic_cells"]),

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import LegoError
-from .files import CORE, LINT_VLT
+from . import fusesoc
+from .files import LINT_VLT
 from .outdir import dumps, write_atomic
 
 SCHEMA_VERSION = 2          # manifest.json; 1 = before the host protocol was written down (no ld_tensor)
@@ -32,7 +33,8 @@ def write_design(out: Path, *, top: str, kind: str, sources: dict[str, str], man
     files["files.f"] = "".join(f"{rel}\n" for rel in sources)
     files["manifest.json"] = dumps(man)
     files["report.json"] = dumps(report)
-    files[f"{top}.core"] = CORE.format(top=top, version=__version__, desc=description or f"lego {top}")
+    files[f"{top}.core"] = fusesoc.core_for(top, __version__, description or f"lego {top}",
+                                            man if kind == "array" else None)
     files["lint.vlt"] = LINT_VLT + lint
     files.update({rel if rel.startswith("tb/") else f"tb/{rel}": text for rel, text in tb.items()})
     files.update(extra or {})

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..affine.widths import terms_per_output
 from ..design import ArrayDesign, GenSpec
+from . import fusesoc
 
 LINT_VLT = """`verilator_config
 // Waivers for artifacts of the Amaranth/Yosys Verilog backend only (see docs/toolchain.md), each narrowed
@@ -36,31 +37,6 @@ lint_off -rule CASEINCOMPLETE -file "*" -match "Case values incompletely covered
 // the host address ports ld_addr/rd_addr have one width, that of the deepest bank (manifest.ports); a bank
 // with fewer words ignores the upper address bits, as the host addresses it within its depth (manifest.layouts):
 lint_off -rule UNUSEDSIGNAL -file "*" -match "Bits of signal are not used: '?d_addr'[*]"
-"""
-
-CORE = """CAPI=2:
-name: lego:generated:{top}:{version}
-description: {desc}
-filesets:
-  rtl:
-    files:
-      - {top}.v
-    file_type: verilogSource
-  lint:
-    files:
-      - lint.vlt: {{file_type: vlt}}
-targets:
-  default:
-    filesets: [rtl]
-    toplevel: {top}
-  lint:
-    default_tool: verilator
-    filesets: [rtl, lint]
-    toplevel: {top}
-    tools:
-      verilator:
-        mode: lint-only
-        verilator_options: [-Wall]
 """
 
 TB_RUN = '''"""Standalone cocotb run of this design against its golden model (random inputs); needs lego
@@ -217,7 +193,10 @@ def tb_files(man: dict | None = None) -> dict[str, str]:
         timeout = 10 * max(man["cycles_predicted"].values()) + 1000
         out.update(plain_tb(man["top"], man["ports"], man["host"]["rd_latency"], timeout))
         out["tb/lego_host.py"] = Path(host.__file__).read_text()
+        vectors = fusesoc.default_vectors(man)        # the FuseSoC sim target's default command file
+        if vectors is not None:
+            out["tb/vectors.txt"] = vectors
     return out
 
 
-__all__ = ["manifest", "report", "tb_files", "port_list", "layout_doc", "loop_nest", "host_view", "LINT_VLT", "CORE"]
+__all__ = ["manifest", "report", "tb_files", "port_list", "layout_doc", "loop_nest", "host_view", "LINT_VLT"]

@@ -30,7 +30,8 @@ class ArrayTop(Elaboratable):
         nbmax = max([nb for nb, _ in c.in_banks.values()] + [c.out_banks[0]])
         self.ld_bank = Signal(range(max(2, nbmax)))
         self.ld_addr = Signal(c.abits)
-        self.ld_data = Signal(signed(max(t.vbits for t in w.inputs)))
+        # the widest bank word: an input's own bits (two's complement or plain binary), never its value range
+        self.ld_data = Signal(max(t.bits for t in w.inputs))
         self.rd_bank = Signal(range(max(2, c.out_banks[0])))
         self.rd_addr = Signal(c.abits)
         self.rd_data = Signal(signed(w.output.bits))

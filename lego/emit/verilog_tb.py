@@ -1,7 +1,7 @@
 """The plain Verilog-2005 testbench of a design directory (``tb/tb_<top>.v``): no cocotb, no Python in the
 simulator. It replays the command file that ``tb/lego_host.py`` writes (``lego.host.write_vectors``) and
 checks every output word and every job's cycle count; the last line it prints is ``PASS: ...`` or
-``FAIL: ...``. It drives the ports exactly as docs/host_protocol.md describes: inputs change on the
+``FAIL: ...`` (under Icarus, vvp then exits with status 0 or 1). It drives the ports exactly as docs/host_protocol.md describes: inputs change on the
 falling edge, outputs are sampled after the rising edge.
 
     iverilog -g2005 -s tb_<top> -o tb.vvp <top>.v tb/tb_<top>.v && vvp tb.vvp +vectors=tb/vectors.txt
@@ -47,7 +47,7 @@ module tb_{top};
     fd = $fopen(path, "r");
     if (fd == 0) begin
       $display("FAIL: cannot open vectors file %0s", path);
-      $finish;
+      finish_status(1);
     end
     jobs = 0; reads = 0; errors = 0; finished = 0;
     @(negedge clk);
@@ -111,8 +111,19 @@ module tb_{top};
     end
     if (errors == 0) $display("PASS: %0d jobs, %0d outputs checked", jobs, reads);
     else $display("FAIL: %0d errors in %0d jobs, %0d outputs checked", errors, jobs, reads);
-    $finish;
+    finish_status(errors != 0);
   end
+
+  // ends the simulation; under Icarus, vvp exits with status 1 on FAIL (e.g. for FuseSoC's sim target)
+  task finish_status(input fail);
+    begin
+`ifdef __ICARUS__
+      $finish_and_return(fail);
+`else
+      $finish;
+`endif
+    end
+  endtask
 endmodule
 """
 

@@ -32,7 +32,24 @@ LINT_ONLY = [
     ("conv2d", "C=2,K=3,H=7,W=7,STRIDE=2,PAD=1", "2x2", ("ws-bcast",), 8, True),
     ("attention", None, None, ("os",), 8, True),                    # `lego gen --workload attention`
     ("gemm", "M=37,N=23,K=19", "4x8", ("os",), 8, True),            # partial tiles: upper bounds only
+    # unsigned and mixed-width inputs (YAML workloads below): ld_data is as wide as the widest bank word
+    ("u8.yaml", None, "2x2", ("ws", "os"), 8, True),
+    ("u16.yaml", None, "2x2", ("os",), 8, True),
+    ("u8i8.yaml", None, "3x2", ("is",), 8, True),
+    ("i4i8.yaml", None, "2x2", ("ws", "os"), 8, True),
+    ("i4i8.yaml", None, "2x2", ("os",), 8, False),
 ]
+_GEMM_YAML = """name: {name}
+iterators: {{i: 5, j: 3, k: 6}}
+tensors:
+  X: {{index: [i, k], role: input, dtype: {x}}}
+  W: {{index: [k, j], role: input, dtype: {w}}}
+  Y: {{index: [i, j], role: output, dtype: {y}}}
+"""
+YAMLS = {"u8.yaml": _GEMM_YAML.format(name="u8", x="uint8", w="uint8", y="int32"),
+         "u16.yaml": _GEMM_YAML.format(name="u16", x="uint16", w="uint16", y="int64"),
+         "u8i8.yaml": _GEMM_YAML.format(name="u8i8", x="uint8", w="int8", y="int32"),
+         "i4i8.yaml": _GEMM_YAML.format(name="i4i8", x="int4", w="int8", y="int32")}
 
 _WARNING = re.compile(r"^%Warning-(\w+): \S+ (.*)$", re.M)
 _DIRS = {}
@@ -47,6 +64,9 @@ def _design(spec, tmp_path_factory):
     if spec not in _DIRS:
         out = tmp_path_factory.mktemp("q") / "d"
         wl, shape, arr, dfs, bits, opt = spec
+        if wl in YAMLS:
+            (out.parent / wl).write_text(YAMLS[wl])
+            wl = str(out.parent / wl)
         generate(wl, shape, arr, dfs, bits, opt, out)
         _DIRS[spec] = out
     return _DIRS[spec]
@@ -73,6 +93,15 @@ def test_verilator_lint_wall_clean(spec, tmp_path_factory):
     assert not errors, err[-2000:]
     assert not warnings, "\n".join(f"%Warning-{r}: {m}" for r, m in warnings[:20])
     assert rc == 0, err[-2000:]
+
+
+@pytest.mark.parametrize("wl, width", [("u8.yaml", 8), ("u16.yaml", 16), ("u8i8.yaml", 8), ("i4i8.yaml", 8)])
+def test_ld_data_is_the_widest_bank_word(wl, width, tmp_path_factory):
+    """An unsigned input is loaded in its own bits (no sign container on the host port)."""
+    import json
+    spec = next(s for s in LINT_ONLY if s[0] == wl)
+    man = json.loads((_design(spec, tmp_path_factory) / "manifest.json").read_text())
+    assert {p["name"]: p["width"] for p in man["ports"]}["ld_data"] == width
 
 
 def test_yosys_no_latches_no_loops(design):
