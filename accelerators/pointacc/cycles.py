@@ -26,6 +26,10 @@ API
         index order), else n_out + 1
     job_cycles(geo, job, points, queries=None)     dispatch on a driver.Job
     kernel_map_breakdown(...)                      the per-offset terms
+
+The MMU (``accelerators.pointacc.mmu.MMU``): ``mmu_cycles(cache_model, op, rows, dram_latency)``
+replays the op on a ``cache_model.CacheModel`` and returns cycles, hits, misses, write-backs and
+the DRAM block traffic.
 """
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ from sw_reference import pointacc as ref
 from .driver import Geometry, Job
 
 __all__ = ["fps_cycles", "knn_cycles", "ball_query_cycles", "sort_cycles", "downsample_cycles",
-           "kernel_map_cycles", "kernel_map_breakdown", "job_cycles", "merge_steps_reference"]
+           "kernel_map_cycles", "kernel_map_breakdown", "job_cycles", "merge_steps_reference", "mmu_cycles"]
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -173,3 +177,40 @@ def job_cycles(geo: Geometry, job: Job, points, queries=None) -> int:
     if job.op == "kernel_map_submanifold":
         return kernel_map_cycles(geo, points, pt["ksize"], job.info["tensor_stride"])
     return kernel_map_cycles(geo, points, pt["ksize"], job.info["tensor_stride"], job.info["stride"])
+
+
+# ------------------------------------------------------------------------------------------ MMU
+def mmu_cycles(model, op: str, rows=(), dram_latency: int = 1) -> dict:
+    """Apply one MMU op to a ``cache_model.CacheModel`` (mutating it) and return the op's exact
+    cycles and counters: {'cycles', 'hits', 'misses', 'writebacks', 'fills' (block addresses read),
+    'written' (block addresses written back, in order)}.
+
+    op: 'gather', 'scatter', 'scatter_add' (one access per row of ``rows``) or 'flush'. A hit costs 1
+    cycle, a miss LAT + B + 2 (+ B + 1 with a dirty victim), B = block_rows; the op adds 1 (the
+    final drain). A flush costs sets*ways + (B + 1) * dirty + 1.
+    """
+    br = model.block_rows
+    model.reset_stats()
+    if op == "flush":
+        written = model.flush()
+        return {"cycles": model.sets * model.ways + (br + 1) * len(written) + 1, "hits": 0, "misses": 0,
+                "writebacks": len(written), "fills": [], "written": written}
+    if op not in ("gather", "scatter", "scatter_add"):
+        raise ValueError(f"op: unknown MMU op {op!r}")
+    if dram_latency < 1:
+        raise ValueError(f"dram_latency_cycles: must be >= 1, got {dram_latency}")
+    cyc = 1
+    fills, written = [], []
+    for r in rows:
+        ev = model.access(int(r), op != "gather")
+        if ev.hit:
+            cyc += 1
+        else:
+            cyc += dram_latency + br + 2
+            fills.append(ev.fill)
+            if ev.writeback is not None:
+                cyc += br + 1
+                written.append(ev.writeback)
+    st = model.stats
+    return {"cycles": cyc, "hits": st.hits, "misses": st.misses, "writebacks": st.writebacks, "fills": fills,
+            "written": written}
