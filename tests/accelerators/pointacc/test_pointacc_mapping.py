@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from accelerators.pointacc.cloud import DATA_DIR, load_cloud
+from accelerators.pointacc.config import preset
 from accelerators.pointacc.cycles import job_cycles, kernel_map_breakdown, merge_steps_reference
 from accelerators.pointacc.driver import Geometry, decode, expected, make_job, results_equal
 from accelerators.pointacc.mapping import MappingUnit
@@ -38,6 +39,7 @@ UNITS = {
     "u2": dict(capacity=128, lanes=4, sorter_width=4, max_neighbors=8, coord_bits=12),
 }
 FRAME = "ouster_os1_128_frame0.bin"
+SERVER = preset("server").mapping_params()
 
 
 def geo_of(params) -> Geometry:
@@ -64,6 +66,7 @@ def random_cloud(rng, n, lo, hi):
 
 def unique_cloud(rng, n, span):
     """n unique integer coordinates in [-span, span]^3, in random order."""
+    assert n <= (2 * span + 1) ** 3, (n, span)
     pts = set()
     while len(pts) < n:
         pts.add(tuple(int(v) for v in rng.integers(-span, span + 1, 3)))
@@ -122,9 +125,25 @@ def jobs_u1(rng):
     out.append(("ball_query", crop, crop[ci], dict(radius=40, k=32)))
     vox = voxel_crop(2048, 0.1)[:600]
     out.append(("downsample", vox, None, dict(stride=2)))
+    out.append(("kernel_map_strided", vox, None, dict(kernel_size=2, stride=2)))
+    out.append(("kernel_map_submanifold", vox[:200], None, dict(kernel_size=3)))
+    shuf = vox[:100][rng.permutation(100)]
+    out.append(("kernel_map_submanifold", shuf, None, dict(kernel_size=3)))
+    return g, out
+
+
+def jobs_full_frame(rng, frame):
+    """Server-size workloads (slow): 8192-point crops, 3136-voxel kernel maps."""
+    g = geo_of(SERVER)
+    crop = ouster_crop(8192, frame)
+    out = [("fps", crop, None, dict(m=24))]
+    out.append(("knn", crop, crop[rng.choice(8192, 12, replace=False)], dict(k=16)))
+    out.append(("ball_query", crop, crop[ref.fps(crop, 24)], dict(radius=30, k=64)))
+    out.append(("downsample", crop, None, dict(stride=8)))
+    vox = voxel_crop(4096, 0.05, frame)
     out.append(("kernel_map_submanifold", vox, None, dict(kernel_size=3)))
     out.append(("kernel_map_strided", vox, None, dict(kernel_size=2, stride=2)))
-    shuf = vox[:300][rng.permutation(300)]
+    shuf = vox[:1024][rng.permutation(1024)]
     out.append(("kernel_map_submanifold", shuf, None, dict(kernel_size=3)))
     return g, out
 
@@ -154,15 +173,15 @@ def build_jobs(specs_fn, rng):
     return g, jobs
 
 
-@pytest.fixture(scope="module")
-def design(tmp_path_factory):
-    d = tmp_path_factory.mktemp("mapping_rtl")
-    rng = np.random.default_rng(2021)
-    top = SideBySide([(p, MappingUnit(**kw)) for p, kw in UNITS.items()])
+def make_design(d: Path, units_spec, seed: int = 2021) -> dict:
+    """Emit a side-by-side top of the units and write the stimulus of their job lists.
+    units_spec: [(prefix, MappingUnit kwargs, job-list function)]."""
+    rng = np.random.default_rng(seed)
+    top = SideBySide([(p, MappingUnit(**kw)) for p, kw, _ in units_spec])
     src = emit(d / "lego_pointacc_mapping_top.v", top, "lego_pointacc_mapping_top")
     units = []
-    for prefix, fn in (("u0", jobs_u0), ("u1", jobs_u1), ("u2", jobs_u2)):
-        g, jobs = build_jobs(fn, rng)
+    for prefix, kw, fn in units_spec:
+        g, jobs = build_jobs(lambda r: fn(r, kw), rng)
         for j in jobs:
             j["expected"] = expected(j["job"], j["points"], j["queries"])
             j["cycles"] = job_cycles(g, j["job"], j["points"], j["queries"])
@@ -174,9 +193,7 @@ def design(tmp_path_factory):
     return {"dir": d, "src": src, "units": units}
 
 
-@pytest.fixture(scope="module", params=["icarus", "verilator"])
-def sim(request, design):
-    engine = request.param
+def simulate(design, engine: str) -> dict:
     d = design["dir"]
     result = d / f"result_{engine}.json"
     t0 = time.monotonic()
@@ -187,6 +204,35 @@ def sim(request, design):
     res = json.loads(result.read_text())
     res["wall_s"] = time.monotonic() - t0
     return res
+
+
+def check_exact(sim, design) -> None:
+    bad = []
+    for u, got in zip(design["units"], sim["units"]):
+        for i, (j, r) in enumerate(zip(u["jobs"], got)):
+            res = decode(j["job"], [tuple(b) for b in r["beats"]], u["geo"])
+            what = f"{u['prefix']} job {i} {j['job'].op} n={j['job'].ports['n']}"
+            if not results_equal(res, j["expected"]):
+                bad.append(f"{what}: result differs from sw_reference.pointacc")
+            if not (r["measured"] == r["cycles_port"] == j["cycles"]):
+                bad.append(f"{what}: measured {r['measured']}, port {r['cycles_port']}, model {j['cycles']}")
+            if r["stray"]:
+                bad.append(f"{what}: beats after done")
+    assert not bad, "\n".join(bad)
+
+
+DEFAULT_SET = [("u0", UNITS["u0"], lambda r, kw: jobs_u0(r)), ("u1", UNITS["u1"], lambda r, kw: jobs_u1(r)),
+               ("u2", UNITS["u2"], lambda r, kw: jobs_u2(r))]
+
+
+@pytest.fixture(scope="module")
+def design(tmp_path_factory):
+    return make_design(tmp_path_factory.mktemp("mapping_rtl"), DEFAULT_SET)
+
+
+@pytest.fixture(scope="module", params=["icarus", "verilator"])
+def sim(request, design):
+    return simulate(design, request.param)
 
 
 def test_bit_exact(sim, design):
@@ -208,6 +254,19 @@ def test_cycle_exact(sim, design):
                 bad.append(f"{u['prefix']} job {i} {j['job'].op}: measured {r['measured']}, port "
                            f"{r['cycles_port']}, model {j['cycles']}")
     assert not bad, "\n".join(bad)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["verilator", "icarus"])
+def test_full_frames_slow(tmp_path, engine, monkeypatch):
+    """The server configuration (point buffer 8192, L 8, W 16, KM 64) on both Ouster frames:
+    8192-point FPS / kNN / ball query / downsample, kernel maps on 3136 voxels."""
+    if engine == "verilator":
+        monkeypatch.setenv("MAKEFLAGS", "OPT_FAST=-O1 OPT_GLOBAL=-O1")   # long run: optimize the model
+    spec = [("s1", SERVER, lambda r, kw: jobs_full_frame(r, "ouster_os1_128_frame0.bin")),
+            ("s2", SERVER, lambda r, kw: jobs_full_frame(r, "ouster_os2_128_frame0.bin"))]
+    design = make_design(tmp_path, spec)
+    check_exact(simulate(design, engine), design)
 
 
 def test_real_crop_sizes(design):
@@ -250,7 +309,8 @@ def test_merge_step_formula():
     rng = np.random.default_rng(3)
     g = geo_of(UNITS["u0"])
     for trial in range(30):
-        u = unique_cloud(rng, int(rng.integers(1, 40)), int(rng.integers(1, 4)))
+        span = int(rng.integers(1, 4))
+        u = unique_cloud(rng, int(rng.integers(1, min(40, (2 * span + 1) ** 3 // 2))), span)
         b = kernel_map_breakdown(g, u, 3)
         ins = np.sort(ref.coord_keys(u))
         out = u[np.argsort(ref.coord_keys(u), kind="stable")]
