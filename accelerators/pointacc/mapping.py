@@ -74,8 +74,9 @@ Opcodes and output streams
                  times tensor stride), pairs as above
     other        no beat; done after one cycle
 
-Limits: coordinates in [-2**(CB-1), 2**(CB-1) - 1]; strides are powers of two; kernel-map inputs
-must be unique coordinates (as the golden model requires). A cloud larger than NC is refused by the
+Limits: points have 3 coordinates (kNN in feature space is not supported); coordinates in
+[-2**(CB-1), 2**(CB-1) - 1]; strides are powers of two; kernel-map inputs must be unique
+coordinates (as the golden model requires). A cloud larger than NC is refused by the
 host side (``accelerators.pointacc.driver``) with an error naming ``point_buffer``.
 
 Schedules (cycle formulas: ``accelerators.pointacc.cycles``, derived from these)
@@ -83,8 +84,8 @@ Schedules (cycle formulas: ``accelerators.pointacc.cycles``, derived from these)
 A row issued in cycle t is read in t+1, its distances/keys are registered in t+2 and t+3 (stage
 P3 in t+3). NR = ceil(n/L) rows, NB = ceil(n/W) blocks, NRI = NB*W/L rows.
 
-* kNN, per query: accept (1) + issue NRI rows + 3 + gather (1) + sorter SL + last merge step (1)
-  + flush (2) + k beats = NRI + SL + k + 7 cycles.
+* kNN, per query: accept (1) + issue NRI rows + 3 (to stage P3) + SL (the registered gather block
+  through the sorter) + 1 (last merge step) + 2 (H flushed, seen) + k beats = NRI + SL + k + 7.
 * Ball query, per query: accept (1) + issue R rows + 4 + K + 1, R = min(NR, r* + 4) where r* is
   the row of the K-th hit (issue stops when the registered hit count reaches K; rows in flight
   drain): R + K + 6 cycles.
