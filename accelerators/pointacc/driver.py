@@ -41,11 +41,16 @@ class Geometry:
         return cls(unit.nc, unit.l, unit.w, unit.km, unit.cb, unit.sl)
 
     @classmethod
-    def from_config(cls, cfg) -> "Geometry":
+    def from_params(cls, capacity: int, lanes: int, sorter_width: int, max_neighbors: int, coord_bits: int = 21,
+                    sorter_stages_per_cycle: int = 1) -> "Geometry":
+        """The geometry of ``MappingUnit(**params)`` without building the unit."""
         from lego.units.sorter import sorter_latency
-        p = cfg.mapping_params()
-        return cls(p["capacity"], p["lanes"], p["sorter_width"], p["max_neighbors"], p["coord_bits"],
-                   sorter_latency(p["sorter_width"]))
+        return cls(capacity, lanes, sorter_width, max_neighbors, coord_bits,
+                   sorter_latency(sorter_width, sorter_stages_per_cycle))
+
+    @classmethod
+    def from_config(cls, cfg) -> "Geometry":
+        return cls.from_params(**cfg.mapping_params())
 
     @property
     def dist_bits(self) -> int:

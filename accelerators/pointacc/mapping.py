@@ -107,7 +107,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from lego.units.sorter import BitonicSorter, RunMerger, check_width, pack, sorter_latency
+from lego.units.sorter import BitonicSorter, RunMerger, check_width, pack, quiet_refusal, sorter_latency
 
 __all__ = ["MappingUnit", "OP_FPS", "OP_KNN", "OP_BALL", "OP_DOWN", "OP_KSUB", "OP_KSTR", "OPCODES",
            "OFF_BITS", "M_BITS", "CYCLE_BITS"]
@@ -157,6 +157,7 @@ class _Sig:
 class MappingUnit(wiring.Component):
     """The mapping unit; see the module docstring for ports, opcodes and schedules."""
 
+    @quiet_refusal
     def __init__(self, capacity: int = 256, lanes: int = 4, sorter_width: int = 8, max_neighbors: int = 32,
                  coord_bits: int = 21, sorter_stages_per_cycle: int = 1):
         w = check_width(sorter_width)

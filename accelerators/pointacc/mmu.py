@@ -47,6 +47,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from lego.units.sorter import quiet_refusal
+
 __all__ = ["MMU", "OP_GATHER", "OP_SCATTER", "OP_SCATTER_ADD", "OP_FLUSH", "TAG_BITS", "COUNT_BITS"]
 
 OP_GATHER, OP_SCATTER, OP_SCATTER_ADD, OP_FLUSH = 1, 2, 3, 4
@@ -61,6 +63,7 @@ def _pow2(v) -> bool:
 class MMU(wiring.Component):
     """Gather/scatter through a set-associative LRU write-back cache; see the module docstring."""
 
+    @quiet_refusal
     def __init__(self, lanes: int = 4, lane_bits: int = 8, block_rows: int = 4, sets: int = 8, ways: int = 2,
                  addr_bits: int = 20):
         for v, name in ((lanes, "feature_row_bytes"), (lane_bits, "lane_bits"), (ways, "cache_ways")):

@@ -57,12 +57,27 @@ while the run it must take from is not valid; both heads must be valid to compar
 """
 from __future__ import annotations
 
+import functools
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["BitonicSorter", "RunMerger", "sorter_stages", "sorter_latency", "merge_cycles",
+__all__ = ["BitonicSorter", "RunMerger", "quiet_refusal", "sorter_stages", "sorter_latency", "merge_cycles",
            "check_width", "pack", "unpack", "sort_reference", "merge_reference"]
+
+
+def quiet_refusal(init):
+    """Decorator for a component's __init__: a refused parameter (ValueError) does not leave an
+    'elaboratable created but never used' warning behind."""
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        try:
+            init(self, *args, **kwargs)
+        except ValueError:
+            self._MustUse__silence = True
+            raise
+    return wrapper
 
 
 def check_width(w: object, name: str = "sorter_width") -> int:
@@ -184,6 +199,7 @@ def _lanes(sig, n: int, width: int) -> list:
 class BitonicSorter(wiring.Component):
     """Pipelined bitonic sorter of W (key, index, live) entries; see the module docstring."""
 
+    @quiet_refusal
     def __init__(self, width: int, key_bits: int, idx_bits: int, stages_per_cycle: int = 1):
         self.w = check_width(width)
         for v, name in ((key_bits, "key_bits"), (idx_bits, "idx_bits")):
@@ -239,6 +255,7 @@ class RunMerger(wiring.Component):
     """Merges two sorted runs of W-entry blocks (merge mode) or keeps the W smallest entries of a
     stream of sorted blocks (top-k mode); see the module docstring."""
 
+    @quiet_refusal
     def __init__(self, width: int, key_bits: int, idx_bits: int, len_bits: int = 16):
         self.w = check_width(width)
         self.kb, self.ib, self.lb = key_bits, idx_bits, len_bits

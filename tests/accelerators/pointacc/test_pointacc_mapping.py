@@ -43,7 +43,7 @@ SERVER = preset("server").mapping_params()
 
 
 def geo_of(params) -> Geometry:
-    return Geometry.of(MappingUnit(**params))
+    return Geometry.from_params(**params)
 
 
 def ouster_crop(n: int, frame: str = FRAME) -> np.ndarray:
