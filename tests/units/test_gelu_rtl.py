@@ -116,6 +116,7 @@ def sim(request, design):
     return json.loads(result.read_text())
 
 
+@pytest.mark.filterwarnings("ignore:.*created but never used")
 def test_cycles_formula():
     assert GELU_LATENCY == 3
     assert [gelu_cycles(n, l) for n, l in ((1, 1), (256, 1), (12, 4), (13, 4), (384, 12))] == [4, 259, 6, 7, 35]
@@ -128,6 +129,7 @@ def test_cycles_formula():
         GeluUnit(40, 10, 1, 1)                           # 2G < C^2
 
 
+@pytest.mark.filterwarnings("ignore:.*created but never used")
 def test_ports():
     u = GeluUnit(*gelu_params(1 / 1024, 1 / 64), lanes=4, in_bits=16, out_bits=8)
     widths = [len(getattr(u, n).as_value()) if n.endswith("data") else len(getattr(u, n))
