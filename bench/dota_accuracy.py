@@ -37,11 +37,17 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing as mp
+import os
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+# one BLAS thread per worker process: on a loaded 2-core machine, BLAS threads spinning against the other
+# worker make the noise-off GEMMs several times slower
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -251,6 +257,8 @@ def configs(quick: bool) -> list[dict]:
     return out
 
 
+TABLE_COLS = ["series", "bits", "sigma_in", "phase_attn_deg", "phase_linear_deg", "cos_mean", "cos_std_seeds",
+              "cos_min", "spearman_mean", "spearman_std_seeds"]
 _STATE: dict = {}
 
 
@@ -296,7 +304,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="dota_accuracy", help="results name (bench/results/<out>.{json,png})")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--sentences", type=int, default=len(SENTENCES))
+    ap.add_argument("--replot", action="store_true", help="redraw the PNG and table from the saved JSON")
     args = ap.parse_args(argv)
+    if args.replot:
+        import json
+        saved = json.loads((RESULTS / f"{args.out}.json").read_text())
+        print(table(saved["rows"], TABLE_COLS))
+        plot(saved["rows"], RESULTS / f"{args.out}.png")
+        return 0
     ensure_deps()
     import torch
     torch.set_num_threads(1)
@@ -357,46 +372,45 @@ def main(argv=None) -> int:
     path = save(args.out, out)
     print(f"manual float forward vs HF: min cos {sanity:.6f}; fx periphery alone (float GEMMs): "
           f"cos mean {np.mean(fx_only):.6f} min {np.min(fx_only):.6f}")
-    cols = ["series", "bits", "sigma_in", "phase_attn_deg", "phase_linear_deg", "cos_mean", "cos_std_seeds",
-            "cos_min", "spearman_mean"]
-    print(table(rows, cols))
+    print(table(rows, TABLE_COLS))
     print(f"-> {path}")
     plot(rows, RESULTS / f"{args.out}.png")
     return 0
 
 
 def plot(rows: list[dict], path: Path) -> None:
+    """2 x 2: rows 8-bit / 4-bit, columns input-noise sweep / phase sweeps; dotted: noise off."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for bits, mk in ((8, "o"), (4, "s")):
-        d = [r for r in rows if r["bits"] == bits and r["series"] == "authors' default"]
-        inp = d + [r for r in rows if r["bits"] == bits and r["series"] == "input sweep"]
-        ph = d + [r for r in rows if r["bits"] == bits and r["series"] == "phase sweep (attention)"]
-        both = d + [r for r in rows if r["bits"] == bits and r["series"] == "phase sweep (attention + linear)"]
-        off = [r for r in rows if r["bits"] == bits and r["series"] == "noise off"]
-        for ax, pts, key, lab in ((axes[0], inp, "sigma_in", "input noise"),
-                                  (axes[1], ph, "phase_attn_deg", "phase, attention (linear 2 deg)"),
-                                  (axes[1], both, "phase_attn_deg", "phase, attention + linear")):
-            if not pts:
-                continue
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    for rax, bits in zip(axes, (8, 4)):
+        sel = [r for r in rows if r["bits"] == bits]
+        d = [r for r in sel if r["series"] == "authors' default"]
+        series = ((rax[0], d + [r for r in sel if r["series"] == "input sweep"], "sigma_in", "input noise", "-"),
+                  (rax[1], d + [r for r in sel if r["series"] == "phase sweep (attention)"], "phase_attn_deg",
+                   "phase in attention (linear 2 deg)", "-"),
+                  (rax[1], d + [r for r in sel if r["series"] == "phase sweep (attention + linear)"],
+                   "phase_attn_deg", "phase in attention + linear", "--"))
+        for ax, pts, key, lab, ls in series:
             pts = sorted(pts, key=lambda r: r[key])
-            ls = "--" if "linear" in lab and "+" in lab else "-"
-            ax.errorbar([r[key] for r in pts], [r["cos_mean"] for r in pts], [r["cos_std_seeds"] for r in pts],
-                        marker=mk, ls=ls, capsize=3, label=f"{bits}-bit, {lab}")
-            if off:
-                ax.axhline(off[0]["cos_mean"], color="gray", ls=":", lw=1)
-    axes[0].set_xlabel("input (encoding) noise sigma (relative, 1 sigma)")
-    axes[1].set_xlabel("phase noise sigma (deg, 1 sigma)")
-    for ax in axes:
-        ax.set_ylabel("cosine similarity vs float")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle("DOTA crossbar model on all-MiniLM-L6-v2 (dotted: noise off, same bits)")
+            if pts:
+                ax.errorbar([r[key] for r in pts], [r["cos_mean"] for r in pts], [r["cos_std_seeds"] for r in pts],
+                            marker="o", ls=ls, capsize=3, label=lab)
+        for ax in rax:
+            for name, col in (("noise off", "gray"), ("noise off, MSE steps", "tab:green")):
+                off = [r for r in sel if r["series"] == name]
+                if off:
+                    ax.axhline(off[0]["cos_mean"], color=col, ls=":", lw=1.2, label=name)
+            ax.set_ylabel(f"{bits}-bit: cosine vs float")
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=7)
+        rax[0].set_xlabel("input (encoding) noise sigma (relative, 1 sigma)")
+        rax[1].set_xlabel("phase noise sigma (deg, 1 sigma)")
+    fig.suptitle("DOTA-B crossbar model on all-MiniLM-L6-v2 (16 sentences, 3 seeds, LSQ-init steps; "
+                 "other noise at the authors' defaults)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-
 
 if __name__ == "__main__":
     raise SystemExit(main())
