@@ -1,7 +1,5 @@
-"""Arborescence and banking: every concurrent access hits its port's private bank (checked by
-enumerating every step of every port)."""
-import itertools
-
+"""lego/arch/banking.py: every concurrent access hits its port's private bank (checked by enumerating every
+step of every port)."""
 import numpy as np
 import pytest
 
@@ -34,30 +32,3 @@ def test_banks_conflict_free_by_enumeration(name, shape, arr, df):
             per_bank.setdefault(p.bank, []).append(p.fu)
         # one port per physical bank: no two FUs ever access the same bank in a cycle
         assert all(len(v) == 1 for v in per_bank.values())
-
-
-@pytest.mark.parametrize("df,kind", [("os", "delay"), ("os-bcast", "direct")])
-def test_arborescence_links(df, kind):
-    w = builtin_workload("gemm", parse_shape("M=8,N=8,K=8", "gemm"))
-    a = build_arch(w, [make_dataflow(w, df, (4, 4))])
-    net = a.modes[0].nets["X"]
-    # a spanning forest: every FU has exactly one source; one memory port per array row
-    assert len(net.parent) == 16
-    assert len(net.ports) == 4
-    counts = net.links()
-    assert counts[kind] == 12
-    # tree property: following parents from any FU reaches memory without cycles
-    for s in net.parent:
-        seen = set()
-        while s is not None:
-            assert s not in seen
-            seen.add(s)
-            s = net.parent[s][0]
-
-
-def test_fusion_reports_mux_inputs():
-    w = builtin_workload("gemm", parse_shape("M=8,N=8,K=8", "gemm"))
-    one = build_arch(w, [make_dataflow(w, "os", (4, 4))])
-    two = build_arch(w, [make_dataflow(w, d, (4, 4)) for d in ("os", "ws")])
-    assert one.mux_inputs() == 0 and two.mux_inputs() > 0
-    assert two.banks("X")[0] >= one.banks("X")[0]
