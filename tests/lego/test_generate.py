@@ -53,3 +53,32 @@ def test_waves_written(tmp_path):
     f = tmp_path / "run.fst"
     rep = get_engine("icarus").run(d, seed=1, waves=f)
     assert rep.match and f.stat().st_size > 100
+
+
+def test_banks_without_init_and_lookup_tables_with_it():
+    """Zero-initialised memories (banks) carry no initial value in the Verilog, memories with contents keep
+    every word (lego.generate._no_zero_init, which patches Amaranth's pinned RTLIL emitter)."""
+    from amaranth.hdl import Elaboratable, Module, Signal
+    from amaranth.lib.memory import Memory
+
+    from lego.generate import to_verilog
+
+    class Two(Elaboratable):
+        def __init__(self):
+            self.a, self.o, self.o2 = Signal(2, name="a"), Signal(8, name="o"), Signal(8, name="o2")
+
+        def ports(self):
+            return [self.a, self.o, self.o2]
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.rom = rom = Memory(shape=8, depth=4, init=[1, 2, 0, 3])
+            m.submodules.bank = bank = Memory(shape=8, depth=4, init=[])
+            rp, bp, wp = rom.read_port(domain="comb"), bank.read_port(domain="comb"), bank.write_port()
+            m.d.comb += [rp.addr.eq(self.a), self.o.eq(rp.data), bp.addr.eq(self.a), self.o2.eq(bp.data),
+                         wp.addr.eq(self.a), wp.data.eq(self.a), wp.en.eq(1)]
+            return m
+
+    v = to_verilog(Two(), "two")
+    init = [ln.strip() for ln in v.splitlines() if "] = 8'h" in ln]
+    assert init == ["rom[0] = 8'h01;", "rom[1] = 8'h02;", "rom[2] = 8'h00;", "rom[3] = 8'h03;"]

@@ -32,3 +32,25 @@ def test_report_energy_area_trace(tmp_path):
     js = json.loads(rep.to_json())
     assert js["cycles"] == rep.cycles and "energy_pj_total" in js
     assert rep.to_csv().splitlines()[0].startswith("engine,cycles")
+
+
+def test_execute_exact_past_float_range():
+    """execute() sums through float64 bincount only while no partial sum can reach 2**53; with operands of
+    2**31 it must take the exact integer path: compare with Python's own integers."""
+    import numpy as np
+
+    from lego.design import build_array, load_workload
+    from simulator.cycle import execute
+
+    w = load_workload("gemm", "M=3,N=4,K=5", 16)
+    d = build_array(w, (2, 2), ("ws",))
+    rng = np.random.default_rng(7)
+    X = rng.integers(-2 ** 31, 2 ** 31, (3, 5))
+    W = rng.integers(-2 ** 31, 2 ** 31, (5, 4))
+    got = execute(d.arch, 0, {"X": X, "W": W})
+    bits = w.output.bits
+    for i in range(3):
+        for j in range(4):
+            s = sum(int(X[i, k]) * int(W[k, j]) for k in range(5))
+            s = ((s + 2 ** (bits - 1)) % 2 ** bits) - 2 ** (bits - 1)
+            assert int(got[i, j]) == s
