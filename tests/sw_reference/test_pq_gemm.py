@@ -44,8 +44,14 @@ def test_integer_decision_tracks_float_softmax(seed, alpha, thr):
 
 
 def test_lut_and_params():
+    """LUT[t] = floor(2**15 * 2**(-t/16) + 0.5): every entry against math; pinned by hand: t = 1:
+    32768 * 2**(-1/16) = 31378.54; t = 8: 32768 / sqrt(2) = 23170.48; t = 100: 431.1; t = 255: 0.51;
+    t = 300: 0.007."""
     lut = pq.exp_lut()
-    assert lut[0] == 1 << 15 and lut[16] == 1 << 14 and (np.diff(lut) <= 0).all()
+    assert lut.shape == (512,)
+    assert lut.tolist() == [math.floor(32768 * 2.0 ** (-t / 16) + 0.5) for t in range(512)]
+    assert [int(lut[t]) for t in (0, 1, 8, 16, 100, 255, 300, 511)] == [32768, 31379, 23170, 16384, 431, 1, 0, 0]
+    assert (np.diff(lut) <= 0).all()
     assert pq.threshold_q(0.05) == round(0.05 * 65536)
     assert pq.lut_mult(1.0) == round(math.log2(math.e) * 16 * 65536)
     with pytest.raises(ValueError, match="^alpha:"):
