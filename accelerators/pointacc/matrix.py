@@ -30,12 +30,14 @@ weight-row cycle to the cycle with the last out_valid, both counted: ``R + n + l
 """
 from __future__ import annotations
 
+import functools
+
 from amaranth.hdl import Elaboratable, Module, Signal
 
 from lego.affine.workload import Affine, Tensor, Workload, validate
 from lego.stream import StreamDatapath, build_stream
 
-__all__ = ["MatrixUnit", "mxu_workload", "TAG_BITS", "unpack_y", "pack_int8"]
+__all__ = ["MatrixUnit", "mxu_workload", "mxu_latency", "TAG_BITS", "unpack_y", "pack_int8"]
 
 TAG_BITS = 16
 
@@ -117,6 +119,16 @@ class MatrixUnit(Elaboratable):
             t = r
         m.d.comb += self.out_tag.eq(t)
         return m
+
+
+@functools.lru_cache(maxsize=None)
+def mxu_latency(rows: int) -> int:
+    """The latency of ``MatrixUnit(rows, cols)`` for any cols: the columns are independent copies of one
+    reduction tree over the rows, so lego generates the same latency for every width; built with 2
+    columns (a 64 x 64 unit takes seconds to build)."""
+    m = MatrixUnit(rows, 2)
+    m._MustUse__silence = True
+    return m.latency
 
 
 def _signed_lane(v: int, bits: int) -> int:
