@@ -36,6 +36,7 @@ from amaranth.hdl import Elaboratable, Module, Signal
 
 from lego.affine.workload import Affine, Tensor, Workload, validate
 from lego.stream import StreamDatapath, build_stream
+from lego.units.sorter import quiet_refusal
 
 __all__ = ["MatrixUnit", "mxu_workload", "mxu_latency", "TAG_BITS", "unpack_y", "pack_int8"]
 
@@ -57,6 +58,7 @@ def mxu_workload(rows: int, cols: int, acc_bits: int, max_n: int = 1 << 16) -> W
 class MatrixUnit(Elaboratable):
     """The weight bank plus the lego-generated R x C stream datapath; see the module docstring."""
 
+    @quiet_refusal
     def __init__(self, rows: int, cols: int):
         if not (isinstance(rows, int) and isinstance(cols, int) and rows >= 2 and cols >= 2):
             raise ValueError(f"mxu_rows/mxu_cols: must be ints >= 2, got {rows!r} x {cols!r}")
@@ -75,6 +77,11 @@ class MatrixUnit(Elaboratable):
         self.out_valid = Signal(name="out_valid")
         self.y = Signal(cols * self.acc_bits, name="y")
         self.out_tag = Signal(TAG_BITS, name="out_tag")
+
+    def silence(self) -> None:
+        """Built for its parameters only (not elaborated): no UnusedElaboratable warning."""
+        self._MustUse__silence = True
+        self.dp._MustUse__silence = True
 
     def io(self):
         return [(self.w_en, "i"), (self.w_row, "i"), (self.w_data, "i"), (self.in_valid, "i"), (self.x, "i"),
@@ -127,7 +134,7 @@ def mxu_latency(rows: int) -> int:
     reduction tree over the rows, so lego generates the same latency for every width; built with 2
     columns (a 64 x 64 unit takes seconds to build)."""
     m = MatrixUnit(rows, 2)
-    m._MustUse__silence = True
+    m.silence()
     return m.latency
 
 

@@ -88,6 +88,8 @@ def _group(ctx: Costs, prefix: str, m: int, k: int, idx: np.ndarray | None, c_fe
 def pointnet2(ctx: Costs, xyz: np.ndarray, voxel: float, k: int, radius: float) -> dict:
     pts = object_points(xyz)
     n = len(pts)
+    if n < 512:
+        raise LegoError(f"--cloud: PointNet++ samples 512 centres (SA1), the cloud has {n} points")
     r1 = int(round(radius * OBJECT_SCALE))
     if r1 < 1:
         raise LegoError(f"--radius: {radius} is below one quantization step (1/{OBJECT_SCALE:g})")
@@ -115,7 +117,7 @@ def dgcnn(ctx: Costs, xyz: np.ndarray, voxel: float, k: int, radius: float) -> d
     pts = object_points(xyz)
     n = len(pts)
     if k > n:
-        raise LegoError(f"k: {k} > n = {n} points")
+        raise LegoError(f"--k: {k} neighbours > n = {n} points of the cloud")
     widths = [(3, 64), (64, 64), (64, 128), (128, 256)]
     nb = None
     for i, (c, co) in enumerate(widths, start=1):
