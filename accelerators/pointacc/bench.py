@@ -2,8 +2,9 @@
 ``sw_reference.pointacc`` (bit-exact) and the cycle model (cycle-exact).
 
 The case (``make_case``): ``points``, the unique 5 cm voxels of a crop of the bundled Ouster OS-1 frame
-(the ``n`` voxels nearest the sensor for seed 0, nearest a random point of the frame for another seed,
-coordinates relative to the crop centre, in the order the sensor produced them), ``feats`` (n x R int8)
+(the ``n`` voxels nearest the return closest to 8 m ahead of the sensor for seed 0, nearest a random point of
+the frame for another seed, by max(|dx|, |dy|),
+coordinates relative to the centre of the crop's bounding box, in the order the sensor produced them), ``feats`` (n x R int8)
 and ``weight`` (27 x R x C int8) drawn from the seed. The jobs (``BenchPlan``):
 
 * mapping unit: FPS (m samples), kNN (the first FPS picks as queries, k), ball query (same centres,
@@ -51,6 +52,7 @@ BENCH_FRAME = "ouster_os1_128_frame0.bin"
 BENCH_VOXEL_M = 0.05
 BENCH_POINTS = 256              # voxels of the crop (at most the point buffer)
 BENCH_DRAM_LATENCY = 8          # cycles from a DRAM read request to its first beat
+BENCH_CENTRE_XY = (8.0, 0.0)    # seed 0: the crop around the return nearest 8 m ahead of the sensor
 BALL_RADIUS = 3                 # voxels
 CONV_KERNEL = 3
 MAP_OUTPUTS = ("fps", "knn", "ball_query", "downsample", "kernel_map_submanifold", "kernel_map_strided")
@@ -67,13 +69,15 @@ def make_case(cfg: PointAccConfig, seed: int = 0) -> dict[str, np.ndarray]:
     n = bench_points(cfg)
     xyz = load_cloud(DATA_DIR / BENCH_FRAME).astype(np.float64)
     rng = np.random.default_rng(seed)
-    centre = np.zeros(3) if seed == 0 else xyz[int(rng.integers(len(xyz)))]
+    ahead = int(np.argmin(((xyz[:, :2] - np.array(BENCH_CENTRE_XY)) ** 2).sum(axis=1)))
+    centre = xyz[ahead] if seed == 0 else xyz[int(rng.integers(len(xyz)))]
     order = np.argsort(np.abs(xyz[:, :2] - centre[:2]).max(axis=1), kind="stable")
     vox = np.floor(xyz / BENCH_VOXEL_M).astype(np.int64)
     keys = ref.coord_keys(vox[order])
     _, first = np.unique(keys, return_index=True)
     file_idx = np.sort(order[np.sort(first)[:n]])
-    points = vox[file_idx] - np.floor(centre / BENCH_VOXEL_M).astype(np.int64)
+    points = vox[file_idx]
+    points = points - (points.min(axis=0) + points.max(axis=0)) // 2      # centred on the crop's box
     feats = rng.integers(-128, 128, (len(points), cfg.mxu_rows)).astype(np.int8)
     weight = rng.integers(-128, 128, (CONV_KERNEL ** 3, cfg.mxu_rows, cfg.mxu_cols)).astype(np.int8)
     return {"points": points, "feats": feats, "weight": weight}

@@ -24,7 +24,7 @@ import numpy as np
 from lego.errors import LegoError
 from sw_reference import pointacc as ref
 
-from .model import Costs
+from .costs import Costs
 
 __all__ = ["pointnet2", "dgcnn", "minkunet", "object_points", "OBJECT_POINTS", "OBJECT_SCALE"]
 
