@@ -193,10 +193,13 @@ def write_outputs(rep: Report, out: Path) -> dict[str, str]:
     blobs = {"csv": buf.getvalue().encode(), "json": json.dumps(summary, indent=1, sort_keys=True,
                                                                default=_jsonable).encode(),
              "png": _plot(rep)}
+    umask = os.umask(0)
+    os.umask(umask)
     for key, data in blobs.items():
         fd, tmp = tempfile.mkstemp(dir=out, prefix=".tmp-")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, files[key])
     return files
 
@@ -221,7 +224,8 @@ def _plot(rep: Report) -> bytes:
     a1.bar(x, mp, label="mapping unit")
     a1.bar(x, rest, bottom=mp, label="MMU / matrix unit / DRAM (the longest)")
     a1.set_ylabel("cycles")
-    a1.set_yscale("symlog")
+    a1.set_yscale("symlog", linthresh=1e3)
+    a1.set_ylim(0, max(1.0, float((mp + rest).max())) * 3)
     a1.legend(fontsize=8)
     ab = rep.extra["ablation"]
     a1.set_title(f"PointAcc ({rep.extra['config']}) {rep.extra['model']}: {rep.cycles:,} cycles, "
@@ -233,7 +237,8 @@ def _plot(rep: Report) -> bytes:
         a2.bar(x, v, bottom=bottom, label=p)
         bottom += v
     a2.set_ylabel("DRAM bytes")
-    a2.set_yscale("symlog")
+    a2.set_yscale("symlog", linthresh=1e3)
+    a2.set_ylim(0, max(1.0, float(bottom.max())) * 3)
     a2.legend(fontsize=8, ncol=5)
     a2.set_xticks(x)
     a2.set_xticklabels(names, rotation=90, fontsize=7)
