@@ -207,7 +207,8 @@ def test_preset_mmu_params():
 
 
 @pytest.mark.parametrize("kw", [UNITS["m0"][0], UNITS["m1"][0], UNITS["m3"][0],
-                                dict(PointAccConfig.preset("edge").mmu_params(), addr_bits=24)])
+                                pytest.param(PointAccConfig.preset("edge").mmu_params(), marks=pytest.mark.slow,
+                                             id="edge")])
 def test_verilator_lint(tmp_path, kw):
     src = emit(tmp_path / "lego_pointacc_mmu.v", MMU(**kw), "lego_pointacc_mmu")
     res = lint(src, "lego_pointacc_mmu", tmp_path)

@@ -49,9 +49,19 @@ def crop_npy(tmp_path_factory):
     return p
 
 
-def test_minkunet_full_frame_default(capsys, tmp_path):
-    """The contract command on the shipped full frame: keys, points, voxels (counted by hand), totals."""
+@pytest.mark.slow
+def test_minkunet_full_frame_default_preset(capsys, tmp_path):
+    """`lego sim --accelerator pointacc --model minkunet --json` as it is (edge preset, about 10 s)."""
     code, out, err = sim(capsys, tmp_path, "--model", "minkunet")
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["config"] == "edge" and r["points"] == 107647 and r["voxels"] == 103091
+    assert r["cycles"] == sum(x["cycles"] for x in r["layers"])
+
+
+def test_minkunet_full_frame(capsys, tmp_path):
+    """The shipped full frame (server preset): keys, points, voxels (counted by hand), totals."""
+    code, out, err = sim(capsys, tmp_path, "--model", "minkunet", "--preset", "server")
     assert code == 0, err
     r = json.loads(out)
     for k in KEYS:
@@ -59,7 +69,7 @@ def test_minkunet_full_frame_default(capsys, tmp_path):
     xyz = load_cloud(FRAME).astype(np.float64)
     assert r["points"] == len(xyz) == 107647
     assert r["voxels"] == len({tuple(math.floor(v) for v in row) for row in (xyz / 0.05).tolist()}) == 103091
-    assert r["accelerator"] == "pointacc" and r["config"] == "edge" and r["model"] == "minkunet"
+    assert r["accelerator"] == "pointacc" and r["config"] == "server" and r["model"] == "minkunet"
     L = r["layers"]
     assert r["cycles"] == sum(x["cycles"] for x in L)
     assert r["dram_bytes"] == sum(x["dram_bytes"] for x in L)
