@@ -55,7 +55,6 @@ BENCH_DRAM_LATENCY = 8          # cycles from a DRAM read request to its first b
 BENCH_CENTRE_XY = (8.0, 0.0)    # seed 0: the crop around the return nearest 8 m ahead of the sensor
 BALL_RADIUS = 3                 # voxels
 CONV_KERNEL = 3
-MAP_OUTPUTS = ("fps", "knn", "ball_query", "downsample", "kernel_map_submanifold", "kernel_map_strided")
 VERILATOR_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
 
 

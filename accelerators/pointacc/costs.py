@@ -174,6 +174,8 @@ class Costs:
     def ball_query(self, points: np.ndarray, centers: np.ndarray, radius: int, k: int) -> np.ndarray:
         if radius < 1:
             raise LegoError(f"radius: must be > 0 (integer units), got {radius}")
+        if radius > (1 << 31) - 1:
+            raise LegoError(f"radius: {radius} integer units exceeds 2**31 - 1")
         if k > self.cfg.max_neighbors:
             raise LegoError(f"max_neighbors: ball-query k = {k} exceeds max_neighbors = {self.cfg.max_neighbors}")
         self._fit(len(points), "ball query")
@@ -214,12 +216,30 @@ class Costs:
         self.note(f"feature-space kNN (C={c}, k={k}): modeled, distances on the matrix unit, ranking on the sorter")
 
     def voxelize(self, fine: np.ndarray, stride: int) -> tuple[np.ndarray, int]:
-        """Downsampling of the fine-grid points by ``stride`` (the unit's OP_DOWN), x-slab tiles."""
-        tiles = x_tiles(fine[:, 0], self.cfg.point_buffer, stride, 0, "voxelization")
-        for lo, hi, _, _ in tiles:
-            self._map(downsample_cycles(self.geo, hi - lo), hi - lo)
+        """Downsampling of the fine-grid points by ``stride`` (the unit's OP_DOWN) in x-slab tiles (one voxel
+        wide slabs, bucketed by the host); when one slab holds more points than the buffer, tiles of whole
+        voxels instead (consecutive voxels in sort order; one voxel larger than the buffer is refused)."""
+        cap = self.cfg.point_buffer
+        try:
+            sizes = [hi - lo for lo, hi, _, _ in x_tiles(fine[:, 0], cap, stride, 0, "voxelization")]
+        except LegoError:
+            coarse = np.floor_divide(fine, stride)
+            _, counts = np.unique(ref.coord_keys(np.clip(coarse, ref.COORD_MIN, ref.COORD_MAX)), return_counts=True)
+            if int(counts.max()) > cap:
+                raise LegoError(f"point_buffer: voxelization: one voxel holds {int(counts.max())} points, more than "
+                                f"the point buffer ({cap}); use a smaller --voxel") from None
+            sizes, cur = [], 0
+            for c in counts.tolist():
+                if cur + c > cap:
+                    sizes.append(cur)
+                    cur = 0
+                cur += c
+            sizes.append(cur)
+            self.note(f"voxelization in {len(sizes)} tiles of whole voxels (an x slab exceeds the point buffer)")
+        for sz in sizes:
+            self._map(downsample_cycles(self.geo, sz), sz)
         vox, _ = ref.downsample(fine, stride)
-        return (vox // stride).astype(np.int64), len(tiles)
+        return (vox // stride).astype(np.int64), len(sizes)
 
     def kmap_sub(self, coords: np.ndarray, ts: int) -> ref.KernelMap:
         tiles = x_tile_slices(coords, self.cfg.point_buffer, ts, 1, f"submanifold kernel map (tensor stride {ts})")

@@ -23,9 +23,12 @@ temporal layer fusion off (``--no-fusion``). What is exact and what is modeled:
   channels; a point of C channels has ceil(C / R) rows, stored consecutively; a layer's features
   start cold (a new tensor).
 * **MACs** on the matrix unit: exact RTL pass cycles (``cycles.mxu_cycles``: R weight-row cycles + the
-  beats + the datapath latency per weight tile and pass). Sparse convolutions are output-stationary:
-  output tiles of acc_buffer_bytes / (4 C_out) sites, per tile and kernel offset one gather chunk, then
-  ceil(C_in / R) x ceil(C_out / C) passes over it.
+  beats + the datapath latency per weight tile and pass). Layers are output-stationary (``Costs.plan``):
+  the output channels in groups of g column tiles (outermost; g chosen for the fewest weight + input DRAM
+  bytes), per group output tiles of acc_buffer_bytes / (4 x group columns) sites, per tile and kernel
+  offset one gather chunk (one MMU op), then ceil(C_in / R) x (group columns / C) passes over it. Weights
+  come from DRAM once per group when they fit the weight buffer, else once per output tile; the inputs
+  are gathered (read) once per group.
 * **composition** (modeled): layer cycles = mapping cycles + max(MMU cycles, matrix-unit cycles, DRAM
   bytes / bytes per cycle): the mapping unit runs first, then gathers, compute and DRAM overlap
   (a double-buffered staging buffer between the MMU and the matrix unit, which pointacc_top does not
@@ -130,13 +133,18 @@ def simulate(cfg: PointAccConfig, model: str, xyz: np.ndarray, voxel: float = DE
     if model not in MODELS:
         raise LegoError(f"--model: unknown model '{model}' for pointacc (allowed: {', '.join(MODELS)})")
     xyz = np.asarray(xyz, dtype=np.float64)
-    if xyz.ndim != 2 or xyz.shape[1] != 3 or len(xyz) == 0:
+    if xyz.ndim != 2 or xyz.shape[1] != 3:
+        raise LegoError(f"--cloud: expected (n, 3) coordinates, got shape {xyz.shape}")
+    if len(xyz) == 0:
         raise LegoError("--cloud: empty cloud (0 points)")
     if not np.isfinite(xyz).all():
         raise LegoError("--cloud: NaN or Inf coordinates")
     voxels = count_voxels(xyz, voxel)
     ctx = Costs(cfg, cache=cache, fusion=fusion)
-    info = getattr(networks, model)(ctx, xyz, voxel=voxel, k=k, radius=radius)
+    try:
+        info = getattr(networks, model)(ctx, xyz, voxel=voxel, k=k, radius=radius)
+    except ValueError as e:          # a golden model's check (its message starts with the parameter name)
+        raise LegoError(" ".join(str(e).split())) from None
     ctx.close()
     L = ctx.layers
     tot = {c: sum(r[c] for r in L) for c in ("cycles", "map_cycles", "mmu_cycles", "mxu_cycles", "macs",

@@ -93,6 +93,8 @@ def pointnet2(ctx: Costs, xyz: np.ndarray, voxel: float, k: int, radius: float) 
     r1 = int(round(radius * OBJECT_SCALE))
     if r1 < 1:
         raise LegoError(f"--radius: {radius} is below one quantization step (1/{OBJECT_SCALE:g})")
+    if radius > 4.0:
+        raise LegoError(f"--radius: {radius} exceeds 4 (the cloud is scaled into the unit sphere: 2 covers it)")
     # SA1: centres by FPS, neighbours by ball query, grouped relative xyz (from the point buffer)
     ctx.layer("sa1.group", "mapping", n, 512, 3, 3)
     sel = ctx.fps(pts, 512)
