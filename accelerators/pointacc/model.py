@@ -177,6 +177,7 @@ def simulate_options(cfg: PointAccConfig, options: argparse.Namespace) -> Report
     xyz = load_cloud(o["cloud"])
     rep = simulate(cfg, o["model"], xyz, o["voxel"], o["cache"], o["fusion"], o["k"], o["radius"],
                    cloud_name=str(o["cloud"]))
+    rep.extra["out_dir"] = str(o["out"])
     rep.extra["files"] = write_outputs(rep, o["out"])
     return rep
 
