@@ -80,8 +80,14 @@ async def run_program(dut):
         if idle > plan["watchdog"]:
             last = f"#{n - 1} {names[n - 1]}" if n else "none"
             wait = f"#{n} {names[n]}" if n < len(cmds) else "done"
+            units = []
+            for u in ("ld_busy", "cp_busy", "st_busy"):
+                try:
+                    units.append(f"{u}={int(getattr(dut, u).value)}")
+                except (AttributeError, ValueError):
+                    pass
             error = (f"watchdog: no command accepted for {plan['watchdog']} cycles; last accepted command {last}, "
-                     f"waiting on {wait}")
+                     f"waiting on {wait} ({', '.join(units)})")
             break
         await FallingEdge(dut.clk)
     cycles_reg = int(dut.cycles.value)

@@ -102,7 +102,7 @@ def _degenerate_k(prog: dict, name: str, tm: int, tn: int) -> int | None:
 
 
 def build(prog: dict, dims: dict, mode: str, tile: dict) -> tuple[list[int], list[dict], dict]:
-    names = list(prog["modes"])
+    names = list(prog["dataflows"])
     mi = names.index(mode)
     eb = prog["bits"] // 8
     pl = placement(dims, eb)
@@ -193,7 +193,7 @@ def compile_gemm(man: dict, dims: dict, mode: str | None = None, tile: dict | No
             if tile[k] > box[k]:
                 raise LegoError(f"--tile: {k}={tile[k]} does not fit the design's buffers (tile box "
                                 f"M={box['M']} N={box['N']} K={box['K']})")
-    modes = [mode] if mode else list(prog["modes"])
+    modes = [mode] if mode else list(prog["dataflows"])
     best = None
     for name in modes:
         for t in ([tile] if tile else _candidates(box, dims)):

@@ -114,9 +114,26 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
     box = tile_box(R, C, spad, acc, eb)
     if max(box.values()) >= 1 << DIM_BITS:
         raise LegoError(f"--scratchpad-kib: the tile box {box} overflows the {DIM_BITS}-bit bound registers")
-    w = builtin_workload("gemm", dict(box), bits)
-    dfs = [make_dataflow(w, d, (R, C)) for d in dataflows]
-    arch = build_arch(w, dfs)
+    L = R * C // math.gcd(R, C)
+    while True:
+        # fused dataflows share physical banks (the most banks of any mode times the deepest): shrink the box
+        # until the banks, not just the tiles, fit the KiB asked for
+        w = builtin_workload("gemm", dict(box), bits)
+        dfs = [make_dataflow(w, d, (R, C)) for d in dataflows]
+        arch = build_arch(w, dfs)
+        X, Wt = w.inputs
+        used_spad = sum(2 * arch.banks(t.name)[0] * arch.banks(t.name)[1] * eb for t in (X, Wt))
+        used_acc = 2 * arch.banks("Y")[0] * arch.banks("Y")[1] * ACC_BYTES
+        if used_spad <= spad and used_acc <= acc:
+            break
+        if used_acc > acc or box["K"] <= L:
+            if box["M"] <= L:
+                field = "--accumulator-kib" if used_acc > acc else "--scratchpad-kib"
+                raise LegoError(f"{field}: the banks of the fused dataflows {', '.join(dataflows)} need more than "
+                                f"{(acc if used_acc > acc else spad) // 1024} KiB even for the smallest tile")
+            box = {"M": box["M"] - L, "N": box["N"] - L, "K": box["K"]}
+        else:
+            box = {**box, "K": box["K"] - L}
     _check_structure(arch)
     pg = lower(arch, 32, force_rmw=True)
     naive_bits = 0
@@ -129,9 +146,6 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
     design_hash = hashlib.sha256(verilog.encode()).hexdigest()
     fd = frame_delay(arch)
     drains = {md.df.name: pg.drain(md.index, fd) for md in arch.modes}
-    X, Wt = w.inputs
-    used_spad = sum(2 * arch.banks(t.name)[0] * arch.banks(t.name)[1] * eb for t in (X, Wt))
-    used_acc = 2 * arch.banks("Y")[0] * arch.banks("Y")[1] * ACC_BYTES
     prog = {
         "workload": "gemm", "array": [R, C], "dataflows": [df.name for df in dfs],
         "modes": {df.name: i for i, df in enumerate(dfs)}, "box": box, "bits": bits, "dram_bits": dram_bits,

@@ -94,7 +94,7 @@ def check(prog: dict, header: dict, cmds: list[dict], field: str = "--program") 
     if any(c["op"] == "END" for c in cmds[:-1]):
         raise LegoError(f"{field}: END before the last command")
     box = prog["box"]
-    names = list(prog["modes"])
+    names = list(prog["dataflows"])
     eb = prog["bits"] // 8
     dram = int(header.get("dram_bytes", 0))
     csr = {n: 0 for n in CSR_NAME.values()}

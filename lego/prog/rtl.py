@@ -21,6 +21,7 @@ class ProgCore(ArrayCore):
 
     def __init__(self, arch, pg):
         super().__init__(arch, pg)
+        self.busy = Signal(name="cp_busy")
         w = arch.workload
         assert pg.rmw, "the programmable core accumulates across commands (lower(force_rmw=True))"
         self.nT = max(len(m.df.T) for m in arch.modes)

@@ -64,7 +64,7 @@ class Timeline:
     def __init__(self, prog: dict, latency: int):
         self.prog, self.latency = prog, latency
         self.eb, self.bb = prog["bits"] // 8, prog["dram_bits"] // 8
-        self.names = list(prog["modes"])
+        self.names = list(prog["dataflows"])
         self.t = -1
         self.fall = {u: -1 for u in UNITS}
         self.mask = {u: 0 for u in UNITS}
