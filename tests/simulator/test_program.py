@@ -20,7 +20,7 @@ from simulator.program import simulate_program
 CASES = {
     "2x2-ws-1k-64b-lat1": ("2x2", ("ws",), 1, 1, 64, {"M": 48, "N": 48, "K": 8}, None, 1),
     "3x2-is+os-2k-256b-lat20": ("3x2", ("is", "os"), 2, 2, 256, {"M": 56, "N": 56, "K": 4}, "os", 20),
-    "2x4-os-1k-256b-lat100": ("2x4", ("os",), 1, 1, 256, {"M": 40, "N": 48, "K": 4}, None, 100),
+    "2x4-os-1k-256b-lat100": ("2x4", ("os",), 1, 1, 256, {"M": 40, "N": 52, "K": 4}, None, 100),
 }
 _designs = {}
 
