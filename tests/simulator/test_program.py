@@ -125,3 +125,21 @@ def test_bad_input_exits_2_naming_the_field(tmp_path_factory, tmp_path, capsys):
     assert main(["sim", str(d), "--program", str(prog), "--json"]) == 0
     obj = json.loads(capsys.readouterr().out)
     assert obj["match"] and obj["cycles"] == obj["cycles_predicted"]
+
+
+@pytest.mark.rtl
+def test_watchdog_names_the_last_command(tmp_path_factory):
+    """A stream the checks would refuse (a counter extent beyond the tile box never ends its COMPUTE), run on
+    the RTL without them: the bench's watchdog fails it and names the command it hangs behind."""
+    from lego.prog.spec import encode
+    from simulator.program import run_rtl
+    d = design(tmp_path_factory, "2x2", ("ws",), 1, 1, 64)
+    man = json.loads((d / "manifest.json").read_text())
+    cmds = [{"op": "SET", "reg": "EXT0", "value": 60000}, {"op": "SET", "reg": "EXT1", "value": 1},
+            {"op": "SET", "reg": "EXT2", "value": 1}, {"op": "COMPUTE", "mode": 0, "xbuf": 0, "wbuf": 0, "ybuf": 0,
+                                                       "acc": 0}, {"op": "END"}]
+    header = {"dram": {"Y": {"addr": 0, "bytes": 4}}}
+    res = run_rtl(d, "icarus", man, header, [encode(c) for c in cmds], cmds, np.zeros(4096, np.uint8), 0, 10)
+    assert res["error"].startswith("watchdog: no command accepted for 1040 cycles; last accepted command #3 "
+                                   "op=COMPUTE"), res["error"]
+    assert "waiting on #4 op=END" in res["error"] and "cp_busy=1" in res["error"]
