@@ -79,7 +79,9 @@ def _sim_parser(sub, argv: list[str]) -> argparse.ArgumentParser:
     s.add_argument("--trace", help="with DIR and --engine cycle: per-cycle CSV trace; with --accelerator "
                                    "spatten: the workload trace to replay")
     s.add_argument("--trace-window", help="START:END cycles of the per-cycle trace (default 0:1000)")
-    s.add_argument("--model", help="map a model onto a design (lego list) instead of simulating DIR")
+    s.add_argument("--model", help="map a model onto a design (lego list) instead of simulating DIR; with "
+                                   "--accelerator: the network of its model (e.g. pointacc: pointnet2, dgcnn, "
+                                   "minkunet)")
     s.add_argument("--array", help="with --model: FU array RxC (default 16x16)")
     s.add_argument("--dataflow", action="append", help="with --model: dataflows to fuse (default os, ws, is)")
     s.add_argument("--accelerator", help="the accelerator-level model of a registered accelerator")
@@ -169,8 +171,8 @@ def _check_writable(path: Path, field: str) -> None:
 
 
 def _sim(a) -> tuple[dict, str, int]:
-    if a.model:
-        if a.dir or a.accelerator:
+    if a.model and not a.accelerator:           # with --accelerator, --model is the accelerator's network
+        if a.dir:
             raise LegoError("--model: give a model, a design directory or an accelerator, not several")
         obj, text = registry.get(registry.TOOLS, "model").run(a)
         return obj, text, 0

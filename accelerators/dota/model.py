@@ -185,7 +185,8 @@ def simulate(cfg: DotaConfig, model: str | list, tokens: int | None = None, mode
         dram_words += c.dram_words * g.count
         row = {"name": g.name, "kind": g.kind, "n1": g.n1, "d": g.d, "n2": g.n2, "heads": g.heads,
                "count": g.count, "macs": g.macs, "latency_ns": c.latency_ns, "compute_cycles": c.compute_cycles,
-               "mem_ns": c.mem_ns, "energy_pj": sum(c.energy_pj.values())}
+               "mem_ns": c.mem_ns, "energy_pj": sum(c.energy_pj.values()),
+               "energy_pj_by_component": dict(c.energy_pj)}
         if stall_rows is not None:
             sc, st = stall_rows[i]
             row.update(stall_compute_cycles=sc, stall_cycles=st,
