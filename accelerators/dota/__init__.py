@@ -67,10 +67,11 @@ class DotaAccelerator(Accelerator):
     def cycles(self, cfg: DotaConfig, case=None) -> int:
         """Exact cycles of the default jobs (seed ``case``, default 0) on the generated lego_dota."""
         from .gen import default_plan
+        from .rtl.accum import accum_latency
         from .rtl.geometry import geometry
-        from .rtl.top import DotaTop
         geo = geometry(cfg)
-        return sum(j.cycles for j in default_plan(cfg, geo, DotaTop(geo).acc_latency, seed=case or 0))
+        lat = accum_latency(geo.KD, geo.NH, geo.NW, geo.CODE, geo.ACC)
+        return sum(j.cycles for j in default_plan(cfg, geo, lat, seed=case or 0))
 
 
 ACCELERATOR = DotaAccelerator()

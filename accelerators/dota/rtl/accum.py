@@ -31,6 +31,13 @@ def accum_array(steps: int, nh: int, nw: int, code_bits: int, acc_bits: int) -> 
     return StreamDatapath(build_stream(accum_workload(steps, nh, nw, code_bits, acc_bits), "k", ("r", "w")))
 
 
+def accum_latency(steps: int, nh: int, nw: int, code_bits: int, acc_bits: int) -> int:
+    """The stream's latency (beat -> out_valid), without making an Elaboratable."""
+    from lego.emit.stream import StreamCore
+    d = build_stream(accum_workload(steps, nh, nw, code_bits, acc_bits), "k", ("r", "w"))
+    return StreamCore(d.arch, d.pg).latency
+
+
 def lane_map(dp: StreamDatapath, tensor: str) -> dict[int, tuple[int, ...]]:
     """Lane -> the element it carries at step 0 (``StreamCore.lane_index``), unused lanes left out."""
     out = {}

@@ -111,11 +111,12 @@ class Geometry:
     @property
     def CODE(self) -> int:
         """Width of the read-out code into the accumulators (C codes summed without ADC sharing)."""
-        return self.A if self.share_adc else self.A + clog2(self.C) + 1
+        return self.A if self.share_adc else self.A + fx.bitlen(self.C)
 
     @property
     def ACC(self) -> int:
-        return fx.acc_bits(self.A, self.CONV_MAX)
+        # at least the width of the lego MAC's product: CODE x the strobe (uint1 in a signed 2-bit container)
+        return max(fx.acc_bits(self.A, self.CONV_MAX), self.CODE + 2)
 
     # ---------------------------------------------------------------- unit constants
     @property

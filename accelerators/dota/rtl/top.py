@@ -322,6 +322,7 @@ class DotaTop(Elaboratable):
         # position along the packed line (l, c, kq) and the line's own counters
         pl, pc = Signal(clog2(NL)), Signal(clog2(C))
         pkq = Signal(clog2(max(g.M1_DEPTH, g.M2_DEPTH)))             # at the width of the write address
+        base_m1, base_m2 = Signal.like(pkq, name="pbase_m1"), Signal.like(pkq, name="pbase_m2")
         pe = Signal(max(len(self.n1), len(self.n2)))                 # element index along the line
         n1e, n2e = Signal.like(pe), Signal.like(pe)
         m.d.comb += [n1e.eq(n1m), n2e.eq(n2m)]
@@ -339,6 +340,7 @@ class DotaTop(Elaboratable):
         pw_en, pw_tile, pw_bank, pw_addr, pw_data = (Signal(), Signal(clog2(T)), Signal(clog2(max(C * NH, C * NW))),
                                                      Signal(clog2(max(g.M1_DEPTH, g.M2_DEPTH))), Signal(W))
         to_m1 = Signal()
+        m.d.comb += [base_m1.eq(lg * g.KD), base_m2.eq(g.R1 + ljc * g.KD)]
         m.d.sync += pw_en.eq(0)
         with m.If(pk_valid):
             m.d.sync += word_r.eq(nxt)
@@ -346,9 +348,9 @@ class DotaTop(Elaboratable):
             with m.If(flush):
                 m.d.sync += [pw_en.eq(1), pw_data.eq(nxt), to_m1.eq(epi == 1), pw_tile.eq(lt)]
                 with m.If(epi == 1):
-                    m.d.sync += [pw_bank.eq(pc * NH + lr), pw_addr.eq(lg * g.KD + pkq)]
+                    m.d.sync += [pw_bank.eq(pc * NH + lr), pw_addr.eq(base_m1 + pkq)]
                 with m.Else():
-                    m.d.sync += [pw_bank.eq(pc * NW + lw), pw_addr.eq(g.R1 + ljc * g.KD + pkq)]
+                    m.d.sync += [pw_bank.eq(pc * NW + lw), pw_addr.eq(base_m2 + pkq)]
             with m.If(pk_end):
                 m.d.sync += [pl.eq(0), pc.eq(0), pkq.eq(0), pe.eq(0)]
                 with m.If(epi == 1):                        # next row of P
