@@ -189,9 +189,9 @@ class DotaConfig(Config):
     gb_bw_gbps: float = GB_BW_GBPS
     lb_bw_gbps: float = LB_BW_GBPS
     # digital periphery (staging, ADC read-out and accumulators, controller, softmax/LayerNorm/GELU):
-    # "synth" adds the figures synthesized from our RTL (data/periphery_synth.json, accelerators/dota/
-    # periphery.py); "none" leaves it out (the authors model no area or power for it). The two numbers
-    # below are added on top either way (a user's own figures; default 0).
+    # "synth" (the DOTA presets) adds the figures synthesized from our RTL (data/periphery_synth.json,
+    # accelerators/dota/periphery.py); "none" (the baselines, and the authors) leaves it out. The two
+    # numbers below are added on top either way (a user's own figures; default 0).
     periphery: str = "none"
     periphery_area_um2: float = 0.0
     periphery_power_mw: float = 0.0
@@ -396,6 +396,8 @@ def _preset(preset: str, bits: int) -> DotaConfig:
             raise LegoError(f"preset: unknown key '{k}' in the {preset} tables")
     if top["kind"] != "dota":
         top["arch"] = "broadcast"       # the authors force the baselines to broadcast, fully weight-stationary
+    else:
+        top["periphery"] = "synth"      # ours: the synthesized digital periphery (data/periphery_synth.json)
     return DotaConfig(device=DeviceParams(**dev), **top)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..base import Build
 from .config import DotaConfig
 from .rtl import host
-from .rtl.geometry import Geometry, geometry
+from .rtl.geometry import BETA_BITS, GAMMA_BITS, Geometry, geometry
 from .rtl.top import PERIPHERY_TOP, TOP, DotaTop
 
 TB_DIR = Path(__file__).resolve().parent / "tb"
@@ -106,9 +106,18 @@ def build_files(cfg: DotaConfig) -> Build:
 
 
 def buffer_bits(geo: Geometry) -> dict:
-    """Bits of every buffer of the design (what Yosys reports as memory bits, plus the units' own)."""
+    """Bits of every memory of the design: the buffers, the units' row buffers (RAM) and the softmax's
+    exp2 table (ROM). Their sum is what Yosys reports as memory bits."""
     return {"m1_local": geo.T * geo.C * geo.NH * max(geo.M1_DEPTH, 2) * geo.WORD,
             "m2_local": geo.C * geo.NW * max(geo.M2_DEPTH, 2) * geo.WORD,
             "output": geo.T * geo.NH * max(geo.OB_DEPTH, 2) * geo.NW * geo.ACC,
-            "layernorm_params": max(geo.ln_n, 2) * 32}
+            "layernorm_params": max(geo.ln_n, 2) * (GAMMA_BITS + BETA_BITS),
+            "softmax_row": max(geo.L, 2) * max(geo.ACC, 17),
+            "layernorm_row": max(geo.ln_n, 2) * (geo.ACC + GAMMA_BITS + BETA_BITS),
+            "softmax_exp2_rom": 256 * 17}
+
+
+def ram_bits(geo: Geometry) -> int:
+    """Memory bits that are RAM (written at run time): all but the softmax's ROM."""
+    return sum(v for k, v in buffer_bits(geo).items() if not k.endswith("_rom"))
 
