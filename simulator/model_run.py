@@ -240,8 +240,11 @@ class ModelTool:
 
 
 def _programmable(path: str) -> bool:
-    from lego.emit.directory import read_manifest
-    return read_manifest(Path(path)).get("kind") == "programmable"
+    """``DIR/manifest.json`` says ``kind: programmable`` (an unreadable one: not, read_design names it)."""
+    try:
+        return json.loads((Path(path) / "manifest.json").read_text()).get("kind") == "programmable"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def read_design(path: str) -> tuple[tuple[int, int], list[str]]:
