@@ -153,3 +153,22 @@ def test_builtin_models_lower_as_the_mapper_views_them(design, tmp_path):
             low = lower(s)
             assert (low.G, low.M, low.N, low.K) == l.gemm_view(), l.name
             assert low.macs == l.macs
+
+
+def test_onnx_matmul_batched_and_folded(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"], name="attn"),
+         helper.make_node("MatMul", ["p", "w"], ["q"], name="proj"),
+         helper.make_node("Softmax", ["c"], ["s"], name="sm")],
+        "t", [vi("a", TensorProto.FLOAT, [2, 3, 4, 5]), vi("b", TensorProto.FLOAT, [2, 3, 5, 6]),
+              vi("p", TensorProto.FLOAT, [2, 4, 5])],
+        [vi("s", TensorProto.FLOAT, None), vi("q", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.zeros((5, 7), np.float32), "w")])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "m.onnx"))
+    layers, skipped = read_onnx(tmp_path / "m.onnx")
+    assert [(l.op, l.dims) for l in layers] == [("bmm", {"B": 6, "M": 4, "N": 6, "K": 5}),
+                                                ("gemm", {"M": 8, "N": 7, "K": 5})]
+    assert [s["op"] for s in skipped] == ["Softmax"]
