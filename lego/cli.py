@@ -308,7 +308,8 @@ def _compile(a) -> tuple[dict, str]:
         raise LegoError(f"--dram-latency: {lat} is out of range (0..10000 cycles)")
     tile = parse_tile(a.tile)
     if a.model:
-        header, words, cmds = registry.get(registry.TOOLS, "compile-model").compile(a.model, man, a.mode, tile, lat)
+        header, words, cmds = registry.get(registry.TOOLS, "compile-model").compile(a.model, man, a.mode, tile, lat,
+                                                                                    quiet=a.json)
     else:
         spec = parse_layer(a.layer)
         if spec.op == "gemm":

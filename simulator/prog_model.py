@@ -156,9 +156,10 @@ def sim_tool(a) -> tuple[dict, str]:
 class _CompileModelTool:
     """``lego compile DIR --model M`` (registered as the ``compile-model`` tool)."""
 
-    def compile(self, model: str, man: dict, mode, tile, latency: int):
+    def compile(self, model: str, man: dict, mode, tile, latency: int, quiet: bool = False):
         name, specs, skipped = load_model(model)
-        return compile_model(man, specs, skipped, name, mode=mode, tile=tile, latency=latency)
+        return compile_model(man, specs, skipped, name, mode=mode, tile=tile, latency=latency,
+                             progress=_progress(f"compile {name}", quiet))
 
 
 TOOL = _CompileModelTool()
