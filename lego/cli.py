@@ -124,9 +124,12 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         _sim_parser(sub, argv)
     else:
         sub.add_parser("sim", help="simulate a design directory, a model, or an accelerator")
-    c = sub.add_parser("compile", help="compile a layer into a program of a programmable design")
+    c = sub.add_parser("compile", help="compile a layer or a model into a program of a programmable design")
     c.add_argument("dir", nargs="?", help="a programmable design directory (lego gen ... --scratchpad-kib N)")
-    c.add_argument("--layer", help="the layer: gemm:M=..,N=..,K=.. (required)")
+    c.add_argument("--layer", help="one layer: gemm:M=..,N=..,K=.., bmm:B=..,M=..,N=..,K=.., "
+                                   "conv2d:C=..,H=..,W=..,K=..,R=..,S=..[,N=..,STRIDE=..,PAD=..,GROUPS=..]")
+    c.add_argument("--model", help="every layer of a model: a built-in name (lego list), a SCALE-Sim topology "
+                                   ".csv or an .onnx file")
     c.add_argument("--out", help="the program file to write (binary; PROG.json beside it) (required)")
     c.add_argument("--mode", help="dataflow of the design to use (default: the fastest)")
     c.add_argument("--tile", help="tile sizes M=..,N=..,K=.. (default: chosen by exact cycles)")
@@ -289,10 +292,11 @@ def _compile(a) -> tuple[dict, str]:
     from .emit.directory import read_manifest
     from .prog import program
     from .prog.compiler import DEFAULT_LATENCY, compile_gemm, parse_layer, parse_tile
+    from .prog.model import compile_model
     if not a.dir:
         raise LegoError("DIR: a programmable design directory is required")
-    if not a.layer:
-        raise LegoError("--layer: a layer is required (gemm:M=..,N=..,K=..)")
+    if bool(a.layer) == bool(a.model):
+        raise LegoError("--layer: give one layer (gemm:M=..,N=..,K=..) or --model NAME|FILE, not both or neither")
     if not a.out:
         raise LegoError("--out: the program file to write is required")
     man = read_manifest(Path(a.dir))
@@ -302,15 +306,31 @@ def _compile(a) -> tuple[dict, str]:
     lat = DEFAULT_LATENCY if a.dram_latency is None else a.dram_latency
     if not 0 <= lat <= 10_000:
         raise LegoError(f"--dram-latency: {lat} is out of range (0..10000 cycles)")
-    dims = parse_layer(a.layer)
-    header, words, cmds = compile_gemm(man, dims, a.mode, parse_tile(a.tile), lat)
+    tile = parse_tile(a.tile)
+    if a.model:
+        header, words, cmds = registry.get(registry.TOOLS, "compile-model").compile(a.model, man, a.mode, tile, lat,
+                                                                                    quiet=a.json)
+    else:
+        spec = parse_layer(a.layer)
+        if spec.op == "gemm":
+            header, words, cmds = compile_gemm(man, spec.dims, a.mode, tile, lat)
+        else:
+            header, words, cmds = compile_model(man, [spec], model=a.layer, mode=a.mode, tile=tile, latency=lat,
+                                                field="--layer")
     out = Path(a.out)
     _check_writable(out, "--out")
     program.write(out, header, words, cmds)
+    cyc = header["predicted"]["cycles"]
+    if header.get("format") == 2:
+        skipped = header["skipped"]
+        skip = f"; skipped {len(skipped)}: " + ", ".join(f"{x['name']} ({x['op']})" for x in skipped) if skipped else ""
+        return ({**header, "out": str(out)},
+                f"lego: wrote {out} and {out}.json ({len(header['layers'])} layers, {len(words)} commands, "
+                f"{cyc} cycles at DRAM latency {lat}{skip})")
     t = header["tile"]
     return ({**header, "out": str(out)},
             f"lego: wrote {out} and {out}.json ({len(words)} commands, mode {header['mode']}, tile "
-            f"M={t['M']} N={t['N']} K={t['K']}, {header['predicted']['cycles']} cycles at DRAM latency {lat})")
+            f"M={t['M']} N={t['N']} K={t['K']}, {cyc} cycles at DRAM latency {lat})")
 
 
 def _synth(a) -> tuple[dict, str]:

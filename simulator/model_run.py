@@ -207,6 +207,9 @@ class ModelTool:
 
     def run(self, a: argparse.Namespace) -> tuple[dict, str]:
         from lego.design import parse_array
+        if a.design and _programmable(a.design):
+            from .prog_model import sim_tool
+            return sim_tool(a)
         array, dfs, fd = (16, 16), list(DATAFLOWS), None
         if sum(x is not None for x in (a.design, a.array)) + bool(a.baseline) > 1:
             raise LegoError("--design: give one of --design, --array and --baseline")
@@ -234,6 +237,14 @@ class ModelTool:
                      f"{total['utilization']:>7.3f}{total['dram_bytes_total']:>12}{total['energy_uj']:>11.2f}")
         lines.append("files: " + ", ".join(total["files"].values()))
         return {"total": total, "layers": rows}, "\n".join(lines)
+
+
+def _programmable(path: str) -> bool:
+    """``DIR/manifest.json`` says ``kind: programmable`` (an unreadable one: not, read_design names it)."""
+    try:
+        return json.loads((Path(path) / "manifest.json").read_text()).get("kind") == "programmable"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def read_design(path: str) -> tuple[tuple[int, int], list[str]]:

@@ -20,8 +20,8 @@ import numpy as np
 from lego.emit.directory import read_manifest
 from lego.errors import LegoError
 from lego.prog import program as P
+from lego.prog.model import layer_records
 from lego.prog.timing import program_cycles
-from lego.toolchain import BuildError, run_cocotb
 from sw_reference.ops import gemm, wrap
 
 from .report import Report
@@ -34,39 +34,62 @@ def _np_dtype(bits: int) -> np.dtype:
     return np.dtype(f"<i{bits // 8}")
 
 
-def random_inputs(header: dict, bits: int, seed: int) -> dict[str, np.ndarray]:
+def _key(t: str, i: int, n: int) -> str:
+    """npz key of tensor ``t`` of layer ``i`` of ``n``: X, W, Y for one layer, X_i, W_i, Y_i for several."""
+    return t if n == 1 else f"{t}_{i}"
+
+
+def _shape(rec: dict, t: str, squeeze: bool) -> list[int]:
+    shape = rec["dram"][t]["shape"]
+    return shape[1:] if squeeze else shape
+
+
+def random_inputs(records: list[dict], bits: int, seed: int, squeeze: bool = False) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     lo, hi = -(1 << (bits - 1)), 1 << (bits - 1)
-    return {t: rng.integers(lo, hi, size=header["dram"][t]["shape"], dtype=np.int64) for t in ("X", "W")}
+    return {_key(t, i, len(records)): rng.integers(lo, hi, size=_shape(r, t, squeeze), dtype=np.int64)
+            for i, r in enumerate(records) for t in ("X", "W")}
 
 
-def check_inputs(header: dict, bits: int, inputs: dict) -> dict[str, np.ndarray]:
+def check_inputs(records: list[dict], bits: int, inputs: dict, squeeze: bool = False) -> dict[str, np.ndarray]:
     out = {}
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    for t in ("X", "W"):
-        if t not in inputs:
-            raise LegoError(f"--inputs: tensor '{t}' missing (needs X, W)")
-        a = np.asarray(inputs[t])
-        if list(a.shape) != list(header["dram"][t]["shape"]):
-            raise LegoError(f"--inputs: {t} has shape {list(a.shape)}, the program's layer needs {header['dram'][t]['shape']}")
-        if not np.issubdtype(a.dtype, np.integer) or (a.size and (a.min() < lo or a.max() > hi)):
-            raise LegoError(f"--inputs: {t} must hold integers in {lo}..{hi}")
-        out[t] = a.astype(np.int64)
+    names = [_key(t, i, len(records)) for i in range(len(records)) for t in ("X", "W")]
+    for i, r in enumerate(records):
+        for t in ("X", "W"):
+            k = _key(t, i, len(records))
+            if k not in inputs:
+                raise LegoError(f"--inputs: tensor '{k}' missing (needs {', '.join(names)})")
+            a = np.asarray(inputs[k])
+            want = _shape(r, t, squeeze)
+            if list(a.shape) != list(want):
+                raise LegoError(f"--inputs: {k} has shape {list(a.shape)}, the program's layer needs {want}")
+            if not np.issubdtype(a.dtype, np.integer) or (a.size and (a.min() < lo or a.max() > hi)):
+                raise LegoError(f"--inputs: {k} must hold integers in {lo}..{hi}")
+            out[k] = a.astype(np.int64)
     return out
 
 
-def dram_image(header: dict, bits: int, inputs: dict) -> np.ndarray:
-    img = np.zeros(header["dram_bytes"], np.uint8)
-    for t in ("X", "W"):
-        d = header["dram"][t]
-        raw = inputs[t].astype(_np_dtype(bits)).tobytes()
-        img[d["addr"]:d["addr"] + len(raw)] = np.frombuffer(raw, np.uint8)
+def dram_image(records: list[dict], bits: int, inputs: dict, size: int) -> np.ndarray:
+    img = np.zeros(size, np.uint8)
+    for i, r in enumerate(records):
+        for t in ("X", "W"):
+            d = r["dram"][t]
+            raw = inputs[_key(t, i, len(records))].astype(_np_dtype(bits)).tobytes()
+            img[d["addr"]:d["addr"] + len(raw)] = np.frombuffer(raw, np.uint8)
     return img
 
 
-def read_y(header: dict, img: np.ndarray) -> np.ndarray:
-    d = header["dram"]["Y"]
-    return img[d["addr"]:d["addr"] + d["bytes"]].view("<i4").astype(np.int64).reshape(d["shape"])
+def read_y(rec: dict, img: np.ndarray, squeeze: bool = False) -> np.ndarray:
+    d = rec["dram"]["Y"]
+    return img[d["addr"]:d["addr"] + d["bytes"]].view("<i4").astype(np.int64).reshape(_shape(rec, "Y", squeeze))
+
+
+def reference(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """sw_reference's GEMM per group (a 2-D pair is one group)."""
+    if x.ndim == 2:
+        return gemm(x, w)
+    return np.stack([gemm(a, b) for a, b in zip(x, w)]) if len(x) else np.zeros((0,), np.int64)
 
 
 def execute(prog: dict, cmds: list[dict], img: np.ndarray) -> np.ndarray:
@@ -102,15 +125,9 @@ def execute(prog: dict, cmds: list[dict], img: np.ndarray) -> np.ndarray:
     return img
 
 
-def run_cycle(man: dict, header: dict, cmds: list[dict], img: np.ndarray, latency: int):
-    tl = program_cycles(man["prog"], cmds, latency)
-    execute(man["prog"], cmds, img)
-    return tl
-
-
 def run_rtl(design_dir: Path, engine: str, man: dict, header: dict, words: list[int], cmds: list[dict],
             img: np.ndarray, latency: int, predicted: int, waves: Path | None = None) -> dict:
-    from .rtl import build_dir_for
+    from .rtl import build_dir_for, run_bench
     design_dir = Path(design_dir)
     srcs = [design_dir / rel for rel in (design_dir / "files.f").read_text().split()]
     bd = build_dir_for(design_dir, engine)
@@ -125,18 +142,7 @@ def run_rtl(design_dir: Path, engine: str, man: dict, header: dict, words: list[
         plan = {"commands": words, "names": names, "dram_size": len(img), "dram_file": str(work / "dram.bin"),
                 "latency": latency, "watchdog": 4 * predicted + 1000, "reads": [[y["addr"], y["bytes"]]]}
         (work / "plan.json").write_text(json.dumps(plan))
-        kw = dict(engine=engine, sources=srcs, top=man["top"], test_module="prog_bench", test_dir=work,
-                  waves=waves, extra_env={"LEGO_PLAN": str(work / "plan.json"), "LEGO_RESULT": str(work / "res.json")})
-        try:
-            ok = run_cocotb(build_dir=bd, **kw)
-        except BuildError:
-            shutil.rmtree(bd, ignore_errors=True)
-            ok = run_cocotb(build_dir=bd, **kw)
-        if not (work / "res.json").exists():
-            raise LegoError(f"sim: {engine} run produced no result (see {bd})")
-        res = json.loads((work / "res.json").read_text())
-        res["passed"] = ok
-        return res
+        return run_bench(bd, work, engine, srcs, man["top"], "prog_bench", waves)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -158,36 +164,54 @@ def simulate_program(design_dir: Path, program: Path, engine: str = "cycle", inp
     if not v.is_file() or hashlib.sha256(v.read_bytes()).hexdigest() != man["prog"]["design_hash"]:
         raise LegoError(f"DIR: {v.name} does not match the design hash in manifest.json (edited after lego gen?)")
     header, cmds = P.read(Path(program), man)
-    words = [P.encode(c) for c in cmds]
+    records = layer_records(header)
+    squeeze = header.get("format") != 2              # a one-GEMM program keeps its 2-D tensors
     bits = man["prog"]["bits"]
-    ins = check_inputs(header, bits, inputs) if inputs is not None else random_inputs(header, bits, seed)
-    img = dram_image(header, bits, ins)
-    tl = program_cycles(man["prog"], cmds, latency)
-    extra = {"mode": header["mode"], "tile": header["tile"], "layer": header["layer"], "commands": len(cmds),
-             "dram_latency": latency, "cycles_predicted": tl.cycles,
-             "busy_cycles": dict(tl.busy_cycles)}
-    if engine == "cycle":
-        execute(man["prog"], cmds, img)
-        cycles = tl.cycles
-    else:
-        res = run_rtl(design_dir, engine, man, header, words, cmds, img, latency, tl.cycles, waves)
-        if res.get("error"):
-            raise LegoError(f"sim: {res['error']}")
-        cycles = int(res["cycles"])
-        extra["cycles_register"] = int(res["cycles_reg"])
-        y = header["dram"]["Y"]
-        img[y["addr"]:y["addr"] + y["bytes"]] = np.frombuffer(bytes.fromhex(res["reads"][0]), np.uint8)
-    out = read_y(header, img)
-    ref = gemm(ins["X"], ins["W"])
-    diff = np.abs(out - ref)
-    eb = bits // 8
-    d = header["dram"]
-    rep = Report(engine=engine, cycles=cycles, outputs={"Y": out}, match=bool((diff == 0).all()),
-                 max_abs_err=float(diff.max()) if diff.size else 0.0,
-                 dram_bytes={"X": d["X"]["bytes"], "W": d["W"]["bytes"], "Y": d["Y"]["bytes"]},
+    ins = (check_inputs(records, bits, inputs, squeeze) if inputs is not None
+           else random_inputs(records, bits, seed, squeeze))
+    img = dram_image(records, bits, ins, header["dram_bytes"])
+    layers, outputs, cycles, pred_total, match, err = [], {}, 0, 0, True, 0.0
+    busy = {}
+    for i, (first, seg) in enumerate(P.segments(header, cmds)):
+        rec = records[i]
+        tl = program_cycles(man["prog"], seg, latency)
+        row = {"name": rec["name"], "op": rec["op"], "gemm": rec["gemm"], "mode": rec["mode"],
+               "cycles_predicted": tl.cycles, "macs": rec["macs"]}
+        if engine == "cycle":
+            execute(man["prog"], seg, img)
+            row["cycles"] = tl.cycles
+        else:
+            res = run_rtl(design_dir, engine, man, rec, [P.encode(c) for c in seg], seg, img, latency, tl.cycles,
+                          waves)
+            if res.get("error"):
+                raise LegoError(f"sim: layer {rec['name']}: {res['error']}")
+            row["cycles"], row["cycles_register"] = int(res["cycles"]), int(res["cycles_reg"])
+            y = rec["dram"]["Y"]
+            img[y["addr"]:y["addr"] + y["bytes"]] = np.frombuffer(bytes.fromhex(res["reads"][0]), np.uint8)
+        k = _key("Y", i, len(records))
+        outputs[k] = read_y(rec, img, squeeze)
+        ref = reference(ins[_key("X", i, len(records))], ins[_key("W", i, len(records))])
+        diff = np.abs(outputs[k] - ref)
+        row["match"] = bool((diff == 0).all())
+        match &= row["match"]
+        err = max(err, float(diff.max()) if diff.size else 0.0)
+        cycles += row["cycles"]
+        pred_total += tl.cycles
+        for u, v in tl.busy_cycles.items():
+            busy[u] = busy.get(u, 0) + v
+        layers.append(row)
+    extra = {"mode": header.get("mode", records[0]["mode"] if len(records) == 1 else "per layer"),
+             "tile": header.get("tile", records[0]["tile"] if len(records) == 1 else "per layer"),
+             "layer": header.get("layer", header.get("model") or records[0]["name"]), "commands": len(cmds),
+             "dram_latency": latency, "cycles_predicted": pred_total, "busy_cycles": busy,
+             "macs": sum(r["macs"] for r in records)}
+    if engine != "cycle":
+        extra["cycles_register"] = sum(r["cycles_register"] for r in layers)
+    if header.get("format") == 2:
+        extra["layers"] = layers
+    rep = Report(engine=engine, cycles=cycles, outputs=outputs, match=match, max_abs_err=err,
+                 dram_bytes={t: sum(r["dram"][t]["bytes"] for r in records) for t in "XWY"},
                  sim_seconds=time.perf_counter() - t0, extra=extra)
-    rep.extra["macs"] = int(np.prod([header["layer"][k] for k in ("M", "N", "K")]))
-    del eb
     return rep
 
 
@@ -204,14 +228,16 @@ class _ProgramTool:
         rep = simulate_program(Path(a.dir), Path(a.program), a.engine, inputs=ins, seed=a.seed, latency=latency)
         pred = rep.extra["cycles_predicted"]
         reg = rep.extra.get("cycles_register", rep.cycles)
-        cycles_ok = rep.cycles == pred == reg
+        cycles_ok = rep.cycles == pred == reg and all(
+            r["cycles"] == r["cycles_predicted"] == r.get("cycles_register", r["cycles"])
+            for r in rep.extra.get("layers", []))
         obj = {"engine": rep.engine, "cycles": rep.cycles, "match": rep.match, "max_abs_err": rep.max_abs_err,
                "sim_seconds": rep.sim_seconds,
                "cycles_per_second": rep.cycles / rep.sim_seconds if rep.sim_seconds else None,
                **{k: v for k, v in rep.extra.items()}}
         if a.out:
             with open(a.out, "wb") as f:
-                np.savez(f, Y=rep.outputs["Y"].astype(np.int32))
+                np.savez(f, **{k: v.astype(np.int32) for k, v in rep.outputs.items()})
         ok = bool(rep.match) and cycles_ok
         text = (f"{'PASS' if ok else 'FAIL'}: {rep.engine} program {rep.extra['layer']} mode={rep.extra['mode']} "
                 f"cycles={rep.cycles} (predicted {pred}) max_abs_err={rep.max_abs_err} ({rep.sim_seconds:.2f} s)")

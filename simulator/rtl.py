@@ -40,6 +40,25 @@ def build_dir_for(design_dir: Path, engine: str) -> Path:
     return CACHE / f"{engine}-{h.hexdigest()[:16]}"
 
 
+def run_bench(bd: Path, work: Path, engine: str, srcs: list[Path], top: str, module: str,
+              waves: Path | None = None) -> dict:
+    """Run the cocotb bench ``work/module.py`` on ``srcs`` with ``work/plan.json``; -> its ``res.json``
+    plus ``passed``. A cached build dir can be stale (interrupted build, tools updated in place): it is
+    rebuilt once."""
+    kw = dict(engine=engine, sources=srcs, top=top, test_module=module, test_dir=work, waves=waves,
+              extra_env={"LEGO_PLAN": str(work / "plan.json"), "LEGO_RESULT": str(work / "res.json")})
+    try:
+        ok = run_cocotb(build_dir=bd, **kw)
+    except BuildError:
+        shutil.rmtree(bd, ignore_errors=True)
+        ok = run_cocotb(build_dir=bd, **kw)
+    if not (work / "res.json").exists():
+        raise LegoError(f"sim: {engine} run produced no result (see {bd})")
+    res = json.loads((work / "res.json").read_text())
+    res["passed"] = ok
+    return res
+
+
 def run_plan(design_dir: Path, engine: str, plan: dict, waves: Path | None = None) -> dict:
     design_dir = Path(design_dir)
     man = read_manifest(design_dir)
@@ -56,19 +75,7 @@ def run_plan(design_dir: Path, engine: str, plan: dict, waves: Path | None = Non
     try:
         shutil.copy(design_dir / "tb" / "lego_bench.py", work / "lego_bench.py")
         (work / "plan.json").write_text(json.dumps(plan))
-        kw = dict(engine=engine, sources=srcs, top=man["top"], test_module="lego_bench", test_dir=work,
-                  waves=waves, extra_env={"LEGO_PLAN": str(work / "plan.json"),
-                                          "LEGO_RESULT": str(work / "res.json")})
-        try:
-            ok = run_cocotb(build_dir=bd, **kw)
-        except BuildError:
-            # a cached build dir can be stale (interrupted build, tools updated in place): rebuild once
-            shutil.rmtree(bd, ignore_errors=True)
-            ok = run_cocotb(build_dir=bd, **kw)
-        if not (work / "res.json").exists():
-            raise LegoError(f"sim: {engine} run produced no result (see {bd})")
-        res = json.loads((work / "res.json").read_text())
-        res["passed"] = ok
+        res = run_bench(bd, work, engine, srcs, man["top"], "lego_bench", waves)
         if waves is not None:
             cands = sorted(list(bd.glob("*.fst")) + list(bd.glob("*.vcd")) + list(work.glob("*.fst")) +
                            list(work.glob("*.vcd")), key=lambda p: p.stat().st_mtime)

@@ -16,6 +16,29 @@ from ..prim.graph import PrimGraph
 from ..prim.lower import bits_for, control_fields, frame_delay, shared_alpha
 
 
+
+def add_bases(parts: dict, arch, md, t: list) -> None:
+    """The control word's shared base address of each tensor of mode ``md`` (where its ports share one
+    affine map): ``sum alpha_k * t_k`` over the step counters ``t``."""
+    for tn in arch.workload.tensors:
+        alpha = shared_alpha(md.nets[tn.name])
+        if alpha is not None:
+            base = Const(0, 1)
+            for k, a in enumerate(alpha):
+                if a:
+                    base = base + t[k] * int(a)
+            parts[f"m{md.index}_base_{tn.name}"] = base
+
+
+def pack_fields(m, cw, fields, parts: dict, prefix: str = "") -> None:
+    """``cw`` = the concatenation of ``parts[name]``, each at exactly its declared width (``fields``)."""
+    sized = []
+    for n, b in fields:
+        f = Signal(b, name=f"{prefix}f_{n}")
+        m.d.comb += f.eq(parts[n])
+        sized.append(f)
+    m.d.comb += cw.eq(Cat(*sized))
+
 class ArrayCore:
     """Builds the array into an existing Module. Host-facing signals are attributes."""
 
@@ -180,26 +203,18 @@ class ArrayCore:
                 for k in self.pg.fresh[i]:
                     fresh = fresh & (t[k] == 0)
                 parts[f"m{i}_fresh"] = fresh
-            for tn in arch.workload.tensors:
-                alpha = shared_alpha(md.nets[tn.name])
-                if alpha is not None:
-                    base = Const(0, 1)
-                    for k, a in enumerate(alpha):
-                        if a:
-                            base = base + t[k] * int(a)
-                    parts[f"m{i}_base_{tn.name}"] = base
-        sized = []
-        for n, b in self.fields:          # each field at exactly its declared width
-            f = Signal(b, name=f"{p}f_{n}")
-            m.d.comb += f.eq(parts[n])
-            sized.append(f)
-        m.d.comb += cw.eq(Cat(*sized))
+            add_bases(parts, arch, md, t)
+        pack_fields(m, cw, self.fields, parts, p)
         return cw
 
     # ------------------------------------------------------------------ nodes
     def _const(self, value: int):
         """A per-FU constant of an address or bounds expression (a port of an FU module, emit/hier.py)."""
         return Const(value)
+
+    def _fu_bounds(self, word, mi, coef_rows, consts):
+        """An FU's iteration is inside the workload's extents (a programmable core: the run-time bounds)."""
+        return self._bounds(word, mi, coef_rows, consts, self.arch.workload.extents)
 
     def _bounds(self, word, mi, coef_rows, consts, limits):
         """AND of 0 <= coef·t + const < limit over rows that can leave the range; of each row, only the
@@ -372,7 +387,7 @@ class ArrayCore:
                 word = self._tap(m, "ctl", pg.rho(ec, mi), key=(ec.src, ec.dst, ec.slot, mi))
                 df = arch.modes[mi].df
                 k = df.AS @ np.array(s) + df.bvec
-                oks[mi] = self._field(word, "v") & self._bounds(word, mi, df.AT, k, w.extents)
+                oks[mi] = self._field(word, "v") & self._fu_bounds(word, mi, df.AT, k)
             ok = self._mode_mux(oks, Const(0, 1))
             m.d.comb += v.eq(Mux(ok, a * b, 0))
         elif n.kind == "add":

@@ -13,6 +13,7 @@ import re
 
 from ..errors import LegoError
 from . import spec
+from .lower import LayerSpec, check_spec
 from .spec import CSR, enc_compute, enc_end, enc_load, enc_set, enc_store
 from .timing import program_cycles
 
@@ -20,44 +21,64 @@ DEFAULT_LATENCY = 20
 PAGE = 4096
 
 
-def parse_layer(text: str) -> dict[str, int]:
-    m = re.fullmatch(r"\s*gemm\s*:\s*(.*)", text or "")
-    if not m:
-        raise LegoError(f"--layer: '{text}' is not gemm:M=..,N=..,K=.. (other layer kinds are not supported yet)")
-    dims = {}
-    for item in m.group(1).split(","):
+def _parse_kv(text: str, field: str, allowed: tuple[str, ...], hint: str) -> dict[str, int]:
+    """``K=V,...`` with integer values >= 1 (keys upper-cased) -> dict; unknown keys and non-integers
+    are refused naming ``field``."""
+    out = {}
+    for item in text.split(","):
         k, _, v = item.partition("=")
         k = k.strip().upper()
-        if k not in ("M", "N", "K"):
-            raise LegoError(f"--layer: unknown key '{k}' (gemm takes M, N, K)")
+        if k not in allowed:
+            raise LegoError(f"{field}: unknown key '{k}' ({hint})")
         try:
-            dims[k] = int(v)
+            out[k] = int(v)
         except ValueError:
-            raise LegoError(f"--layer: {k}='{v.strip()}' is not an integer") from None
-    for k in ("M", "N", "K"):
+            raise LegoError(f"{field}: {k}='{v.strip()}' is not an integer") from None
+        if out[k] < 1 and k != "PAD":
+            raise LegoError(f"{field}: {k}={out[k]} must be at least 1")
+    return out
+
+
+# --layer KIND:..., the keys each kind takes (required, optional with their defaults)
+LAYER_KINDS = {
+    "gemm": (("M", "N", "K"), {}),
+    "bmm": (("B", "M", "N", "K"), {}),
+    "conv2d": (("C", "H", "W", "K", "R", "S"), {"N": 1, "STRIDE": 1, "PAD": 0, "GROUPS": 1}),
+    "dwconv2d": (("C", "H", "W", "R", "S"), {"N": 1, "STRIDE": 1, "PAD": 0}),
+}
+
+
+def _layer_spec(kind: str, d: dict[str, int]) -> LayerSpec:
+    if kind in ("gemm", "bmm"):
+        return LayerSpec("layer", kind, d)
+    if kind == "dwconv2d":
+        d = {**d, "K": d["C"], "GROUPS": d["C"]}
+    dims = {k: d[k] for k in ("N", "C", "H", "W", "K", "R", "S")}
+    s, p = d["STRIDE"], d["PAD"]
+    return LayerSpec("layer", kind, dims, (s, s), (p, p, p, p), d["GROUPS"])
+
+
+def parse_layer(text: str) -> LayerSpec:
+    m = re.fullmatch(r"\s*(\w+)\s*:\s*(.*)", text or "")
+    if not m or m.group(1) not in LAYER_KINDS:
+        raise LegoError(f"--layer: '{text}' is not KIND:KEY=VALUE,... (kinds: gemm:M=..,N=..,K=.., "
+                        f"bmm:B=..,M=..,N=..,K=.., conv2d:C=..,H=..,W=..,K=..,R=..,S=..[,N,STRIDE,PAD,GROUPS], "
+                        f"dwconv2d:C=..,H=..,W=..,R=..,S=..[,N,STRIDE,PAD])")
+    kind = m.group(1)
+    need, opt = LAYER_KINDS[kind]
+    dims = _parse_kv(m.group(2), "--layer", need + tuple(opt), f"{kind} takes {', '.join(need + tuple(opt))}")
+    for k in need:
         if k not in dims:
-            raise LegoError(f"--layer: {k} missing (gemm:M=..,N=..,K=..)")
-        if dims[k] < 1:
-            raise LegoError(f"--layer: {k}={dims[k]} must be at least 1")
-    return dims
+            raise LegoError(f"--layer: {k} missing ({kind}:{'=..,'.join(need)}=..)")
+    spec = _layer_spec(kind, {**opt, **dims})
+    check_spec(spec, "--layer")
+    return spec
 
 
 def parse_tile(text: str | None) -> dict[str, int] | None:
     if not text:
         return None
-    out = {}
-    for item in text.split(","):
-        k, _, v = item.partition("=")
-        k = k.strip().upper()
-        if k not in ("M", "N", "K"):
-            raise LegoError(f"--tile: unknown key '{k}' (M, N, K)")
-        try:
-            out[k] = int(v)
-        except ValueError:
-            raise LegoError(f"--tile: {k}='{v.strip()}' is not an integer") from None
-        if out[k] < 1:
-            raise LegoError(f"--tile: {k}={out[k]} must be at least 1")
-    return out
+    return _parse_kv(text, "--tile", ("M", "N", "K"), "M, N, K")
 
 
 def _align(x: int) -> int:
@@ -101,25 +122,31 @@ def _degenerate_k(prog: dict, name: str, tm: int, tn: int) -> int | None:
     return None
 
 
-def build(prog: dict, dims: dict, mode: str, tile: dict) -> tuple[list[int], list[dict], dict]:
-    names = list(prog["dataflows"])
-    mi = names.index(mode)
+def emit_gemm(e: _Emitter, prog: dict, dims: dict, mode: str, tile: dict, pl: dict) -> None:
+    """The commands of one GEMM (no END) into ``e``: X, W, Y at ``pl[t]['addr']`` with row strides
+    ``pl[t]['stride']``."""
+    mi = list(prog["dataflows"]).index(mode)
     eb = prog["bits"] // 8
-    pl = placement(dims, eb)
     M, N, K = dims["M"], dims["N"], dims["K"]
     tm, tn, tk = tile["M"], tile["N"], tile["K"]
-    e = _Emitter()
     cs = prog["counters"][mode]
     xb = wb = 0
     pending = None                       # (m0, n0, rows, cols, ybuf) of the last output tile
 
     def store(p):
         m0, n0, rows, cols, yb = p
-        e.set("ST_ADDR", pl["Y"]["addr"] + (m0 * N + n0) * 4)
+        e.set("ST_ADDR", pl["Y"]["addr"] + m0 * pl["Y"]["stride"] + n0 * 4)
         e.set("ST_ROWS", rows)
         e.set("ST_COLS", cols)
         e.set("ST_STRIDE", pl["Y"]["stride"])
         e.put(enc_store(yb, mi), {"op": "STORE", "buf": yb, "mode": mi})
+
+    def load(t, tensor, buf, r0, c0, rows, cols):
+        e.set("LD_ADDR", pl[t]["addr"] + r0 * pl[t]["stride"] + c0 * eb)
+        e.set("LD_ROWS", rows)
+        e.set("LD_COLS", cols)
+        e.set("LD_STRIDE", pl[t]["stride"])
+        e.put(enc_load(tensor, buf, mi), {"op": "LOAD", "tensor": t, "buf": buf, "mode": mi})
     o = 0
     for m0 in range(0, M, tm):
         mt = min(tm, M - m0)
@@ -131,16 +158,8 @@ def build(prog: dict, dims: dict, mode: str, tile: dict) -> tuple[list[int], lis
             tk_eff = min(tk, kk) if kk else tk
             for s, k0 in enumerate(range(0, K, tk_eff)):
                 kt = min(tk_eff, K - k0)
-                e.set("LD_ADDR", pl["X"]["addr"] + (m0 * K + k0) * eb)
-                e.set("LD_ROWS", mt)
-                e.set("LD_COLS", kt)
-                e.set("LD_STRIDE", pl["X"]["stride"])
-                e.put(enc_load(0, xb, mi), {"op": "LOAD", "tensor": "X", "buf": xb, "mode": mi})
-                e.set("LD_ADDR", pl["W"]["addr"] + (k0 * N + n0) * eb)
-                e.set("LD_ROWS", kt)
-                e.set("LD_COLS", nt)
-                e.set("LD_STRIDE", pl["W"]["stride"])
-                e.put(enc_load(1, wb, mi), {"op": "LOAD", "tensor": "W", "buf": wb, "mode": mi})
+                load("X", 0, xb, m0, k0, mt, kt)
+                load("W", 1, wb, k0, n0, kt, nt)
                 if s == 0 and pending is not None:
                     store(pending)
                     pending = None
@@ -155,6 +174,12 @@ def build(prog: dict, dims: dict, mode: str, tile: dict) -> tuple[list[int], lis
                 wb ^= 1
             pending = (m0, n0, mt, nt, yb)
     store(pending)
+
+
+def build(prog: dict, dims: dict, mode: str, tile: dict) -> tuple[list[int], list[dict], dict]:
+    pl = placement(dims, prog["bits"] // 8)
+    e = _Emitter()
+    emit_gemm(e, prog, dims, mode, tile, pl)
     e.put(enc_end(), {"op": "END"})
     return e.words, e.cmds, pl
 
@@ -170,38 +195,63 @@ def _candidates(box: dict, dims: dict) -> list[dict]:
     return out
 
 
-def compile_gemm(man: dict, dims: dict, mode: str | None = None, tile: dict | None = None,
-                 latency: int = DEFAULT_LATENCY) -> tuple[dict, list[int], list[dict]]:
-    """-> (header, words, decoded commands) of the fastest candidate (exact cycles at ``latency``)."""
+def design_prog(man: dict) -> dict:
     prog = man.get("prog")
     if not prog:
         raise LegoError("DIR: not a programmable design (lego gen ... --scratchpad-kib N --accumulator-kib N)")
-    box = prog["box"]
-    eb = prog["bits"] // 8
-    pl = placement(dims, eb)
-    if pl["dram_bytes"] > 1 << spec.ADDR_BITS:
-        raise LegoError(f"--layer: the tensors need {pl['dram_bytes']:,} bytes of DRAM, more than the "
+    return prog
+
+
+def check_fits(dims: dict, dram_bytes: int, field: str) -> None:
+    """The tensors fit the 32-bit DRAM address space and the sizes the 32-bit registers."""
+    if dram_bytes > 1 << spec.ADDR_BITS:
+        raise LegoError(f"{field}: the tensors need {dram_bytes:,} bytes of DRAM, more than the "
                         f"{spec.ADDR_BITS}-bit address space")
     for k, v in dims.items():
         if v >= 1 << 31:
-            raise LegoError(f"--layer: {k}={v} overflows the 32-bit address registers")
+            raise LegoError(f"{field}: {k}={v} overflows the 32-bit address registers")
+
+
+def fill_tile(prog: dict, dims: dict, tile: dict | None) -> dict | None:
+    """``--tile`` completed for ``dims`` (missing sizes: the layer's, within the box); refused beyond the box."""
+    if tile is None:
+        return None
+    box = prog["box"]
+    tile = dict(tile)
+    for k in ("M", "N", "K"):
+        tile.setdefault(k, min(dims[k], box[k]))
+        if tile[k] > box[k]:
+            raise LegoError(f"--tile: {k}={tile[k]} does not fit the design's buffers (tile box "
+                            f"M={box['M']} N={box['N']} K={box['K']})")
+    return tile
+
+
+def check_mode(prog: dict, mode: str | None) -> None:
     if mode is not None and mode not in prog["modes"]:
         raise LegoError(f"--mode: '{mode}' is not a dataflow of this design (allowed: {', '.join(prog['modes'])})")
-    if tile is not None:
-        for k in ("M", "N", "K"):
-            tile.setdefault(k, min(dims[k], box[k]))
-            if tile[k] > box[k]:
-                raise LegoError(f"--tile: {k}={tile[k]} does not fit the design's buffers (tile box "
-                                f"M={box['M']} N={box['N']} K={box['K']})")
+
+
+def choose(prog: dict, dims: dict, mode: str | None, tile: dict | None, latency: int):
+    """-> (cycles, mode, tile, words, cmds) of the fastest candidate for one GEMM (exact cycles)."""
     modes = [mode] if mode else list(prog["dataflows"])
     best = None
     for name in modes:
-        for t in ([tile] if tile else _candidates(box, dims)):
+        for t in ([tile] if tile else _candidates(prog["box"], dims)):
             words, cmds, _ = build(prog, dims, name, t)
             cyc = program_cycles(prog, cmds, latency).cycles
             if best is None or cyc < best[0]:
                 best = (cyc, name, t, words, cmds)
-    cyc, name, t, words, cmds = best
+    return best
+
+
+def compile_gemm(man: dict, dims: dict, mode: str | None = None, tile: dict | None = None,
+                 latency: int = DEFAULT_LATENCY) -> tuple[dict, list[int], list[dict]]:
+    """-> (header, words, decoded commands) of the fastest candidate (exact cycles at ``latency``)."""
+    prog = design_prog(man)
+    pl = placement(dims, prog["bits"] // 8)
+    check_fits(dims, pl["dram_bytes"], "--layer")
+    check_mode(prog, mode)
+    cyc, name, t, words, cmds = choose(prog, dims, mode, fill_tile(prog, dims, tile), latency)
     header = {"format": 1, "design_hash": prog["design_hash"], "layer": {"op": "gemm", **dims},
               "mode": name, "tile": t, "dram": {k: pl[k] for k in ("X", "W", "Y")},
               "dram_bytes": pl["dram_bytes"], "commands": len(words),

@@ -3,7 +3,7 @@
 Binary layout (little endian)::
 
     b"LEGOPRG\\x01"                 magic and format version 1
-    u32 n, n bytes                   header: UTF-8 JSON (design_hash, layer, mode, tile, dram placement)
+    u32 n, n bytes                   header: UTF-8 JSON (design_hash, layers: mode, tile, dram placement, ...)
     u32 k, k x u64                   the command words (lego.prog.spec)
     u32 crc32                        of every byte before it
 
@@ -81,18 +81,37 @@ def read(path: Path, man: dict, field: str = "--program") -> tuple[dict, list[di
             cmds.append(decode(w, len(prog["modes"])))
         except CommandError as e:
             raise LegoError(f"{field}: command {i}: {e}") from None
-    check(prog, header, cmds, field)
+    for first, seg in segments(header, cmds, field):
+        check(prog, header, seg, field, first)
     return header, cmds
 
 
-def check(prog: dict, header: dict, cmds: list[dict], field: str = "--program") -> None:
+def segments(header: dict, cmds: list, field: str = "--program") -> list[tuple[int, list]]:
+    """(first command index, commands) of each layer's segment; the segments must tile the stream."""
+    from .model import layer_records
+    try:
+        spans = [tuple(r["commands"]) for r in layer_records(header)]
+    except (KeyError, TypeError, ValueError):
+        raise LegoError(f"{field}: corrupt header (layer records)") from None
+    at, out = 0, []
+    for first, count in spans:
+        if first != at or count < 1:
+            raise LegoError(f"{field}: corrupt header (layer commands {first}+{count}, expected to start at {at})")
+        out.append((first, cmds[first:first + count]))
+        at = first + count
+    if at != len(cmds):
+        raise LegoError(f"{field}: corrupt header (layers cover {at} of {len(cmds)} commands)")
+    return out
+
+
+def check(prog: dict, header: dict, cmds: list[dict], field: str = "--program", first: int = 0) -> None:
     """The commands stay inside the design's limits: tiles within the box, counter extents matching the
     bounds, DRAM accesses inside the program's DRAM, buffers loaded in the layout of the mode that reads
     them, and the read-modify-write rule of each mode (docs/programmable.md); the stream ends with END."""
     if not cmds or cmds[-1]["op"] != "END":
-        raise LegoError(f"{field}: the last command is not END")
+        raise LegoError(f"{field}: the last command of the layer at command {first} is not END")
     if any(c["op"] == "END" for c in cmds[:-1]):
-        raise LegoError(f"{field}: END before the last command")
+        raise LegoError(f"{field}: END before the last command of the layer at command {first}")
     box = prog["box"]
     names = list(prog["dataflows"])
     eb = prog["bits"] // 8
@@ -101,7 +120,7 @@ def check(prog: dict, header: dict, cmds: list[dict], field: str = "--program") 
     shape = {"X": (box["M"], box["K"]), "W": (box["K"], box["N"]), "Y": (box["M"], box["N"])}
     loaded = {}                      # (tensor, buf) -> (mode, rows, cols)
     for i, c in enumerate(cmds):
-        where = f"{field}: command {i} ({c['op']})"
+        where = f"{field}: command {first + i} ({c['op']})"
         op = c["op"]
         if op == "SET":
             csr[c["reg"]] = c["value"]

@@ -10,10 +10,21 @@ import numpy as np
 from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, Signal, signed
 from amaranth.lib.memory import Memory
 
-from ..emit.array import ArrayCore
+from ..emit.array import ArrayCore, add_bases, pack_fields
 from ..prim.lower import bits_for
 from .spec import ADDR_BITS, BUF_BIT, CSR, DIM_BITS, OP, PAGE, log2i
 
+
+
+def _next_element(m, row_end, r, c, places: dict) -> None:
+    """A DMA moves one element: the column counter steps (to the next row at ``row_end``), and so does the
+    bank placement of every mode."""
+    with m.If(row_end):
+        m.d.sync += [c.eq(0), r.eq(r + 1)]
+    with m.Else():
+        m.d.sync += c.eq(c + 1)
+    for pl in places.values():
+        pl.step(m, row_end)
 
 class ProgCore(ArrayCore):
     """ArrayCore of the tile box, programmable: ``go`` starts one COMPUTE with the latched mode, buffers,
@@ -122,23 +133,13 @@ class ProgCore(ArrayCore):
             for k in self.pg.fresh[i]:
                 fresh = fresh & (t[k] == 0)
             parts[f"m{i}_fresh"] = fresh
-            from ..prim.lower import shared_alpha
-            for tn in arch.workload.tensors:
-                alpha = shared_alpha(md.nets[tn.name])
-                if alpha is not None:
-                    base = Const(0, 1)
-                    for k, a in enumerate(alpha):
-                        if a:
-                            base = base + t[k] * int(a)
-                    parts[f"m{i}_base_{tn.name}"] = base
+            add_bases(parts, arch, md, t)
         m.d.comb += last_now.eq(issuing & self._mode_mux(lasts, Const(0, 1)))
-        sized = []
-        for n, b in self.fields:
-            f = Signal(b, name=f"f_{n}")
-            m.d.comb += f.eq(parts[n])
-            sized.append(f)
-        m.d.comb += cw.eq(Cat(*sized))
+        pack_fields(m, cw, self.fields, parts)
         return cw
+
+    def _fu_bounds(self, word, mi, coef_rows, consts):
+        return self._bounds_rt(word, mi, coef_rows, consts, [self.lim_r[it] for it in self.arch.workload.iterators])
 
     def _bounds_rt(self, word, mi, rows, consts, lims):
         """AND of 0 <= row·t + const < lim (lim a run-time register)."""
@@ -216,19 +217,6 @@ class ProgCore(ArrayCore):
             with m.If(en):
                 m.d.sync += vreg.eq(valid)
             m.d.comb += v.eq(Mux(vreg, rp.data, 0))
-        elif n.kind == "mul":
-            a, b = self._input(m, by_slot["a"]), self._input(m, by_slot["b"])
-            ec = by_slot["ctl"]
-            s = n.attrs["fu"]
-            oks = {}
-            for mi in ec.delta:
-                word = self._tap(m, "ctl", pg.rho(ec, mi), key=(ec.src, ec.dst, ec.slot, mi))
-                df = arch.modes[mi].df
-                k = df.AS @ np.array(s) + df.bvec
-                oks[mi] = self._field(word, "v") & self._bounds_rt(word, mi, df.AT, k,
-                                                                   [self.lim_r[it] for it in w.iterators])
-            ok = self._mode_mux(oks, Const(0, 1))
-            m.d.comb += v.eq(Mux(ok, a * b, 0))
         elif n.kind == "wag":
             t = w.tensor(n.attrs["tensor"])
             e = by_slot["ctl"]
@@ -515,12 +503,7 @@ class ProgTop(Elaboratable):
                 m.d.sync += lane.eq(lane + 1)
                 with m.If(lane == hi):
                     m.d.sync += have.eq(0)
-                with m.If(row_end):
-                    m.d.sync += [wr_c.eq(0), wr_r.eq(wr_r + 1)]
-                with m.Else():
-                    m.d.sync += wr_c.eq(wr_c + 1)
-                for pl in places.values():
-                    pl.step(m, row_end)
+                _next_element(m, row_end, wr_r, wr_c, places)
                 with m.If(row_end & (wr_r == rows - 1)):
                     m.d.sync += busy.eq(0)
             with m.If(cap):
@@ -599,12 +582,7 @@ class ProgTop(Elaboratable):
             with m.If(issue):
                 m.d.sync += [g_lane.eq(lane_now + 1), g_first.eq(0), p_lane.eq(lane_now), p_bank.eq(bank),
                              p_last.eq(lane_now == hi_c)]
-                with m.If(row_end):
-                    m.d.sync += [st_c.eq(0), st_r.eq(st_r + 1)]
-                with m.Else():
-                    m.d.sync += st_c.eq(st_c + 1)
-                for pl in places.values():
-                    pl.step(m, row_end)
+                _next_element(m, row_end, st_r, st_c, places)
                 with m.If(lane_now == hi_c):
                     m.d.sync += [state.eq(WAITW), consumed.eq(consumed + (hi_c - lo_c + 1)),
                                  self.wlast.eq(consumed + (hi_c - lo_c + 1) == elems)]

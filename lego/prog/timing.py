@@ -17,12 +17,15 @@ The cycle engine (simulator/program.py) and the compiler use this module; the RT
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from .spec import CSR_NAME, bursts
 
 UNITS = ("ld", "cp", "st")
 UNIT_OF = {"LOAD": "ld", "COMPUTE": "cp", "STORE": "st"}
 
 
+@lru_cache(maxsize=1 << 16)
 def load_cycles(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int, latency: int) -> int:
     E = bb // eb
     ar, free = 0, 1
@@ -35,6 +38,7 @@ def load_cycles(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int, 
     return free
 
 
+@lru_cache(maxsize=1 << 16)
 def store_cycles(addr: int, rows: int, cols: int, stride: int, bb: int, latency: int) -> int:
     return sum(b.elems + 2 * b.beats + 2 + latency for row in bursts(addr, rows, cols, stride, 4, bb) for b in row)
 

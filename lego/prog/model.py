@@ -1,0 +1,143 @@
+"""Model programs: every layer of a model lowered onto the GEMM design (``lego.prog.lower``) in one program.
+
+Each layer is one *segment* of the program: its command stream, ending with END (the host runs the
+segments in order and, between conv layers, writes the next layer's im2col'd input). A layer of ``G``
+GEMMs emits them one after another in its segment. The layers' tensors share one DRAM address space,
+each tensor at a 4 KiB-aligned base: X ``[G, M, K]`` and W ``[G, K, N]`` (input dtype), Y ``[G, M, N]``
+int32, group ``g`` at ``base + g·M·K·bytes`` (row-major, rows contiguous). The mode and the tile of a layer
+are chosen on one of its GEMMs by exact cycles (``compiler.choose``); layers of one GEMM shape share the
+choice and the stream, relocated to their bases (bases are 4 KiB multiples, so every burst and every
+cycle is the same).
+
+Header (format 2): ``design_hash``, ``model``, ``layers`` (per layer: name, op, shape, gemm {G, M, N, K},
+lowering, dram {X, W, Y}, mode, tile, predicted_cycles, commands [first, count], macs), ``skipped``
+(layers no GEMM lowering exists for: name, op), ``dram_bytes``, ``commands``, ``predicted``.
+"""
+from __future__ import annotations
+
+from ..errors import LegoError
+from .compiler import (DEFAULT_LATENCY, PAGE, _Emitter, check_fits, check_mode, choose, design_prog, emit_gemm,
+                       fill_tile)
+from .lower import LayerSpec, Lowered, check_spec, lower
+from .spec import ADDR_BITS, enc_end, enc_set, CSR
+from .timing import program_cycles
+
+LOWERING = {"gemm": "direct", "matmul": "direct", "fc": "direct", "bmm": "one GEMM per batch",
+            "conv2d": "host im2col, one GEMM per group", "dwconv2d": "host im2col, one GEMM per channel"}
+ADDR_REGS = ("LD_ADDR", "ST_ADDR")
+
+
+def _align(x: int) -> int:
+    return -(-x // PAGE) * PAGE
+
+
+def placement(low: Lowered, eb: int, base: int) -> dict:
+    """X [G,M,K], W [G,K,N], Y [G,M,N] from ``base``, each tensor 4 KiB aligned; ``end``: the next free page."""
+    out, at = {}, base
+    for t, (rows, cols), size in (("X", (low.M, low.K), eb), ("W", (low.K, low.N), eb), ("Y", (low.M, low.N), 4)):
+        group = rows * cols * size
+        out[t] = {"addr": at, "shape": [low.G, rows, cols], "stride": cols * size, "group_bytes": group,
+                  "bytes": low.G * group}
+        at = _align(at + low.G * group)
+    out["end"] = at
+    return out
+
+
+def _group(pl: dict, g: int) -> dict:
+    return {t: {"addr": pl[t]["addr"] + g * pl[t]["group_bytes"], "stride": pl[t]["stride"]} for t in "XWY"}
+
+
+def layer_stream(prog: dict, low: Lowered, mode: str, tile: dict, pl: dict) -> tuple[list[int], list[dict]]:
+    e = _Emitter()
+    for g in range(low.G):
+        emit_gemm(e, prog, low.dims, mode, tile, _group(pl, g))
+    e.put(enc_end(), {"op": "END"})
+    return e.words, e.cmds
+
+
+def relocate(words: list[int], cmds: list[dict], delta: int) -> tuple[list[int], list[dict]]:
+    """The stream with every DRAM address moved by ``delta`` bytes."""
+    if not delta:
+        return list(words), list(cmds)
+    w2, c2 = [], []
+    for w, c in zip(words, cmds):
+        if c["op"] == "SET" and c["reg"] in ADDR_REGS:
+            c = {**c, "value": c["value"] + delta}
+            w = enc_set(CSR[c["reg"]], c["value"])
+        w2.append(w)
+        c2.append(c)
+    return w2, c2
+
+
+def _shape(s: LayerSpec) -> dict:
+    out = dict(s.dims)
+    if s.op in ("conv2d", "dwconv2d"):
+        out.update(stride=list(s.stride), pads=list(s.pads), groups=s.groups)
+    return out
+
+
+class _Cache:
+    """Per GEMM shape: the chosen (mode, tile) and, per lowered layer, the stream at base 0 and its cycles."""
+
+    def __init__(self, prog: dict, mode: str | None, tile: dict | None, latency: int):
+        self.prog, self.mode, self.tile, self.latency = prog, mode, tile, latency
+        self.choice: dict = {}
+        self.streams: dict = {}
+
+    def stream(self, low: Lowered, field: str):
+        if low not in self.streams:
+            key = (low.M, low.N, low.K)
+            if key not in self.choice:
+                tile = fill_tile(self.prog, low.dims, self.tile)
+                self.choice[key] = choose(self.prog, low.dims, self.mode, tile, self.latency)[1:3]
+            mode, tile = self.choice[key]
+            pl = placement(low, self.prog["bits"] // 8, 0)
+            words, cmds = layer_stream(self.prog, low, mode, tile, pl)
+            self.streams[low] = (mode, tile, words, cmds, program_cycles(self.prog, cmds, self.latency).cycles)
+        return self.streams[low]
+
+
+def compile_model(man: dict, layers: list[LayerSpec], skipped: list[dict] | None = None, model: str = "",
+                  mode: str | None = None, tile: dict | None = None, latency: int = DEFAULT_LATENCY,
+                  field: str = "--model", progress=None) -> tuple[dict, list[int], list[dict]]:
+    """-> (header, words, decoded commands) of the whole model; nothing is written here."""
+    prog = design_prog(man)
+    check_mode(prog, mode)
+    if not layers:
+        raise LegoError(f"{field}: no layer that the GEMM design runs (gemm, matmul, bmm, conv2d)")
+    eb = prog["bits"] // 8
+    cache = _Cache(prog, mode, tile, latency)
+    records, words, cmds, base = [], [], [], 0
+    for s in (progress(layers) if progress else layers):
+        check_spec(s, field)
+        low = lower(s)
+        pl = placement(low, eb, base)
+        check_fits({"M": low.M, "N": low.N, "K": low.K}, pl["end"], f"{field}: layer '{s.name}'")
+        if pl["end"] > 1 << ADDR_BITS:
+            raise LegoError(f"{field}: layer '{s.name}': the model's tensors need {pl['end']:,} bytes of DRAM, "
+                            f"more than the {ADDR_BITS}-bit address space")
+        lmode, ltile, w0, c0, cyc = cache.stream(low, field)
+        w1, c1 = relocate(w0, c0, base)
+        records.append({"name": s.name, "op": s.op, "shape": _shape(s),
+                        "gemm": {"G": low.G, "M": low.M, "N": low.N, "K": low.K}, "lowering": LOWERING[s.op],
+                        "dram": {t: pl[t] for t in "XWY"}, "mode": lmode, "tile": ltile, "predicted_cycles": cyc,
+                        "commands": [len(words), len(w1)], "macs": low.macs})
+        words += w1
+        cmds += c1
+        base = pl["end"]
+    header = {"format": 2, "design_hash": prog["design_hash"], "model": model, "layers": records,
+              "skipped": list(skipped or []), "im2col": "host", "dram_bytes": base, "commands": len(words),
+              "predicted": {"latency": latency, "cycles": sum(r["predicted_cycles"] for r in records)}}
+    return header, words, cmds
+
+
+def layer_records(header: dict) -> list[dict]:
+    """The per-layer records of a program header; a format-1 (one GEMM) header as one record."""
+    if header.get("format") == 2:
+        return header["layers"]
+    lay = header["layer"]
+    dram = {t: {**d, "shape": [1, *d["shape"]], "group_bytes": d["bytes"]} for t, d in header["dram"].items()}
+    return [{"name": "layer", "op": "gemm", "shape": {k: lay[k] for k in "MNK"},
+             "gemm": {"G": 1, "M": lay["M"], "N": lay["N"], "K": lay["K"]}, "lowering": "direct", "dram": dram,
+             "mode": header["mode"], "tile": header["tile"], "predicted_cycles": header["predicted"]["cycles"],
+             "commands": [0, header["commands"]], "macs": lay["M"] * lay["N"] * lay["K"]}]
