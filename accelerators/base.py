@@ -48,15 +48,16 @@ class Build:
 
 class Accelerator(ABC):
     name: str = ""
+    title: str = ""                         # the name in messages ("a DOTA design"); default: name
     description: str = ""
     config_type: type = object
     default_preset: str = "default"
     workloads: tuple[str, ...] = ()         # `lego gen --workload NAME` names this accelerator generates
 
     # ------------------------------------------------------------------ configuration
-    @abstractmethod
     def presets(self) -> dict[str, Any]:
-        """Preset name -> config."""
+        """Preset name -> config: the config type's ``presets()``."""
+        return self.config_type.presets()
 
     def load_config(self, path: str | Path | None = None, preset: str | None = None):
         """``path`` (YAML) or ``preset`` (default: ``default_preset``); errors name the field."""
@@ -94,6 +95,11 @@ class Accelerator(ABC):
     def run_design(self, design_dir: Path, engine: str, inputs: dict | None = None, seed: int = 0,
                    mode: str | None = None, waves: Path | None = None) -> Report:
         """``lego sim DIR --engine E``: the bench on the generated directory against the golden model."""
+
+    def refuse_mode(self, mode: str | None) -> None:
+        """``--mode``: for a design without dataflow modes (every accelerator but attention), refused."""
+        if mode is not None:
+            raise LegoError(f"--mode: a {self.title or self.name} design has no dataflow modes")
 
     def add_sim_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Options of ``lego sim --accelerator NAME`` beyond --config/--preset/--json (each with help)."""
