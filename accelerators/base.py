@@ -6,7 +6,7 @@ registry entry (``[project.entry-points."lego.accelerators"]`` in pyproject.toml
 An accelerator provides:
 
 * ``config_type``: one frozen dataclass, with ``presets`` and a YAML loader (``load_config``);
-* ``build(cfg) -> Build``: the Verilog and what the manifest and report say about it; ``generate`` writes
+* ``build(cfg) -> Build`` (by default ``gen.build_files`` of the accelerator's package): the Verilog and what the manifest and report say about it; ``generate`` writes
   the design directory through the shared writer (``lego.emit.directory.write_design``), so an
   accelerator's directory has the same files as an array's (``.core``, ``report.json``, ``files.f``,
   ``lint.vlt``, ``tb/``) and the same manifest schema;
@@ -23,6 +23,8 @@ Library code never prints and never returns exit codes: errors are ``LegoError``
 from __future__ import annotations
 
 import argparse
+import importlib
+import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,9 +80,11 @@ class Accelerator(ABC):
         raise LegoError(f"--workload: {self.name} is generated with --accelerator {self.name}")
 
     # ------------------------------------------------------------------ generation
-    @abstractmethod
     def build(self, cfg) -> Build:
-        """Elaborate the RTL for ``cfg``."""
+        """Elaborate the RTL for ``cfg``: by default ``build_files(cfg)`` of the ``gen`` module beside the
+        module that defines the accelerator (``accelerators/<name>/gen.py``)."""
+        pkg = sys.modules[type(self).__module__].__package__
+        return importlib.import_module(f"{pkg}.gen").build_files(cfg)
 
     def generate(self, cfg, out: Path, force: bool = False) -> dict:
         b = self.build(cfg)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from simulator.report import Report
 
-from ..base import Accelerator, Build
+from ..base import Accelerator
 from .config import PRESETS, DeviceParams, DotaConfig, RtlParams, load_config, preset_config
 from .model import simulate
 from .workloads import MODELS, Gemm, get_workload
@@ -36,10 +36,6 @@ class DotaAccelerator(Accelerator):
         (dota-b, dota-l, mrr, mzi, or with -4bit / -8bit; default dota-b at 4 bits)."""
         from .sim import config_from
         return config_from(None if path is None else str(path), preset, None, None)
-
-    def build(self, cfg: DotaConfig) -> Build:
-        from .gen import build_files
-        return build_files(cfg)
 
     def run_design(self, design_dir: Path, engine: str, inputs=None, seed: int = 0, mode=None, waves=None) -> Report:
         """``lego sim DIR``: the default jobs (attention head, linear layer with GELU and LayerNorm) on random

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from simulator.report import Report
 
-from ..base import Accelerator, Build
+from ..base import Accelerator
 from .cloud import DATA_DIR, load_cloud
 from .config import PointAccConfig
 
@@ -30,10 +30,6 @@ class PointAccAccelerator(Accelerator):
     description = "PointAcc: point-cloud mapping unit (sort/merge ranking), cached gather MMU, lego matrix unit"
     config_type = PointAccConfig
     default_preset = "edge"
-
-    def build(self, cfg: PointAccConfig) -> Build:
-        from .gen import build_files
-        return build_files(cfg)
 
     def run_design(self, design_dir: Path, engine: str, inputs=None, seed: int = 0, mode=None, waves=None) -> Report:
         """``lego sim DIR``: the bench case (a crop of the bundled Ouster frame, or ``--inputs`` with

@@ -9,7 +9,7 @@ from pathlib import Path
 from lego.errors import LegoError
 from simulator.report import Report
 
-from ..base import Accelerator, Build
+from ..base import Accelerator
 from .config import SpAttenConfig
 
 RTL_EXACT_ROWS = 8
@@ -21,10 +21,6 @@ class SpAttenAccelerator(Accelerator):
     description = "SpAtten: cascade token/head pruning, progressive quantization, top-k engine"
     config_type = SpAttenConfig
     default_preset = "eighth"
-
-    def build(self, cfg: SpAttenConfig) -> Build:
-        from .gen import build_files
-        return build_files(cfg)
 
     def run_design(self, design_dir: Path, engine: str, inputs=None, seed: int = 0, mode=None, waves=None,
                    rows: int | None = None, mem_latency: int | None = None) -> Report:
