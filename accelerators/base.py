@@ -35,6 +35,18 @@ from lego.errors import LegoError
 from simulator.report import Report
 
 
+def out_dir(options: argparse.Namespace, default: str) -> Path:
+    """``--out DIR`` of ``lego sim --accelerator`` (``default`` when not given): a directory, or a new name
+    in an existing one."""
+    out = getattr(options, "out", None)
+    out = Path(out) if out else Path(default)
+    if out.exists() and not out.is_dir():
+        raise LegoError(f"--out: '{out}' exists and is not a directory")
+    if not out.resolve().parent.is_dir():
+        raise LegoError(f"--out: directory '{out.resolve().parent}' does not exist")
+    return out
+
+
 @dataclass
 class Build:
     """What ``Accelerator.build`` returns: the shared writer turns it into the design directory."""
