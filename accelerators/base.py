@@ -6,7 +6,7 @@ registry entry (``[project.entry-points."lego.accelerators"]`` in pyproject.toml
 An accelerator provides:
 
 * ``config_type``: one frozen dataclass, with ``presets`` and a YAML loader (``load_config``);
-* ``build(cfg) -> Build``: the Verilog and what the manifest and report say about it; ``generate`` writes
+* ``build(cfg) -> Build`` (by default ``gen.build_files`` of the accelerator's package): the Verilog and what the manifest and report say about it; ``generate`` writes
   the design directory through the shared writer (``lego.emit.directory.write_design``), so an
   accelerator's directory has the same files as an array's (``.core``, ``report.json``, ``files.f``,
   ``lint.vlt``, ``tb/``) and the same manifest schema;
@@ -23,6 +23,8 @@ Library code never prints and never returns exit codes: errors are ``LegoError``
 from __future__ import annotations
 
 import argparse
+import importlib
+import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,18 @@ from typing import Any
 from lego.emit.directory import write_design
 from lego.errors import LegoError
 from simulator.report import Report
+
+
+def out_dir(options: argparse.Namespace, default: str) -> Path:
+    """``--out DIR`` of ``lego sim --accelerator`` (``default`` when not given): a directory, or a new name
+    in an existing one."""
+    out = getattr(options, "out", None)
+    out = Path(out) if out else Path(default)
+    if out.exists() and not out.is_dir():
+        raise LegoError(f"--out: '{out}' exists and is not a directory")
+    if not out.resolve().parent.is_dir():
+        raise LegoError(f"--out: directory '{out.resolve().parent}' does not exist")
+    return out
 
 
 @dataclass
@@ -48,15 +62,16 @@ class Build:
 
 class Accelerator(ABC):
     name: str = ""
+    title: str = ""                         # the name in messages ("a DOTA design"); default: name
     description: str = ""
     config_type: type = object
     default_preset: str = "default"
     workloads: tuple[str, ...] = ()         # `lego gen --workload NAME` names this accelerator generates
 
     # ------------------------------------------------------------------ configuration
-    @abstractmethod
     def presets(self) -> dict[str, Any]:
-        """Preset name -> config."""
+        """Preset name -> config: the config type's ``presets()``."""
+        return self.config_type.presets()
 
     def load_config(self, path: str | Path | None = None, preset: str | None = None):
         """``path`` (YAML) or ``preset`` (default: ``default_preset``); errors name the field."""
@@ -77,9 +92,11 @@ class Accelerator(ABC):
         raise LegoError(f"--workload: {self.name} is generated with --accelerator {self.name}")
 
     # ------------------------------------------------------------------ generation
-    @abstractmethod
     def build(self, cfg) -> Build:
-        """Elaborate the RTL for ``cfg``."""
+        """Elaborate the RTL for ``cfg``: by default ``build_files(cfg)`` of the ``gen`` module beside the
+        module that defines the accelerator (``accelerators/<name>/gen.py``)."""
+        pkg = sys.modules[type(self).__module__].__package__
+        return importlib.import_module(f"{pkg}.gen").build_files(cfg)
 
     def generate(self, cfg, out: Path, force: bool = False) -> dict:
         b = self.build(cfg)
@@ -94,6 +111,11 @@ class Accelerator(ABC):
     def run_design(self, design_dir: Path, engine: str, inputs: dict | None = None, seed: int = 0,
                    mode: str | None = None, waves: Path | None = None) -> Report:
         """``lego sim DIR --engine E``: the bench on the generated directory against the golden model."""
+
+    def refuse_mode(self, mode: str | None) -> None:
+        """``--mode``: for a design without dataflow modes (every accelerator but attention), refused."""
+        if mode is not None:
+            raise LegoError(f"--mode: a {self.title or self.name} design has no dataflow modes")
 
     def add_sim_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Options of ``lego sim --accelerator NAME`` beyond --config/--preset/--json (each with help)."""

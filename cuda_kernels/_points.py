@@ -25,8 +25,9 @@ def _check_m(m, n: int) -> None:
         raise ValueError(f"m: must be an int in [1, {n}], got {m!r}")
 
 
-def fps(xyz, m: int):
-    """Farthest point sampling (B, N, 3) -> (B, m) int64, start at 0, ties to the lowest index."""
+def _fps(xyz, m: int, launch):
+    """What the FPS entries share: the checks, the CPU fallback (sw_reference), else the device copy of
+    ``xyz`` and the (B, m) int64 output, filled by ``launch(torch, xd, out, b, n)``."""
     b, n, _ = _pts(xyz, "xyz")
     _check_m(m, n)
     if not rt.gpu_available():
@@ -36,29 +37,29 @@ def fps(xyz, m: int):
 
     xd = rt.to_dev(xyz)
     out = torch.empty((b, int(m)), dtype=torch.int64, device=xd.device)
-    if n <= FPS_SMEM_MAX:
-        nt, ppt = next(c for c in FPS_CONFIGS if c[0] * c[1] >= n)
-        rt.launch(MOD, f"fps_smem_{nt}_{ppt}", b, nt, (rt.ptr(xd), rt.i32(n), rt.i32(m), rt.ptr(out)), 12 * n)
-    else:
-        tmp = torch.full((b, n), float("inf"), dtype=torch.float32, device=xd.device)
-        rt.launch(MOD, "fps_global", b, 1024, (rt.ptr(xd), rt.i32(n), rt.i32(m), rt.ptr(tmp), rt.ptr(out)))
+    launch(torch, xd, out, b, n)
     return rt.like_input(out, xyz)
+
+
+def fps(xyz, m: int):
+    """Farthest point sampling (B, N, 3) -> (B, m) int64, start at 0, ties to the lowest index."""
+    def launch(torch, xd, out, b, n):
+        if n <= FPS_SMEM_MAX:
+            nt, ppt = next(c for c in FPS_CONFIGS if c[0] * c[1] >= n)
+            rt.launch(MOD, f"fps_smem_{nt}_{ppt}", b, nt, (rt.ptr(xd), rt.i32(n), rt.i32(m), rt.ptr(out)), 12 * n)
+        else:
+            tmp = torch.full((b, n), float("inf"), dtype=torch.float32, device=xd.device)
+            rt.launch(MOD, "fps_global", b, 1024, (rt.ptr(xd), rt.i32(n), rt.i32(m), rt.ptr(tmp), rt.ptr(out)))
+    return _fps(xyz, m, launch)
 
 
 def fps_pointnet2_baseline(xyz, m: int):
     """The pointnet2-style one-block-per-cloud FPS (512 threads, tree arg-max): bench baseline."""
-    b, n, _ = _pts(xyz, "xyz")
-    _check_m(m, n)
-    if not rt.gpu_available():
-        rt.note_fallback()
-        return ref.fps(np.asarray(xyz), int(m))
-    import torch
-
-    xd = rt.to_dev(xyz)
-    out = torch.empty((b, int(m)), dtype=torch.int64, device=xd.device)
-    tmp = torch.full((b, n), float("inf"), dtype=torch.float32, device=xd.device)
-    rt.launch(MOD, "fps_pointnet2_baseline", b, 512, (rt.ptr(xd), rt.i32(n), rt.i32(m), rt.ptr(tmp), rt.ptr(out)))
-    return rt.like_input(out, xyz)
+    def launch(torch, xd, out, b, n):
+        tmp = torch.full((b, n), float("inf"), dtype=torch.float32, device=xd.device)
+        rt.launch(MOD, "fps_pointnet2_baseline", b, 512,
+                  (rt.ptr(xd), rt.i32(n), rt.i32(m), rt.ptr(tmp), rt.ptr(out)))
+    return _fps(xyz, m, launch)
 
 
 def knn(ref_pts, query, k: int):

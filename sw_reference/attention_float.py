@@ -90,16 +90,21 @@ def attention_int8(q, k, v, q_scale, k_scale, causal=False, scale=None):
     return np.matmul(_softmax(s), v.astype(np.float64))
 
 
-def token_importance(q, k, causal=False, scale=None, prev=None):
-    """Cumulative token importance (B, Lk): column sums of probabilities over heads and queries."""
-    p = attention_probs(q, k, causal, scale)
-    s = p.sum(axis=(1, 2))
+def _accumulate(s, prev):
+    """``s`` plus the previous layers' cumulative importance ``prev`` (same shape), when given."""
     if prev is not None:
         prev = np.asarray(prev, dtype=np.float64)
         if prev.shape != s.shape:
             raise ValueError(f"prev: expected shape {s.shape}, got {prev.shape}")
         s = s + prev
     return s
+
+
+def token_importance(q, k, causal=False, scale=None, prev=None):
+    """Cumulative token importance (B, Lk): column sums of probabilities over heads and queries."""
+    p = attention_probs(q, k, causal, scale)
+    s = p.sum(axis=(1, 2))
+    return _accumulate(s, prev)
 
 
 def head_importance(out, prev=None):
@@ -108,12 +113,7 @@ def head_importance(out, prev=None):
     if out.ndim != 4:
         raise ValueError(f"out: expected (B, H, Lq, D), got shape {out.shape}")
     s = np.abs(out.astype(np.float64)).sum(axis=(2, 3))
-    if prev is not None:
-        prev = np.asarray(prev, dtype=np.float64)
-        if prev.shape != s.shape:
-            raise ValueError(f"prev: expected shape {s.shape}, got {prev.shape}")
-        s = s + prev
-    return s
+    return _accumulate(s, prev)
 
 
 def n_keep(keep, length: int) -> int:

@@ -26,36 +26,33 @@ def bmm(X, W, acc_bits: int = 32):
     return wrap(np.einsum("bik,bkj->bij", np.asarray(X, np.int64), np.asarray(W, np.int64)), acc_bits)
 
 
-def conv2d(X, W, stride: int = 1, pad: int = 0, acc_bits: int = 32):
-    """X[N,C,H,W] * W[K,C,R,S] -> Y[N,K,P,Q] (cross-correlation, zero padding)."""
+def _conv(X, W, stride: int, pad: int, acc_bits: int, out_channels: int, tap):
+    """Shared loop of conv2d and dwconv2d: X zero-padded, Y[N, out_channels, P, Q] = sum over the R x S
+    kernel taps of ``tap(patch, W, r, s)``, wrapped to acc_bits."""
     X = np.pad(np.asarray(X, np.int64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     W = np.asarray(W, np.int64)
     N, C, H, Wd = X.shape
-    K, _, R, S = W.shape
+    R, S = W.shape[-2:]
     P = (H - R) // stride + 1
     Q = (Wd - S) // stride + 1
-    Y = np.zeros((N, K, P, Q), np.int64)
+    Y = np.zeros((N, out_channels(W, C), P, Q), np.int64)
     for r in range(R):
         for s in range(S):
             patch = X[:, :, r:r + stride * (P - 1) + 1:stride, s:s + stride * (Q - 1) + 1:stride]
-            Y += np.einsum("nchw,kc->nkhw", patch, W[:, :, r, s])
+            Y += tap(patch, W, r, s)
     return wrap(Y, acc_bits)
+
+
+def conv2d(X, W, stride: int = 1, pad: int = 0, acc_bits: int = 32):
+    """X[N,C,H,W] * W[K,C,R,S] -> Y[N,K,P,Q] (cross-correlation, zero padding)."""
+    return _conv(X, W, stride, pad, acc_bits, lambda W, C: W.shape[0],
+                 lambda patch, W, r, s: np.einsum("nchw,kc->nkhw", patch, W[:, :, r, s]))
 
 
 def dwconv2d(X, W, stride: int = 1, pad: int = 0, acc_bits: int = 32):
     """X[N,C,H,W] * W[C,R,S] -> Y[N,C,P,Q] (depthwise)."""
-    X = np.pad(np.asarray(X, np.int64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    W = np.asarray(W, np.int64)
-    N, C, H, Wd = X.shape
-    _, R, S = W.shape
-    P = (H - R) // stride + 1
-    Q = (Wd - S) // stride + 1
-    Y = np.zeros((N, C, P, Q), np.int64)
-    for r in range(R):
-        for s in range(S):
-            patch = X[:, :, r:r + stride * (P - 1) + 1:stride, s:s + stride * (Q - 1) + 1:stride]
-            Y += patch * W[None, :, r, s, None, None]
-    return wrap(Y, acc_bits)
+    return _conv(X, W, stride, pad, acc_bits, lambda W, C: C,
+                 lambda patch, W, r, s: patch * W[None, :, r, s, None, None])
 
 
 def affine_mac(workload, inputs: dict, acc_bits: int | None = None):

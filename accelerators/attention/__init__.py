@@ -21,9 +21,6 @@ class AttentionAccelerator(Accelerator):
     config_type = AttentionConfig
     workloads = ("attention",)
 
-    def presets(self) -> dict:
-        return AttentionConfig.presets()
-
     def config_from_workload(self, shape, array, dataflows, bits, opt) -> AttentionConfig:
         sh = parse_shape(shape, "attention")
         if bits != 8:

@@ -16,10 +16,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lego.errors import LegoError
 from simulator.report import Report
 
-from ..base import Accelerator, Build
+from ..base import Accelerator
 from .config import PRESETS, DeviceParams, DotaConfig, RtlParams, load_config, preset_config
 from .model import simulate
 from .workloads import MODELS, Gemm, get_workload
@@ -27,12 +26,10 @@ from .workloads import MODELS, Gemm, get_workload
 
 class DotaAccelerator(Accelerator):
     name = "dota"
+    title = "DOTA"
     description = "DOTA: photonic transformer accelerator (analytical model + digital-periphery RTL with a twin core)"
     config_type = DotaConfig
     default_preset = "dota-b"
-
-    def presets(self) -> dict:
-        return DotaConfig.presets()
 
     def load_config(self, path: str | Path | None = None, preset: str | None = None) -> DotaConfig:
         """``--config`` (a YAML of DotaConfig fields; may name ``preset`` and ``bits``) over ``--preset``
@@ -40,17 +37,12 @@ class DotaAccelerator(Accelerator):
         from .sim import config_from
         return config_from(None if path is None else str(path), preset, None, None)
 
-    def build(self, cfg: DotaConfig) -> Build:
-        from .gen import build_files
-        return build_files(cfg)
-
     def run_design(self, design_dir: Path, engine: str, inputs=None, seed: int = 0, mode=None, waves=None) -> Report:
         """``lego sim DIR``: the default jobs (attention head, linear layer with GELU and LayerNorm) on random
         DAC codes of ``seed`` or ``--inputs`` (Q, K, V, W, X, gamma, beta), checked bit for bit against
         sw_reference.dota_fx and cycle for cycle against the exact model (``bench.run_design``)."""
         from .bench import run_design
-        if mode is not None:
-            raise LegoError("--mode: a DOTA design has no dataflow modes")
+        self.refuse_mode(mode)
         return run_design(Path(design_dir), engine, inputs=inputs, seed=seed,
                           waves=None if waves is None else Path(waves))
 

@@ -9,10 +9,7 @@ Builds are cached like the array engines' (``simulator.rtl.CACHE``, keyed by the
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -20,27 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from lego.errors import LegoError
-from lego.toolchain import BuildError, run_cocotb
 from simulator.report import Report
-from simulator.rtl import CACHE, toolchain_id
 
+from ..rtlbench import build_dir, check_run, check_waves, run_cached
 from .config import DotaConfig
 from .rtl.geometry import geometry
 from .rtl.host import decode
 
-ENGINES = ("cycle", "icarus", "verilator")
-# short benches: -O0 C++ builds
-VERILATOR_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
 INPUT_NAMES = ("Q", "K", "V", "W", "X", "gamma", "beta")
-
-
-def _build_dir(design_dir: Path, engine: str, waves: Path | None) -> Path:
-    h = hashlib.sha256(toolchain_id(engine).encode())
-    for rel in (Path(design_dir) / "files.f").read_text().split():
-        h.update((Path(design_dir) / rel).read_bytes())
-    if waves is not None:
-        h.update(f"waves:{waves}".encode())
-    return CACHE / f"{engine}-dota-{h.hexdigest()[:16]}"
 
 
 def read_config(design_dir: Path) -> DotaConfig:
@@ -55,43 +39,21 @@ def run_plan(design_dir: Path, engine: str, plan: dict, waves: Path | None = Non
     design_dir = Path(design_dir)
     if engine not in ("icarus", "verilator"):
         raise LegoError(f"--engine: the DOTA bench runs on icarus or verilator, got '{engine}'")
-    if waves is not None:
-        want = ".fst" if engine == "icarus" else ".vcd"
-        if Path(waves).suffix != want:
-            raise LegoError(f"--waves: {engine} writes {want[1:].upper()}; name the file *{want}")
+    check_waves(engine, waves)
     man = json.loads((design_dir / "manifest.json").read_text())
     srcs = [design_dir / rel for rel in (design_dir / "files.f").read_text().split()]
     if not (design_dir / "tb" / "tb_dota.py").is_file():
         raise LegoError(f"DIR: '{design_dir}' lacks tb/tb_dota.py (regenerate the design)")
-    bd = _build_dir(design_dir, engine, waves)
+    bd = build_dir(engine, "dota", srcs, waves)
     with tempfile.TemporaryDirectory(prefix="dota-run-") as td:
         plan = dict(plan, ports=[p["name"] for p in man["ports"] if p["direction"] == "in"
                                  and p["name"] not in ("clk", "rst")])
         (Path(td) / "plan.json").write_text(json.dumps(plan))
         res = Path(td) / "result.json"
-        kw = dict(engine=engine, sources=srcs, top=man["top"], test_module="tb_dota", test_dir=design_dir / "tb",
-                  waves=waves, extra_env={"DOTA_PLAN": str(Path(td) / "plan.json"), "DOTA_RESULT": str(res)})
-        old = os.environ.get("MAKEFLAGS")
-        if engine == "verilator":
-            os.environ["MAKEFLAGS"] = VERILATOR_MAKEFLAGS
-        try:
-            try:
-                ok = run_cocotb(build_dir=bd, **kw)
-            except BuildError:
-                shutil.rmtree(bd, ignore_errors=True)      # a stale cached build: rebuild once
-                ok = run_cocotb(build_dir=bd, **kw)
-        finally:
-            if engine == "verilator":
-                if old is None:
-                    os.environ.pop("MAKEFLAGS", None)
-                else:
-                    os.environ["MAKEFLAGS"] = old
+        ok = run_cached(bd, engine=engine, waves=waves, sources=srcs, top=man["top"], test_module="tb_dota",
+                        test_dir=design_dir / "tb",
+                        extra_env={"DOTA_PLAN": str(Path(td) / "plan.json"), "DOTA_RESULT": str(res)})
         results = json.loads(res.read_text()) if res.is_file() else []
-    if waves is not None and not (engine == "icarus" and Path(waves).exists()):
-        cands = sorted(bd.glob("*.vcd"), key=lambda p: p.stat().st_mtime)
-        if not cands:
-            raise LegoError(f"--waves: the {engine} run wrote no waveform")
-        shutil.copy(cands[-1], waves)
     return ok, results
 
 
@@ -121,10 +83,7 @@ def run_design(design_dir: Path, engine: str, inputs: dict | None = None, seed: 
     from .gen import default_plan
     t0 = time.perf_counter()
     design_dir = Path(design_dir)
-    if engine not in ENGINES:
-        raise LegoError(f"--engine: a DOTA design runs on {', '.join(ENGINES)}, got '{engine}'")
-    if waves is not None and engine == "cycle":
-        raise LegoError("--waves: the cycle engine has no waveforms (use --engine icarus|verilator)")
+    check_run("DOTA", engine, waves)
     cfg = read_config(design_dir)
     man = json.loads((design_dir / "manifest.json").read_text())
     geo = geometry(cfg)

@@ -25,6 +25,7 @@ from pathlib import Path
 from lego.errors import LegoError
 from simulator.report import Report
 
+from ..base import out_dir
 from .config import ARCHS, PRESET_BITS, PRESETS, DotaConfig, load_config
 from .model import COMPONENTS, MODES, simulate
 from .workloads import MODELS
@@ -130,12 +131,7 @@ def check_options(options: argparse.Namespace) -> dict:
                       getattr(options, "bits", None), getattr(options, "arch_opt", None))
     if latency == "stall" and cfg.kind != "dota":
         raise LegoError(f"--latency: 'stall' models the DOTA dataflow only, not the {cfg.kind} baseline")
-    out = getattr(options, "out", None)
-    out = Path(out) if out else Path(f"lego-dota-{model}")
-    if out.exists() and not out.is_dir():
-        raise LegoError(f"--out: '{out}' exists and is not a directory")
-    if not out.resolve().parent.is_dir():
-        raise LegoError(f"--out: directory '{out.resolve().parent}' does not exist")
+    out = out_dir(options, f"lego-dota-{model}")
     return {"model": model, "tokens": tokens, "latency": latency, "cfg": cfg, "out": out}
 
 

@@ -17,34 +17,26 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lego.errors import LegoError
 from simulator.report import Report
 
-from ..base import Accelerator, Build
+from ..base import Accelerator
 from .cloud import DATA_DIR, load_cloud
 from .config import PointAccConfig
 
 
 class PointAccAccelerator(Accelerator):
     name = "pointacc"
+    title = "PointAcc"
     description = "PointAcc: point-cloud mapping unit (sort/merge ranking), cached gather MMU, lego matrix unit"
     config_type = PointAccConfig
     default_preset = "edge"
-
-    def presets(self) -> dict:
-        return PointAccConfig.presets()
-
-    def build(self, cfg: PointAccConfig) -> Build:
-        from .gen import build_files
-        return build_files(cfg)
 
     def run_design(self, design_dir: Path, engine: str, inputs=None, seed: int = 0, mode=None, waves=None) -> Report:
         """``lego sim DIR``: the bench case (a crop of the bundled Ouster frame, or ``--inputs`` with
         points/feats/weight) through pointacc_top on icarus/verilator, or the exact cycle model on the
         cycle engine; outputs against sw_reference.pointacc (``bench.run_design``)."""
         from .bench import run_design
-        if mode is not None:
-            raise LegoError("--mode: a PointAcc design has no dataflow modes")
+        self.refuse_mode(mode)
         return run_design(Path(design_dir), engine, inputs=inputs, seed=seed,
                           waves=None if waves is None else Path(waves))
 

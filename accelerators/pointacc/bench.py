@@ -22,10 +22,7 @@ jobs; ``extra['jobs']`` lists each job's measured and predicted cycles.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -37,6 +34,7 @@ from lego.errors import LegoError
 from simulator.report import Report
 from sw_reference import pointacc as ref
 
+from ..rtlbench import ENGINES, build_dir, check_run, check_waves, run_cached
 from .cache_model import CacheModel
 from .cloud import DATA_DIR, load_cloud
 from .config import PointAccConfig
@@ -47,7 +45,6 @@ from .matrix import pack_int8, unpack_y
 __all__ = ["ENGINES", "BENCH_FRAME", "BENCH_VOXEL_M", "BENCH_POINTS", "BENCH_DRAM_LATENCY", "make_case",
            "BenchPlan", "plan", "run_design", "bench_prediction", "output_tensors", "input_tensors"]
 
-ENGINES = ("cycle", "icarus", "verilator")
 BENCH_FRAME = "ouster_os1_128_frame0.bin"
 BENCH_VOXEL_M = 0.05
 BENCH_POINTS = 256              # voxels of the crop (at most the point buffer)
@@ -55,7 +52,6 @@ BENCH_DRAM_LATENCY = 8          # cycles from a DRAM read request to its first b
 BENCH_CENTRE_XY = (8.0, 0.0)    # seed 0: the crop around the return nearest 8 m ahead of the sensor
 BALL_RADIUS = 3                 # voxels
 CONV_KERNEL = 3
-VERILATOR_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
 
 
 # ------------------------------------------------------------------------------------------ case
@@ -210,51 +206,19 @@ def output_tensors(cfg: PointAccConfig, bp: BenchPlan | None = None) -> dict:
     return t
 
 
-def _build_dir(design_dir: Path, engine: str, waves: Path | None) -> Path:
-    from simulator.rtl import CACHE, toolchain_id
-    h = hashlib.sha256(toolchain_id(engine).encode())
-    h.update((Path(design_dir) / "pointacc_top.v").read_bytes())
-    if waves is not None:
-        h.update(f"waves:{waves}".encode())
-    return CACHE / f"{engine}-pointacc-{h.hexdigest()[:16]}"
-
-
 def run_rtl(design_dir: Path, engine: str, stim: dict, waves: Path | None = None) -> dict | None:
     """Run tb/tb_pointacc.py on the directory's pointacc_top; the measured record, or None (a failed run)."""
-    from lego.toolchain import BuildError, run_cocotb
     design_dir = Path(design_dir)
     if not (design_dir / "pointacc_top.v").is_file() or not (design_dir / "tb" / "tb_pointacc.py").is_file():
         raise LegoError(f"DIR: '{design_dir}' lacks pointacc_top.v or tb/tb_pointacc.py (regenerate the design)")
-    if waves is not None:
-        want = ".fst" if engine == "icarus" else ".vcd"
-        if Path(waves).suffix != want:
-            raise LegoError(f"--waves: {engine} writes {want[1:].upper()}; name the file *{want}")
-    bd = _build_dir(design_dir, engine, waves)
+    check_waves(engine, waves)
+    bd = build_dir(engine, "pointacc", [design_dir / "pointacc_top.v"], waves)
     with tempfile.TemporaryDirectory(prefix="pointacc-run-") as td:
         sp, rp = Path(td) / "stim.json", Path(td) / "result.json"
         sp.write_text(json.dumps(stim))
-        kw = dict(engine=engine, sources=[design_dir / "pointacc_top.v"], top="pointacc_top",
-                  test_module="tb_pointacc", test_dir=design_dir / "tb", waves=waves,
-                  extra_env={"PA_STIM": str(sp), "PA_RESULT": str(rp)})
-        old = os.environ.get("MAKEFLAGS")
-        if engine == "verilator":
-            os.environ["MAKEFLAGS"] = VERILATOR_MAKEFLAGS
-        try:
-            try:
-                run_cocotb(build_dir=bd, **kw)
-            except BuildError:
-                shutil.rmtree(bd, ignore_errors=True)       # a stale cached build: rebuild once
-                run_cocotb(build_dir=bd, **kw)
-        finally:
-            if engine == "verilator":
-                if old is None:
-                    os.environ.pop("MAKEFLAGS", None)
-                else:
-                    os.environ["MAKEFLAGS"] = old
-        if waves is not None and not (engine == "icarus" and Path(waves).exists()):
-            cands = sorted(bd.glob("*.vcd"), key=lambda p: p.stat().st_mtime)
-            if cands:
-                shutil.copy(cands[-1], waves)
+        run_cached(bd, engine=engine, waves=waves, waves_required=False, sources=[design_dir / "pointacc_top.v"],
+                   top="pointacc_top", test_module="tb_pointacc", test_dir=design_dir / "tb",
+                   extra_env={"PA_STIM": str(sp), "PA_RESULT": str(rp)})
         return json.loads(rp.read_text()) if rp.is_file() else None
 
 
@@ -310,10 +274,7 @@ def run_design(design_dir: Path, engine: str, inputs: dict | None = None, seed: 
     cycles and the golden outputs)."""
     t0 = time.perf_counter()
     design_dir = Path(design_dir)
-    if engine not in ENGINES:
-        raise LegoError(f"--engine: a PointAcc design runs on {', '.join(ENGINES)}, got '{engine}'")
-    if waves is not None and engine == "cycle":
-        raise LegoError("--waves: the cycle engine has no waveforms (use --engine icarus|verilator)")
+    check_run("PointAcc", engine, waves)
     cfg = PointAccConfig.from_yaml(design_dir / "config.yaml")
     man = json.loads((design_dir / "manifest.json").read_text())
     lat = int(man["datapaths"]["mxu"]["latency"])

@@ -107,6 +107,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from lego.units.bits import C
 from lego.units.sorter import BitonicSorter, RunMerger, check_width, pack, quiet_refusal, sorter_latency
 
 __all__ = ["MappingUnit", "OP_FPS", "OP_KNN", "OP_BALL", "OP_DOWN", "OP_KSUB", "OP_KSTR", "OPCODES",
@@ -123,12 +124,6 @@ MAX_KERNEL = 7
 
 def _log2(v: int) -> int:
     return v.bit_length() - 1
-
-
-def C(value: int, width: int) -> Const:
-    if not 0 <= value < (1 << width):
-        raise ValueError(f"constant {value} does not fit {width} bits")
-    return Const(value, unsigned(width))
 
 
 class _Sig:

@@ -59,6 +59,7 @@ import numpy as np
 from lego.errors import LegoError
 from simulator.report import Report
 
+from ..base import out_dir
 from .cloud import DATA_DIR, load_cloud
 from .config import PointAccConfig
 from .costs import DRAM_PARTS, ENERGY_PARTS, LAYER_COLUMNS, Costs, x_tile_slices, x_tiles
@@ -104,12 +105,7 @@ def _options(options: argparse.Namespace) -> dict:
     if radius is None or not math.isfinite(radius) or radius <= 0:
         raise LegoError(f"--radius: must be > 0, got {radius}")
     cloud = getattr(options, "cloud", None)
-    out = getattr(options, "out", None)
-    out = Path(out) if out else Path(f"lego-pointacc-{model}")
-    if out.exists() and not out.is_dir():
-        raise LegoError(f"--out: '{out}' exists and is not a directory")
-    if not out.resolve().parent.is_dir():
-        raise LegoError(f"--out: directory '{out.resolve().parent}' does not exist")
+    out = out_dir(options, f"lego-pointacc-{model}")
     return {"model": model, "voxel": float(voxel), "k": int(k), "radius": float(radius),
             "cloud": Path(cloud) if cloud else DATA_DIR / DEFAULT_CLOUDS[model],
             "cache": not getattr(options, "no_cache", False), "fusion": not getattr(options, "no_fusion", False),

@@ -9,7 +9,7 @@ from pathlib import Path
 from lego.errors import LegoError
 from simulator.report import Report
 
-from ..base import Accelerator, Build
+from ..base import Accelerator
 from .config import SpAttenConfig
 
 RTL_EXACT_ROWS = 8
@@ -17,16 +17,10 @@ RTL_EXACT_ROWS = 8
 
 class SpAttenAccelerator(Accelerator):
     name = "spatten"
+    title = "SpAtten"
     description = "SpAtten: cascade token/head pruning, progressive quantization, top-k engine"
     config_type = SpAttenConfig
     default_preset = "eighth"
-
-    def presets(self) -> dict:
-        return SpAttenConfig.presets()
-
-    def build(self, cfg: SpAttenConfig) -> Build:
-        from .gen import build_files
-        return build_files(cfg)
 
     def run_design(self, design_dir: Path, engine: str, inputs=None, seed: int = 0, mode=None, waves=None,
                    rows: int | None = None, mem_latency: int | None = None) -> Report:
@@ -38,8 +32,7 @@ class SpAttenAccelerator(Accelerator):
         if inputs is not None:
             raise LegoError("--inputs: a SpAtten design replays trace rows with random Q/K/V (--seed); it takes "
                             "no .npz")
-        if mode is not None:
-            raise LegoError("--mode: a SpAtten design has no dataflow modes")
+        self.refuse_mode(mode)
         return run_design(Path(design_dir), engine, seed=seed, rows=DEFAULT_ROWS if rows is None else rows,
                           mem_latency=DEFAULT_MEM_LATENCY if mem_latency is None else mem_latency,
                           waves=None if waves is None else Path(waves))

@@ -15,10 +15,7 @@ the interpreter), so the ``cycles`` and ``pipeline`` benches of one directory sh
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -26,30 +23,18 @@ from pathlib import Path
 import numpy as np
 
 from lego.errors import LegoError
-from lego.toolchain import BuildError, run_cocotb
 from simulator.report import Report
-from simulator.rtl import CACHE, toolchain_id
 
+from ..rtlbench import ENGINES, build_dir, check_waves, run_cached
 from .config import SpAttenConfig
 
 # bench -> (Verilog file relative to the directory, top module, cocotb module in tb/)
 BENCHES = {"cycles": ("spatten_top.v", "spatten_top", "tb_cycles"),
            "pipeline": ("spatten_top.v", "spatten_top", "tb_pipeline"),
            "units": ("tb/spatten_units.v", "spatten_units", "tb_spatten")}
-ENGINES = ("cycle", "icarus", "verilator")
 DEFAULT_ROWS = 2            # trace rows of `lego sim DIR` (the default trace's first rows)
 DEFAULT_SEED = 1            # the random Q/K/V/dq of those rows: seed DEFAULT_SEED + `lego sim --seed`
 DEFAULT_MEM_LATENCY = 1     # cycles from a K/V request to its response
-# short benches: -O0 C++ builds in about a third of the time of Verilator's default -Os
-VERILATOR_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
-
-
-def _build_dir(design_dir: Path, engine: str, source: str, waves: Path | None) -> Path:
-    h = hashlib.sha256(toolchain_id(engine).encode())
-    h.update((Path(design_dir) / source).read_bytes())
-    if waves is not None:                       # a traced build lives beside the untraced one
-        h.update(f"waves:{waves}".encode())
-    return CACHE / f"{engine}-spatten-{h.hexdigest()[:16]}"
 
 
 def run_bench(design_dir: Path, engine: str, bench: str = "cycles", *, cases: int = 20, env: dict | None = None,
@@ -62,39 +47,14 @@ def run_bench(design_dir: Path, engine: str, bench: str = "cycles", *, cases: in
         raise LegoError(f"bench: unknown SpAtten bench '{bench}' (allowed: {', '.join(BENCHES)})")
     if engine not in ("icarus", "verilator"):
         raise LegoError(f"--engine: the SpAtten benches run on icarus or verilator, got '{engine}'")
-    if waves is not None:
-        want = ".fst" if engine == "icarus" else ".vcd"
-        if Path(waves).suffix != want:
-            raise LegoError(f"--waves: {engine} writes {want[1:].upper()}; name the file *{want}")
+    check_waves(engine, waves)
     src, top, module = BENCHES[bench]
     if not (design_dir / src).is_file() or not (design_dir / "tb" / f"{module}.py").is_file():
         raise LegoError(f"DIR: '{design_dir}' lacks {src} or tb/{module}.py (regenerate the design)")
-    bd = _build_dir(design_dir, engine, src, waves)
-    kw = dict(engine=engine, sources=[design_dir / src], top=top, test_module=module, test_dir=design_dir / "tb",
-              waves=waves, extra_env={"SPATTEN_CFG": str(design_dir / "config.yaml"), "SPATTEN_CASES": str(cases),
-                                      **(env or {})})
-    old = os.environ.get("MAKEFLAGS")
-    if engine == "verilator":
-        os.environ["MAKEFLAGS"] = VERILATOR_MAKEFLAGS
-    try:
-        try:
-            ok = run_cocotb(build_dir=bd, **kw)
-        except BuildError:
-            # a cached build dir can be stale (interrupted build, tools updated in place): rebuild once
-            shutil.rmtree(bd, ignore_errors=True)
-            ok = run_cocotb(build_dir=bd, **kw)
-    finally:
-        if engine == "verilator":
-            if old is None:
-                os.environ.pop("MAKEFLAGS", None)
-            else:
-                os.environ["MAKEFLAGS"] = old
-    if waves is not None and not (engine == "icarus" and Path(waves).exists()):
-        cands = sorted(bd.glob("*.vcd"), key=lambda p: p.stat().st_mtime)
-        if not cands:
-            raise LegoError(f"--waves: the {engine} run wrote no waveform")
-        shutil.copy(cands[-1], waves)
-    return ok
+    bd = build_dir(engine, "spatten", [design_dir / src], waves)
+    return run_cached(bd, engine=engine, waves=waves, sources=[design_dir / src], top=top, test_module=module,
+                      test_dir=design_dir / "tb", extra_env={"SPATTEN_CFG": str(design_dir / "config.yaml"),
+                                                              "SPATTEN_CASES": str(cases), **(env or {})})
 
 
 def run_design(design_dir: Path, engine: str, seed: int = 0, rows: int = DEFAULT_ROWS,

@@ -1,6 +1,7 @@
 """The one writer and the one reader of a design directory, for arrays and accelerators alike
 (docs/ARCHITECTURE.md §3): ``<top>.v`` and other sources, ``files.f``, ``manifest.json`` (with
-``schema_version``), ``report.json``, ``<top>.core``, ``lint.vlt``, ``tb/``, written atomically."""
+``schema_version``), ``report.json``, ``<top>.core``, ``lint.vlt``, ``tb/`` (for an accelerator with
+``tb/lego_standalone.py``, what its ``tb/run.py`` shares), written atomically."""
 from __future__ import annotations
 
 import json
@@ -36,6 +37,8 @@ def write_design(out: Path, *, top: str, kind: str, sources: dict[str, str], man
     files[f"{top}.core"] = fusesoc.core_for(top, __version__, description or f"lego {top}",
                                             man if kind == "array" else None)
     files["lint.vlt"] = LINT_VLT + lint
+    if kind == "accelerator":
+        files["tb/lego_standalone.py"] = (Path(__file__).parent / "tb_standalone.py").read_text()
     files.update({rel if rel.startswith("tb/") else f"tb/{rel}": text for rel, text in tb.items()})
     files.update(extra or {})
     write_atomic(Path(out), files, force)

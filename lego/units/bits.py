@@ -1,10 +1,18 @@
 """Bit-vector helpers for hand-built Amaranth units (first written for SpAtten's pipeline, top-k engine and
 pruners): a two-level one-hot decoder, a zero-extension that survives the Verilog backend, a 0/1 operand
 at an adder's width, and a mux-tree word select. Each exists because the plain Amaranth spelling costs
-far more logic (or a lint warning) in the generated Verilog; the reasons are in the docstrings."""
+far more logic (or a lint warning) in the generated Verilog; the reasons are in the docstrings. ``C``, an
+explicitly sized constant that refuses to truncate, serves the row units and PointAcc's mapping unit."""
 from __future__ import annotations
 
-from amaranth import Cat, Const, Mux, Signal
+from amaranth import Cat, Const, Mux, Signal, unsigned
+
+
+def C(value: int, width: int) -> Const:
+    """An explicitly sized unsigned constant; refuses values that would be silently truncated."""
+    if not 0 <= value < (1 << width):
+        raise ValueError(f"constant {value} does not fit {width} bits")
+    return Const(value, unsigned(width))
 
 
 def onehot(m, idx, n: int, name: str):

@@ -44,24 +44,18 @@ beta_bits, one synchronous read port and one write port).
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
 from sw_reference.layernorm_fx import K_ISQRT, MAX_FRAC, R_BITS
+
+from .bits import C
+from .rowunit import RowUnit, advance
 
 STAT_CYCLES = 2
 ISQRT_CYCLES = R_BITS           # 17: bits 16..0 of r
 OUT_PIPE = 4                    # read -> D*r -> z -> y
 W_ISQRT = 16 + 2 * (R_BITS - 1) + 2    # 50: trial = P + Ab + T2 < 2**46 + 2**47 + 2**48; P, Ab, T2 and
                                        # trial all at this width (P <= 2**46, Ab <= 2**47, T2 < 2**48)
-
-
-def C(value: int, width: int) -> Const:
-    """An explicitly sized unsigned constant; refuses values that would be silently truncated."""
-    if not 0 <= value < (1 << width):
-        raise ValueError(f"constant {value} does not fit {width} bits")
-    return Const(value, unsigned(width))
 
 
 def layernorm_cycles(N: int) -> int:
@@ -72,8 +66,10 @@ def layernorm_cycles(N: int) -> int:
     return N + STAT_CYCLES + ISQRT_CYCLES + N + OUT_PIPE
 
 
-class LayerNormUnit(wiring.Component):
+class LayerNormUnit(RowUnit):
     """Row LayerNorm of N signed inputs; see the module docstring for numerics, ports and schedule."""
+
+    row_cycles = staticmethod(layernorm_cycles)
 
     def __init__(self, N: int, out_shift: int, *, frac_bits: int = 10, eps: int = 1, in_bits: int = 16,
                  gamma_bits: int = 8, beta_bits: int = 24, out_bits: int = 8):
@@ -95,22 +91,8 @@ class LayerNormUnit(wiring.Component):
             raise ValueError(f"LayerNormUnit: out_bits must be in 2..32, got {out_bits}")
         self.N, self.out_shift, self.frac_bits, self.eps = N, out_shift, frac_bits, eps
         self.in_bits, self.gamma_bits, self.beta_bits, self.out_bits = in_bits, gamma_bits, beta_bits, out_bits
-        self.idx_bits = max(1, (N - 1).bit_length())
-        super().__init__({
-            "in_valid": In(1),
-            "in_data": In(signed(in_bits)),
-            "in_gamma": In(signed(gamma_bits)),
-            "in_beta": In(signed(beta_bits)),
-            "in_ready": Out(1),
-            "out_valid": Out(1),
-            "out_data": Out(signed(out_bits)),
-            "out_index": Out(unsigned(self.idx_bits)),
-            "busy": Out(1),
-        })
-
-    @property
-    def cycles(self) -> int:
-        return layernorm_cycles(self.N)
+        super().__init__(N, {"in_data": signed(in_bits), "in_gamma": signed(gamma_bits),
+                             "in_beta": signed(beta_bits)}, signed(out_bits))
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -229,11 +211,7 @@ class LayerNormUnit(wiring.Component):
                         m.d.sync += [s1.eq((s1 + self.in_data)[:s1b]), s2.eq((s2 + xsq)[:s2b])]
                     with m.Else():
                         m.d.sync += [s1.eq(self.in_data), s2.eq(xsq)]
-                    with m.If(last_in):
-                        m.d.sync += cnt.eq(C(0, cbits))
-                        m.next = "STAT"
-                    with m.Else():
-                        m.d.sync += cnt.eq((cnt + C(1, cbits))[:cbits])
+                    advance(m, cnt, last_in, "STAT")
             with m.State("STAT"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(cnt == C(0, cbits)):
@@ -249,21 +227,13 @@ class LayerNormUnit(wiring.Component):
                     m.d.sync += pacc.eq(trial)
                 m.d.sync += [abr.eq(Cat(abn[1:], C(0, 1))), t2.eq(Cat(t2[2:], C(0, 2))),
                              r.eq(Cat(keep, r[:R_BITS - 1]))]
-                with m.If(cnt == C(ISQRT_CYCLES - 1, cbits)):
-                    m.d.sync += cnt.eq(C(0, cbits))
-                    m.next = "OUT"
-                with m.Else():
-                    m.d.sync += cnt.eq((cnt + C(1, cbits))[:cbits])
+                advance(m, cnt, ISQRT_CYCLES - 1, "OUT")
             with m.State("OUT"):
                 m.d.comb += [self.busy.eq(1), issue.eq(cnt < C(N, cbits))]
                 m.d.sync += [v2.eq(v1), a2.eq(a1), p2.eq(d1 * r), g2.eq(g1), b2.eq(b1),
                              v3.eq(v2), a3.eq(a2), z3.eq(zn), g3.eq(g2), b3.eq(b2),
                              self.out_valid.eq(v3), self.out_index.eq(a3), self.out_data.eq(sat)]
-                with m.If(cnt == C(N + OUT_PIPE - 1, cbits)):
-                    m.d.sync += cnt.eq(C(0, cbits))
-                    m.next = "IN"
-                with m.Else():
-                    m.d.sync += cnt.eq((cnt + C(1, cbits))[:cbits])
+                advance(m, cnt, N + OUT_PIPE - 1, "IN")
         return m
 
 

@@ -35,22 +35,16 @@ synchronous read port and one write port) holds s[j] and then e[j]; the LUT is a
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
 from sw_reference.softmax_fx import E_ONE, F_BITS, Q_ZERO, R_BITS, exp2_lut
+
+from .bits import C
+from .rowunit import RowUnit, advance
 
 EXP_PIPE = 3          # EXP: read -> (d*MULT, q, f) -> LUT -> accumulate
 OUT_PIPE = 2          # OUT: read -> registered p
 DIV_CYCLES = 17       # quotient bits 16..0 of floor(2**32 / S), S >= 2**16
-
-
-def C(value: int, width: int) -> Const:
-    """An explicitly sized unsigned constant; refuses values that would be silently truncated."""
-    if not 0 <= value < (1 << width):
-        raise ValueError(f"constant {value} does not fit {width} bits")
-    return Const(value, unsigned(width))
 
 
 def softmax_cycles(L: int) -> int:
@@ -61,8 +55,10 @@ def softmax_cycles(L: int) -> int:
     return L + (L + EXP_PIPE) + DIV_CYCLES + (L + OUT_PIPE)
 
 
-class SoftmaxUnit(wiring.Component):
+class SoftmaxUnit(RowUnit):
     """Row softmax of L signed scores; see the module docstring for numerics, ports and schedule."""
+
+    row_cycles = staticmethod(softmax_cycles)
 
     def __init__(self, L: int, mult: int, shift: int = 16, pb: int = 15, in_bits: int = 32):
         if not 1 <= L <= 4096:
@@ -76,20 +72,7 @@ class SoftmaxUnit(wiring.Component):
         if not 2 <= in_bits <= 32:
             raise ValueError(f"SoftmaxUnit: in_bits must be in 2..32, got {in_bits}")
         self.L, self.mult, self.shift, self.pb, self.in_bits = L, mult, shift, pb, in_bits
-        self.idx_bits = max(1, (L - 1).bit_length())
-        super().__init__({
-            "in_valid": In(1),
-            "in_data": In(signed(in_bits)),
-            "in_ready": Out(1),
-            "out_valid": Out(1),
-            "out_data": Out(unsigned(pb)),
-            "out_index": Out(unsigned(self.idx_bits)),
-            "busy": Out(1),
-        })
-
-    @property
-    def cycles(self) -> int:
-        return softmax_cycles(self.L)
+        super().__init__(L, {"in_data": signed(in_bits)}, unsigned(pb))
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -176,11 +159,7 @@ class SoftmaxUnit(wiring.Component):
                 with m.If(accept):
                     with m.If(~cnt.any() | (self.in_data > vmax)):
                         m.d.sync += vmax.eq(self.in_data)
-                    with m.If(last_in):
-                        m.d.sync += [cnt.eq(C(0, cbits)), ssum.eq(C(0, sbits))]
-                        m.next = "EXP"
-                    with m.Else():
-                        m.d.sync += cnt.eq((cnt + C(1, cbits))[:cbits])
+                    advance(m, cnt, last_in, "EXP", ssum.eq(C(0, sbits)))
             with m.State("EXP"):
                 m.d.comb += [self.busy.eq(1), issue.eq(cnt < C(L, cbits)),
                              wr.en.eq(v3), wr.addr.eq(a3), wr.data.eq(e3)]
@@ -191,28 +170,16 @@ class SoftmaxUnit(wiring.Component):
                     # which the backend folds back into the adder (printing e3 at its own 17 bits)
                     m.d.comb += e3x.eq(e3)
                     m.d.sync += ssum.eq((ssum + e3x)[:sbits])
-                with m.If(cnt == C(L + EXP_PIPE - 1, cbits)):
-                    m.d.sync += [cnt.eq(C(0, cbits)), rem.eq(C(1 << (R_BITS - DIV_CYCLES), sbits)),
-                                 recip.eq(C(0, ebits))]
-                    m.next = "DIV"
-                with m.Else():
-                    m.d.sync += cnt.eq((cnt + C(1, cbits))[:cbits])
+                advance(m, cnt, L + EXP_PIPE - 1, "DIV", rem.eq(C(1 << (R_BITS - DIV_CYCLES), sbits)),
+                        recip.eq(C(0, ebits)))
             with m.State("DIV"):
                 m.d.comb += self.busy.eq(1)
                 m.d.comb += [rem2.eq(Cat(C(0, 1), rem)), ssumx.eq(ssum), ge.eq(rem2 >= ssumx)]
                 m.d.sync += rem.eq(Mux(ge, (rem2 - ssumx)[:sbits + 1], rem2)[:sbits])
                 m.d.sync += recip.eq(Cat(ge, recip[:ebits - 1]))
-                with m.If(cnt == C(DIV_CYCLES - 1, cbits)):
-                    m.d.sync += cnt.eq(C(0, cbits))
-                    m.next = "OUT"
-                with m.Else():
-                    m.d.sync += cnt.eq((cnt + C(1, cbits))[:cbits])
+                advance(m, cnt, DIV_CYCLES - 1, "OUT")
             with m.State("OUT"):
                 m.d.comb += [self.busy.eq(1), issue.eq(cnt < C(L, cbits))]
                 m.d.sync += [self.out_valid.eq(v1), self.out_data.eq(pval), self.out_index.eq(a1)]
-                with m.If(cnt == C(L + OUT_PIPE - 1, cbits)):
-                    m.d.sync += cnt.eq(C(0, cbits))
-                    m.next = "IN"
-                with m.Else():
-                    m.d.sync += cnt.eq((cnt + C(1, cbits))[:cbits])
+                advance(m, cnt, L + OUT_PIPE - 1, "IN")
         return m

@@ -72,9 +72,6 @@ class ToyAccelerator(Accelerator):
     description = "running sum of signed bytes (test accelerator)"
     config_type = ToyConfig
 
-    def presets(self):
-        return ToyConfig.presets()
-
     def build(self, cfg):
         from lego.generate import to_verilog
 

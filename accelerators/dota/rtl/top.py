@@ -53,6 +53,19 @@ KIND = {"linear": 0, "attention": 1}
 POST = {None: 0, "gelu": 1, "layernorm": 2}
 
 
+def _count(m: Module, digits, *carry) -> None:
+    """One step of a mixed-radix counter: ``digits`` [(signal, top), ...], least significant first; a digit
+    at its top wraps to 0 and steps the next one; the sync statements ``carry`` go with the last one's
+    wrap."""
+    sig, top = digits[0]
+    with m.If(sig == top):
+        m.d.sync += [sig.eq(0), *(carry if len(digits) == 1 else ())]
+        if len(digits) > 1:
+            _count(m, digits[1:], *carry)
+    with m.Else():
+        m.d.sync += sig.eq(sig + 1)
+
+
 def _mem(m: Module, name: str, width: int, depth: int):
     mem = Memory(shape=unsigned(width), depth=max(depth, 2), init=[])
     m.submodules[name] = mem
@@ -249,21 +262,11 @@ class DotaTop(Elaboratable):
 
         def adv_i():
             m.d.sync += wi.eq(wi + 1)
-            with m.If(wr_ == NH - 1):
-                m.d.sync += wr_.eq(0)
-                with m.If(wt == T - 1):
-                    m.d.sync += [wt.eq(0), wgi.eq(wgi + 1), wgbase.eq(wgbase + jj[0])]
-                with m.Else():
-                    m.d.sync += wt.eq(wt + 1)
-            with m.Else():
-                m.d.sync += wr_.eq(wr_ + 1)
+            _count(m, [(wr_, NH - 1), (wt, T - 1)], wgi.eq(wgi + 1), wgbase.eq(wgbase + jj[0]))
 
         def adv_j():
             m.d.sync += wj.eq(wj + 1)
-            with m.If(ww == NW - 1):
-                m.d.sync += [ww.eq(0), wjc.eq(wjc + 1)]
-            with m.Else():
-                m.d.sync += ww.eq(ww + 1)
+            _count(m, [(ww, NW - 1)], wjc.eq(wjc + 1))
 
         with m.If(eissue):
             with m.If(rows_mode):
@@ -354,29 +357,12 @@ class DotaTop(Elaboratable):
             with m.If(pk_end):
                 m.d.sync += [pl.eq(0), pc.eq(0), pkq.eq(0), pe.eq(0)]
                 with m.If(epi == 1):                        # next row of P
-                    with m.If(lr == NH - 1):
-                        m.d.sync += lr.eq(0)
-                        with m.If(lt == T - 1):
-                            m.d.sync += [lt.eq(0), lg.eq(lg + 1)]
-                        with m.Else():
-                            m.d.sync += lt.eq(lt + 1)
-                    with m.Else():
-                        m.d.sync += lr.eq(lr + 1)
+                    _count(m, [(lr, NH - 1), (lt, T - 1)], lg.eq(lg + 1))
                 with m.Else():                              # next column of Z
-                    with m.If(lw == NW - 1):
-                        m.d.sync += [lw.eq(0), ljc.eq(ljc + 1)]
-                    with m.Else():
-                        m.d.sync += lw.eq(lw + 1)
+                    _count(m, [(lw, NW - 1)], ljc.eq(ljc + 1))
             with m.Else():
                 m.d.sync += pe.eq(pe + 1)
-                with m.If(pl == NL - 1):
-                    m.d.sync += pl.eq(0)
-                    with m.If(pc == C - 1):
-                        m.d.sync += [pc.eq(0), pkq.eq(pkq + 1)]
-                    with m.Else():
-                        m.d.sync += pc.eq(pc + 1)
-                with m.Else():
-                    m.d.sync += pl.eq(pl + 1)
+                _count(m, [(pl, NL - 1), (pc, C - 1)], pkq.eq(pkq + 1))
 
         # ---------------------------------------------------------------- buffer writes (host or packer)
         for t in range(T):

@@ -8,27 +8,18 @@ then a 3x3x3 sparse convolution through the MMU (gathers) and the matrix unit, o
 voxels of a crop of the bundled Ouster frame (seed 0: nearest the sensor; another seed: another crop,
 other features and weights); outputs bit-exact and cycles exact against the model.
 """
-import argparse
 import sys
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from lego_standalone import parser, run_sim
+
+
+def problems(rep):
+    return f" problems={rep.extra['problems']}" if rep.extra.get("problems") else ""
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--engine", default="icarus", help="icarus, verilator or cycle (default icarus)")
-    ap.add_argument("--seed", type=int, default=0, help="the crop and the random features/weights (default 0)")
-    a = ap.parse_args(argv)
-    try:
-        from lego.api import simulate
-    except ImportError:
-        sys.exit("tb/run.py needs lego installed in this interpreter (pip install lego-hw)")
-    rep = simulate(HERE.parent, a.engine, seed=a.seed)
-    ok = bool(rep.match) and rep.extra.get("cycles_predicted") == rep.cycles
-    print(f"{'PASS' if ok else 'FAIL'}: {a.engine} cycles={rep.cycles} predicted={rep.extra.get('cycles_predicted')} "
-          f"max_abs_err={rep.max_abs_err}" + (f" problems={rep.extra['problems']}" if rep.extra.get("problems") else ""))
-    return 0 if ok else 1
+    a = parser("the crop and the random features/weights (default 0)").parse_args(argv)
+    return run_sim(a.engine, a.seed, suffix=problems)
 
 
 if __name__ == "__main__":

@@ -136,6 +136,15 @@ async def run_fetch(dut, unit, rows, use_lsb):
     return np.array(unpack(f.get("value"), rows.size, CFG.kv_bits, True)).reshape(rows.shape)
 
 
+async def clear(dut, u):
+    """Pulse the unit's clear for one cycle and wait until it is no longer busy."""
+    u.clear = 1
+    await FallingEdge(dut.clk)
+    u.clear = 0
+    while u.get("busy"):
+        await FallingEdge(dut.clk)
+
+
 async def wait_valid(dut, u, limit=64):
     """The lego-generated datapaths answer a fixed number of cycles later (their LP-scheduled latency)."""
     for _ in range(limit):
@@ -255,11 +264,7 @@ async def importance_accumulators(dut):
     for unit, depth, lanes in (("tokimp", CFG.topk_max_n, K), ("headimp", 64, 1)):
         u = U(dut, unit)
         uiw = iw if unit == "tokimp" else 6
-        u.clear = 1
-        await FallingEdge(dut.clk)
-        u.clear = 0
-        while u.get("busy"):
-            await FallingEdge(dut.clk)
+        await clear(dut, u)
         ref = np.zeros(depth, dtype=np.int64)
         top = (1 << CFG.importance_bits) - 1
         for _ in range(CASES * 10):
@@ -288,11 +293,7 @@ async def cascade_pruner_random(dut):
     depth, top = unit_prune_depth(CFG), (1 << CFG.importance_bits) - 1
     for seq in range(max(2, CASES // 5)):
         n = int(rng.integers(2, depth + 1))
-        u.clear = 1
-        await FallingEdge(dut.clk)
-        u.clear = 0
-        while u.get("busy"):
-            await FallingEdge(dut.clk)
+        await clear(dut, u)
         imp = np.zeros(depth, dtype=np.int64)
         for i in range(n):
             val = int(rng.integers(0, 8 if seq % 2 else 1 << CFG.prob_bits))

@@ -29,16 +29,21 @@ def _loops(lanes: int) -> tuple[str, ...]:
     return ("j", "i", "d") if lanes > 1 else ("j", "d")
 
 
+def _shape(lanes: int, max_n: int, d: int):
+    """``shape(*names)``: the extents of the named iterators of ``_loops(lanes)`` (j: the beats of max_n
+    elements, lanes a beat; i: the lanes; d), iterators not in the loops dropped."""
+    its = _loops(lanes)
+    ext = {"j": -(-max_n // lanes), "i": lanes, "d": d}
+    return lambda *ns: tuple(ext[n] for n in ns if n in its)
+
+
 def _acc(its: tuple[str, ...], *names: str) -> tuple[Affine, ...]:
     """One affine index per named iterator (iterators not in ``its`` are dropped)."""
     return tuple(Affine(tuple(int(x == n) for x in its)) for n in names if n in its)
 
 
 def qk_workload(d: int, max_n: int, q_bits: int, kv_bits: int, score_bits: int, keys: int = 1) -> Workload:
-    its = _loops(keys)
-    beats = -(-max_n // keys)
-    ext = {"j": beats, "i": keys, "d": d}
-    shape = lambda *ns: tuple(ext[n] for n in ns if n in its)   # noqa: E731
+    its, shape = _loops(keys), _shape(keys, max_n, d)
     return validate(Workload("spatten_qk", its, shape(*its), (
         Tensor("Q", "input", f"int{q_bits}", _acc(its, "d"), (d,)),
         Tensor("K", "input", f"int{kv_bits}", _acc(its, "j", "i", "d"), shape("j", "i", "d")),
@@ -46,10 +51,7 @@ def qk_workload(d: int, max_n: int, q_bits: int, kv_bits: int, score_bits: int, 
 
 
 def pv_workload(d: int, max_n: int, prob_bits: int, kv_bits: int, acc_bits: int, rows: int = 1) -> Workload:
-    its = _loops(rows)
-    beats = -(-max_n // rows)
-    ext = {"j": beats, "i": rows, "d": d}
-    shape = lambda *ns: tuple(ext[n] for n in ns if n in its)   # noqa: E731
+    its, shape = _loops(rows), _shape(rows, max_n, d)
     return validate(Workload("spatten_pv", its, shape(*its), (
         Tensor("P", "input", f"uint{prob_bits}", _acc(its, "j", "i"), shape("j", "i")),
         Tensor("V", "input", f"int{kv_bits}", _acc(its, "j", "i", "d"), shape("j", "i", "d")),

@@ -12,12 +12,9 @@ high in that cycle) and sample the beats, until ``done`` is seen (cycle d). Meas
 """
 from __future__ import annotations
 
-import json
-import os
-
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge
+from _pointacc_bench import run_units
+from cocotb.triggers import FallingEdge
 
 PARAMS = ("op", "n", "m", "k", "r2", "shift", "ksize", "tstride")
 
@@ -84,20 +81,4 @@ async def run_unit(dut, unit, out):
 
 @cocotb.test()
 async def mapping_jobs(dut):
-    with open(os.environ["MAP_STIM"]) as fh:
-        stim = json.load(fh)
-    Clock(dut.clk, 10, unit="ns").start()
-    for u in stim["units"]:
-        for name in ("start", "ld_en", "q_valid", *PARAMS):
-            getattr(dut, f"{u['prefix']}_{name}").value = 0
-    dut.rst.value = 1
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
-    results = [[] for _ in stim["units"]]
-    tasks = [cocotb.start_soon(run_unit(dut, u, results[i])) for i, u in enumerate(stim["units"])]
-    for t in tasks:
-        await t
-    with open(os.environ["MAP_RESULT"], "w") as fh:
-        json.dump({"units": results}, fh)
+    await run_units(dut, "MAP", ("start", "ld_en", "q_valid", *PARAMS), run_unit)

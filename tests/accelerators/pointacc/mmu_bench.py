@@ -14,12 +14,9 @@ same cycle are sampled: m_ready (accept), out_*, dram_req_*. ``start`` is held f
 """
 from __future__ import annotations
 
-import json
-import os
-
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+from _pointacc_bench import run_units
+from cocotb.triggers import FallingEdge, ReadOnly
 
 
 def dram_init(row: int, seed: int, bits: int) -> int:
@@ -121,19 +118,5 @@ async def run_unit(dut, unit, out):
 
 @cocotb.test()
 async def mmu_jobs(dut):
-    with open(os.environ["MMU_STIM"]) as fh:
-        stim = json.load(fh)
-    Clock(dut.clk, 10, unit="ns").start()
-    for u in stim["units"]:
-        for name in ("start", "op", "count", "m_valid", "dram_resp_valid"):
-            getattr(dut, f"{u['prefix']}_{name}").value = 0
-    dut.rst.value = 1
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
-    results = [[] for _ in stim["units"]]
-    tasks = [cocotb.start_soon(run_unit(dut, u, results[i])) for i, u in enumerate(stim["units"])]
-    for t in tasks:
-        await t
-    with open(os.environ["MMU_RESULT"], "w") as fh:
-        json.dump({"units": results}, fh)
+    await run_units(dut, "MMU", ("start", "op", "count", "m_valid", "dram_resp_valid"), run_unit,
+                    release_at_falling_edge=False)

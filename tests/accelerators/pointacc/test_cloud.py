@@ -74,20 +74,34 @@ def test_txt_and_bin_written_here(tmp_path):
     assert np.array_equal(load_cloud(tmp_path / "x.txt"), a[:, :3])
 
 
+# bad text inputs: kind -> (file text, expected message; None: numpy's wording, checked for the prefix
+# (and, for words, the bad token) only)
+BAD_TEXT = {
+    "empty_txt": ("", "empty cloud (0 points)"),
+    "inf_txt": ("0,0,0\n1,inf,2\n", "1 of 2 points have NaN or Inf coordinates (first at row 1)"),
+    "suffix": ("0,0,0\n", "unknown suffix '.ply'; expected one of .bin, .txt, .npy"),
+    "no_suffix": ("0,0,0\n", "unknown suffix '(none)'; expected one of .bin, .txt, .npy"),
+    "two_cols": ("0,1\n2,3\n", "need at least 3 columns (x, y, z), got 2"),
+    "words": ("x,y,z\n1,2,3\n", None),
+    "ragged": ("1,2,3\n4,5\n", None),
+}
+
+
 def _bad(tmp_path, kind):
     """Write one bad input; returns (path, expected message after '--cloud: <path>: ')."""
     f = tmp_path / {"truncated": "t.bin", "empty_bin": "e.bin", "empty_txt": "e.txt", "nan_npy": "n.npy",
                     "inf_txt": "i.txt", "suffix": "c.ply", "no_suffix": "cloud", "two_cols": "c.txt",
                     "words": "w.txt", "pickle": "p.npy", "npy_3d": "d.npy", "missing": "absent.bin",
                     "dir": "sub.bin", "ragged": "r.txt", "huge": "h.npy"}[kind]
+    if kind in BAD_TEXT:
+        text, msg = BAD_TEXT[kind]
+        f.write_text(text)
+        return f, msg
     if kind == "truncated":
         np.zeros(10, np.float32).tofile(f)
         return f, "truncated KITTI .bin: 40 bytes is not a multiple of 16 (float32 x, y, z, intensity per point)"
     if kind == "empty_bin":
         f.write_bytes(b"")
-        return f, "empty cloud (0 points)"
-    if kind == "empty_txt":
-        f.write_text("")
         return f, "empty cloud (0 points)"
     if kind == "nan_npy":
         a = np.zeros((9, 3))
@@ -95,24 +109,6 @@ def _bad(tmp_path, kind):
         a[7, 2] = -np.inf
         np.save(f, a)
         return f, "2 of 9 points have NaN or Inf coordinates (first at row 4)"
-    if kind == "inf_txt":
-        f.write_text("0,0,0\n1,inf,2\n")
-        return f, "1 of 2 points have NaN or Inf coordinates (first at row 1)"
-    if kind == "suffix":
-        f.write_text("0,0,0\n")
-        return f, "unknown suffix '.ply'; expected one of .bin, .txt, .npy"
-    if kind == "no_suffix":
-        f.write_text("0,0,0\n")
-        return f, "unknown suffix '(none)'; expected one of .bin, .txt, .npy"
-    if kind == "two_cols":
-        f.write_text("0,1\n2,3\n")
-        return f, "need at least 3 columns (x, y, z), got 2"
-    if kind == "words":
-        f.write_text("x,y,z\n1,2,3\n")
-        return f, None  # numpy's wording; checked for the prefix and the bad token
-    if kind == "ragged":
-        f.write_text("1,2,3\n4,5\n")
-        return f, None  # numpy's wording; checked for the prefix only
     if kind == "pickle":
         np.save(f, np.array([{"a": 1}], dtype=object), allow_pickle=True)
         return f, None

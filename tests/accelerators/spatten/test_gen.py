@@ -18,7 +18,7 @@ from lego.toolchain import require
 FILES = {".lego", "config.yaml", "files.f", "lint.vlt", "manifest.json", "report.json", "spatten_top.core",
          "spatten_top.v", "tb"}
 REPO = Path(__file__).resolve().parents[3]
-TB = {"beats.py", "run.py", "spatten_units.v", "tb_cycles.py", "tb_pipeline.py", "tb_spatten.py", "test_design.py"}
+TB = {"beats.py", "lego_standalone.py", "run.py", "spatten_units.v", "tb_cycles.py", "tb_pipeline.py", "tb_spatten.py", "test_design.py"}
 
 
 def test_output_contract(spatten_rtl_dir):

@@ -10,17 +10,11 @@ the rising edge that ends cycle k when its valid and ready are both high in cycl
 """
 from __future__ import annotations
 
-import json
-import os
 import random
 
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge, Timer
-
-
-def _sig(dut, k, name):
-    return getattr(dut, f"u{k}_{name}")
+from _bench import clock_and_reset, load_stim, save_result, sig as _sig
+from cocotb.triggers import FallingEdge, Timer
 
 
 def pack(vals, w):
@@ -37,19 +31,10 @@ def unpack(word, w, n):
 
 @cocotb.test()
 async def gelu_stream(dut):
-    with open(os.environ["GELU_STIM"]) as fh:
-        stim = json.load(fh)
+    stim = load_stim("gelu")
     units = stim["units"]
-    Clock(dut.clk, 10, unit="ns").start()
-    for k in range(len(units)):
-        _sig(dut, k, "in_valid").value = 0
-        _sig(dut, k, "in_data").value = 0
-        _sig(dut, k, "out_ready").value = 0
-    dut.rst.value = 1
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    await clock_and_reset(dut, [f"u{k}_{p}" for k in range(len(units))
+                                for p in ("in_valid", "in_data", "out_ready")])
 
     rng = random.Random(stim["seed"])
     st = [{"pos": 0, "accepts": [], "outs": [], "out_cycles": [], "ready_errors": 0, "hold_errors": 0,
@@ -96,6 +81,5 @@ async def gelu_stream(dut):
         await Timer(1, unit="ns")
         for k in range(len(units)):
             assert not int(_sig(dut, k, "out_valid").value), f"u{k}: stray out_valid"
-    with open(os.environ["GELU_RESULT"], "w") as fh:
-        json.dump({"cycles": cycle, "units": [{k2: s[k2] for k2 in ("accepts", "outs", "out_cycles", "ready_errors",
-                                                                   "hold_errors")} for s in st]}, fh)
+    keys = ("accepts", "outs", "out_cycles", "ready_errors", "hold_errors")
+    save_result("gelu", {"cycles": cycle, "units": [{k2: s[k2] for k2 in keys} for s in st]})

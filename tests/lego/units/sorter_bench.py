@@ -14,13 +14,11 @@ after job j-1's last output. While a job runs, its runs are offered as block str
 """
 from __future__ import annotations
 
-import json
-import os
 import random
 
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+from _bench import clock_and_reset, load_stim, save_result
+from cocotb.triggers import FallingEdge, ReadOnly
 
 
 def _split(v: int, n: int, w: int) -> list[int]:
@@ -49,20 +47,11 @@ def _drive(dut, pre, blk, kb, ib):
 
 @cocotb.test()
 async def sorter_units(dut):
-    with open(os.environ["SORTER_STIM"]) as fh:
-        stim = json.load(fh)
-    Clock(dut.clk, 10, unit="ns").start()
+    stim = load_stim("sorter")
     sorters, mergers = stim["sorters"], stim["mergers"]
-    for k, _ in enumerate(sorters):
-        getattr(dut, f"s{k}_in_valid").value = 0
-    for k, _ in enumerate(mergers):
-        for s in ("start", "a_valid", "b_valid", "keep_low", "len_a", "len_b"):
-            getattr(dut, f"m{k}_{s}").value = 0
-    dut.rst.value = 1
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    await clock_and_reset(dut, [f"s{k}_in_valid" for k, _ in enumerate(sorters)] +
+                          [f"m{k}_{s}" for k, _ in enumerate(mergers)
+                           for s in ("start", "a_valid", "b_valid", "keep_low", "len_a", "len_b")])
     rng = random.Random(stim["seed"])
 
     s_st = [{"next": 0, "outs": [], "out_cycles": []} for _ in sorters]
@@ -160,6 +149,6 @@ async def sorter_units(dut):
         idle = 0 if active else idle + 1
         if cycle > stim["max_cycles"]:
             raise AssertionError(f"timeout after {cycle} cycles")
-    with open(os.environ["SORTER_RESULT"], "w") as fh:
-        json.dump({"cycles": cycle, "sorters": [{"outs": s["outs"], "out_cycles": s["out_cycles"]} for s in s_st],
-                   "mergers": [st["jobs"] for st in m_st]}, fh)
+    save_result("sorter", {"cycles": cycle,
+                           "sorters": [{"outs": s["outs"], "out_cycles": s["out_cycles"]} for s in s_st],
+                           "mergers": [st["jobs"] for st in m_st]})

@@ -6,21 +6,17 @@ once per simulator (module-scoped fixture)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _harness import assert_lint_clean, run_bench
 from amaranth.hdl import Elaboratable, Module, Signal, unsigned
 
-from lego.emit.files import LINT_VLT
-from lego.toolchain import require, run_cocotb
 from lego.units import GELU_LATENCY, GeluUnit, gelu_cycles
+from lego.units.harness import emit
 from sw_reference.gelu_fx import gelu_fx, gelu_params
 
 pytestmark = pytest.mark.rtl
-HERE = Path(__file__).parent
 
 # (params (c, g, mult, shift), lanes, in_bits, out_bits, beats, gap_p, stall_p)
 CONFIGS = [
@@ -79,13 +75,6 @@ class GeluTop(Elaboratable):
         return m
 
 
-def emit(path: Path, top, name: str, ports) -> Path:
-    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
-    from amaranth.back import verilog
-    path.write_text(verilog.convert(top, name=name, ports=ports))
-    return path
-
-
 @pytest.fixture(scope="module")
 def design(tmp_path_factory):
     d = tmp_path_factory.mktemp("gelu_rtl")
@@ -106,14 +95,7 @@ def design(tmp_path_factory):
 
 @pytest.fixture(scope="module", params=["icarus", "verilator"])
 def sim(request, design):
-    engine = request.param
-    d = design["dir"]
-    result = d / f"result_{engine}.json"
-    ok = run_cocotb(engine=engine, sources=[design["src"]], top="gelu_top", test_module="gelu_bench",
-                    test_dir=HERE, build_dir=d / f"build_{engine}",
-                    extra_env={"GELU_STIM": str(design["stim"]), "GELU_RESULT": str(result)})
-    assert ok, f"cocotb bench failed under {engine}"
-    return json.loads(result.read_text())
+    return run_bench("gelu", request.param, design["src"], design["stim"], design["dir"])
 
 
 @pytest.mark.filterwarnings("ignore:.*created but never used")
@@ -173,8 +155,4 @@ def test_verilator_lint(tmp_path, cfg):
     u = GeluUnit(*p, lanes=lanes, in_bits=ib, out_bits=ob)
     ports = [u.in_valid, u.in_data.as_value(), u.in_ready, u.out_valid, u.out_data.as_value(), u.out_ready]
     src = emit(tmp_path / "gelu_unit.v", u, "gelu_unit", ports)
-    (tmp_path / "lint.vlt").write_text(LINT_VLT)
-    res = subprocess.run([require("verilator"), "--lint-only", "-Wall", str(tmp_path / "lint.vlt"),
-                          str(src), "--top-module", "gelu_unit"], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    assert "%Warning" not in res.stderr, res.stderr
+    assert_lint_clean(src, "gelu_unit", tmp_path)

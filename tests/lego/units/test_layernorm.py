@@ -6,21 +6,16 @@ once per simulator (module-scoped fixture), all running concurrently."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
-from amaranth.hdl import Elaboratable, Module, Signal, signed, unsigned
+from _harness import assert_lint_clean, check_rows_exact, check_rows_protocol, run_bench
 
-from lego.emit.files import LINT_VLT
-from lego.toolchain import require, run_cocotb
 from lego.units import LayerNormUnit, layernorm_cycles
+from lego.units.harness import SideBySide, emit
 from sw_reference.layernorm_fx import layernorm_fx
 
 pytestmark = pytest.mark.rtl
-HERE = Path(__file__).parent
 PORTS = ("in_valid", "in_data", "in_gamma", "in_beta", "in_ready", "out_valid", "out_data", "out_index", "busy")
 
 # (N, out_shift, keyword arguments, rows)
@@ -90,42 +85,11 @@ def pow4_row(rng, N, eps, lo, hi, fallback):
     return fallback
 
 
-class LayerNormTop(Elaboratable):
-    """Several LayerNormUnits with independent ports u<k>_* sharing clk/rst."""
-
-    def __init__(self, configs):
-        self.units = [LayerNormUnit(N, os_, **kw) for N, os_, kw, _ in configs]
-        self.ports = []
-        for k, u in enumerate(self.units):
-            for name in PORTS:
-                sig = getattr(u, name)
-                shape = signed(len(sig)) if sig.shape().signed else unsigned(len(sig))
-                self.ports.append((name, u, Signal(shape, name=f"u{k}_{name}")))
-
-    def elaborate(self, platform):
-        m = Module()
-        for k, u in enumerate(self.units):
-            m.submodules[f"u{k}"] = u
-        for name, u, port in self.ports:
-            if name.startswith("in_") and name != "in_ready":
-                m.d.comb += getattr(u, name).eq(port)
-            else:
-                m.d.comb += port.eq(getattr(u, name))
-        return m
-
-
-def emit(path: Path, top, name: str, ports) -> Path:
-    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
-    from amaranth.back import verilog
-    path.write_text(verilog.convert(top, name=name, ports=ports))
-    return path
-
-
 @pytest.fixture(scope="module")
 def design(tmp_path_factory):
     d = tmp_path_factory.mktemp("layernorm_rtl")
-    top = LayerNormTop(CONFIGS)
-    src = emit(d / "layernorm_top.v", top, "layernorm_top", [p for _, _, p in top.ports])
+    top = SideBySide((f"u{k}", LayerNormUnit(N, os_, **kw)) for k, (N, os_, kw, _) in enumerate(CONFIGS))
+    src = emit(d / "layernorm_top.v", top, "layernorm_top")
     rng = np.random.default_rng(23)
     units = []
     for N, os_, kw, n in CONFIGS:
@@ -143,14 +107,7 @@ def design(tmp_path_factory):
 
 @pytest.fixture(scope="module", params=["icarus", "verilator"])
 def sim(request, design):
-    engine = request.param
-    d = design["dir"]
-    result = d / f"result_{engine}.json"
-    ok = run_cocotb(engine=engine, sources=[design["src"]], top="layernorm_top", test_module="layernorm_bench",
-                    test_dir=HERE, build_dir=d / f"build_{engine}",
-                    extra_env={"LAYERNORM_STIM": str(design["stim"]), "LAYERNORM_RESULT": str(result)})
-    assert ok, f"cocotb bench failed under {engine}"
-    return json.loads(result.read_text())
+    return run_bench("layernorm", request.param, design["src"], design["stim"], design["dir"])
 
 
 @pytest.mark.filterwarnings("ignore:.*created but never used")
@@ -180,32 +137,11 @@ def test_ports():
 
 
 def test_bit_exact(sim, design):
-    for k, (u, got) in enumerate(zip(design["units"], sim["units"])):
-        N = u["N"]
-        assert len(got["rows"]) == len(u["rows"])
-        for i, (row, exp) in enumerate(zip(got["rows"], u["expected"])):
-            assert [o[0] for o in row["outs"]] == list(range(N)), f"u{k} row {i}: out_index order"
-            assert [o[1] for o in row["outs"]] == exp, f"u{k} (N={N}) row {i}: {u['rows'][i][:8]}"
+    check_rows_exact(design, sim, "N")
 
 
 def test_latency_and_protocol(sim, design):
-    for k, (u, got) in enumerate(zip(design["units"], sim["units"])):
-        N, busy = u["N"], got["busy_trace"]
-        prev_end = None
-        for i, row in enumerate(got["rows"]):
-            oc = row["out_cycles"]
-            assert oc == list(range(oc[0], oc[0] + N)), f"u{k} row {i}: outputs not consecutive"
-            gaps = row["last_accept"] - row["first_accept"] - (N - 1)
-            assert gaps >= 0 and (gaps > 0) <= u["gappy"][i]
-            assert oc[0] - row["last_accept"] == 24, f"u{k} row {i}: first output {oc[0] - row['last_accept']}"
-            span = oc[-1] + 1 - row["first_accept"]
-            assert span == layernorm_cycles(N) + gaps, f"u{k} row {i}: {span} cycles"
-            if prev_end is not None and not u["gappy"][i]:
-                assert row["first_accept"] == prev_end, f"u{k} row {i}: not back to back"
-            prev_end = oc[-1] + 1
-            assert all(busy[c] for c in range(row["first_accept"] + 1, oc[-1] + 1)), f"u{k} row {i}"
-            assert not busy[row["first_accept"]] and not busy[oc[-1] + 1], f"u{k} row {i}"
-        assert not any(busy[-3:])
+    check_rows_protocol(design, sim, "N", layernorm_cycles, first_out=24)
 
 
 LINT_CFGS = [(8, 10, {}), (5, 4, CONFIGS[5][2]), (3, 0, CONFIGS[6][2]), (1, 63, {"frac_bits": 0}),
@@ -218,8 +154,4 @@ def test_verilator_lint(tmp_path, cfg):
     N, os_, kw = cfg
     u = LayerNormUnit(N, os_, **kw)
     src = emit(tmp_path / "layernorm_unit.v", u, "layernorm_unit", [getattr(u, n) for n in PORTS])
-    (tmp_path / "lint.vlt").write_text(LINT_VLT)
-    res = subprocess.run([require("verilator"), "--lint-only", "-Wall", str(tmp_path / "lint.vlt"),
-                          str(src), "--top-module", "layernorm_unit"], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    assert "%Warning" not in res.stderr, res.stderr
+    assert_lint_clean(src, "layernorm_unit", tmp_path)

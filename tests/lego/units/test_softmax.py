@@ -10,20 +10,16 @@ import json
 import math
 import os
 import re
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
-from amaranth.hdl import Elaboratable, Module, Signal, signed, unsigned
+from _harness import assert_lint_clean, check_rows_exact, check_rows_protocol, run_bench
 
-from lego.emit.files import LINT_VLT
-from lego.toolchain import require, run_cocotb
 from lego.units import SoftmaxUnit, softmax_cycles
+from lego.units.harness import SideBySide, emit
 from sw_reference.softmax_fx import softmax_fx, softmax_params
 
 pytestmark = pytest.mark.rtl
-HERE = Path(__file__).parent
 
 # (L, mult, shift, pb, in_bits, rows)
 CONFIGS = [
@@ -62,44 +58,12 @@ def stim_rows(rng, L, in_bits, n):
     return rows
 
 
-class SoftmaxTop(Elaboratable):
-    """Several SoftmaxUnits with independent ports u<k>_* sharing clk/rst."""
-
-    def __init__(self, configs):
-        self.units = [SoftmaxUnit(L, mult, shift, pb, ib) for L, mult, shift, pb, ib, _ in configs]
-        self.ports = []
-        for k, u in enumerate(self.units):
-            for name in ("in_valid", "in_data", "in_ready", "out_valid", "out_data", "out_index", "busy"):
-                sig = getattr(u, name)
-                shape = signed(len(sig)) if sig.shape().signed else unsigned(len(sig))
-                port = Signal(shape, name=f"u{k}_{name}")
-                setattr(self, f"u{k}_{name}", port)
-                self.ports.append((name, u, port))
-
-    def elaborate(self, platform):
-        m = Module()
-        for k, u in enumerate(self.units):
-            m.submodules[f"u{k}"] = u
-        for name, u, port in self.ports:
-            if name in ("in_valid", "in_data"):
-                m.d.comb += getattr(u, name).eq(port)
-            else:
-                m.d.comb += port.eq(getattr(u, name))
-        return m
-
-
-def emit(path: Path, top: Elaboratable, name: str, ports) -> Path:
-    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
-    from amaranth.back import verilog
-    path.write_text(verilog.convert(top, name=name, ports=ports))
-    return path
-
-
 @pytest.fixture(scope="module")
 def design(tmp_path_factory):
     d = tmp_path_factory.mktemp("softmax_rtl")
-    top = SoftmaxTop(CONFIGS)
-    src = emit(d / "softmax_top.v", top, "softmax_top", [p for _, _, p in top.ports])
+    top = SideBySide((f"u{k}", SoftmaxUnit(L, mult, shift, pb, ib)) for k, (L, mult, shift, pb, ib, _)
+                     in enumerate(CONFIGS))
+    src = emit(d / "softmax_top.v", top, "softmax_top")
     rng = np.random.default_rng(7)
     units = []
     for k, (L, mult, shift, pb, ib, n) in enumerate(CONFIGS):
@@ -115,14 +79,7 @@ def design(tmp_path_factory):
 
 @pytest.fixture(scope="module", params=["icarus", "verilator"])
 def sim(request, design):
-    engine = request.param
-    d = design["dir"]
-    result = d / f"result_{engine}.json"
-    ok = run_cocotb(engine=engine, sources=[design["src"]], top="softmax_top",
-                    test_module="softmax_bench", test_dir=HERE, build_dir=d / f"build_{engine}",
-                    extra_env={"SOFTMAX_STIM": str(design["stim"]), "SOFTMAX_RESULT": str(result)})
-    assert ok, f"cocotb bench failed under {engine}"
-    return json.loads(result.read_text())
+    return run_bench("softmax", request.param, design["src"], design["stim"], design["dir"])
 
 
 @pytest.mark.filterwarnings("ignore:.*created but never used")
@@ -145,31 +102,11 @@ def test_ports():
 
 
 def test_bit_exact(sim, design):
-    for k, (u, got) in enumerate(zip(design["units"], sim["units"])):
-        L = u["L"]
-        for i, (row, exp) in enumerate(zip(got["rows"], u["expected"])):
-            assert [o[0] for o in row["outs"]] == list(range(L)), f"u{k} row {i}: out_index order"
-            assert [o[1] for o in row["outs"]] == exp, f"u{k} (L={L}) row {i}: {u['rows'][i]}"
+    check_rows_exact(design, sim, "L")
 
 
 def test_latency_and_protocol(sim, design):
-    for k, (u, got) in enumerate(zip(design["units"], sim["units"])):
-        L, busy = u["L"], got["busy_trace"]
-        prev_end = None
-        for i, row in enumerate(got["rows"]):
-            oc = row["out_cycles"]
-            assert oc == list(range(oc[0], oc[0] + L)), f"u{k} row {i}: outputs not consecutive"
-            gaps = row["last_accept"] - row["first_accept"] - (L - 1)
-            assert gaps >= 0 and (gaps > 0) <= u["gappy"][i]
-            span = oc[-1] + 1 - row["first_accept"]
-            assert span == softmax_cycles(L) + gaps, f"u{k} row {i}: {span} cycles"
-            if prev_end is not None and not u["gappy"][i]:
-                assert row["first_accept"] == prev_end, f"u{k} row {i}: not back to back"
-            prev_end = oc[-1] + 1
-            # busy: high from the cycle after the first accept through the last out_valid
-            assert all(busy[c] for c in range(row["first_accept"] + 1, oc[-1] + 1)), f"u{k} row {i}"
-            assert not busy[row["first_accept"]] and not busy[oc[-1] + 1], f"u{k} row {i}"
-        assert not any(busy[-3:])
+    check_rows_protocol(design, sim, "L", softmax_cycles)
 
 
 @pytest.mark.parametrize("cfg", [(1, 1000, 16, 15, 32), (16, 80681, 16, 15, 32), (37, 123, 12, 12, 24),
@@ -182,11 +119,7 @@ def test_verilator_lint(tmp_path, cfg):
     ports = [getattr(u, n) for n in ("in_valid", "in_data", "in_ready", "out_valid", "out_data",
                                      "out_index", "busy")]
     src = emit(tmp_path / "lego_softmax_unit.v", u, "lego_softmax_unit", ports)
-    (tmp_path / "lint.vlt").write_text(LINT_VLT)
-    res = subprocess.run([require("verilator"), "--lint-only", "-Wall", "lint.vlt", src.name,
-                          "--top-module", "lego_softmax_unit"], cwd=tmp_path, capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    assert "%Warning" not in res.stderr, res.stderr
+    assert_lint_clean(src, "lego_softmax_unit", tmp_path)
 
 
 # ------------------------------------------------------------------------- the exp tables in the RTL

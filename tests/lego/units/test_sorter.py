@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import pytest
+from _harness import assert_lint_clean, run_bench
 
-from lego.toolchain import run_cocotb
-from lego.units.harness import SideBySide, emit, lint
+from lego.units.harness import SideBySide, emit
 from lego.units.sorter import (BitonicSorter, RunMerger, check_width, merge_cycles, merge_reference,
                                sort_reference, sorter_latency, sorter_stages)
 
-HERE = Path(__file__).parent
 
 # (W, key_bits, idx_bits, stages_per_cycle, blocks)
 SORTERS = [(2, 8, 3, 1, 40), (4, 3, 4, 1, 60), (8, 12, 5, 2, 60), (16, 20, 6, 1, 50), (32, 10, 6, 4, 24)]
@@ -106,14 +104,7 @@ def design(tmp_path_factory):
 
 @pytest.fixture(scope="module", params=["icarus", "verilator"])
 def sim(request, design):
-    engine = request.param
-    d = design["dir"]
-    result = d / f"result_{engine}.json"
-    ok = run_cocotb(engine=engine, sources=[design["src"]], top="sorter_top", test_module="sorter_bench",
-                    test_dir=HERE, build_dir=d / f"build_{engine}",
-                    extra_env={"SORTER_STIM": str(d / "stim.json"), "SORTER_RESULT": str(result)})
-    assert ok, f"cocotb bench failed under {engine}"
-    return json.loads(result.read_text())
+    return run_bench("sorter", request.param, design["src"], design["dir"] / "stim.json", design["dir"])
 
 
 def test_formulas_and_errors():
@@ -175,5 +166,4 @@ def test_verilator_lint(tmp_path, cfg):
     kind, args = cfg
     comp = BitonicSorter(*args) if kind == "sorter" else RunMerger(*args)
     src = emit(tmp_path / "unit.v", comp, "unit")
-    res = lint(src, "unit", tmp_path)
-    assert res.returncode == 0 and "%Warning" not in res.stderr, res.stderr
+    assert_lint_clean(src, "unit", tmp_path)
