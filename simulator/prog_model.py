@@ -64,7 +64,7 @@ def _progress(total_desc: str, quiet: bool):
     if quiet:
         return None
     from tqdm import tqdm
-    return lambda it: tqdm(it, desc=total_desc, unit="layer", leave=False)
+    return lambda it: tqdm(it, desc=total_desc, unit="layer", leave=False, disable=None)  # off without a TTY
 
 
 def run_model_program(model: str, design_dir: Path, latency: int, quiet: bool = False) -> tuple[list[dict], dict]:
