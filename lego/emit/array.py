@@ -294,14 +294,19 @@ class ArrayCore:
         n = self.pg.nodes[nid]
         return unsigned(n.width) if n.kind in ("ag", "wag") else signed(n.width)
 
+    def _memory_depth(self, depth: int) -> int:
+        """Words of one input bank memory holding ``depth`` words of a tensor (at least 2 for Amaranth)."""
+        return max(2, depth)
+
     def _input_banks(self, m) -> dict:
-        """The input banks (host-written), as {(tensor, bank): Memory}; their write ports in ``in_wr``."""
+        """The input banks (host- or DMA-written), as {(tensor, bank): Memory}; their write ports in ``in_wr``."""
         mems = {}
         for t in self.arch.workload.inputs:
             nb, depth = self.in_banks[t.name]
             self.in_wr[t.name] = []
             for b in range(nb):
-                mem = Memory(shape=signed(t.bits) if t.signed else unsigned(t.bits), depth=max(2, depth), init=[])
+                mem = Memory(shape=signed(t.bits) if t.signed else unsigned(t.bits), depth=self._memory_depth(depth),
+                             init=[])
                 m.submodules[f"{self.prefix}mem_{t.name}_{b}"] = mem
                 mems[(t.name, b)] = mem
                 self.in_wr[t.name].append(mem.write_port())

@@ -169,18 +169,9 @@ class ProgCore(ArrayCore):
             self._node(m, nid, pg.nodes[nid], ins[nid], mems)
         return m
 
-    def _input_banks(self, m) -> dict:
-        """Input banks of two buffers each (buffer b at addresses b*depth ..): the DMA load unit writes them."""
-        mems = {}
-        for t in self.arch.workload.inputs:
-            nb, depth = self.in_banks[t.name]
-            self.in_wr[t.name] = []
-            for b in range(nb):
-                mem = Memory(shape=signed(t.bits) if t.signed else t.bits, depth=2 * max(1, depth), init=[])
-                m.submodules[f"mem_{t.name}_{b}"] = mem
-                mems[(t.name, b)] = mem
-                self.in_wr[t.name].append(mem.write_port())
-        return mems
+    def _memory_depth(self, depth: int) -> int:
+        """Input banks hold two buffers (buffer b at addresses b*depth ..); the DMA load unit writes them."""
+        return 2 * max(1, depth)
 
     def _y_banks(self, m):
         """Accumulator banks: two memories (buffers) per bank, each one write and one synchronous read port.
