@@ -1,0 +1,237 @@
+"""Mutation score of the pure-Python layers (not part of CI): mutmut on lego/affine, lego/arch, lego/prim,
+sw_reference (with pointacc and spatten) and DOTA's noise golden model, each against its own fast tests.
+
+    .venv/bin/pip install -e ".[mutation]"
+    .venv/bin/python bench/mutation.py                    # every mutant: hours on 2 cores
+    .venv/bin/python bench/mutation.py --sample 0.12      # a fixed 12 % of every module's mutants
+    .venv/bin/python bench/mutation.py --retest survived  # again, after adding tests
+    .venv/bin/python bench/mutation.py --report           # table and JSON from the stored results only
+
+How: one mutmut session per group (SESSIONS) in a scratch copy of the tree (build/mutation/<group>/; the
+working tree is never touched). mutmut first runs the group's test files once and records which tests reach
+which function; each mutant then runs only those tests (forked, one worker by default), so a mutant of
+``lego/affine/reuse.py`` runs the handful of tests that call the mutated function, not the suite. Tests
+marked ``rtl`` (cocotb under a simulator), ``slow`` and ``gpu`` are left out. mutmut mutates code inside
+functions and methods only; module-level constants, decorated functions (``@property``,
+``@cached_property``, ``@dataclass`` fields) are not mutated.
+
+``--sample F`` keeps the mutants whose name hashes (sha1) below F: a fixed subset that does not move
+between runs as long as the module does not change. Results are stored by mutmut (``mutants/*.meta``) and
+a later run only tests mutants without a result, so a long run can be stopped and resumed.
+
+Score = (killed + timeout) / (mutants tested - equivalent). A mutant whose function no selected test calls
+counts as survived ("no tests"). EQUIVALENT lists the surviving mutants that no test can kill, each with
+the reason; bench/results/mutation.json records them, the survivors and the per-module/per-package table.
+"""
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRATCH = ROOT / "build" / "mutation"
+RESULTS = ROOT / "bench" / "results" / "mutation.json"
+MARKERS = "not slow and not gpu and not rtl"
+
+# group -> (files to mutate (fnmatch on the relative path), files not to mutate, test paths)
+SESSIONS: dict[str, tuple[list[str], list[str], list[str]]] = {
+    "lego": (["lego/affine/*.py", "lego/arch/*.py", "lego/prim/*.py"], [],
+             ["tests/lego/affine", "tests/lego/arch", "tests/lego/prim"]),
+    "sw_reference": (["sw_reference/*.py"], [], ["tests/sw_reference"]),
+    "dota": (["accelerators/dota/noise.py"], [], ["tests/accelerators/dota/test_noise.py"]),
+}
+# the packages the score is reported (and the goal set) for: longest prefix wins
+PACKAGES = ["lego/affine", "lego/arch", "lego/prim", "sw_reference", "sw_reference/pointacc",
+            "sw_reference/spatten", "accelerators/dota"]
+
+# Surviving mutants that are equivalent to the original (no input can tell them apart), with the reason.
+EQUIVALENT: dict[str, str] = {}
+
+STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 36: "timeout", 24: "timeout",
+          -24: "timeout", 152: "timeout", 255: "timeout", None: "not checked", 34: "skipped"}
+
+
+def package_of(path: str) -> str:
+    return max((p for p in PACKAGES if path.startswith(p + "/")), key=len)
+
+
+def source_files(session: str) -> list[str]:
+    inc, exc, _ = SESSIONS[session]
+    out = []
+    for p in sorted(ROOT.glob("**/*.py")):
+        rel = p.relative_to(ROOT).as_posix()
+        if rel.startswith(("build/", ".venv/", "tests/")):
+            continue
+        if any(fnmatch.fnmatch(rel, g) for g in inc) and not any(fnmatch.fnmatch(rel, g) for g in exc):
+            out.append(rel)
+    return out
+
+
+def mutant_names(rel: str) -> list[str]:
+    """The mutants mutmut makes of one file, named as mutmut names them."""
+    from mutmut.mutation.file_mutation import mutate_file_contents
+    from mutmut.utils.format_utils import get_mutant_name
+
+    r = mutate_file_contents(rel, (ROOT / rel).read_text(), None, None)
+    return [get_mutant_name(Path(rel), n).replace("__init__.", "") for n in r.mutant_names]
+
+
+def sampled(name: str, frac: float) -> bool:
+    return frac >= 1 or int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) < frac * 16 ** 8
+
+
+def copy_tree(dst: Path) -> None:
+    """The tracked and untracked-but-not-ignored files, as git sees them, into dst (mutmut's state kept)."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True,
+                           capture_output=True, text=True).stdout.split()
+    dst.mkdir(parents=True, exist_ok=True)
+    for rel in files:
+        if rel.startswith(("bench/results/", "docs/")) or not (ROOT / rel).is_file():
+            continue
+        d = dst / rel
+        d.parent.mkdir(parents=True, exist_ok=True)
+        if not d.exists() or d.read_bytes() != (ROOT / rel).read_bytes():
+            shutil.copy2(ROOT / rel, d)
+
+
+def write_config(work: Path, session: str) -> None:
+    """The repository's [tool.mutmut] with this session's files and tests."""
+    import tomllib
+
+    inc, exc, tests = SESSIONS[session]
+    base = tomllib.loads((ROOT / "pyproject.toml").read_text()).get("tool", {}).get("mutmut", {})
+    text = (ROOT / "pyproject.toml").read_text().split("[tool.mutmut]")[0]
+    cfg = dict(base)
+    cfg["only_mutate"] = inc
+    cfg["do_not_mutate"] = exc
+    cfg["pytest_add_cli_args_test_selection"] = tests + ["-m", MARKERS]
+    text += "[tool.mutmut]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in cfg.items())
+    (work / "pyproject.toml").write_text(text)
+
+
+def load_results(session: str) -> dict[str, int | None]:
+    work = SCRATCH / session
+    out: dict[str, int | None] = {}
+    for rel in source_files(session):
+        meta = work / "mutants" / (rel + ".meta")
+        if meta.exists():
+            out.update(json.loads(meta.read_text())["exit_code_by_key"])
+    return out
+
+
+def run_session(session: str, frac: float, retest: set[str], jobs: int) -> None:
+    work = SCRATCH / session
+    copy_tree(work)
+    write_config(work, session)
+    want = [n for rel in source_files(session) for n in mutant_names(rel) if sampled(n, frac)]
+    done = load_results(session)
+    todo = [n for n in want if STATUS.get(done.get(n), "suspicious") in retest | {"not checked"}]
+    print(f"[{session}] {len(want)} mutants in the sample, {len(todo)} to test", flush=True)
+    if not todo:
+        return
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    mutmut = [sys.executable, "-c", "import sys; from mutmut.__main__ import cli; sys.exit(cli())", "run",
+              "--max-children", str(jobs)]
+    for k in range(0, len(todo), 400):       # mutmut re-runs explicitly named mutants: name them in batches
+        r = subprocess.run(mutmut + todo[k:k + 400], cwd=work, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+        log = work / "mutmut.log"
+        with log.open("a") as f:
+            f.write(r.stdout.replace("\r", "\n"))
+        if r.returncode != 0:
+            sys.exit(f"[{session}] mutmut failed (exit {r.returncode}); see {log}")
+
+
+def report(frac: float, runtime: float | None) -> dict:
+    modules: dict[str, dict] = {}
+    survivors, equivalent = [], []
+    for session in SESSIONS:
+        res = load_results(session)
+        for rel in source_files(session):
+            names = [n for n in mutant_names(rel) if sampled(n, frac)]
+            row = {"mutants": 0, "killed": 0, "survived": 0, "no_tests": 0, "timeout": 0, "equivalent": 0,
+                   "not_checked": 0}
+            for n in names:
+                st = STATUS.get(res.get(n), "suspicious")
+                if st == "not checked":
+                    row["not_checked"] += 1
+                    continue
+                row["mutants"] += 1
+                if st in ("killed", "timeout"):
+                    row["killed" if st == "killed" else "timeout"] += 1
+                elif n in EQUIVALENT:
+                    row["equivalent"] += 1
+                    equivalent.append({"mutant": n, "reason": EQUIVALENT[n]})
+                else:
+                    row["survived"] += 1
+                    row["no_tests"] += st == "no tests"
+                    survivors.append({"mutant": n, "status": st, "session": session})
+            if names:
+                modules[rel] = row
+    packages: dict[str, dict] = {}
+    for rel, row in modules.items():
+        p = packages.setdefault(package_of(rel), {k: 0 for k in row})
+        for k, v in row.items():
+            p[k] += v
+
+    def score(r):
+        den = r["mutants"] - r["equivalent"]
+        return round((r["killed"] + r["timeout"]) / den, 4) if den else None
+
+    for r in list(modules.values()) + list(packages.values()):
+        r["score"] = score(r)
+    tot = {k: sum(p[k] for p in packages.values()) for k in next(iter(packages.values())) if k != "score"}
+    tot["score"] = score(tot)
+    from importlib.metadata import version
+    return {"tool": f"mutmut {version('mutmut')}", "sample": frac,
+            "markers": MARKERS, "score": "(killed + timeout) / (mutants - equivalent)", "goal": 0.80,
+            "sessions": {s: {"mutate": v[0], "tests": v[2]} for s, v in SESSIONS.items()},
+            "runtime_s": runtime, "packages": packages, "total": tot, "modules": modules,
+            "equivalent": equivalent, "survivors": survivors}
+
+
+def table(doc: dict) -> str:
+    cols = ["mutants", "killed", "survived", "timeout", "equivalent", "score"]
+    lines = [f"{'module':44s}" + "".join(f"{c:>11s}" for c in cols)]
+
+    def fmt(name, r):
+        sc = "-" if r["score"] is None else f"{100 * r['score']:.1f} %"
+        return f"{name:44s}" + "".join(f"{r[c]:>11d}" for c in cols[:-1]) + f"{sc:>11s}"
+    lines += [fmt(m, r) for m, r in doc["modules"].items()]
+    lines.append("-" * (44 + 11 * len(cols)))
+    lines += [fmt(p + "/", r) for p, r in doc["packages"].items()]
+    lines.append(fmt("TOTAL", doc["total"]))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sessions", default=",".join(SESSIONS), help="groups to run (default: all)")
+    ap.add_argument("--sample", type=float, default=1.0, help="fraction of each module's mutants (default 1)")
+    ap.add_argument("--retest", default="", help="also re-run mutants with these results, e.g. survived,'no tests'")
+    ap.add_argument("--jobs", type=int, default=1, help="mutmut workers (default 1)")
+    ap.add_argument("--report", action="store_true", help="only print and write the stored results")
+    a = ap.parse_args()
+    t0 = time.time()
+    if not a.report:
+        for s in a.sessions.split(","):
+            run_session(s, a.sample, {x.strip() for x in a.retest.split(",") if x.strip()}, a.jobs)
+    runtime = None if a.report else round(time.time() - t0, 1)
+    if a.report and RESULTS.exists():
+        runtime = json.loads(RESULTS.read_text()).get("runtime_s")
+    doc = report(a.sample, runtime)
+    print(table(doc))
+    RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
