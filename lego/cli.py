@@ -17,7 +17,7 @@ from pathlib import Path
 from . import __version__, registry
 from .errors import CheckFailed, LegoError
 
-COMMANDS = ("gen", "sim", "synth", "list", "explore")
+COMMANDS = ("gen", "sim", "compile", "synth", "list", "explore")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,6 +60,12 @@ def _gen_parser(sub) -> argparse.ArgumentParser:
     g.add_argument("--dataflow", action="append", help="dataflow preset or file; repeat to fuse (default os)")
     g.add_argument("--bits", type=int, default=8, help="input width: 4, 8, 12 or 16 (default 8)")
     g.add_argument("--no-opt", action="store_true", help="naive ASAP pipelining instead of the LP")
+    g.add_argument("--scratchpad-kib", type=int, help="a programmable array (gemm): KiB of X/W scratchpad, "
+                                                      "double buffered (with --accumulator-kib; no --shape)")
+    g.add_argument("--accumulator-kib", type=int, help="a programmable array: KiB of int32 accumulator, "
+                                                       "double buffered")
+    g.add_argument("--dram-bits", type=int, help="a programmable array: AXI4 data width, 64, 128 or 256 "
+                                                 "(default 64)")
     g.add_argument("--out", help="the design directory to write (required)")
     g.add_argument("--force", action="store_true", help="overwrite a directory lego did not make")
     g.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -72,6 +78,8 @@ def _sim_parser(sub, argv: list[str]) -> argparse.ArgumentParser:
     s.add_argument("--engine", default="cycle", help="with DIR: engine (lego list; default cycle)")
     s.add_argument("--mode", help="with DIR: dataflow of a fused design (default: its first)")
     s.add_argument("--inputs", help="with DIR: .npz of input tensors (default: random with --seed)")
+    s.add_argument("--program", help="with a programmable DIR: the program to run (lego compile)")
+    s.add_argument("--dram-latency", type=int, help="with --program: DRAM latency in cycles (default 20)")
     s.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     s.add_argument("--out", help="with DIR: .npz of the outputs; with --model: directory for CSV/JSON/PNG")
     s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -79,7 +87,9 @@ def _sim_parser(sub, argv: list[str]) -> argparse.ArgumentParser:
     s.add_argument("--trace", help="with DIR and --engine cycle: per-cycle CSV trace; with --accelerator "
                                    "spatten: the workload trace to replay")
     s.add_argument("--trace-window", help="START:END cycles of the per-cycle trace (default 0:1000)")
-    s.add_argument("--model", help="map a model onto a design (lego list) instead of simulating DIR")
+    s.add_argument("--model", help="map a model onto a design (lego list) instead of simulating DIR; with "
+                                   "--accelerator: the network of its model (e.g. pointacc: pointnet2, dgcnn, "
+                                   "minkunet)")
     s.add_argument("--array", help="with --model: FU array RxC (default 16x16)")
     s.add_argument("--dataflow", action="append", help="with --model: dataflows to fuse (default os, ws, is)")
     s.add_argument("--accelerator", help="the accelerator-level model of a registered accelerator")
@@ -114,6 +124,14 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         _sim_parser(sub, argv)
     else:
         sub.add_parser("sim", help="simulate a design directory, a model, or an accelerator")
+    c = sub.add_parser("compile", help="compile a layer into a program of a programmable design")
+    c.add_argument("dir", nargs="?", help="a programmable design directory (lego gen ... --scratchpad-kib N)")
+    c.add_argument("--layer", help="the layer: gemm:M=..,N=..,K=.. (required)")
+    c.add_argument("--out", help="the program file to write (binary; PROG.json beside it) (required)")
+    c.add_argument("--mode", help="dataflow of the design to use (default: the fastest)")
+    c.add_argument("--tile", help="tile sizes M=..,N=..,K=.. (default: chosen by exact cycles)")
+    c.add_argument("--dram-latency", type=int, help="DRAM latency the tile choice assumes (default 20)")
+    c.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     y = sub.add_parser("synth", help="Yosys synthesis report of a design directory")
     y.add_argument("dir", help="a design directory made by lego gen")
     y.add_argument("--target", default="generic", help="generic, ice40 or ecp5 (default generic)")
@@ -144,6 +162,15 @@ def _gen(a) -> tuple[dict, str]:
                             "--workload/--shape/--array/--dataflow/--no-opt")
         acc = registry.get(registry.ACCELERATORS, a.accelerator)
         res = acc.generate(acc.load_config(a.config, a.preset), out, a.force)
+    elif a.scratchpad_kib is not None or a.accumulator_kib is not None or a.dram_bits is not None:
+        if a.shape:
+            raise LegoError("--shape: a programmable design (--scratchpad-kib) runs any shape its programs "
+                            "give; leave --shape out")
+        if a.config or a.preset:
+            raise LegoError(f"{'--config' if a.config else '--preset'}: only valid with --accelerator")
+        from .prog.generate import generate_prog
+        res = generate_prog(a.workload or "gemm", a.array, tuple(a.dataflow or ("os",)), a.bits, a.scratchpad_kib,
+                            a.accumulator_kib, a.dram_bits, not a.no_opt, out, a.force)
     else:
         if a.config or a.preset:
             raise LegoError(f"{'--config' if a.config else '--preset'}: only valid with --accelerator")
@@ -169,8 +196,8 @@ def _check_writable(path: Path, field: str) -> None:
 
 
 def _sim(a) -> tuple[dict, str, int]:
-    if a.model:
-        if a.dir or a.accelerator:
+    if a.model and not a.accelerator:           # with --accelerator, --model is the accelerator's network
+        if a.dir:
             raise LegoError("--model: give a model, a design directory or an accelerator, not several")
         obj, text = registry.get(registry.TOOLS, "model").run(a)
         return obj, text, 0
@@ -184,6 +211,12 @@ def _sim(a) -> tuple[dict, str, int]:
         return obj, "\n".join(f"{k:28s} {v}" for k, v in obj.items() if not isinstance(v, (dict, list))), 0
     if not a.dir:
         raise LegoError("sim: a design directory is required (or --model / --accelerator)")
+    if a.program or a.dram_latency is not None:
+        if not a.program:
+            raise LegoError("--dram-latency: only with --program")
+        if a.out:
+            _check_writable(Path(a.out), "--out")
+        return registry.get(registry.TOOLS, "program").run(a)
     return _sim_dir(a)
 
 
@@ -194,6 +227,8 @@ def _sim_dir(a) -> tuple[dict, str, int]:
     from .emit.directory import read_manifest
     d = Path(a.dir)
     man = read_manifest(d)
+    if man["kind"] == "programmable":
+        raise LegoError("--program: a programmable design runs a program (lego compile DIR --layer ... --out PROG)")
     registry.get(registry.ENGINES, a.engine)
     ins = load_inputs(Path(a.inputs), man) if a.inputs else None
     out = Path(a.out) if a.out else None
@@ -248,6 +283,34 @@ def _np_dtype(t: dict):
         if bits <= b:
             return np.dtype(f"{'u' if unsigned else ''}int{b}")
     return np.dtype("int64")
+
+
+def _compile(a) -> tuple[dict, str]:
+    from .emit.directory import read_manifest
+    from .prog import program
+    from .prog.compiler import DEFAULT_LATENCY, compile_gemm, parse_layer, parse_tile
+    if not a.dir:
+        raise LegoError("DIR: a programmable design directory is required")
+    if not a.layer:
+        raise LegoError("--layer: a layer is required (gemm:M=..,N=..,K=..)")
+    if not a.out:
+        raise LegoError("--out: the program file to write is required")
+    man = read_manifest(Path(a.dir))
+    if man["kind"] != "programmable":
+        raise LegoError(f"DIR: '{a.dir}' is not a programmable design (lego gen ... --scratchpad-kib N "
+                        f"--accumulator-kib N)")
+    lat = DEFAULT_LATENCY if a.dram_latency is None else a.dram_latency
+    if not 0 <= lat <= 10_000:
+        raise LegoError(f"--dram-latency: {lat} is out of range (0..10000 cycles)")
+    dims = parse_layer(a.layer)
+    header, words, cmds = compile_gemm(man, dims, a.mode, parse_tile(a.tile), lat)
+    out = Path(a.out)
+    _check_writable(out, "--out")
+    program.write(out, header, words, cmds)
+    t = header["tile"]
+    return ({**header, "out": str(out)},
+            f"lego: wrote {out} and {out}.json ({len(words)} commands, mode {header['mode']}, tile "
+            f"M={t['M']} N={t['N']} K={t['K']}, {header['predicted']['cycles']} cycles at DRAM latency {lat})")
 
 
 def _synth(a) -> tuple[dict, str]:
@@ -306,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.cmd == "sim":
             obj, text, code = _sim(a)
         else:
-            obj, text = {"gen": _gen, "synth": _synth, "list": _list, "explore": _explore}[a.cmd](a)
+            obj, text = {"gen": _gen, "compile": _compile, "synth": _synth, "list": _list, "explore": _explore}[a.cmd](a)
         print(json.dumps(obj, sort_keys=True, default=_jsonable) if getattr(a, "json", False) else text)
         return code
     except LegoError as e:

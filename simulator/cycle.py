@@ -36,35 +36,56 @@ def traffic(arch, mode: int) -> tuple[dict[str, int], dict[str, int]]:
 
 
 def execute(arch, mode: int, inputs: dict[str, np.ndarray]) -> np.ndarray:
-    """Run the space-time map: every (t, s) point computes its masked product; sum into Y."""
+    """Run the space-time map: every (t, s) point computes its masked product; sum into Y.
+
+    The map is affine, so every index splits into a part of the step and a part of the FU: per chunk of
+    steps, the iteration (and each tensor's element) of point (t, s) is ``tpart[t] + fpart[s]``, formed by
+    broadcasting rather than by a matrix product per point; the masks (iterations outside the nest,
+    padded reads) are per dimension. Sums go through ``np.bincount`` (exact while every partial sum stays
+    below 2**53 in magnitude, checked from the input ranges; otherwise ``np.add.at``)."""
     w = arch.workload
     df = arch.modes[mode].df
     X, Wt = w.inputs
     Y = w.output
-    acc = np.zeros(Y.shape, np.int64)
     s = np.array(df.fus, dtype=np.int64)
-    base = s @ df.AS.T + df.bvec                     # (F, n_I)
-    ext = np.array(w.extents)
+    fI = s @ df.AS.T + df.bvec                       # (F, n_I): the FU's part of the iteration
+    ext = np.array(w.extents, dtype=np.int64)
+    vals = {tn.name: np.asarray(inputs[tn.name], np.int64).reshape(-1) for tn in (X, Wt)}
+    bound = max(1, int(np.abs(vals[X.name]).max(initial=0))) * max(1, int(np.abs(vals[Wt.name]).max(initial=0)))
+    exact_float = bound * w.macs < 2 ** 53
+    size = int(np.prod(Y.shape, dtype=np.int64))
+    acc = np.zeros(size, np.float64 if exact_float else np.int64)
+    st = {t.name: np.array([int(np.prod(t.shape[m + 1:], dtype=np.int64)) for m in range(len(t.shape))], np.int64)
+          for t in w.tensors}
     A = {t.name: w.access(t.name) for t in w.tensors}
-    steps = df.steps
-    for lo in range(0, steps, max(1, CHUNK // len(s))):
-        hi = min(steps, lo + max(1, CHUNK // len(s)))
-        t = np.stack(np.unravel_index(np.arange(lo, hi), df.T), axis=1).astype(np.int64)
-        I = (t @ df.AT.T)[:, None, :] + base[None]
-        I = I.reshape(-1, I.shape[-1])
-        ok = np.all((I >= 0) & (I < ext), axis=1)
-        I = I[ok]
-        prod = np.ones(len(I), np.int64)
+    step = max(1, CHUNK // len(s))
+    for lo in range(0, df.steps, step):
+        t = np.stack(np.unravel_index(np.arange(lo, min(df.steps, lo + step)), df.T), axis=1).astype(np.int64)
+        tI = t @ df.AT.T                             # (n, n_I): the step's part of the iteration
+        ok = np.ones((len(t), len(s)), bool)
+        for k in range(len(ext)):                    # iterations outside the nest (tiles that overhang)
+            ik = tI[:, k, None] + fI[None, :, k]
+            ok &= (ik >= 0) & (ik < ext[k])
+        prod = np.ones((len(t), len(s)), np.int64)
         for tn in (X, Wt):
             M, a = A[tn.name]
-            d = I @ M.T + a
-            inb = np.all((d >= 0) & (d < np.array(tn.shape)), axis=1)
-            v = np.zeros(len(I), np.int64)
-            v[inb] = np.asarray(inputs[tn.name], np.int64)[tuple(d[inb].T)]
+            tD, fD = tI @ M.T, fI @ M.T + a          # element index, split the same way
+            inb = ok.copy()
+            if tn.pad:
+                for m, size_m in enumerate(tn.shape):
+                    dm = tD[:, m, None] + fD[None, :, m]
+                    inb &= (dm >= 0) & (dm < size_m)
+            flat = (tD @ st[tn.name])[:, None] + (fD @ st[tn.name])[None, :]
+            v = np.zeros_like(prod)
+            v[inb] = vals[tn.name][flat[inb]]
             prod *= v
         M, a = A[Y.name]
-        np.add.at(acc, tuple((I @ M.T + a).T), prod)
-    return wrap(acc, Y.bits)
+        yflat = ((tI @ M.T) @ st[Y.name])[:, None] + ((fI @ M.T + a) @ st[Y.name])[None, :]
+        if exact_float:
+            acc += np.bincount(yflat[ok], weights=prod[ok], minlength=size)
+        else:
+            np.add.at(acc, yflat[ok], prod[ok])
+    return wrap(np.rint(acc).astype(np.int64) if exact_float else acc, Y.bits).reshape(Y.shape)
 
 
 class CycleEngine(Engine):

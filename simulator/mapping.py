@@ -8,7 +8,9 @@ Convention (must match the generated RTL; constants are named so the lead can re
   ``steps = ceil(n_a/R) * ceil(n_b/C) * prod(other extents)``;
 * ``fill_drain = (R-1)*c0 + (C-1)*c1 + pipeline_depth`` with control vector c ((1,1) systolic,
   (0,0) broadcast), ``pipeline_depth`` default 3; compute cycles of one array invocation are
-  ``steps + fill_drain``.
+  ``steps + fill_drain``. Mapped onto a generated design (``lego sim --model M --design DIR``,
+  ``model_run.design_config``), the design's own fill/drain per dataflow (``report.json``) is used
+  instead: the LP's schedule, not a constant.
 
 Memory: a layer larger than the on-chip buffers is tiled (a (G, M, N, K) tile of its im2col GEMM
 view, see ``tile_search``); each tile is one array invocation (pays ``fill_drain`` when
@@ -66,6 +68,9 @@ class ArrayConfig:
     dram: DramConfig = field(default_factory=DramConfig)
     node_nm: float = E.DEFAULT_NODE_NM
     name: str = "lego"
+    # a generated design's fill/drain per dataflow ((name, cycles), ...; its report.json): used instead of
+    # the formula for the dataflows it lists
+    fill_drain_of: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         for f in ("rows", "cols", "in_bits", "acc_bits", "out_bits", "spad_bytes", "acc_bytes"):
@@ -336,7 +341,9 @@ def map_layer(layer: Layer, cfg: ArrayConfig, dataflow: str,
     steps = compute_steps(cl, cfg.rows, cfg.cols, dataflow)
     reads, writes = sram_accesses(cl, cfg.rows, cfg.cols, dataflow)
     slow = port_slowdown(cfg, *sram_accesses(cl, cfg.rows, cfg.cols, dataflow, masked=True), steps)
-    fd = fill_drain(cfg.rows, cfg.cols, control_of(cfg, dataflow), cfg.pipeline_depth)
+    fd = dict(cfg.fill_drain_of).get(dataflow)
+    if fd is None:
+        fd = fill_drain(cfg.rows, cfg.cols, control_of(cfg, dataflow), cfg.pipeline_depth)
     til = tile_search(layer, cfg, math.ceil(steps * slow), fd)
     energy, area = layer_energy_area(layer, cfg, reads, writes, til.dram_bytes, til.compute_cycles)
     extra = {

@@ -141,12 +141,14 @@ def run_model(model: str, array: tuple[int, int] = (16, 16),
               buffer_bytes: int = 256 * KIB, dram_gbps: float = 16.0,
               out_dir: str | os.PathLike | None = None, *, acc_bytes: int = 64 * KIB,
               freq_ghz: float = 1.0, dram_latency_ns: float = 100.0,
-              dram_row_model: bool = False, design: str = "lego") -> tuple[list[dict], dict]:
+              dram_row_model: bool = False, design: str = "lego",
+              fill_drain: dict[str, int] | None = None) -> tuple[list[dict], dict]:
     """Map every layer of ``model``; with several dataflows each layer takes its best one.
 
     ``design`` "lego" (array/dataflows as given) or "gemmini" (the fixed 16x16 WS baseline;
     array and dataflows are then ignored). ``dram_row_model`` adds the DRAM bank/row model
-    (``memory.RowModel`` defaults). Writes CSV/JSON/PNG to ``out_dir`` when given.
+    (``memory.RowModel`` defaults). ``fill_drain``: a generated design's fill/drain per dataflow
+    (``design_config``), used instead of the formula. Writes CSV/JSON/PNG to ``out_dir`` when given.
     """
     if model not in MODELS:
         raise LegoError(f"model: {model!r} unknown, allowed {sorted(MODELS)}")
@@ -160,7 +162,8 @@ def run_model(model: str, array: tuple[int, int] = (16, 16),
         if len(array) != 2:
             raise LegoError(f"array: {array!r} must be (rows, cols)")
         cfg = ArrayConfig(rows=array[0], cols=array[1], dataflows=tuple(dataflows),
-                          spad_bytes=buffer_bytes, acc_bytes=acc_bytes, dram=dram)
+                          spad_bytes=buffer_bytes, acc_bytes=acc_bytes, dram=dram,
+                          fill_drain_of=tuple(sorted((fill_drain or {}).items())))
         run = lambda l: map_layer_best(l, cfg)  # noqa: E731
     else:
         raise LegoError(f"design: {design!r} unknown, allowed ['gemmini', 'lego']")
@@ -204,11 +207,12 @@ class ModelTool:
 
     def run(self, a: argparse.Namespace) -> tuple[dict, str]:
         from lego.design import parse_array
-        array, dfs = (16, 16), list(DATAFLOWS)
+        array, dfs, fd = (16, 16), list(DATAFLOWS), None
         if sum(x is not None for x in (a.design, a.array)) + bool(a.baseline) > 1:
             raise LegoError("--design: give one of --design, --array and --baseline")
         if a.design:
             array, dfs = read_design(a.design)
+            fd = design_fill_drain(a.design)
         elif a.array:
             array = parse_array(a.array, limit=1024)
         if a.dataflow:
@@ -218,7 +222,8 @@ class ModelTool:
         out = a.out or f"lego-model-{a.model}"
         rows, total = run_model(a.model, array, dfs, a.buffer_kib * KIB, a.dram_gbps, out,
                                 acc_bytes=a.acc_kib * KIB, freq_ghz=a.freq_ghz, dram_latency_ns=a.dram_latency_ns,
-                                dram_row_model=a.dram_row_model, design="gemmini" if a.baseline else "lego")
+                                dram_row_model=a.dram_row_model, design="gemmini" if a.baseline else "lego",
+                                fill_drain=fd)
         lines = [f"{'layer':<22}{'op':<10}{'df':<4}{'cycles':>12}{'stall':>11}{'util':>7}"
                  f"{'dram_bytes':>12}{'energy_uj':>11}"]
         for r in rows:
@@ -241,6 +246,24 @@ def read_design(path: str) -> tuple[tuple[int, int], list[str]]:
     except (KeyError, TypeError, ValueError):
         raise LegoError(f"--design: {path}/manifest.json needs keys array [R, C] and dataflows [names]") from None
     return (r, c), dfs
+
+
+def design_fill_drain(path) -> dict[str, int]:
+    """``DIR/report.json`` → cycles.fill_drain: the generated design's fill/drain per dataflow."""
+    import json
+    try:
+        fd = json.loads((Path(path) / "report.json").read_text())["cycles"]["fill_drain"]
+        return {str(k): int(v) for k, v in fd.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise LegoError(f"--design: {path}/report.json needs cycles.fill_drain (a lego gen array)") from None
+
+
+def design_config(path, **kw) -> ArrayConfig:
+    """The mapper's ArrayConfig of the generated design in ``path``: its array, dataflows and per-dataflow
+    fill/drain (``kw``: the other ArrayConfig fields, e.g. buffers and DRAM)."""
+    (r, c), dfs = read_design(str(path))
+    return ArrayConfig(rows=r, cols=c, dataflows=tuple(dfs),
+                       fill_drain_of=tuple(sorted(design_fill_drain(path).items())), **kw)
 
 
 TOOL = ModelTool()

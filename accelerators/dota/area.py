@@ -9,6 +9,7 @@ follows ``cfg.dataflow()`` and one laser and one comb are counted per core, as t
 from __future__ import annotations
 
 from .config import DotaConfig
+from .periphery import figures as periphery_figures
 from .physics import adc_power_mw, clog2, dac_power_mw, dyn_power_mw, laser_power_mw
 
 AREA_KEYS = ("photonic", "mzm", "mrr", "dac", "adc", "tia", "laser", "comb", "gb", "lb", "pe_buffer",
@@ -100,7 +101,7 @@ def area_um2(cfg: DotaConfig) -> dict[str, float]:
                    dac=T * C * n_dac * d.dac_area_um2, adc=T * C * n_adc * d.adc_area_um2,
                    tia=T * C * n_tia * d.tia_area_um2, laser=a_laser * T)
         out.update(_memory_area(cfg, 2 * T, 2 * T + 2 * T * C))
-    out["periphery"] = cfg.periphery_area_um2
+    out["periphery"] = cfg.periphery_area_um2 + periphery_figures(cfg)["area_um2"]
     return out
 
 
@@ -127,5 +128,5 @@ def power_mw(cfg: DotaConfig) -> dict[str, float] | None:
         "gb": d.gb_power_mw_per_4tiles * T / 4,
         "lb": d.lb_power_mw * (T + 1),
         "pe_buffer": d.pebuf_power_mw * (2 * T + T * C + n_m2),
-        "periphery": cfg.periphery_power_mw,
+        "periphery": cfg.periphery_power_mw + periphery_figures(cfg)["power_mw"],
     }

@@ -16,9 +16,6 @@ sigmas, ``authors_compat``) carry documented defaults; see docs/dota.md.
 """
 from __future__ import annotations
 
-import dataclasses
-import math
-import typing
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
@@ -26,12 +23,15 @@ from typing import Any
 
 from lego.errors import LegoError
 
+from ..config import Config, need
+
 DATA = Path(__file__).resolve().parent / "data"
 PRESETS = ("dota-b", "dota-l", "mrr", "mzi")
 PRESET_BITS = (4, 8)
 BITS_RANGE = (2, 8)                 # converter models are 8-bit reference designs scaled down
 KINDS = ("dota", "mrr", "mzi")
 ARCHS = ("all", "crossbar", "broadcast")
+PERIPHERY = ("none", "synth")
 _VARIANT_FILE = {"dota-b": "Dota_B", "dota-l": "Dota_L", "mrr": "Bs_mrr_bank", "mzi": "Bs_mzi"}
 
 # Stall-mode bandwidth defaults (Gbit/s), see docs/dota.md "Stall mode".
@@ -41,8 +41,9 @@ LB_BW_GBPS = 11520.0   # peak operand demand of one tile of the largest preset: 
 
 
 @dataclass(frozen=True)
-class DeviceParams:
-    """Device figures. Defaults are the authors' ``default.yaml`` plus the values their code hard-codes."""
+class DeviceParams(Config):
+    """Device figures. Defaults are the authors' ``default.yaml`` plus the values their code hard-codes.
+    Range checks run in ``DotaConfig.validate`` (so errors name ``device.<field>``)."""
 
     # high-speed MZM (input/operand modulator)
     mzm_energy_fj_per_bit: float = 450.0
@@ -125,7 +126,41 @@ class DeviceParams:
 
 
 @dataclass(frozen=True)
-class DotaConfig:
+class RtlParams(Config):
+    """What ``lego gen --accelerator dota`` generates besides the core geometry (``docs/dota.md``, "RTL").
+
+    The generated design is the digital periphery of ``tiles`` tiles (0: the config's T) around a digital
+    twin of the photonic cores, with the config's Nh, Nw, Nlambda, C, tau, bits and sharing flags. Sizes
+    fixed at generation: the buffer capacities (``max_n1`` rows of M1, ``max_d`` reduction length,
+    ``max_n2`` columns of M2 per job), the softmax row length ``tokens`` (the attention job's L) and the
+    LayerNorm row length ``ln_n``. The rest are constants of the units: ``softmax_scale`` (logit units per
+    S code; 0: 4 / 2^(act_bits-1), so the ADC's full scale is +-4), ``gelu_in_scale`` / ``gelu_out_scale``
+    (real units per accumulator code / per DAC code; 0: the same +-4 full-scale rule), ``ln_frac_bits``,
+    ``ln_gamma_frac`` (fraction bits of the int8 gamma) and ``ln_out_shift`` (-1: F + GF - (in_bits - 3),
+    so +-4 sigma spans the DAC range). ``head_dim``, ``linear_n1``/``linear_d``/``linear_n2`` are the
+    shapes ``lego sim DIR`` runs on default inputs.
+    """
+
+    tiles: int = 0
+    tokens: int = 12
+    head_dim: int = 8
+    max_n1: int = 24
+    max_d: int = 24
+    max_n2: int = 24
+    ln_n: int = 24
+    linear_n1: int = 24
+    linear_d: int = 20
+    linear_n2: int = 10
+    softmax_scale: float = 0.0
+    gelu_in_scale: float = 0.0
+    gelu_out_scale: float = 0.0
+    ln_frac_bits: int = 10
+    ln_gamma_frac: int = 6
+    ln_out_shift: int = -1
+
+
+@dataclass(frozen=True)
+class DotaConfig(Config):
     """One photonic accelerator configuration (DOTA or one of the two baselines)."""
 
     name: str = "dota-b-4bit"
@@ -153,10 +188,14 @@ class DotaConfig:
     dram_bw_gbps: float = DRAM_BW_GBPS
     gb_bw_gbps: float = GB_BW_GBPS
     lb_bw_gbps: float = LB_BW_GBPS
-    # digital periphery hook (softmax, LayerNorm, GELU, controller): to be fed from synthesized RTL.
-    # Default 0 = not modelled (the authors have no area/power for it).
+    # digital periphery (staging, ADC read-out and accumulators, controller, softmax/LayerNorm/GELU):
+    # "synth" (the DOTA presets) adds the figures synthesized from our RTL (data/periphery_synth.json,
+    # accelerators/dota/periphery.py); "none" (the baselines, and the authors) leaves it out. The two
+    # numbers below are added on top either way (a user's own figures; default 0).
+    periphery: str = "none"
     periphery_area_um2: float = 0.0
     periphery_power_mw: float = 0.0
+    digital_clock_ghz: float = 1.0      # periphery clock: its datapath is replicated ceil(freq / this) times
     # noise (1-sigma values; the authors' CLI takes 2-sigma: 0.03 / 0.05 / 2 deg)
     sigma_in: float = 0.015             # relative input (encoding) noise
     sigma_out: float = 0.025            # relative output (detection) noise
@@ -164,6 +203,7 @@ class DotaConfig:
     sigma_phase_linear_deg: float = 2.0  # phase drift, linear layers (hard-coded 2 deg by the authors)
     wdm_spacing_nm: float = 0.4
     device: DeviceParams = DeviceParams()
+    rtl: RtlParams = RtlParams()
 
     # ---- derived -------------------------------------------------------------------------------
     @property
@@ -185,97 +225,83 @@ class DotaConfig:
             return self.tau, self.input_sharing, self.adc_sharing, True
         return 1, False, False, self.arch == "crossbar"
 
-    def replace(self, **kw: Any) -> "DotaConfig":
-        return _build(self, kw)
+    # ---- the scaffold: presets, YAML ``preset`` + ``bits`` -----------------------------------------
+    @classmethod
+    def presets(cls) -> dict[str, "DotaConfig"]:
+        """``dota-b``, ``dota-l``, ``mrr``, ``mzi`` (4-bit) and each as ``<name>-<bits>bit``."""
+        out = {p: preset_config(p, 4) for p in PRESETS}
+        out.update({f"{p}-{b}bit": preset_config(p, b) for p in PRESETS for b in PRESET_BITS})
+        return out
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    @classmethod
+    def _from_mapping(cls, d: Any, where: str = "config", base=None):
+        """A YAML mapping: ``preset`` (a name of ``PRESETS``) and ``bits`` (4 or 8) pick the base, the
+        other keys are fields (``device`` and ``rtl`` nested), as for every ``Config``."""
+        if where == "config" and isinstance(d, dict) and base is None:
+            d = dict(d)
+            preset = d.pop("preset", "dota-b")
+            bits = d.pop("bits", 4)
+            if not isinstance(preset, str):
+                raise LegoError(f"preset: must be a string, got {preset!r}")
+            base = preset_config(preset, bits)
+        try:
+            return super()._from_mapping(d, where, base)
+        except LegoError as e:          # the scaffold lists `preset`; `bits` is ours
+            msg = str(e)
+            if where == "config" and "unknown DotaConfig field (allowed: preset, " in msg:
+                raise LegoError(msg.replace("(allowed: preset, ", "(allowed: preset, bits, ", 1)) from None
+            raise
 
     # ---- validation ----------------------------------------------------------------------------
-    def __post_init__(self) -> None:
-        _check_types(self)
-        if not self.name:
-            raise LegoError("name: must be a non-empty string")
-
-        def need(cond: bool, f: str, msg: str, obj: Any = self) -> None:
-            if not cond:
-                raise LegoError(f"{f}: {msg}, got {getattr(obj, f.split('.')[-1])!r}")
-
-        need(self.kind in KINDS, "kind", f"must be one of {', '.join(KINDS)}")
-        need(self.arch in ARCHS, "arch", f"must be one of {', '.join(ARCHS)}")
+    def validate(self) -> None:
+        need(self, bool(self.name), "name", "must be a non-empty string")
+        need(self, self.kind in KINDS, "kind", f"must be one of {', '.join(KINDS)}")
+        need(self, self.arch in ARCHS, "arch", f"must be one of {', '.join(ARCHS)}")
         if self.kind != "dota":
-            need(self.arch == "broadcast", "arch", f"the {self.kind} baseline runs 'broadcast' only")
+            need(self, self.arch == "broadcast", "arch", f"the {self.kind} baseline runs 'broadcast' only")
         for f in ("nh", "nw", "n_lambda", "tiles", "cores_per_tile", "tau", "full_range_factor"):
-            need(getattr(self, f) > 0, f, "must be > 0")
+            need(self, getattr(self, f) > 0, f, "must be > 0")
         lo, hi = BITS_RANGE
         for f in ("in_bits", "w_bits", "act_bits"):
-            need(lo <= getattr(self, f) <= hi, f, f"must be in {lo}..{hi}")
+            need(self, lo <= getattr(self, f) <= hi, f, f"must be in {lo}..{hi}")
         d = self.device
-        need(self.freq_ghz > 0, "freq_ghz", "must be > 0")
-        need(self.freq_ghz <= d.adc_ref_gsps, "freq_ghz",
+        need(self, self.freq_ghz > 0, "freq_ghz", "must be > 0")
+        need(self, self.freq_ghz <= d.adc_ref_gsps, "freq_ghz",
              f"must be <= {d.adc_ref_gsps:g} (the ADC's sample rate, GS/s)")
-        need(self.freq_ghz <= d.dac_ref_gsps, "freq_ghz",
+        need(self, self.freq_ghz <= d.dac_ref_gsps, "freq_ghz",
              f"must be <= {d.dac_ref_gsps:g} (the DAC's sample rate, GS/s)")
-        for f in ("sram_clock_ghz", "dram_bw_gbps", "gb_bw_gbps", "lb_bw_gbps", "wdm_spacing_nm"):
-            need(getattr(self, f) > 0, f, "must be > 0")
+        for f in ("sram_clock_ghz", "dram_bw_gbps", "gb_bw_gbps", "lb_bw_gbps", "wdm_spacing_nm",
+                  "digital_clock_ghz"):
+            need(self, getattr(self, f) > 0, f, "must be > 0")
+        need(self, self.periphery in PERIPHERY, "periphery", f"must be one of {', '.join(PERIPHERY)}")
+        if self.periphery == "synth":
+            need(self, self.kind == "dota", "periphery",
+                 f"'synth' figures are for the DOTA periphery, not the {self.kind} baseline")
         for f in ("periphery_area_um2", "periphery_power_mw"):
-            need(getattr(self, f) >= 0, f, "must be >= 0")
+            need(self, getattr(self, f) >= 0, f, "must be >= 0")
         for f in ("sigma_in", "sigma_out", "sigma_phase_deg", "sigma_phase_linear_deg"):
-            need(getattr(self, f) >= 0, f, "must be >= 0")
+            need(self, getattr(self, f) >= 0, f, "must be >= 0")
         for f in fields(d):
             v = getattr(d, f.name)
             if f.name == "pd_sensitivity_dbm":
                 continue
-            if f.name.endswith(("_eff",)):
-                need(0 < v <= 1, f"device.{f.name}", "must be in (0, 1]", d)
+            if f.name.endswith("_eff"):
+                need(d, 0 < v <= 1, f"device.{f.name}", "must be in (0, 1]")
             elif f.name in ("adc_ref_bits", "dac_ref_bits", "lb_bytes", "adc_ref_gsps", "dac_ref_gsps"):
-                need(v > 0, f"device.{f.name}", "must be > 0", d)
+                need(d, v > 0, f"device.{f.name}", "must be > 0")
             else:
-                need(v >= 0, f"device.{f.name}", "must be >= 0", d)
-        need(self.in_bits <= d.dac_ref_bits, "in_bits", f"must be <= device.dac_ref_bits={d.dac_ref_bits}")
-        need(self.act_bits <= d.adc_ref_bits, "act_bits", f"must be <= device.adc_ref_bits={d.adc_ref_bits}")
-
-
-# ---- type checks shared by both dataclasses ---------------------------------------------------------
-def _check_types(obj: Any, prefix: str = "") -> None:
-    hints = typing.get_type_hints(type(obj))
-    for f in fields(obj):
-        v, t, name = getattr(obj, f.name), hints[f.name], prefix + f.name
-        if t is int and (isinstance(v, bool) or not isinstance(v, int)):
-            raise LegoError(f"{name}: must be an integer, got {v!r}")
-        if t is float and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
-            raise LegoError(f"{name}: must be a finite number, got {v!r}")
-        if t is bool and not isinstance(v, bool):
-            raise LegoError(f"{name}: must be true or false, got {v!r}")
-        if t is str and not isinstance(v, str):
-            raise LegoError(f"{name}: must be a string, got {v!r}")
-        if t is DeviceParams and not isinstance(v, DeviceParams):
-            raise LegoError(f"{name}: must be a mapping of device parameters, got {v!r}")
-
-
-def _build(base: DotaConfig, kw: dict[str, Any]) -> DotaConfig:
-    """``base`` with top-level and ``device`` keys replaced; unknown keys name the allowed ones."""
-    top = {f.name for f in fields(DotaConfig)}
-    dev_names = {f.name for f in fields(DeviceParams)}
-    kw = dict(kw)
-    for k in kw:
-        if k in ("preset", "bits"):
-            raise LegoError(f"config: key '{k}' selects the base; pass it to load_config, not to replace")
-        if k not in top:
-            raise LegoError(f"config: unknown key '{k}' (allowed: {', '.join(sorted(top | {'bits', 'preset'}))})")
-    dev = kw.pop("device", None)
-    if dev is not None and not isinstance(dev, DeviceParams):
-        if not isinstance(dev, dict):
-            raise LegoError(f"device: must be a mapping of device parameters, got {dev!r}")
-        for k in dev:
-            if k not in dev_names:
-                raise LegoError(f"config: unknown key 'device.{k}' "
-                                f"(allowed: {', '.join(sorted(dev_names))})")
-        dev = dataclasses.replace(base.device, **dev)
-        _check_types(dev, "device.")
-    if dev is not None:
-        kw["device"] = dev
-    return dataclasses.replace(base, **kw)
+                need(d, v >= 0, f"device.{f.name}", "must be >= 0")
+        need(self, self.in_bits <= d.dac_ref_bits, "in_bits", f"must be <= device.dac_ref_bits={d.dac_ref_bits}")
+        need(self, self.act_bits <= d.adc_ref_bits, "act_bits", f"must be <= device.adc_ref_bits={d.adc_ref_bits}")
+        r = self.rtl
+        need(r, r.tiles >= 0, "rtl.tiles", "must be >= 0 (0: the config's tiles)")
+        for f in ("tokens", "head_dim", "max_n1", "max_d", "max_n2", "ln_n", "linear_n1", "linear_d", "linear_n2"):
+            need(r, getattr(r, f) > 0, f"rtl.{f}", "must be > 0")
+        for f in ("softmax_scale", "gelu_in_scale", "gelu_out_scale"):
+            need(r, getattr(r, f) >= 0, f"rtl.{f}", "must be >= 0 (0: automatic)")
+        need(r, 0 <= r.ln_frac_bits <= 16, "rtl.ln_frac_bits", "must be in 0..16")
+        need(r, 0 <= r.ln_gamma_frac <= 7, "rtl.ln_gamma_frac", "must be in 0..7 (gamma is int8)")
+        need(r, -1 <= r.ln_out_shift <= 63, "rtl.ln_out_shift", "must be in -1..63 (-1: automatic)")
 
 
 # ---- presets: the authors' YAML tables ------------------------------------------------------------
@@ -368,11 +394,10 @@ def _preset(preset: str, bits: int) -> DotaConfig:
                 raise LegoError(f"preset: unsupported {k}={v!r} in the {preset} tables")
         else:
             raise LegoError(f"preset: unknown key '{k}' in the {preset} tables")
-    for k in ("freq_ghz",):
-        top[k] = float(top[k])
-    dev = {k: (float(v) if typing.get_type_hints(DeviceParams)[k] is float else v) for k, v in dev.items()}
     if top["kind"] != "dota":
         top["arch"] = "broadcast"       # the authors force the baselines to broadcast, fully weight-stationary
+    else:
+        top["periphery"] = "synth"      # ours: the synthesized digital periphery (data/periphery_synth.json)
     return DotaConfig(device=DeviceParams(**dev), **top)
 
 
@@ -390,34 +415,25 @@ def load_config(path: str | Path | None = None, preset: str = "dota-b", bits: in
                 **overrides: Any) -> DotaConfig:
     """Preset ``preset`` at ``bits``, then the YAML file at ``path`` (if any), then ``overrides``.
 
-    The YAML is a mapping of ``DotaConfig`` field names, with ``device`` a nested mapping of
-    ``DeviceParams`` fields; it may also name ``preset`` and ``bits`` (they replace the arguments).
-    Unknown keys, wrong types and out-of-range values raise ``LegoError`` naming the field.
+    The YAML is a mapping of ``DotaConfig`` field names, with ``device`` and ``rtl`` nested mappings; it
+    may also name ``preset`` and ``bits`` (they replace the arguments). Unknown keys, wrong types and
+    out-of-range values raise ``LegoError`` naming the field (the ``accelerators.config`` scaffold).
     """
-    file_kw: dict[str, Any] = {}
     if path is not None:
         import yaml
         p = Path(path)
         try:
-            text = p.read_text()
+            d = yaml.safe_load(p.read_text())
         except OSError as e:
             raise LegoError(f"--config: cannot read '{p}' ({e.strerror})") from None
-        try:
-            d = yaml.safe_load(text)
         except yaml.YAMLError as e:
             raise LegoError(f"--config: '{p}' is not valid YAML ({str(e).splitlines()[0]})") from None
-        if d is None:
-            d = {}
+        d = {} if d is None else d
         if not isinstance(d, dict):
             raise LegoError(f"config: '{p}' must hold a mapping of DotaConfig fields")
-        file_kw = dict(d)
-        preset = file_kw.pop("preset", preset)
-        bits = file_kw.pop("bits", bits)
-    if not isinstance(preset, str):
-        raise LegoError(f"preset: must be a string, got {preset!r}")
-    cfg = preset_config(preset, bits)
-    if file_kw:
-        cfg = _build(cfg, file_kw)
+        cfg = DotaConfig.from_dict({"preset": preset, "bits": bits, **d})
+    else:
+        cfg = preset_config(preset, bits) if isinstance(preset, str) else DotaConfig.from_dict({"preset": preset})
     if overrides:
-        cfg = _build(cfg, overrides)
+        cfg = DotaConfig._from_mapping(overrides, base=cfg)
     return cfg

@@ -15,6 +15,7 @@ from simulator.report import Report
 
 from .area import area_um2, power_mw
 from .config import DotaConfig
+from .periphery import figures as periphery_figures
 from .physics import event_energy_pj
 from .workloads import Gemm, NonGemmOps, Workload, get_workload
 
@@ -185,7 +186,8 @@ def simulate(cfg: DotaConfig, model: str | list, tokens: int | None = None, mode
         dram_words += c.dram_words * g.count
         row = {"name": g.name, "kind": g.kind, "n1": g.n1, "d": g.d, "n2": g.n2, "heads": g.heads,
                "count": g.count, "macs": g.macs, "latency_ns": c.latency_ns, "compute_cycles": c.compute_cycles,
-               "mem_ns": c.mem_ns, "energy_pj": sum(c.energy_pj.values())}
+               "mem_ns": c.mem_ns, "energy_pj": sum(c.energy_pj.values()),
+               "energy_pj_by_component": dict(c.energy_pj)}
         if stall_rows is not None:
             sc, st = stall_rows[i]
             row.update(stall_compute_cycles=sc, stall_cycles=st,
@@ -195,8 +197,11 @@ def simulate(cfg: DotaConfig, model: str | list, tokens: int | None = None, mode
     e_oth, t_oth = others_cost(cfg, wl.others, wl.blocks)
     energy["others"] = e_oth
     latency_ns += t_oth
-    if cfg.periphery_power_mw:
-        energy["periphery"] = cfg.periphery_power_mw * latency_ns     # mW x ns = pJ
+    # the digital periphery: the synthesized energy per step x the steps of the inference (each compute cycle
+    # steps every tile), plus a user's own power x latency (mW x ns = pJ)
+    per = periphery_figures(cfg)
+    steps = sum(r["compute_cycles"] * r["count"] for r in rows) if cfg.kind == "dota" else 0
+    energy["periphery"] = per.get("energy_pj_per_step", 0.0) * steps + cfg.periphery_power_mw * latency_ns
 
     area = area_um2(cfg)
     power = power_mw(cfg)
@@ -211,6 +216,7 @@ def simulate(cfg: DotaConfig, model: str | list, tokens: int | None = None, mode
         "power_w": sum(power.values()) * 1e-3 if power is not None else None,
         "power_mw": power,
         "layers": rows,
+        "periphery": {k: v for k, v in per.items()} | {"steps": steps},
     }
     if mode == "stall":
         extra["compute_cycles"] = sum(r[0] for r in stall_rows)

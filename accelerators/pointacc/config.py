@@ -1,27 +1,27 @@
-"""PointAcc hardware configuration: one frozen dataclass, presets ``server`` and ``edge``, YAML in.
+"""PointAcc hardware configuration: one frozen dataclass on the accelerators' config scaffold
+(``accelerators/config.py``: type checks, YAML in and out with ``preset: NAME`` as a file's base,
+``replace``), presets ``server``, ``edge`` and ``tiny``.
 
 Provenance of each default is given next to the field: "paper" is PointAcc (Lin et al., MICRO 2021,
 arXiv 2110.07600) as summarized in the team's study notes, where every figure is marked "recalled,
 verify"; "unverified" means nobody has checked it against the PDF; "ours" is our own choice. No
-value here has been checked against the paper. The shared scaffold ``accelerators.config.Config``
-does not exist on this branch, so this is a plain frozen dataclass with ``validate()``,
-``from_dict`` and ``from_yaml``; unknown keys and wrong types raise ``LegoError('<field>: ...')``.
+value here has been checked against the paper.
 
 The RTL generators take their parameters from here: ``mapping_params()`` for
-``accelerators.pointacc.mapping.MappingUnit`` and ``mmu_params()`` for
-``accelerators.pointacc.mmu.MMU``.
+``accelerators.pointacc.mapping.MappingUnit``, ``mmu_params()`` for ``accelerators.pointacc.mmu.MMU``
+and ``mxu_rows`` x ``mxu_cols`` for ``accelerators.pointacc.matrix.MatrixUnit``. One gathered feature
+row is one matrix-unit input vector, so ``feature_row_bytes`` equals ``mxu_rows`` (int8 lanes).
 """
 from __future__ import annotations
 
-import dataclasses
-import numbers
-from dataclasses import dataclass, fields
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
-from lego.errors import LegoError
+from ..config import Config, need
 
-__all__ = ["PointAccConfig", "PRESETS", "preset"]
+__all__ = ["PointAccConfig", "DRAM_ENERGY_ROWS"]
+
+# rows of simulator/energy.py's table that price one DRAM byte
+DRAM_ENERGY_ROWS = ("hbm2_byte", "dram_byte")
 
 
 def _pow2(v: int) -> bool:
@@ -29,149 +29,110 @@ def _pow2(v: int) -> bool:
 
 
 @dataclass(frozen=True)
-class PointAccConfig:
+class PointAccConfig(Config):
     """One PointAcc configuration. Units are in the field names."""
 
     name: str = "server"
     # ---- mapping unit ----
-    sorter_width: int = 16          # W, entries per bitonic sorter block; ours (paper: "verify in the PDF")
-    point_buffer: int = 8192        # points the on-chip point buffer holds; ours, unverified
+    sorter_width: int = 32          # W, entries per bitonic sorter block; ours (>= 20: DGCNN's k in one block)
+    sorter_stages_per_cycle: int = 1  # sorter pipelining: latency ceil(S / this); ours
+    point_buffer: int = 16384       # points the on-chip point buffer holds; ours (FPS 16k -> 4k fits)
     distance_lanes: int = 8         # L, squared distances per cycle; ours, unverified
-    max_neighbors: int = 64         # ball-query K capacity; ours, from PointNet++ SSG (K = 32, 64)
+    max_neighbors: int = 64         # ball-query K capacity; from PointNet++ SSG (K = 32, 64)
     coord_bits: int = 21            # signed coordinate width; from sw_reference.pointacc (2**20 range)
     max_kernel_size: int = 7        # sparse-conv kernel K <= 7; from sw_reference.pointacc.kernel_map
     # ---- memory management unit (feature cache) ----
-    feature_row_bytes: int = 64     # one feature row (64 channels x int8); ours
+    feature_row_bytes: int = 64     # one feature row = one matrix-unit input vector (int8 lanes); ours
     cache_bytes: int = 65536        # cache capacity; ours, unverified (paper: configurable caching)
     cache_block_rows: int = 4       # rows per cache block; ours
-    cache_ways: int = 4             # associativity (LRU); ours
-    # ---- matrix unit and system ----
-    mxu_rows: int = 64              # systolic array rows; paper (recalled 64x64, unverified)
-    mxu_cols: int = 64              # paper (recalled, unverified)
+    cache_ways: int = 4             # associativity (true LRU); ours
+    # ---- matrix unit and on-chip buffers ----
+    mxu_rows: int = 64              # input channels per beat; paper (recalled 64x64, unverified)
+    mxu_cols: int = 64              # output channels per beat; paper (recalled, unverified)
+    acc_buffer_bytes: int = 65536   # int32 output accumulators of an output tile; ours
+    weight_buffer_bytes: int = 262144   # on-chip weights of a layer; ours
+    fusion_buffer_bytes: int = 262144   # intermediate activations kept on chip by temporal fusion; ours
+    # ---- system ----
     clock_ghz: float = 1.0          # paper (recalled 1 GHz in 40 nm, unverified)
     dram_latency_cycles: int = 100  # fixed DRAM read latency in cycles; ours, unverified
     dram_gbps: float = 256.0        # DRAM bandwidth in GB/s; HBM2 (paper recalls HBM2), unverified
-
-    def __post_init__(self) -> None:
-        self.validate()
+    dram_energy: str = "hbm2_byte"  # the simulator/energy.py row that prices a DRAM byte
+    node_nm: float = 40.0           # logic/SRAM energy scaled to this node (paper: 40 nm, recalled)
 
     # ---- derived ----
     @property
     def cache_sets(self) -> int:
         return self.cache_bytes // (self.feature_row_bytes * self.cache_block_rows * self.cache_ways)
 
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        return self.dram_gbps / self.clock_ghz
+
+    @property
+    def mxu_acc_bits(self) -> int:
+        """Signed width of a matrix-unit output: a sum of mxu_rows int8 x int8 products."""
+        return 16 + max(1, (self.mxu_rows - 1).bit_length())
+
     def mapping_params(self) -> dict[str, int]:
         """Keyword arguments of ``MappingUnit``."""
         return {"capacity": self.point_buffer, "lanes": self.distance_lanes, "sorter_width": self.sorter_width,
-                "max_neighbors": self.max_neighbors, "coord_bits": self.coord_bits}
+                "max_neighbors": self.max_neighbors, "coord_bits": self.coord_bits,
+                "sorter_stages_per_cycle": self.sorter_stages_per_cycle}
 
     def mmu_params(self) -> dict[str, int]:
-        """Keyword arguments of ``MMU`` (rows of feature_row_bytes bytes, 8-bit lanes)."""
+        """Keyword arguments of ``MMU`` (rows of feature_row_bytes int8 lanes)."""
         return {"lanes": self.feature_row_bytes, "lane_bits": 8, "block_rows": self.cache_block_rows,
-                "sets": self.cache_sets, "ways": self.cache_ways}
+                "sets": self.cache_sets, "ways": self.cache_ways, "addr_bits": 24}
+
+    # ---- presets ----
+    @classmethod
+    def presets(cls) -> dict[str, "PointAccConfig"]:
+        return {
+            "server": cls(),
+            # PointAcc.Edge (paper recalls about 16x16 with DDR-class memory, unverified); other sizes ours
+            "edge": cls(name="edge", sorter_width=16, point_buffer=4096, distance_lanes=4, max_neighbors=64,
+                        feature_row_bytes=16, cache_bytes=16384, cache_block_rows=4, cache_ways=2, mxu_rows=16,
+                        mxu_cols=16, acc_buffer_bytes=16384, weight_buffer_bytes=65536,
+                        fusion_buffer_bytes=65536, dram_gbps=25.6, dram_energy="dram_byte"),
+            # small RTL for fast benches and FPGA fits (ours)
+            "tiny": cls(name="tiny", sorter_width=4, point_buffer=64, distance_lanes=2, max_neighbors=8,
+                        coord_bits=12, feature_row_bytes=4, cache_bytes=64, cache_block_rows=2, cache_ways=2,
+                        mxu_rows=4, mxu_cols=4, acc_buffer_bytes=1024, weight_buffer_bytes=4096,
+                        fusion_buffer_bytes=4096, dram_latency_cycles=8, dram_gbps=4.0, dram_energy="dram_byte"),
+        }
 
     # ---- validation ----
     def validate(self) -> None:
-        _check_types(self)
-
-        def need(cond: bool, f: str, msg: str) -> None:
-            if not cond:
-                raise LegoError(f"{f}: {msg}, got {getattr(self, f)!r}")
-
-        need(bool(self.name), "name", "must be a non-empty string")
-        need(self.sorter_width >= 2 and _pow2(self.sorter_width), "sorter_width", "must be a power of two >= 2")
-        need(_pow2(self.distance_lanes), "distance_lanes", "must be a power of two")
-        need(self.distance_lanes <= self.sorter_width, "distance_lanes", "must be <= sorter_width")
-        need(self.point_buffer >= 1 and self.point_buffer % self.sorter_width == 0, "point_buffer",
+        need(self, bool(self.name), "name", "must be a non-empty string")
+        need(self, self.sorter_width >= 2 and _pow2(self.sorter_width), "sorter_width",
+             "must be a power of two >= 2")
+        need(self, self.sorter_width <= 256, "sorter_width", "must be <= 256")
+        need(self, 1 <= self.sorter_stages_per_cycle <= 64, "sorter_stages_per_cycle", "must be in 1..64")
+        need(self, _pow2(self.distance_lanes), "distance_lanes", "must be a power of two")
+        need(self, self.distance_lanes <= self.sorter_width, "distance_lanes", "must be <= sorter_width")
+        need(self, self.point_buffer >= 1 and self.point_buffer % self.sorter_width == 0, "point_buffer",
              "must be a positive multiple of sorter_width")
-        need(self.point_buffer <= 1 << 20, "point_buffer", "must be <= 2**20 points")
-        need(self.max_neighbors >= 1 and self.max_neighbors % self.distance_lanes == 0, "max_neighbors",
+        need(self, self.point_buffer <= 1 << 20, "point_buffer", "must be <= 2**20 points")
+        need(self, self.max_neighbors >= 1 and self.max_neighbors % self.distance_lanes == 0, "max_neighbors",
              "must be a positive multiple of distance_lanes")
-        need(2 <= self.coord_bits <= 21, "coord_bits", "must be in 2..21 (the golden models' range is 21 bits)")
-        need(1 <= self.max_kernel_size <= 7, "max_kernel_size", "must be in 1..7")
-        need(self.feature_row_bytes >= 1, "feature_row_bytes", "must be positive")
-        need(_pow2(self.cache_block_rows), "cache_block_rows", "must be a power of two")
-        need(self.cache_ways >= 1, "cache_ways", "must be positive")
+        need(self, 2 <= self.coord_bits <= 21, "coord_bits", "must be in 2..21 (the golden models' range is 21 bits)")
+        need(self, 1 <= self.max_kernel_size <= 7, "max_kernel_size", "must be in 1..7")
+        need(self, 2 <= self.mxu_rows <= 256, "mxu_rows", "must be in 2..256")
+        need(self, 2 <= self.mxu_cols <= 256, "mxu_cols", "must be in 2..256")
+        need(self, self.feature_row_bytes == self.mxu_rows, "feature_row_bytes",
+             f"must equal mxu_rows = {self.mxu_rows} (one gathered row is one matrix-unit input vector)")
+        need(self, _pow2(self.cache_block_rows), "cache_block_rows", "must be a power of two")
+        need(self, self.cache_ways >= 1, "cache_ways", "must be positive")
         unit = self.feature_row_bytes * self.cache_block_rows * self.cache_ways
-        need(self.cache_bytes % unit == 0 and _pow2(self.cache_bytes // unit), "cache_bytes",
+        need(self, self.cache_bytes % unit == 0 and _pow2(self.cache_bytes // unit), "cache_bytes",
              f"must be a power-of-two multiple of feature_row_bytes*cache_block_rows*cache_ways = {unit}")
-        need(self.mxu_rows >= 1, "mxu_rows", "must be positive")
-        need(self.mxu_cols >= 1, "mxu_cols", "must be positive")
-        need(self.clock_ghz > 0, "clock_ghz", "must be positive")
-        need(self.dram_latency_cycles >= 1, "dram_latency_cycles", "must be positive")
-        need(self.dram_gbps > 0, "dram_gbps", "must be positive")
-
-    # ---- in/out ----
-    def replace(self, **kw: Any) -> "PointAccConfig":
-        return PointAccConfig.from_dict({**self.to_dict(), **kw})
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Any, base: "PointAccConfig | None" = None) -> "PointAccConfig":
-        """Fields from ``d`` over ``base`` (default: the defaults). Unknown keys and wrong types raise."""
-        if not isinstance(d, dict):
-            raise LegoError(f"config: expected a mapping of fields, got {type(d).__name__}")
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(str(k) for k in d if k not in names)
-        if unknown:
-            raise LegoError(f"{unknown[0]}: unknown field (allowed: {', '.join(sorted(names))})")
-        kw = {**(base.to_dict() if base else {}), **d}
-        for f in fields(cls):
-            if f.name in kw and f.type in ("float", float) and _is_int(kw[f.name]):
-                kw[f.name] = float(kw[f.name])
-        return cls(**kw)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "PointAccConfig":
-        """A YAML mapping of fields; ``preset: server|edge`` (optional) picks the base."""
-        import yaml
-        p = Path(path)
-        try:
-            data = yaml.safe_load(p.read_text())
-        except OSError as e:
-            raise LegoError(f"config: {p}: {e.strerror or e}") from None
-        except yaml.YAMLError as e:
-            raise LegoError(f"config: {p}: not valid YAML ({' '.join(str(e).split())})") from None
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise LegoError(f"config: {p}: expected a mapping of fields")
-        data = dict(data)
-        base = preset(data.pop("preset")) if "preset" in data else None
-        return cls.from_dict(data, base)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _check_types(cfg: PointAccConfig) -> None:
-    for f in fields(cfg):
-        v = getattr(cfg, f.name)
-        t = f.type if isinstance(f.type, str) else f.type.__name__
-        if t == "int":
-            ok = _is_int(v)
-        elif t == "float":
-            ok = isinstance(v, float)
-        else:
-            ok = isinstance(v, str)
-        if not ok:
-            raise LegoError(f"{f.name}: must be {'an' if t == 'int' else 'a'} {t}, got {v!r}")
-
-
-PRESETS: dict[str, PointAccConfig] = {
-    "server": PointAccConfig(),
-    # PointAcc.Edge (paper recalls about 16x16 with DDR-class memory, unverified); other sizes ours
-    "edge": PointAccConfig(name="edge", sorter_width=8, point_buffer=4096, distance_lanes=4, max_neighbors=32,
-                           cache_bytes=16384, cache_block_rows=4, cache_ways=2, mxu_rows=16, mxu_cols=16,
-                           clock_ghz=1.0, dram_latency_cycles=100, dram_gbps=25.6),
-}
-
-
-def preset(name: str) -> PointAccConfig:
-    """The preset ``server`` or ``edge``."""
-    if name not in PRESETS:
-        raise LegoError(f"preset: unknown preset {name!r} (allowed: {', '.join(PRESETS)})")
-    return PRESETS[name]
+        need(self, self.acc_buffer_bytes >= 4 * self.mxu_cols, "acc_buffer_bytes",
+             f"must hold one output row of int32 accumulators (>= {4 * self.mxu_cols})")
+        need(self, self.weight_buffer_bytes >= self.mxu_rows * self.mxu_cols, "weight_buffer_bytes",
+             f"must hold one weight tile (>= {self.mxu_rows * self.mxu_cols})")
+        need(self, self.fusion_buffer_bytes >= 1, "fusion_buffer_bytes", "must be positive")
+        need(self, self.clock_ghz > 0, "clock_ghz", "must be positive")
+        need(self, self.dram_latency_cycles >= 1, "dram_latency_cycles", "must be positive")
+        need(self, self.dram_gbps > 0, "dram_gbps", "must be positive")
+        need(self, self.dram_energy in DRAM_ENERGY_ROWS, "dram_energy", f"must be one of {', '.join(DRAM_ENERGY_ROWS)}")
+        need(self, 5.0 <= self.node_nm <= 180.0, "node_nm", "must be in 5..180 (nm)")

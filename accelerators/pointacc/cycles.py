@@ -30,6 +30,12 @@ API
 The MMU (``accelerators.pointacc.mmu.MMU``): ``mmu_cycles(cache_model, op, rows, dram_latency)``
 replays the op on a ``cache_model.CacheModel`` and returns cycles, hits, misses, write-backs and
 the DRAM block traffic.
+
+The matrix unit (``accelerators.pointacc.matrix.MatrixUnit``, latency LAT from its generated datapath):
+    mxu_cycles(R, n, LAT)                          R + n + LAT   (one weight tile, n beats from the host)
+    gather_gemm_cycles(R, mmu, LAT)                R + mmu + LAT + 2   (the tile, then an MMU gather of
+                                                   ``mmu`` cycles streamed into the unit, mxu_src = 1)
+both counted from the first weight-row cycle to the cycle of the last ``out_valid``, inclusive.
 """
 from __future__ import annotations
 
@@ -40,7 +46,8 @@ from sw_reference import pointacc as ref
 from .driver import Geometry, Job
 
 __all__ = ["fps_cycles", "knn_cycles", "ball_query_cycles", "sort_cycles", "downsample_cycles",
-           "kernel_map_cycles", "kernel_map_breakdown", "job_cycles", "merge_steps_reference", "mmu_cycles"]
+           "kernel_map_cycles", "kernel_map_breakdown", "job_cycles", "merge_steps_reference", "mmu_cycles",
+           "mxu_cycles", "gather_gemm_cycles"]
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -214,3 +221,17 @@ def mmu_cycles(model, op: str, rows=(), dram_latency: int = 1) -> dict:
     st = model.stats
     return {"cycles": cyc, "hits": st.hits, "misses": st.misses, "writebacks": st.writebacks, "fills": fills,
             "written": written}
+
+
+# ------------------------------------------------------------------------------------ matrix unit
+def mxu_cycles(rows: int, n: int, latency: int) -> int:
+    """One weight tile (``rows`` row writes) then ``n`` host beats back to back: cycles from the first
+    weight-row cycle to the cycle of the last out_valid, both included."""
+    return rows + n + latency
+
+
+def gather_gemm_cycles(rows: int, mmu: int, latency: int) -> int:
+    """One weight tile, then (next cycle) an MMU gather of ``mmu`` cycles (``mmu_cycles``) streamed into
+    the matrix unit: the last gathered row leaves the MMU with ``done``; its result ``latency`` cycles
+    later. Counted as ``mxu_cycles``."""
+    return rows + mmu + latency + 2

@@ -13,7 +13,7 @@ from .files import LINT_VLT
 from .outdir import dumps, write_atomic
 
 SCHEMA_VERSION = 2          # manifest.json; 1 = before the host protocol was written down (no ld_tensor)
-KINDS = ("array", "accelerator")
+KINDS = ("array", "accelerator", "programmable")
 REQUIRED = ("top", "kind", "ports", "tensors", "lego_version", "schema_version")
 
 

@@ -51,14 +51,16 @@ def frame_delay(arch: ArchGraph):
     return fd
 
 
-def lower(arch: ArchGraph, acc_bits: int | None = None) -> PrimGraph:
-    """``acc_bits``: width of the adders, accumulators and output words (default: the output dtype's)."""
+def lower(arch: ArchGraph, acc_bits: int | None = None, force_rmw: bool = False) -> PrimGraph:
+    """``acc_bits``: width of the adders, accumulators and output words (default: the output dtype's).
+    ``force_rmw``: read-modify-write output ports even where every element is written once per run (the
+    programmable array accumulates across commands, lego/prog)."""
     w = arch.workload
     fd = frame_delay(arch)
     nodes: dict[str, Node] = {}
     edges: dict[tuple[str, str, str], dict[int, int]] = {}
     allm = range(len(arch.modes))
-    rmw = not single_flush(arch)
+    rmw = force_rmw or not single_flush(arch)
     fresh = {m.index: fresh_positions(arch, m.index) for m in arch.modes} if rmw else {}
     cw = sum(b for _, b in control_fields(arch, rmw))
     nodes["ctl"] = Node("ctl", "ctl", cw, {m: None for m in allm})

@@ -6,7 +6,16 @@ parses the index expressions; not the generator's IR), cycles equal across engin
 manifest's prediction and to the ``cycles`` register.
 
 Designs: shapes that do not divide the arrays; 1x1 up to 8x8, non-square; 8- and 16-bit; signed,
-unsigned and mixed inputs; every preset; fused designs of two and three dataflows."""
+unsigned and mixed inputs; every preset; fused designs of two and three dataflows.
+
+Cycles are also bounded by a formula written here from the shapes (``cycle_bounds``), independent of the
+design's prediction: steps = ceil(e_rows/R) * ceil(e_cols/C) * the other extents, with the (rows, cols)
+iterators of each preset from the table in docs/simulator.md §1; fill/drain = c0*(R-1) + c1*(C-1) + p,
+c = (1, 1) for the presets and (0, 0) for *-bcast, where 2 <= p <= 2 + ceil(log2(max(R, C))) + [bits > 8]:
+one cycle for the synchronous bank read and one for the output write at least, and at most one pipeline
+register per adder level of a reduction tree across one array axis and one for a multiplier wider than
+8x8 bits (tests/simulator/test_cycle.py derives p = 2 exactly for small 8-bit designs)."""
+import math
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +59,40 @@ tensors:
 }
 
 
+# (rows, cols) iterators of each preset, docs/simulator.md §1 (written here, not lego's PRESET_TABLE)
+PRESET_AXES = {"gemm": {"os": "ij", "ws": "kj", "is": "ik"}, "bmm": {"os": "ij", "ws": "kj", "is": "ik"},
+               "conv2d": {"os": "kw", "ws": "ck", "is": "cw"}, "dwconv2d": {"os": "cw", "ws": "cs", "is": "cw"}}
+
+
+def extents(wl: str, shape: str) -> dict[str, int]:
+    """Iterator extents of a built-in workload, from its shape string (conv output size by hand)."""
+    s = {"N": 1, "STRIDE": 1, "PAD": 0, **{k: int(v) for k, v in (kv.split("=") for kv in shape.split(","))}}
+    if wl == "gemm":
+        return {"i": s["M"], "j": s["N"], "k": s["K"]}
+    if wl == "bmm":
+        return {"b": s["B"], "i": s["M"], "j": s["N"], "k": s["K"]}
+    oh = (s["H"] + 2 * s["PAD"] - s["R"]) // s["STRIDE"] + 1
+    ow = (s["W"] + 2 * s["PAD"] - s["S"]) // s["STRIDE"] + 1
+    e = {"n": s["N"], "c": s["C"], "h": oh, "w": ow, "r": s["R"], "s": s["S"]}
+    return {**e, "k": s["K"]} if wl == "conv2d" else e
+
+
+def cycle_bounds(wl: str, shape: str, arr: str, df: str, bits: int) -> tuple[int, int]:
+    R, C = (int(v) for v in arr.split("x"))
+    e = extents(wl, shape)
+    a, b = PRESET_AXES[wl][df.removesuffix("-bcast")]
+    steps = math.ceil(e[a] / R) * math.ceil(e[b] / C) * math.prod(v for k, v in e.items() if k not in (a, b))
+    skew = 0 if df.endswith("-bcast") else (R - 1) + (C - 1)
+    return steps + skew + 2, steps + skew + 2 + math.ceil(math.log2(max(R, C))) + (bits > 8)
+
+
+def test_cycle_bounds_by_hand():
+    assert cycle_bounds("gemm", "M=5,N=3,K=6", "2x2", "ws", 8) == (30 + 4, 30 + 5)
+    assert cycle_bounds("conv2d", "N=1,C=3,K=5,H=7,W=6,R=3,S=2,STRIDE=2,PAD=1", "3x4", "os", 8) == (151, 153)
+    # is: rows i (ceil(5/8) = 1), cols k (ceil(17/2) = 9), j = 3 -> 27 steps; broadcast, 16-bit, 8 rows
+    assert cycle_bounds("gemm", "M=5,N=3,K=17", "8x2", "is-bcast", 16) == (27 + 2, 27 + 2 + 3 + 1)
+
+
 @pytest.fixture(scope="module", params=MATRIX, ids=[m[0] for m in MATRIX])
 def design(request, tmp_path_factory):
     _, wl, shape, arr, dfs, bits = request.param
@@ -58,7 +101,7 @@ def design(request, tmp_path_factory):
         (root / wl).write_text(USER[wl])
         wl = str(root / wl)
     generate(wl, shape, arr, dfs, bits, True, root / "d")
-    return root / "d"
+    return root / "d", request.param
 
 
 def host_sequence(man: dict, seed: int) -> list[Job]:
@@ -86,6 +129,7 @@ def expected(man: dict, jobs: list[Job]) -> list[np.ndarray]:
 @pytest.mark.rtl
 @pytest.mark.parametrize("engine", ["cycle", "icarus", "verilator"])
 def test_job_sequence(design, engine):
+    design, (_, wl, shape, arr, _, bits) = design
     man = read_manifest(design)
     jobs = host_sequence(man, seed=11)
     want = expected(man, jobs)
@@ -97,6 +141,9 @@ def test_job_sequence(design, engine):
         assert bad == 0, f"{engine} job {k} ({job.mode}, reset={job.reset}): {bad} of {ref.size} outputs wrong"
         assert rep.match
         assert rep.cycles == man["cycles_predicted"][job.mode], (engine, k)
+        if shape is not None:                  # a built-in workload: the preset table applies
+            lo, hi = cycle_bounds(wl, shape, arr, job.mode, bits)
+            assert lo <= rep.cycles <= hi, (engine, k, job.mode, rep.cycles, lo, hi)
         if engine != "cycle":
             assert rep.extra["cycles_register"] == rep.cycles
 

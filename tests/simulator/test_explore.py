@@ -49,14 +49,36 @@ def test_cli_writes_csv_png_json(tmp_path, capsys):
     assert (tmp_path / "explore_gpt2.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def _csv_rows(path):
+    import csv
+    return list(csv.DictReader(open(path)))
+
+
 def test_cli_external_scheduler(tmp_path, capsys):
+    """The same sweep on an external scheduler and on a local thread cluster gives the same rows (CSV and
+    JSON), and each row equals evaluate() of its point run here in-process."""
     from dask.distributed import LocalCluster
+
+    from simulator.explore import evaluate
+    args = ["--model", "gpt2", "--arrays", "8x8,16x16", "--dataflow-sets", "ws,os+ws", "--buffers-kib", "128",
+            "--no-progress", "--json"]
     with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
-        rc = cli(["--model", "gpt2", "--arrays", "8x8", "--dataflow-sets", "ws",
-                  "--buffers-kib", "128", "--scheduler", cluster.scheduler_address,
-                  "--no-progress", "--out", str(tmp_path), "--json"])
+        rc = cli(args + ["--scheduler", cluster.scheduler_address, "--out", str(tmp_path / "ext")])
     assert rc == 0
-    assert json.loads(capsys.readouterr().out)["points"] == 1
+    ext = json.loads(capsys.readouterr().out)
+    assert cli(args + ["--threads", "--workers", "1", "--out", str(tmp_path / "loc")]) == 0
+    loc = json.loads(capsys.readouterr().out)
+    assert ext["points"] == loc["points"] == 4
+    assert ext["pareto"] == loc["pareto"] and ext["pareto"]
+    rows = _csv_rows(tmp_path / "ext" / "explore_gpt2.csv")
+    assert rows == _csv_rows(tmp_path / "loc" / "explore_gpt2.csv")
+    pts = design_space([(8, 8), (16, 16)], [("ws",), ("os", "ws")], [128])
+    want = [evaluate("gpt2", p) for p in pts]
+    assert [(r["array"], r["dataflows"]) for r in rows] == [(w["array"], w["dataflows"]) for w in want]
+    for r, w in zip(rows, want):
+        assert {k: r[k] for k in w} == {k: str(v) for k, v in w.items()}
+    assert {(r["array"], r["dataflows"]) for r in ext["pareto"]} == {
+        (r["array"], r["dataflows"]) for r, m in zip(want, pareto_mask(want)) if m}
 
 
 @pytest.mark.parametrize("argv,field", [

@@ -1,4 +1,5 @@
-"""Layer mapping: the step/fill-drain convention, presets, SRAM accesses, tiling, energy."""
+"""Layer mapping: the step/fill-drain convention, presets, SRAM accesses, tiling, energy; tied to small
+generated designs (steps, traffic, fill/drain and compute cycles exactly) in the default run."""
 import math
 
 import pytest
@@ -146,33 +147,69 @@ def test_presets_agree_with_generator_table():
         assert table[op] == presets, op
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("workload,shape,array,df,ours_layer", [
+# small generated designs and the mapper's Layer of the same loop nest (conv: h, w are output sizes)
+MATCH = [
     ("gemm", "M=8,N=12,K=20", "4x4", "os", gemm("g", 8, 12, 20)),
     ("gemm", "M=5,N=7,K=9", "8x2", "ws", gemm("g", 5, 7, 9)),
-    ("conv2d", None, "4x4", "ws", conv2d("c", 1, 8, 3, 7, 7, 3, 3)),
-    ("dwconv2d", None, "4x4", "is", dwconv2d("d", 1, 8, 7, 7, 3, 3)),
-])
-def test_matches_generated_design(tmp_path, workload, shape, array, df, ours_layer):
-    """Steps and SRAM traffic equal the generator's and the cycle engine's; fill/drain within a
-    few cycles (the pipeline-depth constant is still to be reconciled)."""
+    ("gemm", "M=5,N=7,K=9", "2x3", "is-bcast", gemm("g", 5, 7, 9)),
+    ("bmm", "B=2,M=5,N=6,K=3", "2x2", "ws-bcast", bmm("b", 2, 5, 6, 3)),
+    ("conv2d", "N=1,C=3,K=8,H=7,W=7,R=3,S=3", "4x4", "ws", conv2d("c", 1, 8, 3, 5, 5, 3, 3)),
+    ("dwconv2d", "N=1,C=8,H=7,W=7,R=3,S=3", "4x4", "is", dwconv2d("d", 1, 8, 5, 5, 3, 3)),
+    ("gemm", "M=6,N=5,K=4", "2x2", "os,ws,is", gemm("g", 6, 5, 4)),           # fused: each mode
+]
+
+
+@pytest.fixture(scope="module", params=MATCH, ids=[f"{m[0]}-{m[2]}-{m[3]}" for m in MATCH])
+def generated(request, tmp_path_factory):
+    wl, shape, array, dfs, layer = request.param
+    from lego.generate import generate
+    out = tmp_path_factory.mktemp("map") / "d"
+    generate(wl, shape, array, tuple(dfs.split(",")), 8, True, out)
+    return out, layer
+
+
+def test_matches_generated_design(generated):
+    """Per layer, what `lego sim --model --design DIR`, explore and the Gemmini comparison use, against
+    the generated design: steps equal report.json's and the cycle engine's; SRAM reads and writes equal
+    the cycle engine's; mapped onto the design (its directory), fill/drain equals report.json's and the
+    compute cycles of the one tile (DRAM free) equal the cycle engine's cycles, exactly."""
     import json
-    import subprocess
-    import sys
 
     from simulator.cycle import CycleEngine
-    out = tmp_path / "d"
-    cmd = [sys.executable, "-m", "lego.cli", "gen", "--workload", workload, "--array", array,
-           "--dataflow", df, "--out", str(out)] + (["--shape", shape] if shape else [])
-    subprocess.run(cmd, check=True, capture_output=True)
-    cyc = json.loads((out / "report.json").read_text())["cycles"]
-    r, c = (int(v) for v in array.split("x"))
-    assert cyc["steps"][df] == compute_steps(ours_layer, r, c, df)
-    assert abs(cyc["predicted"][df] - (cyc["steps"][df] + fill_drain(r, c))) <= 3
-    rep = CycleEngine().run(out, mode=df, outputs=False)
-    reads, writes = sram_accesses(ours_layer, r, c, df)
-    assert {k: reads[k] for k in rep.sram_reads} == rep.sram_reads
-    assert {k: writes[k] for k in rep.sram_writes} == rep.sram_writes
+    from simulator.model_run import design_config
+    out, layer = generated
+    rpt = json.loads((out / "report.json").read_text())["cycles"]
+    cfg = design_config(out, dram=FAST)
+    for df in cfg.dataflows:
+        rep = CycleEngine().run(out, mode=df, outputs=False)
+        steps = compute_steps(layer, cfg.rows, cfg.cols, df)
+        assert steps == rpt["steps"][df] == rep.extra["steps"]
+        reads, writes = sram_accesses(layer, cfg.rows, cfg.cols, df)
+        assert {k: reads[k] for k in rep.sram_reads} == rep.sram_reads
+        assert {k: writes[k] for k in rep.sram_writes} == rep.sram_writes
+        m = map_layer(layer, cfg, df)
+        assert m.extra["steps"] == steps and m.extra["tiles"] == 1
+        assert m.extra["fill_drain"] == rpt["fill_drain"][df] == rep.cycles - steps
+        assert m.extra["compute_cycles"] == rep.cycles
+
+
+def test_analytic_fill_drain_slope_matches_generated(tmp_path):
+    """Without a design (--array), fill/drain is (R-1) c0 + (C-1) c1 + PIPELINE_DEPTH: the generated
+    designs' drain grows exactly so with the array (8-bit, single dataflow: the same constant part on
+    1x1 to 8x2, systolic and broadcast os), whatever the constant."""
+    import json
+
+    from lego.generate import generate
+    from simulator.mapping import control_of
+    for df in ("os", "os-bcast"):
+        parts = set()
+        for arr in ("1x1", "2x2", "3x2", "8x2", "4x4"):
+            d = tmp_path / f"{df}-{arr}"
+            generate("gemm", "M=8,N=8,K=3", arr, (df,), 8, True, d)
+            r, c = (int(v) for v in arr.split("x"))
+            fd = json.loads((d / "report.json").read_text())["cycles"]["fill_drain"][df]
+            parts.add(fd - fill_drain(r, c, control_of(ArrayConfig(dataflows=(df,)), df), 0))
+        assert parts == {2}, (df, parts)
 
 
 def test_bcast_dataflow_names():

@@ -98,7 +98,13 @@ def test_cli_design_dir(tmp_path, capsys, monkeypatch):
     from lego.generate import generate
     generate("gemm", "M=4,N=8,K=2", "4x8", ("os",), 8, True, tmp_path / "d")
     assert cli(["--model", "gpt2", "--design", str(tmp_path / "d"), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["total"]["array"] == "4x8"
+    obj = json.loads(capsys.readouterr().out)
+    assert obj["total"]["array"] == "4x8" and obj["total"]["dataflows"] == ["os"]
+    # every tile of every layer pays the design's own fill/drain: systolic (4-1) + (8-1) + 2 (bank read,
+    # output write; tests/simulator/test_cycle.py) = 12, not the analytic constant's 13
+    assert json.loads((tmp_path / "d" / "report.json").read_text())["cycles"]["fill_drain"] == {"os": 12}
+    for r in obj["layers"]:
+        assert r["compute_cycles"] == r["tiles"] * (-(-r["steps"] // r["tiles"]) + 12), r["layer"]
 
 
 @pytest.mark.parametrize("argv,field", [

@@ -20,14 +20,23 @@ def test_split_reconstructs_exactly(msb, lsb, seed):
 
 
 def test_scores_exact_and_policy():
+    """Rows of small queries give nearly flat MSB scores (max probability ~ 1/50 < 5 %: requantized, the
+    exact q.k); rows of full-range queries are peaked (kept at the MSB scores). Oracle written here: the
+    exact product in int64, the MSB plane as floor(k / 16), the decision max_j softmax(alpha s)_j <
+    threshold in float64 (every row at least 6 % away from the threshold)."""
     rng = np.random.default_rng(0)
     q = rng.integers(-128, 128, (2, 6, 32)).astype(np.int8)
+    q[:, ::2] = rng.integers(-1, 2, (2, 3, 32))                     # rows 0, 2, 4 of each batch: tiny
     k = rng.integers(-512, 512, (2, 50, 32)).astype(np.int16)
-    s, req = pq.pq_gemm(q, k, 6, 4, 0.05, 1e-4)
+    alpha, thr = 1e-4, 0.05
+    s, req = pq.pq_gemm(q, k, 6, 4, thr, alpha)
     full = np.einsum("bmd,bnd->bmn", q.astype(np.int64), k.astype(np.int64))
-    km, _ = pq.split_k(k, 6, 4)
-    msb = np.einsum("bmd,bnd->bmn", q.astype(np.int64), km.astype(np.int64)) << 4
-    assert np.array_equal(s[req], full[req]) and np.array_equal(s[~req], msb[~req])
+    msb = np.einsum("bmd,bnd->bmn", q.astype(np.int64), k.astype(np.int64) // 16) * 16
+    maxp = 1.0 / np.exp((msb - msb.max(-1, keepdims=True)) * alpha).sum(-1)
+    assert (np.abs(maxp - thr) > 0.06 * thr).all()
+    assert req.tolist() == (maxp < thr).tolist() == [[True, False] * 3] * 2
+    assert np.array_equal(s, np.where(req[..., None], full, msb))
+    assert s.dtype == np.int32 and not np.array_equal(full[req], msb[req])   # the branches differ here
 
 
 @settings(max_examples=60, deadline=None)
@@ -44,8 +53,14 @@ def test_integer_decision_tracks_float_softmax(seed, alpha, thr):
 
 
 def test_lut_and_params():
+    """LUT[t] = floor(2**15 * 2**(-t/16) + 0.5): every entry against math; pinned by hand: t = 1:
+    32768 * 2**(-1/16) = 31378.54; t = 8: 32768 / sqrt(2) = 23170.48; t = 100: 431.1; t = 255: 0.51;
+    t = 300: 0.007."""
     lut = pq.exp_lut()
-    assert lut[0] == 1 << 15 and lut[16] == 1 << 14 and (np.diff(lut) <= 0).all()
+    assert lut.shape == (512,)
+    assert lut.tolist() == [math.floor(32768 * 2.0 ** (-t / 16) + 0.5) for t in range(512)]
+    assert [int(lut[t]) for t in (0, 1, 8, 16, 100, 255, 300, 511)] == [32768, 31379, 23170, 16384, 431, 1, 0, 0]
+    assert (np.diff(lut) <= 0).all()
     assert pq.threshold_q(0.05) == round(0.05 * 65536)
     assert pq.lut_mult(1.0) == round(math.log2(math.e) * 16 * 65536)
     with pytest.raises(ValueError, match="^alpha:"):

@@ -23,13 +23,38 @@ def scalar_model(row, mult, shift=16, pb=15):
     return [min((x * r) >> (32 - pb), (1 << pb) - 1) for x in e]
 
 
+def exp2_by_math(f: int) -> int:
+    """round(2**16 * 2**(-f/256)) with Python's math (no entry is a tie, see below)."""
+    return math.floor(65536 * 2.0 ** (-f / 256) + 0.5)
+
+
 def test_lut():
+    """The softmax RTL's ROM is filled from this table (lego.units.softmax; tests/lego/units/test_softmax.py
+    reads it back from the Verilog): pinned entries computed by hand, every entry against math."""
     lut = exp2_lut()
-    assert lut.shape == (256,) and lut[0] == 65536 and lut[128] == 46341 and lut[255] == 32857
+    assert lut.shape == (256,) and lut.dtype == np.int64
+    # 2**16 * 2**(-f/256):  f = 1: 65358.78;  2: 65181.99;  64 (2**-1/4): 55109.29;  128 (2**-1/2): 46340.95;
+    # 192 (2**-3/4): 38967.83;  255: 32856.89
+    pins = {0: 65536, 1: 65359, 2: 65182, 64: 55109, 128: 46341, 192: 38968, 255: 32857}
+    assert {f: int(lut[f]) for f in pins} == pins == {f: exp2_by_math(f) for f in pins}
+    assert lut.tolist() == [exp2_by_math(f) for f in range(256)]
     assert np.all(np.diff(lut) < 0)
     # no entry is a rounding tie, so any round-to-nearest gives the same table
     frac = 65536 * 2.0 ** (-np.arange(256) / 256) % 1.0
     assert np.all(np.abs(frac - 0.5) > 1e-6)
+
+
+@pytest.mark.parametrize("lut_bits,frac_bits", [(8, 4), (6, 2), (10, 5), (12, 8)])
+def test_spatten_exp_lut(lut_bits, frac_bits):
+    """sw_reference.spatten.fixed.exp_lut fills SpAtten's softmax ROM: LUT[i] = round(2**15 exp(-i / 2**frac))
+    against math for every entry; with the default (8, 4): 2**15 e**(-1/16) = 30782.66, 2**15 / e =
+    12054.66, 2**15 e**-2 = 4434.69, 2**15 e**(-255/16) < 0.5."""
+    from sw_reference.spatten.fixed import exp_lut
+    lut = exp_lut(lut_bits, frac_bits)
+    want = [math.floor(32768 * math.exp(-i / 2 ** frac_bits) + 0.5) for i in range(1 << lut_bits)]
+    assert lut.tolist() == want
+    if (lut_bits, frac_bits) == (8, 4):
+        assert [int(lut[i]) for i in (0, 1, 16, 32, 255)] == [32768, 30783, 12055, 4435, 0]
 
 
 def test_known_values():

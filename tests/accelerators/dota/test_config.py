@@ -45,11 +45,11 @@ def test_yaml(tmp_path):
     ("tiles: 4.0\n", "tiles: must be an integer, got 4.0"),
     ("freq_ghz: fast\n", "freq_ghz: must be a finite number, got 'fast'"),
     ("input_sharing: 1\n", "input_sharing: must be true or false, got 1"),
-    ("device: 3\n", "device: must be a mapping of device parameters, got 3"),
+    ("device: 3\n", "device: expected a mapping of DeviceParams fields, got int"),
     ("nh: 0\n", "nh: must be > 0, got 0"),
     ("n_lambda: -12\n", "n_lambda: must be > 0, got -12"),
     ("cores_per_tile: 0\n", "cores_per_tile: must be > 0, got 0"),
-    ("freq_ghz: 0\n", "freq_ghz: must be > 0, got 0"),
+    ("freq_ghz: 0\n", "freq_ghz: must be > 0, got 0.0"),
     ("freq_ghz: 12.0\n", "freq_ghz: must be <= 10 (the ADC's sample rate, GS/s), got 12.0"),
     ("in_bits: 9\n", "in_bits: must be in 2..8, got 9"),
     ("act_bits: 1\n", "act_bits: must be in 2..8, got 1"),
@@ -75,17 +75,26 @@ def test_yaml_errors(tmp_path, text, msg):
 
 
 def test_unknown_keys_name_the_allowed_ones(tmp_path):
+    """The shared Config scaffold's message: the field first, then every allowed key in field order."""
     p = tmp_path / "u.yaml"
     p.write_text("foo: 1\n")
     with pytest.raises(LegoError) as e:
         load_config(p)
     assert str(e.value) == (
-        "config: unknown key 'foo' (allowed: act_bits, adc_sharing, arch, authors_compat, bits, cores_per_tile, "
-        "device, dram_bw_gbps, freq_ghz, full_range_factor, gb_bw_gbps, in_bits, input_sharing, kind, lb_bw_gbps, "
-        "n_lambda, name, nh, nw, periphery_area_um2, periphery_power_mw, preset, sigma_in, sigma_out, "
-        "sigma_phase_deg, sigma_phase_linear_deg, sram_clock_ghz, tau, tiles, w_bits, wdm_spacing_nm)")
-    with pytest.raises(LegoError, match=r"^config: unknown key 'device\.laser_power' \(allowed: adc_area_um2, "):
+        "foo: unknown DotaConfig field (allowed: preset, bits, name, kind, nh, nw, n_lambda, tiles, cores_per_tile, "
+        "freq_ghz, in_bits, w_bits, act_bits, tau, input_sharing, adc_sharing, arch, full_range_factor, "
+        "authors_compat, sram_clock_ghz, dram_bw_gbps, gb_bw_gbps, lb_bw_gbps, periphery, periphery_area_um2, "
+        "periphery_power_mw, digital_clock_ghz, sigma_in, sigma_out, sigma_phase_deg, sigma_phase_linear_deg, "
+        "wdm_spacing_nm, device, rtl)")
+    with pytest.raises(LegoError, match=r"^device\.laser_power: unknown DeviceParams field \(allowed: "
+                                        r"mzm_energy_fj_per_bit, "):
         load_config(device={"laser_power": 23.5})
+    p.write_text("rtl:\n  tokens: 0\n")
+    with pytest.raises(LegoError, match=r"^rtl\.tokens: must be > 0, got 0$"):
+        load_config(p)
+    p.write_text("rtl:\n  rows: 4\n")
+    with pytest.raises(LegoError, match=r"^rtl\.rows: unknown RtlParams field \(allowed: tiles, tokens, "):
+        load_config(p)
     with pytest.raises(LegoError) as e:
         load_config(tmp_path / "missing.yaml")
     assert str(e.value).startswith("--config: cannot read ")

@@ -1,4 +1,5 @@
 """DOTA model: the authors' public figures, hand-computed small cases, scaling, stall mode, baselines."""
+import json
 import math
 
 import pytest
@@ -15,8 +16,9 @@ def rel(a, b):
 
 
 # ---- public checks (the authors' README / paper figures), each within 2 % --------------------------
+# The authors model no digital periphery: the checks run with periphery: none (the presets add ours).
 def test_public_deit_tiny_energy_latency():
-    r = simulate(load_config(preset="dota-b", bits=4), "deit-t")
+    r = simulate(load_config(preset="dota-b", bits=4, periphery="none"), "deit-t")
     assert isinstance(r, Report)
     assert rel(r.extra["energy_mj"], 0.384) < 0.02
     assert rel(r.extra["latency_ms"], 0.0194) < 0.02
@@ -27,12 +29,21 @@ def test_public_deit_tiny_energy_latency():
 
 
 def test_public_area_power():
-    b4, b8 = load_config(bits=4), load_config(bits=8)
+    b4, b8 = load_config(bits=4, periphery="none"), load_config(bits=8, periphery="none")
     assert rel(sum(area_um2(b4).values()) / 1e6, 60.30) < 0.02
     assert rel(sum(power_mw(b4).values()) / 1e3, 14.75) < 0.02
     assert rel(sum(power_mw(b8).values()) / 1e3, 50.9) < 0.02
     r = simulate(b8, "deit-t")
     assert rel(r.extra["area_mm2"], 60.30) < 0.02 and rel(r.extra["power_w"], 50.9) < 0.02
+
+
+def test_public_checks_with_our_periphery():
+    """The presets add the synthesized periphery: a few per cent on DOTA-B's energy, power and area."""
+    for bits in (4, 8):
+        on, off = simulate(load_config(bits=bits), "deit-t"), simulate(load_config(bits=bits, periphery="none"), "deit-t")
+        assert on.extra["latency_ms"] == off.extra["latency_ms"]
+        for k, lo, hi in (("energy_mj", 1.005, 1.05), ("power_w", 1.005, 1.05), ("area_mm2", 1.001, 1.03)):
+            assert lo < on.extra[k] / off.extra[k] < hi, (bits, k, on.extra[k] / off.extra[k])
 
 
 def test_device_figures_from_the_note():
@@ -203,14 +214,48 @@ def test_stall_mode_on_deit():
     assert str(e.value) == "mode: must be one of overlap, stall, got 'exact'"
 
 
-# ---- the digital-periphery hook ------------------------------------------------------------------
+# ---- the digital periphery ---------------------------------------------------------------------
 def test_periphery_hook():
-    base = simulate(load_config(), "deit-t")
+    """A user's own figures add to whatever the config's periphery setting gives."""
+    base = simulate(load_config(periphery="none"), "deit-t")
     assert base.area_um2["periphery"] == 0 and base.energy_pj["periphery"] == 0
-    r = simulate(load_config(periphery_area_um2=2.0e6, periphery_power_mw=500.0), "deit-t")
+    r = simulate(load_config(periphery="none", periphery_area_um2=2.0e6, periphery_power_mw=500.0), "deit-t")
     assert r.extra["area_mm2"] == pytest.approx(base.extra["area_mm2"] + 2.0)
     assert r.extra["power_w"] == pytest.approx(base.extra["power_w"] + 0.5)
     assert r.energy_pj["periphery"] == pytest.approx(500.0 * base.extra["latency_ns"])     # mW x ns = pJ
+
+
+def test_periphery_synthesized_figures():
+    """periphery: synth (the DOTA presets): T x per tile + shared from data/periphery_synth.json, the area
+    replicated ceil(f / digital clock) times, energy = energy per step x the inference's compute cycles."""
+    from accelerators.dota.periphery import DATA_FILE, config_key, figures, lookup
+    tab = json.loads(DATA_FILE.read_text())["entries"]
+    cfg = load_config()
+    assert cfg.periphery == "synth" and load_config(preset="mrr").periphery == "none"
+    e = tab[config_key(cfg)]
+    f = figures(cfg)
+    assert f["replication"] == 5 and f["source"].startswith("synthesized")
+    assert f["area_um2"] == pytest.approx(5 * (4 * e["per_tile"]["logic_area_um2"] + e["shared"]["logic_area_um2"]))
+    e_step = 4 * e["per_tile"]["energy_pj_per_cycle"] + e["shared"]["energy_pj_per_cycle"]
+    assert f["power_mw"] == pytest.approx(e_step * 5.0)
+    r = simulate(cfg, "deit-t")
+    steps = sum(x["compute_cycles"] * x["count"] for x in r.extra["layers"])
+    assert r.energy_pj["periphery"] == pytest.approx(e_step * steps)
+    assert r.area_um2["periphery"] == pytest.approx(f["area_um2"]) and r.extra["power_mw"]["periphery"] == f["power_mw"]
+    none = simulate(load_config(periphery="none"), "deit-t")
+    assert r.extra["energy_mj"] > none.extra["energy_mj"] and r.extra["latency_ms"] == none.extra["latency_ms"]
+    # a 1 GHz periphery clock needs 5 copies; at the core's 5 GHz one
+    assert figures(load_config(digital_clock_ghz=5.0))["area_um2"] == pytest.approx(f["area_um2"] / 5)
+    # the crossbar option has its own synthesized entry; DOTA-L has DOTA-B's tiles, twice as many
+    assert lookup(load_config(arch="crossbar"))["source"].startswith("synthesized")
+    fl = figures(load_config(preset="dota-l"))
+    assert fl["area_um2"] == pytest.approx(5 * (8 * e["per_tile"]["logic_area_um2"] + e["shared"]["logic_area_um2"]))
+    # a geometry nobody synthesized: the per-tile figures scaled by the node count, said so
+    s = lookup(load_config(nh=6, nw=6))
+    assert s["source"].startswith("scaled from 12x12x12-c2-tau3-b4a4-in1adc1 by 0.25")
+    assert s["per_tile"]["logic_area_um2"] == pytest.approx(e["per_tile"]["logic_area_um2"] / 4)
+    with pytest.raises(LegoError, match="^periphery: 'synth' figures are for the DOTA periphery, not the mzi"):
+        load_config(preset="mzi", periphery="synth")
 
 
 # ---- baselines -----------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 
 from accelerators.pointacc.cache_model import CacheModel
 from accelerators.pointacc.cloud import DATA_DIR, load_cloud
-from accelerators.pointacc.config import preset
+from accelerators.pointacc.config import PointAccConfig
 from accelerators.pointacc.cycles import mmu_cycles
 from accelerators.pointacc.mmu import MMU, OP_FLUSH, OP_GATHER, OP_SCATTER, OP_SCATTER_ADD
 from lego.toolchain import run_cocotb
@@ -199,15 +199,16 @@ def test_cache_model_policy():
 
 
 def test_preset_mmu_params():
-    for name in ("server", "edge"):
-        p = preset(name).mmu_params()
+    for name in ("server", "edge", "tiny"):
+        p = PointAccConfig.preset(name).mmu_params()
         u = MMU(**p)                  # constructible from the presets (not elaborated here)
         u._MustUse__silence = True    # amaranth's "created but never used" warning
-        assert p["sets"] * p["ways"] * p["block_rows"] * p["lanes"] == preset(name).cache_bytes
+        assert p["sets"] * p["ways"] * p["block_rows"] * p["lanes"] == PointAccConfig.preset(name).cache_bytes
 
 
 @pytest.mark.parametrize("kw", [UNITS["m0"][0], UNITS["m1"][0], UNITS["m3"][0],
-                                dict(preset("edge").mmu_params(), addr_bits=24)])
+                                pytest.param(PointAccConfig.preset("edge").mmu_params(), marks=pytest.mark.slow,
+                                             id="edge")])
 def test_verilator_lint(tmp_path, kw):
     src = emit(tmp_path / "lego_pointacc_mmu.v", MMU(**kw), "lego_pointacc_mmu")
     res = lint(src, "lego_pointacc_mmu", tmp_path)

@@ -1,4 +1,5 @@
-"""PointAccConfig: presets, validation with field-named LegoErrors, dict/YAML input, RTL parameters.
+"""PointAccConfig on the shared config scaffold: presets, validation with field-named LegoErrors,
+dict/YAML input, RTL parameters.
 
 (Not test_config.py: tests/accelerators/dota/test_config.py exists and basenames must be unique.)
 """
@@ -8,7 +9,8 @@ import dataclasses
 
 import pytest
 
-from accelerators.pointacc.config import PRESETS, PointAccConfig, preset
+from accelerators.config import Config
+from accelerators.pointacc.config import PointAccConfig
 from accelerators.pointacc.cycles import fps_cycles, knn_cycles
 from accelerators.pointacc.driver import Geometry
 from accelerators.pointacc.mapping import MappingUnit
@@ -18,41 +20,48 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 
 
 def test_presets():
-    assert set(PRESETS) == {"server", "edge"}
-    s, e = preset("server"), preset("edge")
-    assert (s.sorter_width, s.point_buffer, s.distance_lanes, s.cache_sets) == (16, 8192, 8, 64)
-    assert (e.sorter_width, e.point_buffer, e.distance_lanes, e.cache_sets) == (8, 4096, 4, 32)
-    assert (s.mxu_rows, e.mxu_rows) == (64, 16)
-    for c in (s, e):
+    ps = PointAccConfig.presets()
+    assert set(ps) == {"server", "edge", "tiny"} and isinstance(ps["server"], Config)
+    s, e, t = ps["server"], ps["edge"], ps["tiny"]
+    assert (s.sorter_width, s.point_buffer, s.distance_lanes, s.cache_sets) == (32, 16384, 8, 64)
+    assert (e.sorter_width, e.point_buffer, e.distance_lanes, e.cache_sets) == (16, 4096, 4, 128)
+    assert (t.sorter_width, t.point_buffer, t.distance_lanes, t.cache_sets) == (4, 64, 2, 4)
+    assert [(c.mxu_rows, c.mxu_cols, c.mxu_acc_bits) for c in (s, e, t)] == [(64, 64, 22), (16, 16, 20), (4, 4, 18)]
+    for c in (s, e, t):
         u = MappingUnit(**c.mapping_params())
         u._MustUse__silence = True    # not elaborated here
         assert Geometry.of(u) == Geometry.from_config(c) == Geometry.from_params(**c.mapping_params())
-    with pytest.raises(LegoError, match="^preset: unknown preset 'big'"):
-        preset("big")
+    with pytest.raises(LegoError, match="^preset: unknown PointAccConfig preset 'big'"):
+        PointAccConfig.preset("big")
 
 
 def test_frozen_and_replace():
-    c = preset("server")
+    c = PointAccConfig.preset("server")
     with pytest.raises(dataclasses.FrozenInstanceError):
         c.sorter_width = 8
-    d = c.replace(sorter_width=32, point_buffer=1024)
-    assert d.sorter_width == 32 and c.sorter_width == 16
+    d = c.replace(sorter_width=16, point_buffer=1024)
+    assert d.sorter_width == 16 and c.sorter_width == 32
+    with pytest.raises(LegoError, match="^sorter_width: must be a power of two >= 2, got 12"):
+        c.replace(sorter_width=12)
 
 
 @pytest.mark.parametrize("bad, msg", [
-    ({"sorter_width": 12}, "^sorter_width: must be a power of two"),
-    ({"sorter_width": "16"}, "^sorter_width: must be an int"),
-    ({"sorter_width": True}, "^sorter_width: must be an int"),
-    ({"distance_lanes": 32}, "^distance_lanes: must be <= sorter_width"),
+    ({"sorter_width": 12}, "^sorter_width: must be a power of two >= 2, got 12$"),
+    ({"sorter_width": "16"}, "^sorter_width: must be an integer"),
+    ({"sorter_width": True}, "^sorter_width: must be an integer"),
+    ({"distance_lanes": 64}, "^distance_lanes: must be <= sorter_width"),
     ({"point_buffer": 100}, "^point_buffer: must be a positive multiple of sorter_width"),
     ({"max_neighbors": 12}, "^max_neighbors"),
     ({"coord_bits": 22}, "^coord_bits"),
     ({"cache_bytes": 1000}, "^cache_bytes"),
     ({"cache_block_rows": 3}, "^cache_block_rows"),
+    ({"feature_row_bytes": 32}, "^feature_row_bytes: must equal mxu_rows = 64"),
+    ({"mxu_rows": 1, "feature_row_bytes": 1}, "^mxu_rows: must be in 2..256"),
     ({"clock_ghz": 0.0}, "^clock_ghz"),
-    ({"clock_ghz": "fast"}, "^clock_ghz: must be a float"),
+    ({"clock_ghz": "fast"}, "^clock_ghz: must be a finite number"),
     ({"dram_latency_cycles": 0}, "^dram_latency_cycles"),
-    ({"bogus": 1}, "^bogus: unknown field"),
+    ({"dram_energy": "sram"}, "^dram_energy: must be one of hbm2_byte, dram_byte"),
+    ({"bogus": 1}, "^bogus: unknown PointAccConfig field"),
     ({"name": ""}, "^name"),
 ])
 def test_refusals(bad, msg):
@@ -61,24 +70,32 @@ def test_refusals(bad, msg):
 
 
 def test_from_dict_and_yaml(tmp_path):
-    c = PointAccConfig.from_dict({"clock_ghz": 2, "sorter_width": 32, "point_buffer": 4096})
+    c = PointAccConfig.from_dict({"clock_ghz": 2, "sorter_width": 16, "point_buffer": 4096})
     assert c.clock_ghz == 2.0 and isinstance(c.clock_ghz, float)
     f = tmp_path / "pa.yaml"
     f.write_text("preset: edge\nname: my-edge\ncache_ways: 4\n")
     y = PointAccConfig.from_yaml(f)
-    assert (y.name, y.sorter_width, y.cache_ways, y.cache_sets) == ("my-edge", 8, 4, 16)
+    assert (y.name, y.sorter_width, y.cache_ways, y.cache_sets) == ("my-edge", 16, 4, 64)
+    assert PointAccConfig.from_yaml(_round_trip(tmp_path, y)) == y
     f.write_text("preset: edge\ncache_wayz: 4\n")
-    with pytest.raises(LegoError, match="^cache_wayz: unknown field"):
+    with pytest.raises(LegoError, match="^cache_wayz: unknown PointAccConfig field"):
         PointAccConfig.from_yaml(f)
     f.write_text("- 1\n- 2\n")
-    with pytest.raises(LegoError, match="^config: .*expected a mapping"):
+    with pytest.raises(LegoError, match="^config: expected a mapping"):
         PointAccConfig.from_yaml(f)
-    with pytest.raises(LegoError, match="^config: "):
+    with pytest.raises(LegoError, match="^--config: cannot read"):
         PointAccConfig.from_yaml(tmp_path / "missing.yaml")
 
 
+def _round_trip(tmp_path, cfg):
+    p = tmp_path / "rt.yaml"
+    cfg.to_yaml(p)
+    return p
+
+
 def test_cycle_model_scales_with_config():
-    s, e = Geometry.from_config(preset("server")), Geometry.from_config(preset("edge"))
+    s, e = Geometry.from_config(PointAccConfig.preset("server")), Geometry.from_config(PointAccConfig.preset("edge"))
     assert fps_cycles(s, 4096, 16) == 1 + 15 * (512 + 4)
     assert fps_cycles(e, 4096, 16) == 1 + 15 * (1024 + 4)
     assert knn_cycles(s, 4096, 1, 16) == 512 + s.sorter_latency + 16 + 7
+    assert s.sorter_latency == 15 and e.sorter_latency == 10     # log2 W (log2 W + 1) / 2 stages

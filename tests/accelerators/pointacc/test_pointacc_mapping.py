@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from accelerators.pointacc.cloud import DATA_DIR, load_cloud
-from accelerators.pointacc.config import preset
+from accelerators.pointacc.config import PointAccConfig
 from accelerators.pointacc.cycles import job_cycles, kernel_map_breakdown, merge_steps_reference
 from accelerators.pointacc.driver import Geometry, decode, expected, make_job, results_equal
 from accelerators.pointacc.mapping import MappingUnit
@@ -39,7 +39,7 @@ UNITS = {
     "u2": dict(capacity=128, lanes=4, sorter_width=4, max_neighbors=8, coord_bits=12),
 }
 FRAME = "ouster_os1_128_frame0.bin"
-SERVER = preset("server").mapping_params()
+SERVER = PointAccConfig.preset("server").mapping_params()
 
 
 def geo_of(params) -> Geometry:

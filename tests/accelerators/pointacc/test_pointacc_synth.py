@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from accelerators.pointacc.config import preset
+from accelerators.pointacc.config import PointAccConfig
 from accelerators.pointacc.mapping import MappingUnit
 from accelerators.pointacc.mmu import MMU
 from lego import synth as S
@@ -46,7 +46,7 @@ def test_synth_mmu_small(tmp_path):
 @needs_yosys
 @pytest.mark.slow
 def test_synth_server_datapath_slow(tmp_path):
-    p = dict(preset("server").mapping_params(), capacity=64)
+    p = dict(PointAccConfig.preset("server").mapping_params(), capacity=64)
     d = synth_dir(tmp_path, MappingUnit(**p), "lego_pointacc_mapping_server64")
     r = S.synth(d, timeout_s=3600)
     clean(r)

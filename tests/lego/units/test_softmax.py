@@ -7,7 +7,9 @@ built once per test session (module-scoped fixture) and all units run concurrent
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import numpy as np
 import pytest
 from amaranth.hdl import Elaboratable, Module, Signal, signed, unsigned
 
+from lego.emit.files import LINT_VLT
 from lego.toolchain import require, run_cocotb
 from lego.units import SoftmaxUnit, softmax_cycles
 from sw_reference.softmax_fx import softmax_fx, softmax_params
@@ -169,27 +172,69 @@ def test_latency_and_protocol(sim, design):
         assert not any(busy[-3:])
 
 
-LINT_WAIVERS = """`verilator_config
-// Amaranth 0.5 / Yosys write_verilog artifacts, not design issues:
-lint_off -rule DECLFILENAME      // module names are Amaranth's, one file per design
-lint_off -rule PROCASSINIT       // reg declarations carry the reset value and are assigned in always
-lint_off -rule UNUSEDSIGNAL      // $N temporaries and slices of wider intermediates
-lint_off -rule CASEINCOMPLETE    // FSM case statements without default (defaults are assigned first)
-lint_off -rule WIDTHEXPAND       // constants are printed at their minimal width; operands zero-extend
-lint_off -rule WIDTHTRUNC -file "*" -match "*Logical operator LOGNOT*"   // x == 0 printed as !x
-"""
-
-
 @pytest.mark.parametrize("cfg", [(1, 1000, 16, 15, 32), (16, 80681, 16, 15, 32), (37, 123, 12, 12, 24),
                                  (4096, (1 << 32) - 1, 16, 32, 32), (3, 255, 12, 15, 16)])
 def test_verilator_lint(tmp_path, cfg):
-    """verilator -Wall: nothing left but the waived backend artifacts (no truncation in our logic)."""
+    """verilator -Wall with the lint.vlt every design directory ships (lego.emit.files.LINT_VLT: backend
+    artifacts only, each narrowed with -match) and nothing else: no warning at all. The unit is emitted
+    as lego_softmax_unit in lego_softmax_unit.v, as a generated design names its modules."""
     u = SoftmaxUnit(*cfg)
     ports = [getattr(u, n) for n in ("in_valid", "in_data", "in_ready", "out_valid", "out_data",
                                      "out_index", "busy")]
-    src = emit(tmp_path / "softmax_unit.v", u, "softmax_unit", ports)
-    (tmp_path / "lint.vlt").write_text(LINT_WAIVERS)
-    res = subprocess.run([require("verilator"), "--lint-only", "-Wall", str(tmp_path / "lint.vlt"),
-                          str(src), "--top-module", "softmax_unit"], capture_output=True, text=True)
+    src = emit(tmp_path / "lego_softmax_unit.v", u, "lego_softmax_unit", ports)
+    (tmp_path / "lint.vlt").write_text(LINT_VLT)
+    res = subprocess.run([require("verilator"), "--lint-only", "-Wall", "lint.vlt", src.name,
+                          "--top-module", "lego_softmax_unit"], cwd=tmp_path, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert "%Warning" not in res.stderr, res.stderr
+
+
+# ------------------------------------------------------------------------- the exp tables in the RTL
+
+_ROM = re.compile(r"^\s*(\w+)\[(\d+)\] = (\d+)'h([0-9a-f]+);$", re.M)
+
+
+def rom(verilog_text: str, name: str) -> tuple[int, list[int]]:
+    """(width, contents) of the memory ``name`` from the initial block write_verilog prints."""
+    rows = [(int(i), int(w), int(h, 16)) for n, i, w, h in _ROM.findall(verilog_text) if n == name]
+    assert rows and [i for i, _, _ in rows] == list(range(len(rows)))
+    assert len({w for _, w, _ in rows}) == 1
+    return rows[0][1], [v for _, _, v in rows]
+
+
+def exp2_by_math() -> list[int]:
+    """LUT[f] = round(2**16 * 2**(-f/256)), f = 0..255, with Python's math."""
+    return [math.floor(65536 * 2.0 ** (-f / 256) + 0.5) for f in range(256)]
+
+
+@pytest.mark.filterwarnings("ignore:.*created but never used")
+def test_rom_holds_the_exp2_table(tmp_path):
+    """The ROM of the emitted unit and of a generated attention design holds 2**16 * 2**(-f/256) rounded,
+    computed here with math (LUT[0] = 65536 = 17'h10000, LUT[1] = 65359 = 17'h0ff4f, LUT[255] = 32857)."""
+    from lego.generate import generate
+    u = SoftmaxUnit(5, 1000)
+    ports = [getattr(u, n) for n in ("in_valid", "in_data", "in_ready", "out_valid", "out_data",
+                                     "out_index", "busy")]
+    text = emit(tmp_path / "u.v", u, "lego_softmax_unit", ports).read_text()
+    want = exp2_by_math()
+    assert want[:2] == [65536, 65359] and want[255] == 32857
+    assert rom(text, "lut") == (17, want)
+    generate("attention", "L=4,D=3", "2x2", ("os",), 8, True, tmp_path / "att")
+    assert rom((tmp_path / "att" / "lego_attention.v").read_text(), "lut") == (17, want)
+
+
+def test_spatten_rom_holds_the_exp_table():
+    """SpAtten's softmax unit (accelerators/spatten/units/softmax.py, default config: 8 index bits, 4
+    fraction bits, 2 lanes): each lane's ROM holds round(2**15 * exp(-i/16)), computed here with math."""
+    from amaranth.back import verilog
+
+    from accelerators.spatten.config import SpAttenConfig
+    from accelerators.spatten.units.softmax import Softmax
+    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
+    cfg = SpAttenConfig.preset("eighth")
+    assert (cfg.exp_lut_bits, cfg.exp_lut_frac_bits) == (8, 4)
+    u = Softmax(cfg, 8, lanes=2)
+    text = verilog.convert(u, name="sm", ports=[s for s, _ in u.io()])
+    want = [math.floor(32768 * math.exp(-i / 16) + 0.5) for i in range(256)]
+    assert want[:2] == [32768, 30783] and want[16] == 12055
+    assert rom(text, "lut0") == rom(text, "lut1") == (16, want)

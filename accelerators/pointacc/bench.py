@@ -1,0 +1,364 @@
+"""``lego sim DIR`` of a generated PointAcc directory: one bench case through ``pointacc_top`` against
+``sw_reference.pointacc`` (bit-exact) and the cycle model (cycle-exact).
+
+The case (``make_case``): ``points``, the unique 5 cm voxels of a crop of the bundled Ouster OS-1 frame
+(the ``n`` voxels nearest the return closest to 8 m ahead of the sensor for seed 0, nearest a random point of
+the frame for another seed, by max(|dx|, |dy|),
+coordinates relative to the centre of the crop's bounding box, in the order the sensor produced them), ``feats`` (n x R int8)
+and ``weight`` (27 x R x C int8) drawn from the seed. The jobs (``BenchPlan``):
+
+* mapping unit: FPS (m samples), kNN (the first FPS picks as queries, k), ball query (same centres,
+  radius 3 voxels, K), downsample (stride 2), submanifold kernel map (K = 3), strided kernel map
+  (K = 2, stride 2);
+* sparse convolution (K = 3, submanifold) on the MMU and the matrix unit: per kernel offset with pairs,
+  the weight tile, then an MMU gather of the offset's input rows streamed into the matrix unit; the
+  host adds the partial sums into the outputs (what ``sw_reference.pointacc.sparse_conv`` returns).
+  The cache state carries over from offset to offset; DRAM answers after ``BENCH_DRAM_LATENCY``
+  cycles.
+
+Outputs (Report.outputs): fps, knn_idx, knn_d2, ball, down_coords, down_inverse, kmap_sub and
+kmap_str (one row (offset, in, out) per pair), conv (n x C int64). ``cycles`` is the sum over the
+jobs; ``extra['jobs']`` lists each job's measured and predicted cycles.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lego.errors import LegoError
+from simulator.report import Report
+from sw_reference import pointacc as ref
+
+from .cache_model import CacheModel
+from .cloud import DATA_DIR, load_cloud
+from .config import PointAccConfig
+from .cycles import gather_gemm_cycles, job_cycles, mmu_cycles
+from .driver import Geometry, decode, expected, make_job, results_equal
+from .matrix import pack_int8, unpack_y
+
+__all__ = ["ENGINES", "BENCH_FRAME", "BENCH_VOXEL_M", "BENCH_POINTS", "BENCH_DRAM_LATENCY", "make_case",
+           "BenchPlan", "plan", "run_design", "bench_prediction", "output_tensors", "input_tensors"]
+
+ENGINES = ("cycle", "icarus", "verilator")
+BENCH_FRAME = "ouster_os1_128_frame0.bin"
+BENCH_VOXEL_M = 0.05
+BENCH_POINTS = 256              # voxels of the crop (at most the point buffer)
+BENCH_DRAM_LATENCY = 8          # cycles from a DRAM read request to its first beat
+BENCH_CENTRE_XY = (8.0, 0.0)    # seed 0: the crop around the return nearest 8 m ahead of the sensor
+BALL_RADIUS = 3                 # voxels
+CONV_KERNEL = 3
+VERILATOR_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
+
+
+# ------------------------------------------------------------------------------------------ case
+def bench_points(cfg: PointAccConfig) -> int:
+    return min(BENCH_POINTS, cfg.point_buffer)
+
+
+def make_case(cfg: PointAccConfig, seed: int = 0) -> dict[str, np.ndarray]:
+    """The default inputs: points (n, 3) int64, feats (n, R) int8, weight (27, R, C) int8."""
+    n = bench_points(cfg)
+    xyz = load_cloud(DATA_DIR / BENCH_FRAME).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    ahead = int(np.argmin(((xyz[:, :2] - np.array(BENCH_CENTRE_XY)) ** 2).sum(axis=1)))
+    centre = xyz[ahead] if seed == 0 else xyz[int(rng.integers(len(xyz)))]
+    order = np.argsort(np.abs(xyz[:, :2] - centre[:2]).max(axis=1), kind="stable")
+    vox = np.floor(xyz / BENCH_VOXEL_M).astype(np.int64)
+    keys = ref.coord_keys(vox[order])
+    _, first = np.unique(keys, return_index=True)
+    file_idx = np.sort(order[np.sort(first)[:n]])
+    points = vox[file_idx]
+    points = points - (points.min(axis=0) + points.max(axis=0)) // 2      # centred on the crop's box
+    feats = rng.integers(-128, 128, (len(points), cfg.mxu_rows)).astype(np.int8)
+    weight = rng.integers(-128, 128, (CONV_KERNEL ** 3, cfg.mxu_rows, cfg.mxu_cols)).astype(np.int8)
+    return {"points": points, "feats": feats, "weight": weight}
+
+
+def input_tensors(cfg: PointAccConfig) -> dict:
+    n, cb = bench_points(cfg), cfg.coord_bits
+    return {"points": {"shape": [n, 3], "dtype": f"int{cb}", "bits": cb, "role": "input",
+                       "what": "integer coordinates (unique: the kernel maps need unique sites)"},
+            "feats": {"shape": [n, cfg.mxu_rows], "dtype": "int8", "bits": 8, "role": "input",
+                      "what": "int8 features, one MMU row per point"},
+            "weight": {"shape": [CONV_KERNEL ** 3, cfg.mxu_rows, cfg.mxu_cols], "dtype": "int8", "bits": 8,
+                       "role": "input", "what": "sparse-conv weights in sw_reference.pointacc offset order"}}
+
+
+def _check_inputs(cfg: PointAccConfig, inputs: dict) -> dict[str, np.ndarray]:
+    out = {}
+    for name, t in input_tensors(cfg).items():
+        if name not in inputs:
+            raise LegoError(f"--inputs: tensor '{name}' missing (needs: points, feats, weight)")
+        a = np.asarray(inputs[name])
+        if list(a.shape) != t["shape"]:
+            raise LegoError(f"--inputs: tensor '{name}' has shape {list(a.shape)}, expected {t['shape']}")
+        out[name] = a.astype(np.int8 if t["dtype"] == "int8" else np.int64)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ plan
+@dataclass
+class BenchPlan:
+    cfg: PointAccConfig
+    geo: Geometry
+    case: dict
+    jobs: list = field(default_factory=list)       # (name, Job, points, queries)
+    expected: dict = field(default_factory=dict)   # output name -> array
+    map_cycles: list = field(default_factory=list)
+    conv: list = field(default_factory=list)       # per offset with pairs: {offset, rows, outs, cycles...}
+    mxu_latency: int = 0
+
+    @property
+    def cycles(self) -> int:
+        return sum(self.map_cycles) + sum(o["cycles"] for o in self.conv)
+
+
+def _pairs_table(pairs) -> np.ndarray:
+    rows = [np.column_stack([np.full(len(p), o, dtype=np.int64), p]) for o, p in enumerate(pairs) if len(p)]
+    return np.concatenate(rows).astype(np.int64) if rows else np.zeros((0, 3), dtype=np.int64)
+
+
+def plan(cfg: PointAccConfig, case: dict, mxu_latency: int, dram_latency: int = BENCH_DRAM_LATENCY) -> BenchPlan:
+    """The jobs, their golden outputs and their exact cycles (LegoError if the hardware cannot run them)."""
+    geo = Geometry.from_config(cfg)
+    p = np.asarray(case["points"], dtype=np.int64)
+    n = len(p)
+    bp = BenchPlan(cfg, geo, case, mxu_latency=mxu_latency)
+    if n < 1:
+        raise LegoError("points: empty cloud (0 points)")
+    keys = ref.coord_keys(np.clip(p, ref.COORD_MIN, ref.COORD_MAX))
+    if np.unique(keys).size != n:
+        raise LegoError("points: duplicate coordinates; a kernel map needs unique coordinates")
+    m = min(16, n)
+    fps_job = make_job(geo, "fps", p, m=m)
+    sel = ref.fps(p, m)
+    q = p[sel[:min(8, m)]]
+    k = min(16, geo.sorter_width, n)
+    kb = min(16, geo.max_neighbors)
+    specs = [("fps", fps_job, None),
+             ("knn", make_job(geo, "knn", p, queries=q, k=k), q),
+             ("ball_query", make_job(geo, "ball_query", p, queries=q, radius=BALL_RADIUS, k=kb), q),
+             ("downsample", make_job(geo, "downsample", p, stride=2), None),
+             ("kernel_map_submanifold", make_job(geo, "kernel_map_submanifold", p, kernel_size=CONV_KERNEL), None),
+             ("kernel_map_strided", make_job(geo, "kernel_map_strided", p, kernel_size=2, stride=2), None)]
+    for name, job, qs in specs:
+        bp.jobs.append((name, job, p, qs))
+        bp.map_cycles.append(job_cycles(geo, job, p, qs))
+    res = {name: expected(job, p, qs) for name, job, _, qs in bp.jobs}
+    bp.expected = {"fps": res["fps"], "knn_idx": res["knn"][0], "knn_d2": res["knn"][1], "ball": res["ball_query"],
+                   "down_coords": res["downsample"][0].astype(np.int64), "down_inverse": res["downsample"][1],
+                   "kmap_sub": _pairs_table(res["kernel_map_submanifold"]),
+                   "kmap_str": _pairs_table(res["kernel_map_strided"])}
+    # sparse convolution on the submanifold map
+    feats, weight = np.asarray(case["feats"]), np.asarray(case["weight"])
+    km = ref.submanifold_kernel_map(p, CONV_KERNEL)
+    bp.expected["conv"] = ref.sparse_conv(feats, weight, km, n)
+    cache = CacheModel(cfg.cache_sets, cfg.cache_ways, cfg.cache_block_rows)
+    R = cfg.mxu_rows
+    for o, pr in enumerate(km.pairs):
+        if not len(pr):
+            continue
+        mc = mmu_cycles(cache, "gather", pr[:, 0].tolist(), dram_latency)
+        bp.conv.append({"offset": o, "rows": pr[:, 0].tolist(), "outs": pr[:, 1].tolist(),
+                        "mmu_cycles": mc["cycles"], "hits": mc["hits"], "misses": mc["misses"],
+                        "cycles": gather_gemm_cycles(R, mc["cycles"], mxu_latency)})
+    return bp
+
+
+def stimulus(bp: BenchPlan, dram_latency: int) -> dict:
+    cfg = bp.cfg
+    jobs, prev = [], None
+    for _, job, pts, _ in bp.jobs:
+        same = prev is not None and prev.shape == pts.shape and bool((prev == pts).all())
+        jobs.append({"points": None if same else job.points, "ports": job.ports, "queries": job.queries})
+        prev = pts
+    feats, weight = np.asarray(bp.case["feats"]), np.asarray(bp.case["weight"])
+    conv = [{"offset": c["offset"], "weights": [pack_int8(weight[c["offset"], r]) for r in range(cfg.mxu_rows)],
+             "entries": [[int(r), int(o) & 0xFFFF] for r, o in zip(c["rows"], c["outs"])]} for c in bp.conv]
+    longest = max(bp.map_cycles + [c["cycles"] for c in bp.conv] + [0])
+    return {"map_jobs": jobs, "conv": conv, "dram": {str(i): pack_int8(f) for i, f in enumerate(feats)},
+            "dram_latency": dram_latency, "block_rows": cfg.cache_block_rows, "mxu_rows": cfg.mxu_rows,
+            "max_cycles_per_job": longest + 200}
+
+
+# ------------------------------------------------------------------------------------------ runs
+def output_tensors(cfg: PointAccConfig, bp: BenchPlan | None = None) -> dict:
+    """Manifest entries of the bench outputs (shapes of the default case when ``bp`` is given)."""
+    idx = {"dtype": "int32", "bits": 32, "role": "output"}
+    db = 2 * cfg.coord_bits + 2
+    t = {"fps": dict(idx, what="FPS picks"), "knn_idx": dict(idx, what="kNN indices, (d2, index) order"),
+         "knn_d2": {"dtype": f"int{min(64, db + 1)}", "bits": min(64, db + 1), "role": "output",
+                    "what": "kNN squared distances"},
+         "ball": dict(idx, what="ball-query neighbours (-1: no hit)"),
+         "down_coords": dict(idx, what="downsample(points, 2): unique coarse sites"),
+         "down_inverse": dict(idx, what="downsample inverse map"),
+         "kmap_sub": dict(idx, what="submanifold K=3 map: rows (offset, in, out)"),
+         "kmap_str": dict(idx, what="strided K=2 s=2 map: rows (offset, in, out)"),
+         "conv": {"dtype": "int64", "bits": 64, "role": "output",
+                  "what": "sparse_conv(feats, weight, submanifold K=3 map) accumulators"}}
+    if bp is not None:
+        for k, v in bp.expected.items():
+            t[k]["shape"] = list(np.asarray(v).shape)
+    return t
+
+
+def _build_dir(design_dir: Path, engine: str, waves: Path | None) -> Path:
+    from simulator.rtl import CACHE, toolchain_id
+    h = hashlib.sha256(toolchain_id(engine).encode())
+    h.update((Path(design_dir) / "pointacc_top.v").read_bytes())
+    if waves is not None:
+        h.update(f"waves:{waves}".encode())
+    return CACHE / f"{engine}-pointacc-{h.hexdigest()[:16]}"
+
+
+def run_rtl(design_dir: Path, engine: str, stim: dict, waves: Path | None = None) -> dict | None:
+    """Run tb/tb_pointacc.py on the directory's pointacc_top; the measured record, or None (a failed run)."""
+    from lego.toolchain import BuildError, run_cocotb
+    design_dir = Path(design_dir)
+    if not (design_dir / "pointacc_top.v").is_file() or not (design_dir / "tb" / "tb_pointacc.py").is_file():
+        raise LegoError(f"DIR: '{design_dir}' lacks pointacc_top.v or tb/tb_pointacc.py (regenerate the design)")
+    if waves is not None:
+        want = ".fst" if engine == "icarus" else ".vcd"
+        if Path(waves).suffix != want:
+            raise LegoError(f"--waves: {engine} writes {want[1:].upper()}; name the file *{want}")
+    bd = _build_dir(design_dir, engine, waves)
+    with tempfile.TemporaryDirectory(prefix="pointacc-run-") as td:
+        sp, rp = Path(td) / "stim.json", Path(td) / "result.json"
+        sp.write_text(json.dumps(stim))
+        kw = dict(engine=engine, sources=[design_dir / "pointacc_top.v"], top="pointacc_top",
+                  test_module="tb_pointacc", test_dir=design_dir / "tb", waves=waves,
+                  extra_env={"PA_STIM": str(sp), "PA_RESULT": str(rp)})
+        old = os.environ.get("MAKEFLAGS")
+        if engine == "verilator":
+            os.environ["MAKEFLAGS"] = VERILATOR_MAKEFLAGS
+        try:
+            try:
+                run_cocotb(build_dir=bd, **kw)
+            except BuildError:
+                shutil.rmtree(bd, ignore_errors=True)       # a stale cached build: rebuild once
+                run_cocotb(build_dir=bd, **kw)
+        finally:
+            if engine == "verilator":
+                if old is None:
+                    os.environ.pop("MAKEFLAGS", None)
+                else:
+                    os.environ["MAKEFLAGS"] = old
+        if waves is not None and not (engine == "icarus" and Path(waves).exists()):
+            cands = sorted(bd.glob("*.vcd"), key=lambda p: p.stat().st_mtime)
+            if cands:
+                shutil.copy(cands[-1], waves)
+        return json.loads(rp.read_text()) if rp.is_file() else None
+
+
+def _measured_outputs(bp: BenchPlan, got: dict) -> tuple[dict, list[str]]:
+    """Decode the RTL's beats into the outputs; the problems found (beats after done, tags)."""
+    cfg, geo = bp.cfg, bp.geo
+    bad = []
+    res = {}
+    for (name, job, _, _), rec in zip(bp.jobs, got["map"]):
+        res[name] = decode(job, [tuple(b) for b in rec["beats"]], geo)
+        if rec["stray"]:
+            bad.append(f"{name}: beats after done")
+    outs = {"fps": res["fps"], "knn_idx": res["knn"][0], "knn_d2": res["knn"][1], "ball": res["ball_query"],
+            "down_coords": res["downsample"][0].astype(np.int64), "down_inverse": res["downsample"][1],
+            "kmap_sub": _pairs_table(res["kernel_map_submanifold"]),
+            "kmap_str": _pairs_table(res["kernel_map_strided"])}
+    n = len(bp.case["points"])
+    acc = np.zeros((n, cfg.mxu_cols), dtype=np.int64)
+    for c, rec in zip(bp.conv, got["conv"]):
+        if rec["stray"]:
+            bad.append(f"conv offset {c['offset']}: results after the last")
+        if len(rec["y"]) != len(c["outs"]):
+            bad.append(f"conv offset {c['offset']}: {len(rec['y'])} results for {len(c['outs'])} pairs")
+            continue
+        if rec["tags"] != [o & 0xFFFF for o in c["outs"]]:
+            bad.append(f"conv offset {c['offset']}: result tags out of map order")
+        for o, word in zip(c["outs"], rec["y"]):
+            acc[o] += np.array(unpack_y(word, cfg.mxu_cols, cfg.mxu_acc_bits), dtype=np.int64)
+    outs["conv"] = acc
+    return outs, bad
+
+
+def _compare(expected: dict, got: dict) -> tuple[bool, float]:
+    ok, err = True, 0.0
+    for k, v in expected.items():
+        g = got.get(k)
+        if g is None or not results_equal(v, g):
+            ok = False
+            a, b = np.asarray(v), np.asarray(g) if g is not None else None
+            err = max(err, float(np.abs(a - b).max()) if b is not None and a.shape == b.shape and a.size
+                      else float("inf"))
+    return ok, err
+
+
+def _job_names(bp: BenchPlan) -> list[str]:
+    return [name for name, *_ in bp.jobs] + [f"conv_offset_{c['offset']}" for c in bp.conv]
+
+
+def run_design(design_dir: Path, engine: str, inputs: dict | None = None, seed: int = 0,
+               waves: Path | None = None, dram_latency: int = BENCH_DRAM_LATENCY) -> Report:
+    """``lego sim DIR --engine E``: the bench case (``make_case``, or ``inputs``) through the directory's
+    pointacc_top (icarus, verilator: measured outputs and cycles) or the cycle model (cycle: the model's
+    cycles and the golden outputs)."""
+    t0 = time.perf_counter()
+    design_dir = Path(design_dir)
+    if engine not in ENGINES:
+        raise LegoError(f"--engine: a PointAcc design runs on {', '.join(ENGINES)}, got '{engine}'")
+    if waves is not None and engine == "cycle":
+        raise LegoError("--waves: the cycle engine has no waveforms (use --engine icarus|verilator)")
+    cfg = PointAccConfig.from_yaml(design_dir / "config.yaml")
+    man = json.loads((design_dir / "manifest.json").read_text())
+    lat = int(man["datapaths"]["mxu"]["latency"])
+    case = _check_inputs(cfg, inputs) if inputs is not None else make_case(cfg, seed)
+    bp = plan(cfg, case, lat, dram_latency)
+    names = _job_names(bp)
+    pred = bp.map_cycles + [c["cycles"] for c in bp.conv]
+    extra = {"cycles_predicted": bp.cycles, "dram_latency": dram_latency, "seed": seed,
+             "inputs": "given" if inputs is not None else f"{BENCH_FRAME} crop, {len(case['points'])} voxels of "
+                                                          f"{BENCH_VOXEL_M} m",
+             "mxu_latency": lat,
+             "mmu": {"hits": sum(c["hits"] for c in bp.conv), "misses": sum(c["misses"] for c in bp.conv)}}
+    if engine == "cycle":
+        extra["jobs"] = [{"job": nm, "cycles": p, "cycles_predicted": p} for nm, p in zip(names, pred)]
+        return Report(engine="cycle", cycles=bp.cycles, outputs=dict(bp.expected), match=True, max_abs_err=0.0,
+                      sim_seconds=time.perf_counter() - t0, extra=extra)
+    got = run_rtl(design_dir, engine, stimulus(bp, dram_latency), waves)
+    if got is None or len(got.get("map", [])) != len(bp.jobs) or len(got.get("conv", [])) != len(bp.conv):
+        return Report(engine=engine, cycles=-1, match=False, sim_seconds=time.perf_counter() - t0,
+                      extra=extra | {"error": f"the {engine} bench measured nothing (a hang or a failed build)"})
+    outs, bad = _measured_outputs(bp, got)
+    ok, err = _compare(bp.expected, outs)
+    measured = [r["measured"] for r in got["map"]] + [r["measured"] for r in got["conv"]]
+    ports = [r["cycles_port"] for r in got["map"]] + [r["mmu_cycles_port"] for r in got["conv"]]
+    pred_ports = bp.map_cycles + [c["mmu_cycles"] for c in bp.conv]
+    extra["jobs"] = [{"job": nm, "cycles": m_, "cycles_predicted": p, "cycles_port": cp,
+                      "cycles_port_predicted": pp}
+                     for nm, m_, p, cp, pp in zip(names, measured, pred, ports, pred_ports)]
+    extra["mmu_measured"] = {"hits": sum(r["hits"] for r in got["conv"]),
+                             "misses": sum(r["misses"] for r in got["conv"])}
+    if ports != pred_ports:
+        bad.append("a unit's cycles port differs from the cycle model")
+    if measured != pred and sum(measured) == sum(pred):
+        bad.append("per-job cycles differ from the cycle model (the totals agree)")
+    if extra["mmu_measured"] != extra["mmu"]:
+        bad.append("MMU hits/misses differ from the cache model")
+    if bad:
+        extra["problems"] = bad
+    return Report(engine=engine, cycles=int(sum(measured)), outputs=outs, match=ok and not bad, max_abs_err=err,
+                  sim_seconds=time.perf_counter() - t0, extra=extra)
+
+
+def bench_prediction(cfg: PointAccConfig, mxu_latency: int) -> tuple[dict, BenchPlan]:
+    """What ``lego sim DIR`` counts on the default case (report.json ``cycles``)."""
+    bp = plan(cfg, make_case(cfg, 0), mxu_latency)
+    return ({"predicted": bp.cycles, "jobs": dict(zip(_job_names(bp), bp.map_cycles + [c["cycles"] for c in bp.conv])),
+             "inputs": f"{BENCH_FRAME} crop, {len(bp.case['points'])} voxels of {BENCH_VOXEL_M} m",
+             "seed": 0, "dram_latency": BENCH_DRAM_LATENCY}, bp)

@@ -1,0 +1,377 @@
+"""The cost primitives of the PointAcc network model (``model.py`` documents what is exact and what is
+modeled): ``Costs`` (one record per mapping op and layer; mapping-unit jobs, MMU gathers through the
+cache, matrix-unit passes, DRAM bytes, energy) and ``x_tiles`` (x-slab jobs for clouds larger than the
+point buffer)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lego.errors import LegoError
+from simulator import energy as E
+from sw_reference import pointacc as ref
+
+from .cache_model import ReadStreamCache
+from .config import PointAccConfig
+from .cycles import ball_query_cycles, downsample_cycles, fps_cycles, kernel_map_cycles, knn_cycles, mxu_cycles
+from .driver import Geometry
+
+__all__ = ["Costs", "x_tiles", "x_tile_slices", "LAYER_COLUMNS", "DRAM_PARTS", "ENERGY_PARTS", "COORD_BYTES",
+           "PAIR_BYTES", "NEIGHBOR_BYTES"]
+
+COORD_BYTES = 8          # a point in the mapping unit: 3 x 21-bit coordinates in one 64-bit word
+PAIR_BYTES = 8           # a kernel-map pair (in, out) as two int32
+NEIGHBOR_BYTES = 4       # a neighbour index (int32)
+
+LAYER_COLUMNS = ("layer", "kind", "points_in", "points_out", "c_in", "c_out", "macs", "gathers", "cache_hits",
+                 "cache_misses", "map_jobs", "map_cycles", "mmu_cycles", "mxu_cycles", "dram_cycles", "cycles",
+                 "dram_bytes", "dram_bytes_coords", "dram_bytes_maps", "dram_bytes_features_in",
+                 "dram_bytes_features_out", "dram_bytes_weights", "energy_pj", "energy_pj_mapping",
+                 "energy_pj_mxu", "energy_pj_cache", "energy_pj_buffers", "energy_pj_dram", "fused", "notes")
+DRAM_PARTS = ("coords", "maps", "features_in", "features_out", "weights")
+ENERGY_PARTS = ("mapping", "mxu", "cache", "buffers", "dram")
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+# ------------------------------------------------------------------------------------------ tiles
+def x_tiles(x, cap: int, unit: int, halo: int, what: str) -> list[tuple[int, int, int, int]]:
+    """Cut a point set into mapping-unit jobs along x: ``x`` the points' x, ``unit`` the slab width (the
+    points of one slab stay together), ``halo`` the neighbour slabs each side a tile also loads (0 or 1).
+    Returns per job (lo, hi, core_lo, core_hi): the points [lo, hi) of the points sorted by slab that the
+    job loads (a core of whole slabs plus its halos) and its core [core_lo, core_hi) (the outputs it
+    owns); LegoError naming point_buffer when one slab with its halo does not fit."""
+    ids, counts = np.unique(np.floor_divide(np.asarray(x, dtype=np.int64), unit), return_counts=True)
+    total = int(counts.sum())
+    if total <= cap:
+        return [(0, total, 0, total)]
+    cum = np.concatenate([[0], np.cumsum(counts)])
+    nu = len(ids)
+    lo_of = np.searchsorted(ids, ids - halo, "left")           # first slab of a window starting at slab i
+    hi_of = np.searchsorted(ids, ids + halo, "right")          # one past the last slab of a window ending at j-1
+
+    def window(i: int, j: int) -> tuple[int, int]:
+        return int(cum[lo_of[i]]), int(cum[hi_of[j - 1]])
+
+    out, i = [], 0
+    while i < nu:
+        j = i + 1
+        lo, hi = window(i, j)
+        if hi - lo > cap:
+            raise LegoError(f"point_buffer: {what}: one x slab (x = {int(ids[i]) * unit}) with its neighbours "
+                            f"holds {hi - lo} points, more than the point buffer ({cap})")
+        step = 1
+        while j < nu:                            # gallop: the window only grows with j
+            jj = min(nu, j + step)
+            l2, h2 = window(i, jj)
+            if h2 - l2 <= cap:
+                j, lo, hi, step = jj, l2, h2, step * 2
+            elif step > 1:
+                step //= 2
+            else:
+                break
+        out.append((lo, hi, int(cum[i]), int(cum[j])))
+        i = j
+    return out
+
+
+def x_tile_slices(coords: np.ndarray, cap: int, unit: int, halo: int, what: str) -> list[np.ndarray]:
+    """The jobs of ``x_tiles`` as coordinate arrays (``coords`` sorted lexicographically, x slowest)."""
+    return [coords[lo:hi] for lo, hi, _, _ in x_tiles(coords[:, 0], cap, unit, halo, what)]
+
+
+# ------------------------------------------------------------------------------------------ costs
+class Costs:
+    """The cost primitives the networks call; every call adds to the current layer record."""
+
+    def __init__(self, cfg: PointAccConfig, cache: bool = True, fusion: bool = True):
+        from .matrix import mxu_latency
+        self.cfg, self.cache, self.fusion = cfg, cache, fusion
+        self.geo = Geometry.from_config(cfg)
+        self.mxu_latency = mxu_latency(cfg.mxu_rows)       # the generated datapath's latency
+        self.layers: list[dict] = []
+        self.rec: dict | None = None
+        self._energy_constants()
+
+    # ---- energy per event (simulator/energy.py at cfg.node_nm)
+    def _energy_constants(self) -> None:
+        c, g, nm = self.cfg, self.geo, self.cfg.node_nm
+        cb, L, W = c.coord_bits, c.distance_lanes, c.sorter_width
+        db, ib = 2 * cb + 2, max(1, (c.point_buffer - 1).bit_length())
+        e_bits = 1 + 3 * cb + ib
+        stages = (W.bit_length() - 1) * W.bit_length() // 2
+        dist = L * (3 * E.mul_pj(cb + 1, cb + 1, nm) + 5 * E.add_pj(db, nm))
+        pb = E.sram_access_pj(max(1, c.point_buffer * 3 * cb // 8), L * 3 * cb, nm)
+        sorter = (W // 2) * stages * (E.add_pj(e_bits, nm) + 2 * e_bits * E.energy_pj("mux2_bit", nm)) / max(1, W // L)
+        self.e_map_cycle = dist + pb + sorter
+        pe = E.pe_cost(8, c.mxu_acc_bits, 1, nm)
+        self.e_mac = pe.mac_pj
+        self.e_mxu_cycle = pe.reg_pj_per_cycle * c.mxu_rows * c.mxu_cols
+        self.e_cache_row = E.sram_access_pj(c.cache_bytes, 8 * c.feature_row_bytes, nm)
+        self.e_acc_beat = 2 * E.sram_access_pj(c.acc_buffer_bytes, 32 * c.mxu_cols, nm)
+        self.e_weight_row = E.sram_access_pj(c.weight_buffer_bytes, 8 * c.mxu_cols, nm)
+        self.e_fusion_byte = 2 * E.sram_access_pj(c.fusion_buffer_bytes, 64, nm) / 8
+        self.e_dram_byte = E.energy_pj(c.dram_energy, nm)
+        self.area = {"mxu": c.mxu_rows * c.mxu_cols * pe.area_um2,
+                     "cache": E.sram_area_um2(c.cache_bytes, nm),
+                     "buffers": sum(E.sram_area_um2(b, nm) for b in (c.acc_buffer_bytes, c.weight_buffer_bytes,
+                                                                       c.fusion_buffer_bytes)),
+                     "mapping": E.sram_area_um2(max(1, c.point_buffer * (3 * cb + db + 2 * e_bits + 3 * cb + 1 + ib)
+                                                    // 8), nm)
+                                + W * e_bits * g.sorter_latency * E.area_um2("reg_bit", nm)}
+
+    # ---- layer records
+    def layer(self, name: str, kind: str, points_in: int = 0, points_out: int = 0, c_in: int = 0,
+              c_out: int = 0) -> dict:
+        self.close()
+        rec = {k: 0 for k in LAYER_COLUMNS}
+        rec.update(layer=name, kind=kind, points_in=int(points_in), points_out=int(points_out), c_in=int(c_in),
+                   c_out=int(c_out), fused="", notes="")
+        self.rec = rec
+        return rec
+
+    def note(self, text: str) -> None:
+        self.rec["notes"] = (self.rec["notes"] + "; " if self.rec["notes"] else "") + text
+
+    def close(self) -> None:
+        r = self.rec
+        if r is None:
+            return
+        r["dram_bytes"] = sum(r[f"dram_bytes_{p}"] for p in DRAM_PARTS)
+        r["dram_cycles"] = math.ceil(r["dram_bytes"] / self.cfg.dram_bytes_per_cycle)
+        r["cycles"] = int(r["map_cycles"] + max(r["mmu_cycles"], r["mxu_cycles"], r["dram_cycles"]))
+        r["energy_pj_mapping"] = r["map_cycles"] * self.e_map_cycle
+        r["energy_pj_dram"] = r["dram_bytes"] * self.e_dram_byte
+        r["energy_pj"] = sum(r[f"energy_pj_{p}"] for p in ENERGY_PARTS)
+        self.layers.append(r)
+        self.rec = None
+
+    def dram(self, part: str, nbytes: int) -> None:
+        self.rec[f"dram_bytes_{part}"] += int(nbytes)
+
+    # ---- mapping unit
+    def _fit(self, n: int, what: str) -> None:
+        if n > self.cfg.point_buffer:
+            raise LegoError(f"point_buffer: {what} needs all {n} points on chip; the point buffer holds "
+                            f"{self.cfg.point_buffer} (raise point_buffer)")
+
+    def _map(self, cycles: int, loaded: int, jobs: int = 1) -> None:
+        self.rec["map_cycles"] += int(cycles) + int(loaded)
+        self.rec["map_jobs"] += jobs
+        self.dram("coords", loaded * COORD_BYTES)
+
+    def fps(self, points: np.ndarray, m: int, load: bool = True) -> np.ndarray:
+        n = len(points)
+        if m > n:
+            raise LegoError(f"m: {m} FPS samples > n = {n} points")
+        self._fit(n, "FPS")
+        self._map(fps_cycles(self.geo, n, m), n if load else 0)
+        return ref.fps(points, m)
+
+    def ball_query(self, points: np.ndarray, centers: np.ndarray, radius: int, k: int) -> np.ndarray:
+        if radius < 1:
+            raise LegoError(f"radius: must be > 0 (integer units), got {radius}")
+        if radius > (1 << 31) - 1:
+            raise LegoError(f"radius: {radius} integer units exceeds 2**31 - 1")
+        if k > self.cfg.max_neighbors:
+            raise LegoError(f"max_neighbors: ball-query k = {k} exceeds max_neighbors = {self.cfg.max_neighbors}")
+        self._fit(len(points), "ball query")
+        self._map(ball_query_cycles(self.geo, points, centers, radius, k), 0)
+        self.dram("maps", 2 * len(centers) * k * NEIGHBOR_BYTES)
+        return ref.ball_query(points, centers, radius, k)
+
+    def knn_xyz(self, points: np.ndarray, k: int, load: bool = True) -> np.ndarray:
+        n, g = len(points), self.geo
+        if k > n:
+            raise LegoError(f"k: {k} > n = {n} points")
+        self._fit(n, "kNN")
+        kb = _cdiv(k, g.sorter_width)
+        cyc = knn_cycles(g, n, n, min(k, g.sorter_width)) + n * (k - min(k, g.sorter_width))
+        if kb > 1:
+            cyc += n * (kb - 1) * _cdiv(n, g.sorter_width)
+            self.note(f"kNN k={k} > sorter_width={g.sorter_width}: modeled with {kb} sorted blocks")
+        self._map(cyc, n if load else 0)
+        self.dram("maps", 2 * n * k * NEIGHBOR_BYTES)
+        return ref.knn(points, points, k)[0]
+
+    def knn_feature(self, n: int, c: int, k: int) -> None:
+        """kNN in feature space (modeled): distances on the matrix unit, ranking on the sorter."""
+        g, cfg = self.geo, self.cfg
+        if k > n:
+            raise LegoError(f"k: {k} > n = {n} points")
+        self._fit(n, "kNN")
+        kb = _cdiv(k, g.sorter_width)
+        nb = _cdiv(n, g.sorter_width)
+        passes = _cdiv(c, cfg.mxu_rows) * _cdiv(n, cfg.mxu_cols)
+        dist = passes * mxu_cycles(cfg.mxu_rows, n, self.mxu_latency)
+        rank = n * (nb * kb + g.sorter_latency + k + 7)
+        self.rec["map_cycles"] += dist + rank
+        self.rec["map_jobs"] += 1
+        self.rec["macs"] += n * n * c
+        self.rec["energy_pj_mxu"] += n * n * c * self.e_mac + dist * self.e_mxu_cycle
+        self.dram("maps", 2 * n * k * NEIGHBOR_BYTES)
+        self.note(f"feature-space kNN (C={c}, k={k}): modeled, distances on the matrix unit, ranking on the sorter")
+
+    def voxelize(self, fine: np.ndarray, stride: int) -> tuple[np.ndarray, int]:
+        """Downsampling of the fine-grid points by ``stride`` (the unit's OP_DOWN) in x-slab tiles (one voxel
+        wide slabs, bucketed by the host); when one slab holds more points than the buffer, tiles of whole
+        voxels instead (consecutive voxels in sort order; one voxel larger than the buffer is refused)."""
+        cap = self.cfg.point_buffer
+        try:
+            sizes = [hi - lo for lo, hi, _, _ in x_tiles(fine[:, 0], cap, stride, 0, "voxelization")]
+        except LegoError:
+            coarse = np.floor_divide(fine, stride)
+            _, counts = np.unique(ref.coord_keys(np.clip(coarse, ref.COORD_MIN, ref.COORD_MAX)), return_counts=True)
+            if int(counts.max()) > cap:
+                raise LegoError(f"point_buffer: voxelization: one voxel holds {int(counts.max())} points, more than "
+                                f"the point buffer ({cap}); use a smaller --voxel") from None
+            sizes, cur = [], 0
+            for c in counts.tolist():
+                if cur + c > cap:
+                    sizes.append(cur)
+                    cur = 0
+                cur += c
+            sizes.append(cur)
+            self.note(f"voxelization in {len(sizes)} tiles of whole voxels (an x slab exceeds the point buffer)")
+        for sz in sizes:
+            self._map(downsample_cycles(self.geo, sz), sz)
+        vox, _ = ref.downsample(fine, stride)
+        return (vox // stride).astype(np.int64), len(sizes)
+
+    def kmap_sub(self, coords: np.ndarray, ts: int) -> ref.KernelMap:
+        tiles = x_tile_slices(coords, self.cfg.point_buffer, ts, 1, f"submanifold kernel map (tensor stride {ts})")
+        for t in tiles:
+            self._map(kernel_map_cycles(self.geo, t, 3, ts), len(t))
+        km = ref.submanifold_kernel_map(coords, 3, ts)
+        self.dram("maps", sum(len(p) for p in km.pairs) * PAIR_BYTES)
+        if len(tiles) > 1:
+            self.note(f"kernel map in {len(tiles)} x-slab tiles")
+        return km
+
+    def kmap_down(self, coords: np.ndarray, ts: int) -> tuple[np.ndarray, ref.KernelMap]:
+        tiles = x_tile_slices(coords, self.cfg.point_buffer, 2 * ts, 0, f"strided kernel map (tensor stride {ts})")
+        for t in tiles:
+            self._map(kernel_map_cycles(self.geo, t, 2, ts, stride=2), len(t))
+        out, km = ref.strided_kernel_map(coords, 2, 2, ts)
+        self.dram("maps", sum(len(p) for p in km.pairs) * PAIR_BYTES)
+        if len(tiles) > 1:
+            self.note(f"kernel map in {len(tiles)} x-slab tiles")
+        return out.astype(np.int64), km
+
+    # ---- MMU + matrix unit
+    def _mxu(self, passes: int, chunks: int, beats: int) -> None:
+        """``passes`` weight tiles over each of ``chunks`` chunks of ``beats`` beats in total."""
+        cfg = self.cfg
+        cyc = passes * (chunks * (cfg.mxu_rows + self.mxu_latency) + beats)
+        self.rec["mxu_cycles"] += cyc
+        self.rec["energy_pj_mxu"] += cyc * self.e_mxu_cycle
+        self.rec["energy_pj_buffers"] += passes * (beats * self.e_acc_beat + chunks * cfg.mxu_rows * self.e_weight_row)
+
+    def _macs(self, n: int) -> None:
+        self.rec["macs"] += int(n)
+        self.rec["energy_pj_mxu"] += n * self.e_mac
+
+    def plan(self, taps: int, n_out: int, c_in: int, c_out: int, in_bytes: int, accumulate: bool) -> dict:
+        """The loop order of a layer (the MMU's dataflow choice): output channels in groups of g column
+        tiles (outermost); per group, output tiles of T sites (T: the accumulator buffer holds T x g*C int32;
+        the whole layer when nothing accumulates); per tile all ``taps`` x input-row-chunk x column passes.
+        Weights (taps x c_in x c_out int8) come from DRAM once when a group's share fits the weight buffer,
+        else once per output tile; the inputs (``in_bytes``, read once) are read once per group. The g with
+        the fewest of those bytes wins (ties: fewer groups)."""
+        cfg = self.cfg
+        ct = _cdiv(c_out, cfg.mxu_cols)
+        best = None
+        g = ct
+        while True:
+            groups = _cdiv(ct, g)
+            cols = min(c_out, g * cfg.mxu_cols)
+            tile = max(1, cfg.acc_buffer_bytes // (4 * cols)) if accumulate else n_out
+            tiles = _cdiv(n_out, tile)
+            wb = taps * c_in * cols
+            w = groups * wb * (1 if wb <= cfg.weight_buffer_bytes else tiles)
+            cost = w + groups * in_bytes
+            if best is None or cost < best["cost"]:
+                best = {"g": g, "groups": groups, "cols": cols, "tile": tile, "tiles": tiles, "weights": w,
+                        "cost": cost}
+            if g == 1:
+                break
+            g = max(1, g // 2)
+        if best["groups"] > 1:
+            self.note(f"output channels in {best['groups']} groups (weights {taps * c_in * c_out} B, "
+                      f"weight buffer {cfg.weight_buffer_bytes} B)")
+        return best
+
+    def gather(self, rows: np.ndarray, ops: int, repeat: int = 1) -> None:
+        """Gathered feature rows (row addresses, in order; the stream ``repeat`` times) in ``ops`` MMU ops,
+        through the cache or not."""
+        cfg, r = self.cfg, np.asarray(rows, dtype=np.int64)
+        n = int(r.size) * repeat
+        lat, br = cfg.dram_latency_cycles, cfg.cache_block_rows
+        self.rec["gathers"] += n
+        if self.cache:
+            c = ReadStreamCache(cfg.cache_sets, cfg.cache_ways, br)        # a layer's features start cold
+            h, m = c.run(r, repeat)
+            self.rec["cache_hits"] += h
+            self.rec["cache_misses"] += m
+            self.rec["mmu_cycles"] += ops + h + m * (lat + br + 2)
+            self.rec["energy_pj_cache"] += (n + m * br) * self.e_cache_row
+            self.dram("features_in", m * br * cfg.feature_row_bytes)
+        else:
+            self.rec["mmu_cycles"] += ops + n * (lat + 3)
+            self.dram("features_in", n * cfg.feature_row_bytes)
+
+    def sparse_conv(self, km: ref.KernelMap, n_out: int, c_in: int, c_out: int) -> None:
+        """Gather - GEMM - accumulate over the kernel offsets: per (group, output tile, offset) one gather
+        chunk (one MMU op) and ceil(c_in / R) x (group columns / C) matrix-unit passes over it."""
+        cfg = self.cfg
+        rpp = _cdiv(c_in, cfg.mxu_rows)
+        parts = [np.column_stack([np.full(len(p), d, np.int64), p]) for d, p in enumerate(km.pairs) if len(p)]
+        if not parts:
+            return
+        pr = np.concatenate(parts)
+        npairs = len(pr)
+        pl = self.plan(len(km.pairs), n_out, c_in, c_out, npairs * rpp * cfg.feature_row_bytes, True)
+        out_tile = pr[:, 2] // pl["tile"]
+        order = np.lexsort((pr[:, 0], out_tile))              # tile, then offset; stable within an offset
+        pr, out_tile = pr[order], out_tile[order]
+        chunk_key = out_tile * len(km.pairs) + pr[:, 0]
+        chunks = int(np.count_nonzero(np.diff(chunk_key))) + 1
+        rows = (pr[:, 1][:, None] * rpp + np.arange(rpp)).ravel()
+        self.gather(rows, chunks * pl["groups"], repeat=pl["groups"])
+        ct = _cdiv(c_out, cfg.mxu_cols)
+        self._mxu(rpp * ct, chunks, npairs)                       # every group: its column tiles
+        self._macs(npairs * c_in * c_out)
+        self.dram("weights", pl["weights"])
+        self.dram("maps", npairs * PAIR_BYTES * pl["groups"])    # the map streamed into the MMU
+        self.rec["fused"] = "n/a"
+
+    def gather_rows(self, idx: np.ndarray, c: int, ops: int) -> None:
+        """Gather the rows of points ``idx`` (each ceil(c / R) rows) in ``ops`` MMU ops."""
+        rpp = _cdiv(c, self.cfg.mxu_rows)
+        self.gather((np.asarray(idx, dtype=np.int64).ravel()[:, None] * rpp + np.arange(rpp)).ravel(), ops)
+
+    def dense(self, n: int, c_in: int, c_out: int, read_in: bool = True, write_out: bool = True) -> None:
+        """A point-wise layer (MLP layer, 1x1 convolution, fully connected) of n points; the input is read
+        once per output-channel group (``plan``) when it comes from DRAM."""
+        cfg = self.cfg
+        rpp = _cdiv(c_in, cfg.mxu_rows)
+        pl = self.plan(1, n, c_in, c_out, n * c_in if read_in else 0, rpp > 1)
+        self._mxu(rpp * _cdiv(c_out, cfg.mxu_cols), pl["tiles"], n)
+        self._macs(n * c_in * c_out)
+        self.dram("weights", pl["weights"])
+        if read_in:
+            self.dram("features_in", n * c_in * pl["groups"])
+        if write_out:
+            self.dram("features_out", n * c_out)
+
+    def on_chip(self, nbytes: int) -> None:
+        """Intermediate bytes kept in the fusion buffer (written and read once)."""
+        self.rec["energy_pj_buffers"] += nbytes * self.e_fusion_byte
+
+    def fusable(self, widths) -> bool:
+        """Temporal fusion of a chain whose intermediates have ``widths`` channels: on when asked and a tile
+        of at least one point (input and output of the widest step) fits the fusion buffer."""
+        return self.fusion and 2 * max(widths) <= self.cfg.fusion_buffer_bytes

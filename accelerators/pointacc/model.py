@@ -1,0 +1,258 @@
+"""PointAcc network-level model: ``lego sim --accelerator pointacc --model pointnet2|dgcnn|minkunet``.
+
+Per layer and in total: cycles, DRAM bytes, cache hit rate and energy of a network on a real cloud
+(networks in ``networks.py``), with the paper's two ablations: the MMU cache off (``--no-cache``) and
+temporal layer fusion off (``--no-fusion``). What is exact and what is modeled:
+
+* **mapping ops** (FPS, ball query, kNN in 3-D with k <= sorter_width, downsampling, kernel maps): the
+  exact cycle model of the RTL mapping unit (``cycles``) on the actual points, plus one cycle per point
+  loaded. Clouds larger than the point buffer are cut into x-slab tiles (kernel maps: each tile holds
+  its output sites plus one slab of neighbours either side (submanifold) or whole coarse slabs
+  (strided, downsampling)); every tile is one job of the unit, its cycles exact, and the union of the
+  tiles' pairs for their own outputs is the full map (tested). FPS, ball query and kNN need the whole
+  cloud on chip (a larger cloud is refused, naming ``point_buffer``).
+* **modeled mapping ops**: kNN with k > sorter_width keeps ceil(k / W) sorted blocks (each incoming
+  block merges through them: (ceil(k / W) - 1) more cycles per block); kNN in feature space (DGCNN)
+  computes the distances on the matrix unit (an N x C by C x N GEMM) and ranks them on the sorter
+  (one W-block per cycle). The RTL has neither.
+* **gathers** (sparse-conv inputs, grouped PointNet++ features, DGCNN neighbours): every gathered
+  feature row goes through the cache model (``cache_model.ReadStreamCache`` = ``CacheModel``'s policy,
+  exact hits/misses), and the gather cycles are the RTL MMU's (``cycles.mmu_cycles``: a hit 1 cycle,
+  a miss LAT + B + 2; one op per (output tile, kernel offset) chunk). Without the cache every row is a
+  one-row DRAM read (LAT + 3 cycles, the row's bytes). Feature rows are ``feature_row_bytes`` int8
+  channels; a point of C channels has ceil(C / R) rows, stored consecutively; a layer's features
+  start cold (a new tensor).
+* **MACs** on the matrix unit: exact RTL pass cycles (``cycles.mxu_cycles``: R weight-row cycles + the
+  beats + the datapath latency per weight tile and pass). Layers are output-stationary (``Costs.plan``):
+  the output channels in groups of g column tiles (outermost; g chosen for the fewest weight + input DRAM
+  bytes), per group output tiles of acc_buffer_bytes / (4 x group columns) sites, per tile and kernel
+  offset one gather chunk (one MMU op), then ceil(C_in / R) x (group columns / C) passes over it. Weights
+  come from DRAM once per group when they fit the weight buffer, else once per output tile; the inputs
+  are gathered (read) once per group.
+* **composition** (modeled): layer cycles = mapping cycles + max(MMU cycles, matrix-unit cycles, DRAM
+  bytes / bytes per cycle): the mapping unit runs first, then gathers, compute and DRAM overlap
+  (a double-buffered staging buffer between the MMU and the matrix unit, which pointacc_top does not
+  have: there a gather streams straight into the matrix unit, one pass per gather).
+* **DRAM bytes**: coordinates loaded into the mapping unit (8 B per point), maps and neighbour lists
+  (written by the mapping unit, read by each layer that uses them; 8 B per pair, 4 B per neighbour),
+  gathered rows (cache fills: block bytes; no cache: row bytes), dense inputs and outputs (int8),
+  weights (once when they fit the weight buffer, else once per output tile).
+* **temporal layer fusion**: a chain of point-wise layers (the MLP of a set abstraction with its
+  max-pool, an EdgeConv with its max, DGCNN's embedding with its pooling, the classifier head) keeps
+  its intermediates on chip in tiles of the fusion buffer; without fusion every layer writes its
+  output to DRAM and the next reads it back (the grouped inputs and the max-pools included).
+* **energy** (simulator/energy.py, scaled to ``node_nm``): per MAC and per busy cycle of the matrix unit
+  (``pe_cost``), per mapping-unit cycle (an upper bound: every active cycle charges one row of the
+  distance lanes, one point-buffer read and one sorter block), SRAM accesses of the cache, the
+  accumulator, weight and fusion buffers (``sram_access_pj``), DRAM bytes (``cfg.dram_energy``).
+  No leakage.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lego.errors import LegoError
+from simulator.report import Report
+
+from .cloud import DATA_DIR, load_cloud
+from .config import PointAccConfig
+from .costs import DRAM_PARTS, ENERGY_PARTS, LAYER_COLUMNS, Costs, x_tile_slices, x_tiles
+
+__all__ = ["MODELS", "DEFAULT_CLOUDS", "Costs", "simulate", "simulate_options", "add_arguments", "x_tiles",
+           "x_tile_slices", "write_outputs", "LAYER_COLUMNS"]
+
+MODELS = ("pointnet2", "dgcnn", "minkunet")
+DEFAULT_MODEL = "minkunet"
+DEFAULT_CLOUDS = {"pointnet2": "spot_10k_normal.txt", "dgcnn": "spot_10k_normal.txt",
+                  "minkunet": "ouster_os1_128_frame0.bin"}
+DEFAULT_VOXEL_M = 0.05
+
+
+# ------------------------------------------------------------------------------------------ runs
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``lego sim --accelerator pointacc`` (--model, --out, --seed, --config, --preset and --json
+    are lego sim's own)."""
+    p.add_argument("--cloud", help="point cloud: KITTI .bin, ModelNet-style .txt or .npy (default: the shipped "
+                                   "object cloud for pointnet2/dgcnn, the Ouster OS-1 frame for minkunet)")
+    p.add_argument("--voxel", type=float, default=DEFAULT_VOXEL_M,
+                   help=f"voxel size in metres for minkunet and the reported voxel count (default {DEFAULT_VOXEL_M})")
+    p.add_argument("--no-cache", action="store_true", help="ablation: the MMU without its cache (every gathered "
+                                                           "row from DRAM)")
+    p.add_argument("--no-fusion", action="store_true", help="ablation: no temporal layer fusion (every layer "
+                                                            "through DRAM)")
+    p.add_argument("--k", type=int, default=20, help="dgcnn: neighbours of each kNN (default 20)")
+    p.add_argument("--radius", type=float, default=0.2,
+                   help="pointnet2: ball-query radius of SA1 in object units (SA2: twice; default 0.2)")
+
+
+def _options(options: argparse.Namespace) -> dict:
+    model = getattr(options, "model", None) or DEFAULT_MODEL
+    if model not in MODELS:
+        raise LegoError(f"--model: unknown model '{model}' for pointacc (allowed: {', '.join(MODELS)})")
+    voxel = getattr(options, "voxel", DEFAULT_VOXEL_M)
+    if voxel is None or not math.isfinite(voxel) or voxel <= 0:
+        raise LegoError(f"--voxel: must be a positive number of metres, got {voxel}")
+    k = getattr(options, "k", 20)
+    if k is None or k < 1:
+        raise LegoError(f"--k: must be >= 1, got {k}")
+    radius = getattr(options, "radius", 0.2)
+    if radius is None or not math.isfinite(radius) or radius <= 0:
+        raise LegoError(f"--radius: must be > 0, got {radius}")
+    cloud = getattr(options, "cloud", None)
+    out = getattr(options, "out", None)
+    out = Path(out) if out else Path(f"lego-pointacc-{model}")
+    if out.exists() and not out.is_dir():
+        raise LegoError(f"--out: '{out}' exists and is not a directory")
+    if not out.resolve().parent.is_dir():
+        raise LegoError(f"--out: directory '{out.resolve().parent}' does not exist")
+    return {"model": model, "voxel": float(voxel), "k": int(k), "radius": float(radius),
+            "cloud": Path(cloud) if cloud else DATA_DIR / DEFAULT_CLOUDS[model],
+            "cache": not getattr(options, "no_cache", False), "fusion": not getattr(options, "no_fusion", False),
+            "seed": int(getattr(options, "seed", 0) or 0), "out": out}
+
+
+def count_voxels(xyz: np.ndarray, voxel: float) -> int:
+    """Unique voxels of floor(xyz / voxel) over all points (float64, no crop)."""
+    v = np.floor(np.asarray(xyz, dtype=np.float64) / voxel)
+    lim = float(1 << 62)
+    if np.abs(v).max() >= lim:
+        raise LegoError(f"--voxel: {voxel} m is too small for coordinates up to {np.abs(xyz).max():.6g}")
+    return int(np.unique(v.astype(np.int64), axis=0).shape[0])
+
+
+def simulate(cfg: PointAccConfig, model: str, xyz: np.ndarray, voxel: float = DEFAULT_VOXEL_M, cache: bool = True,
+             fusion: bool = True, k: int = 20, radius: float = 0.2, cloud_name: str = "") -> Report:
+    """The network ``model`` on the cloud ``xyz`` (float (n, 3)); a Report (no files written)."""
+    from . import networks
+    t0 = time.perf_counter()
+    if model not in MODELS:
+        raise LegoError(f"--model: unknown model '{model}' for pointacc (allowed: {', '.join(MODELS)})")
+    xyz = np.asarray(xyz, dtype=np.float64)
+    if xyz.ndim != 2 or xyz.shape[1] != 3:
+        raise LegoError(f"--cloud: expected (n, 3) coordinates, got shape {xyz.shape}")
+    if len(xyz) == 0:
+        raise LegoError("--cloud: empty cloud (0 points)")
+    if not np.isfinite(xyz).all():
+        raise LegoError("--cloud: NaN or Inf coordinates")
+    voxels = count_voxels(xyz, voxel)
+    ctx = Costs(cfg, cache=cache, fusion=fusion)
+    try:
+        info = getattr(networks, model)(ctx, xyz, voxel=voxel, k=k, radius=radius)
+    except ValueError as e:          # a golden model's check (its message starts with the parameter name)
+        raise LegoError(" ".join(str(e).split())) from None
+    ctx.close()
+    L = ctx.layers
+    tot = {c: sum(r[c] for r in L) for c in ("cycles", "map_cycles", "mmu_cycles", "mxu_cycles", "macs",
+                                             "cache_hits", "cache_misses", "gathers", "map_jobs")}
+    acc = tot["cache_hits"] + tot["cache_misses"]
+    rep = Report(engine="pointacc-model", cycles=int(tot["cycles"]),
+                 dram_bytes={p: int(sum(r[f"dram_bytes_{p}"] for r in L)) for p in DRAM_PARTS},
+                 energy_pj={p: float(sum(r[f"energy_pj_{p}"] for r in L)) for p in ENERGY_PARTS},
+                 area_um2={k_: float(v) for k_, v in ctx.area.items()})
+    rep.extra.update({
+        "model": model, "config": cfg.name, "cloud": cloud_name, "points": int(len(xyz)), "voxels": voxels,
+        "voxel_m": voxel, "cache_hit_rate": (tot["cache_hits"] / acc) if acc else 0.0,
+        "ablation": {"cache": cache, "fusion": fusion},
+        "clock_ghz": cfg.clock_ghz, "latency_ms": tot["cycles"] / (cfg.clock_ghz * 1e6),
+        "macs": int(tot["macs"]), "gathers": int(tot["gathers"]), "map_jobs": int(tot["map_jobs"]),
+        "cycles_by_unit": {"mapping": int(tot["map_cycles"]), "mmu": int(tot["mmu_cycles"]),
+                           "mxu": int(tot["mxu_cycles"])},
+        "mxu_latency": ctx.mxu_latency, **info,
+        "layers": [{k_: (round(v, 3) if isinstance(v, float) else v) for k_, v in r.items()} for r in L],
+    })
+    rep.sim_seconds = time.perf_counter() - t0
+    return rep
+
+
+def simulate_options(cfg: PointAccConfig, options: argparse.Namespace) -> Report:
+    """``lego sim --accelerator pointacc``: checks the options and the cloud, runs ``simulate`` and writes
+    layers.csv, summary.json and layers.png into ``--out`` (default lego-pointacc-<model>/), reported as
+    ``files``; on a bad input nothing is written."""
+    o = _options(options)
+    xyz = load_cloud(o["cloud"])
+    rep = simulate(cfg, o["model"], xyz, o["voxel"], o["cache"], o["fusion"], o["k"], o["radius"],
+                   cloud_name=str(o["cloud"]))
+    rep.extra["out_dir"] = str(o["out"])
+    rep.extra["files"] = write_outputs(rep, o["out"])
+    return rep
+
+
+def write_outputs(rep: Report, out: Path) -> dict[str, str]:
+    """layers.csv (one row per layer, units in the column names), summary.json (what --json prints, less
+    ``accelerator``) and layers.png (per-layer cycles by unit and DRAM bytes), written atomically."""
+    import csv
+    import io
+    import json
+    import os
+    import tempfile
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"csv": str(out / "layers.csv"), "json": str(out / "summary.json"), "png": str(out / "layers.png")}
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(LAYER_COLUMNS))
+    w.writeheader()
+    for r in rep.extra["layers"]:
+        w.writerow(r)
+    summary = {**rep.summary(), "files": files}
+    blobs = {"csv": buf.getvalue().encode(), "json": json.dumps(summary, indent=1, sort_keys=True,
+                                                               default=_jsonable).encode(),
+             "png": _plot(rep)}
+    umask = os.umask(0)
+    os.umask(umask)
+    for key, data in blobs.items():
+        fd, tmp = tempfile.mkstemp(dir=out, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, files[key])
+    return files
+
+
+def _jsonable(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    raise TypeError(type(x).__name__)
+
+
+def _plot(rep: Report) -> bytes:
+    import io
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    L = rep.extra["layers"]
+    names = [r["layer"] for r in L]
+    x = np.arange(len(L))
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(max(8, 0.32 * len(L) + 2), 7), sharex=True)
+    mp = np.array([r["map_cycles"] for r in L], dtype=float)
+    rest = np.array([r["cycles"] - r["map_cycles"] for r in L], dtype=float)
+    a1.bar(x, mp, label="mapping unit")
+    a1.bar(x, rest, bottom=mp, label="MMU / matrix unit / DRAM (the longest)")
+    a1.set_ylabel("cycles")
+    a1.set_yscale("symlog", linthresh=1e3)
+    a1.set_ylim(0, max(1.0, float((mp + rest).max())) * 3)
+    a1.legend(fontsize=8)
+    ab = rep.extra["ablation"]
+    a1.set_title(f"PointAcc ({rep.extra['config']}) {rep.extra['model']}: {rep.cycles:,} cycles, "
+                 f"{rep.total_dram_bytes:,} DRAM bytes, cache hit rate {rep.extra['cache_hit_rate']:.3f}"
+                 f" (cache {'on' if ab['cache'] else 'off'}, fusion {'on' if ab['fusion'] else 'off'})", fontsize=9)
+    bottom = np.zeros(len(L))
+    for p in DRAM_PARTS:
+        v = np.array([r[f"dram_bytes_{p}"] for r in L], dtype=float)
+        a2.bar(x, v, bottom=bottom, label=p)
+        bottom += v
+    a2.set_ylabel("DRAM bytes")
+    a2.set_yscale("symlog", linthresh=1e3)
+    a2.set_ylim(0, max(1.0, float(bottom.max())) * 3)
+    a2.legend(fontsize=8, ncol=5)
+    a2.set_xticks(x)
+    a2.set_xticklabels(names, rotation=90, fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()

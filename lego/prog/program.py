@@ -1,0 +1,157 @@
+"""Program files of the programmable array: ``PROG`` (binary) and ``PROG.json`` (the same, readable).
+
+Binary layout (little endian)::
+
+    b"LEGOPRG\\x01"                 magic and format version 1
+    u32 n, n bytes                   header: UTF-8 JSON (design_hash, layer, mode, tile, dram placement)
+    u32 k, k x u64                   the command words (lego.prog.spec)
+    u32 crc32                        of every byte before it
+
+A program is refused (``LegoError`` naming ``--program``) when it is truncated, corrupt (CRC, JSON,
+a command word the hardware does not define), compiled for another design (the header's ``design_hash``
+is not the design's), or when its commands leave the design's limits (``check``).
+"""
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from pathlib import Path
+
+from ..errors import LegoError
+from .spec import CSR_NAME, TENSORS, CommandError, decode, encode
+
+MAGIC = b"LEGOPRG\x01"
+
+
+def dumps(header: dict, words: list[int]) -> bytes:
+    h = json.dumps(header, sort_keys=True).encode()
+    body = MAGIC + struct.pack("<I", len(h)) + h + struct.pack("<I", len(words)) + struct.pack(f"<{len(words)}Q", *words)
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def loads(data: bytes, field: str = "--program") -> tuple[dict, list[int]]:
+    if len(data) < len(MAGIC) + 4 or data[:len(MAGIC)] != MAGIC:
+        raise LegoError(f"{field}: not a lego program (no LEGOPRG header; lego compile writes one)")
+    if len(data) < len(MAGIC) + 12:
+        raise LegoError(f"{field}: truncated ({len(data)} bytes)")
+    body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
+    pos = len(MAGIC)
+    (n,) = struct.unpack_from("<I", data, pos)
+    pos += 4
+    if pos + n + 4 > len(body):
+        raise LegoError(f"{field}: truncated (header of {n} bytes, file of {len(data)})")
+    hdr_bytes = body[pos:pos + n]
+    pos += n
+    (k,) = struct.unpack_from("<I", body, pos)
+    pos += 4
+    if pos + 8 * k != len(body):
+        raise LegoError(f"{field}: truncated or padded ({k} commands declared, {(len(body) - pos) // 8} present)")
+    if zlib.crc32(body) != crc:
+        raise LegoError(f"{field}: corrupt (CRC mismatch)")
+    try:
+        header = json.loads(hdr_bytes.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise LegoError(f"{field}: corrupt header (not JSON)") from None
+    if not isinstance(header, dict):
+        raise LegoError(f"{field}: corrupt header (not a JSON object)")
+    return header, list(struct.unpack_from(f"<{k}Q", body, pos))
+
+
+def write(path: Path, header: dict, words: list[int], cmds: list[dict]) -> None:
+    path = Path(path)
+    path.write_bytes(dumps(header, words))
+    doc = {**header, "commands": [{"word": f"{w:#018x}", **c} for w, c in zip(words, cmds)]}
+    Path(str(path) + ".json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+
+
+def read(path: Path, man: dict, field: str = "--program") -> tuple[dict, list[dict]]:
+    """The program at ``path`` for the design of ``man``: (header, decoded commands), every check done."""
+    path = Path(path)
+    if not path.is_file():
+        raise LegoError(f"{field}: file '{path}' not found")
+    header, words = loads(path.read_bytes(), field)
+    prog = man.get("prog") or {}
+    if header.get("design_hash") != prog.get("design_hash"):
+        raise LegoError(f"{field}: compiled for another design (design hash {str(header.get('design_hash'))[:12]}, "
+                        f"this design {str(prog.get('design_hash'))[:12]}); recompile with lego compile DIR")
+    cmds = []
+    for i, w in enumerate(words):
+        try:
+            cmds.append(decode(w, len(prog["modes"])))
+        except CommandError as e:
+            raise LegoError(f"{field}: command {i}: {e}") from None
+    check(prog, header, cmds, field)
+    return header, cmds
+
+
+def check(prog: dict, header: dict, cmds: list[dict], field: str = "--program") -> None:
+    """The commands stay inside the design's limits: tiles within the box, counter extents matching the
+    bounds, DRAM accesses inside the program's DRAM, buffers loaded in the layout of the mode that reads
+    them, and the read-modify-write rule of each mode (docs/programmable.md); the stream ends with END."""
+    if not cmds or cmds[-1]["op"] != "END":
+        raise LegoError(f"{field}: the last command is not END")
+    if any(c["op"] == "END" for c in cmds[:-1]):
+        raise LegoError(f"{field}: END before the last command")
+    box = prog["box"]
+    names = list(prog["dataflows"])
+    eb = prog["bits"] // 8
+    dram = int(header.get("dram_bytes", 0))
+    csr = {n: 0 for n in CSR_NAME.values()}
+    shape = {"X": (box["M"], box["K"]), "W": (box["K"], box["N"]), "Y": (box["M"], box["N"])}
+    loaded = {}                      # (tensor, buf) -> (mode, rows, cols)
+    for i, c in enumerate(cmds):
+        where = f"{field}: command {i} ({c['op']})"
+        op = c["op"]
+        if op == "SET":
+            csr[c["reg"]] = c["value"]
+        elif op in ("LOAD", "STORE"):
+            p = "LD" if op == "LOAD" else "ST"
+            t = c["tensor"] if op == "LOAD" else "Y"
+            rows, cols, addr, stride = csr[f"{p}_ROWS"], csr[f"{p}_COLS"], csr[f"{p}_ADDR"], csr[f"{p}_STRIDE"]
+            if not (1 <= rows <= shape[t][0] and 1 <= cols <= shape[t][1]):
+                raise LegoError(f"{where}: a {rows}x{cols} tile of {t} does not fit the buffer ({shape[t][0]}x{shape[t][1]})")
+            size = eb if t != "Y" else 4
+            end = addr + (rows - 1) * stride + cols * size
+            if end > dram:
+                raise LegoError(f"{where}: DRAM bytes {addr}..{end} leave the program's DRAM ({dram} bytes)")
+            if op == "LOAD":
+                loaded[(t, c["buf"])] = (c["mode"], rows, cols)
+            else:
+                have = loaded.get(("Y", c["buf"]))
+                if have is None or have[0] != c["mode"]:
+                    raise LegoError(f"{where}: Y buffer {c['buf']} was not computed in mode {names[c['mode']]}")
+        elif op == "COMPUTE":
+            name = names[c["mode"]]
+            tile = {it: csr[f"TILE_{it.upper()}"] for it in ("i", "j", "k")}
+            lim = {"i": box["M"], "j": box["N"], "k": box["K"]}
+            for it, v in tile.items():
+                if not 1 <= v <= lim[it]:
+                    raise LegoError(f"{where}: TILE_{it.upper()}={v} is outside the tile box (1..{lim[it]})")
+            ext = []
+            for k, (it, div) in enumerate(prog["counters"][name]):
+                want = -(-tile[it] // div)
+                if csr[f"EXT{k}"] != want:
+                    raise LegoError(f"{where}: EXT{k}={csr[f'EXT{k}']} does not match TILE_{it.upper()}="
+                                    f"{tile[it]} (mode {name} needs {want})")
+                ext.append(want)
+            for t, b, it in (("X", c["xbuf"], ("i", "k")), ("W", c["wbuf"], ("k", "j"))):
+                have = loaded.get((t, b))
+                if have is None or have[0] != c["mode"]:
+                    raise LegoError(f"{where}: {t} buffer {b} was not loaded in the layout of mode {name}")
+                if have[1] < tile[it[0]] or have[2] < tile[it[1]]:
+                    raise LegoError(f"{where}: {t} buffer {b} holds {have[1]}x{have[2]}, the tile reads "
+                                    f"{tile[it[0]]}x{tile[it[1]]}")
+            if c["acc"]:
+                have = loaded.get(("Y", c["ybuf"]))
+                if have is None or have[0] != c["mode"]:
+                    raise LegoError(f"{where}: accumulates into Y buffer {c['ybuf']}, not computed in mode {name}")
+            moving = prog["y_moving"][name]
+            for k in prog["fresh"][name]:
+                if ext[k] > 1 and all(ext[j] == 1 for j in range(k + 1, len(ext)) if moving[j]):
+                    raise LegoError(f"{where}: mode {name} revisits outputs with no step in between "
+                                    f"(EXT{k}={ext[k]} with every later output counter at 1)")
+            loaded[("Y", c["ybuf"])] = (c["mode"], tile["i"], tile["j"])
+
+
+__all__ = ["dumps", "loads", "read", "write", "check", "encode", "TENSORS"]

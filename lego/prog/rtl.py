@@ -1,0 +1,641 @@
+"""The programmable array in Amaranth: the generated array core (``ProgCore``, the same ArrayCore the
+fixed-shape designs use, with its step-counter extents, bounds and buffer bases read from registers), a
+command dispatcher with a buffer scoreboard, CSRs, a DMA load unit and a DMA store unit on one AXI4 master
+port. The timing of every unit is written down in docs/programmable.md and mirrored, cycle for cycle, by
+``lego.prog.timing`` (which the cycle engine and the compiler use).
+"""
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, Signal, signed
+from amaranth.lib.memory import Memory
+
+from ..emit.array import ArrayCore
+from ..prim.lower import bits_for
+from .spec import ADDR_BITS, BUF_BIT, CSR, DIM_BITS, OP, PAGE, log2i
+
+
+class ProgCore(ArrayCore):
+    """ArrayCore of the tile box, programmable: ``go`` starts one COMPUTE with the latched mode, buffers,
+    accumulate flag, counter extents (``ext``) and iterator bounds (``lim``)."""
+
+    def __init__(self, arch, pg):
+        super().__init__(arch, pg)
+        self.busy = Signal(name="cp_busy")
+        w = arch.workload
+        assert pg.rmw, "the programmable core accumulates across commands (lower(force_rmw=True))"
+        self.nT = max(len(m.df.T) for m in arch.modes)
+        self.drains = [pg.drain(m.index, self.fd) for m in arch.modes]
+        assert min(self.drains) >= 1
+        self.go = Signal(name="cp_go")
+        self.c_xbuf, self.c_wbuf, self.c_ybuf, self.c_acc = (Signal(name=f"cp_{n}") for n in ("xbuf", "wbuf", "ybuf", "acc"))
+        self.c_ext = [Signal(DIM_BITS, name=f"cp_ext{k}") for k in range(self.nT)]
+        self.c_lim = {it: Signal(DIM_BITS, name=f"cp_lim_{it}") for it in w.iterators}
+        self.ext_r = [Signal(DIM_BITS, name=f"cp_ext{k}_r") for k in range(self.nT)]
+        self.lim_r = {it: Signal(DIM_BITS, name=f"cp_lim_{it}_r") for it in w.iterators}
+        self.xbuf_r, self.wbuf_r, self.ybuf_r, self.acc_r = (Signal(name=f"cp_{n}_r") for n in ("xbuf", "wbuf", "ybuf", "acc"))
+        X, W = w.inputs
+        self.buf_of = {X.name: self.xbuf_r, W.name: self.wbuf_r}
+        # tensor dimension -> iterator (each index entry is one iterator: checked by lego.prog.generate)
+        self.dim_it = {t.name: [w.iterators[list(a.coeffs).index(1)] for a in t.index] for t in w.tensors}
+        # store-DMA side of the accumulator: its read address and buffer (driven by ProgTop)
+        self.st_addr = Signal(range(max(2, self.out_banks[1])), name="st_raddr")
+
+    # ------------------------------------------------------------------ controller
+    def _controller(self, m):
+        arch = self.arch
+        self.mode_r = Signal.like(self.mode, name="cp_mode_r")
+        cw = Signal(sum(b for _, b in self.fields), name="cw")
+        issuing = Signal(name="cp_issuing")
+        dcnt = Signal(range(max(self.drains) + 1), name="cp_dcnt")
+        last_now = Signal(name="cp_last_step")
+        with m.If(self.go):
+            m.d.sync += [self.busy.eq(1), issuing.eq(1), self.mode_r.eq(self.mode), self.xbuf_r.eq(self.c_xbuf),
+                         self.wbuf_r.eq(self.c_wbuf), self.ybuf_r.eq(self.c_ybuf), self.acc_r.eq(self.c_acc)]
+            m.d.sync += [r.eq(s) for r, s in zip(self.ext_r, self.c_ext)]
+            m.d.sync += [self.lim_r[it].eq(self.c_lim[it]) for it in self.lim_r]
+        with m.Elif(self.busy):
+            with m.If(issuing):
+                with m.If(last_now):
+                    m.d.sync += [issuing.eq(0), dcnt.eq(0)]
+            with m.Else():
+                m.d.sync += dcnt.eq(dcnt + 1)
+                with m.If(dcnt == self._mode_mux({i: Const(d - 1) for i, d in enumerate(self.drains)}, Const(0))):
+                    m.d.sync += self.busy.eq(0)
+        parts = {"v": issuing}
+        Y = arch.workload.output.name
+        lasts = {}
+        for md in arch.modes:
+            df, i = md.df, md.index
+            nT = len(df.T)
+            ext = self.ext_r[:nT]
+            t = [Signal(bits_for(e - 1), name=f"m{i}_t{k}") for k, e in enumerate(df.T)]
+            kp = Signal(range(nT + 1), name=f"m{i}_kp", init=nT)
+            at_max = [t[k] == (ext[k] - 1) for k in range(nT)]
+            kn = Signal(range(nT + 1), name=f"m{i}_kn")
+            m.d.comb += kn.eq(nT)
+            for k in range(nT):
+                with m.If(~at_max[k]):
+                    m.d.comb += kn.eq(k)
+            first_step = kp == nT
+            last_step = kn == nT
+            lasts[i] = last_step
+            run = issuing & (self.mode_r == i)
+            with m.If(self.go):
+                m.d.sync += [x.eq(0) for x in t] + [kp.eq(nT)]
+            with m.Elif(run):
+                m.d.sync += kp.eq(kn)
+                for k in range(nT):
+                    with m.If(kn == k):
+                        m.d.sync += t[k].eq(t[k] + 1)
+                    if k > 0:
+                        with m.Elif(kn < k):
+                            m.d.sync += t[k].eq(0)
+
+            def same_rt(M):
+                """same[k] at run time: incrementing position k keeps the index (independent columns)."""
+                out = []
+                for k in range(nT):
+                    if M[:, k].any():
+                        out.append(Const(0, 1))
+                        continue
+                    s = Const(1, 1)
+                    for j in range(k + 1, nT):
+                        if M[:, j].any():
+                            s = s & (ext[j] == 1)
+                    out.append(s)
+                return out
+
+            def flag(same, pos, base):
+                f = base
+                for k, sm in enumerate(same):
+                    f = f | (~sm & (pos == k))
+                return f
+            for k in range(nT):
+                parts[f"m{i}_t{k}"] = t[k]
+            for tn in arch.workload.inputs:
+                parts[f"m{i}_chg_{tn.name}"] = flag(same_rt(md.nets[tn.name].M), kp, first_step)
+            sy = same_rt(md.nets[Y].M)
+            parts[f"m{i}_first"] = flag(sy, kp, first_step)
+            parts[f"m{i}_last"] = flag(sy, kn, last_step)
+            fresh = ~self.acc_r
+            for k in self.pg.fresh[i]:
+                fresh = fresh & (t[k] == 0)
+            parts[f"m{i}_fresh"] = fresh
+            from ..prim.lower import shared_alpha
+            for tn in arch.workload.tensors:
+                alpha = shared_alpha(md.nets[tn.name])
+                if alpha is not None:
+                    base = Const(0, 1)
+                    for k, a in enumerate(alpha):
+                        if a:
+                            base = base + t[k] * int(a)
+                    parts[f"m{i}_base_{tn.name}"] = base
+        m.d.comb += last_now.eq(issuing & self._mode_mux(lasts, Const(0, 1)))
+        sized = []
+        for n, b in self.fields:
+            f = Signal(b, name=f"f_{n}")
+            m.d.comb += f.eq(parts[n])
+            sized.append(f)
+        m.d.comb += cw.eq(Cat(*sized))
+        return cw
+
+    def _bounds_rt(self, word, mi, rows, consts, lims):
+        """AND of 0 <= row·t + const < lim (lim a run-time register)."""
+        df = self.arch.modes[mi].df
+        tmax = np.array(df.T) - 1
+        ok = Const(1, 1)
+        for row, k, lim in zip(rows, consts, lims):
+            row = np.asarray(row)
+            lo = k + np.minimum(row, 0) @ tmax
+            expr = self._linear(Const(int(k)), [self._field(word, f"m{mi}_t{j}").as_unsigned() * int(a)
+                                                for j, a in enumerate(row) if a])
+            if lo < 0:
+                ok = ok & (expr >= 0)
+            ok = ok & (expr < lim)
+        return ok
+
+    # ------------------------------------------------------------------ memories
+    def elaborate_into(self, m: Module):
+        pg = self.pg
+        cw, ins = self._begin(m)
+        for nid, n in pg.nodes.items():
+            self.val[nid] = cw if n.kind == "ctl" else self._value(nid, "n_" + "".join(
+                ch if ch.isalnum() else "_" for ch in nid).strip("_"))
+        mems = self._input_banks(m)
+        self._y_banks(m)
+        for nid in sorted(pg.nodes, key=lambda x: pg.sigma[x]):
+            self._node(m, nid, pg.nodes[nid], ins[nid], mems)
+        return m
+
+    def _input_banks(self, m) -> dict:
+        """Input banks of two buffers each (buffer b at addresses b*depth ..): the DMA load unit writes them."""
+        mems = {}
+        for t in self.arch.workload.inputs:
+            nb, depth = self.in_banks[t.name]
+            self.in_wr[t.name] = []
+            for b in range(nb):
+                mem = Memory(shape=signed(t.bits) if t.signed else t.bits, depth=2 * max(1, depth), init=[])
+                m.submodules[f"mem_{t.name}_{b}"] = mem
+                mems[(t.name, b)] = mem
+                self.in_wr[t.name].append(mem.write_port())
+        return mems
+
+    def _y_banks(self, m):
+        """Accumulator banks: two memories (buffers) per bank, each one write and one synchronous read port.
+        The read port serves the array's read-modify-write while a COMPUTE targets that buffer, else the
+        store DMA (the dispatcher never lets both use one buffer)."""
+        nb, depth = self.out_banks
+        self.ybank = []
+        for b in range(nb):
+            dp = Signal(range(max(2, depth)), name=f"rmw_addr_{b}")
+            mems = [Memory(shape=signed(self.acc_bits), depth=max(2, depth), init=[]) for _ in range(2)]
+            rps, wps = [], []
+            for u, mem in enumerate(mems):
+                m.submodules[f"mem_Y_{b}_buf{u}"] = mem
+                rp = mem.read_port(domain="sync")
+                m.d.comb += rp.addr.eq(Mux(self.busy & (self.ybuf_r == u), dp, self.st_addr))
+                rps.append(rp)
+                wps.append(mem.write_port())
+            self.ybank.append((wps, rps, dp))
+
+    # ------------------------------------------------------------------ nodes
+    def _node(self, m, nid, n, in_edges, mems):
+        pg, arch, v = self.pg, self.arch, self.val[nid]
+        w = arch.workload
+        by_slot = {e.slot: e for e in in_edges}
+        if n.kind == "rd":
+            t = n.attrs["tensor"]
+            a = self._input(m, by_slot["a"])
+            rp = mems[(t, n.attrs["bank"])].read_port(domain="sync")
+            aw = pg.nodes[by_slot["a"].src].width - 2
+            valid, en = a[aw], a[aw + 1]
+            vreg = Signal(name=f"rd_{t}_{n.attrs['bank']}_v")
+            depth = self.in_banks[t][1]
+            m.d.comb += [rp.addr.eq(a[:aw] + Mux(self.buf_of[t], depth, 0)), rp.en.eq(en)]
+            with m.If(en):
+                m.d.sync += vreg.eq(valid)
+            m.d.comb += v.eq(Mux(vreg, rp.data, 0))
+        elif n.kind == "mul":
+            a, b = self._input(m, by_slot["a"]), self._input(m, by_slot["b"])
+            ec = by_slot["ctl"]
+            s = n.attrs["fu"]
+            oks = {}
+            for mi in ec.delta:
+                word = self._tap(m, "ctl", pg.rho(ec, mi), key=(ec.src, ec.dst, ec.slot, mi))
+                df = arch.modes[mi].df
+                k = df.AS @ np.array(s) + df.bvec
+                oks[mi] = self._field(word, "v") & self._bounds_rt(word, mi, df.AT, k,
+                                                                   [self.lim_r[it] for it in w.iterators])
+            ok = self._mode_mux(oks, Const(0, 1))
+            m.d.comb += v.eq(Mux(ok, a * b, 0))
+        elif n.kind == "wag":
+            t = w.tensor(n.attrs["tensor"])
+            e = by_slot["ctl"]
+            abits = n.width - 2
+            outs = {}
+            for mi, port in n.attrs["ports"].items():
+                word = self._tap(m, "ctl", pg.rho(e, mi), key=(e.src, e.dst, e.slot, mi))
+                net = arch.modes[mi].nets[t.name]
+                addr, expr = self._affine(word, mi, port.alpha, port.beta, abits, t.name)
+                m.d.comb += addr.eq(expr)
+                ok = self._bounds_rt(word, mi, net.M, port.k, [self.lim_r[it] for it in self.dim_it[t.name]])
+                en = self._field(word, "v") & self._field(word, f"m{mi}_last") & ok
+                outs[mi] = Cat(addr, en, self._field(word, f"m{mi}_fresh"))
+            m.d.comb += v.eq(self._mode_mux(outs, Const(0, n.width)))
+        elif n.kind == "wr":
+            yb = self.acc_bits
+            a = self._input(m, by_slot["a"])
+            vals = {mi: self._input(m, e) for e in in_edges if e.slot != "a" for mi in e.delta}
+            val = self._mode_mux(vals, Const(0, yb))
+            wps, rps, dp = self.ybank[n.attrs["bank"]]
+            aw = pg.nodes[by_slot["a"].src].width - 2
+            ahead = self._input(m, by_slot["a"], early=1)
+            old = Signal(signed(yb), name=f"wr_{n.attrs['bank']}_old")
+            new = Signal(signed(yb), name=f"wr_{n.attrs['bank']}_new")
+            m.d.comb += [dp.eq(ahead[:aw]),
+                         old.eq(Mux(a[aw + 1], 0, Mux(self.ybuf_r, rps[1].data, rps[0].data))),
+                         new.eq(old + val), v.eq(val)]
+            for u, wp in enumerate(wps):
+                m.d.comb += [wp.addr.eq(a[:aw]), wp.data.eq(new), wp.en.eq(a[aw] & (self.ybuf_r == u))]
+        else:
+            super()._node(m, nid, n, in_edges, mems)
+
+
+class _Cyc:
+    """The cyclic-banking digits of a running index d = 0, 1, 2, ...: ``digit = (d // g) mod B`` and
+    ``local = (d // (g·B))·g + d mod g``, kept by counters (no division in hardware)."""
+
+    def __init__(self, g: int, B: int, extent: int, name: str):
+        self.g, self.B = g, B
+        self.cg = Signal(range(max(2, g)), name=f"{name}_g")
+        self.cb = Signal(range(max(2, B)), name=f"{name}_b")
+        self.ch = Signal(range(max(2, extent // (g * B) + 2)), name=f"{name}_h")
+
+    def reset(self):
+        return [self.cg.eq(0), self.cb.eq(0), self.ch.eq(0)]
+
+    def inc(self, m):
+        def bump_b():
+            if self.B > 1:
+                with m.If(self.cb == self.B - 1):
+                    m.d.sync += [self.cb.eq(0), self.ch.eq(self.ch + 1)]
+                with m.Else():
+                    m.d.sync += self.cb.eq(self.cb + 1)
+            else:
+                m.d.sync += self.ch.eq(self.ch + 1)
+        if self.g > 1:
+            with m.If(self.cg == self.g - 1):
+                m.d.sync += self.cg.eq(0)
+                bump_b()
+            with m.Else():
+                m.d.sync += self.cg.eq(self.cg + 1)
+        else:
+            bump_b()
+
+    @property
+    def digit(self):
+        return self.cb if self.B > 1 else Const(0, 1)
+
+    @property
+    def local(self):
+        return self.ch * self.g + (self.cg if self.g > 1 else 0)
+
+
+class _Place:
+    """(physical bank, address) of the running element (row, col) of a 2-D tensor in one mode's layout."""
+
+    def __init__(self, m, layout, name: str):
+        g, B, E = layout.g, layout.B, layout.E
+        assert len(g) == 2 and not layout.replicated
+        self.row = _Cyc(g[0], B[0], layout.shape[0], f"{name}_r")
+        self.col = _Cyc(g[1], B[1], layout.shape[1], f"{name}_c")
+        self.bank = Signal(range(max(2, layout.nbanks)), name=f"{name}_bank")
+        self.addr = Signal(range(max(2, layout.depth)), name=f"{name}_addr")
+        bid = Signal(range(max(2, B[0] * B[1])), name=f"{name}_bid")
+        m.d.comb += [bid.eq(self.row.digit * B[1] + self.col.digit),
+                     self.addr.eq(self.row.local * E[1] + self.col.local)]
+        with m.Switch(bid):
+            for phys, i in enumerate(layout.bank_ids):
+                with m.Case(i):
+                    m.d.comb += self.bank.eq(phys)
+
+    def reset(self):
+        return self.row.reset() + self.col.reset()
+
+    def step(self, m, row_end):
+        """Advance to the next element; ``row_end``: the current element is the last of its row."""
+        with m.If(row_end):
+            m.d.sync += self.col.reset()
+            self.row.inc(m)
+        with m.Else():
+            self.col.inc(m)
+
+
+def _burst(m, addr, left, eb: int, bb: int, name: str):
+    """Comb: the INCR burst that starts at byte ``addr`` with ``left`` elements still to move in the row
+    (``spec.bursts``): (aligned address, beats, first lane, elements)."""
+    E, lbb = bb // eb, log2i(bb)
+    off = Signal(range(max(2, E)), name=f"{name}_off")
+    need = Signal(DIM_BITS + 2, name=f"{name}_need")
+    to4k = Signal(range(PAGE // bb + 1), name=f"{name}_to4k")
+    beats = Signal(range(257), name=f"{name}_beats")
+    elems = Signal(DIM_BITS, name=f"{name}_elems")
+    m.d.comb += [off.eq(addr[log2i(eb):lbb] if E > 1 else 0),
+                 need.eq((off + left + (E - 1)) >> log2i(E)),
+                 to4k.eq((PAGE >> lbb) - addr[lbb:12])]
+    lim = Mux(to4k < 256, to4k, 256)
+    m.d.comb += beats.eq(Mux(need < lim, need, lim))
+    room = (beats << log2i(E)) - off
+    m.d.comb += elems.eq(Mux(left < room, left, room))
+    aligned = Cat(Const(0, lbb), addr[lbb:])
+    return aligned, beats, off, elems
+
+
+class ProgTop(Elaboratable):
+    """Ports (``clk``; ``rst`` synchronous, active high): the command port ``cmd_valid``/``cmd_ready``/
+    ``cmd_data`` (64), ``busy``, ``done``, ``cycles`` (32), and the AXI4 master ``m_axi_*`` (one ID, INCR
+    bursts). docs/programmable.md."""
+
+    def __init__(self, arch, pg, dram_bits: int):
+        self.core = ProgCore(arch, pg)
+        self.arch = arch
+        w = arch.workload
+        self.db, self.bb = dram_bits, dram_bits // 8
+        X, W = w.inputs
+        self.eb = X.bits // 8
+        self.cmd_valid = Signal()
+        self.cmd_ready = Signal()
+        self.cmd_data = Signal(64)
+        self.busy = Signal()
+        self.done = Signal()
+        self.cycles = Signal(32)
+        p = "m_axi_"
+        S = lambda n, b=1: Signal(b, name=p + n)   # noqa: E731
+        self.arid, self.araddr, self.arlen, self.arsize, self.arburst = S("arid"), S("araddr", ADDR_BITS), S("arlen", 8), S("arsize", 3), S("arburst", 2)
+        self.arvalid, self.arready = S("arvalid"), S("arready")
+        self.rid, self.rdata, self.rresp, self.rlast, self.rvalid, self.rready = S("rid"), S("rdata", self.db), S("rresp", 2), S("rlast"), S("rvalid"), S("rready")
+        self.awid, self.awaddr, self.awlen, self.awsize, self.awburst = S("awid"), S("awaddr", ADDR_BITS), S("awlen", 8), S("awsize", 3), S("awburst", 2)
+        self.awvalid, self.awready = S("awvalid"), S("awready")
+        self.wdata, self.wstrb, self.wlast, self.wvalid, self.wready = S("wdata", self.db), S("wstrb", self.bb), S("wlast"), S("wvalid"), S("wready")
+        self.bid, self.bresp, self.bvalid, self.bready = S("bid"), S("bresp", 2), S("bvalid"), S("bready")
+
+    def ports(self):
+        return [self.cmd_valid, self.cmd_ready, self.cmd_data, self.busy, self.done, self.cycles,
+                self.arid, self.araddr, self.arlen, self.arsize, self.arburst, self.arvalid, self.arready,
+                self.rid, self.rdata, self.rresp, self.rlast, self.rvalid, self.rready,
+                self.awid, self.awaddr, self.awlen, self.awsize, self.awburst, self.awvalid, self.awready,
+                self.wdata, self.wstrb, self.wlast, self.wvalid, self.wready,
+                self.bid, self.bresp, self.bvalid, self.bready]
+
+    INPUTS = ("cmd_valid", "cmd_data", "m_axi_arready", "m_axi_rid", "m_axi_rdata", "m_axi_rresp", "m_axi_rlast",
+              "m_axi_rvalid", "m_axi_awready", "m_axi_wready", "m_axi_bid", "m_axi_bresp", "m_axi_bvalid")
+
+    def elaborate(self, platform):
+        m = Module()
+        c = self.core
+        c.elaborate_into(m)
+        w = self.arch.workload
+        csr = {n: Signal(32, name=f"csr_{n.lower()}") for n in CSR}
+        d = self.cmd_data
+        op = d[60:64]
+        f_tensor, f_buf, f_mode = d[58], d[57], d[54:56]
+        f_xbuf, f_wbuf, f_ybuf, f_acc = d[53], d[52], d[51], d[50]
+        self.ld_busy, self.st_busy = Signal(name="ld_busy"), Signal(name="st_busy")
+        ld_mask, cp_mask, st_mask = (Signal(6, name=f"{n}_mask") for n in ("ld", "cp", "st"))
+        inflight = Mux(self.ld_busy, ld_mask, 0) | Mux(c.busy, cp_mask, 0) | Mux(self.st_busy, st_mask, 0)
+        need_ld = Signal(6, name="need_ld")
+        m.d.comb += need_ld.eq(Const(1, 6) << Cat(f_buf, f_tensor))
+        need_cp = Signal(6, name="need_cp")
+        m.d.comb += need_cp.eq((Const(1, 6) << f_xbuf) | (Const(4, 6) << f_wbuf) | (Const(16, 6) << f_ybuf))
+        need_st = Signal(6, name="need_st")
+        m.d.comb += need_st.eq(Const(16, 6) << f_buf)
+        ok = Signal(name="dispatch_ok")
+        with m.Switch(op):
+            with m.Case(OP["SET"]):
+                m.d.comb += ok.eq(1)
+            with m.Case(OP["LOAD"]):
+                m.d.comb += ok.eq(~self.ld_busy & ((need_ld & inflight) == 0))
+            with m.Case(OP["COMPUTE"]):
+                m.d.comb += ok.eq(~c.busy & ((need_cp & inflight) == 0))
+            with m.Case(OP["STORE"]):
+                m.d.comb += ok.eq(~self.st_busy & ((need_st & inflight) == 0))
+            with m.Case(OP["END"]):
+                m.d.comb += ok.eq(~self.ld_busy & ~c.busy & ~self.st_busy)
+            with m.Default():
+                m.d.comb += ok.eq(1)
+        m.d.comb += self.cmd_ready.eq(ok)
+        acc = self.cmd_valid & ok
+        go_ld, go_cp, go_st = (Signal(name=f"go_{n}") for n in ("ld", "cp", "st"))
+        m.d.comb += [go_ld.eq(acc & (op == OP["LOAD"])), go_cp.eq(acc & (op == OP["COMPUTE"])),
+                     go_st.eq(acc & (op == OP["STORE"]))]
+        with m.If(acc & (op == OP["SET"])):
+            with m.Switch(d[52:60]):
+                for n, i in CSR.items():
+                    with m.Case(i):
+                        m.d.sync += csr[n].eq(d[:32])
+        with m.If(go_ld):
+            m.d.sync += ld_mask.eq(need_ld)
+        with m.If(go_cp):
+            m.d.sync += cp_mask.eq(need_cp)
+        with m.If(go_st):
+            m.d.sync += st_mask.eq(need_st)
+        # run state and the cycle counter: edges from the first accepted command (exclusive) to END (inclusive)
+        cyc = Signal(32, name="run_cyc")
+        with m.If(acc):
+            with m.If(~self.busy):
+                m.d.sync += [self.busy.eq(1), self.done.eq(0), cyc.eq(0)]
+                with m.If(op == OP["END"]):
+                    m.d.sync += [self.busy.eq(0), self.done.eq(1), self.cycles.eq(0)]
+            with m.Else():
+                m.d.sync += cyc.eq(cyc + 1)
+                with m.If(op == OP["END"]):
+                    m.d.sync += [self.busy.eq(0), self.done.eq(1), self.cycles.eq(cyc + 1)]
+        with m.Elif(self.busy):
+            m.d.sync += cyc.eq(cyc + 1)
+        # the compute core
+        m.d.comb += [c.go.eq(go_cp), c.mode.eq(f_mode), c.c_xbuf.eq(f_xbuf), c.c_wbuf.eq(f_wbuf),
+                     c.c_ybuf.eq(f_ybuf), c.c_acc.eq(f_acc)]
+        m.d.comb += [s.eq(csr[f"EXT{k}"]) for k, s in enumerate(c.c_ext)]
+        m.d.comb += [c.c_lim[it].eq(csr[f"TILE_{it.upper()}"]) for it in w.iterators]
+        m.d.comb += [self.arid.eq(0), self.awid.eq(0), self.arburst.eq(1), self.awburst.eq(1),
+                     self.arsize.eq(log2i(self.bb)), self.awsize.eq(log2i(self.bb))]
+        self._load(m, go_ld, csr, f_tensor, f_buf, f_mode)
+        self._store(m, go_st, csr, f_buf, f_mode)
+        return m
+
+    # ------------------------------------------------------------------ DMA load
+    def _load(self, m, go, csr, f_tensor, f_buf, f_mode):
+        c, arch = self.core, self.arch
+        eb, bb = self.eb, self.bb
+        E = bb // eb
+        busy = self.ld_busy
+        tsel, bsel = Signal(name="ld_tensor"), Signal(name="ld_buf")
+        msel = Signal(range(max(2, len(arch.modes))), name="ld_mode")
+        rows, cols, stride = Signal(DIM_BITS, name="ld_rows"), Signal(DIM_BITS, name="ld_cols"), Signal(32, name="ld_stride")
+        ar_addr, ar_row_addr = Signal(ADDR_BITS, name="ld_ar_addr"), Signal(ADDR_BITS, name="ld_ar_row_addr")
+        ar_left, ar_row, ar_done = Signal(DIM_BITS, name="ld_ar_left"), Signal(DIM_BITS, name="ld_ar_row"), Signal(name="ld_ar_done")
+        aligned, beats, off, elems = _burst(m, ar_addr, ar_left, eb, bb, "ld")
+        m.d.comb += [self.araddr.eq(aligned), self.arlen.eq(beats - 1)]
+        rb_off, rb_left, rb_first = Signal(range(max(2, E)), name="ld_rb_off"), Signal(DIM_BITS, name="ld_rb_left"), Signal(name="ld_rb_first")
+        have, lane, hi = Signal(name="ld_have"), Signal(range(max(2, E)), name="ld_lane"), Signal(range(max(2, E)), name="ld_hi")
+        bdata = Signal(self.db, name="ld_beat")
+        wr_r, wr_c = Signal(DIM_BITS, name="ld_wr_r"), Signal(DIM_BITS, name="ld_wr_c")
+        m.d.comb += self.rready.eq(busy & (~have | (lane == hi)))
+        cap = self.rvalid & self.rready
+        lo_now = Signal(range(max(2, E)), name="ld_lo")
+        m.d.comb += lo_now.eq(Mux(rb_first, rb_off, 0))
+        hi_sum = lo_now + rb_left - 1
+        hi_now = Signal(range(max(2, E)), name="ld_hi_now")
+        m.d.comb += hi_now.eq(Mux(hi_sum < E - 1, hi_sum, E - 1))
+        row_end = wr_c == cols - 1
+        X, W = arch.workload.inputs
+        places = {}
+        for ti, t in enumerate((X, W)):
+            for md in arch.modes:
+                places[(ti, md.index)] = _Place(m, md.nets[t.name].layout, f"ld_{t.name}_m{md.index}")
+        with m.If(go):
+            m.d.sync += [busy.eq(1), tsel.eq(f_tensor), bsel.eq(f_buf), msel.eq(f_mode),
+                         rows.eq(csr["LD_ROWS"]), cols.eq(csr["LD_COLS"]), stride.eq(csr["LD_STRIDE"]),
+                         ar_addr.eq(csr["LD_ADDR"]), ar_row_addr.eq(csr["LD_ADDR"]), ar_left.eq(csr["LD_COLS"]),
+                         ar_row.eq(0), ar_done.eq(0), self.arvalid.eq(1), have.eq(0), wr_r.eq(0), wr_c.eq(0)]
+            for pl in places.values():
+                m.d.sync += pl.reset()
+        with m.Elif(busy):
+            with m.If(self.arvalid & self.arready):
+                m.d.sync += [self.arvalid.eq(0), rb_off.eq(off), rb_left.eq(elems), rb_first.eq(1)]
+                with m.If(ar_left == elems):
+                    m.d.sync += [ar_row.eq(ar_row + 1), ar_row_addr.eq(ar_row_addr + stride),
+                                 ar_addr.eq(ar_row_addr + stride), ar_left.eq(cols)]
+                    with m.If(ar_row == rows - 1):
+                        m.d.sync += ar_done.eq(1)
+                with m.Else():
+                    m.d.sync += [ar_addr.eq(aligned + (beats << log2i(bb))), ar_left.eq(ar_left - elems)]
+            with m.If(have):
+                m.d.sync += lane.eq(lane + 1)
+                with m.If(lane == hi):
+                    m.d.sync += have.eq(0)
+                with m.If(row_end):
+                    m.d.sync += [wr_c.eq(0), wr_r.eq(wr_r + 1)]
+                with m.Else():
+                    m.d.sync += wr_c.eq(wr_c + 1)
+                for pl in places.values():
+                    pl.step(m, row_end)
+                with m.If(row_end & (wr_r == rows - 1)):
+                    m.d.sync += busy.eq(0)
+            with m.If(cap):
+                m.d.sync += [bdata.eq(self.rdata), have.eq(1), lane.eq(lo_now), hi.eq(hi_now),
+                             rb_left.eq(rb_left - (hi_now - lo_now + 1)), rb_first.eq(0)]
+                with m.If(self.rlast & ~ar_done):
+                    m.d.sync += self.arvalid.eq(1)
+        # the element write
+        elem = bdata.word_select(lane, 8 * eb)
+        for ti, t in enumerate((X, W)):
+            nb, depth = c.in_banks[t.name]
+            bank = Signal(range(max(2, nb)), name=f"ld_{t.name}_bank")
+            addr = Signal(range(max(2, depth)), name=f"ld_{t.name}_addr")
+            for md in arch.modes:
+                pl = places[(ti, md.index)]
+                with m.If(msel == md.index):
+                    m.d.comb += [bank.eq(pl.bank), addr.eq(pl.addr)]
+            for b, wp in enumerate(c.in_wr[t.name]):
+                m.d.comb += [wp.addr.eq(addr + Mux(bsel, depth, 0)), wp.data.eq(elem),
+                             wp.en.eq(busy & have & (tsel == ti) & (bank == b))]
+
+    # ------------------------------------------------------------------ DMA store
+    def _store(self, m, go, csr, f_buf, f_mode):
+        c, arch = self.core, self.arch
+        bb = self.bb
+        E = bb // 4
+        busy = self.st_busy
+        bsel = Signal(name="st_buf")
+        msel = Signal(range(max(2, len(arch.modes))), name="st_mode")
+        rows, cols, stride = Signal(DIM_BITS, name="st_rows"), Signal(DIM_BITS, name="st_cols"), Signal(32, name="st_stride")
+        aw_addr, aw_row_addr = Signal(ADDR_BITS, name="st_aw_addr"), Signal(ADDR_BITS, name="st_aw_row_addr")
+        aw_left, aw_row = Signal(DIM_BITS, name="st_aw_left"), Signal(DIM_BITS, name="st_aw_row")
+        aligned, beats, off, elems = _burst(m, aw_addr, aw_left, 4, bb, "st")
+        m.d.comb += [self.awaddr.eq(aligned), self.awlen.eq(beats - 1)]
+        GATHER, WAITW, WAITB = 0, 1, 2
+        state = Signal(2, name="st_state")
+        consumed = Signal(DIM_BITS, name="st_consumed")      # elements of the burst already gathered
+        g_beat = Signal(range(257), name="st_beat")
+        g_first, g_lane = Signal(name="st_first"), Signal(range(max(2, E)), name="st_lane")
+        p_valid, p_lane, p_last = Signal(name="st_p_valid"), Signal(range(max(2, E)), name="st_p_lane"), Signal(name="st_p_last")
+        nb = c.out_banks[0]
+        p_bank = Signal(range(max(2, nb)), name="st_p_bank")
+        st_r, st_c = Signal(DIM_BITS, name="st_r"), Signal(DIM_BITS, name="st_c")
+        wbeat = Signal(self.db, name="st_wbeat")
+        wstrb = Signal(bb, name="st_wstrb")
+        lo_c = Signal(range(max(2, E)), name="st_lo")
+        m.d.comb += lo_c.eq(Mux(g_beat == 0, off, 0))
+        lane_now = Signal(range(max(2, E)), name="st_lane_now")
+        m.d.comb += lane_now.eq(Mux(g_first, lo_c, g_lane))
+        rem = elems - consumed
+        hi_sum = lo_c + rem - 1
+        hi_c = Signal(range(max(2, E)), name="st_hi")
+        m.d.comb += hi_c.eq(Mux(hi_sum < E - 1, hi_sum, E - 1))
+        row_end = st_c == cols - 1
+        Y = arch.workload.output
+        places = {md.index: _Place(m, md.nets[Y.name].layout, f"st_m{md.index}") for md in arch.modes}
+        bank = Signal(range(max(2, nb)), name="st_bank")
+        for mi, pl in places.items():
+            with m.If(msel == mi):
+                m.d.comb += [bank.eq(pl.bank), c.st_addr.eq(pl.addr)]
+        issue = busy & (state == GATHER)
+        m.d.comb += [self.wdata.eq(wbeat), self.wstrb.eq(wstrb), self.bready.eq(busy & (state == WAITB))]
+        with m.If(go):
+            m.d.sync += [busy.eq(1), bsel.eq(f_buf), msel.eq(f_mode), rows.eq(csr["ST_ROWS"]),
+                         cols.eq(csr["ST_COLS"]), stride.eq(csr["ST_STRIDE"]), aw_addr.eq(csr["ST_ADDR"]),
+                         aw_row_addr.eq(csr["ST_ADDR"]), aw_left.eq(csr["ST_COLS"]), aw_row.eq(0),
+                         self.awvalid.eq(1), state.eq(GATHER), consumed.eq(0), g_beat.eq(0), g_first.eq(1),
+                         p_valid.eq(0), wstrb.eq(0), st_r.eq(0), st_c.eq(0)]
+            for pl in places.values():
+                m.d.sync += pl.reset()
+        with m.Elif(busy):
+            with m.If(self.awvalid & self.awready):
+                m.d.sync += self.awvalid.eq(0)
+            # gather: one accumulator read per cycle
+            m.d.sync += p_valid.eq(issue)
+            with m.If(issue):
+                m.d.sync += [g_lane.eq(lane_now + 1), g_first.eq(0), p_lane.eq(lane_now), p_bank.eq(bank),
+                             p_last.eq(lane_now == hi_c)]
+                with m.If(row_end):
+                    m.d.sync += [st_c.eq(0), st_r.eq(st_r + 1)]
+                with m.Else():
+                    m.d.sync += st_c.eq(st_c + 1)
+                for pl in places.values():
+                    pl.step(m, row_end)
+                with m.If(lane_now == hi_c):
+                    m.d.sync += [state.eq(WAITW), consumed.eq(consumed + (hi_c - lo_c + 1)),
+                                 self.wlast.eq(consumed + (hi_c - lo_c + 1) == elems)]
+            with m.If(p_valid):
+                data = Signal(32, name="st_rdata")
+                with m.Switch(p_bank):
+                    for b, (_, rps, _) in enumerate(c.ybank):
+                        with m.Case(b):
+                            m.d.comb += data.eq(Mux(bsel, rps[1].data, rps[0].data))
+                for k in range(E):
+                    with m.If(p_lane == k):
+                        m.d.sync += [wbeat.word_select(k, 32).eq(data), wstrb[4 * k:4 * k + 4].eq(0xF)]
+                with m.If(p_last):
+                    m.d.sync += self.wvalid.eq(1)
+            with m.If(self.wvalid & self.wready):
+                m.d.sync += [self.wvalid.eq(0), wstrb.eq(0)]
+                with m.If(self.wlast):
+                    m.d.sync += state.eq(WAITB)
+                with m.Else():
+                    m.d.sync += [g_beat.eq(g_beat + 1), g_first.eq(1), state.eq(GATHER)]
+            with m.If(self.bvalid & self.bready):
+                last_burst = (aw_left == elems) & (aw_row == rows - 1)
+                with m.If(last_burst):
+                    m.d.sync += busy.eq(0)
+                with m.Else():
+                    m.d.sync += [self.awvalid.eq(1), state.eq(GATHER), consumed.eq(0), g_beat.eq(0), g_first.eq(1)]
+                    with m.If(aw_left == elems):
+                        m.d.sync += [aw_row.eq(aw_row + 1), aw_row_addr.eq(aw_row_addr + stride),
+                                     aw_addr.eq(aw_row_addr + stride), aw_left.eq(cols)]
+                    with m.Else():
+                        m.d.sync += [aw_addr.eq(aligned + (beats << log2i(bb))), aw_left.eq(aw_left - elems)]
+
+
+__all__ = ["ProgCore", "ProgTop", "BUF_BIT"]

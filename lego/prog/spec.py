@@ -1,0 +1,149 @@
+"""The programmable array's contract: command words, CSRs, buffers, bursts (docs/programmable.md).
+
+A command is one 64-bit word, bits [63:60] the opcode:
+
+=========  ==  ===========================================================================================
+SET         1  [59:52] CSR index, [31:0] value: writes a shadow CSR (the units latch them at dispatch)
+LOAD        2  [58] tensor (0 X, 1 W), [57] buffer, [55:54] mode: DRAM tile -> scratchpad buffer, laid out
+               as that mode's banks; CSRs LD_ADDR, LD_ROWS, LD_COLS, LD_STRIDE (bytes)
+COMPUTE     3  [55:54] mode, [53] X buffer, [52] W buffer, [51] Y buffer, [50] accumulate: one tile on the
+               array; CSRs TILE_<iterator> (bounds) and EXT<k> (step-counter extents of the mode)
+STORE       4  [57] buffer, [55:54] mode: accumulator buffer -> DRAM; CSRs ST_ADDR, ST_ROWS, ST_COLS,
+               ST_STRIDE (bytes)
+END        15  waits until every unit is idle, then raises ``done``
+=========  ==  ===========================================================================================
+
+Every other bit must be 0 (a program with set reserved bits is refused as corrupt).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+OP = {"SET": 1, "LOAD": 2, "COMPUTE": 3, "STORE": 4, "END": 15}
+OP_NAME = {v: k for k, v in OP.items()}
+CSR = {"LD_ADDR": 0, "LD_ROWS": 1, "LD_COLS": 2, "LD_STRIDE": 3,
+       "ST_ADDR": 4, "ST_ROWS": 5, "ST_COLS": 6, "ST_STRIDE": 7,
+       "TILE_I": 8, "TILE_J": 9, "TILE_K": 10,
+       "EXT0": 12, "EXT1": 13, "EXT2": 14, "EXT3": 15}
+CSR_NAME = {v: k for k, v in CSR.items()}
+ITERS = ("i", "j", "k")             # gemm: Y[i,j] += X[i,k] * W[k,j]
+TENSORS = ("X", "W")                # LOAD's tensor field
+ADDR_BITS = 32                      # DRAM byte addresses (AXI araddr/awaddr)
+DIM_BITS = 16                       # rows, cols, tile bounds, counter extents
+BURST_MAX = 256                     # AXI4 INCR: at most 256 beats, never across a 4 KiB boundary
+PAGE = 4096
+# buffer mask bits of the dispatcher's scoreboard
+BUF_BIT = {("X", 0): 0, ("X", 1): 1, ("W", 0): 2, ("W", 1): 3, ("Y", 0): 4, ("Y", 1): 5}
+
+
+class CommandError(ValueError):
+    """A command word that is not a valid command (the message names the field)."""
+
+
+def enc_set(reg: int, value: int) -> int:
+    return (OP["SET"] << 60) | ((reg & 0xFF) << 52) | (value & 0xFFFFFFFF)
+
+
+def enc_load(tensor: int, buf: int, mode: int) -> int:
+    return (OP["LOAD"] << 60) | (tensor << 58) | (buf << 57) | (mode << 54)
+
+
+def enc_compute(mode: int, xbuf: int, wbuf: int, ybuf: int, acc: int) -> int:
+    return (OP["COMPUTE"] << 60) | (mode << 54) | (xbuf << 53) | (wbuf << 52) | (ybuf << 51) | (acc << 50)
+
+
+def enc_store(buf: int, mode: int) -> int:
+    return (OP["STORE"] << 60) | (buf << 57) | (mode << 54)
+
+
+def enc_end() -> int:
+    return OP["END"] << 60
+
+
+def _bits(w: int, hi: int, lo: int) -> int:
+    return (w >> lo) & ((1 << (hi - lo + 1)) - 1)
+
+
+def decode(w: int, nmodes: int = 4) -> dict:
+    """One command word -> its fields; raises CommandError for anything the hardware does not define."""
+    if not 0 <= w < 1 << 64:
+        raise CommandError(f"word {w:#x} is not 64 bits")
+    op = w >> 60
+    name = OP_NAME.get(op)
+    if name is None:
+        raise CommandError(f"opcode {op} is not one of {', '.join(f'{k}={v}' for k, v in OP.items())}")
+    if name == "SET":
+        reg = _bits(w, 59, 52)
+        if reg not in CSR_NAME:
+            raise CommandError(f"SET: CSR index {reg} is not defined (allowed: {sorted(CSR_NAME)})")
+        used = (0xFF << 52) | 0xFFFFFFFF
+        d = {"op": name, "reg": CSR_NAME[reg], "value": _bits(w, 31, 0)}
+    elif name == "LOAD":
+        used = (1 << 58) | (1 << 57) | (3 << 54)
+        d = {"op": name, "tensor": TENSORS[_bits(w, 58, 58)], "buf": _bits(w, 57, 57), "mode": _bits(w, 55, 54)}
+    elif name == "COMPUTE":
+        used = (3 << 54) | (0xF << 50)
+        d = {"op": name, "mode": _bits(w, 55, 54), "xbuf": _bits(w, 53, 53), "wbuf": _bits(w, 52, 52),
+             "ybuf": _bits(w, 51, 51), "acc": _bits(w, 50, 50)}
+    elif name == "STORE":
+        used = (1 << 57) | (3 << 54)
+        d = {"op": name, "buf": _bits(w, 57, 57), "mode": _bits(w, 55, 54)}
+    else:
+        used = 0
+        d = {"op": name}
+    if w & ~((0xF << 60) | used) & ((1 << 64) - 1):
+        raise CommandError(f"{name}: reserved bits set in {w:#018x}")
+    if "mode" in d and d["mode"] >= nmodes:
+        raise CommandError(f"{name}: mode {d['mode']} is not a mode of this design (0..{nmodes - 1})")
+    return d
+
+
+def encode(d: dict) -> int:
+    op = d["op"]
+    if op == "SET":
+        return enc_set(CSR[d["reg"]], d["value"])
+    if op == "LOAD":
+        return enc_load(TENSORS.index(d["tensor"]), d["buf"], d["mode"])
+    if op == "COMPUTE":
+        return enc_compute(d["mode"], d["xbuf"], d["wbuf"], d["ybuf"], d["acc"])
+    if op == "STORE":
+        return enc_store(d["buf"], d["mode"])
+    if op == "END":
+        return enc_end()
+    raise CommandError(f"op: '{op}' is not a command ({', '.join(OP)})")
+
+
+@dataclass(frozen=True)
+class Burst:
+    addr: int          # aligned byte address (araddr/awaddr)
+    beats: int
+    off: int           # first lane of the first beat
+    elems: int         # elements carried
+
+
+def bursts(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int) -> list[list[Burst]]:
+    """Per row, the INCR bursts that move ``cols`` elements of ``eb`` bytes from ``addr + r*stride``
+    over a bus of ``bb`` bytes: each burst starts at the next element still to move (aligned down to the
+    bus; the first lane skips the offset), carries at most 256 beats and stops at a 4 KiB boundary. The
+    hardware (lego/prog/rtl.py) splits rows the same way."""
+    E = bb // eb
+    out = []
+    for r in range(rows):
+        cur, left, row = addr + r * stride, cols, []
+        while left:
+            off = (cur % bb) // eb
+            need = -(-(off + left) // E)
+            to4k = (PAGE - (cur & (PAGE - 1) & ~(bb - 1))) // bb
+            beats = min(need, to4k, BURST_MAX)
+            elems = min(left, beats * E - off)
+            row.append(Burst(cur & ~(bb - 1), beats, off, elems))
+            left -= elems
+            cur = (cur & ~(bb - 1)) + beats * bb
+        out.append(row)
+    return out
+
+
+def log2i(x: int) -> int:
+    assert x > 0 and x & (x - 1) == 0, x
+    return int(math.log2(x))

@@ -1,0 +1,113 @@
+"""The exact timing of a command stream on the programmable array (docs/programmable.md, "Timing").
+
+Edges are counted from the rising edge that accepts the first command (edge 0). One command is dispatched
+per edge at most, in order; a LOAD, COMPUTE or STORE is dispatched when its unit is idle and no busy unit
+holds one of its buffers; a unit that is busy up to edge ``f`` (its busy flag falls there) frees its
+buffers for a dispatch at edge ``f + 1``; END is dispatched when every unit is idle and is the run's last
+edge (``cycles``). The busy time of each unit comes in closed form from its command:
+
+* COMPUTE: the steps (product of the counter extents) plus the mode's drain (pipeline depth);
+* LOAD: per INCR burst, the first beat is captured ``3 + L`` edges after the edge that raised ARVALID
+  (``L``: the DRAM latency of the bench's AxiRam), later beats as the one-element-per-cycle scatter into
+  the banks frees the beat register; the next burst's ARVALID rises with the capture of RLAST;
+* STORE: per burst, ``elements + 2·beats + 2 + L`` (one accumulator read per element, two cycles per
+  W beat, the write response ``2 + L`` edges after the last W beat).
+
+The cycle engine (simulator/program.py) and the compiler use this module; the RTL is checked against it.
+"""
+from __future__ import annotations
+
+from .spec import CSR_NAME, bursts
+
+UNITS = ("ld", "cp", "st")
+UNIT_OF = {"LOAD": "ld", "COMPUTE": "cp", "STORE": "st"}
+
+
+def load_cycles(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int, latency: int) -> int:
+    E = bb // eb
+    ar, free = 0, 1
+    for row in bursts(addr, rows, cols, stride, eb, bb):
+        for b in row:
+            c0 = max(ar + 3 + latency, free)
+            free = c0 + b.elems
+            n_last = b.off + b.elems - max(b.off, (b.beats - 1) * E)
+            ar = free - n_last
+    return free
+
+
+def store_cycles(addr: int, rows: int, cols: int, stride: int, bb: int, latency: int) -> int:
+    return sum(b.elems + 2 * b.beats + 2 + latency for row in bursts(addr, rows, cols, stride, 4, bb) for b in row)
+
+
+def compute_cycles(ext: list[int], drain: int) -> int:
+    n = 1
+    for e in ext:
+        n *= e
+    return n + drain
+
+
+def buffers(cmd: dict) -> int:
+    from .spec import BUF_BIT
+    op = cmd["op"]
+    if op == "LOAD":
+        return 1 << BUF_BIT[(cmd["tensor"], cmd["buf"])]
+    if op == "COMPUTE":
+        return (1 << BUF_BIT[("X", cmd["xbuf"])]) | (1 << BUF_BIT[("W", cmd["wbuf"])]) | (1 << BUF_BIT[("Y", cmd["ybuf"])])
+    if op == "STORE":
+        return 1 << BUF_BIT[("Y", cmd["buf"])]
+    return 0
+
+
+class Timeline:
+    """Dispatch edges and unit busy spans of a decoded command stream (``prog``: manifest['prog'])."""
+
+    def __init__(self, prog: dict, latency: int):
+        self.prog, self.latency = prog, latency
+        self.eb, self.bb = prog["bits"] // 8, prog["dram_bits"] // 8
+        self.names = list(prog["dataflows"])
+        self.t = -1
+        self.fall = {u: -1 for u in UNITS}
+        self.mask = {u: 0 for u in UNITS}
+        self.busy_cycles = {u: 0 for u in UNITS}
+        self.csr = {n: 0 for n in CSR_NAME.values()}
+        self.dispatch: list[int] = []
+
+    def duration(self, cmd: dict) -> int:
+        c, op = self.csr, cmd["op"]
+        if op == "LOAD":
+            return load_cycles(c["LD_ADDR"], c["LD_ROWS"], c["LD_COLS"], c["LD_STRIDE"], self.eb, self.bb, self.latency)
+        if op == "STORE":
+            return store_cycles(c["ST_ADDR"], c["ST_ROWS"], c["ST_COLS"], c["ST_STRIDE"], self.bb, self.latency)
+        name = self.names[cmd["mode"]]
+        n = len(self.prog["counters"][name])
+        return compute_cycles([c[f"EXT{k}"] for k in range(n)], self.prog["drain"][name])
+
+    def step(self, cmd: dict) -> int:
+        e = self.t + 1
+        op = cmd["op"]
+        if op == "SET":
+            self.csr[cmd["reg"]] = cmd["value"]
+        elif op in UNIT_OF:
+            u, need = UNIT_OF[op], buffers(cmd)
+            for v in UNITS:
+                if v == u or self.mask[v] & need:
+                    e = max(e, self.fall[v] + 1)
+            d = self.duration(cmd)
+            self.fall[u], self.mask[u] = e + d, need
+            self.busy_cycles[u] += d
+        elif op == "END":
+            e = max([e] + [f + 1 for f in self.fall.values()])
+        self.t = e
+        self.dispatch.append(e)
+        return e
+
+    @property
+    def cycles(self) -> int:
+        return self.t
+
+
+def program_cycles(prog: dict, cmds: list[dict], latency: int) -> Timeline:
+    tl = Timeline(prog, latency)
+    for c in cmds:
+        tl.step(c)
+    return tl

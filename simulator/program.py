@@ -1,0 +1,238 @@
+"""Running a program (``lego compile``) on a programmable design: the cycle engine and the RTL.
+
+The cycle engine runs the command stream through ``lego.prog.timing`` (exact dispatch edges; every unit's
+busy time in closed form per command, so nothing inside a tile is stepped) and executes the data path as
+blocked matrix products on a DRAM image (LOAD copies a tile, COMPUTE is one ``X_tile @ W_tile`` wrapped to
+int32 and accumulated when asked, STORE writes the tile back). The RTL engines run the design's Verilog
+under cocotb with cocotbext-axi's AxiRam as the DRAM (``DIR/tb/prog_bench.py``). Both return the one
+Report; the outputs are checked against ``sw_reference.ops.gemm``.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lego.emit.directory import read_manifest
+from lego.errors import LegoError
+from lego.prog import program as P
+from lego.prog.timing import program_cycles
+from lego.toolchain import BuildError, run_cocotb
+from sw_reference.ops import gemm, wrap
+
+from .report import Report
+
+DEFAULT_LATENCY = 20
+ENGINES = ("cycle", "icarus", "verilator")
+
+
+def _np_dtype(bits: int) -> np.dtype:
+    return np.dtype(f"<i{bits // 8}")
+
+
+def random_inputs(header: dict, bits: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    lo, hi = -(1 << (bits - 1)), 1 << (bits - 1)
+    return {t: rng.integers(lo, hi, size=header["dram"][t]["shape"], dtype=np.int64) for t in ("X", "W")}
+
+
+def check_inputs(header: dict, bits: int, inputs: dict) -> dict[str, np.ndarray]:
+    out = {}
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    for t in ("X", "W"):
+        if t not in inputs:
+            raise LegoError(f"--inputs: tensor '{t}' missing (needs X, W)")
+        a = np.asarray(inputs[t])
+        if list(a.shape) != list(header["dram"][t]["shape"]):
+            raise LegoError(f"--inputs: {t} has shape {list(a.shape)}, the program's layer needs {header['dram'][t]['shape']}")
+        if not np.issubdtype(a.dtype, np.integer) or (a.size and (a.min() < lo or a.max() > hi)):
+            raise LegoError(f"--inputs: {t} must hold integers in {lo}..{hi}")
+        out[t] = a.astype(np.int64)
+    return out
+
+
+def dram_image(header: dict, bits: int, inputs: dict) -> np.ndarray:
+    img = np.zeros(header["dram_bytes"], np.uint8)
+    for t in ("X", "W"):
+        d = header["dram"][t]
+        raw = inputs[t].astype(_np_dtype(bits)).tobytes()
+        img[d["addr"]:d["addr"] + len(raw)] = np.frombuffer(raw, np.uint8)
+    return img
+
+
+def read_y(header: dict, img: np.ndarray) -> np.ndarray:
+    d = header["dram"]["Y"]
+    return img[d["addr"]:d["addr"] + d["bytes"]].view("<i4").astype(np.int64).reshape(d["shape"])
+
+
+def execute(prog: dict, cmds: list[dict], img: np.ndarray) -> np.ndarray:
+    """The data path of the program on the DRAM image (in place): blocked matrix products per COMPUTE."""
+    box = prog["box"]
+    bits = prog["bits"]
+    eb = bits // 8
+    dt = _np_dtype(bits)
+    spad = {(t, b): np.zeros(shape, np.int64) for t, shape in (("X", (box["M"], box["K"])), ("W", (box["K"], box["N"])))
+            for b in (0, 1)}
+    acc = {b: np.zeros((box["M"], box["N"]), np.int64) for b in (0, 1)}
+    csr = {}
+    for c in cmds:
+        op = c["op"]
+        if op == "SET":
+            csr[c["reg"]] = c["value"]
+        elif op == "LOAD":
+            a, r, k, s = csr["LD_ADDR"], csr["LD_ROWS"], csr["LD_COLS"], csr["LD_STRIDE"]
+            rows = np.lib.stride_tricks.as_strided(img[a:], shape=(r, k * eb), strides=(s, 1))
+            spad[(c["tensor"], c["buf"])][:r, :k] = np.ascontiguousarray(rows).view(dt).reshape(r, k)
+        elif op == "COMPUTE":
+            mt, nt, kt = csr["TILE_I"], csr["TILE_J"], csr["TILE_K"]
+            x = spad[("X", c["xbuf"])][:mt, :kt].astype(np.float64)
+            w = spad[("W", c["wbuf"])][:kt, :nt].astype(np.float64)
+            prod = np.rint(x @ w).astype(np.int64)        # exact: |sum| < 2**53 for 16-bit data, K < 2**20
+            y = acc[c["ybuf"]]
+            y[:mt, :nt] = wrap(prod + (y[:mt, :nt] if c["acc"] else 0), 32)
+        elif op == "STORE":
+            a, r, k, s = csr["ST_ADDR"], csr["ST_ROWS"], csr["ST_COLS"], csr["ST_STRIDE"]
+            data = acc[c["buf"]][:r, :k].astype("<i4").view(np.uint8).reshape(r, 4 * k)
+            for i in range(r):
+                img[a + i * s:a + i * s + 4 * k] = data[i]
+    return img
+
+
+def run_cycle(man: dict, header: dict, cmds: list[dict], img: np.ndarray, latency: int):
+    tl = program_cycles(man["prog"], cmds, latency)
+    execute(man["prog"], cmds, img)
+    return tl
+
+
+def run_rtl(design_dir: Path, engine: str, man: dict, header: dict, words: list[int], cmds: list[dict],
+            img: np.ndarray, latency: int, predicted: int, waves: Path | None = None) -> dict:
+    from .rtl import build_dir_for
+    design_dir = Path(design_dir)
+    srcs = [design_dir / rel for rel in (design_dir / "files.f").read_text().split()]
+    bd = build_dir_for(design_dir, engine)
+    bd = bd.with_name(bd.name + "-prog")
+    bd.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="lego-prog-"))
+    try:
+        shutil.copy(design_dir / "tb" / "prog_bench.py", work / "prog_bench.py")
+        (work / "dram.bin").write_bytes(img.tobytes())
+        names = [" ".join(f"{k}={v}" for k, v in c.items()) for c in cmds]
+        y = header["dram"]["Y"]
+        plan = {"commands": words, "names": names, "dram_size": len(img), "dram_file": str(work / "dram.bin"),
+                "latency": latency, "watchdog": 4 * predicted + 1000, "reads": [[y["addr"], y["bytes"]]]}
+        (work / "plan.json").write_text(json.dumps(plan))
+        kw = dict(engine=engine, sources=srcs, top=man["top"], test_module="prog_bench", test_dir=work,
+                  waves=waves, extra_env={"LEGO_PLAN": str(work / "plan.json"), "LEGO_RESULT": str(work / "res.json")})
+        try:
+            ok = run_cocotb(build_dir=bd, **kw)
+        except BuildError:
+            shutil.rmtree(bd, ignore_errors=True)
+            ok = run_cocotb(build_dir=bd, **kw)
+        if not (work / "res.json").exists():
+            raise LegoError(f"sim: {engine} run produced no result (see {bd})")
+        res = json.loads((work / "res.json").read_text())
+        res["passed"] = ok
+        return res
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def simulate_program(design_dir: Path, program: Path, engine: str = "cycle", inputs: dict | None = None,
+                     seed: int = 0, latency: int = DEFAULT_LATENCY, waves: Path | None = None) -> Report:
+    """``lego sim DIR --program PROG``: one run of the program; outputs checked against sw_reference."""
+    t0 = time.perf_counter()
+    design_dir = Path(design_dir)
+    man = read_manifest(design_dir)
+    if man["kind"] != "programmable":
+        raise LegoError(f"--program: '{design_dir}' is not a programmable design (lego gen ... --scratchpad-kib N)")
+    if engine not in ENGINES:
+        raise LegoError(f"--engine: '{engine}' cannot run a program (allowed: {', '.join(ENGINES)})")
+    if not 0 <= latency <= 10_000:
+        raise LegoError(f"--dram-latency: {latency} is out of range (0..10000 cycles)")
+    import hashlib
+    v = design_dir / f"{man['top']}.v"
+    if not v.is_file() or hashlib.sha256(v.read_bytes()).hexdigest() != man["prog"]["design_hash"]:
+        raise LegoError(f"DIR: {v.name} does not match the design hash in manifest.json (edited after lego gen?)")
+    header, cmds = P.read(Path(program), man)
+    words = [P.encode(c) for c in cmds]
+    bits = man["prog"]["bits"]
+    ins = check_inputs(header, bits, inputs) if inputs is not None else random_inputs(header, bits, seed)
+    img = dram_image(header, bits, ins)
+    tl = program_cycles(man["prog"], cmds, latency)
+    extra = {"mode": header["mode"], "tile": header["tile"], "layer": header["layer"], "commands": len(cmds),
+             "dram_latency": latency, "cycles_predicted": tl.cycles,
+             "busy_cycles": dict(tl.busy_cycles)}
+    if engine == "cycle":
+        execute(man["prog"], cmds, img)
+        cycles = tl.cycles
+    else:
+        res = run_rtl(design_dir, engine, man, header, words, cmds, img, latency, tl.cycles, waves)
+        if res.get("error"):
+            raise LegoError(f"sim: {res['error']}")
+        cycles = int(res["cycles"])
+        extra["cycles_register"] = int(res["cycles_reg"])
+        y = header["dram"]["Y"]
+        img[y["addr"]:y["addr"] + y["bytes"]] = np.frombuffer(bytes.fromhex(res["reads"][0]), np.uint8)
+    out = read_y(header, img)
+    ref = gemm(ins["X"], ins["W"])
+    diff = np.abs(out - ref)
+    eb = bits // 8
+    d = header["dram"]
+    rep = Report(engine=engine, cycles=cycles, outputs={"Y": out}, match=bool((diff == 0).all()),
+                 max_abs_err=float(diff.max()) if diff.size else 0.0,
+                 dram_bytes={"X": d["X"]["bytes"], "W": d["W"]["bytes"], "Y": d["Y"]["bytes"]},
+                 sim_seconds=time.perf_counter() - t0, extra=extra)
+    rep.extra["macs"] = int(np.prod([header["layer"][k] for k in ("M", "N", "K")]))
+    del eb
+    return rep
+
+
+class _ProgramTool:
+    """``lego sim DIR --program PROG`` (reached through the ``lego.tools`` registry: lego does not import
+    the simulator layer)."""
+
+    def run(self, a) -> tuple[dict, str, int]:
+        from lego.api import load_inputs  # noqa: F401  (the same .npz rules as lego sim DIR --inputs)
+        ins = None
+        if a.inputs:
+            ins = _load_npz(Path(a.inputs))
+        latency = DEFAULT_LATENCY if a.dram_latency is None else a.dram_latency
+        rep = simulate_program(Path(a.dir), Path(a.program), a.engine, inputs=ins, seed=a.seed, latency=latency)
+        pred = rep.extra["cycles_predicted"]
+        reg = rep.extra.get("cycles_register", rep.cycles)
+        cycles_ok = rep.cycles == pred == reg
+        obj = {"engine": rep.engine, "cycles": rep.cycles, "match": rep.match, "max_abs_err": rep.max_abs_err,
+               "sim_seconds": rep.sim_seconds,
+               "cycles_per_second": rep.cycles / rep.sim_seconds if rep.sim_seconds else None,
+               **{k: v for k, v in rep.extra.items()}}
+        if a.out:
+            with open(a.out, "wb") as f:
+                np.savez(f, Y=rep.outputs["Y"].astype(np.int32))
+        ok = bool(rep.match) and cycles_ok
+        text = (f"{'PASS' if ok else 'FAIL'}: {rep.engine} program {rep.extra['layer']} mode={rep.extra['mode']} "
+                f"cycles={rep.cycles} (predicted {pred}) max_abs_err={rep.max_abs_err} ({rep.sim_seconds:.2f} s)")
+        import sys
+        if not cycles_ok:
+            print(f"lego: check failed: cycles: {rep.engine} counted {rep.cycles} (register {reg}), the cycle "
+                  f"engine predicts {pred}", file=sys.stderr)
+        elif not rep.match:
+            print(f"lego: check failed: outputs: max abs error {rep.max_abs_err} against sw_reference",
+                  file=sys.stderr)
+        return obj, text, 0 if ok else 1
+
+
+def _load_npz(path: Path) -> dict:
+    if not path.is_file():
+        raise LegoError(f"--inputs: file '{path}' not found")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception:
+        raise LegoError(f"--inputs: '{path}' is not a readable .npz file") from None
+
+
+TOOL = _ProgramTool()

@@ -1,0 +1,208 @@
+"""accelerators/pointacc/__init__.py through the CLI: `lego list`, `lego gen --accelerator pointacc` (the shared
+directory, Verilator -Wall clean with lego's backend waivers only, generic synthesis without latches or
+loops), `lego sim DIR` on the cycle model and on the RTL under Icarus and Verilator (the bench: mapping
+ops and a 3x3x3 sparse convolution on a crop of the Ouster frame, bit-exact against sw_reference.pointacc,
+cycles exactly the model's), the generated tb/ standalone, --inputs/--out, and refusals.
+
+(The file name is not test_accelerator.py: tests/accelerators/spatten/test_accelerator.py exists.)
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from accelerators.pointacc import ACCELERATOR
+from accelerators.pointacc.bench import make_case, plan
+from accelerators.pointacc.config import PointAccConfig
+from accelerators.pointacc.cycles import fps_cycles, gather_gemm_cycles, mxu_cycles
+from accelerators.pointacc.matrix import MatrixUnit, mxu_latency
+from lego import registry
+from lego.cli import main
+from lego.toolchain import require
+from sw_reference import pointacc as ref
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
+TINY = PointAccConfig.preset("tiny")
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pointacc") / "tiny"
+    assert main(["gen", "--accelerator", "pointacc", "--preset", "tiny", "--out", str(d), "--json"]) == 0
+    return d
+
+
+def test_registered(capsys):
+    assert registry.get(registry.ACCELERATORS, "pointacc") is ACCELERATOR
+    assert ACCELERATOR.load_config() == PointAccConfig.preset("edge")
+    code, out, _ = run(capsys, "list", "--json")
+    assert code == 0 and "pointacc" in json.loads(out)["accelerators"]
+
+
+def test_directory(tiny_dir):
+    files = {p.name for p in tiny_dir.iterdir()}
+    assert {"pointacc_top.v", "files.f", "manifest.json", "report.json", "lint.vlt", "pointacc_top.core",
+            "config.yaml", "tb"} <= files
+    assert {p.name for p in (tiny_dir / "tb").iterdir()} >= {"tb_pointacc.py", "run.py", "test_design.py"}
+    man = json.loads((tiny_dir / "manifest.json").read_text())
+    assert (man["kind"], man["accelerator"], man["top"]) == ("accelerator", "pointacc", "pointacc_top")
+    names = {p["name"] for p in man["ports"]}
+    assert {"clk", "rst", "map_start", "map_out_idx", "mmu_m_ready", "mmu_dram_req_addr", "mxu_src", "mxu_w_data",
+            "mxu_y", "mxu_out_tag"} <= names
+    assert man["array"] == [4, 4] and man["datapaths"]["mxu"]["latency"] == mxu_latency(4) == 3
+    assert {k for k, v in man["tensors"].items() if v["role"] == "input"} == {"points", "feats", "weight"}
+    assert PointAccConfig.from_yaml(tiny_dir / "config.yaml") == TINY
+    rep = json.loads((tiny_dir / "report.json").read_text())
+    assert rep["cycles"]["predicted"] == man["cycles_predicted"] == ACCELERATOR.cycles(TINY, 0)
+
+
+def test_lint_clean(tiny_dir):
+    """verilator -Wall with lint.vlt = lego's backend waivers + the submodule file-name waiver only."""
+    vlt = (tiny_dir / "lint.vlt").read_text()
+    assert vlt.count("lint_off") - vlt.count("DECLFILENAME") >= 1 and "pointacc_top.*" in vlt
+    r = subprocess.run([require("verilator"), "--lint-only", "-Wall", "lint.vlt", "-f", "files.f"],
+                       cwd=tiny_dir, capture_output=True, text=True)
+    assert r.returncode == 0 and "%Warning" not in r.stderr, r.stderr[-3000:]
+
+
+def test_bench_plan_hand_values():
+    """The bench's cycle model, by hand: FPS on the crop, the matrix unit's pass and gather formulas."""
+    case = make_case(TINY, 0)
+    assert case["points"].shape == (64, 3) and case["feats"].shape == (64, 4) and case["weight"].shape == (27, 4, 4)
+    keys = ref.coord_keys(case["points"])
+    assert np.unique(keys).size == 64                                   # unique voxels
+    bp = plan(TINY, case, 3)
+    assert bp.map_cycles[0] == fps_cycles(bp.geo, 64, 16) == 1 + 15 * (32 + 4)
+    assert mxu_cycles(4, 10, 3) == 17 and gather_gemm_cycles(4, 25, 3) == 34
+    c0 = bp.conv[0]
+    assert c0["cycles"] == 4 + c0["mmu_cycles"] + 3 + 2
+    assert c0["mmu_cycles"] == 1 + c0["hits"] + c0["misses"] * (8 + 2 + 2)   # hit 1, miss LAT + B + 2
+    assert bp.cycles == sum(bp.map_cycles) + sum(c["cycles"] for c in bp.conv)
+
+
+def test_sim_cycle(capsys, tiny_dir):
+    code, out, err = run(capsys, "sim", str(tiny_dir), "--engine", "cycle", "--json")
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["match"] is True and r["cycles"] == r["cycles_predicted"] == ACCELERATOR.cycles(TINY, 0)
+    assert set(r["outputs"]) == {"fps", "knn_idx", "knn_d2", "ball", "down_coords", "down_inverse", "kmap_sub",
+                                 "kmap_str", "conv"}
+    case = make_case(TINY, 0)
+    km = ref.submanifold_kernel_map(case["points"], 3)
+    assert np.array_equal(np.array(r["outputs"]["conv"]), ref.sparse_conv(case["feats"], case["weight"], km, 64))
+
+
+@pytest.mark.parametrize("engine", ["icarus", "verilator"])
+def test_sim_rtl(capsys, tiny_dir, engine, tmp_path):
+    """The RTL against sw_reference.pointacc (bit-exact) and the model (cycles), per simulator."""
+    out = tmp_path / "o.npz"
+    code, text, err = run(capsys, "sim", str(tiny_dir), "--engine", engine, "--json", "--out", str(out))
+    assert code == 0, err
+    r = json.loads(text)
+    assert r["match"] is True and r["max_abs_err"] == 0.0
+    assert r["cycles"] == r["cycles_predicted"] == ACCELERATOR.cycles(TINY, 0)
+    z = np.load(out)
+    assert set(z.files) == set(r["outputs"]) and z["conv"].dtype == np.int64
+    assert np.array_equal(z["conv"], np.array(r["outputs"]["conv"]))
+
+
+def test_sim_rtl_other_seed(tiny_dir):
+    """Another crop of the frame (seed 3), other features and weights: still exact (Icarus)."""
+    from lego.api import simulate
+    rep = simulate(tiny_dir, "icarus", seed=3)
+    assert rep.match and rep.cycles == rep.extra["cycles_predicted"] == ACCELERATOR.cycles(TINY, 3)
+    assert rep.extra["mmu_measured"] == rep.extra["mmu"]
+
+
+def test_generated_tb_standalone(tiny_dir):
+    """python -m pytest DIR/tb in a fresh interpreter (lego.api only; the RTL builds are cached)."""
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tiny_dir / "tb")],
+                       cwd=tiny_dir, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0 and "3 passed" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
+
+
+def test_sim_inputs(capsys, tiny_dir, tmp_path):
+    """--inputs: points/feats/weight from a .npz (the default case with the points permuted: other
+    kernel-map paths); duplicate points and out-of-range coordinates exit 2 with one line."""
+    case = make_case(TINY, 0)
+    perm = np.random.default_rng(1).permutation(64)
+    good = tmp_path / "good.npz"
+    np.savez(good, points=case["points"][perm], feats=case["feats"], weight=case["weight"])
+    code, out, err = run(capsys, "sim", str(tiny_dir), "--engine", "cycle", "--inputs", str(good), "--json")
+    assert code == 0 and json.loads(out)["match"] is True, err
+    dup = case["points"].copy()
+    dup[5] = dup[9]
+    bad = tmp_path / "dup.npz"
+    np.savez(bad, points=dup, feats=case["feats"], weight=case["weight"])
+    code, out, err = run(capsys, "sim", str(tiny_dir), "--engine", "icarus", "--inputs", str(bad))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "points: duplicate coordinates; a kernel map needs unique coordinates" in err
+    far = case["points"].copy()
+    far[0] = [2047, 0, 0]
+    far[1] = [-2048, 0, 0]
+    np.savez(bad, points=far, feats=case["feats"], weight=case["weight"])
+    code, out, err = run(capsys, "sim", str(tiny_dir), "--engine", "cycle", "--inputs", str(bad))
+    assert code == 0, err                              # the corners of the 12-bit range are fine
+    far[0] = [2048, 0, 0]
+    np.savez(bad, points=far, feats=case["feats"], weight=case["weight"])
+    code, out, err = run(capsys, "sim", str(tiny_dir), "--engine", "cycle", "--inputs", str(bad))
+    assert code == 2 and out == "" and err == "lego: error: --inputs: tensor 'points' has values outside int12 " \
+                                             "[-2048, 2047]\n", err
+
+
+def test_gen_refusals(capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("preset: tiny\nsorter_width: 12\n")
+    out = tmp_path / "d"
+    code, text, err = run(capsys, "gen", "--accelerator", "pointacc", "--config", str(bad), "--out", str(out))
+    assert code == 2 and text == "" and err == "lego: error: sorter_width: must be a power of two >= 2, got 12\n"
+    assert not out.exists()
+    code, text, err = run(capsys, "gen", "--accelerator", "pointacc", "--preset", "huge", "--out", str(out))
+    assert code == 2 and "--preset: unknown preset 'huge' for pointacc (allowed: server, edge, tiny)" in err
+    assert not out.exists()
+
+
+def test_sim_dir_refusals(capsys, tiny_dir):
+    code, out, err = run(capsys, "sim", str(tiny_dir), "--mode", "os")
+    assert code == 2 and "--mode: a PointAcc design has no dataflow modes" in err
+    code, out, err = run(capsys, "sim", str(tiny_dir), "--engine", "cycle", "--waves", str(tiny_dir / "w.fst"))
+    assert code == 2 and "--waves: the cycle engine has no waveforms" in err
+
+
+def test_matrix_unit_latency_does_not_depend_on_columns():
+    for r, c in ((2, 8), (4, 4), (16, 16)):
+        m = MatrixUnit(r, c)
+        m.silence()
+        assert m.latency == mxu_latency(r)
+    with pytest.raises(ValueError, match="^mxu_rows/mxu_cols"):
+        MatrixUnit(1, 4)
+
+
+@pytest.mark.slow
+def test_default_preset_icarus(tmp_path):
+    """`lego gen --accelerator pointacc --out D && lego sim D --engine icarus` on the default (edge) preset:
+    a 256-voxel crop, a 16 x 16 matrix unit (about 30 s under Icarus)."""
+    d = tmp_path / "p"
+    assert main(["gen", "--accelerator", "pointacc", "--out", str(d)]) == 0
+    assert main(["sim", str(d), "--engine", "icarus"]) == 0
+
+
+@pytest.mark.slow
+def test_synth_tiny(tmp_path, tiny_dir):
+    """lego synth DIR (generic Yosys): no latches, no combinational loops."""
+    from lego import synth as S
+    if S.find_tool("yosys") is None:
+        pytest.skip("no yosys")
+    r = S.synth(tiny_dir, timeout_s=3000)
+    assert r["check"] == "pass" and r["latches"] == 0 and r["comb_loops"] == 0

@@ -1,0 +1,236 @@
+"""The PointAcc network-level model (accelerators/pointacc/model.py, networks.py) through
+`lego sim --accelerator pointacc --model M`: the JSON contract keys, values derivable by hand, the two
+ablations, the output files, bad inputs (exit 2, one line, nothing written), and the pieces the model
+rests on: the x-slab tiling of kernel maps (exact) and the fast read-stream cache (exact against
+CacheModel)."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+from accelerators.pointacc.cache_model import CacheModel, ReadStreamCache
+from accelerators.pointacc.cloud import DATA_DIR, load_cloud
+from accelerators.pointacc.config import PointAccConfig
+from accelerators.pointacc.cycles import ball_query_cycles, fps_cycles, kernel_map_cycles
+from accelerators.pointacc.driver import Geometry
+from accelerators.pointacc.model import simulate, x_tiles
+from accelerators.pointacc.networks import object_points
+from lego.cli import main
+from lego.errors import LegoError
+from sw_reference import pointacc as ref
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
+FRAME = DATA_DIR / "ouster_os1_128_frame0.bin"
+EDGE = PointAccConfig.preset("edge")
+KEYS = ("cycles", "dram_bytes", "energy_pj", "cache_hit_rate", "points", "voxels", "layers")
+
+
+def sim(capsys, tmp_path, *argv, out="o"):
+    code = main(["sim", "--accelerator", "pointacc", *argv, "--out", str(tmp_path / out), "--json"])
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def by_name(res):
+    return {r["layer"]: r for r in res["layers"]}
+
+
+@pytest.fixture(scope="module")
+def crop_npy(tmp_path_factory):
+    """The 20,000 points of the Ouster frame nearest the sensor, as .npy (a fast MinkowskiUNet input)."""
+    xyz = load_cloud(FRAME)
+    keep = np.sort(np.argsort(np.abs(xyz[:, :2]).max(axis=1), kind="stable")[:20000])
+    p = tmp_path_factory.mktemp("clouds") / "crop.npy"
+    np.save(p, xyz[keep])
+    return p
+
+
+@pytest.mark.slow
+def test_minkunet_full_frame_default_preset(capsys, tmp_path):
+    """`lego sim --accelerator pointacc --model minkunet --json` as it is (edge preset, about 10 s)."""
+    code, out, err = sim(capsys, tmp_path, "--model", "minkunet")
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["config"] == "edge" and r["points"] == 107647 and r["voxels"] == 103091
+    assert r["cycles"] == sum(x["cycles"] for x in r["layers"])
+
+
+def test_minkunet_full_frame(capsys, tmp_path):
+    """The shipped full frame (server preset): keys, points, voxels (counted by hand), totals."""
+    code, out, err = sim(capsys, tmp_path, "--model", "minkunet", "--preset", "server")
+    assert code == 0, err
+    r = json.loads(out)
+    for k in KEYS:
+        assert k in r, k
+    xyz = load_cloud(FRAME).astype(np.float64)
+    assert r["points"] == len(xyz) == 107647
+    assert r["voxels"] == len({tuple(math.floor(v) for v in row) for row in (xyz / 0.05).tolist()}) == 103091
+    assert r["accelerator"] == "pointacc" and r["config"] == "server" and r["model"] == "minkunet"
+    L = r["layers"]
+    assert r["cycles"] == sum(x["cycles"] for x in L)
+    assert r["dram_bytes"] == sum(x["dram_bytes"] for x in L)
+    assert r["energy_pj"] == pytest.approx(sum(x["energy_pj"] for x in L), rel=1e-9)
+    hits, misses = sum(x["cache_hits"] for x in L), sum(x["cache_misses"] for x in L)
+    assert r["cache_hit_rate"] == pytest.approx(hits / (hits + misses)) and 0 < r["cache_hit_rate"] < 1
+    assert r["voxels_by_stride"]["1"] == 103091          # voxelization on the mapping unit = floor(xyz / v)
+    n = by_name(r)
+    assert n["kmap.sub.s1"]["map_jobs"] > 1 and "x-slab tiles" in n["kmap.sub.s1"]["notes"]
+    assert {"stem.conv1", "stage4.res2.conv2", "up4.deconv", "classifier"} <= set(n)
+
+
+def test_minkunet_crop_files_and_mapping_cycles(capsys, tmp_path, crop_npy):
+    code, out, err = sim(capsys, tmp_path, "--model", "minkunet", "--cloud", str(crop_npy), out="mk")
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["points"] == 20000
+    files = r["files"]
+    assert set(files) == {"csv", "json", "png"}
+    with open(files["csv"]) as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(r["layers"]) and int(rows[0]["cycles"]) == r["layers"][0]["cycles"]
+    assert json.loads((tmp_path / "mk" / "summary.json").read_text())["cycles"] == r["cycles"]
+    assert (tmp_path / "mk" / "layers.png").read_bytes()[:4] == b"\x89PNG"
+    # the submanifold map at stride 1: every x-slab tile is one job of the unit, load + exact cycles
+    geo = Geometry.from_config(EDGE)
+    xyz = np.load(crop_npy)
+    fine = np.floor(xyz.astype(np.float64) / 0.0125).astype(np.int64)
+    vox = (ref.downsample(fine, 4)[0] // 4).astype(np.int64)
+    tiles = x_tiles(vox[:, 0], EDGE.point_buffer, 1, 1, "t")
+    want = sum((hi - lo) + kernel_map_cycles(geo, vox[lo:hi], 3, 1) for lo, hi, _, _ in tiles)
+    assert by_name(r)["kmap.sub.s1"]["map_cycles"] == want
+
+
+def test_pointnet2_hand_values(capsys, tmp_path):
+    code, out, err = sim(capsys, tmp_path, "--model", "pointnet2")
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["points"] == 10000 and r["points_used"] == 1024
+    n = by_name(r)
+    geo = Geometry.from_config(EDGE)
+    pts = object_points(load_cloud(DATA_DIR / "spot_10k_normal.txt"))
+    sel = ref.fps(pts, 512)
+    assert fps_cycles(geo, 1024, 512) == 1 + 511 * (1024 // 4 + 4)
+    assert n["sa1.group"]["map_cycles"] == 1024 + fps_cycles(geo, 1024, 512) + \
+        ball_query_cycles(geo, pts, pts[sel], 200, 32)
+    # the last classifier layer: 256 -> 40 on one row, 16 x 3 weight tiles of (16 + 1 + latency 4) cycles
+    fc3 = n["head.fc3"]
+    assert fc3["mxu_cycles"] == 48 * (16 + 1 + 4) == fc3["cycles"]
+    assert fc3["dram_bytes_weights"] == 256 * 40 and fc3["dram_bytes_features_out"] == 40
+    assert fc3["macs"] == 256 * 40
+    # temporal fusion: the SA1 MLP keeps its intermediates on chip, only the pooled output leaves
+    assert [n[f"sa1.mlp{i}"]["dram_bytes_features_out"] for i in (1, 2, 3)] == [0, 0, 512 * 128]
+    assert n["sa1.mlp1"]["fused"] == "yes"
+
+
+def test_pointnet2_ablations(capsys, tmp_path):
+    """--no-cache: every gathered row is a one-row DRAM read (LAT + 3 cycles); --no-fusion: every layer's
+    output through DRAM. Both by hand on SA2's grouping and SA1's first layer."""
+    _, out, _ = sim(capsys, tmp_path, "--model", "pointnet2", out="a")
+    base = json.loads(out)
+    code, out, err = sim(capsys, tmp_path, "--model", "pointnet2", "--no-cache", out="b")
+    assert code == 0, err
+    nc = json.loads(out)
+    g = by_name(nc)["sa2.group"]
+    rows = 128 * 64 * (128 // 16)                      # 128 centres x 64 neighbours x 8 rows of 16 channels
+    assert g["gathers"] == rows and g["cache_hits"] == 0
+    assert g["mmu_cycles"] == 128 + rows * (100 + 3)
+    assert g["dram_bytes_features_in"] == rows * 16
+    assert nc["cache_hit_rate"] == 0.0 and nc["ablation"] == {"cache": False, "fusion": True}
+    assert nc["dram_bytes"] > base["dram_bytes"] and nc["cycles"] > base["cycles"]
+    code, out, err = sim(capsys, tmp_path, "--model", "pointnet2", "--no-fusion", out="c")
+    assert code == 0, err
+    nf = json.loads(out)
+    m1 = by_name(nf)["sa1.mlp1"]
+    assert m1["dram_bytes_features_in"] == 512 * 32 * 3 and m1["dram_bytes_features_out"] == 512 * 32 * 64
+    assert "sa1.maxpool" in by_name(nf) and by_name(nf)["sa1.mlp1"]["fused"] == "no"
+    assert nf["dram_bytes"] > base["dram_bytes"] and nf["cycles"] >= base["cycles"]
+
+
+def test_dgcnn_and_fusion_on_minkunet(crop_npy):
+    r = simulate(EDGE, "dgcnn", load_cloud(DATA_DIR / "spot_10k_normal.txt"))
+    n = {x["layer"]: x for x in r.extra["layers"]}
+    assert "modeled with 2 sorted blocks" in n["ec1.knn"]["notes"]          # k = 20 > sorter width 16
+    assert "feature-space kNN" in n["ec2.knn"]["notes"]
+    srv = simulate(PointAccConfig.preset("server"), "dgcnn", load_cloud(DATA_DIR / "spot_10k_normal.txt"))
+    assert "sorted blocks" not in {x["layer"]: x for x in srv.extra["layers"]}["ec1.knn"]["notes"]   # W = 32
+    xyz = np.load(crop_npy)
+    on, off = simulate(EDGE, "minkunet", xyz), simulate(EDGE, "minkunet", xyz, fusion=False)
+    assert on.total_dram_bytes == off.total_dram_bytes and on.cycles == off.cycles   # sparse convs: no fusion
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--cloud", "{d}/empty.bin"], "empty cloud (0 points)"),
+    (["--cloud", "{d}/trunc.bin"], "truncated KITTI .bin: 17 bytes is not a multiple of 16"),
+    (["--cloud", "{d}/nan.npy"], "1 of 2 points have NaN or Inf coordinates (first at row 1)"),
+    (["--cloud", "{d}/far.npy"], "--cloud: coordinates out of the quantization range"),
+    (["--model", "pointnet3"], "--model: unknown model 'pointnet3' for pointacc (allowed: pointnet2, dgcnn, minkunet)"),
+    (["--model", "dgcnn", "--cloud", "{d}/small.npy"], "--k: 20 neighbours > n = 10 points of the cloud"),
+    (["--model", "dgcnn", "--k", "0"], "--k: must be >= 1, got 0"),
+    (["--model", "pointnet2", "--radius", "0"], "--radius: must be > 0, got 0.0"),
+    (["--model", "pointnet2", "--radius", "-0.1"], "--radius: must be > 0, got -0.1"),
+    (["--model", "pointnet2", "--radius", "1e9"], "--radius: 1000000000.0 exceeds 4"),
+    (["--voxel", "0"], "--voxel: must be a positive number of metres, got 0.0"),
+    (["--voxel", "1000"], "point_buffer: voxelization: one voxel holds 15724 points, more than the point buffer"),
+    (["--config", "{d}/bad.yaml"], "sorter_width: must be a power of two >= 2, got 12"),
+    (["--preset", "tiny", "--model", "pointnet2"], "point_buffer: FPS needs all 1024 points on chip"),
+    (["--no-cach"], "--no-cach: unknown option for lego sim (did you mean --no-cache?)"),
+])
+def test_bad_inputs(capsys, tmp_path, argv, msg):
+    d = tmp_path
+    (d / "empty.bin").write_bytes(b"")
+    (d / "trunc.bin").write_bytes(b"\0" * 17)
+    np.save(d / "nan.npy", np.array([[0.0, 0.0, 0.0], [np.nan, 1.0, 2.0]]))
+    np.save(d / "far.npy", np.array([[0.0, 0.0, 0.0], [1e5, 1.0, 2.0]]))
+    np.save(d / "small.npy", np.random.default_rng(0).random((10, 3)))
+    (d / "bad.yaml").write_text("preset: edge\nsorter_width: 12\n")
+    code, out, err = sim(capsys, tmp_path, *[a.format(d=d) for a in argv])
+    assert code == 2 and out == "" and err.count("\n") == 1 and err.startswith("lego: error: "), err
+    assert msg in err, err
+    assert not (tmp_path / "o").exists()                       # nothing half-written
+
+
+def test_tiling_is_exact():
+    """Kernel maps of x-slab tiles (a 3,000-point buffer), each tile's pairs for its own outputs, add up to
+    the full frame's map: submanifold (one neighbour slab each side) and strided (whole coarse slabs)."""
+    c = ref.voxelize(load_cloud(FRAME), 0.05)[0].astype(np.int64)
+    full = ref.submanifold_kernel_map(c, 3, 1)
+    tiles = x_tiles(c[:, 0], 3000, 1, 1, "t")
+    assert len(tiles) > 20 and max(hi - lo for lo, hi, _, _ in tiles) <= 3000
+    got = [[] for _ in range(27)]
+    for lo, hi, clo, chi in tiles:
+        for o, p in enumerate(ref.submanifold_kernel_map(c[lo:hi], 3, 1).pairs):
+            g = p + lo
+            got[o].append(g[(g[:, 1] >= clo) & (g[:, 1] < chi)])
+    assert all(np.array_equal(np.concatenate(got[o]), full.pairs[o]) for o in range(27))
+    out, fk = ref.strided_kernel_map(c, 2, 2, 1)
+    got, base = [[] for _ in range(8)], 0
+    for lo, hi, clo, chi in x_tiles(c[:, 0], 3000, 2, 0, "t"):
+        assert (lo, hi) == (clo, chi)
+        o2, km = ref.strided_kernel_map(c[lo:hi], 2, 2, 1)
+        for o, p in enumerate(km.pairs):
+            got[o].append(p + np.array([lo, base]))
+        base += len(o2)
+    assert base == len(out) and all(np.array_equal(np.concatenate(got[o]), fk.pairs[o]) for o in range(8))
+    with pytest.raises(LegoError, match="^point_buffer: t: one x slab .* more than the point buffer \\(64\\)"):
+        x_tiles(c[:, 0], 64, 1, 1, "t")
+
+
+def test_read_stream_cache_exact():
+    """ReadStreamCache = CacheModel's hits/misses on read streams, state carried over, repeated passes."""
+    rng = np.random.default_rng(7)
+    for t in range(150):
+        sets, ways, br = int(2 ** rng.integers(0, 4)), int(rng.integers(1, 6)), int(2 ** rng.integers(0, 3))
+        cm, fc = CacheModel(sets, ways, br), ReadStreamCache(sets, ways, br)
+        for _ in range(3):
+            rows = rng.integers(0, int(rng.integers(1, 80)), int(rng.integers(0, 150)))
+            if rng.random() < 0.4:
+                rows = np.sort(rows)
+            rep = int(rng.integers(1, 4))
+            cm.reset_stats()
+            for x in np.tile(rows, rep):
+                cm.access(int(x), False)
+            assert fc.run(rows, rep) == (cm.stats.hits, cm.stats.misses), t

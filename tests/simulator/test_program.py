@@ -1,0 +1,145 @@
+"""Programs on programmable designs (lego gen --scratchpad-kib, lego compile, lego sim --program):
+Icarus and Verilator agree bit for bit, the cycle engine's cycles equal the RTL's on every case, outputs
+equal sw_reference for layers at least 8x the scratchpad; random shapes run on one design; bad input exits
+2 naming the field."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lego.cli import main
+from lego.prog import program as P
+from lego.prog.compiler import compile_gemm
+from lego.prog.generate import generate_prog
+from simulator.program import simulate_program
+
+# (array, dataflows, scratchpad KiB, accumulator KiB, DRAM bits, layer, mode, DRAM latency)
+CASES = {
+    "2x2-ws-1k-64b-lat1": ("2x2", ("ws",), 1, 1, 64, {"M": 48, "N": 48, "K": 8}, None, 1),
+    "3x2-is+os-2k-256b-lat20": ("3x2", ("is", "os"), 2, 2, 256, {"M": 56, "N": 56, "K": 4}, "os", 20),
+    "2x4-os-1k-256b-lat100": ("2x4", ("os",), 1, 1, 256, {"M": 40, "N": 52, "K": 4}, None, 100),
+}
+_designs = {}
+
+
+def design(tmp_path_factory, array, dfs, spad, acc, bits) -> Path:
+    key = (array, dfs, spad, acc, bits)
+    if key not in _designs:
+        d = tmp_path_factory.mktemp("prog") / "d"
+        generate_prog("gemm", array, dfs, 8, spad, acc, bits, True, d)
+        _designs[key] = d
+    return _designs[key]
+
+
+def compiled(d: Path, dims, mode, latency, out: Path) -> Path:
+    man = json.loads((d / "manifest.json").read_text())
+    header, words, cmds = compile_gemm(man, dims, mode, None, latency)
+    P.write(out, header, words, cmds)
+    return out
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("case", list(CASES))
+def test_matrix_rtl_equals_cycle_engine(case, tmp_path_factory, tmp_path):
+    array, dfs, spad, acc, bits, dims, mode, lat = CASES[case]
+    d = design(tmp_path_factory, array, dfs, spad, acc, bits)
+    man = json.loads((d / "manifest.json").read_text())
+    layer_bytes = dims["M"] * dims["K"] + dims["K"] * dims["N"] + 4 * dims["M"] * dims["N"]
+    assert layer_bytes >= 8 * man["prog"]["scratchpad_bytes"]
+    prog = compiled(d, dims, mode, lat, tmp_path / "p.prog")
+    cyc = simulate_program(d, prog, "cycle", seed=5, latency=lat)
+    assert cyc.match
+    for engine in ("icarus", "verilator"):
+        rep = simulate_program(d, prog, engine, seed=5, latency=lat)
+        assert rep.match, engine
+        assert np.array_equal(rep.outputs["Y"], cyc.outputs["Y"])
+        assert rep.cycles == rep.extra["cycles_register"] == cyc.cycles, engine
+
+
+GEMM = st.fixed_dictionaries({"M": st.integers(1, 40), "N": st.integers(1, 40), "K": st.integers(1, 60)})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(dims=GEMM, mode=st.sampled_from(["os", "ws", "is"]), lat=st.integers(0, 30))
+def test_random_shapes_on_one_design_cycle_engine(dims, mode, lat, tmp_path_factory):
+    d = design(tmp_path_factory, "2x3", ("os", "ws", "is"), 1, 1, 64)
+    prog = compiled(d, dims, mode, lat, tmp_path_factory.mktemp("h") / "p.prog")
+    rep = simulate_program(d, prog, "cycle", seed=dims["M"], latency=lat)
+    assert rep.match
+
+
+@pytest.mark.rtl
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(dims=st.fixed_dictionaries({"M": st.integers(1, 24), "N": st.integers(1, 24), "K": st.integers(1, 30)}),
+       mode=st.sampled_from(["os", "ws", "is"]))
+def test_random_shapes_on_one_design_rtl(dims, mode, tmp_path_factory):
+    """Only the program changes: the design (and its Icarus build) is the one of the property above."""
+    d = design(tmp_path_factory, "2x3", ("os", "ws", "is"), 1, 1, 64)
+    prog = compiled(d, dims, mode, 3, tmp_path_factory.mktemp("h") / "p.prog")
+    cyc = simulate_program(d, prog, "cycle", seed=1, latency=3)
+    rep = simulate_program(d, prog, "icarus", seed=1, latency=3)
+    assert rep.match and cyc.match
+    assert rep.cycles == cyc.cycles
+
+
+# ------------------------------------------------------------------------------------------ bad input
+
+def _err(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lego: error: "), err
+    return err[0]
+
+
+def test_bad_input_exits_2_naming_the_field(tmp_path_factory, tmp_path, capsys):
+    d = design(tmp_path_factory, "2x2", ("ws",), 1, 1, 64)
+    other = design(tmp_path_factory, "2x4", ("os",), 1, 1, 256)
+    assert "--scratchpad-kib" in _err(capsys, ["gen", "--workload", "gemm", "--array", "16x16", "--scratchpad-kib", "1",
+                                               "--accumulator-kib", "16", "--out", str(tmp_path / "x")])
+    assert "--accumulator-kib" in _err(capsys, ["gen", "--workload", "gemm", "--array", "16x16", "--scratchpad-kib", "64",
+                                                "--accumulator-kib", "1", "--out", str(tmp_path / "x")])
+    assert "--dram-bits" in _err(capsys, ["gen", "--workload", "gemm", "--scratchpad-kib", "1", "--accumulator-kib", "1",
+                                          "--dram-bits", "48", "--out", str(tmp_path / "x")])
+    assert "--shape" in _err(capsys, ["gen", "--workload", "gemm", "--shape", "M=4", "--scratchpad-kib", "1",
+                                      "--accumulator-kib", "1", "--out", str(tmp_path / "x")])
+    assert not (tmp_path / "x").exists()
+    prog = tmp_path / "p.prog"
+    assert "--tile" in _err(capsys, ["compile", str(d), "--layer", "gemm:M=8,N=8,K=8", "--tile", "M=64", "--out", str(prog)])
+    assert "--layer" in _err(capsys, ["compile", str(d), "--layer", "gemm:M=70000,N=70000,K=70000", "--out", str(prog)])
+    assert "--layer" in _err(capsys, ["compile", str(d), "--layer", "gemm:M=8,N=0,K=8", "--out", str(prog)])
+    assert not prog.exists()
+    assert main(["compile", str(d), "--layer", "gemm:M=9,N=7,K=13", "--out", str(prog)]) == 0
+    capsys.readouterr()
+    data = prog.read_bytes()
+    (tmp_path / "t.prog").write_bytes(data[:-20])
+    assert "--program: truncated" in _err(capsys, ["sim", str(d), "--program", str(tmp_path / "t.prog")])
+    bad = bytearray(data)
+    bad[len(bad) // 2] ^= 0x40
+    (tmp_path / "c.prog").write_bytes(bytes(bad))
+    assert "--program: corrupt" in _err(capsys, ["sim", str(d), "--program", str(tmp_path / "c.prog")])
+    assert "--program: compiled for another design" in _err(capsys, ["sim", str(other), "--program", str(prog)])
+    assert "--program" in _err(capsys, ["sim", str(d)])
+    assert main(["sim", str(d), "--program", str(prog), "--json"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert obj["match"] and obj["cycles"] == obj["cycles_predicted"]
+
+
+@pytest.mark.rtl
+def test_watchdog_names_the_last_command(tmp_path_factory):
+    """A stream the checks would refuse (a counter extent beyond the tile box never ends its COMPUTE), run on
+    the RTL without them: the bench's watchdog fails it and names the command it hangs behind."""
+    from lego.prog.spec import encode
+    from simulator.program import run_rtl
+    d = design(tmp_path_factory, "2x2", ("ws",), 1, 1, 64)
+    man = json.loads((d / "manifest.json").read_text())
+    cmds = [{"op": "SET", "reg": "EXT0", "value": 60000}, {"op": "SET", "reg": "EXT1", "value": 1},
+            {"op": "SET", "reg": "EXT2", "value": 1}, {"op": "COMPUTE", "mode": 0, "xbuf": 0, "wbuf": 0, "ybuf": 0,
+                                                       "acc": 0}, {"op": "END"}]
+    header = {"dram": {"Y": {"addr": 0, "bytes": 4}}}
+    res = run_rtl(d, "icarus", man, header, [encode(c) for c in cmds], cmds, np.zeros(4096, np.uint8), 0, 10)
+    assert res["error"].startswith("watchdog: no command accepted for 1040 cycles; last accepted command #3 "
+                                   "op=COMPUTE"), res["error"]
+    assert "waiting on #4 op=END" in res["error"] and "cp_busy=1" in res["error"]
