@@ -1,9 +1,10 @@
 """Mutation score of the pure-Python layers (not part of CI): mutmut on lego/affine, lego/arch, lego/prim,
-sw_reference (with pointacc and spatten) and DOTA's noise golden model, each against its own fast tests.
+sw_reference (with pointacc and spatten) and the accelerators' golden / analytical models (DOTA's noise and
+analytical models, SpAtten's cycle model, PointAcc's cycle and network models), each against its own fast tests.
 
     .venv/bin/pip install -e ".[mutation]"
-    .venv/bin/python bench/mutation.py                    # every mutant: hours on 2 cores
-    .venv/bin/python bench/mutation.py --sample 0.12      # a fixed 12 % of every module's mutants
+    .venv/bin/python bench/mutation.py                    # 40 random mutants per package (seed 2026)
+    .venv/bin/python bench/mutation.py --per-package 0    # every mutant: hours on 2 cores
     .venv/bin/python bench/mutation.py --retest survived  # again, after adding tests
     .venv/bin/python bench/mutation.py --report           # table and JSON from the stored results only
 
@@ -15,8 +16,10 @@ marked ``rtl`` (cocotb under a simulator), ``slow`` and ``gpu`` are left out. mu
 functions and methods only; module-level constants, decorated functions (``@property``,
 ``@cached_property``, ``@dataclass`` fields) are not mutated.
 
-``--sample F`` keeps the mutants whose name hashes (sha1) below F: a fixed subset that does not move
-between runs as long as the module does not change. Results are stored by mutmut (``mutants/*.meta``) and
+``--per-package N --seed S`` (default 40, 2026) tests a simple random sample of N mutants of each package,
+drawn without replacement from the package's sorted mutant names; the JSON gives each package's population
+and the 95 % Wilson interval of its kill rate. ``--per-package 0 --sample F`` instead keeps the mutants whose
+name hashes (sha1) below F. Either subset does not move between runs as long as the modules do not change. Results are stored by mutmut (``mutants/*.meta``) and
 a later run only tests mutants without a result, so a long run can be stopped and resumed.
 
 Score = (killed + timeout) / (mutants tested - equivalent). A mutant whose function no selected test calls
@@ -27,9 +30,12 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import functools
 import hashlib
 import json
+import math
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -46,17 +52,28 @@ SESSIONS: dict[str, tuple[list[str], list[str], list[str]]] = {
     "lego": (["lego/affine/*.py", "lego/arch/*.py", "lego/prim/*.py"], [],
              ["tests/lego/affine", "tests/lego/arch", "tests/lego/prim"]),
     "sw_reference": (["sw_reference/*.py"], [], ["tests/sw_reference"]),
-    "dota": (["accelerators/dota/noise.py"], [], ["tests/accelerators/dota/test_noise.py"]),
+    # the accelerators' golden / analytical models (not their RTL generators)
+    "dota": (["accelerators/dota/noise.py", "accelerators/dota/model.py"], [],
+             ["tests/accelerators/dota/test_noise.py", "tests/accelerators/dota/test_model.py"]),
+    "spatten": (["accelerators/spatten/model.py"], [],
+                ["tests/accelerators/spatten/test_model.py", "tests/accelerators/spatten/test_rtl_model.py"]),
+    "pointacc": (["accelerators/pointacc/cycles.py", "accelerators/pointacc/model.py"], [],
+                 ["tests/accelerators/pointacc/test_pointacc_model.py"]),
 }
 # the packages the score is reported (and the goal set) for: longest prefix wins
 PACKAGES = ["lego/affine", "lego/arch", "lego/prim", "sw_reference", "sw_reference/pointacc",
-            "sw_reference/spatten", "accelerators/dota"]
+            "sw_reference/spatten", "accelerators/dota", "accelerators/spatten", "accelerators/pointacc"]
 
 # Surviving mutants that are equivalent to the original (no input can tell them apart), with the reason.
 EQUIVALENT: dict[str, str] = {}
 
-STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 36: "timeout", 24: "timeout",
-          -24: "timeout", 152: "timeout", 255: "timeout", None: "not checked", 34: "skipped"}
+
+
+def status_of(code: int | None) -> str:
+    """mutmut's own reading of a mutant's exit code (killed, survived, no tests, timeout, ...)."""
+    from mutmut.stats import status_by_exit_code
+
+    return status_by_exit_code[code]
 
 
 def package_of(path: str) -> str:
@@ -75,6 +92,7 @@ def source_files(session: str) -> list[str]:
     return out
 
 
+@functools.cache
 def mutant_names(rel: str) -> list[str]:
     """The mutants mutmut makes of one file, named as mutmut names them."""
     from mutmut.mutation.file_mutation import mutate_file_contents
@@ -86,6 +104,38 @@ def mutant_names(rel: str) -> list[str]:
 
 def sampled(name: str, frac: float) -> bool:
     return frac >= 1 or int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) < frac * 16 ** 8
+
+
+def population() -> dict[str, list[str]]:
+    """package -> every mutant mutmut makes of its modules (sorted)."""
+    out: dict[str, list[str]] = {}
+    for session in SESSIONS:
+        for rel in source_files(session):
+            out.setdefault(package_of(rel), []).extend(mutant_names(rel))
+    return {p: sorted(v) for p, v in out.items()}
+
+
+def chosen(per_package: int, seed: int, frac: float) -> set[str]:
+    """The mutants to test: ``per_package`` > 0 draws a simple random sample without replacement of that many
+    from each package's mutants (random.Random(f"{seed}:{package}").sample over the sorted names), else the
+    fixed hash fraction ``frac`` of every module."""
+    out: set[str] = set()
+    for pkg, names in population().items():
+        if per_package > 0:
+            out.update(random.Random(f"{seed}:{pkg}").sample(names, min(per_package, len(names))))
+        else:
+            out.update(n for n in names if sampled(n, frac))
+    return out
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> list[float] | None:
+    """95 % Wilson score interval of a proportion k / n."""
+    if n == 0:
+        return None
+    p = k / n
+    c = (p + z * z / (2 * n)) / (1 + z * z / n)
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [round(max(0.0, c - h), 4), round(min(1.0, c + h), 4)]
 
 
 def copy_tree(dst: Path) -> None:
@@ -127,13 +177,13 @@ def load_results(session: str) -> dict[str, int | None]:
     return out
 
 
-def run_session(session: str, frac: float, retest: set[str], jobs: int) -> None:
+def run_session(session: str, pick: set[str], retest: set[str], jobs: int) -> None:
     work = SCRATCH / session
     copy_tree(work)
     write_config(work, session)
-    want = [n for rel in source_files(session) for n in mutant_names(rel) if sampled(n, frac)]
+    want = [n for rel in source_files(session) for n in mutant_names(rel) if n in pick]
     done = load_results(session)
-    todo = [n for n in want if STATUS.get(done.get(n), "suspicious") in retest | {"not checked"}]
+    todo = [n for n in want if status_of(done.get(n)) in retest | {"not checked"}]
     print(f"[{session}] {len(want)} mutants in the sample, {len(todo)} to test", flush=True)
     if not todo:
         return
@@ -150,17 +200,17 @@ def run_session(session: str, frac: float, retest: set[str], jobs: int) -> None:
             sys.exit(f"[{session}] mutmut failed (exit {r.returncode}); see {log}")
 
 
-def report(frac: float, runtime: float | None) -> dict:
+def report(pick: set[str], sampling: dict, runtime: float | None) -> dict:
     modules: dict[str, dict] = {}
     survivors, equivalent = [], []
     for session in SESSIONS:
         res = load_results(session)
         for rel in source_files(session):
-            names = [n for n in mutant_names(rel) if sampled(n, frac)]
+            names = [n for n in mutant_names(rel) if n in pick]
             row = {"mutants": 0, "killed": 0, "survived": 0, "no_tests": 0, "timeout": 0, "equivalent": 0,
                    "not_checked": 0}
             for n in names:
-                st = STATUS.get(res.get(n), "suspicious")
+                st = status_of(res.get(n))
                 if st == "not checked":
                     row["not_checked"] += 1
                     continue
@@ -186,12 +236,17 @@ def report(frac: float, runtime: float | None) -> dict:
         den = r["mutants"] - r["equivalent"]
         return round((r["killed"] + r["timeout"]) / den, 4) if den else None
 
-    for r in list(modules.values()) + list(packages.values()):
+    pop = population()
+    for r in modules.values():
         r["score"] = score(r)
-    tot = {k: sum(p[k] for p in packages.values()) for k in next(iter(packages.values())) if k != "score"}
+    for p, r in packages.items():
+        r["score"] = score(r)
+        r["population"] = len(pop[p])
+        r["ci95"] = wilson(r["killed"] + r["timeout"], r["mutants"] - r["equivalent"])
+    tot = {k: sum(p[k] for p in packages.values()) for k in next(iter(packages.values())) if k not in ("score", "ci95")}
     tot["score"] = score(tot)
     from importlib.metadata import version
-    return {"tool": f"mutmut {version('mutmut')}", "sample": frac,
+    return {"tool": f"mutmut {version('mutmut')}", "sampling": sampling,
             "markers": MARKERS, "score": "(killed + timeout) / (mutants - equivalent)", "goal": 0.80,
             "sessions": {s: {"mutate": v[0], "tests": v[2]} for s, v in SESSIONS.items()},
             "runtime_s": runtime, "packages": packages, "total": tot, "modules": modules,
@@ -207,7 +262,9 @@ def table(doc: dict) -> str:
         return f"{name:44s}" + "".join(f"{r[c]:>11d}" for c in cols[:-1]) + f"{sc:>11s}"
     lines += [fmt(m, r) for m, r in doc["modules"].items()]
     lines.append("-" * (44 + 11 * len(cols)))
-    lines += [fmt(p + "/", r) for p, r in doc["packages"].items()]
+    lines += [fmt(p + "/", r) + ("" if not r.get("ci95") else
+                                  f"   [{100 * r['ci95'][0]:.0f}, {100 * r['ci95'][1]:.0f}] % of {r['population']}")
+              for p, r in doc["packages"].items()]
     lines.append(fmt("TOTAL", doc["total"]))
     return "\n".join(lines)
 
@@ -215,19 +272,32 @@ def table(doc: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sessions", default=",".join(SESSIONS), help="groups to run (default: all)")
-    ap.add_argument("--sample", type=float, default=1.0, help="fraction of each module's mutants (default 1)")
+    ap.add_argument("--per-package", type=int, default=40,
+                    help="random sample of N mutants per package (default 40; 0: use --sample)")
+    ap.add_argument("--seed", type=int, default=2026, help="seed of the per-package sample (default 2026)")
+    ap.add_argument("--sample", type=float, default=1.0,
+                    help="with --per-package 0: fixed hash fraction of each module's mutants (default 1: all)")
     ap.add_argument("--retest", default="", help="also re-run mutants with these results, e.g. survived,'no tests'")
     ap.add_argument("--jobs", type=int, default=1, help="mutmut workers (default 1)")
     ap.add_argument("--report", action="store_true", help="only print and write the stored results")
     a = ap.parse_args()
     t0 = time.time()
+    pick = chosen(a.per_package, a.seed, a.sample)
+    if a.per_package > 0:
+        sampling = {"method": "simple random sample without replacement of per_package mutants from each package's "
+                              "mutants: random.Random(f'{seed}:{package}').sample(sorted names, per_package)",
+                    "per_package": a.per_package, "seed": a.seed,
+                    "ci95": "Wilson score interval of (killed + timeout) / (mutants - equivalent) per package; the "
+                            "TOTAL pools the equal-size package samples and is not weighted by package size"}
+    else:
+        sampling = {"method": "every mutant whose sha1(name) falls below the fraction", "fraction": a.sample}
     if not a.report:
         for s in a.sessions.split(","):
-            run_session(s, a.sample, {x.strip() for x in a.retest.split(",") if x.strip()}, a.jobs)
+            run_session(s, pick, {x.strip() for x in a.retest.split(",") if x.strip()}, a.jobs)
     runtime = None if a.report else round(time.time() - t0, 1)
     if a.report and RESULTS.exists():
         runtime = json.loads(RESULTS.read_text()).get("runtime_s")
-    doc = report(a.sample, runtime)
+    doc = report(pick, sampling, runtime)
     print(table(doc))
     RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")

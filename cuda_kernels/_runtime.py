@@ -15,7 +15,8 @@ import warnings
 import numpy as np
 
 SRC_DIR = pathlib.Path(__file__).resolve().parent
-CU_FILES = ("attention.cu", "attention_sm90a.cu", "topk.cu", "pq_gemm.cu", "int8_gemm.cu", "pointcloud.cu")
+CU_FILES = ("attention.cu", "attention_sm90a.cu", "topk.cu", "pq_gemm.cu", "int8_gemm.cu", "pointcloud.cu",
+            "dota_crossbar.cu")
 
 
 def arch_flags(name: str) -> tuple:
