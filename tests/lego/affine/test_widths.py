@@ -174,3 +174,20 @@ def test_terms_per_output_rank_cases():
     assert terms_per_output(mk([(1, 2, 0), (2, 4, 0)])) == 15      # dependent rows: rank 1
     assert terms_per_output(mk([(0, 0, 0)])) == 60                 # a scalar output: every loop reduces
     assert terms_per_output(mk([(1, 1, 0), (0, 0, 1)])) == 3       # c and a determined (a before b: larger)
+
+
+@pytest.mark.parametrize("K,bits", [(1, 8), (2, 9), (4, 10), (3, 10)])
+def test_acc_bits_when_the_sum_reaches_the_negative_end_exactly(K, bits):
+    # X int8 times W uint1: products lie in {-128..127} (W = 1) or 0, so K terms span [-128 K, 127 K]. For K a
+    # power of two the minimum -128 K is exactly -2^(b-1) of the answer, which must still fit (b, not b + 1):
+    # K=1: [-128, 127] -> 8 bits; K=2: [-256, 254] -> 9; K=4: [-512, 508] -> 10; K=3: [-384, 381] -> 10.
+    m, n, k = (Affine(c) for c in ((1, 0, 0), (0, 1, 0), (0, 0, 1)))
+    x = Tensor("X", "input", "int8", (m, k), (2, K))
+    wt = Tensor("W", "input", "uint1", (k, n), (K, 2))
+    y = Tensor("Y", "output", "int32", (m, n), (2, 2))
+    w = Workload("g", ("m", "n", "k"), (2, 2, K), (x, wt, y))
+    assert product_range(w) == (-128, 127)
+    assert terms_per_output(w) == K
+    assert acc_bits(w) == bits
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    assert lo <= -128 * K and 127 * K <= hi and not (-(1 << (bits - 2)) <= -128 * K)

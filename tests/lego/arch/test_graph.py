@@ -81,6 +81,9 @@ def test_build_arch_errors():
     with pytest.raises(LegoError) as e:
         build_arch(w, [make_dataflow(w, "os", (2, 2)), make_dataflow(w, "ws", (2, 2)), make_dataflow(w, "os", (2, 2))])
     assert str(e.value) == "--dataflow: 'os' given twice"
+    with pytest.raises(LegoError) as e:     # the repeated one is named, not merely the first
+        build_arch(w, [make_dataflow(w, "ws", (2, 2)), make_dataflow(w, "os", (2, 2)), make_dataflow(w, "os", (2, 2))])
+    assert str(e.value) == "--dataflow: 'os' given twice"
     with pytest.raises(LegoError) as e:
         build_arch(w, [make_dataflow(w, "os", (2, 2)), make_dataflow(w, "ws", (2, 4))])
     assert str(e.value) == "--dataflow: fused dataflows must use the same array shape"

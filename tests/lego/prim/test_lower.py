@@ -121,3 +121,19 @@ def test_lower_acc_bits():
     pg = lower(_arch(), acc_bits=20)
     assert pg.acc_bits == 20
     assert {n.width for n in pg.nodes.values() if n.kind in ("add", "acc", "wr")} == {20}
+
+
+@pytest.mark.parametrize("dfs", [("os",), ("ws",), ("os", "ws")])
+def test_lower_node_attrs_name_their_fu_and_tensor(dfs):
+    # the emitters find an operand register's tensor and every node's FU through attrs: each op node of FU s
+    # carries {"tensor": t, "fu": s}, each accumulator the FU of the output port it sits on
+    a = _arch(dfs)
+    pg = lower(a)
+    for s in a.fus:
+        for t in ("X", "W"):
+            assert pg.nodes[f"op:{t}:{s}"].attrs == {"tensor": t, "fu": s}
+    roots = {p.fu for m in a.modes for p in m.nets["Y"].ports}
+    accs = {nid: n for nid, n in pg.nodes.items() if n.kind == "acc"}
+    assert {n.attrs["fu"] for n in accs.values()} == roots
+    for nid, n in accs.items():
+        assert nid == f"acc:{n.attrs['fu']}"

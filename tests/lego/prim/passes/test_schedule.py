@@ -1,5 +1,6 @@
 """LP delay matching: integral, optimal against brute force on tiny graphs, never worse than naive."""
 import itertools
+import re
 
 import pytest
 
@@ -145,6 +146,9 @@ def test_order_and_cycles():
         _order(cyc)
     assert str(e.value).startswith("--dataflow: the fused dataflows close a loop through n")
     assert str(e.value).endswith("(opposite link directions); fuse them in separate designs")
+    # the message names one link of the loop: two different nodes joined by an edge of the cycle
+    m = re.search(r"through (\w+) -> (\w+) ", str(e.value))
+    assert m and m.group(1) != m.group(2) and (m.group(1), m.group(2)) in {("n0", "n1"), ("n1", "n0")}
 
 
 def test_schedule_lp_bookkeeping():
