@@ -79,6 +79,11 @@ EQUIVALENT: dict[str, str] = {
         "output_forest hands P to candidate_edges, which never reads it (links follow the spatial kernel and c)",
     "lego.prim.passes.schedule.x_timing_rows__mutmut_9":
         "rows is the empty set just before: rows = S and rows |= S give the same set",
+    "accelerators.spatten.model.x_simulate__mutmut_254":
+        "hbm2_byte is in simulator.energy.UNSCALED: energy_pj('hbm2_byte', node) ignores the node, None or not",
+    "accelerators.spatten.model.x_simulate__mutmut_51":
+        "back_prev = dram_back_prev = 1.0 only enters the first max(front, back_prev, dram_front + "
+        "dram_back_prev); front >= dram_front + QK_LATENCY (11) + softmax latencies, so the max is front either way",
 }
 # Survivors left alive on purpose, with why (they count as survived).
 NOTES: dict[str, str] = {
