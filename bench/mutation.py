@@ -54,7 +54,8 @@ SESSIONS: dict[str, tuple[list[str], list[str], list[str]]] = {
     # the Ouster-crop tests and test_matches_float_reference_and_cuda_fallback also check cuda_kernels'
     # once-per-process fallback warning, which does not fire under mutmut's stats run: left out here
     "sw_reference": (["sw_reference/*.py"], [],
-                     ["tests/sw_reference", "-k", "not ouster_crop and not cuda_fallback"]),
+                     ["tests/sw_reference", "tests/accelerators/dota/test_dota_fx.py",
+                      "-k", "not ouster_crop and not cuda_fallback"]),
     # the accelerators' golden / analytical models (not their RTL generators)
     "dota": (["accelerators/dota/noise.py", "accelerators/dota/model.py"], [],
              ["tests/accelerators/dota/test_noise.py", "tests/accelerators/dota/test_model.py"]),
