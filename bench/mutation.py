@@ -83,6 +83,9 @@ EQUIVALENT: dict[str, str] = {
     "accelerators.pointacc.model.x_write_outputs__mutmut_61":
         "os.umask(1) then os.umask(previous): the value read back is the process umask either way, and it is "
         "restored on the next line before any file is written",
+    "sw_reference.pointcloud.x_kernel_offsets__mutmut_48":
+        "reshape(-2, 3) instead of reshape(-1, 3): the installed numpy (2.x) takes any negative size as the "
+        "one inferred dimension (checked: np.zeros(6).reshape(-2, 3).shape == (2, 3))",
     "accelerators.spatten.model.x_simulate__mutmut_254":
         "hbm2_byte is in simulator.energy.UNSCALED: energy_pj('hbm2_byte', node) ignores the node, None or not",
     "accelerators.spatten.model.x_simulate__mutmut_51":

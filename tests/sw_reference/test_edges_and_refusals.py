@@ -62,3 +62,30 @@ def test_topk_reference_on_fractions_and_ties():
     assert topk_reference(np.array([0.2, 0.9, 0.5, 0.9]), 2).tolist() == [1, 3]
     assert topk_reference(np.array([0.25, 0.75, 0.5]), 1).tolist() == [1]
     assert topk_reference(np.array([3, -1, 7, 7]), 3).tolist() == [0, 2, 3]        # indices, ascending
+
+
+def test_kernel_map_coordinate_bounds_are_inclusive():
+    # x/y/z = -32768 and 32767 are in range (the keys pack them into 16 bits each); one past either end, in
+    # any of the three columns, is refused
+    ok = np.array([[0, -32768, -32768, -32768], [0, 32767, 32767, 32767]], np.int32)
+    pc.kernel_map(ok, kernel_size=1)
+    for col in (1, 2, 3):
+        bad = ok.astype(np.int64)
+        bad[1, col] = 32768
+        with pytest.raises(ValueError, match=r"^coords: batch must be in \[0, 32767\], x/y/z in \[-32768, 32767\]$"):
+            pc.kernel_map(_i32(bad))
+
+
+def _i32(a):
+    """int64 -> int32 without wrapping checks (32768 fits int32)."""
+    return a.astype(np.int32)
+
+
+def test_float_attention_uses_the_given_scale():
+    rng = np.random.default_rng(7)
+    q, k, v = (rng.normal(size=(1, 1, 3, 4)) for _ in range(3))
+    s = q[0, 0] @ k[0, 0].T * 0.3                        # softmax by hand at scale 0.3 (not 1/sqrt(4))
+    p = np.exp(s - s.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    from sw_reference.attention_float import attention
+    assert np.allclose(attention(q, k, v, scale=0.3)[0, 0], p @ v[0, 0], rtol=1e-12, atol=1e-12)
