@@ -77,3 +77,17 @@ def test_float_mode_confident_rows_use_the_value_msbs_and_keep_the_top_probabili
     assert list(r.v_sel) == want and len(want) == keep_count(n, 0.5)
     v_msb = _msb_fake_quant_by_hand(v, cfg.kv_bits, cfg.kv_msb_bits, vs)
     assert np.allclose(r.out, r.probs[want] @ v_msb[want], rtol=1e-12, atol=1e-12)
+
+
+def test_int_mode_without_progressive_equals_progressive_on_keys_without_lsbs():
+    # keys whose LSBs are 0: the MSB pass already sees the full keys, so both modes give the same probs and out
+    rng = np.random.default_rng(4)
+    lsb = CFG.kv_lsb_bits
+    q = rng.integers(-2047, 2048, 32)
+    k = rng.integers(-16, 16, (20, 32)) << lsb
+    v = rng.integers(-16, 16, (20, 32)) << lsb
+    dq = fixed.dequant_scale(1 / 2047, 16 / 511, 32, CFG)
+    a = attention_query_int(q, k, v, CFG, dq, 1.0, progressive=False)
+    b = attention_query_int(q, k, v, CFG, dq, 1.0, progressive=True)
+    assert not a.requant and np.array_equal(a.probs, b.probs) and np.array_equal(a.out, b.out)
+    assert int(a.probs.sum()) > 0
