@@ -100,6 +100,12 @@ NOTES: dict[str, str] = {
         "j >= 0 instead of j > 0: differs only when the dataflow has no temporal loop at all (a dataflow file "
         "with T: [], zero[-1] then raises IndexError); with >= 1 temporal loop j = 0 means zero[-1] is True, "
         "j becomes -1 and range(-1) = range(0). No test builds a T: [] design",
+    "sw_reference.pointacc.quantize.x__offset__mutmut_5":
+        "np.asarray(offset) without dtype=float64: differs only for an offset given as strings ('1', '2', '3'), "
+        "which float64 accepts and np.isfinite refuses; numbers behave the same",
+    "sw_reference.pointacc.requant.x__int_matmul__mutmut_12":
+        "max(initial=1) on |w|: differs only for an empty w, where the result is empty either way unless "
+        "C_in * max|x| >= 2^62 (then the mutant refuses); no test multiplies by an empty weight",
 }
 
 

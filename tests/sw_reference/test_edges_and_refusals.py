@@ -89,3 +89,14 @@ def test_float_attention_uses_the_given_scale():
     p /= p.sum(axis=1, keepdims=True)
     from sw_reference.attention_float import attention
     assert np.allclose(attention(q, k, v, scale=0.3)[0, 0], p @ v[0, 0], rtol=1e-12, atol=1e-12)
+
+
+def test_sparse_conv_refuses_activations_beyond_int32():
+    from sw_reference.pointacc.kernel_map import KernelMap
+    from sw_reference.pointacc.layers import sparse_conv
+    km = KernelMap(np.zeros((1, 3), np.int64), 1, (np.array([[0, 0]], np.int64),))
+    w = np.ones((1, 1, 1), np.int8)
+    assert sparse_conv(np.array([[(1 << 31) - 1]], np.int64), w, km, 1).tolist() == [[(1 << 31) - 1]]
+    for bad in ((1 << 31), -(1 << 31) - 1):
+        with pytest.raises(ValueError, match="^feats: activations must fit int32$"):
+            sparse_conv(np.array([[bad]], np.int64), w, km, 1)
