@@ -91,3 +91,21 @@ def test_int_mode_without_progressive_equals_progressive_on_keys_without_lsbs():
     b = attention_query_int(q, k, v, CFG, dq, 1.0, progressive=True)
     assert not a.requant and np.array_equal(a.probs, b.probs) and np.array_equal(a.out, b.out)
     assert int(a.probs.sum()) > 0
+
+
+def test_causal_float_layer_against_masked_softmax_by_hand():
+    rng = np.random.default_rng(9)
+    L, d = 5, 8
+    q, k, v = rng.normal(size=(1, L, d)), rng.normal(size=(1, L, d)), rng.normal(size=(1, L, d))
+    st_ = CascadeState(L, 1, float_mode=True)
+    out, res = spatten_layer(q, k, v, st_, CFG, query_pos=np.arange(L), causal=True, progressive=False,
+                             quantize=False)
+    imp = np.zeros(L)
+    for i in range(L):                                   # query i sees keys 0..i only
+        s = k[0, :i + 1] @ q[0, i] / np.sqrt(d)
+        p = np.exp(s - s.max())
+        p /= p.sum()
+        assert np.allclose(out[0, i], p @ v[0, :i + 1], rtol=1e-12, atol=1e-12)
+        assert len(res[(0, i)].probs) == i + 1
+        imp[:i + 1] += p
+    assert np.allclose(st_.token_importance, imp, rtol=1e-12, atol=1e-12)
