@@ -275,3 +275,25 @@ def test_mmu_cycles_by_hand():
     f = mmu_cycles(m, "flush")                  # 2 x 1 tags + (4 + 1) x 2 dirty + 1 = 13
     assert (f["cycles"], f["writebacks"], f["written"]) == (13, 2, [0, 1])
     assert mmu_cycles(m, "flush")["cycles"] == 2 + 0 + 1
+
+
+def test_kernel_map_scan_costs_n_out_plus_one_per_offset():
+    # the same 6 points with keys increasing (pairs come out in index order: no scan) and reversed (every
+    # offset scans its n_out + 1 = 7 entries): 27 offsets x 7 cycles apart, the sort cost being the same
+    from accelerators.pointacc.cycles import kernel_map_breakdown, kernel_map_cycles
+    geo = Geometry(capacity=64, lanes=4, sorter_width=8, max_neighbors=16, coord_bits=16, sorter_latency=3)
+    pts = np.array([[0, 0, 0], [0, 0, 1], [0, 1, 0], [1, 0, 0], [1, 1, 1], [2, 0, 1]])
+    inc, rev = kernel_map_breakdown(geo, pts, 3), kernel_map_breakdown(geo, pts[::-1], 3)
+    assert inc["direct"] and not rev["direct"] and sorted(inc["steps"]) == sorted(rev["steps"])
+    assert kernel_map_cycles(geo, pts[::-1], 3) - kernel_map_cycles(geo, pts, 3) == 27 * 7 + (rev["sort"] - inc["sort"])
+
+
+def test_simulate_summary_keys_and_rounding():
+    xyz = np.random.default_rng(3).uniform(0, 1, (1024, 3))
+    r = simulate(PointAccConfig(), "pointnet2", xyz)
+    s = r.extra
+    assert s["gathers"] == sum(L["gathers"] for L in s["layers"]) > 0
+    for L in s["layers"]:
+        for v in L.values():
+            if isinstance(v, float):
+                assert round(v, 3) == v

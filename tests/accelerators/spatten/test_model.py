@@ -157,6 +157,8 @@ def test_one_layer_transactions_stage_cycles_and_ops_by_hand(tmp_path):
     assert r.extra["dram_bytes_bus"] == 61_440
     assert r.extra["stage_cycles"]["pv"] == 16 * 13
     assert r.extra["ops_executed"] == 122_880
+    # the report says what its GOPS count: the dense-equivalent 4 L D per request (docs, bench tables)
+    assert r.extra["ops_definition"] == "dense-equivalent attention ops: 4*L*D per request of every head of the model"
     assert r.extra["gops_executed"] == pytest.approx(122_880 / r.extra["seconds"] / 1e9)
     assert r.extra["seconds"] == pytest.approx(r.cycles / 1e9)
     # 10 of 50 values kept: the local-V top-k runs, and its energy is positive and per element-round
