@@ -86,6 +86,9 @@ EQUIVALENT: dict[str, str] = {
     "sw_reference.pointcloud.x_kernel_offsets__mutmut_48":
         "reshape(-2, 3) instead of reshape(-1, 3): the installed numpy (2.x) takes any negative size as the "
         "one inferred dimension (checked: np.zeros(6).reshape(-2, 3).shape == (2, 3))",
+    "accelerators.pointacc.model.x__options__mutmut_132":
+        "the 'seed' entry of _options' dict is never read (simulate_options passes model, voxel, cache, fusion, "
+        "k, radius, cloud, out; the model draws nothing at random)",
     "accelerators.spatten.model.x_simulate__mutmut_254":
         "hbm2_byte is in simulator.energy.UNSCALED: energy_pj('hbm2_byte', node) ignores the node, None or not",
     "accelerators.spatten.model.x_simulate__mutmut_51":
@@ -100,6 +103,11 @@ NOTES: dict[str, str] = {
         "j >= 0 instead of j > 0: differs only when the dataflow has no temporal loop at all (a dataflow file "
         "with T: [], zero[-1] then raises IndexError); with >= 1 temporal loop j = 0 means zero[-1] is True, "
         "j becomes -1 and range(-1) = range(0). No test builds a T: [] design",
+    "accelerators.pointacc.model.x_add_arguments__mutmut_12":
+        "the --cloud help text upper-cased: cosmetic, no test reads the help text",
+    "accelerators.pointacc.model.x_count_voxels__mutmut_5":
+        "np.asarray(xyz) without float64: differs only for a float32 cloud at a voxel boundary (float32 "
+        "division); the tests' clouds are float64",
     "sw_reference.pointacc.quantize.x__offset__mutmut_5":
         "np.asarray(offset) without dtype=float64: differs only for an offset given as strings ('1', '2', '3'), "
         "which float64 accepts and np.isfinite refuses; numbers behave the same",
