@@ -89,6 +89,8 @@ EQUIVALENT: dict[str, str] = {
     "accelerators.pointacc.model.x__options__mutmut_132":
         "the 'seed' entry of _options' dict is never read (simulate_options passes model, voxel, cache, fusion, "
         "k, radius, cloud, out; the model draws nothing at random)",
+    "sw_reference.spatten.cascade.x_attention_query_int__mutmut_14":
+        "k_use without dtype=int64: its only reader, fixed.dot_scores, casts k to int64 itself",
     "accelerators.spatten.model.x_simulate__mutmut_254":
         "hbm2_byte is in simulator.energy.UNSCALED: energy_pj('hbm2_byte', node) ignores the node, None or not",
     "accelerators.spatten.model.x_simulate__mutmut_51":
