@@ -304,7 +304,10 @@ def report(pick: set[str], sampling: dict, runtime: float | None) -> dict:
             "markers": MARKERS, "score": "(killed + timeout) / (mutants - equivalent)", "goal": 0.80,
             "sessions": {s: {"mutate": v[0], "tests": v[2]} for s, v in SESSIONS.items()},
             "not_mutated": sorted(SKIP_FUNCTIONS),
-            "runtime_s": runtime, "packages": packages, "total": tot, "modules": modules,
+            "runtime_s": runtime,
+            "runtime_note": "wall time of the last invocation only (runs resume: the first pass, the re-runs of "
+                            "survivors after new tests and --report each write it)",
+            "packages": packages, "total": tot, "modules": modules,
             "equivalent": equivalent, "survivors": survivors}
 
 
