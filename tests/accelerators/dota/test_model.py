@@ -1,6 +1,7 @@
 """DOTA model: the authors' public figures, hand-computed small cases, scaling, stall mode, baselines."""
 import json
 import math
+import time
 
 import pytest
 
@@ -71,9 +72,13 @@ def test_hand_linear_layer():
     # iter_N1 = 4, iter_N2 = 2, iter_D = 8; cycles = ceil(4*2*8 / 4) = 16 -> 3.2 ns
     # DRAM preload: 2 chunks of ceil(4*32*4 bit / (2^43/2 bit/s) * 5e8) = 1 SRAM cycle -> 4 ns: memory-bound
     assert math.ceil(4 * 32 * 4 / (2 ** 43 / 2) * 5e8) == 1
+    t0 = time.perf_counter()
     r = simulate(cfg, [(n1, d, n2)])
+    wall = time.perf_counter() - t0
+    assert isinstance(r.sim_seconds, float) and 0 < r.sim_seconds <= wall     # measured inside the call
     assert r.extra["latency_ns"] == pytest.approx(max(16 / F, 2 / 0.5)) and r.extra["latency_ns"] == 4.0
     assert r.extra["layers"][0]["compute_cycles"] == 16
+    assert r.extra["layers"][0]["macs"] == n1 * d * n2 == 4096 and r.extra["layers"][0]["count"] == 1
     # events: M1 = N1*D*iter_N2 = 1024, M2 = iter_N1*N2*D/T = 512, PD = N1*N2*iter_D = 1024,
     # tau_eff = min(2, ceil(32/(2*4))) = 2, conversions = N1*N2*ceil(ceil(8/2)/2) = 256
     m1, m2, pd, ps = 1024, 512, 1024, 256

@@ -119,3 +119,19 @@ def test_quantize():
     assert codes.tolist() == [-8, -1, 0, 2, 7] and a == 0.5           # half to even: 0.5 -> 0, 1.5 -> 2
     u, _ = quantize(np.array([-1.0, 3.0, 100.0]), 4, alpha=1.0, signed=False)
     assert u.tolist() == [0, 3, 15]
+
+
+def test_given_steps_are_used_as_given():
+    # explicit DAC/ADC steps: codes by hand. x codes = x / 1, w codes = w / 0.5; y = (x @ w) real, ADC step 2
+    cfg = load_config(bits=8)
+    x = np.array([[1.0, -2.0, 3.0], [0.0, 4.0, -1.0]])
+    w = np.array([[0.5, -1.0], [1.5, 0.0], [-0.5, 2.0]])
+    r = crossbar_matmul(x, w, cfg, noise=False, alpha_x=1.0, alpha_w=0.5, alpha_y=2.0)
+    assert r.x_codes.tolist() == [[1, -2, 3], [0, 4, -1]] and r.w_codes.tolist() == [[1, -2], [3, 0], [-1, 4]]
+    # x @ w = [[1*0.5 - 2*1.5 - 3*0.5, -1 + 6], [6 + 0.5, -2]] = [[-4, 5], [6.5, -2]]; / 2 -> round half even
+    assert r.exact.tolist() == [[-8, 10], [13, -4]]                 # codes: real = codes * 1 * 0.5
+    assert r.alpha_y == 2.0 and r.y_codes.tolist() == [[-2, 2], [3, -1]]
+    # with noise on and alpha_y left out, the ADC step is the LSQ step of the noise-free product
+    rn = crossbar_matmul(x, w, cfg, noise=True, seed=5, alpha_x=1.0, alpha_w=0.5)
+    qp = 2 ** (cfg.act_bits - 1) - 1
+    assert rn.alpha_y == pytest.approx(max(2 * np.abs(np.array([[-4, 5], [6.5, -2]])).mean() / math.sqrt(qp), 1e-4))

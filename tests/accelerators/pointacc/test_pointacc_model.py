@@ -234,3 +234,66 @@ def test_read_stream_cache_exact():
             for x in np.tile(rows, rep):
                 cm.access(int(x), False)
             assert fc.run(rows, rep) == (cm.stats.hits, cm.stats.misses), t
+
+
+def test_empty_cloud_is_refused_by_name():
+    with pytest.raises(LegoError) as e:
+        simulate(PointAccConfig(), "pointnet2", np.zeros((0, 3)))
+    assert str(e.value) == "--cloud: empty cloud (0 points)"
+
+
+def test_job_cycles_dispatch_by_hand():
+    from accelerators.pointacc.cycles import job_cycles, kernel_map_cycles
+    from accelerators.pointacc.driver import Job
+    geo = Geometry(capacity=64, lanes=4, sorter_width=8, max_neighbors=16, coord_bits=16, sorter_latency=3)
+    # FPS, n = 10, m = 3: NR = ceil(10/4) = 3 rows, 1 + (m - 1)(NR + 4) = 15
+    assert job_cycles(geo, Job("fps", {"n": 10, "m": 3}, []), None) == 15
+    # kNN, n = 10, 2 queries, k = 3: NB = 2 blocks of 8, NRI = 2 x 8/4 = 4, 2 x (4 + 3 + 3 + 7) = 34
+    assert job_cycles(geo, Job("knn", {"n": 10, "m": 2, "k": 3}, []), None) == 34
+    pts = np.array([[0, 0, 0], [2, 0, 0], [0, 2, 0], [2, 2, 2], [4, 0, 2]])
+    job = Job("kernel_map_submanifold", {"n": 5, "ksize": 3}, [], info={"tensor_stride": 2})
+    assert job_cycles(geo, job, pts) == kernel_map_cycles(geo, pts, 3, 2) != kernel_map_cycles(geo, pts, 3, 1)
+
+
+def test_merge_steps_by_hand():
+    from accelerators.pointacc.cycles import merge_steps_reference
+    # in [1, 3, 5], out [1, 2, 5]: 1 = 1 hit; 2 < 3 next out; 5 > 3 next in; 5 = 5 hit -> 4 steps, 2 hits
+    assert merge_steps_reference([1, 3, 5], [1, 2, 5], [True, True, True]) == (4, 2)
+    # the first output masked off: skipped (1 step); 2 > 1 next in; 2 < 3 next out; 5 > 3; 5 = 5 -> (5, 1)
+    assert merge_steps_reference([1, 3, 5], [1, 2, 5], [False, True, True]) == (5, 1)
+
+
+def test_mmu_cycles_by_hand():
+    from accelerators.pointacc.cycles import mmu_cycles
+    m = CacheModel(2, 1, 4)                    # 2 sets x 1 way, 4 rows a block: block b sits in set b % 2
+    # rows 0 (block 0: miss), 1 (block 0: hit), 4 (block 1: miss), 8 (block 2: miss, evicts clean 0),
+    # 0 (block 0: miss, evicts clean 2): 1 + 1 + 4 x (LAT 1 + 4 + 2) = 30
+    g = mmu_cycles(m, "gather", [0, 1, 4, 8, 0])
+    assert (g["cycles"], g["hits"], g["misses"], g["writebacks"], g["fills"]) == (30, 1, 4, 0, [0, 1, 2, 0])
+    s = mmu_cycles(m, "scatter", [0, 4])        # both hit, both blocks now dirty: 1 + 2
+    assert (s["cycles"], s["hits"], s["misses"]) == (3, 2, 0)
+    f = mmu_cycles(m, "flush")                  # 2 x 1 tags + (4 + 1) x 2 dirty + 1 = 13
+    assert (f["cycles"], f["writebacks"], f["written"]) == (13, 2, [0, 1])
+    assert mmu_cycles(m, "flush")["cycles"] == 2 + 0 + 1
+
+
+def test_kernel_map_scan_costs_n_out_plus_one_per_offset():
+    # the same 6 points with keys increasing (pairs come out in index order: no scan) and reversed (every
+    # offset scans its n_out + 1 = 7 entries): 27 offsets x 7 cycles apart, the sort cost being the same
+    from accelerators.pointacc.cycles import kernel_map_breakdown, kernel_map_cycles
+    geo = Geometry(capacity=64, lanes=4, sorter_width=8, max_neighbors=16, coord_bits=16, sorter_latency=3)
+    pts = np.array([[0, 0, 0], [0, 0, 1], [0, 1, 0], [1, 0, 0], [1, 1, 1], [2, 0, 1]])
+    inc, rev = kernel_map_breakdown(geo, pts, 3), kernel_map_breakdown(geo, pts[::-1], 3)
+    assert inc["direct"] and not rev["direct"] and sorted(inc["steps"]) == sorted(rev["steps"])
+    assert kernel_map_cycles(geo, pts[::-1], 3) - kernel_map_cycles(geo, pts, 3) == 27 * 7 + (rev["sort"] - inc["sort"])
+
+
+def test_simulate_summary_keys_and_rounding():
+    xyz = np.random.default_rng(3).uniform(0, 1, (1024, 3))
+    r = simulate(PointAccConfig(), "pointnet2", xyz)
+    s = r.extra
+    assert s["gathers"] == sum(L["gathers"] for L in s["layers"]) > 0
+    for L in s["layers"]:
+        for v in L.values():
+            if isinstance(v, float):
+                assert round(v, 3) == v

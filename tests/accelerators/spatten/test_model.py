@@ -132,3 +132,55 @@ def test_topk_cycles_by_hand():
     assert topk_cycles([5, 7, 5, 5, 1], 3, cfg) == 5
     assert topk_cycles(np.arange(32), 1, cfg) == 7 + 5 + 14 * 4
     assert topk_cycles(np.arange(32), 1, cfg.replace(topk_parallelism=32)) == 2 + 3 + 31 * 4
+
+
+def _rows(path, rows):
+    """rows: (head, key_fetch, value_fetch, if_requant, requant_incre, if_topk, topk); L = 100, D = 64, 6 bits."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        for h, n, m, rq, inc, tk, k in rows:
+            w.writerow([0, 0, h, 64.0, 100, n, 6, 16, 0.05, rq, inc, m, 6, True, False, tk, k])
+
+
+def test_one_layer_transactions_stage_cycles_and_ops_by_hand(tmp_path):
+    """One 16-head layer on ``eighth`` (2 channels of 32 B/cycle, 32-byte transactions, 1 value per cycle):
+    a K or V row of 64 x 6/8 = 48 B is 2 transactions; per request 50 K + 10 V rows = 120 transactions,
+    25 + 5 rows on each channel: [960, 960] over 16 requests, 16 x 120 x 32 = 61,440 bus bytes.
+    P.V per request: V fetch 5 rows x 2 tx x 1 cycle = 10 cycles, 10 values at 1 per cycle = 10, + 3 = 13;
+    16 requests: 208. Executed ops: 2 x (16 x 50 x 64 + 16 x 10 x 64) = 122,880."""
+    _write_trace(tmp_path / "t.csv", [list(range(16))])
+    cfg = SpAttenConfig.preset("eighth")
+    assert (cfg.dram_channels, cfg.dram_transaction_bytes, cfg.values_per_cycle) == (2, 32, 1)
+    r = simulate(cfg, tmp_path / "t.csv")
+    assert r.extra["dram_transactions_per_channel"] == [960, 960]
+    assert r.extra["dram_bytes_bus"] == 61_440
+    assert r.extra["stage_cycles"]["pv"] == 16 * 13
+    assert r.extra["ops_executed"] == 122_880
+    # the report says what its GOPS count: the dense-equivalent 4 L D per request (docs, bench tables)
+    assert r.extra["ops_definition"] == "dense-equivalent attention ops: 4*L*D per request of every head of the model"
+    assert r.extra["gops_executed"] == pytest.approx(122_880 / r.extra["seconds"] / 1e9)
+    assert r.extra["seconds"] == pytest.approx(r.cycles / 1e9)
+    # 10 of 50 values kept: the local-V top-k runs, and its energy is positive and per element-round
+    assert r.extra["stage_cycles"]["topk_v"] > 0 and r.energy_pj["topk"] > 0
+    # softmax per score at 45 nm: dequantize 28 x 24 and normalize 16 x 26 multipliers (0.2 pJ x a b / 64),
+    # 32- and 16-bit adders (0.03 + 0.07 (b - 8) / 24 pJ), two 16-bit accesses of the 8 KB SRAM (the table)
+    assert cfg.node_nm == 45.0 and cfg.score_bits == 28
+    add = lambda b: 0.03 + 0.07 * (b - 8) / 24  # noqa: E731
+    per = 0.2 * 28 * 24 / 64 + 0.2 * 16 * 26 / 64 + add(32) + add(16) + 2 * E.sram_access_pj(8192, 16, 45.0)
+    assert r.energy_pj["softmax"] == pytest.approx(16 * 50 * per)
+
+
+def test_requantized_rows_and_token_topk_by_hand(tmp_path):
+    """A requantized row refetches its K LSBs (4 more bits: 50 x 64 x (6 + 4) / 8 = 4,000 K bytes) and, with
+    requant_values, its V rows too (10 x 64 x 10 / 8 = 800 instead of 480). A row marked if_topk keeps its
+    topk column; one not marked reads -1 whatever the column says."""
+    _rows(tmp_path / "t.csv", [(0, 50, 10, True, 4, True, 40), (1, 50, 10, False, 4, False, 30)])
+    rows = load_trace(tmp_path / "t.csv")
+    assert [r.topk for r in rows] == [40, -1] and [r.requant for r in rows] == [True, False]
+    cfg = SpAttenConfig.preset("eighth")
+    r = simulate(cfg, tmp_path / "t.csv")
+    assert r.dram_bytes == {"K": 4000 + 2400, "V": 480 + 480}
+    assert r.extra["requant_requests"] == 1 and r.extra["stage_cycles"]["topk_token"] > 0
+    rv = simulate(cfg.replace(requant_values=True), tmp_path / "t.csv")
+    assert rv.dram_bytes == {"K": 4000 + 2400, "V": 800 + 480}

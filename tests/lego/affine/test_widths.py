@@ -130,3 +130,64 @@ def test_attention_extreme_scores_bit_exact(attention_design, engine):
                   "V": np.full((6, 5), v, np.int8)}
         rep = simulate(attention_design, engine, inputs=inputs)
         assert rep.match, (v, rep.max_abs_err)
+
+
+def test_value_and_product_ranges_by_hand():
+    from lego.affine.widths import value_range
+    mk = lambda dt: Tensor("T", "input", dt, (Affine((1,)),), (1,))  # noqa: E731
+    assert value_range(mk("int8")) == (-128, 127) and value_range(mk("uint8")) == (0, 255)
+    assert value_range(mk("int4")) == (-8, 7) and value_range(mk("uint16")) == (0, 65535)
+    assert value_range(mk("int1")) == (-1, 0)
+    for dx, dw in itertools.product(["int4", "uint8", "int8", "uint16"], repeat=2):
+        xs, ws = value_range(mk(dx)), value_range(mk(dw))
+        y = Tensor("Y", "output", "int32", (Affine((1,)),), (1,))
+        w = Workload("p", ("i",), (1,), (mk(dx), mk(dw), y))
+        prods = [a * b for a in range(xs[0], xs[1] + 1, max(1, (xs[1] - xs[0]))) for b in
+                 range(ws[0], ws[1] + 1, max(1, (ws[1] - ws[0])))] + [0]
+        assert product_range(w) == (min(prods), max(prods))
+
+
+def test_acc_bits_is_the_narrowest_width_by_search():
+    """acc_bits = min(output bits, the smallest b with terms * [pmin, pmax] inside [-2^(b-1), 2^(b-1) - 1])."""
+    for k in (1, 2, 3, 4, 5, 8, 63, 64, 65, 1000):
+        for bits in (4, 8):
+            w = _w("gemm", f"M=1,N=1,K={k}", bits)
+            lo, hi = product_range(w)
+            b = next(b for b in range(1, 80) if -(2 ** (b - 1)) <= k * lo and k * hi <= 2 ** (b - 1) - 1)
+            assert acc_bits(w) == min(32, b)
+    # an unsigned x signed product: the negative end decides
+    y = Tensor("Y", "output", "int32", (Affine((1, 0)),), (2,))
+    x = Tensor("X", "input", "uint8", (Affine((0, 1)),), (3,))
+    v = Tensor("V", "input", "int8", (Affine((0, 1)),), (3,))
+    w = Workload("u", ("i", "k"), (2, 3), (x, v, y))
+    assert product_range(w) == (-128 * 255, 127 * 255) and terms_per_output(w) == 3
+    assert acc_bits(w) == 18          # 3 * -32640 = -97920 needs 18 bits (2^17 = 131072)
+
+
+def test_terms_per_output_rank_cases():
+    y = lambda rows: Tensor("Y", "output", "int32", tuple(Affine(r) for r in rows), (1,) * len(rows))  # noqa: E731
+    x = Tensor("X", "input", "int8", (Affine((1, 0, 0)),), (4,))
+    mk = lambda rows: Workload("t", ("a", "b", "c"), (4, 3, 5), (x, x, y(rows)))  # noqa: E731
+    assert terms_per_output(mk([(1, 0, 0)])) == 15                 # a fixed: b, c free
+    assert terms_per_output(mk([(1, 1, 1)])) == 12                 # one row: one loop (c, largest) determined
+    assert terms_per_output(mk([(1, 0, 0), (0, 1, 0), (0, 0, 1)])) == 1
+    assert terms_per_output(mk([(1, 2, 0), (2, 4, 0)])) == 15      # dependent rows: rank 1
+    assert terms_per_output(mk([(0, 0, 0)])) == 60                 # a scalar output: every loop reduces
+    assert terms_per_output(mk([(1, 1, 0), (0, 0, 1)])) == 3       # c and a determined (a before b: larger)
+
+
+@pytest.mark.parametrize("K,bits", [(1, 8), (2, 9), (4, 10), (3, 10)])
+def test_acc_bits_when_the_sum_reaches_the_negative_end_exactly(K, bits):
+    # X int8 times W uint1: products lie in {-128..127} (W = 1) or 0, so K terms span [-128 K, 127 K]. For K a
+    # power of two the minimum -128 K is exactly -2^(b-1) of the answer, which must still fit (b, not b + 1):
+    # K=1: [-128, 127] -> 8 bits; K=2: [-256, 254] -> 9; K=4: [-512, 508] -> 10; K=3: [-384, 381] -> 10.
+    m, n, k = (Affine(c) for c in ((1, 0, 0), (0, 1, 0), (0, 0, 1)))
+    x = Tensor("X", "input", "int8", (m, k), (2, K))
+    wt = Tensor("W", "input", "uint1", (k, n), (K, 2))
+    y = Tensor("Y", "output", "int32", (m, n), (2, 2))
+    w = Workload("g", ("m", "n", "k"), (2, 2, K), (x, wt, y))
+    assert product_range(w) == (-128, 127)
+    assert terms_per_output(w) == K
+    assert acc_bits(w) == bits
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    assert lo <= -128 * K and 127 * K <= hi and not (-(1 << (bits - 2)) <= -128 * K)

@@ -129,13 +129,19 @@ def with_batch(c: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("ts", [1, 2])
-def test_matches_float_reference_and_cuda_fallback(ts):
+def test_matches_float_reference(ts):
     c = sparse_coords(7 + ts, 600, 8, ts)
     km = pa.submanifold_kernel_map(c, 3, ts)
     dense = pa.kernel_map_dense(km, len(c))
     assert np.array_equal(dense, pc.kernel_map(with_batch(c), None, 3, ts))
     out, kms = pa.strided_kernel_map(c, 3, 2, ts)
     assert np.array_equal(pa.kernel_map_dense(kms, len(out)), pc.kernel_map(with_batch(c), with_batch(out), 3, ts))
+
+
+@pytest.mark.parametrize("ts", [1, 2])
+def test_cuda_fallback_matches_the_dense_map(ts):
+    c = sparse_coords(7 + ts, 600, 8, ts)
+    dense = pa.kernel_map_dense(pa.submanifold_kernel_map(c, 3, ts), len(c))
     rt.reset(force_fallback=True)
     try:
         with pytest.warns(RuntimeWarning, match="sw_reference fallback"):

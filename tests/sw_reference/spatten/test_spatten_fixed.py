@@ -45,3 +45,14 @@ def test_requant_and_pv_by_hand():
     assert fixed.need_requant(np.array([3276, 10]), CFG) and not fixed.need_requant(np.array([3277]), CFG)
     assert fixed.pv_product(np.array([2, 3]), np.array([[1, -1], [10, 4]])).tolist() == [32, 10]
     assert fixed.pv_product(np.array([2, 3]), np.array([[1, -1], [10, 4]]), np.array([1])).tolist() == [30, 12]
+
+
+def test_lut_index_rounds_half_up_and_saturates_by_hand():
+    from accelerators.spatten.config import SpAttenConfig
+    from sw_reference.spatten.fixed import lut_index
+    cfg = SpAttenConfig.preset("eighth")
+    # dq = 2^23 at shift 24 halves the distance to the max: (d + 1) // 2 for d = 0, 3, 0, 6, 1 -> 0, 2, 0, 3, 1;
+    # a distance of 10^6 saturates at the LUT's last entry
+    assert cfg.dequant_shift == 24
+    got = lut_index(np.array([10, 7, 10, 4, 9, 10 - 10 ** 6]), 1 << 23, cfg).tolist()
+    assert got == [0, 2, 0, 3, 1, (1 << cfg.exp_lut_bits) - 1]

@@ -74,3 +74,18 @@ def test_topk_tie_break_lower_index_first():
 def test_keep_count():
     assert keep_count(10, 0.25) == 3 and keep_count(10, 0.0) == 1 and keep_count(10, 1.0) == 10
     assert keep_count(10, 0.35) == 4 and keep_count(0, 0.5) == 0
+
+
+def test_quickselect_latency_model_by_hand():
+    from sw_reference.spatten.topk import quickselect_latency_model as qs
+    # one element: one round of ceil(1/16) + 3 = 4 cycles, whatever the pivot
+    assert qs(1, 1, 16, np.random.default_rng(0)) == 4
+    # two elements, k = 2 (the smaller one): pivot 0 -> {1} above, t = 1 = |above|: done after 1 round (4);
+    # pivot 1 -> nothing above, t drops to 0 and the round goes on with {0}: 2 rounds (8)
+    got = {qs(2, 2, 16, np.random.default_rng(s)) for s in range(40)}
+    assert got == {4, 8}
+    # P >= n: every round costs 4, at most n rounds; P = 1 on 5 elements: the first round alone costs 5 + 3
+    for s in range(20):
+        c = qs(9, 4, 16, np.random.default_rng(s))
+        assert c % 4 == 0 and 4 <= c <= 36
+        assert qs(5, 2, 1, np.random.default_rng(s)) >= 8

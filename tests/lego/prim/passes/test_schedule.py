@@ -1,5 +1,6 @@
 """LP delay matching: integral, optimal against brute force on tiny graphs, never worse than naive."""
 import itertools
+import re
 
 import pytest
 
@@ -67,3 +68,99 @@ def test_reduction_tree_depth():
     assert "reduction-trees" in tree.passes
     assert sum(1 for n in tree.nodes if "/t" in n) > 0
     assert schedule_lp(tree).register_bits() <= schedule_lp(pg).register_bits()
+
+
+# ---------------------------------------------------------------- timing rows, ASAP, the LP's bookkeeping
+
+from lego.errors import LegoError  # noqa: E402
+from lego.prim.passes.schedule import _order  # noqa: E402
+
+
+def line(delays, lats=None, deltas=None, extra=()):
+    """ctl -> n1 -> n2 -> ... with the given combinational delays (units) and latencies."""
+    lats = lats or [0] * len(delays)
+    deltas = deltas or [0] * len(delays)
+    nodes = {"ctl": Node("ctl", "ctl", 1, {0: None})}
+    prev = "ctl"
+    edges = []
+    for k, (d, lat, dl) in enumerate(zip(delays, lats, deltas)):
+        nodes[f"n{k}"] = Node(f"n{k}", "add", 4, {0: (0,)}, lat=lat, delay=d)
+        edges.append(Edge(prev, f"n{k}", "x", {0: dl}))
+        prev = f"n{k}"
+    return PrimGraph(nodes, tuple(edges) + tuple(extra), 1)
+
+
+def test_timing_rows_by_hand():
+    # 1.5 + 1.5 + 1.5: the paths from n0 (its own delay counted) and from ctl exceed 4 units at n2
+    pg = line([1.5, 1.5, 1.5])
+    assert timing_rows(pg) == {("ctl", "n2"), ("n0", "n2")}
+    assert timing_rows(pg, t_clk=10.0) == set()
+    assert timing_rows(pg, t_clk=2.9) == {("ctl", "n1"), ("n0", "n1"), ("n1", "n2")}
+    # exactly the clock is allowed; ctl (delay 0) starts a path too
+    assert timing_rows(line([2.0, 2.0])) == set()
+    assert timing_rows(line([2.0, 2.5])) == {("ctl", "n1"), ("n0", "n1")}
+    # a registered node (lat 1) starts from 0 and cuts the path through it
+    assert timing_rows(line([3.0, 1.0, 3.0], lats=[0, 1, 0])) == set()
+    assert timing_rows(line([3.0, 1.0, 4.5], lats=[0, 1, 0])) == {("n1", "n2")}
+    # a delayed edge (δ > 0) is a register: no combinational path through it
+    assert timing_rows(line([3.0, 3.0], deltas=[0, 1])) == set()
+    # a longer second path to the same node is still explored
+    nodes = {"ctl": Node("ctl", "ctl", 1, {0: None}), "a": Node("a", "add", 4, {0: (0,)}, delay=1.0),
+             "b": Node("b", "add", 4, {0: (0,)}, delay=2.5), "c": Node("c", "add", 4, {0: (0,)}, delay=1.0),
+             "d": Node("d", "add", 4, {0: (0,)}, delay=1.0)}
+    e = (Edge("ctl", "a", "x", {0: 0}), Edge("ctl", "b", "x", {0: 0}), Edge("a", "c", "x", {0: 0}),
+         Edge("b", "c", "y", {0: 0}), Edge("c", "d", "x", {0: 0}))
+    assert timing_rows(PrimGraph(nodes, e, 1)) == {("b", "d"), ("ctl", "d")}
+
+
+def test_timing_rows_rmw_and_modes():
+    nodes = {"ctl": Node("ctl", "ctl", 1, {0: None, 1: None}), "g": Node("g", "wag", 3, {0: (0,), 1: (0,)}),
+             "w": Node("w", "wr", 8, {0: (0,), 1: (0,)}), "s": Node("s", "acc", 8, {0: (0,), 1: (0,)}, delay=3.0)}
+    e = (Edge("ctl", "g", "ctl", {0: 0, 1: 0}), Edge("g", "w", "a", {0: 0, 1: 0}),
+         Edge("ctl", "s", "ctl", {0: 0, 1: 1}), Edge("s", "w", "acc", {0: 5, 1: 0}))
+    plain = PrimGraph(nodes, e, 2)
+    assert timing_rows(plain) == set()
+    nodes["w"] = Node("w", "wr", 8, {0: (0,), 1: (0,)}, delay=1.5)
+    pg = PrimGraph(nodes, e, 2)
+    assert timing_rows(pg) == {("s", "w")}                # mode 1: s (3.0) -> w (1.5) with δ = 0
+    assert timing_rows(pg.with_(fresh={0: (0,)})) == {("s", "w"), ("g", "w")}
+
+
+def test_schedule_asap_by_hand():
+    pg = line([1.5, 1.5, 1.5], lats=[0, 1, 0])
+    out = schedule_asap(pg)
+    assert out.sigma == {"ctl": 0, "n0": 0, "n1": 1, "n2": 1}
+    assert out.shared is False and out.passes == ("asap",)
+    pg = line([1.5, 1.5, 1.5])
+    out = schedule_asap(pg)                                  # row (n0, n2): n2 one stage after n0
+    assert out.sigma == {"ctl": 0, "n0": 0, "n1": 0, "n2": 1}
+    out = schedule_asap(pg, t_clk=2.9)
+    assert out.sigma == {"ctl": 0, "n0": 0, "n1": 1, "n2": 2}
+
+
+def test_order_and_cycles():
+    pg = line([1.0, 1.0])
+    assert _order(pg) == ["ctl", "n0", "n1"]
+    cyc = line([1.0, 1.0], extra=(Edge("n1", "n0", "y", {0: 0}),))
+    with pytest.raises(LegoError) as e:
+        _order(cyc)
+    assert str(e.value).startswith("--dataflow: the fused dataflows close a loop through n")
+    assert str(e.value).endswith("(opposite link directions); fuse them in separate designs")
+    # the message names one link of the loop: two different nodes joined by an edge of the cycle
+    m = re.search(r"through (\w+) -> (\w+) ", str(e.value))
+    assert m and m.group(1) != m.group(2) and (m.group(1), m.group(2)) in {("n0", "n1"), ("n1", "n0")}
+
+
+def test_schedule_lp_bookkeeping():
+    pg = tiny((2, 0, 0), (3, 8, 4, 9))
+    out = schedule_lp(pg)
+    rows = timing_rows(pg)
+    assert out.lp["variables"] == len(pg.nodes) + len({e.src for e in pg.edges})
+    pairs = len({(e.src, e.dst) for e in pg.edges})
+    deltas = sum(len(set(e.delta.values())) for e in pg.edges)
+    assert out.lp["constraints"] == 1 + pairs + deltas + len({e.src for e in pg.edges}) + len(rows)
+    assert out.lp["timing_rows"] == len(rows) and out.lp["objective_bits"] == out.register_bits()
+    assert out.lp["solver"] in ("HiGHS", "PULP_CBC_CMD") and out.lp["solve_seconds"] >= 0
+    assert out.passes == ("lp",) and out.shared and out.sigma["ctl"] == 0
+    for e in out.edges:
+        assert all(out.rho(e, m) >= 0 for m in e.delta)
