@@ -39,6 +39,33 @@ def pack_fields(m, cw, fields, parts: dict, prefix: str = "") -> None:
         sized.append(f)
     m.d.comb += cw.eq(Cat(*sized))
 
+
+def step_counters(m, name: str, T, maxima, restart, run) -> tuple[list, Signal, Signal]:
+    """One mode's step counters ``t[k]`` (position 0 innermost) as an odometer: ``kn`` is the innermost
+    position not at its maximum (``maxima[k]``: an int or a run-time value; ``nT`` when every one is), the
+    position the next step increments; ``kp`` the one the previous step incremented (``nT``: no previous
+    step). ``restart`` clears them; each cycle with ``run`` advances one step."""
+    nT = len(T)
+    t = [Signal(bits_for(e - 1), name=f"{name}_t{k}") for k, e in enumerate(T)]
+    kp = Signal(range(nT + 1), name=f"{name}_kp", init=nT)
+    at_max = [t[k] == maxima[k] for k in range(nT)]
+    kn = Signal(range(nT + 1), name=f"{name}_kn")
+    m.d.comb += kn.eq(nT)
+    for k in range(nT):
+        with m.If(~at_max[k]):
+            m.d.comb += kn.eq(k)
+    with m.If(restart):
+        m.d.sync += [x.eq(0) for x in t] + [kp.eq(nT)]
+    with m.Elif(run):
+        m.d.sync += kp.eq(kn)
+        for k in range(nT):
+            with m.If(kn == k):
+                m.d.sync += t[k].eq(t[k] + 1)
+            if k > 0:            # kn < 0 cannot hold
+                with m.Elif(kn < k):
+                    m.d.sync += t[k].eq(0)
+    return t, kp, kn
+
 class ArrayCore:
     """Builds the array into an existing Module. Host-facing signals are attributes."""
 
@@ -163,27 +190,10 @@ class ArrayCore:
         for md in arch.modes:
             df, i = md.df, md.index
             nT = len(df.T)
-            t = [Signal(bits_for(e - 1), name=f"{p}m{i}_t{k}") for k, e in enumerate(df.T)]
-            kp = Signal(range(nT + 1), name=f"{p}m{i}_kp", init=nT)    # nT: "no previous step"
-            at_max = [t[k] == df.T[k] - 1 for k in range(nT)]
-            kn = Signal(range(nT + 1), name=f"{p}m{i}_kn")
-            m.d.comb += kn.eq(nT)
-            for k in range(nT):          # innermost position that is not at its maximum
-                with m.If(~at_max[k]):
-                    m.d.comb += kn.eq(k)
+            t, kp, kn = step_counters(m, f"{p}m{i}", df.T, [e - 1 for e in df.T], self.start & ~self.busy,
+                                      issuing & (self.mode_r == i))
             first_step = kp == nT
             last_step = kn == nT
-            run = issuing & (self.mode_r == i)
-            with m.If(self.start & ~self.busy):
-                m.d.sync += [x.eq(0) for x in t] + [kp.eq(nT)]
-            with m.Elif(run):
-                m.d.sync += kp.eq(kn)
-                for k in range(nT):
-                    with m.If(kn == k):
-                        m.d.sync += t[k].eq(t[k] + 1)
-                    if k > 0:            # kn < 0 cannot hold
-                        with m.Elif(kn < k):
-                            m.d.sync += t[k].eq(0)
 
             def flag(same, pos, base):
                 f = base

@@ -10,8 +10,7 @@ import numpy as np
 from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, Signal, signed
 from amaranth.lib.memory import Memory
 
-from ..emit.array import ArrayCore, add_bases, pack_fields
-from ..prim.lower import bits_for
+from ..emit.array import ArrayCore, add_bases, pack_fields, step_counters
 from .spec import ADDR_BITS, BUF_BIT, CSR, DIM_BITS, OP, PAGE, log2i
 
 
@@ -80,28 +79,11 @@ class ProgCore(ArrayCore):
             df, i = md.df, md.index
             nT = len(df.T)
             ext = self.ext_r[:nT]
-            t = [Signal(bits_for(e - 1), name=f"m{i}_t{k}") for k, e in enumerate(df.T)]
-            kp = Signal(range(nT + 1), name=f"m{i}_kp", init=nT)
-            at_max = [t[k] == (ext[k] - 1) for k in range(nT)]
-            kn = Signal(range(nT + 1), name=f"m{i}_kn")
-            m.d.comb += kn.eq(nT)
-            for k in range(nT):
-                with m.If(~at_max[k]):
-                    m.d.comb += kn.eq(k)
+            t, kp, kn = step_counters(m, f"m{i}", df.T, [ext[k] - 1 for k in range(nT)], self.go,
+                                      issuing & (self.mode_r == i))
             first_step = kp == nT
             last_step = kn == nT
             lasts[i] = last_step
-            run = issuing & (self.mode_r == i)
-            with m.If(self.go):
-                m.d.sync += [x.eq(0) for x in t] + [kp.eq(nT)]
-            with m.Elif(run):
-                m.d.sync += kp.eq(kn)
-                for k in range(nT):
-                    with m.If(kn == k):
-                        m.d.sync += t[k].eq(t[k] + 1)
-                    if k > 0:
-                        with m.Elif(kn < k):
-                            m.d.sync += t[k].eq(0)
 
             def same_rt(M):
                 """same[k] at run time: incrementing position k keeps the index (independent columns)."""
