@@ -21,6 +21,7 @@ from lego.emit.directory import read_manifest
 from lego.errors import LegoError
 from lego.prog import program as P
 from lego.prog.model import layer_records
+from lego.prog.spec import CSR
 from lego.prog.timing import program_cycles
 from sw_reference.ops import gemm, wrap
 
@@ -101,7 +102,7 @@ def execute(prog: dict, cmds: list[dict], img: np.ndarray) -> np.ndarray:
     spad = {(t, b): np.zeros(shape, np.int64) for t, shape in (("X", (box["M"], box["K"])), ("W", (box["K"], box["N"])))
             for b in (0, 1)}
     acc = {b: np.zeros((box["M"], box["N"]), np.int64) for b in (0, 1)}
-    csr = {}
+    csr = {n: 0 for n in CSR}            # the shadow CSRs reset to 0, as the RTL's (and lego.prog.timing's)
     for c in cmds:
         op = c["op"]
         if op == "SET":

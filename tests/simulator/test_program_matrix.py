@@ -1,0 +1,169 @@
+"""The verification matrix of the programmable arrays (docs/programmable.md, "Verification matrix").
+
+Every case generates (once per module, shared by the cases of the same design) a programmable design, compiles
+one layer with ``lego compile DIR --layer ...`` (gemm; conv2d with stride 1/2 and padding 0/1; dwconv2d; bmm),
+and runs the program on the cycle engine, Icarus and Verilator. Each case checks:
+
+* the layer moves at least 8x the scratchpad: the bytes of X (for conv: the host's im2col'd input), W and the
+  int32 Y, each counted once, against the scratchpad KiB asked for (``--scratchpad-kib``, >= the bytes used);
+* Icarus and Verilator outputs are bit-exact equal to each other, to the cycle engine's and to sw_reference
+  (``rep.match``: the GEMM per group); for conv and dwconv layers the inputs are a real image and kernel
+  through the host's im2col, and the output read back as [N, K, Ho, Wo] equals ``sw_reference.ops.conv2d`` /
+  ``dwconv2d`` of the image;
+* RTL cycles (bench edges) == the RTL's own ``cycles`` register == the cycle engine's cycles (no cycle number
+  is written here: the test holds for any timing the engine and the RTL agree on).
+
+Covering design, not a cross product: each value of each axis (workload, array 2x2..8x8, scratchpad 1..16
+KiB, DRAM latency 1/20/100, DRAM width 64/128/256 bits = 1/2/4 64-bit words per cycle, mode ws/os/is)
+appears at least once, and the pairs that interact appear together (stride 2 with pad 1, latency 100 with
+the 256-bit bus). The default set (``rtl``) is small; ``-m slow`` runs the rest.
+"""
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lego.cli import main
+from lego.prog.compiler import parse_layer
+from lego.prog.lower import conv_output, conv_weights, im2col
+from simulator.program import simulate_program
+from sw_reference.ops import conv2d as ref_conv2d
+from sw_reference.ops import dwconv2d as ref_dwconv2d
+
+# design: (array, dataflows, scratchpad KiB, accumulator KiB, DRAM bits). The accumulators are large enough
+# for wide output tiles (fewer row bursts per byte: the runs stay short); the 8x rule is on the scratchpad.
+DESIGNS = {
+    "2x2-ws-1k-64b": ("2x2", ("ws",), 1, 4, 64),
+    "3x2-is+os-1k-128b": ("3x2", ("is", "os"), 1, 4, 128),
+    "2x4-os-1k-256b": ("2x4", ("os",), 1, 16, 256),
+    "4x4-ws+os-4k-128b": ("4x4", ("ws", "os"), 4, 16, 128),
+    "4x4-is-2k-64b": ("4x4", ("is",), 2, 8, 64),
+    "8x4-os+is-8k-256b": ("8x4", ("os", "is"), 8, 32, 256),
+    "8x8-ws-16k-256b": ("8x8", ("ws",), 16, 32, 256),
+}
+
+# case id: (design, layer (lego compile --layer), mode, DRAM latency)
+DEFAULT = {
+    "conv-s2p1-2x2-1k-64b-lat20-ws": ("2x2-ws-1k-64b", "conv2d:C=2,H=17,W=17,K=22,R=3,S=3,STRIDE=2,PAD=1", "ws", 20),
+    "dwconv-p1-3x2-1k-128b-lat1-os": ("3x2-is+os-1k-128b", "dwconv2d:C=4,H=12,W=12,R=4,S=4,PAD=1", "os", 1),
+    "bmm-2x4-1k-256b-lat100-os": ("2x4-os-1k-256b", "bmm:B=2,M=24,N=44,K=4", "os", 100),
+    "gemm-3x2-1k-128b-lat20-is": ("3x2-is+os-1k-128b", "gemm:M=36,N=54,K=6", "is", 20),
+}
+SLOW = {
+    "conv-s1p0-4x4-4k-128b-lat20-ws": ("4x4-ws+os-4k-128b", "conv2d:C=4,H=18,W=18,K=32,R=3,S=3", "ws", 20),
+    "conv-s1p1-4x4-4k-128b-lat1-os": ("4x4-ws+os-4k-128b", "conv2d:C=3,H=16,W=16,K=32,R=3,S=3,PAD=1", "os", 1),
+    "conv-s2p0-g2-8x4-8k-256b-lat20-os": ("8x4-os+is-8k-256b",
+                                           "conv2d:N=2,C=8,H=21,W=21,K=64,R=3,S=3,STRIDE=2,GROUPS=2", "os", 20),
+    "bmm-8x4-8k-256b-lat20-is": ("8x4-os+is-8k-256b", "bmm:B=4,M=64,N=64,K=8", "is", 20),
+    "dwconv-s2p1-4x4-2k-64b-lat1-is": ("4x4-is-2k-64b", "dwconv2d:N=2,C=12,H=15,W=15,R=3,S=3,STRIDE=2,PAD=1", "is",
+                                        1),
+    "gemm-2x2-1k-64b-lat1-ws": ("2x2-ws-1k-64b", "gemm:M=44,N=44,K=10", "ws", 1),
+    "gemm-8x8-16k-256b-lat1-ws": ("8x8-ws-16k-256b", "gemm:M=128,N=256,K=64", "ws", 1),
+}
+CASES = {**{k: pytest.param(k, marks=pytest.mark.rtl, id=k) for k in DEFAULT},
+         **{k: pytest.param(k, marks=[pytest.mark.rtl, pytest.mark.slow], id=k) for k in SLOW}}
+ALL = {**DEFAULT, **SLOW}
+_designs: dict = {}
+
+
+def design(tmp_path_factory, name: str) -> Path:
+    """The design ``name``, generated once per test session through ``lego gen``."""
+    if name not in _designs:
+        array, dfs, spad, acc, bits = DESIGNS[name]
+        d = tmp_path_factory.mktemp("matrix") / name
+        argv = ["gen", "--workload", "gemm", "--array", array, "--scratchpad-kib", str(spad),
+                "--accumulator-kib", str(acc), "--dram-bits", str(bits), "--out", str(d)]
+        for df in dfs:
+            argv += ["--dataflow", df]
+        assert main(argv) == 0
+        _designs[name] = d
+    return _designs[name]
+
+
+def layer_bytes(header: dict) -> int:
+    """Bytes the layer moves between DRAM and the array, each tensor once: X (conv: after im2col), W, Y (int32)."""
+    recs = header["layers"] if header.get("format") == 2 else [{"dram": header["dram"]}]
+    return sum(r["dram"][t]["bytes"] for r in recs for t in "XWY")
+
+
+def conv_inputs(spec, seed: int):
+    """A real image and kernel (int8) for conv layer ``spec``, and the program's inputs (host im2col)."""
+    rng = np.random.default_rng(seed)
+    d, g = spec.dims, spec.groups
+    x = rng.integers(-128, 128, size=(d["N"], d["C"], d["H"], d["W"]), dtype=np.int64)
+    w = rng.integers(-128, 128, size=(d["K"], d["C"] // g, d["R"], d["S"]), dtype=np.int64)
+    return x, w, {"X": im2col(x, spec), "W": conv_weights(w, spec)}
+
+
+def conv_reference(spec, x, w) -> np.ndarray:
+    """sw_reference's conv of the image (groups: one conv2d per group; depthwise: dwconv2d)."""
+    s, p = spec.stride[0], spec.pads[0]
+    if spec.op == "dwconv2d":
+        return ref_dwconv2d(x, w[:, 0], s, p)
+    g, cg, kg = spec.groups, spec.dims["C"] // spec.groups, spec.dims["K"] // spec.groups
+    return np.concatenate([ref_conv2d(x[:, i * cg:(i + 1) * cg], w[i * kg:(i + 1) * kg], s, p) for i in range(g)],
+                          axis=1)
+
+
+def test_matrix_is_covering():
+    """Each value of each axis appears, and the interacting pairs appear together."""
+    axes = {"array": set(), "spad": set(), "bits": set(), "lat": set(), "mode": set(), "kind": set()}
+    pairs = set()
+    for dname, layer, mode, lat in ALL.values():
+        array, dfs, spad, _, bits = DESIGNS[dname]
+        assert mode in dfs
+        spec = parse_layer(layer)
+        kind = spec.op if spec.op != "conv2d" else f"conv2d-s{spec.stride[0]}p{spec.pads[0]}"
+        for ax, v in (("array", array), ("spad", spad), ("bits", bits), ("lat", lat), ("mode", mode),
+                      ("kind", kind)):
+            axes[ax].add(v)
+        pairs.add((lat, bits))
+    assert axes["kind"] >= {"gemm", "bmm", "dwconv2d", "conv2d-s1p0", "conv2d-s1p1", "conv2d-s2p0", "conv2d-s2p1"}
+    assert axes["array"] >= {"2x2", "3x2", "2x4", "4x4", "8x4", "8x8"}
+    assert axes["spad"] >= {1, 2, 4, 8, 16}
+    assert axes["bits"] == {64, 128, 256} and axes["lat"] == {1, 20, 100} and axes["mode"] == {"ws", "os", "is"}
+    assert (100, 256) in pairs
+    # the default set alone has every workload kind class, latency and bus width
+    dflt = [(DESIGNS[d][4], lat, parse_layer(layer).op) for d, layer, _, lat in DEFAULT.values()]
+    assert {b for b, _, _ in dflt} == {64, 128, 256} and {lat for _, lat, _ in dflt} == {1, 20, 100}
+    assert {op for _, _, op in dflt} == {"gemm", "bmm", "conv2d", "dwconv2d"}
+
+
+@pytest.mark.parametrize("case", list(CASES.values()))
+def test_matrix_rtl_equals_cycle_engine_and_reference(case, tmp_path_factory, tmp_path, capsys):
+    dname, layer, mode, lat = ALL[case]
+    d = design(tmp_path_factory, dname)
+    man = json.loads((d / "manifest.json").read_text())
+    prog = tmp_path / "p.prog"
+    assert main(["compile", str(d), "--layer", layer, "--mode", mode, "--dram-latency", str(lat),
+                 "--out", str(prog)]) == 0
+    capsys.readouterr()
+    header = json.loads(Path(str(prog) + ".json").read_text())
+    spad = man["prog"]["scratchpad_kib"] * 1024
+    assert spad >= man["prog"]["scratchpad_bytes"]
+    assert layer_bytes(header) >= 8 * spad, (layer_bytes(header), spad)
+    spec = parse_layer(layer)
+    seed = int(re.sub(r"\D", "", case) or 0) % 1000
+    inputs, conv = None, None
+    if spec.op in ("conv2d", "dwconv2d"):
+        x, w, inputs = conv_inputs(spec, seed)
+        conv = conv_reference(spec, x, w)
+    cyc = simulate_program(d, prog, "cycle", inputs=inputs, seed=seed, latency=lat)
+    assert cyc.match
+    assert cyc.cycles == header["predicted"]["cycles"]
+    if conv is not None:
+        assert np.array_equal(conv_output(cyc.outputs["Y"], spec), conv)
+    for engine in ("icarus", "verilator"):
+        rep = simulate_program(d, prog, engine, inputs=inputs, seed=seed, latency=lat)
+        assert rep.match, engine
+        assert rep.outputs.keys() == cyc.outputs.keys()
+        for k in cyc.outputs:
+            assert np.array_equal(rep.outputs[k], cyc.outputs[k]), (engine, k)
+        assert rep.cycles == rep.extra["cycles_register"] == cyc.cycles, (engine, rep.cycles,
+                                                                           rep.extra["cycles_register"], cyc.cycles)
+        for row in rep.extra.get("layers", []):
+            assert row["cycles"] == row["cycles_register"] == row["cycles_predicted"], (engine, row)
+        if conv is not None:
+            assert np.array_equal(conv_output(rep.outputs["Y"], spec), conv), engine
