@@ -554,9 +554,12 @@ class ProgTop(Elaboratable):
                             m.d.comb += [en.eq((pl.row.digit == rd) & (pl.col.digit == cd)), addr.eq(pl.addr)]
                         else:
                             cb, B1 = pl.col.cb, lay.B[1]
-                            jj = Mux(cb <= cd, cd - cb, cd + B1 - cb)
+                            if cd == B1 - 1:              # cb <= cd always: no wrap
+                                jj, wrap = cd - cb, 0
+                            else:
+                                jj, wrap = Mux(cb <= cd, cd - cb, cd + B1 - cb), cb > cd
                             m.d.comb += [en.eq((pl.row.digit == rd) & (jj < n)), j.eq(jj),
-                                         addr.eq(pl.addr + (cb > cd))]
+                                         addr.eq(pl.addr + wrap)]
                 data = Signal(ew, name=f"ld_{t.name}_{b}_data")
                 if P == 1:
                     m.d.comb += data.eq(slots[0])
