@@ -15,7 +15,7 @@ from ..errors import LegoError
 from . import spec
 from .lower import LayerSpec, check_spec
 from .spec import CSR, enc_compute, enc_end, enc_load, enc_set, enc_store
-from .timing import Overrun, Timeline, compute_cycles
+from .timing import Overrun, Timeline, compute_cycles, load_cycles
 
 DEFAULT_LATENCY = 20
 PAGE = 4096
@@ -199,31 +199,47 @@ def build(prog: dict, dims: dict, mode: str, tile: dict, tl: Timeline | None = N
     return e.words, e.cmds, pl
 
 
-def tile_bounds(prog: dict, dims: dict, mode: str, tile: dict) -> tuple[int, float]:
-    """(a lower bound on the cycles of ``emit_gemm(dims, mode, tile)``, an estimate to order candidates by),
-    in closed form over the tile classes (full and edge tiles). The bound is the larger of the compute
-    unit's busy time (one COMPUTE at a time) and the load unit's least busy time (one bus beat of
-    ``dram_bits`` per edge at most); the estimate moves the loaded elements at the DMA's scatter width."""
+def tile_busy(prog: dict, dims: dict, mode: str, tile: dict, latency: int) -> dict:
+    """The compute and load units' busy cycles over ``emit_gemm(dims, mode, tile)`` at ``placement(dims)``,
+    without writing the stream: COMPUTE durations summed in closed form over the tile classes (full and edge
+    tiles), and each distinct LOAD timed once (an X tile is loaded again for every output column tile, a W
+    tile for every output row tile). Each unit runs one command at a time, so the larger of the two is a
+    lower bound on the stream's cycles."""
     cs, drain = prog["counters"][mode], prog["drain"][mode]
-    E = prog["dram_bits"] // prog["bits"]
-    lanes = prog.get("ld_lanes", {})
-    lx, lw = lanes.get("X", 1), lanes.get("W", 1)
+    eb, bb = prog["bits"] // 8, prog["dram_bits"] // 8
+    pl = placement(dims, eb)
+    M, N, K = dims["M"], dims["N"], dims["K"]
+    tm, tn = tile["M"], tile["N"]
 
     def split(n: int, t: int) -> list[tuple[int, int]]:
         return [(t, n // t)] + ([(n % t, 1)] if n % t else [])
-    comp = beats = 0
-    est_ld = 0.0
-    for mt, cm in split(dims["M"], tile["M"]):
-        for nt, cn in split(dims["N"], tile["N"]):
-            kk = _degenerate_k(prog, mode, mt, nt)
-            tk = min(tile["K"], kk) if kk else tile["K"]
-            for kt, ck in split(dims["K"], tk):
-                n = cm * cn * ck
-                t = {"i": mt, "j": nt, "k": kt}
-                comp += n * compute_cycles([-(-t[it] // div) for it, div in cs], drain)
-                beats += n * (-(-mt * kt // E) + -(-kt * nt // E))
-                est_ld += n * (mt * kt / lx + kt * nt / lw)
-    return max(comp, beats), max(comp, est_ld)
+
+    def ksteps(mt: int, nt: int) -> range:
+        kk = _degenerate_k(prog, mode, mt, nt)
+        return range(0, K, min(tile["K"], kk) if kk else tile["K"])
+
+    def ld(t: str, r0: int, c0: int, rows: int, cols: int) -> int:
+        return load_cycles(pl[t]["addr"] + r0 * pl[t]["stride"] + c0 * eb, rows, cols, pl[t]["stride"], eb, bb,
+                           latency)
+    cp = ldx = ldw = 0
+    mcls, ncls = split(M, tm), split(N, tn)
+    for mt, cm in mcls:
+        for nt, cn in ncls:
+            ks = ksteps(mt, nt)
+            for k0 in ks:
+                t = {"i": mt, "j": nt, "k": min(ks.step, K - k0)}
+                cp += cm * cn * compute_cycles([-(-t[it] // div) for it, div in cs], drain)
+    for m0 in range(0, M, tm):
+        mt = min(tm, M - m0)
+        for nt, cn in ncls:
+            ks = ksteps(mt, nt)
+            ldx += cn * sum(ld("X", m0, k0, mt, min(ks.step, K - k0)) for k0 in ks)
+    for n0 in range(0, N, tn):
+        nt = min(tn, N - n0)
+        for mt, cm in mcls:
+            ks = ksteps(mt, nt)
+            ldw += cm * sum(ld("W", k0, n0, min(ks.step, K - k0), nt) for k0 in ks)
+    return {"cp": cp, "ld": ldx + ldw}
 
 
 def _candidates(box: dict, dims: dict) -> list[dict]:
@@ -275,15 +291,15 @@ def check_mode(prog: dict, mode: str | None) -> None:
 
 def choose(prog: dict, dims: dict, mode: str | None, tile: dict | None, latency: int, keep: bool = True):
     """-> (cycles, mode, tile, words, cmds, timeline) of the fastest candidate for one GEMM: exact cycles,
-    ties to the first candidate (modes in design order, then ``_candidates``' order). Candidates are timed
-    best-estimate first (``tile_bounds``); one whose lower bound exceeds the best so far is not built, and one
+    ties to the first candidate (modes in design order, then ``_candidates``' order). Candidates are timed in
+    order of their lower bound (``tile_busy``); one whose bound exceeds the best so far is not built, and one
     whose partial timeline passes it is abandoned there (``Overrun``): the choice is the exhaustive one's.
     ``keep=False``: no words or commands (empty lists), the timing alone."""
     modes = [mode] if mode else list(prog["dataflows"])
     cands = [(name, t) for name in modes for t in ([tile] if tile else _candidates(prog["box"], dims))]
-    bounds, est = zip(*(tile_bounds(prog, dims, name, t) for name, t in cands))
+    bounds = [max(tile_busy(prog, dims, name, t, latency).values()) for name, t in cands]
     best = None
-    for i in sorted(range(len(cands)), key=lambda i: (est[i], i)):
+    for i in sorted(range(len(cands)), key=lambda i: (bounds[i], i)):
         if best is not None and bounds[i] > best[0]:
             continue
         name, t = cands[i]

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lego.prog.compiler import _candidates, build, choose, tile_bounds
+from lego.prog.compiler import _candidates, build, choose, tile_busy
 from lego.prog.generate import generate_prog
 from lego.prog.lower import LayerSpec
 from lego.prog.model import compile_model
@@ -48,17 +48,18 @@ def test_pruned_choice_is_the_exhaustive_one(prog):
         assert again.cycles == tl.cycles and again.busy_cycles == tl.busy_cycles
 
 
-def test_tile_bounds_are_lower_bounds(prog):
+def test_tile_busy_equals_the_timelines_busy_cycles(prog):
+    """Closed-form compute time and once-per-distinct-tile load time against the stepped timeline."""
     rng = np.random.default_rng(3)
     for _ in range(30):
         dims = {k: int(rng.integers(1, 90)) for k in "MNK"}
+        lat = int(rng.integers(0, 40))
         for name in prog["dataflows"]:
             for t in _candidates(prog["box"], dims):
-                lb, _ = tile_bounds(prog, dims, name, t)
-                tl = program_cycles(prog, build(prog, dims, name, t)[1], 0)
-                assert 0 < lb <= tl.cycles, (dims, name, t)
-                # the closed form counts every COMPUTE's busy time: never below the timeline's own sum
-                assert lb >= tl.busy_cycles["cp"], (dims, name, t)
+                busy = tile_busy(prog, dims, name, t, lat)
+                tl = program_cycles(prog, build(prog, dims, name, t)[1], lat)
+                assert busy == {"cp": tl.busy_cycles["cp"], "ld": tl.busy_cycles["ld"]}, (dims, name, t)
+                assert max(busy.values()) <= tl.cycles
 
 
 def test_model_timing_without_commands_equals_timing_of_the_written_program(prog):
