@@ -11,7 +11,7 @@ from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, Signal, signed
 from amaranth.lib.memory import Memory
 
 from ..emit.array import ArrayCore, add_bases, pack_fields, step_counters
-from .spec import ADDR_BITS, BUF_BIT, CSR, DIM_BITS, OP, PAGE, log2i
+from .spec import ADDR_BITS, BUF_BIT, CSR, DIM_BITS, OP, PAGE, load_lanes, log2i
 
 
 
@@ -254,6 +254,15 @@ class _Cyc:
         else:
             bump_b()
 
+    def add(self, m, n):
+        """Advance by ``n`` (1 <= n <= B; only for g == 1, B > 1): the digit wraps at most once."""
+        assert self.g == 1 and self.B > 1
+        s = self.cb + n
+        with m.If(s >= self.B):
+            m.d.sync += [self.cb.eq(s - self.B), self.ch.eq(self.ch + 1)]
+        with m.Else():
+            m.d.sync += self.cb.eq(s)
+
     @property
     def digit(self):
         return self.cb if self.B > 1 else Const(0, 1)
@@ -266,31 +275,38 @@ class _Cyc:
 class _Place:
     """(physical bank, address) of the running element (row, col) of a 2-D tensor in one mode's layout."""
 
-    def __init__(self, m, layout, name: str):
+    def __init__(self, m, layout, name: str, lanes: int = 1, with_bank: bool = True):
         g, B, E = layout.g, layout.B, layout.E
         assert len(g) == 2 and not layout.replicated
+        self.layout, self.lanes = layout, lanes
+        assert lanes == 1 or (g[1] == 1 and lanes <= B[1]), (layout, lanes)
         self.row = _Cyc(g[0], B[0], layout.shape[0], f"{name}_r")
         self.col = _Cyc(g[1], B[1], layout.shape[1], f"{name}_c")
         self.bank = Signal(range(max(2, layout.nbanks)), name=f"{name}_bank")
         self.addr = Signal(range(max(2, layout.depth)), name=f"{name}_addr")
         bid = Signal(range(max(2, B[0] * B[1])), name=f"{name}_bid")
-        m.d.comb += [bid.eq(self.row.digit * B[1] + self.col.digit),
-                     self.addr.eq(self.row.local * E[1] + self.col.local)]
-        with m.Switch(bid):
-            for phys, i in enumerate(layout.bank_ids):
-                with m.Case(i):
-                    m.d.comb += self.bank.eq(phys)
+        m.d.comb += self.addr.eq(self.row.local * E[1] + self.col.local)
+        if with_bank:
+            m.d.comb += bid.eq(self.row.digit * B[1] + self.col.digit)
+            with m.Switch(bid):
+                for phys, i in enumerate(layout.bank_ids):
+                    with m.Case(i):
+                        m.d.comb += self.bank.eq(phys)
 
     def reset(self):
         return self.row.reset() + self.col.reset()
 
-    def step(self, m, row_end):
-        """Advance to the next element; ``row_end``: the current element is the last of its row."""
+    def step(self, m, row_end, n=None):
+        """Advance to the next element (by ``n`` elements of the row, 1 <= n <= lanes, where lanes > 1);
+        ``row_end``: the current element (group) ends its row."""
         with m.If(row_end):
             m.d.sync += self.col.reset()
             self.row.inc(m)
         with m.Else():
-            self.col.inc(m)
+            if self.lanes > 1 and n is not None:
+                self.col.add(m, n)
+            else:
+                self.col.inc(m)
 
 
 def _burst(m, addr, left, eb: int, bb: int, name: str):
@@ -325,6 +341,11 @@ class ProgTop(Elaboratable):
         self.db, self.bb = dram_bits, dram_bits // 8
         X, W = w.inputs
         self.eb = X.bits // 8
+        E = self.bb // self.eb
+        # elements per cycle of the DMA load's scatter, per input tensor and mode (the LOAD names both):
+        # spec.load_lanes of that mode's layout; manifest prog.ld_lanes
+        self.ld_lanes = {t.name: {md.df.name: load_lanes([md.nets[t.name].layout], E) for md in arch.modes}
+                         for t in (X, W)}
         self.cmd_valid = Signal()
         self.cmd_ready = Signal()
         self.cmd_data = Signal(64)
@@ -427,10 +448,19 @@ class ProgTop(Elaboratable):
 
     # ------------------------------------------------------------------ DMA load
     def _load(self, m, go, csr, f_tensor, f_buf, f_mode):
+        """One beat register; per cycle the lane group [lane, lane + n) of the captured beat is written into
+        the banks, n = min(P, lanes left in the beat) with P = ``ld_lanes`` of the tensor in the LOAD's mode
+        (the beat's lanes belong to one burst, so to one row: a group never crosses a row end). Column c + j
+        of the group goes to the bank of cyclic digit (c + j) mod B1 (distinct for j < P, ``spec.load_lanes``);
+        each bank takes at most one element per cycle on its one write port. The next beat is captured with
+        the last group of the current one."""
         c, arch = self.core, self.arch
         eb, bb = self.eb, self.bb
         E = bb // eb
         busy = self.ld_busy
+        X, W = arch.workload.inputs
+        lanes = [{md.index: self.ld_lanes[t.name][md.df.name] for md in arch.modes} for t in (X, W)]
+        pmax = max(max(lt.values()) for lt in lanes)
         tsel, bsel = Signal(name="ld_tensor"), Signal(name="ld_buf")
         msel = Signal(range(max(2, len(arch.modes))), name="ld_mode")
         rows, cols, stride = Signal(DIM_BITS, name="ld_rows"), Signal(DIM_BITS, name="ld_cols"), Signal(32, name="ld_stride")
@@ -442,19 +472,31 @@ class ProgTop(Elaboratable):
         have, lane, hi = Signal(name="ld_have"), Signal(range(max(2, E)), name="ld_lane"), Signal(range(max(2, E)), name="ld_hi")
         bdata = Signal(self.db, name="ld_beat")
         wr_r, wr_c = Signal(DIM_BITS, name="ld_wr_r"), Signal(DIM_BITS, name="ld_wr_c")
-        m.d.comb += self.rready.eq(busy & (~have | (lane == hi)))
+        # the lane group of this cycle: n elements from ``lane``; the last group of the beat frees the register
+        psel = Signal(range(pmax + 1), name="ld_p")
+        rem = Signal(range(max(2, E)), name="ld_rem")
+        last_grp = Signal(name="ld_last_grp")
+        n = Signal(range(pmax + 1), name="ld_n")
+        for ti in range(2):
+            for mi, p in lanes[ti].items():
+                with m.If((tsel == ti) & (msel == mi)):
+                    m.d.comb += psel.eq(p)
+        m.d.comb += [rem.eq(hi - lane), last_grp.eq(rem < psel),
+                     n.eq(Mux(last_grp, rem + 1, psel))]
+        m.d.comb += self.rready.eq(busy & (~have | last_grp))
         cap = self.rvalid & self.rready
         lo_now = Signal(range(max(2, E)), name="ld_lo")
         m.d.comb += lo_now.eq(Mux(rb_first, rb_off, 0))
         hi_sum = lo_now + rb_left - 1
         hi_now = Signal(range(max(2, E)), name="ld_hi_now")
         m.d.comb += hi_now.eq(Mux(hi_sum < E - 1, hi_sum, E - 1))
-        row_end = wr_c == cols - 1
-        X, W = arch.workload.inputs
+        row_end = Signal(name="ld_row_end")
+        m.d.comb += row_end.eq(wr_c + n == cols)
         places = {}
         for ti, t in enumerate((X, W)):
             for md in arch.modes:
-                places[(ti, md.index)] = _Place(m, md.nets[t.name].layout, f"ld_{t.name}_m{md.index}")
+                places[(ti, md.index)] = _Place(m, md.nets[t.name].layout, f"ld_{t.name}_m{md.index}",
+                                                lanes=lanes[ti][md.index], with_bank=False)
         with m.If(go):
             m.d.sync += [busy.eq(1), tsel.eq(f_tensor), bsel.eq(f_buf), msel.eq(f_mode),
                          rows.eq(csr["LD_ROWS"]), cols.eq(csr["LD_COLS"]), stride.eq(csr["LD_STRIDE"]),
@@ -473,10 +515,15 @@ class ProgTop(Elaboratable):
                 with m.Else():
                     m.d.sync += [ar_addr.eq(aligned + (beats << log2i(bb))), ar_left.eq(ar_left - elems)]
             with m.If(have):
-                m.d.sync += lane.eq(lane + 1)
-                with m.If(lane == hi):
+                m.d.sync += lane.eq(lane + n)
+                with m.If(last_grp):
                     m.d.sync += have.eq(0)
-                _next_element(m, row_end, wr_r, wr_c, places)
+                with m.If(row_end):
+                    m.d.sync += [wr_c.eq(0), wr_r.eq(wr_r + 1)]
+                with m.Else():
+                    m.d.sync += wr_c.eq(wr_c + n)
+                for pl in places.values():
+                    pl.step(m, row_end, n)
                 with m.If(row_end & (wr_r == rows - 1)):
                     m.d.sync += busy.eq(0)
             with m.If(cap):
@@ -484,19 +531,42 @@ class ProgTop(Elaboratable):
                              rb_left.eq(rb_left - (hi_now - lo_now + 1)), rb_first.eq(0)]
                 with m.If(self.rlast & ~ar_done):
                     m.d.sync += self.arvalid.eq(1)
-        # the element write
-        elem = bdata.word_select(lane, 8 * eb)
+        # the element writes: slot j of the group is lane ``lane + j`` of the beat
+        ew = 8 * eb
+        shifted = Signal(self.db, name="ld_shifted")
+        m.d.comb += shifted.eq(bdata >> (lane * ew))
+        slots = [shifted[j * ew:(j + 1) * ew] for j in range(pmax)]
         for ti, t in enumerate((X, W)):
             nb, depth = c.in_banks[t.name]
-            bank = Signal(range(max(2, nb)), name=f"ld_{t.name}_bank")
-            addr = Signal(range(max(2, depth)), name=f"ld_{t.name}_addr")
-            for md in arch.modes:
-                pl = places[(ti, md.index)]
-                with m.If(msel == md.index):
-                    m.d.comb += [bank.eq(pl.bank), addr.eq(pl.addr)]
+            P = max(lanes[ti].values())
             for b, wp in enumerate(c.in_wr[t.name]):
-                m.d.comb += [wp.addr.eq(addr + Mux(bsel, depth, 0)), wp.data.eq(elem),
-                             wp.en.eq(busy & have & (tsel == ti) & (bank == b))]
+                en = Signal(name=f"ld_{t.name}_{b}_en")
+                addr = Signal(range(max(2, depth)), name=f"ld_{t.name}_{b}_addr")
+                j = Signal(range(max(2, P)), name=f"ld_{t.name}_{b}_slot")
+                for md in arch.modes:
+                    lay = md.nets[t.name].layout
+                    if b >= lay.nbanks:
+                        continue                  # this mode leaves the bank unused
+                    pl = places[(ti, md.index)]
+                    rd, cd = divmod(lay.bank_ids[b], lay.B[1])
+                    with m.If(msel == md.index):
+                        if lanes[ti][md.index] == 1:
+                            m.d.comb += [en.eq((pl.row.digit == rd) & (pl.col.digit == cd)), addr.eq(pl.addr)]
+                        else:
+                            cb, B1 = pl.col.cb, lay.B[1]
+                            jj = Mux(cb <= cd, cd - cb, cd + B1 - cb)
+                            m.d.comb += [en.eq((pl.row.digit == rd) & (jj < n)), j.eq(jj),
+                                         addr.eq(pl.addr + (cb > cd))]
+                data = Signal(ew, name=f"ld_{t.name}_{b}_data")
+                if P == 1:
+                    m.d.comb += data.eq(slots[0])
+                else:                                     # (j stays 0 in a mode of one lane)
+                    with m.Switch(j):
+                        for k in range(P):
+                            with m.Case(k):
+                                m.d.comb += data.eq(slots[k])
+                m.d.comb += [wp.addr.eq(addr + Mux(bsel, depth, 0)), wp.data.eq(data),
+                             wp.en.eq(busy & have & (tsel == ti) & en)]
 
     # ------------------------------------------------------------------ DMA store
     def _store(self, m, go, csr, f_buf, f_mode):

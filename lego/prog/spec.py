@@ -147,3 +147,23 @@ def bursts(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int) -> li
 def log2i(x: int) -> int:
     assert x > 0 and x & (x - 1) == 0, x
     return int(math.log2(x))
+
+
+def load_lanes(layouts, E: int) -> int:
+    """P, the elements the DMA load unit writes per cycle into one tensor's banks (a fixed power of two,
+    1 <= P <= E, E the elements of one bus beat): the largest P such that, in every mode's layout of the
+    tensor (``layouts``: its 2-D, non-replicated cyclic layouts), any P consecutive columns of one row lie in
+    P distinct physical banks. With ``bank = (⌊r/g0⌋ mod B0, ⌊c/g1⌋ mod B1)`` that holds for P > 1 exactly
+    when ``g1 == 1`` and ``P <= B1`` (consecutive columns then have consecutive digits mod B1), and every
+    cyclic id of the layout is a physical bank (``bank_ids`` lists all B0·B1 ids, so distinct ids are
+    distinct banks). Any layout that does not allow it makes P = 1 (one element per cycle)."""
+    p = E
+    for lay in layouts:
+        g, B = lay.g, lay.B
+        full = sorted(lay.bank_ids) == list(range(B[0] * B[1]))
+        cap = B[1] if (len(g) == 2 and g[1] == 1 and full and not lay.replicated) else 1
+        p = min(p, cap)
+    q = 1
+    while 2 * q <= p:
+        q *= 2
+    return q

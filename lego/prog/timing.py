@@ -8,8 +8,11 @@ edge (``cycles``). The busy time of each unit comes in closed form from its comm
 
 * COMPUTE: the steps (product of the counter extents) plus the mode's drain (pipeline depth);
 * LOAD: per INCR burst, the first beat is captured ``3 + L`` edges after the edge that raised ARVALID
-  (``L``: the DRAM latency of the bench's AxiRam), later beats as the one-element-per-cycle scatter into
-  the banks frees the beat register; the next burst's ARVALID rises with the capture of RLAST;
+  (``L``: the DRAM latency of the bench's AxiRam), later beats as the scatter into the banks frees the beat
+  register: a beat with ``v`` valid lanes takes ``ceil(v / P)`` cycles (``P``: the tensor's ``ld_lanes``,
+  elements written per cycle, per tensor and mode), and the next beat is captured with its last lane group; the next burst's
+  ARVALID rises with the capture of RLAST. Per burst this is closed form (first beat, ``beats - 2`` full
+  beats of ``E / P`` cycles, last beat);
 * STORE: per burst, ``elements + 2·beats + 2 + L`` (one accumulator read per element, two cycles per
   W beat, the write response ``2 + L`` edges after the last W beat).
 
@@ -26,15 +29,22 @@ UNIT_OF = {"LOAD": "ld", "COMPUTE": "cp", "STORE": "st"}
 
 
 @lru_cache(maxsize=1 << 16)
-def load_cycles(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int, latency: int) -> int:
+def load_cycles(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int, latency: int, lanes: int = 1) -> int:
     E = bb // eb
+    P = lanes
+    assert P >= 1 and E % P == 0, (E, P)
     ar, free = 0, 1
     for row in bursts(addr, rows, cols, stride, eb, bb):
         for b in row:
-            c0 = max(ar + 3 + latency, free)
-            free = c0 + b.elems
-            n_last = b.off + b.elems - max(b.off, (b.beats - 1) * E)
-            ar = free - n_last
+            c0 = max(ar + 3 + latency, free)            # edge that captures the first beat
+            first = min(E - b.off, b.elems)             # valid lanes of the first beat
+            if b.beats == 1:
+                g_last = groups = -(-first // P)
+            else:
+                g_last = -(-((b.off + b.elems - 1) % E + 1) // P)
+                groups = -(-first // P) + (b.beats - 2) * (E // P) + g_last
+            free = c0 + groups                          # edge of the burst's last write
+            ar = free - g_last                          # RLAST captured: the next ARVALID rises
     return free
 
 
@@ -77,6 +87,7 @@ class Timeline:
         self.prog, self.latency = prog, latency
         self.eb, self.bb = prog["bits"] // 8, prog["dram_bits"] // 8
         self.names = list(prog["dataflows"])
+        self.lanes = prog.get("ld_lanes", {})
         self.t = -1
         self.fall = {u: -1 for u in UNITS}
         self.mask = {u: 0 for u in UNITS}
@@ -89,7 +100,8 @@ class Timeline:
     def duration(self, cmd: dict) -> int:
         c, op = self.csr, cmd["op"]
         if op == "LOAD":
-            return load_cycles(c["LD_ADDR"], c["LD_ROWS"], c["LD_COLS"], c["LD_STRIDE"], self.eb, self.bb, self.latency)
+            return load_cycles(c["LD_ADDR"], c["LD_ROWS"], c["LD_COLS"], c["LD_STRIDE"], self.eb, self.bb, self.latency,
+                               self.lanes.get(cmd["tensor"], {}).get(self.names[cmd["mode"]], 1))
         if op == "STORE":
             return store_cycles(c["ST_ADDR"], c["ST_ROWS"], c["ST_COLS"], c["ST_STRIDE"], self.bb, self.latency)
         name = self.names[cmd["mode"]]

@@ -21,7 +21,13 @@ CASES = {
     "2x2-ws-1k-64b-lat1": ("2x2", ("ws",), 1, 1, 64, {"M": 48, "N": 48, "K": 8}, None, 1),
     "3x2-is+os-2k-256b-lat20": ("3x2", ("is", "os"), 2, 2, 256, {"M": 56, "N": 56, "K": 4}, "os", 20),
     "2x4-os-1k-256b-lat100": ("2x4", ("os",), 1, 1, 256, {"M": 40, "N": 52, "K": 4}, None, 100),
+    # the wide load scatter: rows of 29 (X) and 37 (W) bytes start unaligned on the 16-byte beat, so lane
+    # groups are clipped at the first and last beat of every row; ws: 4 lanes for X and W, os: 1 for X
+    "4x4-ws+os-1k-128b-ws-lat2": ("4x4", ("ws", "os"), 1, 1, 128, {"M": 43, "N": 37, "K": 29}, "ws", 2),
+    "4x4-ws+os-1k-128b-os-lat7": ("4x4", ("ws", "os"), 1, 1, 128, {"M": 43, "N": 37, "K": 29}, "os", 7),
 }
+# elements the DMA load writes per cycle (manifest prog.ld_lanes) in the case's mode: (X, W)
+LANES = {"4x4-ws+os-1k-128b-ws-lat2": (4, 4), "4x4-ws+os-1k-128b-os-lat7": (1, 4)}
 _designs = {}
 
 
@@ -49,6 +55,9 @@ def test_matrix_rtl_equals_cycle_engine(case, tmp_path_factory, tmp_path):
     man = json.loads((d / "manifest.json").read_text())
     layer_bytes = dims["M"] * dims["K"] + dims["K"] * dims["N"] + 4 * dims["M"] * dims["N"]
     assert layer_bytes >= 8 * man["prog"]["scratchpad_bytes"]
+    if case in LANES:
+        lanes = man["prog"]["ld_lanes"]
+        assert (lanes["X"][mode], lanes["W"][mode]) == LANES[case]
     prog = compiled(d, dims, mode, lat, tmp_path / "p.prog")
     cyc = simulate_program(d, prog, "cycle", seed=5, latency=lat)
     assert cyc.match
@@ -83,6 +92,32 @@ def test_random_shapes_on_one_design_rtl(dims, mode, tmp_path_factory):
     rep = simulate_program(d, prog, "icarus", seed=1, latency=3)
     assert rep.match and cyc.match
     assert rep.cycles == cyc.cycles
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("tensor, mode, lanes", [("X", "ws", 4), ("W", "ws", 4), ("X", "os", 1), ("W", "os", 4)])
+def test_wide_load_takes_elements_over_lanes(tensor, mode, lanes, tmp_path_factory):
+    """One LOAD of a whole tile (8 aligned rows of 32 int8, 2 beats of 16 lanes a row), latency 1: the RTL's
+    cycles (and the cycle engine's) are 4 SETs + 3 + 1 edges to the first beat + rows·cols / P scatter
+    cycles + END, the next burst's beat being there when the last beat's E / P >= 4 groups end; the
+    one-element-per-cycle unit took rows·cols."""
+    from lego.prog.spec import encode
+    from lego.prog.timing import program_cycles
+    from simulator.program import run_rtl
+    d = design(tmp_path_factory, "4x4", ("ws", "os"), 1, 1, 128)
+    man = json.loads((d / "manifest.json").read_text())
+    assert man["prog"]["ld_lanes"][tensor][mode] == lanes
+    rows, cols, lat = 8, 32, 1
+    mi = man["prog"]["modes"][mode]
+    cmds = [{"op": "SET", "reg": "LD_ADDR", "value": 64}, {"op": "SET", "reg": "LD_ROWS", "value": rows},
+            {"op": "SET", "reg": "LD_COLS", "value": cols}, {"op": "SET", "reg": "LD_STRIDE", "value": cols},
+            {"op": "LOAD", "tensor": tensor, "buf": 1, "mode": mi}, {"op": "END"}]
+    want = 4 + (3 + lat + rows * cols // lanes) + 1
+    assert program_cycles(man["prog"], cmds, lat).cycles == want
+    header = {"dram": {"Y": {"addr": 0, "bytes": 4}}}
+    img = np.arange(4096, dtype=np.uint32).astype(np.uint8)
+    res = run_rtl(d, "icarus", man, header, [encode(c) for c in cmds], cmds, img, lat, want)
+    assert res["error"] is None and res["cycles"] == res["cycles_reg"] == want
 
 
 # ------------------------------------------------------------------------------------------ bad input
