@@ -15,7 +15,7 @@ from ..errors import LegoError
 from . import spec
 from .lower import LayerSpec, check_spec
 from .spec import CSR, enc_compute, enc_end, enc_load, enc_set, enc_store
-from .timing import program_cycles
+from .timing import Overrun, Timeline, compute_cycles, load_cycles
 
 DEFAULT_LATENCY = 20
 PAGE = 4096
@@ -94,18 +94,31 @@ def placement(dims: dict, eb: int) -> dict:
 
 
 class _Emitter:
-    def __init__(self):
+    """Collects a command stream (words and decoded commands, a SET only where the register changes) and,
+    given a ``Timeline``, times it as it is written: the timeline reads this emitter's shadow registers."""
+
+    def __init__(self, tl: Timeline | None = None, keep: bool = True):
         self.words, self.cmds, self.shadow = [], [], {}
+        self.tl, self.keep = tl, keep
+        assert keep or tl is not None
+        if tl is not None:
+            tl.csr = self.shadow
 
     def set(self, reg: str, value: int):
         if self.shadow.get(reg) != value:
             self.shadow[reg] = value
-            self.words.append(enc_set(CSR[reg], value))
-            self.cmds.append({"op": "SET", "reg": reg, "value": value})
+            if self.keep:
+                self.words.append(enc_set(CSR[reg], value))
+                self.cmds.append({"op": "SET", "reg": reg, "value": value})
+            if self.tl is not None:
+                self.tl.step_set()
 
     def put(self, word: int, cmd: dict):
-        self.words.append(word)
-        self.cmds.append(cmd)
+        if self.keep:
+            self.words.append(word)
+            self.cmds.append(cmd)
+        if self.tl is not None:
+            self.tl.step(cmd)
 
 
 def _degenerate_k(prog: dict, name: str, tm: int, tn: int) -> int | None:
@@ -176,12 +189,57 @@ def emit_gemm(e: _Emitter, prog: dict, dims: dict, mode: str, tile: dict, pl: di
     store(pending)
 
 
-def build(prog: dict, dims: dict, mode: str, tile: dict) -> tuple[list[int], list[dict], dict]:
+def build(prog: dict, dims: dict, mode: str, tile: dict, tl: Timeline | None = None, keep: bool = True
+          ) -> tuple[list[int], list[dict], dict]:
+    """The stream of one GEMM (and END) at ``placement``, timed into ``tl``; ``keep=False``: time only."""
     pl = placement(dims, prog["bits"] // 8)
-    e = _Emitter()
+    e = _Emitter(tl, keep)
     emit_gemm(e, prog, dims, mode, tile, pl)
     e.put(enc_end(), {"op": "END"})
     return e.words, e.cmds, pl
+
+
+def tile_busy(prog: dict, dims: dict, mode: str, tile: dict, latency: int) -> dict:
+    """The compute and load units' busy cycles over ``emit_gemm(dims, mode, tile)`` at ``placement(dims)``,
+    without writing the stream: COMPUTE durations summed in closed form over the tile classes (full and edge
+    tiles), and each distinct LOAD timed once (an X tile is loaded again for every output column tile, a W
+    tile for every output row tile). Each unit runs one command at a time, so the larger of the two is a
+    lower bound on the stream's cycles."""
+    cs, drain = prog["counters"][mode], prog["drain"][mode]
+    eb, bb = prog["bits"] // 8, prog["dram_bits"] // 8
+    pl = placement(dims, eb)
+    M, N, K = dims["M"], dims["N"], dims["K"]
+    tm, tn = tile["M"], tile["N"]
+
+    def split(n: int, t: int) -> list[tuple[int, int]]:
+        return [(t, n // t)] + ([(n % t, 1)] if n % t else [])
+
+    def ksteps(mt: int, nt: int) -> range:
+        kk = _degenerate_k(prog, mode, mt, nt)
+        return range(0, K, min(tile["K"], kk) if kk else tile["K"])
+
+    def ld(t: str, r0: int, c0: int, rows: int, cols: int) -> int:
+        return load_cycles(pl[t]["addr"] + r0 * pl[t]["stride"] + c0 * eb, rows, cols, pl[t]["stride"], eb, bb,
+                           latency)
+    cp = ldx = ldw = 0
+    mcls, ncls = split(M, tm), split(N, tn)
+    for mt, cm in mcls:
+        for nt, cn in ncls:
+            ks = ksteps(mt, nt)
+            for k0 in ks:
+                t = {"i": mt, "j": nt, "k": min(ks.step, K - k0)}
+                cp += cm * cn * compute_cycles([-(-t[it] // div) for it, div in cs], drain)
+    for m0 in range(0, M, tm):
+        mt = min(tm, M - m0)
+        for nt, cn in ncls:
+            ks = ksteps(mt, nt)
+            ldx += cn * sum(ld("X", m0, k0, mt, min(ks.step, K - k0)) for k0 in ks)
+    for n0 in range(0, N, tn):
+        nt = min(tn, N - n0)
+        for mt, cm in mcls:
+            ks = ksteps(mt, nt)
+            ldw += cm * sum(ld("W", k0, n0, min(ks.step, K - k0), nt) for k0 in ks)
+    return {"cp": cp, "ld": ldx + ldw}
 
 
 def _candidates(box: dict, dims: dict) -> list[dict]:
@@ -231,17 +289,30 @@ def check_mode(prog: dict, mode: str | None) -> None:
         raise LegoError(f"--mode: '{mode}' is not a dataflow of this design (allowed: {', '.join(prog['modes'])})")
 
 
-def choose(prog: dict, dims: dict, mode: str | None, tile: dict | None, latency: int):
-    """-> (cycles, mode, tile, words, cmds) of the fastest candidate for one GEMM (exact cycles)."""
+def choose(prog: dict, dims: dict, mode: str | None, tile: dict | None, latency: int, keep: bool = True):
+    """-> (cycles, mode, tile, words, cmds, timeline) of the fastest candidate for one GEMM: exact cycles,
+    ties to the first candidate (modes in design order, then ``_candidates``' order). Candidates are timed in
+    order of their lower bound (``tile_busy``); one whose bound exceeds the best so far is not built, and one
+    whose partial timeline passes it is abandoned there (``Overrun``): the choice is the exhaustive one's.
+    ``keep=False``: no words or commands (empty lists), the timing alone."""
     modes = [mode] if mode else list(prog["dataflows"])
+    cands = [(name, t) for name in modes for t in ([tile] if tile else _candidates(prog["box"], dims))]
+    bounds = [max(tile_busy(prog, dims, name, t, latency).values()) for name, t in cands]
     best = None
-    for name in modes:
-        for t in ([tile] if tile else _candidates(prog["box"], dims)):
-            words, cmds, _ = build(prog, dims, name, t)
-            cyc = program_cycles(prog, cmds, latency).cycles
-            if best is None or cyc < best[0]:
-                best = (cyc, name, t, words, cmds)
-    return best
+    for i in sorted(range(len(cands)), key=lambda i: (bounds[i], i)):
+        if best is not None and bounds[i] > best[0]:
+            continue
+        name, t = cands[i]
+        tl = Timeline(prog, latency, bound=None if best is None else best[0])
+        try:
+            build(prog, dims, name, t, tl, keep=False)
+        except Overrun:
+            continue
+        if best is None or (tl.cycles, i) < (best[0], best[-1]):
+            best = (tl.cycles, name, t, tl, i)
+    cyc, name, t, tl, _ = best
+    words, cmds = build(prog, dims, name, t)[:2] if keep else ([], [])
+    return cyc, name, t, words, cmds, tl
 
 
 def compile_gemm(man: dict, dims: dict, mode: str | None = None, tile: dict | None = None,
@@ -251,7 +322,7 @@ def compile_gemm(man: dict, dims: dict, mode: str | None = None, tile: dict | No
     pl = placement(dims, prog["bits"] // 8)
     check_fits(dims, pl["dram_bytes"], "--layer")
     check_mode(prog, mode)
-    cyc, name, t, words, cmds = choose(prog, dims, mode, fill_tile(prog, dims, tile), latency)
+    cyc, name, t, words, cmds, _ = choose(prog, dims, mode, fill_tile(prog, dims, tile), latency)
     header = {"format": 1, "design_hash": prog["design_hash"], "layer": {"op": "gemm", **dims},
               "mode": name, "tile": t, "dram": {k: pl[k] for k in ("X", "W", "Y")},
               "dram_bytes": pl["dram_bytes"], "commands": len(words),

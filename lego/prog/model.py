@@ -20,7 +20,7 @@ from .compiler import (DEFAULT_LATENCY, PAGE, _Emitter, check_fits, check_mode, 
                        fill_tile)
 from .lower import LayerSpec, Lowered, check_spec, lower
 from .spec import ADDR_BITS, enc_end, enc_set, CSR
-from .timing import program_cycles
+from .timing import Timeline
 
 LOWERING = {"gemm": "direct", "matmul": "direct", "fc": "direct", "bmm": "one GEMM per batch",
             "conv2d": "host im2col, one GEMM per group", "dwconv2d": "host im2col, one GEMM per channel"}
@@ -47,8 +47,11 @@ def _group(pl: dict, g: int) -> dict:
     return {t: {"addr": pl[t]["addr"] + g * pl[t]["group_bytes"], "stride": pl[t]["stride"]} for t in "XWY"}
 
 
-def layer_stream(prog: dict, low: Lowered, mode: str, tile: dict, pl: dict) -> tuple[list[int], list[dict]]:
-    e = _Emitter()
+def layer_stream(prog: dict, low: Lowered, mode: str, tile: dict, pl: dict, tl: Timeline | None = None,
+                 keep: bool = True) -> tuple[list[int], list[dict]]:
+    """The commands of one lowered layer (its G GEMMs, then END), timed into ``tl`` as they are written
+    (``keep=False``: timed only, no commands kept)."""
+    e = _Emitter(tl, keep)
     for g in range(low.G):
         emit_gemm(e, prog, low.dims, mode, tile, _group(pl, g))
     e.put(enc_end(), {"op": "END"})
@@ -77,37 +80,47 @@ def _shape(s: LayerSpec) -> dict:
 
 
 class _Cache:
-    """Per GEMM shape: the chosen (mode, tile) and, per lowered layer, the stream at base 0 and its cycles."""
+    """Per GEMM shape: the chosen (mode, tile); per lowered layer: the stream at base 0 (none with
+    ``keep=False``), its command count, cycles and unit busy times."""
 
-    def __init__(self, prog: dict, mode: str | None, tile: dict | None, latency: int):
-        self.prog, self.mode, self.tile, self.latency = prog, mode, tile, latency
+    def __init__(self, prog: dict, mode: str | None, tile: dict | None, latency: int, keep: bool):
+        self.prog, self.mode, self.tile, self.latency, self.keep = prog, mode, tile, latency, keep
         self.choice: dict = {}
         self.streams: dict = {}
 
     def stream(self, low: Lowered, field: str):
+        eb = self.prog["bits"] // 8
         if low not in self.streams:
             key = (low.M, low.N, low.K)
             if key not in self.choice:
                 tile = fill_tile(self.prog, low.dims, self.tile)
-                self.choice[key] = choose(self.prog, low.dims, self.mode, tile, self.latency)[1:3]
-            mode, tile = self.choice[key]
+                _, mode, tile, _, _, tl = choose(self.prog, low.dims, self.mode, tile, self.latency, keep=False)
+                self.choice[key] = (mode, tile, tl)
+            mode, tile, tl = self.choice[key]
             pl = placement(low, self.prog["bits"] // 8, 0)
-            words, cmds = layer_stream(self.prog, low, mode, tile, pl)
-            self.streams[low] = (mode, tile, words, cmds, program_cycles(self.prog, cmds, self.latency).cycles)
+            if self.keep or low.G > 1:
+                tl = Timeline(self.prog, self.latency)
+                words, cmds = layer_stream(self.prog, low, mode, tile, pl, tl, self.keep)
+            else:   # one GEMM at the compiler's own placement: the tile search has timed this very stream
+                assert all(pl[t]["addr"] == a for t, a in zip("XWY", (0, _align(low.M * low.K * eb),
+                           _align(_align(low.M * low.K * eb) + low.K * low.N * eb))))
+                words, cmds = [], []
+            self.streams[low] = (mode, tile, words, cmds, tl.commands, tl.cycles, dict(tl.busy_cycles))
         return self.streams[low]
 
 
 def compile_model(man: dict, layers: list[LayerSpec], skipped: list[dict] | None = None, model: str = "",
                   mode: str | None = None, tile: dict | None = None, latency: int = DEFAULT_LATENCY,
-                  field: str = "--model", progress=None) -> tuple[dict, list[int], list[dict]]:
-    """-> (header, words, decoded commands) of the whole model; nothing is written here."""
+                  field: str = "--model", progress=None, keep: bool = True) -> tuple[dict, list[int], list[dict]]:
+    """-> (header, words, decoded commands) of the whole model; nothing is written here. ``keep=False``
+    (``lego sim --model``): the header alone, every layer timed exactly, no command kept."""
     prog = design_prog(man)
     check_mode(prog, mode)
     if not layers:
         raise LegoError(f"{field}: no layer that the GEMM design runs (gemm, matmul, bmm, conv2d)")
     eb = prog["bits"] // 8
-    cache = _Cache(prog, mode, tile, latency)
-    records, words, cmds, base = [], [], [], 0
+    cache = _Cache(prog, mode, tile, latency, keep)
+    records, words, cmds, base, ncmd = [], [], [], 0, 0
     for s in (progress(layers) if progress else layers):
         check_spec(s, field)
         low = lower(s)
@@ -116,17 +129,19 @@ def compile_model(man: dict, layers: list[LayerSpec], skipped: list[dict] | None
         if pl["end"] > 1 << ADDR_BITS:
             raise LegoError(f"{field}: layer '{s.name}': the model's tensors need {pl['end']:,} bytes of DRAM, "
                             f"more than the {ADDR_BITS}-bit address space")
-        lmode, ltile, w0, c0, cyc = cache.stream(low, field)
-        w1, c1 = relocate(w0, c0, base)
+        lmode, ltile, w0, c0, n, cyc, busy = cache.stream(low, field)
+        if keep:
+            w1, c1 = relocate(w0, c0, base)
+            words += w1
+            cmds += c1
         records.append({"name": s.name, "op": s.op, "shape": _shape(s),
                         "gemm": {"G": low.G, "M": low.M, "N": low.N, "K": low.K}, "lowering": LOWERING[s.op],
                         "dram": {t: pl[t] for t in "XWY"}, "mode": lmode, "tile": ltile, "predicted_cycles": cyc,
-                        "commands": [len(words), len(w1)], "macs": low.macs})
-        words += w1
-        cmds += c1
+                        "predicted_busy": busy, "commands": [ncmd, n], "macs": low.macs})
+        ncmd += n
         base = pl["end"]
     header = {"format": 2, "design_hash": prog["design_hash"], "model": model, "layers": records,
-              "skipped": list(skipped or []), "im2col": "host", "dram_bytes": base, "commands": len(words),
+              "skipped": list(skipped or []), "im2col": "host", "dram_bytes": base, "commands": ncmd,
               "predicted": {"latency": latency, "cycles": sum(r["predicted_cycles"] for r in records)}}
     return header, words, cmds
 

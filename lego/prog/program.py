@@ -59,10 +59,17 @@ def loads(data: bytes, field: str = "--program") -> tuple[dict, list[int]]:
 
 
 def write(path: Path, header: dict, words: list[int], cmds: list[dict]) -> None:
+    """``PROG`` and ``PROG.json``: the header's fields indented, then ``commands``, one compact object a
+    line (streamed: a model's millions of commands are never one string in memory)."""
     path = Path(path)
     path.write_bytes(dumps(header, words))
-    doc = {**header, "commands": [{"word": f"{w:#018x}", **c} for w, c in zip(words, cmds)]}
-    Path(str(path) + ".json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    head = json.dumps({**header, "commands": []}, indent=1, sort_keys=True)
+    at = head.index('"commands": []') + len('"commands": [')
+    with open(str(path) + ".json", "w") as f:
+        f.write(head[:at] + "\n")
+        for i, (w, c) in enumerate(zip(words, cmds)):
+            f.write((",\n" if i else "") + json.dumps({"word": f"{w:#018x}", **c}, separators=(", ", ": ")))
+        f.write("\n" + head[at:] + "\n")
 
 
 def read(path: Path, man: dict, field: str = "--program") -> tuple[dict, list[dict]]:

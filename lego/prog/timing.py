@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from .spec import CSR_NAME, bursts
+from .spec import BUF_BIT, CSR_NAME, bursts
 
 UNITS = ("ld", "cp", "st")
 UNIT_OF = {"LOAD": "ld", "COMPUTE": "cp", "STORE": "st"}
@@ -61,7 +61,6 @@ def compute_cycles(ext: list[int], drain: int) -> int:
 
 
 def buffers(cmd: dict) -> int:
-    from .spec import BUF_BIT
     op = cmd["op"]
     if op == "LOAD":
         return 1 << BUF_BIT[(cmd["tensor"], cmd["buf"])]
@@ -72,10 +71,19 @@ def buffers(cmd: dict) -> int:
     return 0
 
 
-class Timeline:
-    """Dispatch edges and unit busy spans of a decoded command stream (``prog``: manifest['prog'])."""
+class Overrun(Exception):
+    """Raised by ``Timeline.step`` once the run has passed its ``bound`` (the compiler's tile search stops
+    a candidate there: its cycles can only grow)."""
 
-    def __init__(self, prog: dict, latency: int):
+
+class Timeline:
+    """Dispatch edges and unit busy spans of a decoded command stream (``prog``: manifest['prog']).
+
+    ``csr`` is the shadow register file the durations read; the compiler's emitter shares its own dict
+    here, so a stream is timed while it is written (``step_set`` for a SET whose value it has stored).
+    ``bound``: raise ``Overrun`` as soon as the dispatch edge passes it."""
+
+    def __init__(self, prog: dict, latency: int, csr: dict | None = None, bound: int | None = None):
         self.prog, self.latency = prog, latency
         self.eb, self.bb = prog["bits"] // 8, prog["dram_bits"] // 8
         self.names = list(prog["dataflows"])
@@ -84,8 +92,10 @@ class Timeline:
         self.fall = {u: -1 for u in UNITS}
         self.mask = {u: 0 for u in UNITS}
         self.busy_cycles = {u: 0 for u in UNITS}
-        self.csr = {n: 0 for n in CSR_NAME.values()}
-        self.dispatch: list[int] = []
+        self.csr = {n: 0 for n in CSR_NAME.values()} if csr is None else csr
+        self.bound = bound
+        self.commands = 0
+        self._ext = {name: [f"EXT{k}" for k in range(len(prog["counters"][name]))] for name in self.names}
 
     def duration(self, cmd: dict) -> int:
         c, op = self.csr, cmd["op"]
@@ -95,26 +105,37 @@ class Timeline:
         if op == "STORE":
             return store_cycles(c["ST_ADDR"], c["ST_ROWS"], c["ST_COLS"], c["ST_STRIDE"], self.bb, self.latency)
         name = self.names[cmd["mode"]]
-        n = len(self.prog["counters"][name])
-        return compute_cycles([c[f"EXT{k}"] for k in range(n)], self.prog["drain"][name])
+        return compute_cycles([c[r] for r in self._ext[name]], self.prog["drain"][name])
+
+    def step_set(self) -> int:
+        """A SET whose value is already in ``csr``: it takes its own edge and waits for nothing."""
+        self.t += 1
+        self.commands += 1
+        if self.bound is not None and self.t > self.bound:
+            raise Overrun(self.t)
+        return self.t
 
     def step(self, cmd: dict) -> int:
-        e = self.t + 1
         op = cmd["op"]
         if op == "SET":
             self.csr[cmd["reg"]] = cmd["value"]
-        elif op in UNIT_OF:
+            return self.step_set()
+        e = self.t + 1
+        if op in UNIT_OF:
             u, need = UNIT_OF[op], buffers(cmd)
+            fall, mask = self.fall, self.mask
             for v in UNITS:
-                if v == u or self.mask[v] & need:
-                    e = max(e, self.fall[v] + 1)
+                if (v == u or mask[v] & need) and fall[v] >= e:
+                    e = fall[v] + 1
             d = self.duration(cmd)
-            self.fall[u], self.mask[u] = e + d, need
+            fall[u], mask[u] = e + d, need
             self.busy_cycles[u] += d
         elif op == "END":
             e = max([e] + [f + 1 for f in self.fall.values()])
         self.t = e
-        self.dispatch.append(e)
+        self.commands += 1
+        if self.bound is not None and e > self.bound:
+            raise Overrun(e)
         return e
 
     @property
