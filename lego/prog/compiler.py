@@ -218,9 +218,11 @@ def tile_busy(prog: dict, dims: dict, mode: str, tile: dict, latency: int) -> di
         kk = _degenerate_k(prog, mode, mt, nt)
         return range(0, K, min(tile["K"], kk) if kk else tile["K"])
 
+    lanes = {t: prog.get("ld_lanes", {}).get(t, {}).get(mode, 1) for t in "XW"}
+
     def ld(t: str, r0: int, c0: int, rows: int, cols: int) -> int:
         return load_cycles(pl[t]["addr"] + r0 * pl[t]["stride"] + c0 * eb, rows, cols, pl[t]["stride"], eb, bb,
-                           latency)
+                           latency, lanes[t])
     cp = ldx = ldw = 0
     mcls, ncls = split(M, tm), split(N, tn)
     for mt, cm in mcls:

@@ -19,7 +19,10 @@ from lego.prog.timing import program_cycles
 def prog(tmp_path_factory) -> dict:
     d = tmp_path_factory.mktemp("prog") / "d"
     generate_prog("gemm", "2x3", ("os", "ws", "is"), 8, 1, 1, 64, True, d)
-    return json.loads((d / "manifest.json").read_text())["prog"]
+    prog = json.loads((d / "manifest.json").read_text())["prog"]
+    # beat-wide and element-wide load scatter both occur (docs/programmable.md, "ld_lanes")
+    assert {p for m in prog["ld_lanes"].values() for p in m.values()} == {1, 2}
+    return prog
 
 
 def _exhaustive(prog, dims, latency):
