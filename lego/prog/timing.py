@@ -22,29 +22,61 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from .spec import BUF_BIT, CSR_NAME, bursts
+from .spec import BUF_BIT, CSR_NAME, PAGE, bursts
 
 UNITS = ("ld", "cp", "st")
 UNIT_OF = {"LOAD": "ld", "COMPUTE": "cp", "STORE": "st"}
 
 
 @lru_cache(maxsize=1 << 16)
+def _row_load(off: int, cols: int, eb: int, bb: int, latency: int, P: int, d: int) -> tuple[int, int]:
+    """One row of a LOAD whose first byte sits ``off`` bytes into a 4 KiB page, entered ``d`` edges after the
+    last ARVALID rose (``d = free - ar``): (edges the row adds to ``free``, ``d`` after it). Its bursts
+    are ``spec.bursts`` of that row; everything is relative to ``free``, so rows at the same page offset
+    entered with the same ``d`` take the same time."""
+    E = bb // eb
+    free, ar = 0, -d
+    for b in bursts(off, 1, cols, 0, eb, bb)[0]:
+        c0 = max(ar + 3 + latency, free)            # edge that captures the first beat
+        first = min(E - b.off, b.elems)             # valid lanes of the first beat
+        if b.beats == 1:
+            g_last = groups = -(-first // P)
+        else:
+            g_last = -(-((b.off + b.elems - 1) % E + 1) // P)
+            groups = -(-first // P) + (b.beats - 2) * (E // P) + g_last
+        free = c0 + groups                          # edge of the burst's last write
+        ar = free - g_last                          # RLAST captured: the next ARVALID rises
+    return free, free - ar
+
+
+@lru_cache(maxsize=1 << 16)
 def load_cycles(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int, latency: int, lanes: int = 1) -> int:
+    """Edges a LOAD keeps the load unit busy: rows one after another (``_row_load``). The row state (page
+    offset, ``d``) takes finitely many values, so once one recurs the rows between repeat exactly: whole
+    periods are skipped in one step."""
     E = bb // eb
     P = lanes
     assert P >= 1 and E % P == 0, (E, P)
-    ar, free = 0, 1
-    for row in bursts(addr, rows, cols, stride, eb, bb):
-        for b in row:
-            c0 = max(ar + 3 + latency, free)            # edge that captures the first beat
-            first = min(E - b.off, b.elems)             # valid lanes of the first beat
-            if b.beats == 1:
-                g_last = groups = -(-first // P)
-            else:
-                g_last = -(-((b.off + b.elems - 1) % E + 1) // P)
-                groups = -(-first // P) + (b.beats - 2) * (E // P) + g_last
-            free = c0 + groups                          # edge of the burst's last write
-            ar = free - g_last                          # RLAST captured: the next ARVALID rises
+    free, d, r = 1, 1, 0
+    seen: dict = {}
+    while r < rows:
+        off = (addr + r * stride) % PAGE
+        key = (off, d)
+        if key in seen:
+            r0, f0 = seen.pop(key)
+            period = r - r0
+            n = (rows - r) // period
+            free += n * (free - f0)
+            r += n * period
+            seen.clear()
+            if r >= rows:
+                break
+            off = (addr + r * stride) % PAGE
+        else:
+            seen[key] = (r, free)
+        df, d = _row_load(off, cols, eb, bb, latency, P, d)
+        free += df
+        r += 1
     return free
 
 
