@@ -139,6 +139,9 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     y.add_argument("dir", help="a design directory made by lego gen")
     y.add_argument("--target", default="generic", help="generic, ice40 or ecp5 (default generic)")
     y.add_argument("--device", help="FPGA part of --target (lego synth DIR --target T --device X)")
+    y.add_argument("--yosys", help="a Yosys binary instead of the YoWASP one (e.g. a native 64-bit build for "
+                                   "designs that need more than WebAssembly's 4 GiB)")
+    y.add_argument("--timeout-s", type=int, default=600, help="time limit for the whole run (default 600 s)")
     y.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     li = sub.add_parser("list", help="workloads, dataflows, accelerators, engines")
     li.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -340,8 +343,10 @@ def _synth(a) -> tuple[dict, str]:
     from .synth import DoesNotFit, check_device, format_table, synth
     device = check_device(a.target, a.device)
     read_manifest(Path(a.dir))
+    if a.timeout_s < 1:
+        raise LegoError(f"--timeout-s: must be a positive number of seconds, got {a.timeout_s}")
     try:
-        res = synth(Path(a.dir), a.target, device=device)
+        res = synth(Path(a.dir), a.target, device=device, yosys=a.yosys, timeout_s=a.timeout_s)
     except DoesNotFit as e:
         if a.json:
             print(json.dumps(e.result, sort_keys=True))

@@ -16,6 +16,7 @@ See docs/synth.md for the weight table, the wrapper and the caveats.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -60,7 +61,13 @@ def find_tool(name: str) -> str | None:
     return None
 
 
-def _require(name: str) -> str:
+def _require(name: str, override: str | None = None) -> str:
+    """The tool's path: ``override`` (``lego synth --yosys PATH``) when given, else ``find_tool``."""
+    if override is not None:
+        path = shutil.which(override) or override
+        if not (Path(path).is_file() and os.access(path, os.X_OK)):
+            raise LegoError(f"--yosys: '{override}' is not an executable file")
+        return str(path)
     tool = find_tool(name)
     if tool is None:
         raise LegoError(f"synth: {name} not found (install yowasp-{name})")
@@ -75,6 +82,15 @@ def _run(cmd: list[str], cwd: Path, deadline: float, what: str) -> subprocess.Co
         return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=left)
     except subprocess.TimeoutExpired:
         raise LegoError(f"synth: {what} timed out (timeout_s exhausted)") from None
+
+
+def _wasm_hint(tool: str, log: str) -> str:
+    """YoWASP's Yosys is 32-bit WebAssembly: a design that needs more than 4 GiB traps instead of failing
+    with a message. Say so, and how to use a native build."""
+    if "yowasp" in Path(tool).name and ("wasm" in log.lower() or "Trap" in log):
+        return ("\nsynth: the YoWASP Yosys runs as 32-bit WebAssembly (at most 4 GiB of memory); for a design "
+                "this large pass a native 64-bit Yosys: lego synth DIR --yosys /usr/bin/yosys")
+    return ""
 
 
 def _tail(text: str, n: int = 15) -> str:
@@ -171,7 +187,7 @@ tee -q -o lut4.json stat -json
             problems = [ln for ln in check_log.splitlines() if ln.startswith("Warning:")]
             raise CheckFailed(f"synth: yosys check failed for '{top}' ({loops} combinational loops): "
                               + "; ".join(problems[:5]))
-        raise LegoError(f"synth: yosys failed on '{top}':\n{_tail(log)}")
+        raise LegoError(f"synth: yosys failed on '{top}':\n{_tail(log)}{_wasm_hint(tool, log)}")
     pre, gen, lut = (_stat(work / f) for f in ("pre.json", "generic.json", "lut4.json"))
     by_type = dict(sorted(gen.get("num_cells_by_type", {}).items()))
     ff = sum(n for t, n in by_type.items() if _FF_RE.match(t))
@@ -493,16 +509,18 @@ def _fpga(arch: str, tool: str, top: str, ports: list[dict], srcs: list[str], wo
 
 # ------------------------------------------------------------------------------------------- API
 def synth(design_dir: Path, target: str = "generic", *, seed: int = 1, timeout_s: float = 600,
-          device: str | None = None, dsp: bool | None = None, wrap: bool | None = None) -> dict:
+          device: str | None = None, dsp: bool | None = None, wrap: bool | None = None,
+          yosys: str | None = None) -> dict:
     """Synthesise the design in ``design_dir`` for ``target`` ("generic", "ice40" or "ecp5") and return a
     report dict (see docs/synth.md). ``device``: ice40 hx8k (default, ct256), up5k (sg48) or hx1k (tq144);
     ecp5 25k (default), 45k or 85k (CABGA381). ``dsp``/``wrap``: None = automatic. Raises CheckFailed when
     ``check -assert`` fails or latches are inferred (generic), DoesNotFit (a LegoError, with ``result``)
     when the design needs more of a resource than the device has, LegoError on bad input, missing tools,
-    tool errors or timeout."""
+    tool errors or timeout. ``yosys``: a Yosys binary to use instead of ``find_tool``'s (a native build for
+    designs beyond WebAssembly's 4 GiB)."""
     device = check_device(target, device)
     top, ports, files = load_design(Path(design_dir))
-    tool = _require("yosys")
+    tool = _require("yosys", yosys)
     t0 = time.monotonic()
     deadline = t0 + timeout_s
     res: dict = {"target": target, "top": top, "design_dir": str(design_dir), "yosys": tool,

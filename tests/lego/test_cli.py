@@ -109,6 +109,8 @@ CASES = [
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["sim", "{missing}"], "DIR: '{missing}' is not a lego design directory (no such directory)"),
     (["synth", "{tmp}"], "DIR: '{tmp}' is not a lego design directory (no manifest.json)"),
+    (["synth", "{design}", "--yosys", "{missing}"], "--yosys: '{missing}' is not an executable file"),
+    (["synth", "{design}", "--timeout-s", "0"], "--timeout-s: must be a positive number of seconds, got 0"),
     (["sim", "{design}", "--engine", "spice"], "--engine: unknown engine 'spice' (allowed: cycle, icarus, verilator)"),
     (["sim", "{design}", "--mode", "ws"], "--mode: 'ws' is not a dataflow of this design (allowed: os)"),
     (["sim", "{design}", "--inputs", "{missing}.npz"], "--inputs: file '{missing}.npz' not found"),
@@ -469,6 +471,14 @@ def test_synth_generic_via_cli(tmp_path):
     assert (res["in_bits"], res["out_bits"], res["memories"], res["memory_bits"]) == (24, 66, 3, 268)
     assert res["cells"] == sum(res["cells_by_type"].values()) > 0
     assert res["flipflops"] == sum(v for k, v in res["cells_by_type"].items() if "DFF" in k)
+    native = shutil.which("yosys")          # Debian's (scripts/setup.sh installs it for FuseSoC)
+    if native:
+        code, out, err = cli("synth", d, "--json", "--yosys", native)
+        assert code == 0, err
+        nat = json.loads(out)
+        assert nat["yosys"] == native and nat["check"] == "pass" and nat["latches"] == 0
+        assert (nat["in_bits"], nat["out_bits"], nat["memory_bits"]) == (24, 66, 268)
+        assert nat["flipflops"] > 0 and nat["cells"] > 0
 
 
 def test_marker_and_regeneration_without_force(tmp_path):

