@@ -8,6 +8,9 @@ inflate; the generator is single-threaded) and peak RSS, plus the Verilog's size
 manifest. Scratchpad / accumulator: 64 / 64 KiB up to 64x64, 256 / 256 KiB for 128x128 (a 128-multiple
 tile box needs >= 64 KiB of X+W twice and 128 KiB of int32 Y twice). ``--quick``: 16x16 and 32x32 only.
 A size that fails or passes the timeout is recorded with its return code / ``timed_out`` and the rest go on.
+``--profile N``: instead, run `lego gen` of NxN under cProfile (``lego.cli.main([...])`` in a child process) and
+write the top 20 functions by cumulative time to bench/results/prog_gentime_profile.json (the profile's own
+overhead inflates the times).
 Writes bench/results/prog_gentime.json.
 """
 import argparse
@@ -46,12 +49,48 @@ def time_v(cmd: list[str], timeout: float) -> dict:
             "stderr_tail": "\n".join(l for l in err.splitlines() if not l.startswith("\t"))[-2000:]}
 
 
+PROFILE = """
+import cProfile, io, pstats, sys
+from lego.cli import main
+pr = cProfile.Profile()
+pr.enable()
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+pr.disable()
+s = io.StringIO()
+st = pstats.Stats(pr, stream=s)
+st.sort_stats("cumulative").print_stats(20)
+print(s.getvalue())
+"""
+
+
+def profile(n: int, out: Path) -> dict:
+    spad, acc = SIZES.get(n, (64, 64))
+    args = ["gen", "--workload", "gemm", "--array", f"{n}x{n}", "--dataflow", "ws", "--scratchpad-kib", str(spad),
+            "--accumulator-kib", str(acc), "--out", str(out)]
+    r = subprocess.run([sys.executable, "-c", PROFILE, *args], capture_output=True, text=True, cwd=ROOT)
+    lines = r.stdout.splitlines()
+    i = next((k for k, l in enumerate(lines) if l.strip().startswith("ncalls")), 0)
+    top = [l for l in lines[i + 1:] if l.strip()][:20]
+    print("\n".join(lines[max(0, i - 3):i + 21]))
+    return {"array": f"{n}x{n}", "command": "lego " + " ".join(args[:-1]) + " DIR", "top_cumulative": top,
+            "header": lines[max(0, i - 3):i + 1]}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="16x16 and 32x32 only")
     ap.add_argument("--sizes", default="16,32,64,128")
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--profile", type=int, default=0, help="cProfile `lego gen` of NxN (0: none)")
     a = ap.parse_args()
+    if a.profile:
+        with tempfile.TemporaryDirectory() as td:
+            print(save("prog_gentime_profile", {**profile(a.profile, Path(td) / "prof"),
+                                                "machine": "shared 2-core box, loaded; nice -n 10"}))
+        return
     sizes = [16, 32] if a.quick else [int(s) for s in a.sizes.split(",")]
     rows = []
     with tempfile.TemporaryDirectory() as td:
