@@ -85,14 +85,17 @@ def schedule_asap(pg: PrimGraph, t_clk: float = T_CLK) -> PrimGraph:
     return pg.with_(sigma=sigma, shared=False, passes=pg.passes + ("asap",))
 
 
+LP_TIME_LIMIT_S = 120
+
+
 def _solver():
     try:
-        s = pulp.HiGHS(msg=False, timeLimit=120)
+        s = pulp.HiGHS(msg=False, timeLimit=LP_TIME_LIMIT_S)
         if s.available():
             return s
     except Exception:  # pragma: no cover - highspy missing
         pass
-    return pulp.PULP_CBC_CMD(msg=False, timeLimit=120)
+    return pulp.PULP_CBC_CMD(msg=False, timeLimit=LP_TIME_LIMIT_S)
 
 
 @contextlib.contextmanager
@@ -144,7 +147,11 @@ def schedule_lp(pg: PrimGraph, t_clk: float = T_CLK) -> PrimGraph:
     with _quiet_stdout():
         status = prob.solve(_solver())
     if status != pulp.LpStatusOptimal or prob.sol_status != pulp.LpSolutionOptimal:
-        raise LegoError(f"lp: delay-matching LP not solved to optimality ({pulp.LpStatus[status]})")
+        why = pulp.LpSolution.get(prob.sol_status, str(prob.sol_status))
+        hint = (f" within the solver's {LP_TIME_LIMIT_S} s limit ({len(sig) + len(mu):,} variables)"
+                if prob.sol_status == pulp.LpSolutionIntegerFeasible or status == pulp.LpStatusNotSolved else "")
+        raise LegoError(f"lp: delay-matching LP not solved to optimality{hint} "
+                        f"(status {pulp.LpStatus[status]}, solution {why})")
     sigma = {}
     for v, var in sig.items():
         x = var.value()

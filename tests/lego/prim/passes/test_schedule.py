@@ -164,3 +164,23 @@ def test_schedule_lp_bookkeeping():
     assert out.passes == ("lp",) and out.shared and out.sigma["ctl"] == 0
     for e in out.edges:
         assert all(out.rho(e, m) >= 0 for m in e.delta)
+
+
+def test_lp_stopped_by_the_time_limit_says_so(monkeypatch):
+    """A solver that stops at its time limit with a feasible point (pulp: status Optimal, solution
+    'Integer Feasible') is named as such, not as 'not solved to optimality (Optimal)'."""
+    import pulp
+
+    from lego.errors import LegoError
+    from lego.prim.passes import schedule as S
+
+    def stopped(self, solver=None, **kw):
+        self.sol_status = pulp.LpSolutionIntegerFeasible
+        return pulp.LpStatusOptimal
+    monkeypatch.setattr(pulp.LpProblem, "solve", stopped)
+    with pytest.raises(LegoError) as e:
+        schedule_lp(tiny((0, 1, 1), (4, 8, 8, 16)))
+    msg = str(e.value)
+    assert f"within the solver's {S.LP_TIME_LIMIT_S} s limit (7 variables)" in msg, msg
+    assert "status Optimal, solution Optimal Solution Found" not in msg
+    assert msg.endswith(f"(status Optimal, solution {pulp.LpSolution[pulp.LpSolutionIntegerFeasible]})")
