@@ -18,12 +18,22 @@ def wrap(x: np.ndarray, bits: int) -> np.ndarray:
     return ((x + h) % m) - h
 
 
+def _matmul(X, W) -> np.ndarray:
+    """Exact integer ``X @ W`` (batched over leading axes). Where every partial sum is below 2**53 in
+    magnitude (max|X|·max|W|·K), float64 holds each one exactly whatever the summation order, so the BLAS
+    product is the integer product; otherwise numpy's int64 product (no BLAS)."""
+    X, W = np.asarray(X, np.int64), np.asarray(W, np.int64)
+    if X.size and W.size and int(np.abs(X).max()) * int(np.abs(W).max()) * X.shape[-1] < 1 << 53:
+        return (X.astype(np.float64) @ W.astype(np.float64)).astype(np.int64)
+    return X @ W
+
+
 def gemm(X, W, acc_bits: int = 32):
-    return wrap(np.asarray(X, np.int64) @ np.asarray(W, np.int64), acc_bits)
+    return wrap(_matmul(X, W), acc_bits)
 
 
 def bmm(X, W, acc_bits: int = 32):
-    return wrap(np.einsum("bik,bkj->bij", np.asarray(X, np.int64), np.asarray(W, np.int64)), acc_bits)
+    return wrap(_matmul(X, W), acc_bits)
 
 
 def _conv(X, W, stride: int, pad: int, acc_bits: int, out_channels: int, tap):

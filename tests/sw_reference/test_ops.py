@@ -19,3 +19,19 @@ def test_named_equals_affine(name, shape, bits):
 
 def test_wrap_is_twos_complement():
     assert wrap(np.array([2 ** 31, -2 ** 31 - 1, 5]), 32).tolist() == [-2 ** 31, 2 ** 31 - 1, 5]
+
+
+def test_gemm_and_bmm_exact_on_both_paths():
+    """The BLAS path (partial sums < 2**53) and the int64 path (beyond) both equal Python's integers."""
+    import numpy as np
+
+    from sw_reference.ops import bmm, gemm
+    rng = np.random.default_rng(5)
+    for lo, hi, k in ((-128, 128, 300), (-32768, 32768, 1000), (-(1 << 30), 1 << 30, 40)):
+        X = rng.integers(lo, hi, (7, k), dtype=np.int64)
+        W = rng.integers(lo, hi, (k, 5), dtype=np.int64)
+        ref = [[sum(int(X[i, t]) * int(W[t, j]) for t in range(k)) for j in range(5)] for i in range(7)]
+        want = np.array([[((v + (1 << 47)) % (1 << 48)) - (1 << 47) for v in row] for row in ref], np.int64)
+        assert np.array_equal(gemm(X, W, 48), want), (lo, k)
+        B = np.stack([X, X[::-1]]), np.stack([W, W[:, ::-1]])
+        assert np.array_equal(bmm(*B, 48)[0], want) and np.array_equal(bmm(*B, 48)[1], gemm(X[::-1], W[:, ::-1], 48))
