@@ -107,7 +107,7 @@ def ensure_venv() -> Path:
 
 
 def run_scalesim(py: Path, gemms: list[tuple[int, int, int]], rows: int, cols: int, df: str,
-                 sram_kb=(128, 128, 64), bw_words: int = 16) -> dict:
+                 sram_kb=(128, 128, 64), bw_words: int = 16, timeout: float | None = None) -> dict:
     with tempfile.TemporaryDirectory() as d:
         dp = Path(d)
         (dp / "cfg.cfg").write_text(CONFIG.format(
@@ -118,7 +118,7 @@ def run_scalesim(py: Path, gemms: list[tuple[int, int, int]], rows: int, cols: i
         (dp / "layout.csv").write_text("Layer,\n")
         p = subprocess.run([str(py), "-c", RUNNER, str(dp / "cfg.cfg"), str(dp / "topo.csv"),
                             str(dp / "layout.csv"), str(dp / "out")],
-                           capture_output=True, text=True, check=True)
+                           capture_output=True, text=True, check=True, timeout=timeout)
         return json.loads(p.stdout.strip().splitlines()[-1])
 
 
