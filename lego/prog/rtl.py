@@ -80,8 +80,10 @@ class ProgCore(ArrayCore):
             df, i = md.df, md.index
             nT = len(df.T)
             ext = self.ext_r[:nT]
-            # the last value ext - 1 at the counter's width (1 <= EXTk <= T[k]: it fits)
-            maxima = [(ext[k] - 1)[:bits_for(df.T[k] - 1)] for k in range(nT)]
+            # t == ext - 1, at the counter's width: its bits equal the low bits, and the upper bits are zero
+            # (an extent beyond the counter's range, or 0, is never reached, as with the full compare)
+            maxima = [lambda tk, e=ext[k]: (tk == (e - 1)[:len(tk)]) & ((e - 1)[len(tk):] == 0)
+                      for k in range(nT)]
             t, kp, kn = step_counters(m, f"m{i}", df.T, maxima, self.go, issuing & (self.mode_r == i))
             first_step = kp == nT
             last_step = kn == nT
