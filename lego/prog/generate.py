@@ -29,8 +29,8 @@ ACC_BYTES = 4            # accumulator words: int32 (the output dtype; sums wrap
 TOP = "lego_gemm_prog"
 # lint.vlt of a programmable design: lego's backend waivers (emit.files.LINT_VLT) and this one, of the command
 # port's reserved bits (tests/lego/prog/test_prog_lint.py lints the Verilog with -Wall: zero warnings)
-PROG_LINT = """// the reserved bits [49:32] of a command word (docs/programmable.md: 0 in every command; the host refuses
-// a program that sets one) are read by no unit:
+PROG_LINT = """// the reserved bits [49:32] of a command word (docs/programmable.md: 0 in every command; the host
+// refuses a program that sets one) are read by no unit:
 lint_off -rule UNUSEDSIGNAL -file "*" -match "Bits of signal are not used: 'cmd_data'[49:32]"
 """
 KIB_MAX = 1024
