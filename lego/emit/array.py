@@ -42,13 +42,14 @@ def pack_fields(m, cw, fields, parts: dict, prefix: str = "") -> None:
 
 def step_counters(m, name: str, T, maxima, restart, run) -> tuple[list, Signal, Signal]:
     """One mode's step counters ``t[k]`` (position 0 innermost) as an odometer: ``kn`` is the innermost
-    position not at its maximum (``maxima[k]``: an int or a run-time value; ``nT`` when every one is), the
-    position the next step increments; ``kp`` the one the previous step incremented (``nT``: no previous
-    step). ``restart`` clears them; each cycle with ``run`` advances one step."""
+    position not at its maximum (``maxima[k]``: an int, a run-time value, or a function of the counter that
+    tells it is at its maximum; ``nT`` when every one is), the position the next step increments; ``kp``
+    the one the previous step incremented (``nT``: no previous step). ``restart`` clears them; each cycle
+    with ``run`` advances one step."""
     nT = len(T)
     t = [Signal(bits_for(e - 1), name=f"{name}_t{k}") for k, e in enumerate(T)]
     kp = Signal(range(nT + 1), name=f"{name}_kp", init=nT)
-    at_max = [t[k] == maxima[k] for k in range(nT)]
+    at_max = [maxima[k](t[k]) if callable(maxima[k]) else t[k] == maxima[k] for k in range(nT)]
     kn = Signal(range(nT + 1), name=f"{name}_kn")
     m.d.comb += kn.eq(nT)
     for k in range(nT):

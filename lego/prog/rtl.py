@@ -11,6 +11,7 @@ from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, Signal, signed
 from amaranth.lib.memory import Memory
 
 from ..emit.array import ArrayCore, add_bases, pack_fields, step_counters
+from ..prim.lower import bits_for
 from .spec import ADDR_BITS, BUF_BIT, CSR, DIM_BITS, OP, PAGE, load_lanes, log2i
 
 
@@ -79,8 +80,11 @@ class ProgCore(ArrayCore):
             df, i = md.df, md.index
             nT = len(df.T)
             ext = self.ext_r[:nT]
-            t, kp, kn = step_counters(m, f"m{i}", df.T, [ext[k] - 1 for k in range(nT)], self.go,
-                                      issuing & (self.mode_r == i))
+            # t == ext - 1, at the counter's width: its bits equal the low bits, and the upper bits are zero
+            # (an extent beyond the counter's range, or 0, is never reached, as with the full compare)
+            maxima = [lambda tk, e=ext[k]: (tk == (e - 1)[:len(tk)]) & ((e - 1)[len(tk):] == 0)
+                      for k in range(nT)]
+            t, kp, kn = step_counters(m, f"m{i}", df.T, maxima, self.go, issuing & (self.mode_r == i))
             first_step = kp == nT
             last_step = kn == nT
             lasts[i] = last_step
@@ -186,7 +190,7 @@ class ProgCore(ArrayCore):
             valid, en = a[aw], a[aw + 1]
             vreg = Signal(name=f"rd_{t}_{n.attrs['bank']}_v")
             depth = self.in_banks[t][1]
-            m.d.comb += [rp.addr.eq(a[:aw] + Mux(self.buf_of[t], depth, 0)), rp.en.eq(en)]
+            m.d.comb += [rp.addr.eq(_buf_addr(a[:aw], self.buf_of[t], depth)), rp.en.eq(en)]
             with m.If(en):
                 m.d.sync += vreg.eq(valid)
             m.d.comb += v.eq(Mux(vreg, rp.data, 0))
@@ -223,14 +227,24 @@ class ProgCore(ArrayCore):
             super()._node(m, nid, n, in_edges, mems)
 
 
+def _buf_addr(a, buf, depth: int):
+    """``a + (depth if buf else 0)``: the address of word ``a`` in buffer ``buf`` of a bank holding two
+    buffers of ``depth`` words (a Cat when depth is a power of two, else no operand narrower than the sum)."""
+    if depth == 1 << len(a):
+        return Cat(a, buf)
+    assert depth < 1 << len(a), (depth, len(a))
+    return Mux(buf, a + depth, a)
+
+
 class _Cyc:
     """The cyclic-banking digits of a running index d = 0, 1, 2, ...: ``digit = (d // g) mod B`` and
     ``local = (d // (g·B))·g + d mod g``, kept by counters (no division in hardware)."""
 
-    def __init__(self, g: int, B: int, extent: int, name: str):
+    def __init__(self, g: int, B: int, extent: int, name: str, step: int = 1):
+        """``step``: the most elements one ``add`` advances by (the digit register is as wide as that)."""
         self.g, self.B = g, B
         self.cg = Signal(range(max(2, g)), name=f"{name}_g")
-        self.cb = Signal(range(max(2, B)), name=f"{name}_b")
+        self.cb = Signal(range(max(2, B, step + 1)), name=f"{name}_b")
         self.ch = Signal(range(max(2, extent // (g * B) + 2)), name=f"{name}_h")
 
     def reset(self):
@@ -257,7 +271,7 @@ class _Cyc:
     def add(self, m, n):
         """Advance by ``n`` (1 <= n <= B; only for g == 1, B > 1): the digit wraps at most once."""
         assert self.g == 1 and self.B > 1
-        s = self.cb + n
+        s = self.cb + n[:len(self.cb)]          # n <= B fits the digit's width (step)
         with m.If(s >= self.B):
             m.d.sync += [self.cb.eq(s - self.B), self.ch.eq(self.ch + 1)]
         with m.Else():
@@ -281,16 +295,17 @@ class _Place:
         self.layout, self.lanes = layout, lanes
         assert lanes == 1 or (g[1] == 1 and lanes <= B[1]), (layout, lanes)
         self.row = _Cyc(g[0], B[0], layout.shape[0], f"{name}_r")
-        self.col = _Cyc(g[1], B[1], layout.shape[1], f"{name}_c")
+        self.col = _Cyc(g[1], B[1], layout.shape[1], f"{name}_c", step=lanes)
         self.bank = Signal(range(max(2, layout.nbanks)), name=f"{name}_bank")
         self.addr = Signal(range(max(2, layout.depth)), name=f"{name}_addr")
-        bid = Signal(range(max(2, B[0] * B[1])), name=f"{name}_bid")
         m.d.comb += self.addr.eq(self.row.local * E[1] + self.col.local)
-        if with_bank:
-            m.d.comb += bid.eq(self.row.digit * B[1] + self.col.digit)
-            with m.Switch(bid):
+        if with_bank:                 # bank id row_digit * B1 + col_digit, matched as the pair of digits
+            digits = [d for d, b in ((self.col.digit, B[1]), (self.row.digit, B[0])) if b > 1]
+            cw = len(self.col.digit) if B[1] > 1 else 0
+            with m.Switch(Cat(*digits) if digits else Const(0, 1)):
                 for phys, i in enumerate(layout.bank_ids):
-                    with m.Case(i):
+                    rd, cd = divmod(i, B[1])
+                    with m.Case((rd << cw) | cd):
                         m.d.comb += self.bank.eq(phys)
 
     def reset(self):
@@ -315,15 +330,17 @@ def _burst(m, addr, left, eb: int, bb: int, name: str):
     E, lbb = bb // eb, log2i(bb)
     off = Signal(range(max(2, E)), name=f"{name}_off")
     need = Signal(DIM_BITS + 2, name=f"{name}_need")
-    to4k = Signal(range(PAGE // bb + 1), name=f"{name}_to4k")
+    to4k = Signal(range(max(PAGE // bb, 256) + 1), name=f"{name}_to4k")    # (as wide as 256)
     beats = Signal(range(257), name=f"{name}_beats")
     elems = Signal(DIM_BITS, name=f"{name}_elems")
+    # (the 4 KiB page boundary: 2**k - a == ~a + 1 for a k-bit a)
     m.d.comb += [off.eq(addr[log2i(eb):lbb] if E > 1 else 0),
-                 need.eq((off + left + (E - 1)) >> log2i(E)),
-                 to4k.eq((PAGE >> lbb) - addr[lbb:12])]
+                 need.eq((left + (off + (E - 1))) >> log2i(E)),
+                 to4k.eq(~addr[lbb:12] + 1)]
     lim = Mux(to4k < 256, to4k, 256)
     m.d.comb += beats.eq(Mux(need < lim, need, lim))
-    room = (beats << log2i(E)) - off
+    # beats * E - off, as Cat(E - 1 - off, beats) - (E - 1) (off < E: the low bits of beats * E are zero)
+    room = Cat(~off, beats) - (E - 1) if E > 1 else beats
     m.d.comb += elems.eq(Mux(left < room, left, room))
     aligned = Cat(Const(0, lbb), addr[lbb:])
     return aligned, beats, off, elems
@@ -473,10 +490,12 @@ class ProgTop(Elaboratable):
         bdata = Signal(self.db, name="ld_beat")
         wr_r, wr_c = Signal(DIM_BITS, name="ld_wr_r"), Signal(DIM_BITS, name="ld_wr_c")
         # the lane group of this cycle: n elements from ``lane``; the last group of the beat frees the register
-        psel = Signal(range(pmax + 1), name="ld_p")
-        rem = Signal(range(max(2, E)), name="ld_rem")
+        # (rem and psel at one width; n as wide as the counters it advances)
+        rw = max(len(lane), bits_for(pmax))
+        psel = Signal(rw, name="ld_p")
+        rem = Signal(rw, name="ld_rem")
         last_grp = Signal(name="ld_last_grp")
-        n = Signal(range(pmax + 1), name="ld_n")
+        n = Signal(DIM_BITS, name="ld_n")
         for ti in range(2):
             for mi, p in lanes[ti].items():
                 with m.If((tsel == ti) & (msel == mi)):
@@ -487,11 +506,11 @@ class ProgTop(Elaboratable):
         cap = self.rvalid & self.rready
         lo_now = Signal(range(max(2, E)), name="ld_lo")
         m.d.comb += lo_now.eq(Mux(rb_first, rb_off, 0))
-        hi_sum = lo_now + rb_left - 1
+        hi_sum = Mux(rb_first, rb_off, 0) + rb_left - 1          # lo_now + rb_left - 1
         hi_now = Signal(range(max(2, E)), name="ld_hi_now")
         m.d.comb += hi_now.eq(Mux(hi_sum < E - 1, hi_sum, E - 1))
         row_end = Signal(name="ld_row_end")
-        m.d.comb += row_end.eq(wr_c + n == cols)
+        m.d.comb += row_end.eq(cols - wr_c == n)                  # wr_c + n == cols
         places = {}
         for ti, t in enumerate((X, W)):
             for md in arch.modes:
@@ -510,12 +529,12 @@ class ProgTop(Elaboratable):
                 with m.If(ar_left == elems):
                     m.d.sync += [ar_row.eq(ar_row + 1), ar_row_addr.eq(ar_row_addr + stride),
                                  ar_addr.eq(ar_row_addr + stride), ar_left.eq(cols)]
-                    with m.If(ar_row == rows - 1):
+                    with m.If(rows - ar_row == 1):
                         m.d.sync += ar_done.eq(1)
                 with m.Else():
                     m.d.sync += [ar_addr.eq(aligned + (beats << log2i(bb))), ar_left.eq(ar_left - elems)]
             with m.If(have):
-                m.d.sync += lane.eq(lane + n)
+                m.d.sync += lane.eq(lane + n[:len(lane)])
                 with m.If(last_grp):
                     m.d.sync += have.eq(0)
                 with m.If(row_end):
@@ -524,7 +543,7 @@ class ProgTop(Elaboratable):
                     m.d.sync += wr_c.eq(wr_c + n)
                 for pl in places.values():
                     pl.step(m, row_end, n)
-                with m.If(row_end & (wr_r == rows - 1)):
+                with m.If(row_end & (rows - wr_r == 1)):
                     m.d.sync += busy.eq(0)
             with m.If(cap):
                 m.d.sync += [bdata.eq(self.rdata), have.eq(1), lane.eq(lo_now), hi.eq(hi_now),
@@ -533,7 +552,7 @@ class ProgTop(Elaboratable):
                     m.d.sync += self.arvalid.eq(1)
         # the element writes: slot j of the group is lane ``lane + j`` of the beat
         ew = 8 * eb
-        shifted = Signal(self.db, name="ld_shifted")
+        shifted = Signal(pmax * ew, name="ld_shifted")           # the lanes a group takes
         m.d.comb += shifted.eq(bdata >> (lane * ew))
         slots = [shifted[j * ew:(j + 1) * ew] for j in range(pmax)]
         for ti, t in enumerate((X, W)):
@@ -556,8 +575,8 @@ class ProgTop(Elaboratable):
                             cb, B1 = pl.col.cb, lay.B[1]
                             if cd == B1 - 1:              # cb <= cd always: no wrap
                                 jj, wrap = cd - cb, 0
-                            else:
-                                jj, wrap = Mux(cb <= cd, cd - cb, cd + B1 - cb), cb > cd
+                            else:                         # (cd + B1 - cb where cb > cd)
+                                jj, wrap = Mux(cb <= cd, cd - cb, B1 - (cb - cd)), cb > cd
                             m.d.comb += [en.eq((pl.row.digit == rd) & (jj < n)), j.eq(jj),
                                          addr.eq(pl.addr + wrap)]
                 data = Signal(ew, name=f"ld_{t.name}_{b}_data")
@@ -568,7 +587,7 @@ class ProgTop(Elaboratable):
                         for k in range(P):
                             with m.Case(k):
                                 m.d.comb += data.eq(slots[k])
-                m.d.comb += [wp.addr.eq(addr + Mux(bsel, depth, 0)), wp.data.eq(data),
+                m.d.comb += [wp.addr.eq(_buf_addr(addr, bsel, depth)), wp.data.eq(data),
                              wp.en.eq(busy & have & (tsel == ti) & en)]
 
     # ------------------------------------------------------------------ DMA store
@@ -603,7 +622,7 @@ class ProgTop(Elaboratable):
         hi_sum = lo_c + rem - 1
         hi_c = Signal(range(max(2, E)), name="st_hi")
         m.d.comb += hi_c.eq(Mux(hi_sum < E - 1, hi_sum, E - 1))
-        row_end = st_c == cols - 1
+        row_end = cols - st_c == 1
         Y = arch.workload.output
         places = {md.index: _Place(m, md.nets[Y.name].layout, f"st_m{md.index}") for md in arch.modes}
         bank = Signal(range(max(2, nb)), name="st_bank")
@@ -631,7 +650,7 @@ class ProgTop(Elaboratable):
                 _next_element(m, row_end, st_r, st_c, places)
                 with m.If(lane_now == hi_c):
                     m.d.sync += [state.eq(WAITW), consumed.eq(consumed + (hi_c - lo_c + 1)),
-                                 self.wlast.eq(consumed + (hi_c - lo_c + 1) == elems)]
+                                 self.wlast.eq(rem == hi_c - lo_c + 1)]
             with m.If(p_valid):
                 data = Signal(32, name="st_rdata")
                 with m.Switch(p_bank):
@@ -650,7 +669,7 @@ class ProgTop(Elaboratable):
                 with m.Else():
                     m.d.sync += [g_beat.eq(g_beat + 1), g_first.eq(1), state.eq(GATHER)]
             with m.If(self.bvalid & self.bready):
-                last_burst = (aw_left == elems) & (aw_row == rows - 1)
+                last_burst = (aw_left == elems) & (rows - aw_row == 1)
                 with m.If(last_burst):
                     m.d.sync += busy.eq(0)
                 with m.Else():
