@@ -1,7 +1,7 @@
-"""DOTA's modelled energy and latency beside H100 measurements of the same DeiT-B and BERT-B GEMMs (issue
+"""DOTA's modelled energy and latency beside H100/H200 measurements of the same DeiT-B and BERT-B GEMMs (issue
 "DOTA", item 4). Needs a CUDA device and PyTorch; without one it exits 2 and writes nothing.
 
-H100 side, per GEMM of one inference (``accelerators.dota.workloads.transformer``: every linear layer and,
+GPU side, per GEMM of one inference (``accelerators.dota.workloads.transformer``: every linear layer and,
 per head, Q·Kᵀ and S·V): the batched product in fp16 (``torch.bmm``, tensor cores) and, where the shape
 allows it, int8 (``torch._int_mm``, per head), timed with CUDA events over repeated launches. Energy: the
 whole inference's GEMMs (each as often as ``count`` says) run back to back for about 2 s while
@@ -11,7 +11,7 @@ whole inference's GEMMs (each as often as ``count`` says) run back to back for a
 DOTA side: ``accelerators.dota.model.simulate`` (DOTA-B, 4 and 8 bits, all optimizations): the same GEMMs'
 latency and energy (the model's per-GEMM rows; the non-GEMM units are left out on both sides).
 
-    python bench/dota_vs_h100.py   -> table, bench/results/dota_vs_h100.json
+    python bench/dota_vs_gpu.py   -> table, bench/results/dota_vs_gpu.json (the device named in it)
 """
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def main() -> int:
     except ImportError:
         ok = False
     if not ok:
-        print("dota_vs_h100: no CUDA device here; the H100 comparison is owed (run this on a GPU machine)")
+        print("dota_vs_gpu: no CUDA device here; the GPU comparison is owed (run this on a GPU machine)")
         return 2
     torch.manual_seed(0)
     dev = torch.device("cuda")
@@ -101,7 +101,7 @@ def main() -> int:
             launches += [f16] * g.count
             d4, d8 = dota[4][g.name], dota[8][g.name]
             rows.append({"model": model, "gemm": g.name, "shape": f"{g.heads}x[{g.n1}x{g.d}]x[{g.d}x{g.n2}]",
-                         "count": g.count, "h100_fp16_us": t16 * 1e3, "h100_int8_us": None if t8 is None else t8 * 1e3,
+                         "count": g.count, "gpu_fp16_us": t16 * 1e3, "gpu_int8_us": None if t8 is None else t8 * 1e3,
                          "dota4_us": d4["latency_ns"] / 1e3, "dota8_us": d8["latency_ns"] / 1e3,
                          "dota4_uj": d4["energy_pj"] / 1e6, "dota8_uj": d8["energy_pj"] / 1e6})
         run = (lambda: [f() for f in launches])
@@ -118,8 +118,8 @@ def main() -> int:
         watts = statistics.mean(pw.samples[2:]) if len(pw.samples) > 3 else None
         mine = [r for r in rows if r["model"] == model]
         totals.append({"model": model, "tokens": wl.tokens if hasattr(wl, "tokens") else tokens,
-                       "h100_gemms_ms": t_inf, "h100_power_w": watts,
-                       "h100_gemms_mj": None if watts is None else watts * wall / reps * 1e3,
+                       "gpu_gemms_ms": t_inf, "gpu_power_w": watts,
+                       "gpu_gemms_mj": None if watts is None else watts * wall / reps * 1e3,
                        "dota4_gemms_ms": sum(r["dota4_us"] * r["count"] for r in mine) / 1e3,
                        "dota8_gemms_ms": sum(r["dota8_us"] * r["count"] for r in mine) / 1e3,
                        "dota4_gemms_mj": sum(r["dota4_uj"] * r["count"] for r in mine) / 1e3,
@@ -127,7 +127,7 @@ def main() -> int:
                        "power_samples": len(pw.samples), "reps": reps})
     print(table(rows, list(rows[0])))
     print(table(totals, [k for k in totals[0] if k != "power_samples"]))
-    print(save("dota_vs_h100", {"device": torch.cuda.get_device_name(), "rows": rows, "totals": totals,
+    print(save("dota_vs_gpu", {"device": torch.cuda.get_device_name(), "rows": rows, "totals": totals,
                                 "method": __doc__}))
     return 0
 
