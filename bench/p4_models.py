@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     if g512:
         print(table([g512], list(g512)))
     print(save("p4_models", {"design": DESIGN, "lego_gen_wall_s": gen_s, "models": rows, "scalesim_subsets": subsets,
-                             "gemm512": g512, "scalesim_config": SCALESIM,
+                             "gemm512": g512, "scalesim_config": SCALESIM, "scalesim_timeout_s": a.scalesim_timeout,
                              "method": "whole-process wall times (subprocess start to exit) of the lego and "
                                        "SCALE-Sim commands, same machine, same run",
                              "targets": {"cycles_per_second": 1e7, "speedup_vs_scalesim": 100}}))
