@@ -47,8 +47,13 @@ def compiled(d: Path, dims, mode, latency, out: Path) -> Path:
     return out
 
 
+# the first three are covered in the default run by tests/simulator/test_program_matrix.py's cases on the same
+# arrays, buses and latencies (2x2 ws 64-bit, 3x2 is+os, 2x4 os 256-bit latency 100): here they run with -m slow
+SLOW_CASES = {"2x2-ws-1k-64b-lat1", "3x2-is+os-2k-256b-lat20", "2x4-os-1k-256b-lat100"}
+
+
 @pytest.mark.rtl
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c in SLOW_CASES else c for c in CASES])
 def test_matrix_rtl_equals_cycle_engine(case, tmp_path_factory, tmp_path):
     array, dfs, spad, acc, bits, dims, mode, lat = CASES[case]
     d = design(tmp_path_factory, array, dfs, spad, acc, bits)
