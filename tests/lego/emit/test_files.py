@@ -6,14 +6,13 @@ the Amaranth/Yosys backend; a warning that names a signal of the generator is no
 unused upper bits of the host address ports ld_addr/rd_addr, whose width is that of the deepest bank), so
 generator logic that makes one fails test_verilator_lint_wall_clean."""
 import re
-import subprocess
 
 import pytest
 
 from lego.emit.files import LINT_VLT
 from lego.generate import generate
 from lego.synth import synth
-from lego.toolchain import require
+from lego.toolchain import verilator_lint
 
 # (workload, shape, array, dataflows, bits, opt): linted and synthesized
 DESIGNS = [
@@ -51,7 +50,6 @@ YAMLS = {"u8.yaml": _GEMM_YAML.format(name="u8", x="uint8", w="uint8", y="int32"
          "u8i8.yaml": _GEMM_YAML.format(name="u8i8", x="uint8", w="int8", y="int32"),
          "i4i8.yaml": _GEMM_YAML.format(name="i4i8", x="int4", w="int8", y="int32")}
 
-_WARNING = re.compile(r"^%Warning-(\w+): \S+ (.*)$", re.M)
 _DIRS = {}
 
 
@@ -72,12 +70,7 @@ def _design(spec, tmp_path_factory):
     return _DIRS[spec]
 
 
-def _lint(cwd, *args):
-    r = subprocess.run([require("verilator"), "--lint-only", "-Wall", *args], cwd=cwd, capture_output=True,
-                       text=True)
-    errors = [ln for ln in r.stderr.splitlines()
-              if ln.startswith("%Error") and not ln.startswith("%Error: Exiting due to")]
-    return r.returncode, _WARNING.findall(r.stderr), errors, r.stderr
+_lint = verilator_lint
 
 
 @pytest.fixture(scope="module", params=DESIGNS, ids=[_id(d) for d in DESIGNS])

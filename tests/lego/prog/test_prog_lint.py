@@ -4,13 +4,12 @@ fixed-shape designs). lint.vlt is lego's backend waivers (``LINT_VLT``, each nar
 more, the reserved bits of the command word (``PROG_LINT``); generator logic that makes a warning fails here.
 Arrays, dataflow sets and AXI widths vary the DMA lanes, the cyclic banking and the burst arithmetic."""
 import re
-import subprocess
 
 import pytest
 
 from lego.emit.files import LINT_VLT
 from lego.prog.generate import PROG_LINT, generate_prog
-from lego.toolchain import require
+from lego.toolchain import verilator_lint
 
 # (array, dataflows, dram_bits), 1 KiB scratchpad and accumulator
 DESIGNS = [
@@ -20,7 +19,6 @@ DESIGNS = [
     ("2x2", ("os", "is", "ws"), 64),
     ("8x8", ("ws",), 64),
 ]
-_WARNING = re.compile(r"^%Warning-(\w+): \S+ (.*)$", re.M)
 _DIRS = {}
 
 
@@ -38,12 +36,7 @@ def _design(spec, tmp_path_factory):
     return _DIRS[spec]
 
 
-def _lint(cwd, *args):
-    r = subprocess.run([require("verilator"), "--lint-only", "-Wall", *args], cwd=cwd, capture_output=True,
-                       text=True)
-    errors = [ln for ln in r.stderr.splitlines()
-              if ln.startswith("%Error") and not ln.startswith("%Error: Exiting due to")]
-    return r.returncode, _WARNING.findall(r.stderr), errors, r.stderr
+_lint = verilator_lint
 
 
 @pytest.mark.parametrize("spec", DESIGNS, ids=[_id(d) for d in DESIGNS])
