@@ -6,7 +6,9 @@ per head, Q·Kᵀ and S·V): the batched product in fp16 (``torch.bmm``, tensor 
 allows it, int8 (``torch._int_mm``, per head), timed with CUDA events over repeated launches. Energy: the
 whole inference's GEMMs (each as often as ``count`` says) run back to back for about 2 s while
 ``nvidia-smi`` samples the board power every 50 ms; energy per inference = mean power x time per inference
-(board power: it includes the GPU's idle share, an upper bound on the GEMMs' own energy).
+(board power: it includes the GPU's idle share, an upper bound on the GEMMs' own energy). The same
+inference is also captured once as a CUDA graph and replayed (``gpu_graph_*``): the GPU's time without
+per-kernel launch cost, its best case at batch 1.
 
 DOTA side: ``accelerators.dota.model.simulate`` (DOTA-B, 4 and 8 bits, all optimizations): the same GEMMs'
 latency and energy (the model's per-GEMM rows; the non-GEMM units are left out on both sides).
@@ -72,6 +74,37 @@ class _Power:
         self.t.join(timeout=2)
 
 
+def _measure(run) -> tuple:
+    """(ms per call, mean board W, mJ per call, power samples, calls) of ``run`` looped for about 2 s."""
+    import torch
+    t = _time_ms(run, 0.5)
+    reps = max(1, int(2000 / t))
+    with _Power() as pw:
+        time.sleep(0.2)
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            run()
+        torch.cuda.synchronize()
+        wall = time.perf_counter() - t0
+    watts = statistics.mean(pw.samples[2:]) if len(pw.samples) > 3 else None
+    return t, watts, None if watts is None else watts * wall / reps * 1e3, len(pw.samples), reps
+
+
+def _graph(run):
+    """The inference's GEMMs captured once as a CUDA graph (no per-kernel launch cost on replay)."""
+    import torch
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        run()                                   # warm-up outside the capture (cuBLAS workspaces)
+    torch.cuda.current_stream().wait_stream(side)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        run()
+    return g
+
+
 def main() -> int:
     try:
         import torch
@@ -105,26 +138,18 @@ def main() -> int:
                          "dota4_us": d4["latency_ns"] / 1e3, "dota8_us": d8["latency_ns"] / 1e3,
                          "dota4_uj": d4["energy_pj"] / 1e6, "dota8_uj": d8["energy_pj"] / 1e6})
         run = (lambda: [f() for f in launches])
-        t_inf = _time_ms(run, 0.5)
-        reps = max(1, int(2000 / t_inf))
-        with _Power() as pw:
-            time.sleep(0.2)
-            torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                run()
-            torch.cuda.synchronize()
-            wall = time.perf_counter() - t0
-        watts = statistics.mean(pw.samples[2:]) if len(pw.samples) > 3 else None
+        t_inf, watts, mj, samples, reps = _measure(run)
+        graph = _graph(run)
+        tg, wg, mjg, _, _ = _measure(graph.replay)
         mine = [r for r in rows if r["model"] == model]
         totals.append({"model": model, "tokens": wl.tokens if hasattr(wl, "tokens") else tokens,
-                       "gpu_gemms_ms": t_inf, "gpu_power_w": watts,
-                       "gpu_gemms_mj": None if watts is None else watts * wall / reps * 1e3,
+                       "gpu_gemms_ms": t_inf, "gpu_power_w": watts, "gpu_gemms_mj": mj,
+                       "gpu_graph_ms": tg, "gpu_graph_power_w": wg, "gpu_graph_mj": mjg,
                        "dota4_gemms_ms": sum(r["dota4_us"] * r["count"] for r in mine) / 1e3,
                        "dota8_gemms_ms": sum(r["dota8_us"] * r["count"] for r in mine) / 1e3,
                        "dota4_gemms_mj": sum(r["dota4_uj"] * r["count"] for r in mine) / 1e3,
                        "dota8_gemms_mj": sum(r["dota8_uj"] * r["count"] for r in mine) / 1e3,
-                       "power_samples": len(pw.samples), "reps": reps})
+                       "power_samples": samples, "reps": reps})
     print(table(rows, list(rows[0])))
     print(table(totals, [k for k in totals[0] if k != "power_samples"]))
     print(save("dota_vs_gpu", {"device": torch.cuda.get_device_name(), "rows": rows, "totals": totals,
