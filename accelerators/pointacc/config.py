@@ -2,10 +2,13 @@
 (``accelerators/config.py``: type checks, YAML in and out with ``preset: NAME`` as a file's base,
 ``replace``), presets ``server``, ``edge`` and ``tiny``.
 
-Provenance of each default is given next to the field: "paper" is PointAcc (Lin et al., MICRO 2021,
-arXiv 2110.07600) as summarized in the team's study notes, where every figure is marked "recalled,
-verify"; "unverified" means nobody has checked it against the PDF; "ours" is our own choice. No
-value here has been checked against the paper.
+Provenance of each default is given next to the field and, with the search behind it, in
+docs/pointacc.md ("Configuration provenance"). "recalled" means a figure the team's study notes
+recall from PointAcc (Lin et al., MICRO 2021, arXiv 2110.07600) and mark "verify"; "ours" is our own
+choice. The paper's body (its configuration and evaluation sections) is in none of the sources we
+hold (searched 2026-12-06: only the abstract and project pages), so no value here is confirmed by
+the paper; the abstract confirms only the structure (a ranking-based mapping kernel, configurable
+caching, temporal fusion of dense layers) and third-party work names a server and an edge version.
 
 The RTL generators take their parameters from here: ``mapping_params()`` for
 ``accelerators.pointacc.mapping.MappingUnit``, ``mmu_params()`` for ``accelerators.pointacc.mmu.MMU``
@@ -37,27 +40,27 @@ class PointAccConfig(Config):
     sorter_width: int = 32          # W, entries per bitonic sorter block; ours (>= 20: DGCNN's k in one block)
     sorter_stages_per_cycle: int = 1  # sorter pipelining: latency ceil(S / this); ours
     point_buffer: int = 16384       # points the on-chip point buffer holds; ours (FPS 16k -> 4k fits)
-    distance_lanes: int = 8         # L, squared distances per cycle; ours, unverified
-    max_neighbors: int = 64         # ball-query K capacity; from PointNet++ SSG (K = 32, 64)
+    distance_lanes: int = 8         # L, squared distances per cycle; ours
+    max_neighbors: int = 64         # ball-query K capacity; ours, from PointNet++ SSG (K = 32, 64)
     coord_bits: int = 21            # signed coordinate width; from sw_reference.pointacc (2**20 range)
     max_kernel_size: int = 7        # sparse-conv kernel K <= 7; from sw_reference.pointacc.kernel_map
     # ---- memory management unit (feature cache) ----
     feature_row_bytes: int = 64     # one feature row = one matrix-unit input vector (int8 lanes); ours
-    cache_bytes: int = 65536        # cache capacity; ours, unverified (paper: configurable caching)
+    cache_bytes: int = 65536        # cache capacity; ours (paper: "configurable caching", no size found)
     cache_block_rows: int = 4       # rows per cache block; ours
     cache_ways: int = 4             # associativity (true LRU); ours
     # ---- matrix unit and on-chip buffers ----
-    mxu_rows: int = 64              # input channels per beat; paper (recalled 64x64, unverified)
-    mxu_cols: int = 64              # output channels per beat; paper (recalled, unverified)
+    mxu_rows: int = 64              # input channels per beat; recalled 64x64, not found in any source held
+    mxu_cols: int = 64              # output channels per beat; recalled, not found in any source held
     acc_buffer_bytes: int = 65536   # int32 output accumulators of an output tile; ours
     weight_buffer_bytes: int = 262144   # on-chip weights of a layer; ours
     fusion_buffer_bytes: int = 262144   # intermediate activations kept on chip by temporal fusion; ours
     # ---- system ----
-    clock_ghz: float = 1.0          # paper (recalled 1 GHz in 40 nm, unverified)
-    dram_latency_cycles: int = 100  # fixed DRAM read latency in cycles; ours, unverified
-    dram_gbps: float = 256.0        # DRAM bandwidth in GB/s; HBM2 (paper recalls HBM2), unverified
+    clock_ghz: float = 1.0          # recalled 1 GHz, not found in any source held
+    dram_latency_cycles: int = 100  # fixed DRAM read latency in cycles; ours
+    dram_gbps: float = 256.0        # GB/s; ours: one HBM2 stack (1024 bit x 2 Gb/s); HBM2 recalled
     dram_energy: str = "hbm2_byte"  # the simulator/energy.py row that prices a DRAM byte
-    node_nm: float = 40.0           # logic/SRAM energy scaled to this node (paper: 40 nm, recalled)
+    node_nm: float = 40.0           # logic/SRAM energy scaled to this node; recalled 40 nm, not found
 
     # ---- derived ----
     @property
@@ -89,7 +92,8 @@ class PointAccConfig(Config):
     def presets(cls) -> dict[str, "PointAccConfig"]:
         return {
             "server": cls(),
-            # PointAcc.Edge (paper recalls about 16x16 with DDR-class memory, unverified); other sizes ours
+            # PointAcc.Edge: 16x16 and DDR-class memory recalled, not found in any source held; 25.6 GB/s is
+            # ours (one 64-bit DDR4-3200 channel); other sizes ours
             "edge": cls(name="edge", sorter_width=16, point_buffer=4096, distance_lanes=4, max_neighbors=64,
                         feature_row_bytes=16, cache_bytes=16384, cache_block_rows=4, cache_ways=2, mxu_rows=16,
                         mxu_cols=16, acc_buffer_bytes=16384, weight_buffer_bytes=65536,
