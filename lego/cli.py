@@ -142,6 +142,9 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     y.add_argument("--yosys", help="a Yosys binary instead of the YoWASP one (e.g. a native 64-bit build for "
                                    "designs that need more than WebAssembly's 4 GiB)")
     y.add_argument("--timeout-s", type=int, default=600, help="time limit for the whole run (default 600 s)")
+    y.add_argument("--no-blackbox", action="store_true",
+                   help="synthesize the modules the manifest marks as black boxes (macros such as DOTA's "
+                        "photonic-core twins) as logic too")
     y.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     li = sub.add_parser("list", help="workloads, dataflows, accelerators, engines")
     li.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -346,7 +349,8 @@ def _synth(a) -> tuple[dict, str]:
     if a.timeout_s < 1:
         raise LegoError(f"--timeout-s: must be a positive number of seconds, got {a.timeout_s}")
     try:
-        res = synth(Path(a.dir), a.target, device=device, yosys=a.yosys, timeout_s=a.timeout_s)
+        res = synth(Path(a.dir), a.target, device=device, yosys=a.yosys, timeout_s=a.timeout_s,
+                    blackbox=not a.no_blackbox)
     except DoesNotFit as e:
         if a.json:
             print(json.dumps(e.result, sort_keys=True))

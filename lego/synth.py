@@ -99,6 +99,31 @@ def _tail(text: str, n: int = 15) -> str:
 
 # ---------------------------------------------------------------------------------------- design
 def load_design(design_dir: Path) -> tuple[str, list[dict], list[Path]]:
+    top, ports, files, _ = load_design_full(design_dir)
+    return top, ports, files
+
+
+def _blackboxes(man: dict) -> tuple[list[str], str]:
+    """The manifest's ``synth.blackbox``: modules that stand for hard or analog macros (DOTA's photonic-core
+    twins) and that synthesis keeps as black boxes unless asked otherwise; and the reason it gives."""
+    spec = man.get("synth") or {}
+    names = spec.get("blackbox") if isinstance(spec, dict) else None
+    names = [] if names is None and isinstance(spec, dict) else names
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        raise LegoError("synth: manifest.json 'synth.blackbox' must be a list of module names")
+    return list(names), str(spec.get("reason", ""))
+
+
+def _check_modules(names: list[str], files: list[Path]) -> None:
+    """Every black-box module the manifest names is a module of the sources."""
+    text = "\n".join(f.read_text() for f in files)
+    missing = [n for n in names if not re.search(rf"^module\s+\\?{re.escape(n)}\s*\(", text, re.M)]
+    if missing:
+        raise LegoError(f"synth: manifest.json 'synth.blackbox' names modules the Verilog does not have: {missing}")
+
+
+def load_design_full(design_dir: Path) -> tuple[str, list[dict], list[Path], dict]:
+    """(top, ports, Verilog files, manifest) of a design directory."""
     design_dir = Path(design_dir)
     try:
         man = json.loads((design_dir / "manifest.json").read_text())
@@ -118,7 +143,7 @@ def load_design(design_dir: Path) -> tuple[str, list[dict], list[Path]]:
     missing = [str(f) for f in files if not f.is_file()]
     if not files or missing:
         raise LegoError(f"synth: files.f lists no Verilog or missing files: {missing}")
-    return man["top"], ports, files
+    return man["top"], ports, files, man
 
 
 def _stage(files: list[Path], work: Path) -> list[str]:
@@ -161,11 +186,18 @@ def gate_equivalents(cells_by_type: dict[str, int]) -> tuple[float, list[str]]:
 
 
 # --------------------------------------------------------------------------------------- generic
-def _generic(tool: str, top: str, srcs: list[str], work: Path, deadline: float) -> dict:
+def _boxing(top: str, blackbox: list[str]) -> str:
+    """Yosys commands that turn the named modules into black boxes (contents dropped, ports kept)."""
+    if not blackbox:
+        return ""
+    return "".join(f"blackbox {n}\n" for n in blackbox) + f"hierarchy -top {top}\n"
+
+
+def _generic(tool: str, top: str, srcs: list[str], work: Path, deadline: float, blackbox=()) -> dict:
     read = "\n".join(f"read_verilog {s}" for s in srcs)
     script = f"""{read}
 hierarchy -check -top {top}
-proc
+{_boxing(top, list(blackbox))}proc
 flatten
 hierarchy -top {top}
 opt_clean
@@ -190,16 +222,17 @@ tee -q -o lut4.json stat -json
         raise LegoError(f"synth: yosys failed on '{top}':\n{_tail(log)}{_wasm_hint(tool, log)}")
     pre, gen, lut = (_stat(work / f) for f in ("pre.json", "generic.json", "lut4.json"))
     by_type = dict(sorted(gen.get("num_cells_by_type", {}).items()))
+    boxed = {t: by_type.pop(t) for t in list(by_type) if t.lstrip("\\") in set(blackbox)}
     ff = sum(n for t, n in by_type.items() if _FF_RE.match(t))
     latches = sum(n for t, n in by_type.items() if _LATCH_RE.match(t))
     ge, unknown = gate_equivalents(by_type)
     pre_types = pre.get("num_cells_by_type", {})
     res = {
-        "cells": gen.get("num_cells", 0),
+        "cells": gen.get("num_cells", 0) - sum(boxed.values()),
         "cells_by_type": by_type,
         "flipflops": ff,
         "ff_registers": sum(n for t, n in pre_types.items() if re.match(r"^\$(a|s|al)?dff", t)),
-        "logic_cells": gen.get("num_cells", 0) - ff,
+        "logic_cells": gen.get("num_cells", 0) - sum(boxed.values()) - ff,
         "memories": pre.get("num_memories", 0),
         "memory_bits": pre.get("num_memory_bits", 0),
         "gate_equivalents": ge,
@@ -208,6 +241,7 @@ tee -q -o lut4.json stat -json
         "latches": latches,
         "comb_loops": loops,
         "check": "pass",
+        "blackboxes": {t.lstrip("\\"): n for t, n in boxed.items()},
     }
     if latches:
         kinds = sorted(t for t in by_type if _LATCH_RE.match(t))
@@ -510,16 +544,24 @@ def _fpga(arch: str, tool: str, top: str, ports: list[dict], srcs: list[str], wo
 # ------------------------------------------------------------------------------------------- API
 def synth(design_dir: Path, target: str = "generic", *, seed: int = 1, timeout_s: float = 600,
           device: str | None = None, dsp: bool | None = None, wrap: bool | None = None,
-          yosys: str | None = None) -> dict:
+          yosys: str | None = None, blackbox: bool = True) -> dict:
     """Synthesise the design in ``design_dir`` for ``target`` ("generic", "ice40" or "ecp5") and return a
     report dict (see docs/synth.md). ``device``: ice40 hx8k (default, ct256), up5k (sg48) or hx1k (tq144);
     ecp5 25k (default), 45k or 85k (CABGA381). ``dsp``/``wrap``: None = automatic. Raises CheckFailed when
     ``check -assert`` fails or latches are inferred (generic), DoesNotFit (a LegoError, with ``result``)
     when the design needs more of a resource than the device has, LegoError on bad input, missing tools,
     tool errors or timeout. ``yosys``: a Yosys binary to use instead of ``find_tool``'s (a native build for
-    designs beyond WebAssembly's 4 GiB)."""
+    designs beyond WebAssembly's 4 GiB). ``blackbox``: keep the manifest's ``synth.blackbox`` modules (hard or
+    analog macros such as DOTA's photonic-core twins) as black boxes (generic target only; the report's
+    ``blackboxes`` counts their instances); False synthesizes them as logic too."""
     device = check_device(target, device)
-    top, ports, files = load_design(Path(design_dir))
+    top, ports, files, man = load_design_full(Path(design_dir))
+    boxes, why = _blackboxes(man) if blackbox else ([], "")
+    _check_modules(boxes, files)
+    if boxes and target != "generic":
+        raise LegoError(f"--target: {target} places every cell, and '{top}' has black-box modules "
+                        f"({', '.join(boxes)}: {why or 'macros'}); use --target generic, or --no-blackbox "
+                        f"to place them as logic")
     tool = _require("yosys", yosys)
     t0 = time.monotonic()
     deadline = t0 + timeout_s
@@ -530,7 +572,9 @@ def synth(design_dir: Path, target: str = "generic", *, seed: int = 1, timeout_s
         work = Path(tmp)
         srcs = _stage(files, work)
         if target == "generic":
-            res.update(_generic(tool, top, srcs, work, deadline))
+            res.update(_generic(tool, top, srcs, work, deadline, boxes))
+            if boxes:
+                res["blackbox_reason"] = why
         else:
             try:
                 res.update(_fpga(target, tool, top, ports, srcs, work, deadline, device, seed, dsp, wrap))
@@ -567,6 +611,9 @@ def format_table(result: dict) -> str:
                 ("gate equivalents", f"{result['gate_equivalents']:,.0f} NAND2 (approx.)"),
                 ("LUT4 estimate", result["lut4_estimate"]),
                 ("latches / loops", f"{result['latches']} / {result['comb_loops']}")]
+        if result.get("blackboxes"):
+            rows.append(("black boxes", ", ".join(f"{n} x{k}" for n, k in result["blackboxes"].items())
+                         + (f" ({result['blackbox_reason']})" if result.get("blackbox_reason") else "")))
     rows.append(("time", f"{result.get('time_s', 0):.1f} s"))
     head = f"{result.get('top')} [{result.get('target')}]"
     w = max(len(k) for k, _ in rows)

