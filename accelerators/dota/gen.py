@@ -92,6 +92,8 @@ def build_files(cfg: DotaConfig) -> Build:
                  "kind": {"linear": 0, "attention": 1}, "post": {"none": 0, "gelu": 1, "layernorm": 2}},
         "config": cfg.to_dict(),
         "sw_reference": "sw_reference.dota_fx",
+        "synth": {"blackbox": [f"{TOP}.twin{t}" for t in range(geo.T)],
+                  "reason": "photonic-core twins: the analog macro's simulation model, not logic to build"},
     }
     report = {"geometry": geo.to_dict(), "accumulator": accum,
               "units": {"softmax": {"L": geo.L, "mult": geo.softmax_mult}, "layernorm": {"N": geo.ln_n, **geo.ln},

@@ -218,10 +218,30 @@ def test_verilator_variants(designs, capsys):
 
 
 @pytest.mark.slow
-def test_synth_clean(designs, capsys):
-    """lego synth DIR (generic Yosys): no latch, no combinational loop, check -assert passes."""
+def test_synth_clean(designs, capsys, tmp_path):
+    """lego synth DIR (generic Yosys): no latch, no combinational loop, check -assert passes; the photonic-core
+    twins are black boxes (one per tile) and the rest is exactly the periphery that ``emit(twin=False)``
+    writes with ports in their place, synthesized on its own."""
+    from accelerators.dota.gen import emit, port_doc
+    from accelerators.dota.rtl.top import PERIPHERY_TOP
+    from lego.synth import synth
     code = main(["synth", str(designs["4bit"]), "--json"])
     out = capsys.readouterr().out
     assert code == 0
     res = json.loads(out)
     assert res["latches"] == 0 and res["comb_loops"] == 0 and res["check"] == "pass" and res["memory_bits"] > 0
+    geo = geometry(load_config(designs["4bit"] / "config.yaml"))
+    assert res["blackboxes"] == {f"lego_dota.twin{t}": 1 for t in range(geo.T)}
+    text, top = emit(geo, twin=False)
+    p = tmp_path / "periphery"
+    p.mkdir()
+    (p / "p.v").write_text(text)
+    (p / "files.f").write_text("p.v\n")
+    (p / "manifest.json").write_text(json.dumps({"top": PERIPHERY_TOP, "ports": port_doc(top)}))
+    per = synth(p)                      # the API: this bare directory is not a lego design (no schema_version)
+    assert (res["cells"], res["flipflops"], res["memory_bits"]) == (per["cells"], per["flipflops"], per["memory_bits"])
+    # the twins are synthesizable logic too
+    assert main(["synth", str(designs["4bit"]), "--no-blackbox", "--json"]) == 0
+    full = json.loads(capsys.readouterr().out)
+    assert full["blackboxes"] == {} and full["latches"] == 0 and full["comb_loops"] == 0
+    assert full["cells"] > res["cells"]
