@@ -27,6 +27,15 @@ def hi_bits(a, lg: int):
     return a[lg:] if lg < len(a) else Const(0, 1)
 
 
+def _buf_addr(a, buf, depth: int):
+    """``a + (depth if buf else 0)``: the address of word ``a`` in buffer ``buf`` of a bank holding two
+    buffers of ``depth`` words (a Cat when depth is a power of two, else no operand narrower than the sum)."""
+    if depth == 1 << len(a):
+        return Cat(a, buf)
+    assert depth < 1 << len(a), (depth, len(a))
+    return Mux(buf, a + depth, a)
+
+
 class BankMapMixin:
     """Grouped read and write ports of ``ProgCore``'s memories. ``_rd_grouped`` and ``_wr_grouped`` are
     called per ``rd`` / ``wr`` node (one per logical bank index); ``_connect_grouped`` drives the physical
@@ -101,7 +110,6 @@ class BankMapMixin:
     def _connect_grouped(self, m, mems):
         """The physical ports of the grouped tensors: physical bank ``j`` serves, in a mode of groups of ``g``,
         logical bank ``j div g`` for the words ``a`` with ``a mod g == j mod g``."""
-        from .rtl import _buf_addr
         w = self.arch.workload
         for t in w.inputs:
             fb = self.fb[t.name]

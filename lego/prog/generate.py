@@ -96,6 +96,38 @@ def counters(arch) -> dict[str, list[list]]:
     return out
 
 
+def fit_box(R: int, C: int, dataflows, bits: int, spad: int, acc: int):
+    """The tile box whose physical banks (``ArchGraph.fused``) fit ``spad`` / ``acc`` bytes, double buffered:
+    ``tile_box``, shrunk while the fused banks need more. Returns (workload, dataflows, arch, box, scratchpad
+    bytes, accumulator bytes)."""
+    eb = bits // 8
+    box = tile_box(R, C, spad, acc, eb)
+    if max(box.values()) >= 1 << DIM_BITS:
+        raise LegoError(f"--scratchpad-kib: the tile box {box} overflows the {DIM_BITS}-bit bound registers")
+    L = R * C // math.gcd(R, C)
+    while True:
+        # fused dataflows share physical banks (ArchGraph.fused: the deepest mode's words where the port
+        # counts' ratios are powers of two, else the most banks times the deepest bank): shrink the box
+        # until the banks, not just the tiles, fit the KiB asked for
+        w = builtin_workload("gemm", dict(box), bits)
+        dfs = [make_dataflow(w, d, (R, C)) for d in dataflows]
+        arch = build_arch(w, dfs)
+        fb = arch.fused
+        used_spad = sum(2 * fb[t.name].nbanks * fb[t.name].depth * eb for t in w.inputs)
+        used_acc = 2 * fb["Y"].nbanks * fb["Y"].depth * ACC_BYTES
+        if used_spad <= spad and used_acc <= acc:
+            break
+        if used_acc > acc or box["K"] <= L:
+            if box["M"] <= L:
+                field = "--accumulator-kib" if used_acc > acc else "--scratchpad-kib"
+                raise LegoError(f"{field}: the banks of the fused dataflows {', '.join(dataflows)} need more than "
+                                f"{(acc if used_acc > acc else spad) // 1024} KiB even for the smallest tile")
+            box = {"M": box["M"] - L, "N": box["N"] - L, "K": box["K"]}
+        else:
+            box = {**box, "K": box["K"] - L}
+    return w, dfs, arch, box, used_spad, used_acc
+
+
 def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], bits: int, spad_kib, acc_kib,
                   dram_bits: int | None, opt: bool, out: Path, force: bool = False) -> dict:
     from ..generate import to_verilog
@@ -116,32 +148,9 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
     R, C = parse_array(array)
     if len(dataflows) > 4:
         raise LegoError("--dataflow: at most 4 fused dataflows (the command's mode field has 2 bits)")
-    eb = bits // 8
-    box = tile_box(R, C, spad, acc, eb)
-    if max(box.values()) >= 1 << DIM_BITS:
-        raise LegoError(f"--scratchpad-kib: the tile box {box} overflows the {DIM_BITS}-bit bound registers")
-    L = R * C // math.gcd(R, C)
-    while True:
-        # fused dataflows share physical banks (ArchGraph.fused: the deepest mode's words where the port
-        # counts' ratios are powers of two, else the most banks times the deepest bank): shrink the box
-        # until the banks, not just the tiles, fit the KiB asked for
-        w = builtin_workload("gemm", dict(box), bits)
-        dfs = [make_dataflow(w, d, (R, C)) for d in dataflows]
-        arch = build_arch(w, dfs)
-        X, Wt = w.inputs
-        fb = arch.fused
-        used_spad = sum(2 * fb[t.name].nbanks * fb[t.name].depth * eb for t in (X, Wt))
-        used_acc = 2 * fb["Y"].nbanks * fb["Y"].depth * ACC_BYTES
-        if used_spad <= spad and used_acc <= acc:
-            break
-        if used_acc > acc or box["K"] <= L:
-            if box["M"] <= L:
-                field = "--accumulator-kib" if used_acc > acc else "--scratchpad-kib"
-                raise LegoError(f"{field}: the banks of the fused dataflows {', '.join(dataflows)} need more than "
-                                f"{(acc if used_acc > acc else spad) // 1024} KiB even for the smallest tile")
-            box = {"M": box["M"] - L, "N": box["N"] - L, "K": box["K"]}
-        else:
-            box = {**box, "K": box["K"] - L}
+    w, dfs, arch, box, used_spad, used_acc = fit_box(R, C, dataflows, bits, spad, acc)
+    X, Wt = w.inputs
+    fb = arch.fused
     _check_structure(arch)
     pg = lower(arch, 32, force_rmw=True)
     naive_bits = 0

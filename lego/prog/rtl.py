@@ -12,7 +12,7 @@ from amaranth.lib.memory import Memory
 
 from ..emit.array import ArrayCore, add_bases, pack_fields, step_counters
 from ..prim.lower import bits_for
-from .banks import BankMapMixin, hi_bits, lo_bits
+from .banks import BankMapMixin, _buf_addr, hi_bits, lo_bits
 from .spec import ADDR_BITS, BUF_BIT, CSR, DIM_BITS, OP, PAGE, load_lanes, log2i
 
 
@@ -238,15 +238,6 @@ class ProgCore(BankMapMixin, ArrayCore):
                 m.d.comb += [wp.addr.eq(a[:aw]), wp.data.eq(new), wp.en.eq(a[aw] & (self.ybuf_r == u))]
         else:
             super()._node(m, nid, n, in_edges, mems)
-
-
-def _buf_addr(a, buf, depth: int):
-    """``a + (depth if buf else 0)``: the address of word ``a`` in buffer ``buf`` of a bank holding two
-    buffers of ``depth`` words (a Cat when depth is a power of two, else no operand narrower than the sum)."""
-    if depth == 1 << len(a):
-        return Cat(a, buf)
-    assert depth < 1 << len(a), (depth, len(a))
-    return Mux(buf, a + depth, a)
 
 
 class _Cyc:
