@@ -49,6 +49,35 @@ class ModeArch:
 
 
 @dataclass(frozen=True)
+class FusedBank:
+    """The physical banks of one tensor, shared by all fused modes (``ArchGraph.fused``).
+
+    A mode whose layout has fewer banks (ports) than ``nbanks`` sees each of its logical banks as a group
+    of ``groups[mode]`` physical banks (a power of two ``g``): word ``a`` of logical bank ``b`` lies in
+    physical bank ``b·g + a mod g`` at address ``a div g``. The words per tensor are then the deepest
+    mode's words, not (most banks) x (deepest bank). Where a ratio of port counts is not a power of two
+    (or a layout is replicated) the banks fall back to (most banks, deepest bank), all groups 1, and
+    ``fallback`` says why."""
+    tensor: str
+    nbanks: int
+    depth: int
+    groups: tuple[int, ...]          # per mode index
+    fallback: str | None = None
+
+    @property
+    def grouped(self) -> bool:
+        return any(g > 1 for g in self.groups)
+
+    def doc(self, modes) -> dict:
+        """``manifest.prog.banks[tensor]``: physical banks, depth (words per buffer) and per mode group size."""
+        out = {"banks": self.nbanks, "depth": self.depth,
+               "groups": {md.df.name: g for md, g in zip(modes, self.groups)}}
+        if self.fallback:
+            out["fallback"] = self.fallback
+        return out
+
+
+@dataclass(frozen=True)
 class ArchGraph:
     workload: Workload
     modes: tuple[ModeArch, ...]
@@ -65,6 +94,29 @@ class ArchGraph:
         """(physical banks, depth) shared by all modes."""
         return (max(m.nets[tensor].layout.nbanks for m in self.modes),
                 max(m.nets[tensor].layout.depth for m in self.modes))
+
+    def fused_bank(self, tensor: str) -> FusedBank:
+        """Capacity-preserving banks of ``tensor`` shared by all modes (``FusedBank``)."""
+        lays = [m.nets[tensor].layout for m in self.modes]
+        nb = max(lay.nbanks for lay in lays)
+        ratios = [nb / lay.nbanks for lay in lays]
+        bad = None
+        if any(lay.replicated for lay in lays):
+            bad = "a replicated layout"
+        elif any(r != int(r) or int(r) & (int(r) - 1) for r in ratios):
+            ports = sorted({lay.nbanks for lay in lays})
+            bad = (f"port counts {', '.join(map(str, ports))}: a ratio is not a power of two; "
+                   f"(most banks) x (deepest bank)")
+        if bad is not None:
+            return FusedBank(tensor, *self.banks(tensor), (1,) * len(lays), bad)
+        groups = tuple(int(r) for r in ratios)
+        depth = max(-(-lay.depth // g) for lay, g in zip(lays, groups))
+        return FusedBank(tensor, nb, depth, groups)
+
+    @property
+    def fused(self) -> dict[str, FusedBank]:
+        """Per tensor, the physical banks shared by the fused modes (``fused_bank``)."""
+        return {t.name: self.fused_bank(t.name) for t in self.workload.tensors}
 
     def mux_inputs(self) -> int:
         """Extra operand-mux inputs that fusion costs: Σ over FU ports with >1 distinct source."""

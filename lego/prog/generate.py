@@ -96,6 +96,38 @@ def counters(arch) -> dict[str, list[list]]:
     return out
 
 
+def fit_box(R: int, C: int, dataflows, bits: int, spad: int, acc: int):
+    """The tile box whose physical banks (``ArchGraph.fused``) fit ``spad`` / ``acc`` bytes, double buffered:
+    ``tile_box``, shrunk while the fused banks need more. Returns (workload, dataflows, arch, box, scratchpad
+    bytes, accumulator bytes)."""
+    eb = bits // 8
+    box = tile_box(R, C, spad, acc, eb)
+    if max(box.values()) >= 1 << DIM_BITS:
+        raise LegoError(f"--scratchpad-kib: the tile box {box} overflows the {DIM_BITS}-bit bound registers")
+    L = R * C // math.gcd(R, C)
+    while True:
+        # fused dataflows share physical banks (ArchGraph.fused: the deepest mode's words where the port
+        # counts' ratios are powers of two, else the most banks times the deepest bank): shrink the box
+        # until the banks, not just the tiles, fit the KiB asked for
+        w = builtin_workload("gemm", dict(box), bits)
+        dfs = [make_dataflow(w, d, (R, C)) for d in dataflows]
+        arch = build_arch(w, dfs)
+        fb = arch.fused
+        used_spad = sum(2 * fb[t.name].nbanks * fb[t.name].depth * eb for t in w.inputs)
+        used_acc = 2 * fb["Y"].nbanks * fb["Y"].depth * ACC_BYTES
+        if used_spad <= spad and used_acc <= acc:
+            break
+        if used_acc > acc or box["K"] <= L:
+            if box["M"] <= L:
+                field = "--accumulator-kib" if used_acc > acc else "--scratchpad-kib"
+                raise LegoError(f"{field}: the banks of the fused dataflows {', '.join(dataflows)} need more than "
+                                f"{(acc if used_acc > acc else spad) // 1024} KiB even for the smallest tile")
+            box = {"M": box["M"] - L, "N": box["N"] - L, "K": box["K"]}
+        else:
+            box = {**box, "K": box["K"] - L}
+    return w, dfs, arch, box, used_spad, used_acc
+
+
 def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], bits: int, spad_kib, acc_kib,
                   dram_bits: int | None, opt: bool, out: Path, force: bool = False) -> dict:
     from ..generate import to_verilog
@@ -116,30 +148,9 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
     R, C = parse_array(array)
     if len(dataflows) > 4:
         raise LegoError("--dataflow: at most 4 fused dataflows (the command's mode field has 2 bits)")
-    eb = bits // 8
-    box = tile_box(R, C, spad, acc, eb)
-    if max(box.values()) >= 1 << DIM_BITS:
-        raise LegoError(f"--scratchpad-kib: the tile box {box} overflows the {DIM_BITS}-bit bound registers")
-    L = R * C // math.gcd(R, C)
-    while True:
-        # fused dataflows share physical banks (the most banks of any mode times the deepest): shrink the box
-        # until the banks, not just the tiles, fit the KiB asked for
-        w = builtin_workload("gemm", dict(box), bits)
-        dfs = [make_dataflow(w, d, (R, C)) for d in dataflows]
-        arch = build_arch(w, dfs)
-        X, Wt = w.inputs
-        used_spad = sum(2 * arch.banks(t.name)[0] * arch.banks(t.name)[1] * eb for t in (X, Wt))
-        used_acc = 2 * arch.banks("Y")[0] * arch.banks("Y")[1] * ACC_BYTES
-        if used_spad <= spad and used_acc <= acc:
-            break
-        if used_acc > acc or box["K"] <= L:
-            if box["M"] <= L:
-                field = "--accumulator-kib" if used_acc > acc else "--scratchpad-kib"
-                raise LegoError(f"{field}: the banks of the fused dataflows {', '.join(dataflows)} need more than "
-                                f"{(acc if used_acc > acc else spad) // 1024} KiB even for the smallest tile")
-            box = {"M": box["M"] - L, "N": box["N"] - L, "K": box["K"]}
-        else:
-            box = {**box, "K": box["K"] - L}
+    w, dfs, arch, box, used_spad, used_acc = fit_box(R, C, dataflows, bits, spad, acc)
+    X, Wt = w.inputs
+    fb = arch.fused
     _check_structure(arch)
     pg = lower(arch, 32, force_rmw=True)
     naive_bits = 0
@@ -160,6 +171,7 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
         "drain": drains, "counters": counters(arch), "ld_lanes": dict(top.ld_lanes),
         "fresh": {md.df.name: list(pg.fresh[md.index]) for md in arch.modes},
         "y_moving": {md.df.name: [bool(md.nets["Y"].M[:, k].any()) for k in range(len(md.df.T))] for md in arch.modes},
+        "banks": {t: b.doc(arch.modes) for t, b in fb.items()},
         "opcodes": OP, "csr": CSR, "limits": {"addr_bits": ADDR_BITS, "dim_bits": DIM_BITS},
         "design_hash": design_hash,
     }
@@ -177,8 +189,8 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
            "host_protocol": "docs/programmable.md: DRAM behind the AXI4 master m_axi_*, commands on "
                             "cmd_valid/cmd_ready/cmd_data, done after END"}
     rep = {"fus": len(arch.fus), "array": [R, C], "box": box,
-           "memory": {"banks": {t.name: arch.banks(t.name)[0] for t in w.tensors},
-                      "depth": {t.name: arch.banks(t.name)[1] for t in w.tensors},
+           "memory": {"banks": {t.name: fb[t.name].nbanks for t in w.tensors},
+                      "depth": {t.name: fb[t.name].depth for t in w.tensors},
                       "buffers": 2, "scratchpad_bytes": used_spad, "accumulator_bytes": used_acc},
            "registers": {"lp_bits": d.lp_bits, "emitted_bits": top.core.emitted_bits},
            "lp": {k: d.lp_stats.get(k) for k in ("variables", "constraints", "solve_seconds", "solver")},

@@ -12,6 +12,7 @@ from amaranth.lib.memory import Memory
 
 from ..emit.array import ArrayCore, add_bases, pack_fields, step_counters
 from ..prim.lower import bits_for
+from .banks import BankMapMixin, _buf_addr, hi_bits, lo_bits
 from .spec import ADDR_BITS, BUF_BIT, CSR, DIM_BITS, OP, PAGE, load_lanes, log2i
 
 
@@ -26,12 +27,13 @@ def _next_element(m, row_end, r, c, places: dict) -> None:
     for pl in places.values():
         pl.step(m, row_end)
 
-class ProgCore(ArrayCore):
+class ProgCore(BankMapMixin, ArrayCore):
     """ArrayCore of the tile box, programmable: ``go`` starts one COMPUTE with the latched mode, buffers,
     accumulate flag, counter extents (``ext``) and iterator bounds (``lim``)."""
 
     def __init__(self, arch, pg):
         super().__init__(arch, pg)
+        self._init_banks()           # physical banks and depths: ArchGraph.fused (lego.prog.banks)
         self.busy = Signal(name="cp_busy")
         w = arch.workload
         assert pg.rmw, "the programmable core accumulates across commands (lower(force_rmw=True))"
@@ -153,6 +155,7 @@ class ProgCore(ArrayCore):
         self._y_banks(m)
         for nid in sorted(pg.nodes, key=lambda x: pg.sigma[x]):
             self._node(m, nid, pg.nodes[nid], ins[nid], mems)
+        self._connect_grouped(m, mems)
         return m
 
     def _memory_depth(self, depth: int) -> int:
@@ -185,9 +188,15 @@ class ProgCore(ArrayCore):
         if n.kind == "rd":
             t = n.attrs["tensor"]
             a = self._input(m, by_slot["a"])
-            rp = mems[(t, n.attrs["bank"])].read_port(domain="sync")
             aw = pg.nodes[by_slot["a"].src].width - 2
             valid, en = a[aw], a[aw + 1]
+            if self.fb[t].grouped:
+                vreg = Signal(name=f"rd_{t}_{n.attrs['bank']}_v")
+                data = self._rd_grouped(m, t, n.attrs["bank"], a[:aw], en, vreg, valid, mems,
+                                        mems[(t, 0)].shape)
+                m.d.comb += v.eq(Mux(vreg, data, 0))
+                return
+            rp = mems[(t, n.attrs["bank"])].read_port(domain="sync")
             vreg = Signal(name=f"rd_{t}_{n.attrs['bank']}_v")
             depth = self.in_banks[t][1]
             m.d.comb += [rp.addr.eq(_buf_addr(a[:aw], self.buf_of[t], depth)), rp.en.eq(en)]
@@ -213,9 +222,13 @@ class ProgCore(ArrayCore):
             a = self._input(m, by_slot["a"])
             vals = {mi: self._input(m, e) for e in in_edges if e.slot != "a" for mi in e.delta}
             val = self._mode_mux(vals, Const(0, yb))
-            wps, rps, dp = self.ybank[n.attrs["bank"]]
             aw = pg.nodes[by_slot["a"].src].width - 2
             ahead = self._input(m, by_slot["a"], early=1)
+            if self.fb[w.output.name].grouped:
+                self._wr_grouped(m, n.attrs["bank"], a[:aw], ahead[:aw], a[aw], a[aw + 1], val, yb)
+                m.d.comb += v.eq(val)
+                return
+            wps, rps, dp = self.ybank[n.attrs["bank"]]
             old = Signal(signed(yb), name=f"wr_{n.attrs['bank']}_old")
             new = Signal(signed(yb), name=f"wr_{n.attrs['bank']}_new")
             m.d.comb += [dp.eq(ahead[:aw]),
@@ -225,15 +238,6 @@ class ProgCore(ArrayCore):
                 m.d.comb += [wp.addr.eq(a[:aw]), wp.data.eq(new), wp.en.eq(a[aw] & (self.ybuf_r == u))]
         else:
             super()._node(m, nid, n, in_edges, mems)
-
-
-def _buf_addr(a, buf, depth: int):
-    """``a + (depth if buf else 0)``: the address of word ``a`` in buffer ``buf`` of a bank holding two
-    buffers of ``depth`` words (a Cat when depth is a power of two, else no operand narrower than the sum)."""
-    if depth == 1 << len(a):
-        return Cat(a, buf)
-    assert depth < 1 << len(a), (depth, len(a))
-    return Mux(buf, a + depth, a)
 
 
 class _Cyc:
@@ -564,21 +568,30 @@ class ProgTop(Elaboratable):
                 j = Signal(range(max(2, P)), name=f"ld_{t.name}_{b}_slot")
                 for md in arch.modes:
                     lay = md.nets[t.name].layout
-                    if b >= lay.nbanks:
+                    # (grouped banks, lego.prog.banks: physical bank b is word a mod g of logical bank b div g)
+                    g = c.fb[t.name].groups[md.index]
+                    lb, lg = b // g, log2i(g)
+                    if lb >= lay.nbanks:
                         continue                  # this mode leaves the bank unused
                     pl = places[(ti, md.index)]
-                    rd, cd = divmod(lay.bank_ids[b], lay.B[1])
+                    rd, cd = divmod(lay.bank_ids[lb], lay.B[1])
                     with m.If(msel == md.index):
+                        jsel = []
                         if lanes[ti][md.index] == 1:
-                            m.d.comb += [en.eq((pl.row.digit == rd) & (pl.col.digit == cd)), addr.eq(pl.addr)]
+                            en_l, a_l = (pl.row.digit == rd) & (pl.col.digit == cd), pl.addr
                         else:
                             cb, B1 = pl.col.cb, lay.B[1]
                             if cd == B1 - 1:              # cb <= cd always: no wrap
                                 jj, wrap = cd - cb, 0
                             else:                         # (cd + B1 - cb where cb > cd)
                                 jj, wrap = Mux(cb <= cd, cd - cb, B1 - (cb - cd)), cb > cd
-                            m.d.comb += [en.eq((pl.row.digit == rd) & (jj < n)), j.eq(jj),
-                                         addr.eq(pl.addr + wrap)]
+                            en_l, jsel, a_l = (pl.row.digit == rd) & (jj < n), [j.eq(jj)], pl.addr + wrap
+                        if g == 1:
+                            m.d.comb += [en.eq(en_l), *jsel, addr.eq(a_l)]
+                        else:
+                            la = Signal(range(max(2, lay.depth)), name=f"ld_{t.name}_{b}_m{md.index}_laddr")
+                            m.d.comb += [la.eq(a_l), en.eq(en_l & (lo_bits(la, lg) == b % g)), *jsel,
+                                         addr.eq(hi_bits(la, lg))]
                 data = Signal(ew, name=f"ld_{t.name}_{b}_data")
                 if P == 1:
                     m.d.comb += data.eq(slots[0])
@@ -627,8 +640,13 @@ class ProgTop(Elaboratable):
         places = {md.index: _Place(m, md.nets[Y.name].layout, f"st_m{md.index}") for md in arch.modes}
         bank = Signal(range(max(2, nb)), name="st_bank")
         for mi, pl in places.items():
+            g = c.fb[Y.name].groups[mi]
             with m.If(msel == mi):
-                m.d.comb += [bank.eq(pl.bank), c.st_addr.eq(pl.addr)]
+                if g == 1:
+                    m.d.comb += [bank.eq(pl.bank), c.st_addr.eq(pl.addr)]
+                else:                     # grouped banks (lego.prog.banks)
+                    m.d.comb += [bank.eq(Cat(lo_bits(pl.addr, log2i(g)), pl.bank)),
+                                 c.st_addr.eq(hi_bits(pl.addr, log2i(g)))]
         issue = busy & (state == GATHER)
         m.d.comb += [self.wdata.eq(wbeat), self.wstrb.eq(wstrb), self.bready.eq(busy & (state == WAITB))]
         with m.If(go):

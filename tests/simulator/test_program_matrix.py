@@ -42,6 +42,11 @@ DESIGNS = {
     "4x4-is-2k-64b": ("4x4", ("is",), 2, 8, 64),
     "8x4-os+is-8k-256b": ("8x4", ("os", "is"), 8, 32, 256),
     "8x8-ws-16k-256b": ("8x8", ("ws",), 16, 32, 256),
+    # fused modes whose port counts differ (X 2/2/8, W 8/4/4, Y 4/8/2 banks in ws/os/is): capacity-preserving
+    # grouped banks (lego.prog.banks), groups of 1, 2 and 4 physical banks
+    "2x4-ws+os+is-1k-128b": ("2x4", ("ws", "os", "is"), 1, 4, 128),
+    # groups of 8 (X 8/8/64, W 64/8/8, Y 8/64/8 banks in ws/os/is)
+    "8x8-ws+os+is-4k-128b": ("8x8", ("ws", "os", "is"), 4, 16, 128),
 }
 
 # case id: (design, layer (lego compile --layer), mode, DRAM latency)
@@ -50,6 +55,9 @@ DEFAULT = {
     "dwconv-p1-3x2-1k-128b-lat1-os": ("3x2-is+os-1k-128b", "dwconv2d:C=4,H=12,W=12,R=4,S=4,PAD=1", "os", 1),
     "bmm-2x4-1k-256b-lat100-os": ("2x4-os-1k-256b", "bmm:B=2,M=24,N=44,K=4", "os", 100),
     "gemm-3x2-1k-128b-lat20-is": ("3x2-is+os-1k-128b", "gemm:M=36,N=54,K=6", "is", 20),
+    "gemm-2x4-fused-1k-128b-lat20-ws": ("2x4-ws+os+is-1k-128b", "gemm:M=48,N=40,K=24", "ws", 20),
+    "gemm-2x4-fused-1k-128b-lat1-os": ("2x4-ws+os+is-1k-128b", "gemm:M=40,N=48,K=20", "os", 1),
+    "gemm-2x4-fused-1k-128b-lat20-is": ("2x4-ws+os+is-1k-128b", "gemm:M=44,N=40,K=22", "is", 20),
 }
 SLOW = {
     "conv-s1p0-4x4-4k-128b-lat20-ws": ("4x4-ws+os-4k-128b", "conv2d:C=4,H=18,W=18,K=32,R=3,S=3", "ws", 20),
@@ -61,6 +69,9 @@ SLOW = {
                                         1),
     "gemm-2x2-1k-64b-lat1-ws": ("2x2-ws-1k-64b", "gemm:M=44,N=44,K=10", "ws", 1),
     "gemm-8x8-16k-256b-lat1-ws": ("8x8-ws-16k-256b", "gemm:M=128,N=256,K=64", "ws", 1),
+    "gemm-8x8-fused-4k-128b-lat20-ws": ("8x8-ws+os+is-4k-128b", "gemm:M=96,N=88,K=40", "ws", 20),
+    "gemm-8x8-fused-4k-128b-lat1-os": ("8x8-ws+os+is-4k-128b", "gemm:M=88,N=96,K=36", "os", 1),
+    "gemm-8x8-fused-4k-128b-lat20-is": ("8x8-ws+os+is-4k-128b", "gemm:M=96,N=96,K=32", "is", 20),
 }
 CASES = {**{k: pytest.param(k, marks=pytest.mark.rtl, id=k) for k in DEFAULT},
          **{k: pytest.param(k, marks=[pytest.mark.rtl, pytest.mark.slow], id=k) for k in SLOW}}
