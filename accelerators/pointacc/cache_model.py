@@ -29,6 +29,7 @@ class Event:
     hit: bool
     writeback: int | None = None      # block address written back before the fill
     fill: int | None = None           # block address fetched
+    evict: int | None = None          # block address evicted (clean or dirty), None when a way was free
 
 
 @dataclass
@@ -85,6 +86,8 @@ class CacheModel:
             inval = [i for i in range(self.ways) if not self.valid[s][i]]
             w = inval[0] if inval else self.age[s].index(self.ways - 1)
             ev = Event(False, fill=t * self.sets + s)
+            if self.valid[s][w]:
+                ev.evict = self.tag[s][w] * self.sets + s
             if self.valid[s][w] and self.dirty[s][w]:
                 ev.writeback = self.tag[s][w] * self.sets + s
                 self.stats.writebacks += 1
