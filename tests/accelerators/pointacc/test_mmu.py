@@ -1,8 +1,9 @@
 """PointAcc MMU RTL: gather / scatter / scatter-add / flush through the cache, under Icarus and
 Verilator (bench: mmu_bench.py). Hits, misses, write-backs, the DRAM request sequence and the
 cycles must equal the Python cache model (accelerators.pointacc.cache_model) and
-cycles.mmu_cycles exactly; gathered rows and the final DRAM image must equal the logical memory
-contents. Workloads: random maps with locality and the gather/scatter-add streams of a real sparse
+cycles.mmu_cycles exactly (blocking units m0-m3, mshrs 1; non-blocking n0-n3, 4 MSHRs, DRAM latency
+20, 1, 100, 20); gathered rows and the final DRAM image must equal the logical memory contents (a plain
+dict of rows, independent of the cache). Workloads: random maps with locality and the gather/scatter-add streams of a real sparse
 convolution (the submanifold kernel map of a voxelized Ouster crop). Also: verilator -Wall lint.
 """
 from __future__ import annotations
@@ -218,3 +219,75 @@ def test_verilator_lint(tmp_path, kw):
     src = emit(tmp_path / "lego_pointacc_mmu.v", MMU(**kw), "lego_pointacc_mmu")
     res = lint(src, "lego_pointacc_mmu", tmp_path)
     assert res.returncode == 0 and "%Warning" not in res.stderr, res.stderr[-3000:]
+
+
+def _old_blocking(model, op, rows, lat):
+    """The blocking MMU's cycles as the formula stood before the non-blocking MMU (independent of dram.py)."""
+    model.reset_stats()
+    for r in rows:
+        model.access(int(r), op != "gather")
+    st, br = model.stats, model.block_rows
+    return 1 + st.hits + st.misses * (lat + br + 2) + st.writebacks * (br + 1)
+
+
+def test_mshrs1_is_the_old_blocking_formula():
+    """Property (seeded random geometries, streams and latencies): mmu_cycles with mshrs = 1 is the old
+    blocking formula for gathers, scatters and scatter-adds alike; mshrs > 1 changes only gathers."""
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        sets, ways, br = int(rng.choice([1, 2, 4, 8])), int(rng.integers(1, 4)), int(rng.choice([1, 2, 4]))
+        lat, n = int(rng.integers(1, 120)), int(rng.integers(0, 200))
+        rows = rng.integers(0, int(rng.integers(1, 200)), size=n).tolist()
+        op = str(rng.choice(["gather", "scatter", "scatter_add"]))
+        warm = rng.integers(0, 100, size=20).tolist()
+        a, b, c = (CacheModel(sets, ways, br) for _ in range(3))
+        for m in (a, b, c):
+            for r in warm:
+                m.access(r, True)
+        got = mmu_cycles(a, op, rows, lat)["cycles"]
+        assert got == _old_blocking(b, op, rows, lat)
+        nb = mmu_cycles(c, op, rows, lat, 4, 8)["cycles"]
+        if op != "gather":
+            assert nb == got
+
+
+def test_nb_timing_c_equals_reference_and_stream_cache():
+    """dram.nb_stream_cycles (compiled) = its Python reference = per-op mmu_cycles on CacheModel; the network
+    model's ReadStreamCache.events gives the same timing as CacheModel, op by op, over two passes."""
+    from accelerators.pointacc.cache_model import ReadStreamCache
+    from accelerators.pointacc.dram import nb_stream_cycles
+    rng = np.random.default_rng(5)
+    for _ in range(150):
+        sets, ways, br = int(rng.choice([1, 2, 4])), int(rng.integers(1, 4)), int(rng.choice([1, 2, 4]))
+        n = int(rng.integers(1, 300))
+        rows = rng.integers(0, int(rng.integers(2, 100)), size=n)
+        st = np.unique(np.concatenate([[0], rng.integers(0, n, size=int(rng.integers(0, 4)))]))
+        lat, q = int(rng.integers(1, 60)), int(rng.choice([2, 4, 8, 16]))
+        m = int(rng.integers(2, q + 1))
+        cm, want = CacheModel(sets, ways, br), 0
+        for _ in range(2):
+            for a, b in zip(st, list(st[1:]) + [n]):
+                want += mmu_cycles(cm, "gather", rows[a:b].tolist(), lat, m, q)["cycles"]
+        rc, got, ref_py = ReadStreamCache(sets, ways, br), 0, 0
+        for _ in range(2):
+            k, d = rc.events(rows)
+            got += nb_stream_cycles(k, d, st, lat, br, m, q)
+            ref_py += nb_stream_cycles(k, d, st, lat, br, m, q, use_c=False)
+        assert want == got == ref_py
+
+
+def test_nb_hand_values():
+    """dram.nb_gather_cycles by hand: LAT 10, B 2, 2 MSHRs, queue 4."""
+    from accelerators.pointacc.dram import nb_gather_cycles
+    # four hits: accepted in cycles 1..4, popped 2..5, drain 6
+    assert nb_gather_cycles([0] * 4, [0] * 4, 10, 2, 2, 4) == 6
+    # miss at 1 (ready 13), hit at 2 waits behind it: pops 13, 14; drain 15
+    assert nb_gather_cycles([1, 0], [0, 0], 10, 2, 2, 4) == 15
+    # three misses: issued 1, 3 (B apart), the third waits for an MSHR: 1 + 10 + 2 = 13; pops 13, 15, 25
+    assert nb_gather_cycles([1, 1, 1], [0, 0, 0], 10, 2, 2, 4) == 26
+    # queue of 4: a miss then 4 hits: hits at 2, 3, 4; the 4th waits for the miss's pop (13) -> 14
+    assert nb_gather_cycles([1, 0, 0, 0, 0], [0] * 5, 10, 2, 2, 4) == 13 + 4 + 1
+    # a miss whose victim was read by the entry just before: waits for that entry's pop
+    assert nb_gather_cycles([1, 1], [0, 1], 10, 2, 2, 4) == (1 + 12) + 1 + 12 + 1
+    # a dirty victim: the queue drains, then write-back + fill (LAT + 2B + 2), a retried hit
+    assert nb_gather_cycles([0, 2], [0, 0], 10, 2, 2, 4) == 2 + 1 + 10 + 4 + 2 + 1 + 1
