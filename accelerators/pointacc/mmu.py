@@ -482,7 +482,7 @@ class MMU(wiring.Component):
                 m.d.sync += qn.eq(qn - 1)
             # fills: the beats of the oldest read go to its line
             with m.If((fn != 0) & self.dram_resp_valid):
-                m.d.comb += [dw.en.eq(1), dw.addr.eq((Array(f_base)[frp] + fb)[:LA]), dw.data.eq(self.dram_resp_data)]
+                m.d.comb += [dw.en.eq(1), dw.addr.eq(Cat(fb[:LBR], Array(f_base)[frp][LBR:]) if LBR else Array(f_base)[frp]), dw.data.eq(self.dram_resp_data)]
                 m.d.sync += fb.eq((fb + 1)[:LBR + 1])
                 with m.If(fb == BR - 1):
                     m.d.comb += fdone.eq(1)

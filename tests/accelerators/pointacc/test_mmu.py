@@ -2,7 +2,7 @@
 Verilator (bench: mmu_bench.py). Hits, misses, write-backs, the DRAM request sequence and the
 cycles must equal the Python cache model (accelerators.pointacc.cache_model) and
 cycles.mmu_cycles exactly (blocking units m0-m3, mshrs 1; non-blocking n0-n3, 4 MSHRs, DRAM latency
-20, 1, 100, 20); gathered rows and the final DRAM image must equal the logical memory contents (a plain
+20, 1, 20, 100); gathered rows and the final DRAM image must equal the logical memory contents (a plain
 dict of rows, independent of the cache). Workloads: random maps with locality and the gather/scatter-add streams of a real sparse
 convolution (the submanifold kernel map of a voxelized Ouster crop). Also: verilator -Wall lint.
 """
@@ -35,11 +35,11 @@ UNITS = {
     "m1": (dict(lanes=2, lane_bits=16, block_rows=1, sets=4, ways=3, addr_bits=16), 1),
     "m2": (dict(lanes=8, lane_bits=8, block_rows=2, sets=1, ways=4, addr_bits=16), 11),
     "m3": (dict(lanes=1, lane_bits=32, block_rows=8, sets=16, ways=1, addr_bits=16), 3),
-    # non-blocking gathers (mshrs 4): the same caches at DRAM latencies 20, 1, 100, 20
+    # non-blocking gathers (mshrs 4): the same caches at DRAM latencies 20, 1, 20, 100
     "n0": (dict(lanes=4, lane_bits=8, block_rows=4, sets=8, ways=2, addr_bits=16, mshrs=4, queue=8), 20),
     "n1": (dict(lanes=2, lane_bits=16, block_rows=1, sets=4, ways=3, addr_bits=16, mshrs=4, queue=8), 1),
-    "n2": (dict(lanes=8, lane_bits=8, block_rows=2, sets=1, ways=4, addr_bits=16, mshrs=4, queue=4), 100),
-    "n3": (dict(lanes=1, lane_bits=32, block_rows=8, sets=16, ways=1, addr_bits=16, mshrs=4, queue=16), 20),
+    "n2": (dict(lanes=8, lane_bits=8, block_rows=2, sets=1, ways=4, addr_bits=16, mshrs=4, queue=4), 20),
+    "n3": (dict(lanes=1, lane_bits=32, block_rows=8, sets=16, ways=1, addr_bits=16, mshrs=4, queue=16), 100),
 }
 
 
@@ -212,7 +212,7 @@ def test_preset_mmu_params():
         assert p["sets"] * p["ways"] * p["block_rows"] * p["lanes"] == PointAccConfig.preset(name).cache_bytes
 
 
-@pytest.mark.parametrize("kw", [UNITS["m0"][0], UNITS["m1"][0], UNITS["m3"][0],
+@pytest.mark.parametrize("kw", [UNITS["m0"][0], UNITS["m1"][0], UNITS["m3"][0], UNITS["n0"][0], UNITS["n2"][0],
                                 pytest.param(PointAccConfig.preset("edge").mmu_params(), marks=pytest.mark.slow,
                                              id="edge")])
 def test_verilator_lint(tmp_path, kw):
