@@ -10,6 +10,9 @@ e.g. the input or output index of each kernel-map pair plus a base) and, per ent
 - ``OP_FLUSH`` (4): writes every dirty block back and invalidates the cache (no map);
 - other opcodes: nothing, done after one cycle.
 
+Parameters: lanes, lane_bits, block_rows, sets, ways, addr_bits as below; ``mshrs`` (1..64, gather
+misses in flight, 1 = blocking) and ``queue`` (a power of two in 2..256, >= mshrs: return-queue entries).
+
 Cache (policy exactly as ``accelerators.pointacc.cache_model.CacheModel``): blocks of
 ``block_rows`` rows, ``sets`` sets (a power of two) of ``ways`` ways, true-LRU replacement (the
 victim is the lowest invalid way, else the oldest), write-allocate, write-back. Tags, valid/dirty
@@ -22,7 +25,8 @@ Ports (clk/rst: sync domain)
     start, op (3), count (24)   start an op while busy is low: count map entries follow
     m_valid, m_row (AW), m_tag (16), m_data (RW)   map entry stream (hold until m_ready)
     m_ready      Out  the entry is accepted in this cycle (combinational: a hit in the cache state)
-    out_valid, out_data (RW), out_tag (16)   gather results, two cycles after acceptance
+    out_valid, out_data (RW), out_tag (16)   gather results, two cycles after acceptance (non-blocking:
+                 two cycles after leaving the return queue)
     dram_req_valid, dram_req_write, dram_req_addr (AW), dram_req_data (RW)   Out: DRAM requests.
                  A read request (write = 0) asks for the block_rows rows from a block-aligned
                  address; a write request writes one row (a write-back is block_rows consecutive
@@ -34,7 +38,17 @@ Ports (clk/rst: sync domain)
     busy, done, cycles (32)     as the mapping unit (host protocol)
     hits, misses, writebacks (32)   counters of the last op (a miss's retried access is not a hit)
 
-Schedule (``cycles.mmu_cycles``): per entry, a hit takes 1 cycle; a miss takes
+Non-blocking gathers (``mshrs`` >= 2; ``mshrs`` = 1 elaborates none of this): in a gather, a hit or a
+miss with a clean (or invalid) victim is accepted into an in-order return queue of ``queue`` entries
+(the tags, valid bits and LRU ages are updated at acceptance, so hits and misses are the cache model's);
+the miss issues its block read in the same cycle and its line waits in a fill FIFO of ``mshrs`` entries.
+A miss is accepted only with a free queue entry, a free MSHR, B cycles after the previous read, and no
+queued entry on the line it evicts (a CAM over the queue); a dirty victim waits for an empty queue and
+then takes the blocking write-back and fill below. The queue's head leaves when it is a hit or its fill
+is complete (DRAM beats are taken in request order); its row comes out two cycles later, so out_* follow
+the map order. Exact timing: ``dram.nb_gather_cycles``. m_ready then means: accepted into the queue.
+
+Schedule of the blocking MMU (``cycles.mmu_cycles``; scatters, and gathers with ``mshrs`` = 1): per entry, a hit takes 1 cycle; a miss takes
 LAT + block_rows + 2 cycles, plus block_rows + 1 when the victim is dirty (detect 1, write-back
 block_rows + 1, read request 1, wait LAT + block_rows - 1 for the last beat, retried hit 1). A
 gather/scatter op takes 1 + sum of its entries (the last cycle drains the pipeline); a flush takes
