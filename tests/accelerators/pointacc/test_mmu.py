@@ -121,14 +121,12 @@ def build_unit(prefix, kw, lat, rng, conv):
             "logic": logic}
 
 
-@pytest.fixture(scope="module")
-def design(tmp_path_factory):
-    d = tmp_path_factory.mktemp("mmu_rtl")
-    top = SideBySide([(p, MMU(**kw)) for p, (kw, _) in UNITS.items()])
+def make_design(d, units_spec, seed=7):
+    top = SideBySide([(p, MMU(**kw)) for p, (kw, _) in units_spec.items()])
     src = emit(d / "lego_pointacc_mmu_top.v", top, "lego_pointacc_mmu_top")
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(seed)
     conv_in, conv_out, nvox = sparse_conv_map()
-    units = [build_unit(p, kw, lat, rng, (conv_in, conv_out)) for p, (kw, lat) in UNITS.items()]
+    units = [build_unit(p, kw, lat, rng, (conv_in, conv_out)) for p, (kw, lat) in units_spec.items()]
     stim = {"units": [{"prefix": u["prefix"], "latency": u["latency"], "block_rows": u["kw"]["block_rows"],
                        "row_bits": u["row_bits"], "seed": u["seed"],
                        "max_cycles_per_job": max(j["exp"]["cycles"] for j in u["jobs"]) + 50,
@@ -138,9 +136,7 @@ def design(tmp_path_factory):
     return {"dir": d, "src": src, "units": units, "conv_pairs": len(conv_in), "voxels": nvox}
 
 
-@pytest.fixture(scope="module", params=["icarus", "verilator"])
-def sim(request, design):
-    engine = request.param
+def run_sim(design, engine):
     d = design["dir"]
     result = d / f"result_{engine}.json"
     ok = run_cocotb(engine=engine, sources=[design["src"]], top="lego_pointacc_mmu_top", test_module="mmu_bench",
@@ -150,7 +146,7 @@ def sim(request, design):
     return json.loads(result.read_text())
 
 
-def test_data_exact(sim, design):
+def check_data(sim, design):
     for u, got in zip(design["units"], sim["units"]):
         dram = {int(a): v for a, v in got[-1]["dram"].items()}
         for i, (j, r) in enumerate(zip(u["jobs"], got)):
@@ -161,7 +157,7 @@ def test_data_exact(sim, design):
             assert dram.get(row, dram_init(row, u["seed"], u["row_bits"])) == v, f"{u['prefix']} row {row}"
 
 
-def test_hits_misses_cycles_exact(sim, design):
+def check_counts_cycles(sim, design):
     bad = []
     for u, got in zip(design["units"], sim["units"]):
         for i, (j, r) in enumerate(zip(u["jobs"], got)):
@@ -172,6 +168,40 @@ def test_hits_misses_cycles_exact(sim, design):
                 bad.append(f"{u['prefix']} job {i} {j['op']}: (measured, port, hits, misses, wb) {have} != {want}"
                            + ("" if r["reqs"] == j["reqs"] else "; DRAM requests differ"))
     assert not bad, "\n".join(bad)
+
+
+@pytest.fixture(scope="module")
+def design(tmp_path_factory):
+    return make_design(tmp_path_factory.mktemp("mmu_rtl"), UNITS)
+
+
+@pytest.fixture(scope="module", params=["icarus", "verilator"])
+def sim(request, design):
+    return run_sim(design, request.param)
+
+
+def test_data_exact(sim, design):
+    check_data(sim, design)
+
+
+def test_hits_misses_cycles_exact(sim, design):
+    check_counts_cycles(sim, design)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["icarus", "verilator"])
+def test_preset_mmus_at_latency_100(tmp_path, engine):
+    """The edge and tiny presets' MMUs (16 MSHRs / queue 64, 4 / 8) and the edge MMU made blocking
+    (mshrs 1), DRAM latency 100, on the same random and real-map jobs: exact as above; the non-blocking
+    gather of the real map is faster than the blocking one."""
+    edge, tiny = PointAccConfig.preset("edge").mmu_params(), PointAccConfig.preset("tiny").mmu_params()
+    spec = {"e0": (edge, 100), "e1": ({**edge, "mshrs": 1}, 100), "t0": (tiny, 100)}
+    design = make_design(tmp_path, spec, seed=8)
+    sim = run_sim(design, engine)
+    check_data(sim, design)
+    check_counts_cycles(sim, design)
+    e0, e1 = (u["jobs"][7]["exp"] for u in design["units"][:2])
+    assert (e0["hits"], e0["misses"]) == (e1["hits"], e1["misses"]) and e0["cycles"] < e1["cycles"]
 
 
 def test_real_map_workload(design):
