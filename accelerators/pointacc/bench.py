@@ -162,7 +162,7 @@ def plan(cfg: PointAccConfig, case: dict, mxu_latency: int, dram_latency: int = 
     for o, pr in enumerate(km.pairs):
         if not len(pr):
             continue
-        mc = mmu_cycles(cache, "gather", pr[:, 0].tolist(), dram_latency)
+        mc = mmu_cycles(cache, "gather", pr[:, 0].tolist(), dram_latency, cfg.mmu_mshrs, cfg.mmu_queue)
         bp.conv.append({"offset": o, "rows": pr[:, 0].tolist(), "outs": pr[:, 1].tolist(),
                         "mmu_cycles": mc["cycles"], "hits": mc["hits"], "misses": mc["misses"],
                         "cycles": gather_gemm_cycles(R, mc["cycles"], mxu_latency)})

@@ -29,6 +29,7 @@ class Event:
     hit: bool
     writeback: int | None = None      # block address written back before the fill
     fill: int | None = None           # block address fetched
+    evict: int | None = None          # block address evicted (clean or dirty), None when a way was free
 
 
 @dataclass
@@ -85,6 +86,8 @@ class CacheModel:
             inval = [i for i in range(self.ways) if not self.valid[s][i]]
             w = inval[0] if inval else self.age[s].index(self.ways - 1)
             ev = Event(False, fill=t * self.sets + s)
+            if self.valid[s][w]:
+                ev.evict = self.tag[s][w] * self.sets + s
             if self.valid[s][w] and self.dirty[s][w]:
                 ev.writeback = self.tag[s][w] * self.sets + s
                 self.stats.writebacks += 1
@@ -148,7 +151,19 @@ class ReadStreamCache:
         self.misses += (repeat - 2) * m2
         return h, m
 
-    def _run(self, rows) -> tuple[int, int]:
+    def events(self, rows):
+        """Read ``rows`` once, like ``run``, and return each access's timing class in stream order: (kinds,
+        dists) as ``dram.nb_stream_cycles`` takes them (kind 0 hit, 1 miss; dist: how many accesses back the
+        evicted block was last read, 0 when the miss evicted nothing)."""
+        import numpy as np
+        r = np.asarray(rows, dtype=np.int64).ravel()
+        kinds = np.zeros(r.size, dtype=np.int8)
+        dists = np.zeros(r.size, dtype=np.int32)
+        if r.size:
+            self._run(r, (kinds, dists))
+        return kinds, dists
+
+    def _run(self, rows, out=None) -> tuple[int, int]:
         import numpy as np
         r = np.asarray(rows, dtype=np.int64).ravel()
         if r.size == 0:
@@ -166,6 +181,8 @@ class ReadStreamCache:
         starts = np.concatenate([[0], cuts])
         ends = np.concatenate([cuts, [kb.size]])
         ways = self.ways
+        if out is not None:
+            return self._run_events(kb, ks, starts, ends, order, new, hits, out)
         for a, e in zip(starts.tolist(), ends.tolist()):
             lst = self.mru[int(ks[a])]
             for x in kb[a:e].tolist():
@@ -180,6 +197,43 @@ class ReadStreamCache:
                     lst.insert(0, x)
                     if len(lst) > ways:
                         lst.pop()
+        self.hits += hits
+        self.misses += misses
+        return hits, misses
+
+    def _run_events(self, kb, ks, starts, ends, order, new, hits, out) -> tuple[int, int]:
+        """``_run``'s per-set loop, also recording each miss and the distance back to the last access of the
+        block it evicts (into ``out`` = (kinds, dists), indexed by stream position)."""
+        import numpy as np
+        kinds, dists = out
+        new_idx = np.flatnonzero(new)
+        first = order[new_idx]                                              # stream index of each run's start
+        last = order[np.concatenate([new_idx[1:], [new.size]]) - 1]         # ... and of its end
+        miss_at, miss_dist = [], []
+        misses, ways = 0, self.ways
+        for a, e in zip(starts.tolist(), ends.tolist()):
+            lst = self.mru[int(ks[a])]
+            seen: dict[int, int] = {}
+            for x, i0, i1 in zip(kb[a:e].tolist(), first[a:e].tolist(), last[a:e].tolist()):
+                if lst and lst[0] == x:
+                    hits += 1
+                elif x in lst:
+                    lst.remove(x)
+                    lst.insert(0, x)
+                    hits += 1
+                else:
+                    misses += 1
+                    lst.insert(0, x)
+                    miss_at.append(i0)
+                    if len(lst) > ways:
+                        y = lst.pop()
+                        miss_dist.append(i0 - seen[y] if y in seen else 0)
+                    else:
+                        miss_dist.append(0)
+                seen[x] = i1
+        if miss_at:
+            kinds[np.asarray(miss_at)] = 1
+            dists[np.asarray(miss_at)] = np.asarray(miss_dist, dtype=np.int64).clip(0, 2**31 - 1)
         self.hits += hits
         self.misses += misses
         return hits, misses

@@ -49,6 +49,8 @@ class PointAccConfig(Config):
     cache_bytes: int = 65536        # cache capacity; ours (paper: "configurable caching", no size found)
     cache_block_rows: int = 4       # rows per cache block; ours
     cache_ways: int = 4             # associativity (true LRU); ours
+    mmu_mshrs: int = 16             # gather misses in flight (1 = the blocking MMU); ours, see docs/pointacc.md
+    mmu_queue: int = 64             # in-order return queue of a gather, entries (a power of two); ours
     # ---- matrix unit and on-chip buffers ----
     mxu_rows: int = 64              # input channels per beat; recalled 64x64, not found in any source held
     mxu_cols: int = 64              # output channels per beat; recalled, not found in any source held
@@ -85,7 +87,8 @@ class PointAccConfig(Config):
     def mmu_params(self) -> dict[str, int]:
         """Keyword arguments of ``MMU`` (rows of feature_row_bytes int8 lanes)."""
         return {"lanes": self.feature_row_bytes, "lane_bits": 8, "block_rows": self.cache_block_rows,
-                "sets": self.cache_sets, "ways": self.cache_ways, "addr_bits": 24}
+                "sets": self.cache_sets, "ways": self.cache_ways, "addr_bits": 24,
+                "mshrs": self.mmu_mshrs, "queue": self.mmu_queue}
 
     # ---- presets ----
     @classmethod
@@ -101,7 +104,7 @@ class PointAccConfig(Config):
             # small RTL for fast benches and FPGA fits (ours)
             "tiny": cls(name="tiny", sorter_width=4, point_buffer=64, distance_lanes=2, max_neighbors=8,
                         coord_bits=12, feature_row_bytes=4, cache_bytes=64, cache_block_rows=2, cache_ways=2,
-                        mxu_rows=4, mxu_cols=4, acc_buffer_bytes=1024, weight_buffer_bytes=4096,
+                        mxu_rows=4, mxu_cols=4, mmu_mshrs=4, mmu_queue=8, acc_buffer_bytes=1024, weight_buffer_bytes=4096,
                         fusion_buffer_bytes=4096, dram_latency_cycles=8, dram_gbps=4.0, dram_energy="dram_byte"),
         }
 
@@ -130,6 +133,10 @@ class PointAccConfig(Config):
         unit = self.feature_row_bytes * self.cache_block_rows * self.cache_ways
         need(self, self.cache_bytes % unit == 0 and _pow2(self.cache_bytes // unit), "cache_bytes",
              f"must be a power-of-two multiple of feature_row_bytes*cache_block_rows*cache_ways = {unit}")
+        need(self, 1 <= self.mmu_mshrs <= 64, "mmu_mshrs", "must be in 1..64 (1 = the blocking MMU)")
+        need(self, 2 <= self.mmu_queue <= 256 and _pow2(self.mmu_queue), "mmu_queue",
+             "must be a power of two in 2..256")
+        need(self, self.mmu_mshrs <= self.mmu_queue, "mmu_mshrs", f"must be <= mmu_queue = {self.mmu_queue}")
         need(self, self.acc_buffer_bytes >= 4 * self.mxu_cols, "acc_buffer_bytes",
              f"must hold one output row of int32 accumulators (>= {4 * self.mxu_cols})")
         need(self, self.weight_buffer_bytes >= self.mxu_rows * self.mxu_cols, "weight_buffer_bytes",

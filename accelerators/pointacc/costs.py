@@ -13,6 +13,7 @@ from simulator import energy as E
 from sw_reference import pointacc as ref
 
 from .cache_model import ReadStreamCache
+from .dram import nb_stream_cycles
 from .config import PointAccConfig
 from .cycles import ball_query_cycles, downsample_cycles, fps_cycles, kernel_map_cycles, knn_cycles, mxu_cycles
 from .driver import Geometry
@@ -304,19 +305,36 @@ class Costs:
                       f"weight buffer {cfg.weight_buffer_bytes} B)")
         return best
 
-    def gather(self, rows: np.ndarray, ops: int, repeat: int = 1) -> None:
-        """Gathered feature rows (row addresses, in order; the stream ``repeat`` times) in ``ops`` MMU ops,
-        through the cache or not."""
+    def gather(self, rows: np.ndarray, ops: int, repeat: int = 1, starts=None) -> None:
+        """Gathered feature rows (row addresses, in order; the stream ``repeat`` times) in ``ops`` MMU ops
+        (``ops / repeat`` per pass, starting at the stream indices ``starts``; default: equal parts), through
+        the cache or not. The MMU's cycles: blocking (``mmu_mshrs`` = 1) a hit 1, a miss LAT + B + 2, an op
+        1 more; non-blocking ``dram.nb_stream_cycles`` over the cache's hits and misses in stream order."""
         cfg, r = self.cfg, np.asarray(rows, dtype=np.int64)
         n = int(r.size) * repeat
         lat, br = cfg.dram_latency_cycles, cfg.cache_block_rows
         self.rec["gathers"] += n
         if self.cache:
             c = ReadStreamCache(cfg.cache_sets, cfg.cache_ways, br)        # a layer's features start cold
-            h, m = c.run(r, repeat)
+            if cfg.mmu_mshrs > 1 and r.size:
+                per_pass = ops // repeat
+                if starts is None:
+                    starts = (np.arange(per_pass, dtype=np.int64) * r.size) // per_pass
+                cyc = 0
+                for p in range(min(repeat, 2)):           # passes after the second repeat the second exactly
+                    k, d = c.events(r)
+                    cp = nb_stream_cycles(k, d, starts, lat, br, cfg.mmu_mshrs, cfg.mmu_queue)
+                    cyc += cp if p == 0 else (repeat - 1) * cp
+                    if p == 1 and repeat > 2:
+                        c.hits += (repeat - 2) * int(k.size - np.count_nonzero(k))
+                        c.misses += (repeat - 2) * int(np.count_nonzero(k))
+                h, m = c.hits, c.misses
+                self.rec["mmu_cycles"] += cyc
+            else:
+                h, m = c.run(r, repeat)
+                self.rec["mmu_cycles"] += ops + h + m * (lat + br + 2)
             self.rec["cache_hits"] += h
             self.rec["cache_misses"] += m
-            self.rec["mmu_cycles"] += ops + h + m * (lat + br + 2)
             self.rec["energy_pj_cache"] += (n + m * br) * self.e_cache_row
             self.dram("features_in", m * br * cfg.feature_row_bytes)
         else:
@@ -340,7 +358,8 @@ class Costs:
         chunk_key = out_tile * len(km.pairs) + pr[:, 0]
         chunks = int(np.count_nonzero(np.diff(chunk_key))) + 1
         rows = (pr[:, 1][:, None] * rpp + np.arange(rpp)).ravel()
-        self.gather(rows, chunks * pl["groups"], repeat=pl["groups"])
+        starts = np.concatenate([[0], np.flatnonzero(np.diff(chunk_key)) + 1]) * rpp
+        self.gather(rows, chunks * pl["groups"], repeat=pl["groups"], starts=starts)
         ct = _cdiv(c_out, cfg.mxu_cols)
         self._mxu(rpp * ct, chunks, npairs)                       # every group: its column tiles
         self._macs(npairs * c_in * c_out)

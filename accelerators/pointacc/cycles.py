@@ -27,9 +27,9 @@ API
     job_cycles(geo, job, points, queries=None)     dispatch on a driver.Job
     kernel_map_breakdown(...)                      the per-offset terms
 
-The MMU (``accelerators.pointacc.mmu.MMU``): ``mmu_cycles(cache_model, op, rows, dram_latency)``
-replays the op on a ``cache_model.CacheModel`` and returns cycles, hits, misses, write-backs and
-the DRAM block traffic.
+The MMU (``accelerators.pointacc.mmu.MMU``): ``mmu_cycles(cache_model, op, rows, dram_latency, mshrs,
+queue)`` replays the op on a ``cache_model.CacheModel`` and returns cycles, hits, misses, write-backs and
+the DRAM block traffic; the gather timing (blocking and non-blocking) is ``dram.py``'s.
 
 The matrix unit (``accelerators.pointacc.matrix.MatrixUnit``, latency LAT from its generated datapath):
     mxu_cycles(R, n, LAT)                          R + n + LAT   (one weight tile, n beats from the host)
@@ -43,6 +43,7 @@ import numpy as np
 
 from sw_reference import pointacc as ref
 
+from .dram import CLEAN_MISS, DIRTY_MISS, HIT, blocking_gather_cycles, nb_gather_cycles
 from .driver import Geometry, Job
 
 __all__ = ["fps_cycles", "knn_cycles", "ball_query_cycles", "sort_cycles", "downsample_cycles",
@@ -187,40 +188,49 @@ def job_cycles(geo: Geometry, job: Job, points, queries=None) -> int:
 
 
 # ------------------------------------------------------------------------------------------ MMU
-def mmu_cycles(model, op: str, rows=(), dram_latency: int = 1) -> dict:
+def mmu_cycles(model, op: str, rows=(), dram_latency: int = 1, mshrs: int = 1, queue: int = 8) -> dict:
     """Apply one MMU op to a ``cache_model.CacheModel`` (mutating it) and return the op's exact
     cycles and counters: {'cycles', 'hits', 'misses', 'writebacks', 'fills' (block addresses read),
-    'written' (block addresses written back, in order)}.
+    'written' (block addresses written back, in order), 'kinds', 'dists' (the entries' timing classes,
+    ``dram.py``)}.
 
-    op: 'gather', 'scatter', 'scatter_add' (one access per row of ``rows``) or 'flush'. A hit costs 1
-    cycle, a miss LAT + B + 2 (+ B + 1 with a dirty victim), B = block_rows; the op adds 1 (the
-    final drain). A flush costs sets*ways + (B + 1) * dirty + 1.
+    op: 'gather', 'scatter', 'scatter_add' (one access per row of ``rows``) or 'flush'. Blocking
+    (scatters, and gathers with ``mshrs`` = 1): a hit costs 1 cycle, a miss LAT + B + 2 (+ B + 1 with a
+    dirty victim), B = block_rows; the op adds 1 (the final drain). A gather with ``mshrs`` >= 2 (a
+    return queue of ``queue`` entries): ``dram.nb_gather_cycles``. A flush costs
+    sets*ways + (B + 1) * dirty + 1.
     """
     br = model.block_rows
     model.reset_stats()
     if op == "flush":
         written = model.flush()
         return {"cycles": model.sets * model.ways + (br + 1) * len(written) + 1, "hits": 0, "misses": 0,
-                "writebacks": len(written), "fills": [], "written": written}
+                "writebacks": len(written), "fills": [], "written": written, "kinds": [], "dists": []}
     if op not in ("gather", "scatter", "scatter_add"):
         raise ValueError(f"op: unknown MMU op {op!r}")
     if dram_latency < 1:
         raise ValueError(f"dram_latency_cycles: must be >= 1, got {dram_latency}")
-    cyc = 1
-    fills, written = [], []
-    for r in rows:
+    fills, written, kinds, dists = [], [], [], []
+    last: dict[int, int] = {}          # block -> index of its last access
+    for i, r in enumerate(rows):
         ev = model.access(int(r), op != "gather")
         if ev.hit:
-            cyc += 1
+            kinds.append(HIT)
+            dists.append(0)
         else:
-            cyc += dram_latency + br + 2
             fills.append(ev.fill)
+            kinds.append(CLEAN_MISS if ev.writeback is None else DIRTY_MISS)
+            dists.append(i - last[ev.evict] if ev.evict in last else 0)
             if ev.writeback is not None:
-                cyc += br + 1
                 written.append(ev.writeback)
+        last[int(r) // br] = i
+    if op == "gather" and mshrs > 1:
+        cyc = nb_gather_cycles(kinds, dists, dram_latency, br, mshrs, queue)
+    else:
+        cyc = blocking_gather_cycles(kinds, dram_latency, br)
     st = model.stats
     return {"cycles": cyc, "hits": st.hits, "misses": st.misses, "writebacks": st.writebacks, "fills": fills,
-            "written": written}
+            "written": written, "kinds": kinds, "dists": dists}
 
 
 # ------------------------------------------------------------------------------------ matrix unit

@@ -10,6 +10,9 @@ e.g. the input or output index of each kernel-map pair plus a base) and, per ent
 - ``OP_FLUSH`` (4): writes every dirty block back and invalidates the cache (no map);
 - other opcodes: nothing, done after one cycle.
 
+Parameters: lanes, lane_bits, block_rows, sets, ways, addr_bits as below; ``mshrs`` (1..64, gather
+misses in flight, 1 = blocking) and ``queue`` (a power of two in 2..256, >= mshrs: return-queue entries).
+
 Cache (policy exactly as ``accelerators.pointacc.cache_model.CacheModel``): blocks of
 ``block_rows`` rows, ``sets`` sets (a power of two) of ``ways`` ways, true-LRU replacement (the
 victim is the lowest invalid way, else the oldest), write-allocate, write-back. Tags, valid/dirty
@@ -22,7 +25,8 @@ Ports (clk/rst: sync domain)
     start, op (3), count (24)   start an op while busy is low: count map entries follow
     m_valid, m_row (AW), m_tag (16), m_data (RW)   map entry stream (hold until m_ready)
     m_ready      Out  the entry is accepted in this cycle (combinational: a hit in the cache state)
-    out_valid, out_data (RW), out_tag (16)   gather results, two cycles after acceptance
+    out_valid, out_data (RW), out_tag (16)   gather results, two cycles after acceptance (non-blocking:
+                 two cycles after leaving the return queue)
     dram_req_valid, dram_req_write, dram_req_addr (AW), dram_req_data (RW)   Out: DRAM requests.
                  A read request (write = 0) asks for the block_rows rows from a block-aligned
                  address; a write request writes one row (a write-back is block_rows consecutive
@@ -34,7 +38,17 @@ Ports (clk/rst: sync domain)
     busy, done, cycles (32)     as the mapping unit (host protocol)
     hits, misses, writebacks (32)   counters of the last op (a miss's retried access is not a hit)
 
-Schedule (``cycles.mmu_cycles``): per entry, a hit takes 1 cycle; a miss takes
+Non-blocking gathers (``mshrs`` >= 2; ``mshrs`` = 1 elaborates none of this): in a gather, a hit or a
+miss with a clean (or invalid) victim is accepted into an in-order return queue of ``queue`` entries
+(the tags, valid bits and LRU ages are updated at acceptance, so hits and misses are the cache model's);
+the miss issues its block read in the same cycle and its line waits in a fill FIFO of ``mshrs`` entries.
+A miss is accepted only with a free queue entry, a free MSHR, B cycles after the previous read, and no
+queued entry on the line it evicts (a CAM over the queue); a dirty victim waits for an empty queue and
+then takes the blocking write-back and fill below. The queue's head leaves when it is a hit or its fill
+is complete (DRAM beats are taken in request order); its row comes out two cycles later, so out_* follow
+the map order. Exact timing: ``dram.nb_gather_cycles``. m_ready then means: accepted into the queue.
+
+Schedule of the blocking MMU (``cycles.mmu_cycles``; scatters, and gathers with ``mshrs`` = 1): per entry, a hit takes 1 cycle; a miss takes
 LAT + block_rows + 2 cycles, plus block_rows + 1 when the victim is dirty (detect 1, write-back
 block_rows + 1, read request 1, wait LAT + block_rows - 1 for the last beat, retried hit 1). A
 gather/scatter op takes 1 + sum of its entries (the last cycle drains the pipeline); a flush takes
@@ -65,7 +79,7 @@ class MMU(wiring.Component):
 
     @quiet_refusal
     def __init__(self, lanes: int = 4, lane_bits: int = 8, block_rows: int = 4, sets: int = 8, ways: int = 2,
-                 addr_bits: int = 20):
+                 addr_bits: int = 20, mshrs: int = 1, queue: int = 8):
         for v, name in ((lanes, "feature_row_bytes"), (lane_bits, "lane_bits"), (ways, "cache_ways")):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name}: must be a positive int, got {v!r}")
@@ -77,6 +91,11 @@ class MMU(wiring.Component):
         if not isinstance(addr_bits, int) or addr_bits <= self.lbr + self.ls or addr_bits > 40:
             raise ValueError(f"addr_bits: must exceed log2(block_rows * sets) = {self.lbr + self.ls} "
                              f"and be <= 40, got {addr_bits!r}")
+        if isinstance(mshrs, bool) or not isinstance(mshrs, int) or not 1 <= mshrs <= 64:
+            raise ValueError(f"mmu_mshrs: must be in 1..64, got {mshrs!r}")
+        if not _pow2(queue) or queue < 2 or queue > 256 or mshrs > queue:
+            raise ValueError(f"mmu_queue: must be a power of two in 2..256 and >= mmu_mshrs, got {queue!r}")
+        self.mshrs, self.queue = mshrs, queue
         self.lanes, self.lane_bits, self.br, self.sets, self.ways, self.aw = lanes, lane_bits, block_rows, sets, \
             ways, addr_bits
         self.rw = lanes * lane_bits
@@ -242,6 +261,83 @@ class MMU(wiring.Component):
         m.d.comb += dr.addr.eq(acc_addr)
         wb_addr = daddr(v_set, v_way, bcnt[:OFFB])
         fill_addr = daddr(v_set, v_way, bcnt[:OFFB])
+        # ---- non-blocking gathers (mshrs >= 2): in-order return queue, fill FIFO of the misses in flight
+        NB = self.mshrs > 1
+        if NB:
+            Q, M = self.queue, self.mshrs
+            LQ = max(1, (Q - 1).bit_length())
+            q_addr = [Signal(LA, name=f"q_addr{j}") for j in range(Q)]
+            q_tag = [Signal(TAG_BITS, name=f"q_tag{j}") for j in range(Q)]
+            q_miss = [Signal(name=f"q_miss{j}") for j in range(Q)]
+            q_occ = [Signal(name=f"q_occ{j}") for j in range(Q)]
+            wp, rp = Signal(LQ), Signal(LQ)
+            qn = Signal(range(Q + 1))
+            f_base = [Signal(LA, name=f"f_base{j}") for j in range(M)]
+            fwp, frp = Signal(range(M)), Signal(range(M))
+            fn = Signal(range(M + 1))           # fills in flight
+            rdy = Signal(range(M + 1))          # completed fills whose miss entries are still queued
+            fb = Signal(LBR + 1)                # beat of the oldest fill
+            gap = Signal(range(max(2, BR)))     # cycles until the next read may be issued
+            push, pop, issue, fdone = Signal(), Signal(), Signal(), Signal()
+            push_addr, push_miss = Signal(LA), Signal()
+            zero_off = Const(0, OFFB)
+            vic_base = daddr(set_in, vic, zero_off)
+            miss_addr = daddr(set_in, vic, off_in)
+            cam = Signal()
+            m.d.comb += cam.eq(Cat(*[q_occ[j] & (q_addr[j][LBR:] == vic_base[LBR:]) for j in range(Q)]).any())
+            qfree = Signal()
+            m.d.comb += qfree.eq(qn != Q)
+
+            def wrap(x, n):
+                return Mux(x == n - 1, 0, x + 1)[:len(x)]
+
+            def nb_front():
+                """ACC of a gather: accept hits and clean misses into the queue; a dirty victim waits for an
+                empty queue, then takes the blocking write-back and fill."""
+                vd = Array(d_in)[vic] if NW > 1 else d_in[0]
+                vv = Array(v_in)[vic] if NW > 1 else v_in[0]
+                vt = Array(t_in)[vic] if NW > 1 else t_in[0]
+                clean_ok = Signal(name="clean_ok")
+                m.d.comb += clean_ok.eq(~hit & ~(vv & vd) & qfree & (fn != M) & (gap == 0) & ~cam)
+                m.d.comb += self.m_ready.eq((hit & qfree) | clean_ok)
+                with m.If(self.m_valid & ((hit & qfree) | clean_ok)):
+                    m.d.sync += [nacc.eq((nacc + 1)[:COUNT_BITS]), retry.eq(0)]
+                    m.d.comb += push.eq(1)
+                    with m.If(nacc == (count - 1)[:COUNT_BITS]):
+                        m.next = "NB_TAIL"
+                with m.If(self.m_valid & hit & qfree):
+                    with m.If(~retry):
+                        m.d.sync += hits.eq(hits + 1)
+                    with m.Switch(set_in if NS > 1 else Const(0, 1)):
+                        for s_, upd in touch(set_in, hit_way):
+                            with m.Case(s_):
+                                m.d.sync += upd
+                    m.d.comb += [push_addr.eq(acc_addr), push_miss.eq(0)]
+                with m.Elif(self.m_valid & clean_ok):
+                    m.d.sync += misses.eq(misses + 1)
+                    with m.Switch(set_in if NS > 1 else Const(0, 1)):
+                        for s_, upd in touch(set_in, vic):
+                            with m.Case(s_):
+                                m.d.sync += upd
+                    set_grid(valid, set_in, vic, 1)
+                    set_grid(dirty, set_in, vic, 0)
+                    set_grid(tag, set_in, vic, tag_in)
+                    base_row = Cat(Const(0, LBR), self.m_row[LBR:]) if LBR else self.m_row
+                    m.d.comb += [push_addr.eq(miss_addr), push_miss.eq(1), issue.eq(1),
+                                 self.dram_req_valid.eq(1), self.dram_req_write.eq(0),
+                                 self.dram_req_addr.eq(base_row[:AW])]
+                    with m.Switch(fwp):
+                        for j in range(M):
+                            with m.Case(j):
+                                m.d.sync += f_base[j].eq(vic_base)
+                    m.d.sync += fwp.eq(wrap(fwp, M))
+                with m.Elif(self.m_valid & ~hit & (qn == 0)):
+                    vd_ok = vv & vd
+                    with m.If(vd_ok):
+                        m.d.sync += [misses.eq(misses + 1), wbs.eq(wbs + 1), v_set.eq(set_in), v_way.eq(vic),
+                                     v_tag.eq(vt), n_tag.eq(tag_in), bcnt.eq(0)]
+                        m.next = "WB"
+
         with m.FSM(init="IDLE"):
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -258,35 +354,69 @@ class MMU(wiring.Component):
                     with m.Else():
                         m.next = "DRAIN"
             with m.State("ACC"):
-                m.d.comb += self.m_ready.eq(hit)
-                with m.If(self.m_valid & hit):
-                    m.d.sync += [nacc.eq((nacc + 1)[:COUNT_BITS]), retry.eq(0)]
-                    with m.If(~retry):
-                        m.d.sync += hits.eq(hits + 1)
-                    with m.Switch(set_in if NS > 1 else Const(0, 1)):
-                        for s, upd in touch(set_in, hit_way):
-                            with m.Case(s):
-                                m.d.sync += upd
-                    m.d.sync += [v2.eq(1), g2.eq(op == OP_GATHER), a2.eq(op == OP_SCATTER_ADD),
-                                 tag2.eq(self.m_tag), add2.eq(self.m_data), addr2.eq(acc_addr)]
-                    with m.If(op != OP_GATHER):
-                        set_grid(dirty, set_in, hit_way, 1)
-                    with m.If(op == OP_SCATTER):
-                        m.d.comb += [dw.en.eq(1), dw.addr.eq(acc_addr), dw.data.eq(self.m_data)]
-                    with m.If(nacc == (count - 1)[:COUNT_BITS]):
-                        m.next = "DRAIN"
-                with m.Elif(self.m_valid):
-                    # miss: choose the victim; write it back if dirty, then fill
-                    vd = Array(d_in)[vic] if NW > 1 else d_in[0]
-                    vv = Array(v_in)[vic] if NW > 1 else v_in[0]
-                    vt = Array(t_in)[vic] if NW > 1 else t_in[0]
-                    m.d.sync += [misses.eq(misses + 1), v_set.eq(set_in), v_way.eq(vic), v_tag.eq(vt),
-                                 n_tag.eq(tag_in), bcnt.eq(0)]
-                    with m.If(vv & vd):
-                        m.d.sync += wbs.eq(wbs + 1)
-                        m.next = "WB"
+                if NB:
+                    with m.If(op == OP_GATHER):
+                        nb_front()
                     with m.Else():
-                        m.next = "FILL"
+                        m.d.comb += self.m_ready.eq(hit)
+                        with m.If(self.m_valid & hit):
+                            m.d.sync += [nacc.eq((nacc + 1)[:COUNT_BITS]), retry.eq(0)]
+                            with m.If(~retry):
+                                m.d.sync += hits.eq(hits + 1)
+                            with m.Switch(set_in if NS > 1 else Const(0, 1)):
+                                for s, upd in touch(set_in, hit_way):
+                                    with m.Case(s):
+                                        m.d.sync += upd
+                            m.d.sync += [v2.eq(1), g2.eq(op == OP_GATHER), a2.eq(op == OP_SCATTER_ADD),
+                                         tag2.eq(self.m_tag), add2.eq(self.m_data), addr2.eq(acc_addr)]
+                            with m.If(op != OP_GATHER):
+                                set_grid(dirty, set_in, hit_way, 1)
+                            with m.If(op == OP_SCATTER):
+                                m.d.comb += [dw.en.eq(1), dw.addr.eq(acc_addr), dw.data.eq(self.m_data)]
+                            with m.If(nacc == (count - 1)[:COUNT_BITS]):
+                                m.next = "DRAIN"
+                        with m.Elif(self.m_valid):
+                            # miss: choose the victim; write it back if dirty, then fill
+                            vd = Array(d_in)[vic] if NW > 1 else d_in[0]
+                            vv = Array(v_in)[vic] if NW > 1 else v_in[0]
+                            vt = Array(t_in)[vic] if NW > 1 else t_in[0]
+                            m.d.sync += [misses.eq(misses + 1), v_set.eq(set_in), v_way.eq(vic), v_tag.eq(vt),
+                                         n_tag.eq(tag_in), bcnt.eq(0)]
+                            with m.If(vv & vd):
+                                m.d.sync += wbs.eq(wbs + 1)
+                                m.next = "WB"
+                            with m.Else():
+                                m.next = "FILL"
+                else:
+                    m.d.comb += self.m_ready.eq(hit)
+                    with m.If(self.m_valid & hit):
+                        m.d.sync += [nacc.eq((nacc + 1)[:COUNT_BITS]), retry.eq(0)]
+                        with m.If(~retry):
+                            m.d.sync += hits.eq(hits + 1)
+                        with m.Switch(set_in if NS > 1 else Const(0, 1)):
+                            for s, upd in touch(set_in, hit_way):
+                                with m.Case(s):
+                                    m.d.sync += upd
+                        m.d.sync += [v2.eq(1), g2.eq(op == OP_GATHER), a2.eq(op == OP_SCATTER_ADD),
+                                     tag2.eq(self.m_tag), add2.eq(self.m_data), addr2.eq(acc_addr)]
+                        with m.If(op != OP_GATHER):
+                            set_grid(dirty, set_in, hit_way, 1)
+                        with m.If(op == OP_SCATTER):
+                            m.d.comb += [dw.en.eq(1), dw.addr.eq(acc_addr), dw.data.eq(self.m_data)]
+                        with m.If(nacc == (count - 1)[:COUNT_BITS]):
+                            m.next = "DRAIN"
+                    with m.Elif(self.m_valid):
+                        # miss: choose the victim; write it back if dirty, then fill
+                        vd = Array(d_in)[vic] if NW > 1 else d_in[0]
+                        vv = Array(v_in)[vic] if NW > 1 else v_in[0]
+                        vt = Array(t_in)[vic] if NW > 1 else t_in[0]
+                        m.d.sync += [misses.eq(misses + 1), v_set.eq(set_in), v_way.eq(vic), v_tag.eq(vt),
+                                     n_tag.eq(tag_in), bcnt.eq(0)]
+                        with m.If(vv & vd):
+                            m.d.sync += wbs.eq(wbs + 1)
+                            m.next = "WB"
+                        with m.Else():
+                            m.next = "FILL"
             with m.State("WB"):
                 # cycle r < BR: read row r of the victim; cycle r >= 1: write row r-1 to DRAM
                 m.d.comb += dr.addr.eq(wb_addr)
@@ -317,6 +447,10 @@ class MMU(wiring.Component):
                         set_grid(tag, v_set, v_way, n_tag)
                         m.d.sync += [retry.eq(1), bcnt.eq(0)]
                         m.next = "ACC"
+            if NB:
+                with m.State("NB_TAIL"):
+                    with m.If(pop & (qn == 1)):
+                        m.next = "DRAIN"
             with m.State("DRAIN"):
                 finish()
                 m.next = "IDLE"
@@ -338,4 +472,46 @@ class MMU(wiring.Component):
             with m.State("FL_DONE"):
                 finish()
                 m.next = "IDLE"
+        if NB:
+            # ---- back end: the head leaves the queue when its data is in the store (a miss: its fill done)
+            head_miss = Array(q_miss)[rp]
+            m.d.comb += pop.eq((qn != 0) & (~head_miss | (rdy != 0)))
+            with m.If(pop):
+                m.d.comb += dr.addr.eq(Array(q_addr)[rp])
+                m.d.sync += [v2.eq(1), g2.eq(1), a2.eq(0), tag2.eq(Array(q_tag)[rp]), rp.eq((rp + 1)[:LQ])]
+                with m.Switch(rp):
+                    for j in range(Q):
+                        with m.Case(j):
+                            m.d.sync += q_occ[j].eq(0)
+            with m.If(push):
+                m.d.sync += wp.eq((wp + 1)[:LQ])
+                with m.Switch(wp):
+                    for j in range(Q):
+                        with m.Case(j):
+                            m.d.sync += [q_addr[j].eq(push_addr), q_tag[j].eq(self.m_tag), q_miss[j].eq(push_miss),
+                                         q_occ[j].eq(1)]
+            with m.If(push & ~pop):
+                m.d.sync += qn.eq(qn + 1)
+            with m.Elif(pop & ~push):
+                m.d.sync += qn.eq(qn - 1)
+            # fills: the beats of the oldest read go to its line
+            with m.If((fn != 0) & self.dram_resp_valid):
+                m.d.comb += [dw.en.eq(1), dw.addr.eq(Cat(fb[:LBR], Array(f_base)[frp][LBR:]) if LBR else Array(f_base)[frp]), dw.data.eq(self.dram_resp_data)]
+                m.d.sync += fb.eq((fb + 1)[:LBR + 1])
+                with m.If(fb == BR - 1):
+                    m.d.comb += fdone.eq(1)
+                    m.d.sync += [fb.eq(0), frp.eq(wrap(frp, M))]
+            with m.If(issue & ~fdone):
+                m.d.sync += fn.eq(fn + 1)
+            with m.Elif(fdone & ~issue):
+                m.d.sync += fn.eq(fn - 1)
+            pop_miss = pop & head_miss
+            with m.If(fdone & ~pop_miss):
+                m.d.sync += rdy.eq(rdy + 1)
+            with m.Elif(pop_miss & ~fdone):
+                m.d.sync += rdy.eq(rdy - 1)
+            with m.If(issue):
+                m.d.sync += gap.eq(BR - 1)
+            with m.Elif(gap != 0):
+                m.d.sync += gap.eq(gap - 1)
         return m

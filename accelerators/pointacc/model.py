@@ -17,9 +17,11 @@ temporal layer fusion off (``--no-fusion``). What is exact and what is modeled:
   (one W-block per cycle). The RTL has neither.
 * **gathers** (sparse-conv inputs, grouped PointNet++ features, DGCNN neighbours): every gathered
   feature row goes through the cache model (``cache_model.ReadStreamCache`` = ``CacheModel``'s policy,
-  exact hits/misses), and the gather cycles are the RTL MMU's (``cycles.mmu_cycles``: a hit 1 cycle,
-  a miss LAT + B + 2; one op per (output tile, kernel offset) chunk). Without the cache every row is a
-  one-row DRAM read (LAT + 3 cycles, the row's bytes). Feature rows are ``feature_row_bytes`` int8
+  exact hits/misses), and the gather cycles are the RTL MMU's, exactly: non-blocking with
+  ``mmu_mshrs`` >= 2 (``dram.nb_stream_cycles`` over the hits, misses and evictions in stream order),
+  blocking with ``mmu_mshrs`` = 1 (a hit 1 cycle, a miss LAT + B + 2); one op per (output tile, kernel
+  offset) chunk. Without the cache every row is a one-row DRAM read (LAT + 3 cycles, blocking; the row's
+  bytes). Feature rows are ``feature_row_bytes`` int8
   channels; a point of C channels has ceil(C / R) rows, stored consecutively; a layer's features
   start cold (a new tensor).
 * **MACs** on the matrix unit: exact RTL pass cycles (``cycles.mxu_cycles``: R weight-row cycles + the

@@ -4,9 +4,10 @@ job the gather beats, the counters, the ``cycles`` port, the measured cycles and
 at the end, the DRAM image. pytest compares them with cache_model / cycles.mmu_cycles and with the
 logical memory contents.
 
-DRAM model: rows hold ``dram_init(row, seed, bits)`` until written. A read request seen in cycle t
-is answered with the block's rows in cycles t+LAT .. t+LAT+B-1 (resp_valid high, one row each);
-a write request writes its row at once.
+DRAM model (``accelerators.pointacc.dram.FixedLatencyDram``, the cycle model's): rows hold
+``dram_init(row, seed, bits)`` until written. A read request seen in cycle t is answered with the
+block's rows in cycles t+LAT .. t+LAT+B-1 (resp_valid high, one row each); a write request writes its
+row at once.
 
 Timing: inputs are driven at the falling edge, then (ReadOnly) the combinational answers of the
 same cycle are sampled: m_ready (accept), out_*, dram_req_*. ``start`` is held for one cycle s;
@@ -17,6 +18,8 @@ from __future__ import annotations
 import cocotb
 from _pointacc_bench import run_units
 from cocotb.triggers import FallingEdge, ReadOnly
+
+from accelerators.pointacc.dram import FixedLatencyDram
 
 
 def dram_init(row: int, seed: int, bits: int) -> int:
@@ -38,23 +41,19 @@ async def run_unit(dut, unit, out):
         return getattr(dut, f"{pre}_{name}")
 
     lat, br, rw, seed = unit["latency"], unit["block_rows"], unit["row_bits"], unit["seed"]
-    mem: dict[int, int] = {}
-    pending: dict[int, list] = {}           # cycle -> (addr) of the beat to return then
+    dram = FixedLatencyDram(lat, br, lambda a: dram_init(a, seed, rw))
     cycle = 0
     sig = {n: s(n) for n in ("start", "op", "count", "m_valid", "m_row", "m_tag", "m_data", "m_ready",
                              "out_valid", "out_data", "out_tag", "dram_req_valid", "dram_req_write",
                              "dram_req_addr", "dram_req_data", "dram_resp_valid", "dram_resp_data", "busy",
                              "done", "cycles", "hits", "misses", "writebacks")}
 
-    def read_row(a):
-        return mem.get(a, dram_init(a, seed, rw))
-
     async def step(entry):
         """Drive this cycle's DRAM beat and offered entry, then sample the cycle's answers."""
-        beat = pending.pop(cycle, None)
+        beat = dram.beat(cycle)
         sig["dram_resp_valid"].value = 1 if beat is not None else 0
         if beat is not None:
-            sig["dram_resp_data"].value = read_row(beat)
+            sig["dram_resp_data"].value = beat
         if entry is not None:
             sig["m_valid"].value = 1
             sig["m_row"].value, sig["m_tag"].value, sig["m_data"].value = entry
@@ -67,12 +66,10 @@ async def run_unit(dut, unit, out):
         if int(sig["dram_req_valid"].value):
             a = int(sig["dram_req_addr"].value)
             if int(sig["dram_req_write"].value):
-                mem[a] = int(sig["dram_req_data"].value)
+                dram.write(a, int(sig["dram_req_data"].value))
                 smp["req"] = ["w", a]
             else:
-                for r in range(br):
-                    assert cycle + lat + r not in pending, f"{pre}: overlapping DRAM reads"
-                    pending[cycle + lat + r] = a + r
+                dram.read(cycle, a)
                 smp["req"] = ["r", a]
         return smp
 
@@ -106,13 +103,13 @@ async def run_unit(dut, unit, out):
                 raise AssertionError(f"{pre}: job timed out")
             await FallingEdge(dut.clk)
             cycle += 1
-        assert not pending, f"{pre}: DRAM beats left after done"
+        assert not dram.pending, f"{pre}: DRAM beats left after done"
         rec["measured"] = cycle - s_cycle - 1
         rec["accepted"] = i
         for name in ("cycles", "hits", "misses", "writebacks"):
             rec[name] = int(sig[name].value)
         out.append(rec)
-    unit_mem = {str(a): v for a, v in mem.items()}
+    unit_mem = {str(a): v for a, v in dram.mem.items()}
     out.append({"dram": unit_mem})
 
 

@@ -1,8 +1,9 @@
 """PointAcc MMU RTL: gather / scatter / scatter-add / flush through the cache, under Icarus and
 Verilator (bench: mmu_bench.py). Hits, misses, write-backs, the DRAM request sequence and the
 cycles must equal the Python cache model (accelerators.pointacc.cache_model) and
-cycles.mmu_cycles exactly; gathered rows and the final DRAM image must equal the logical memory
-contents. Workloads: random maps with locality and the gather/scatter-add streams of a real sparse
+cycles.mmu_cycles exactly (blocking units m0-m3, mshrs 1; non-blocking n0-n3, 4 MSHRs, DRAM latency
+20, 1, 20, 100); gathered rows and the final DRAM image must equal the logical memory contents (a plain
+dict of rows, independent of the cache). Workloads: random maps with locality and the gather/scatter-add streams of a real sparse
 convolution (the submanifold kernel map of a voxelized Ouster crop). Also: verilator -Wall lint.
 """
 from __future__ import annotations
@@ -34,6 +35,11 @@ UNITS = {
     "m1": (dict(lanes=2, lane_bits=16, block_rows=1, sets=4, ways=3, addr_bits=16), 1),
     "m2": (dict(lanes=8, lane_bits=8, block_rows=2, sets=1, ways=4, addr_bits=16), 11),
     "m3": (dict(lanes=1, lane_bits=32, block_rows=8, sets=16, ways=1, addr_bits=16), 3),
+    # non-blocking gathers (mshrs 4): the same caches at DRAM latencies 20, 1, 20, 100
+    "n0": (dict(lanes=4, lane_bits=8, block_rows=4, sets=8, ways=2, addr_bits=16, mshrs=4, queue=8), 20),
+    "n1": (dict(lanes=2, lane_bits=16, block_rows=1, sets=4, ways=3, addr_bits=16, mshrs=4, queue=8), 1),
+    "n2": (dict(lanes=8, lane_bits=8, block_rows=2, sets=1, ways=4, addr_bits=16, mshrs=4, queue=4), 20),
+    "n3": (dict(lanes=1, lane_bits=32, block_rows=8, sets=16, ways=1, addr_bits=16, mshrs=4, queue=16), 100),
 }
 
 
@@ -99,7 +105,7 @@ def build_unit(prefix, kw, lat, rng, conv):
             exp = {"cycles": 1, "hits": 0, "misses": 0, "writebacks": 0, "fills": [], "written": []}
             reqs = []
         else:
-            exp = mmu_cycles(model, op, [e[0] for e in entries], lat)
+            exp = mmu_cycles(model, op, [e[0] for e in entries], lat, kw.get("mshrs", 1), kw.get("queue", 8))
             reqs = []
             if op == "flush":
                 for b in exp["written"]:
@@ -115,14 +121,12 @@ def build_unit(prefix, kw, lat, rng, conv):
             "logic": logic}
 
 
-@pytest.fixture(scope="module")
-def design(tmp_path_factory):
-    d = tmp_path_factory.mktemp("mmu_rtl")
-    top = SideBySide([(p, MMU(**kw)) for p, (kw, _) in UNITS.items()])
+def make_design(d, units_spec, seed=7):
+    top = SideBySide([(p, MMU(**kw)) for p, (kw, _) in units_spec.items()])
     src = emit(d / "lego_pointacc_mmu_top.v", top, "lego_pointacc_mmu_top")
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(seed)
     conv_in, conv_out, nvox = sparse_conv_map()
-    units = [build_unit(p, kw, lat, rng, (conv_in, conv_out)) for p, (kw, lat) in UNITS.items()]
+    units = [build_unit(p, kw, lat, rng, (conv_in, conv_out)) for p, (kw, lat) in units_spec.items()]
     stim = {"units": [{"prefix": u["prefix"], "latency": u["latency"], "block_rows": u["kw"]["block_rows"],
                        "row_bits": u["row_bits"], "seed": u["seed"],
                        "max_cycles_per_job": max(j["exp"]["cycles"] for j in u["jobs"]) + 50,
@@ -132,9 +136,7 @@ def design(tmp_path_factory):
     return {"dir": d, "src": src, "units": units, "conv_pairs": len(conv_in), "voxels": nvox}
 
 
-@pytest.fixture(scope="module", params=["icarus", "verilator"])
-def sim(request, design):
-    engine = request.param
+def run_sim(design, engine):
     d = design["dir"]
     result = d / f"result_{engine}.json"
     ok = run_cocotb(engine=engine, sources=[design["src"]], top="lego_pointacc_mmu_top", test_module="mmu_bench",
@@ -144,7 +146,7 @@ def sim(request, design):
     return json.loads(result.read_text())
 
 
-def test_data_exact(sim, design):
+def check_data(sim, design):
     for u, got in zip(design["units"], sim["units"]):
         dram = {int(a): v for a, v in got[-1]["dram"].items()}
         for i, (j, r) in enumerate(zip(u["jobs"], got)):
@@ -155,7 +157,7 @@ def test_data_exact(sim, design):
             assert dram.get(row, dram_init(row, u["seed"], u["row_bits"])) == v, f"{u['prefix']} row {row}"
 
 
-def test_hits_misses_cycles_exact(sim, design):
+def check_counts_cycles(sim, design):
     bad = []
     for u, got in zip(design["units"], sim["units"]):
         for i, (j, r) in enumerate(zip(u["jobs"], got)):
@@ -168,13 +170,47 @@ def test_hits_misses_cycles_exact(sim, design):
     assert not bad, "\n".join(bad)
 
 
+@pytest.fixture(scope="module")
+def design(tmp_path_factory):
+    return make_design(tmp_path_factory.mktemp("mmu_rtl"), UNITS)
+
+
+@pytest.fixture(scope="module", params=["icarus", "verilator"])
+def sim(request, design):
+    return run_sim(design, request.param)
+
+
+def test_data_exact(sim, design):
+    check_data(sim, design)
+
+
+def test_hits_misses_cycles_exact(sim, design):
+    check_counts_cycles(sim, design)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["icarus", "verilator"])
+def test_preset_mmus_at_latency_100(tmp_path, engine):
+    """The edge and tiny presets' MMUs (16 MSHRs / queue 64, 4 / 8) and the edge MMU made blocking
+    (mshrs 1), DRAM latency 100, on the same random and real-map jobs: exact as above; the non-blocking
+    gather of the real map is faster than the blocking one."""
+    edge, tiny = PointAccConfig.preset("edge").mmu_params(), PointAccConfig.preset("tiny").mmu_params()
+    spec = {"e0": (edge, 100), "e1": ({**edge, "mshrs": 1}, 100), "t0": (tiny, 100)}
+    design = make_design(tmp_path, spec, seed=8)
+    sim = run_sim(design, engine)
+    check_data(sim, design)
+    check_counts_cycles(sim, design)
+    e0, e1 = (u["jobs"][7]["exp"] for u in design["units"][:2])
+    assert (e0["hits"], e0["misses"]) == (e1["hits"], e1["misses"]) and e0["cycles"] < e1["cycles"]
+
+
 def test_real_map_workload(design):
     assert design["conv_pairs"] > 1500 and design["voxels"] > 200
     # the caches with 4- and 8-row blocks catch the locality of the sorted map (m1 holds 12 single
     # rows and m2 8 rows: mostly misses there)
     for u in design["units"]:
         g = u["jobs"][7]["exp"]
-        if u["prefix"] in ("m0", "m3"):
+        if u["prefix"] in ("m0", "m3", "n0", "n3"):
             assert g["hits"] > g["misses"], (u["prefix"], g["hits"], g["misses"])
 
 
@@ -206,10 +242,82 @@ def test_preset_mmu_params():
         assert p["sets"] * p["ways"] * p["block_rows"] * p["lanes"] == PointAccConfig.preset(name).cache_bytes
 
 
-@pytest.mark.parametrize("kw", [UNITS["m0"][0], UNITS["m1"][0], UNITS["m3"][0],
+@pytest.mark.parametrize("kw", [UNITS["m0"][0], UNITS["m1"][0], UNITS["m3"][0], UNITS["n0"][0], UNITS["n2"][0],
                                 pytest.param(PointAccConfig.preset("edge").mmu_params(), marks=pytest.mark.slow,
                                              id="edge")])
 def test_verilator_lint(tmp_path, kw):
     src = emit(tmp_path / "lego_pointacc_mmu.v", MMU(**kw), "lego_pointacc_mmu")
     res = lint(src, "lego_pointacc_mmu", tmp_path)
     assert res.returncode == 0 and "%Warning" not in res.stderr, res.stderr[-3000:]
+
+
+def _old_blocking(model, op, rows, lat):
+    """The blocking MMU's cycles as the formula stood before the non-blocking MMU (independent of dram.py)."""
+    model.reset_stats()
+    for r in rows:
+        model.access(int(r), op != "gather")
+    st, br = model.stats, model.block_rows
+    return 1 + st.hits + st.misses * (lat + br + 2) + st.writebacks * (br + 1)
+
+
+def test_mshrs1_is_the_old_blocking_formula():
+    """Property (seeded random geometries, streams and latencies): mmu_cycles with mshrs = 1 is the old
+    blocking formula for gathers, scatters and scatter-adds alike; mshrs > 1 changes only gathers."""
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        sets, ways, br = int(rng.choice([1, 2, 4, 8])), int(rng.integers(1, 4)), int(rng.choice([1, 2, 4]))
+        lat, n = int(rng.integers(1, 120)), int(rng.integers(0, 200))
+        rows = rng.integers(0, int(rng.integers(1, 200)), size=n).tolist()
+        op = str(rng.choice(["gather", "scatter", "scatter_add"]))
+        warm = rng.integers(0, 100, size=20).tolist()
+        a, b, c = (CacheModel(sets, ways, br) for _ in range(3))
+        for m in (a, b, c):
+            for r in warm:
+                m.access(r, True)
+        got = mmu_cycles(a, op, rows, lat)["cycles"]
+        assert got == _old_blocking(b, op, rows, lat)
+        nb = mmu_cycles(c, op, rows, lat, 4, 8)["cycles"]
+        if op != "gather":
+            assert nb == got
+
+
+def test_nb_timing_c_equals_reference_and_stream_cache():
+    """dram.nb_stream_cycles (compiled) = its Python reference = per-op mmu_cycles on CacheModel; the network
+    model's ReadStreamCache.events gives the same timing as CacheModel, op by op, over two passes."""
+    from accelerators.pointacc.cache_model import ReadStreamCache
+    from accelerators.pointacc.dram import nb_stream_cycles
+    rng = np.random.default_rng(5)
+    for _ in range(150):
+        sets, ways, br = int(rng.choice([1, 2, 4])), int(rng.integers(1, 4)), int(rng.choice([1, 2, 4]))
+        n = int(rng.integers(1, 300))
+        rows = rng.integers(0, int(rng.integers(2, 100)), size=n)
+        st = np.unique(np.concatenate([[0], rng.integers(0, n, size=int(rng.integers(0, 4)))]))
+        lat, q = int(rng.integers(1, 60)), int(rng.choice([2, 4, 8, 16]))
+        m = int(rng.integers(2, q + 1))
+        cm, want = CacheModel(sets, ways, br), 0
+        for _ in range(2):
+            for a, b in zip(st, list(st[1:]) + [n]):
+                want += mmu_cycles(cm, "gather", rows[a:b].tolist(), lat, m, q)["cycles"]
+        rc, got, ref_py = ReadStreamCache(sets, ways, br), 0, 0
+        for _ in range(2):
+            k, d = rc.events(rows)
+            got += nb_stream_cycles(k, d, st, lat, br, m, q)
+            ref_py += nb_stream_cycles(k, d, st, lat, br, m, q, use_c=False)
+        assert want == got == ref_py
+
+
+def test_nb_hand_values():
+    """dram.nb_gather_cycles by hand: LAT 10, B 2, 2 MSHRs, queue 4."""
+    from accelerators.pointacc.dram import nb_gather_cycles
+    # four hits: accepted in cycles 1..4, popped 2..5, drain 6
+    assert nb_gather_cycles([0] * 4, [0] * 4, 10, 2, 2, 4) == 6
+    # miss at 1 (ready 13), hit at 2 waits behind it: pops 13, 14; drain 15
+    assert nb_gather_cycles([1, 0], [0, 0], 10, 2, 2, 4) == 15
+    # three misses: issued 1, 3 (B apart), the third waits for an MSHR: 1 + 10 + 2 = 13; pops 13, 15, 25
+    assert nb_gather_cycles([1, 1, 1], [0, 0, 0], 10, 2, 2, 4) == 26
+    # queue of 4: a miss then 4 hits: hits at 2, 3, 4; the 4th waits for the miss's pop (13) -> 14
+    assert nb_gather_cycles([1, 0, 0, 0, 0], [0] * 5, 10, 2, 2, 4) == 13 + 4 + 1
+    # a miss whose victim was read by the entry just before: waits for that entry's pop
+    assert nb_gather_cycles([1, 1], [0, 1], 10, 2, 2, 4) == (1 + 12) + 1 + 12 + 1
+    # a dirty victim: the queue drains, then write-back + fill (LAT + 2B + 2), a retried hit
+    assert nb_gather_cycles([0, 2], [0, 0], 10, 2, 2, 4) == 2 + 1 + 10 + 4 + 2 + 1 + 1

@@ -19,7 +19,9 @@ import pytest
 from accelerators.pointacc import ACCELERATOR
 from accelerators.pointacc.bench import make_case, plan
 from accelerators.pointacc.config import PointAccConfig
-from accelerators.pointacc.cycles import fps_cycles, gather_gemm_cycles, mxu_cycles
+from accelerators.pointacc.cache_model import CacheModel
+from accelerators.pointacc.cycles import fps_cycles, gather_gemm_cycles, mmu_cycles, mxu_cycles
+from accelerators.pointacc.dram import nb_gather_cycles
 from accelerators.pointacc.matrix import MatrixUnit, mxu_latency
 from lego import registry
 from lego.cli import main
@@ -87,7 +89,14 @@ def test_bench_plan_hand_values():
     assert mxu_cycles(4, 10, 3) == 17 and gather_gemm_cycles(4, 25, 3) == 34
     c0 = bp.conv[0]
     assert c0["cycles"] == 4 + c0["mmu_cycles"] + 3 + 2
-    assert c0["mmu_cycles"] == 1 + c0["hits"] + c0["misses"] * (8 + 2 + 2)   # hit 1, miss LAT + B + 2
+    # the tiny preset's MMU is non-blocking (4 MSHRs, queue 8): the timing of dram.nb_gather_cycles; with
+    # mmu_mshrs = 1 (the blocking MMU): hit 1, miss LAT + B + 2
+    blk = plan(TINY.replace(mmu_mshrs=1), case, 3).conv[0]
+    assert blk["mmu_cycles"] == 1 + blk["hits"] + blk["misses"] * (8 + 2 + 2)
+    assert (blk["hits"], blk["misses"]) == (c0["hits"], c0["misses"]) and c0["misses"] >= 2
+    mc = mmu_cycles(CacheModel(TINY.cache_sets, TINY.cache_ways, TINY.cache_block_rows), "gather", c0["rows"], 8)
+    assert mc["cycles"] == blk["mmu_cycles"]
+    assert c0["mmu_cycles"] == nb_gather_cycles(mc["kinds"], mc["dists"], 8, 2, 4, 8) < blk["mmu_cycles"]
     assert bp.cycles == sum(bp.map_cycles) + sum(c["cycles"] for c in bp.conv)
 
 

@@ -26,6 +26,7 @@ def test_presets():
     assert (s.sorter_width, s.point_buffer, s.distance_lanes, s.cache_sets) == (32, 16384, 8, 64)
     assert (e.sorter_width, e.point_buffer, e.distance_lanes, e.cache_sets) == (16, 4096, 4, 128)
     assert (t.sorter_width, t.point_buffer, t.distance_lanes, t.cache_sets) == (4, 64, 2, 4)
+    assert [(c.mmu_mshrs, c.mmu_queue) for c in (s, e, t)] == [(16, 64), (16, 64), (4, 8)]
     assert [(c.mxu_rows, c.mxu_cols, c.mxu_acc_bits) for c in (s, e, t)] == [(64, 64, 22), (16, 16, 20), (4, 4, 18)]
     for c in (s, e, t):
         u = MappingUnit(**c.mapping_params())
@@ -63,6 +64,12 @@ def test_frozen_and_replace():
     ({"dram_energy": "sram"}, "^dram_energy: must be one of hbm2_byte, dram_byte"),
     ({"bogus": 1}, "^bogus: unknown PointAccConfig field"),
     ({"name": ""}, "^name"),
+    ({"mmu_mshrs": 0}, "^mmu_mshrs: must be in 1..64"),
+    ({"mmu_mshrs": 65, "mmu_queue": 128}, "^mmu_mshrs: must be in 1..64"),
+    ({"mmu_mshrs": 16, "mmu_queue": 8}, "^mmu_mshrs: must be <= mmu_queue = 8"),
+    ({"mmu_queue": 48}, "^mmu_queue: must be a power of two in 2..256, got 48$"),
+    ({"mmu_queue": 512}, "^mmu_queue: must be a power of two"),
+    ({"mmu_mshrs": 2.5}, "^mmu_mshrs: must be an integer"),
 ])
 def test_refusals(bad, msg):
     with pytest.raises(LegoError, match=msg):
@@ -99,3 +106,21 @@ def test_cycle_model_scales_with_config():
     assert fps_cycles(e, 4096, 16) == 1 + 15 * (1024 + 4)
     assert knn_cycles(s, 4096, 1, 16) == 512 + s.sorter_latency + 16 + 7
     assert s.sorter_latency == 15 and e.sorter_latency == 10     # log2 W (log2 W + 1) / 2 stages
+
+
+@pytest.mark.parametrize("line, field", [("mmu_mshrs: 0", "mmu_mshrs"), ("mmu_queue: 12", "mmu_queue"),
+                                         ("mmu_mshrs: 32\nmmu_queue: 16", "mmu_mshrs")])
+def test_mmu_fields_cli_refusal(tmp_path, capsys, line, field):
+    """A bad MMU field in a YAML config: exit 2, one line naming the field, nothing written."""
+    from lego.cli import main
+    f = tmp_path / "bad.yaml"
+    f.write_text(f"preset: tiny\n{line}\n")
+    out = tmp_path / "out"
+    code = main(["gen", "--accelerator", "pointacc", "--config", str(f), "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and field in err, err
+    assert not out.exists()
+    y = tmp_path / "ok.yaml"
+    y.write_text("preset: edge\nmmu_mshrs: 1\nmmu_queue: 2\n")
+    c = PointAccConfig.from_yaml(y)
+    assert (c.mmu_mshrs, c.mmu_queue) == (1, 2) and c.mmu_params()["mshrs"] == 1
