@@ -219,7 +219,7 @@ class MMU(wiring.Component):
         f_way = Signal(WB_)
 
         # ---- stage 2 (gather output, scatter-add write)
-        v2, g2, a2 = Signal(), Signal(), Signal()
+        v2, g2, a2 = Signal(name="v2"), Signal(name="g2"), Signal(name="a2")
         tag2 = Signal(TAG_BITS)
         add2 = Signal(RW)
         addr2 = Signal(LA)
@@ -338,6 +338,38 @@ class MMU(wiring.Component):
                                      v_tag.eq(vt), n_tag.eq(tag_in), bcnt.eq(0)]
                         m.next = "WB"
 
+        def blocking_acc():
+            """ACC of the blocking MMU: a hit is taken, a miss writes back a dirty victim, then fills."""
+            m.d.comb += self.m_ready.eq(hit)
+            with m.If(self.m_valid & hit):
+                m.d.sync += [nacc.eq((nacc + 1)[:COUNT_BITS]), retry.eq(0)]
+                with m.If(~retry):
+                    m.d.sync += hits.eq(hits + 1)
+                with m.Switch(set_in if NS > 1 else Const(0, 1)):
+                    for s, upd in touch(set_in, hit_way):
+                        with m.Case(s):
+                            m.d.sync += upd
+                m.d.sync += [v2.eq(1), g2.eq(op == OP_GATHER), a2.eq(op == OP_SCATTER_ADD),
+                             tag2.eq(self.m_tag), add2.eq(self.m_data), addr2.eq(acc_addr)]
+                with m.If(op != OP_GATHER):
+                    set_grid(dirty, set_in, hit_way, 1)
+                with m.If(op == OP_SCATTER):
+                    m.d.comb += [dw.en.eq(1), dw.addr.eq(acc_addr), dw.data.eq(self.m_data)]
+                with m.If(nacc == (count - 1)[:COUNT_BITS]):
+                    m.next = "DRAIN"
+            with m.Elif(self.m_valid):
+                # miss: choose the victim; write it back if dirty, then fill
+                vd = Array(d_in)[vic] if NW > 1 else d_in[0]
+                vv = Array(v_in)[vic] if NW > 1 else v_in[0]
+                vt = Array(t_in)[vic] if NW > 1 else t_in[0]
+                m.d.sync += [misses.eq(misses + 1), v_set.eq(set_in), v_way.eq(vic), v_tag.eq(vt),
+                             n_tag.eq(tag_in), bcnt.eq(0)]
+                with m.If(vv & vd):
+                    m.d.sync += wbs.eq(wbs + 1)
+                    m.next = "WB"
+                with m.Else():
+                    m.next = "FILL"
+
         with m.FSM(init="IDLE"):
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -358,65 +390,9 @@ class MMU(wiring.Component):
                     with m.If(op == OP_GATHER):
                         nb_front()
                     with m.Else():
-                        m.d.comb += self.m_ready.eq(hit)
-                        with m.If(self.m_valid & hit):
-                            m.d.sync += [nacc.eq((nacc + 1)[:COUNT_BITS]), retry.eq(0)]
-                            with m.If(~retry):
-                                m.d.sync += hits.eq(hits + 1)
-                            with m.Switch(set_in if NS > 1 else Const(0, 1)):
-                                for s, upd in touch(set_in, hit_way):
-                                    with m.Case(s):
-                                        m.d.sync += upd
-                            m.d.sync += [v2.eq(1), g2.eq(op == OP_GATHER), a2.eq(op == OP_SCATTER_ADD),
-                                         tag2.eq(self.m_tag), add2.eq(self.m_data), addr2.eq(acc_addr)]
-                            with m.If(op != OP_GATHER):
-                                set_grid(dirty, set_in, hit_way, 1)
-                            with m.If(op == OP_SCATTER):
-                                m.d.comb += [dw.en.eq(1), dw.addr.eq(acc_addr), dw.data.eq(self.m_data)]
-                            with m.If(nacc == (count - 1)[:COUNT_BITS]):
-                                m.next = "DRAIN"
-                        with m.Elif(self.m_valid):
-                            # miss: choose the victim; write it back if dirty, then fill
-                            vd = Array(d_in)[vic] if NW > 1 else d_in[0]
-                            vv = Array(v_in)[vic] if NW > 1 else v_in[0]
-                            vt = Array(t_in)[vic] if NW > 1 else t_in[0]
-                            m.d.sync += [misses.eq(misses + 1), v_set.eq(set_in), v_way.eq(vic), v_tag.eq(vt),
-                                         n_tag.eq(tag_in), bcnt.eq(0)]
-                            with m.If(vv & vd):
-                                m.d.sync += wbs.eq(wbs + 1)
-                                m.next = "WB"
-                            with m.Else():
-                                m.next = "FILL"
+                        blocking_acc()
                 else:
-                    m.d.comb += self.m_ready.eq(hit)
-                    with m.If(self.m_valid & hit):
-                        m.d.sync += [nacc.eq((nacc + 1)[:COUNT_BITS]), retry.eq(0)]
-                        with m.If(~retry):
-                            m.d.sync += hits.eq(hits + 1)
-                        with m.Switch(set_in if NS > 1 else Const(0, 1)):
-                            for s, upd in touch(set_in, hit_way):
-                                with m.Case(s):
-                                    m.d.sync += upd
-                        m.d.sync += [v2.eq(1), g2.eq(op == OP_GATHER), a2.eq(op == OP_SCATTER_ADD),
-                                     tag2.eq(self.m_tag), add2.eq(self.m_data), addr2.eq(acc_addr)]
-                        with m.If(op != OP_GATHER):
-                            set_grid(dirty, set_in, hit_way, 1)
-                        with m.If(op == OP_SCATTER):
-                            m.d.comb += [dw.en.eq(1), dw.addr.eq(acc_addr), dw.data.eq(self.m_data)]
-                        with m.If(nacc == (count - 1)[:COUNT_BITS]):
-                            m.next = "DRAIN"
-                    with m.Elif(self.m_valid):
-                        # miss: choose the victim; write it back if dirty, then fill
-                        vd = Array(d_in)[vic] if NW > 1 else d_in[0]
-                        vv = Array(v_in)[vic] if NW > 1 else v_in[0]
-                        vt = Array(t_in)[vic] if NW > 1 else t_in[0]
-                        m.d.sync += [misses.eq(misses + 1), v_set.eq(set_in), v_way.eq(vic), v_tag.eq(vt),
-                                     n_tag.eq(tag_in), bcnt.eq(0)]
-                        with m.If(vv & vd):
-                            m.d.sync += wbs.eq(wbs + 1)
-                            m.next = "WB"
-                        with m.Else():
-                            m.next = "FILL"
+                    blocking_acc()
             with m.State("WB"):
                 # cycle r < BR: read row r of the victim; cycle r >= 1: write row r-1 to DRAM
                 m.d.comb += dr.addr.eq(wb_addr)
