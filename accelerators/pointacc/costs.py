@@ -13,7 +13,7 @@ from simulator import energy as E
 from sw_reference import pointacc as ref
 
 from .cache_model import ReadStreamCache
-from .dram import nb_stream_cycles
+from .dram import CLEAN_MISS, nb_stream_cycles
 from .config import PointAccConfig
 from .cycles import ball_query_cycles, downsample_cycles, fps_cycles, kernel_map_cycles, knn_cycles, mxu_cycles
 from .driver import Geometry
@@ -309,7 +309,9 @@ class Costs:
         """Gathered feature rows (row addresses, in order; the stream ``repeat`` times) in ``ops`` MMU ops
         (``ops / repeat`` per pass, starting at the stream indices ``starts``; default: equal parts), through
         the cache or not. The MMU's cycles: blocking (``mmu_mshrs`` = 1) a hit 1, a miss LAT + B + 2, an op
-        1 more; non-blocking ``dram.nb_stream_cycles`` over the cache's hits and misses in stream order."""
+        1 more; non-blocking ``dram.nb_stream_cycles`` over the cache's hits and misses in stream order.
+        Without the cache (the ablation) every row is a one-row DRAM read through the same MMU: blocking
+        LAT + 3 a row, non-blocking the same recurrence with every entry a clean miss and B = 1."""
         cfg, r = self.cfg, np.asarray(rows, dtype=np.int64)
         n = int(r.size) * repeat
         lat, br = cfg.dram_latency_cycles, cfg.cache_block_rows
@@ -337,6 +339,14 @@ class Costs:
             self.rec["cache_misses"] += m
             self.rec["energy_pj_cache"] += (n + m * br) * self.e_cache_row
             self.dram("features_in", m * br * cfg.feature_row_bytes)
+        elif cfg.mmu_mshrs > 1 and r.size:     # no cache, the same non-blocking MMU: every row a 1-row read
+            per_pass = ops // repeat
+            if starts is None:
+                starts = (np.arange(per_pass, dtype=np.int64) * r.size) // per_pass
+            k = np.full(r.size, CLEAN_MISS, dtype=np.int8)
+            self.rec["mmu_cycles"] += repeat * nb_stream_cycles(k, np.zeros(r.size, dtype=np.int32), starts, lat, 1,
+                                                                cfg.mmu_mshrs, cfg.mmu_queue)
+            self.dram("features_in", n * cfg.feature_row_bytes)
         else:
             self.rec["mmu_cycles"] += ops + n * (lat + 3)
             self.dram("features_in", n * cfg.feature_row_bytes)

@@ -127,7 +127,7 @@ def test_pointnet2_hand_values(capsys, tmp_path):
 
 
 def test_pointnet2_ablations(capsys, tmp_path):
-    """--no-cache: every gathered row is a one-row DRAM read (LAT + 3 cycles); --no-fusion: every layer's
+    """--no-cache: every gathered row is a one-row DRAM read through the non-blocking MMU; --no-fusion: every layer's
     output through DRAM. Both by hand on SA2's grouping and SA1's first layer."""
     _, out, _ = sim(capsys, tmp_path, "--model", "pointnet2", out="a")
     base = json.loads(out)
@@ -137,7 +137,10 @@ def test_pointnet2_ablations(capsys, tmp_path):
     g = by_name(nc)["sa2.group"]
     rows = 128 * 64 * (128 // 16)                      # 128 centres x 64 neighbours x 8 rows of 16 channels
     assert g["gathers"] == rows and g["cache_hits"] == 0
-    assert g["mmu_cycles"] == 128 + rows * (100 + 3)
+    # 128 ops of 512 one-row reads, LAT 100, 16 MSHRs: read i of an op is accepted in cycle
+    # 1 + (i // 16) * 101 + i % 16 (an MSHR frees LAT + 1 cycles after its read), its row returns 101 cycles
+    # later, and the op ends the cycle after its last row: 103 + 31 * 101 + 15 cycles
+    assert g["mmu_cycles"] == 128 * (103 + 31 * 101 + 15)
     assert g["dram_bytes_features_in"] == rows * 16
     assert nc["cache_hit_rate"] == 0.0 and nc["ablation"] == {"cache": False, "fusion": True}
     assert nc["dram_bytes"] > base["dram_bytes"] and nc["cycles"] > base["cycles"]
@@ -148,6 +151,24 @@ def test_pointnet2_ablations(capsys, tmp_path):
     assert m1["dram_bytes_features_in"] == 512 * 32 * 3 and m1["dram_bytes_features_out"] == 512 * 32 * 64
     assert "sa1.maxpool" in by_name(nf) and by_name(nf)["sa1.mlp1"]["fused"] == "no"
     assert nf["dram_bytes"] > base["dram_bytes"] and nf["cycles"] >= base["cycles"]
+
+
+def test_no_cache_gather_blocking_and_non_blocking():
+    """The --no-cache gather on the blocking MMU (mshrs 1): ops + rows x (LAT + 3); on 2 MSHRs and LAT 10, one
+    op of 5 one-row reads: accepted in cycles 1, 2, 12, 13, 23 (a read every LAT + 1 cycles per MSHR), rows
+    back 11 cycles later, so the op ends in cycle 23 + 11 + 1 = 35."""
+    import dataclasses
+    from accelerators.pointacc.costs import Costs
+    rows = np.array([7, 3, 3, 9, 1])
+    blk = Costs(dataclasses.replace(EDGE, mmu_mshrs=1), cache=False)
+    blk.layer("g", "group")
+    blk.gather(rows, ops=2)
+    assert blk.rec["mmu_cycles"] == 2 + 5 * (EDGE.dram_latency_cycles + 3)
+    nb = Costs(dataclasses.replace(EDGE, mmu_mshrs=2, mmu_queue=4, dram_latency_cycles=10), cache=False)
+    nb.layer("g", "group")
+    nb.gather(rows, ops=1)
+    assert nb.rec["mmu_cycles"] == 35
+    assert nb.rec["dram_bytes_features_in"] == 5 * EDGE.feature_row_bytes
 
 
 def test_dgcnn_and_fusion_on_minkunet(crop_npy):
