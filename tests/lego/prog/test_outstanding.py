@@ -93,3 +93,34 @@ def test_more_outstanding_never_slower_and_n1_is_serial():
     a = (0, 64, 16, 16, 1, 8, 20, 8)
     c = [load_cycles(*a, outstanding=n) for n in (1, 2, 4, 8, 16)]
     assert c == sorted(c, reverse=True) and c[0] > 2 * c[2], c
+
+
+def test_gen_option_manifest_hash_and_bad_values(tmp_path, capsys):
+    import json
+
+    from lego.cli import main
+    base = ["gen", "--workload", "gemm", "--array", "2x2", "--scratchpad-kib", "1", "--accumulator-kib", "4"]
+    for bad in ("0", "17", "-1", "x"):
+        out = tmp_path / f"bad{bad}"
+        rc = main(base + ["--dram-outstanding", bad, "--out", str(out)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and "--dram-outstanding" in err[0], (bad, rc, err)
+        assert not out.exists()
+    prog = {}
+    for n in (None, 1, 2, 3):
+        out = tmp_path / f"n{n}"
+        assert main(base + ([] if n is None else ["--dram-outstanding", str(n)]) + ["--out", str(out)]) == 0
+        prog[n] = json.loads((out / "manifest.json").read_text())["prog"]
+        v = (out / "lego_gemm_prog.v").read_text()
+        assert ("ld_q_n" in v) == (prog[n]["dram_outstanding"] > 1)
+    capsys.readouterr()
+    assert [prog[n]["dram_outstanding"] for n in (None, 1, 2, 3)] == [4, 1, 2, 3]
+    # the design hash (of the Verilog, which the program header carries) differs with N
+    assert len({p["design_hash"] for p in prog.values()}) == 4
+    p4 = tmp_path / "p.prog"
+    assert main(["compile", str(tmp_path / "nNone"), "--layer", "gemm:M=8,N=8,K=8", "--out", str(p4)]) == 0
+    capsys.readouterr()
+    rc = main(["sim", str(tmp_path / "n1"), "--program", str(p4)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "--program" in err[0] and "another design" in err[0], err
+
