@@ -8,11 +8,13 @@ edge (``cycles``). The busy time of each unit comes in closed form from its comm
 
 * COMPUTE: the steps (product of the counter extents) plus the mode's drain (pipeline depth);
 * LOAD: per INCR burst, the first beat is captured ``3 + L`` edges after the edge that raised ARVALID
-  (``L``: the DRAM latency of the bench's AxiRam), later beats as the scatter into the banks frees the beat
+  (``L``: the DRAM latency of the bench's DRAM), later beats as the scatter into the banks frees the beat
   register: a beat with ``v`` valid lanes takes ``ceil(v / P)`` cycles (``P``: the tensor's ``ld_lanes``,
-  elements written per cycle, per tensor and mode), and the next beat is captured with its last lane group; the next burst's
-  ARVALID rises with the capture of RLAST. Per burst this is closed form (first beat, ``beats - 2`` full
-  beats of ``E / P`` cycles, last beat);
+  elements written per cycle, per tensor and mode), and the next beat is captured with its last lane group; with
+  one burst outstanding the next burst's ARVALID rises with the capture of RLAST; with ``N``
+  (``prog.dram_outstanding``) it rises in the edge after the previous one's handshake, or with the RLAST of
+  the burst ``N`` back, whichever is later, and the first beat also waits for the previous burst's last
+  write. Per burst this is closed form (first beat, ``beats - 2`` full beats of ``E / P`` cycles, last beat);
 * STORE: per burst, ``elements + 2·beats + 2 + L`` (one accumulator read per element, two cycles per
   W beat, the write response ``2 + L`` edges after the last W beat).
 
