@@ -10,6 +10,7 @@ Each model runs as ``lego sim --model M --design DIR --json`` (a whole process, 
 conv by host im2col and run depthwise convs as per-channel GEMMs: what differs is the dataflow only.
 
     .venv/bin/python bench/gemmini_prog.py [--models resnet50,mobilenetv2,bert-base,gpt2] [--scratchpad-kib 256]
+        [--dram-outstanding N]
 """
 from __future__ import annotations
 
@@ -28,9 +29,11 @@ from _common import save, table
 LEGO = str(Path(sys.executable).parent / "lego")
 
 
-def gen(out: Path, dataflows: list[str], spad: int, acc: int, bits: int) -> float:
+def gen(out: Path, dataflows: list[str], spad: int, acc: int, bits: int, outstanding: int | None) -> float:
     cmd = [LEGO, "gen", "--workload", "gemm", "--array", "16x16", "--scratchpad-kib", str(spad),
            "--accumulator-kib", str(acc), "--dram-bits", str(bits), "--out", str(out)]
+    if outstanding is not None:
+        cmd += ["--dram-outstanding", str(outstanding)]
     for d in dataflows:
         cmd += ["--dataflow", d]
     t0 = time.perf_counter()
@@ -51,15 +54,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scratchpad-kib", type=int, default=256)
     ap.add_argument("--accumulator-kib", type=int, default=64)
     ap.add_argument("--dram-bits", type=int, default=128)
+    ap.add_argument("--dram-outstanding", type=int, help="read bursts in flight (default: lego gen's)")
     a = ap.parse_args(argv)
     sides = {"gemmini-like ws": ["ws"], "lego fused ws+os+is": ["ws", "os", "is"]}
     rows, per_layer = [], {}
     with tempfile.TemporaryDirectory() as td:
         td = Path(td)
-        gen_s = {name: gen(td / str(i), dfs, a.scratchpad_kib, a.accumulator_kib, a.dram_bits)
+        gen_s = {name: gen(td / str(i), dfs, a.scratchpad_kib, a.accumulator_kib, a.dram_bits, a.dram_outstanding)
                  for i, (name, dfs) in enumerate(sides.items())}
-        boxes = {name: json.loads((td / str(i) / "manifest.json").read_text())["prog"]["box"]
-                 for i, name in enumerate(sides)}
+        progs = [json.loads((td / str(i) / "manifest.json").read_text())["prog"] for i in range(len(sides))]
+        boxes = {name: p["box"] for name, p in zip(sides, progs)}
+        outstanding = progs[0].get("dram_outstanding", 1)
         for model in a.models.split(","):
             res = {name: sim(model, td / str(i), td / f"o{i}-{model}") for i, name in enumerate(sides)}
             (gw, g), (lw, l) = res.values()
@@ -81,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"speed-up arithmetic mean {statistics.mean(sp):.3f}x, geometric {statistics.geometric_mean(sp):.3f}x")
     print(save("gemmini_prog", {
         "design": {"array": "16x16", "scratchpad_kib": a.scratchpad_kib, "accumulator_kib": a.accumulator_kib,
-                   "dram_bits": a.dram_bits, "dram_latency": 20, "sides": sides, "tile_box": boxes},
+                   "dram_bits": a.dram_bits, "dram_latency": 20, "dram_outstanding": outstanding, "sides": sides,
+                   "tile_box": boxes},
         "gen_wall_s": gen_s, "models": rows, "layers": per_layer,
         "speedup_mean": statistics.mean(sp), "speedup_geomean": statistics.geometric_mean(sp),
         "method": "exact program timing (== RTL cycles) of every layer via lego sim --model M --design DIR",

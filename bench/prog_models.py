@@ -52,12 +52,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="bert-base,resnet50")
     ap.add_argument("--design", help="an existing programmable design (default: generate the 16x16 one)")
+    ap.add_argument("--dram-outstanding", type=int, help="with no --design: read bursts in flight "
+                                                         "(default: lego gen's)")
     a = ap.parse_args()
     design = Path(a.design) if a.design else Path(tempfile.mkdtemp()) / "d16"
     if not a.design:
-        generate_prog("gemm", "16x16", ("ws", "os"), 8, 64, 64, 64, True, design)
+        generate_prog("gemm", "16x16", ("ws", "os"), 8, 64, 64, 64, True, design, outstanding=a.dram_outstanding)
+    man = json.loads((design / "manifest.json").read_text())["prog"]
     res = {"design": {"array": "16x16", "dataflows": ["ws", "os"], "scratchpad_kib": 64, "accumulator_kib": 64,
-                      "dram_bits": 64, "dram_latency": LATENCY},
+                      "dram_bits": 64, "dram_latency": LATENCY, "dram_outstanding": man.get("dram_outstanding", 1)},
            "models": [compare(m, design) for m in a.models.split(",")]}
     out = Path(__file__).parent / "results" / "prog_models.json"
     out.write_text(json.dumps(res, indent=1) + "\n")

@@ -66,6 +66,8 @@ def _gen_parser(sub) -> argparse.ArgumentParser:
                                                        "double buffered")
     g.add_argument("--dram-bits", type=int, help="a programmable array: AXI4 data width, 64, 128 or 256 "
                                                  "(default 64)")
+    g.add_argument("--dram-outstanding", type=int, help="a programmable array: read bursts the load DMA keeps "
+                                                         "in flight, 1..16 (default 4)")
     g.add_argument("--out", help="the design directory to write (required)")
     g.add_argument("--force", action="store_true", help="overwrite a directory lego did not make")
     g.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -171,7 +173,8 @@ def _gen(a) -> tuple[dict, str]:
                             "--workload/--shape/--array/--dataflow/--no-opt")
         acc = registry.get(registry.ACCELERATORS, a.accelerator)
         res = acc.generate(acc.load_config(a.config, a.preset), out, a.force)
-    elif a.scratchpad_kib is not None or a.accumulator_kib is not None or a.dram_bits is not None:
+    elif (a.scratchpad_kib is not None or a.accumulator_kib is not None or a.dram_bits is not None
+          or a.dram_outstanding is not None):
         if a.shape:
             raise LegoError("--shape: a programmable design (--scratchpad-kib) runs any shape its programs "
                             "give; leave --shape out")
@@ -179,7 +182,7 @@ def _gen(a) -> tuple[dict, str]:
             raise LegoError(f"{'--config' if a.config else '--preset'}: only valid with --accelerator")
         from .prog.generate import generate_prog
         res = generate_prog(a.workload or "gemm", a.array, tuple(a.dataflow or ("os",)), a.bits, a.scratchpad_kib,
-                            a.accumulator_kib, a.dram_bits, not a.no_opt, out, a.force)
+                            a.accumulator_kib, a.dram_bits, not a.no_opt, out, a.force, a.dram_outstanding)
     else:
         if a.config or a.preset:
             raise LegoError(f"{'--config' if a.config else '--preset'}: only valid with --accelerator")

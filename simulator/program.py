@@ -4,7 +4,7 @@ The cycle engine runs the command stream through ``lego.prog.timing`` (exact dis
 busy time in closed form per command, so nothing inside a tile is stepped) and executes the data path as
 blocked matrix products on a DRAM image (LOAD copies a tile, COMPUTE is one ``X_tile @ W_tile`` wrapped to
 int32 and accumulated when asked, STORE writes the tile back). The RTL engines run the design's Verilog
-under cocotb with cocotbext-axi's AxiRam as the DRAM (``DIR/tb/prog_bench.py``). Both return the one
+under cocotb with the bench's pipelined-latency DRAM model (``DIR/tb/prog_bench.py``). Both return the one
 Report; the outputs are checked against ``sw_reference.ops.gemm``.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""cocotb bench of a programmable lego array (copied into DIR/tb/prog_bench.py): cocotbext-axi's AxiRam is
-the DRAM on the design's AXI4 master port, with ``latency`` extra cycles before each read burst's data and
-each write response; the command stream is fed on cmd_valid/cmd_ready, the next command presented in the
+"""cocotb bench of a programmable lego array (copied into DIR/tb/prog_bench.py): the DRAM on the design's AXI4
+master port is cocotbext-axi's AxiRamWrite (``latency`` extra cycles before each write response) and
+``PipelinedRead`` (every read address accepted at once, its data ``latency`` extra cycles later, in order); the command stream is fed on cmd_valid/cmd_ready, the next command presented in the
 cycle after the previous one was accepted. A watchdog fails a run where no command is accepted for
 ``watchdog`` cycles and names the last accepted command and the one it waits on.
 
@@ -11,31 +11,76 @@ Result (``LEGO_RESULT``): {"cycles": int, "cycles_reg": int, "accepted": int, "r
 """
 import json
 import os
+from collections import deque
 
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
-from cocotbext.axi import AxiBus, AxiRam
+from cocotbext.axi import AxiBus, AxiRamWrite
 
 
 def add_latency(ram, clk, latency):
-    """``latency`` rising edges between accepting a read address and sending its data, and between the last
-    write beat and the write response (docs/programmable.md, DRAM model)."""
+    """``latency`` rising edges between the last write beat and the write response (docs/programmable.md,
+    DRAM model)."""
     if not latency:
         return
-    rd, wr = ram.read_if, ram.write_if
-    recv, send = rd.ar_channel.recv, wr.b_channel.send
-
-    async def delayed_recv():
-        ar = await recv()
-        await ClockCycles(clk, latency)
-        return ar
+    wr = ram
+    send = wr.b_channel.send
 
     async def delayed_send(b):
         await ClockCycles(clk, latency)
         await send(b)
-    rd.ar_channel.recv = delayed_recv
     wr.b_channel.send = delayed_send
+
+
+class PipelinedRead:
+    """The DRAM's read side, with pipelined latency: ARREADY stays high (up to ``depth`` bursts queued), so
+    every read address is accepted at the edge after ARVALID rises; the first beat of a burst accepted at
+    edge ``a`` can be captured at edge ``a + 2 + latency`` at the earliest and after the previous burst's
+    last beat; beats go in order (single ID), one per cycle while RREADY is high, RVALID stays high through
+    a burst once its first beat is shown. ``mem``: bytes at address 0 (``read(addr, n)``)."""
+
+    def __init__(self, dut, clk, mem, latency: int, depth: int = 256, prefix: str = "m_axi"):
+        self.dut, self.clk, self.mem, self.latency, self.depth = dut, clk, mem, latency, depth
+        self.s = {n: getattr(dut, f"{prefix}_{n}") for n in ("arvalid", "arready", "araddr", "arlen", "rvalid",
+                                                                "rready", "rdata", "rlast", "rid", "rresp")}
+        self.bb = len(self.s["rdata"]) // 8
+
+    async def run(self):
+        s, bb = self.s, self.bb
+        s["arready"].value = 1
+        s["rvalid"].value = 0
+        s["rlast"].value = 0
+        s["rdata"].value = 0
+        s["rid"].value = 0
+        s["rresp"].value = 0
+        q = deque()                     # [edge the first beat may be captured, next beat address, beats left]
+        t = 0
+        while True:
+            await ReadOnly()
+            try:
+                ar = int(s["arvalid"].value) == 1 and int(s["arready"].value) == 1
+                r = int(s["rvalid"].value) == 1 and int(s["rready"].value) == 1
+                req = (int(s["araddr"].value), int(s["arlen"].value) + 1) if ar else None
+            except ValueError:          # X/Z during reset
+                ar = r = False
+            await RisingEdge(self.clk)
+            t += 1
+            if ar:
+                q.append([t + 2 + self.latency, req[0], req[1]])
+            if r:
+                q[0][1] += bb
+                q[0][2] -= 1
+                if not q[0][2]:
+                    q.popleft()
+            if q and q[0][0] <= t + 1:
+                s["rvalid"].value = 1
+                s["rdata"].value = int.from_bytes(self.mem.read(q[0][1], bb), "little")
+                s["rlast"].value = int(q[0][2] == 1)
+            else:
+                s["rvalid"].value = 0
+                s["rlast"].value = 0
+            s["arready"].value = int(len(q) < self.depth)
 
 
 @cocotb.test()
@@ -46,10 +91,11 @@ async def run_program(dut):
     dut.cmd_valid.value = 0
     dut.cmd_data.value = 0
     dut.rst.value = 1
-    ram = AxiRam(AxiBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst, size=plan["dram_size"])
+    ram = AxiRamWrite(AxiBus.from_prefix(dut, "m_axi").write, dut.clk, dut.rst, size=plan["dram_size"])
     add_latency(ram, dut.clk, plan["latency"])
     with open(plan["dram_file"], "rb") as f:
         ram.write(0, f.read())
+    cocotb.start_soon(PipelinedRead(dut, dut.clk, ram, plan["latency"]).run())
     await ClockCycles(dut.clk, 2)
     await FallingEdge(dut.clk)
     dut.rst.value = 0

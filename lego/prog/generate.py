@@ -25,6 +25,8 @@ from ..prim.passes import PIPELINES
 from .spec import ADDR_BITS, CSR, DIM_BITS, OP
 
 DRAM_BITS = (64, 128, 256)
+DRAM_OUTSTANDING = 4          # default read bursts in flight (--dram-outstanding)
+MAX_OUTSTANDING = 16
 ACC_BYTES = 4            # accumulator words: int32 (the output dtype; sums wrap as sw_reference's)
 TOP = "lego_gemm_prog"
 # lint.vlt of a programmable design: lego's backend waivers (emit.files.LINT_VLT) and this one, of the command
@@ -129,7 +131,8 @@ def fit_box(R: int, C: int, dataflows, bits: int, spad: int, acc: int):
 
 
 def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], bits: int, spad_kib, acc_kib,
-                  dram_bits: int | None, opt: bool, out: Path, force: bool = False) -> dict:
+                  dram_bits: int | None, opt: bool, out: Path, force: bool = False,
+                  outstanding: int | None = None) -> dict:
     from ..generate import to_verilog
     from .rtl import ProgTop
 
@@ -144,6 +147,10 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
     dram_bits = 64 if dram_bits is None else dram_bits
     if dram_bits not in DRAM_BITS:
         raise LegoError(f"--dram-bits: {dram_bits} is not one of {', '.join(map(str, DRAM_BITS))}")
+    outstanding = DRAM_OUTSTANDING if outstanding is None else outstanding
+    if not isinstance(outstanding, int) or not 1 <= outstanding <= MAX_OUTSTANDING:
+        raise LegoError(f"--dram-outstanding: {outstanding} is not an integer in 1..{MAX_OUTSTANDING} "
+                        f"(read bursts the load DMA keeps in flight)")
     spad, acc = _kib(spad_kib, "--scratchpad-kib"), _kib(acc_kib, "--accumulator-kib")
     R, C = parse_array(array)
     if len(dataflows) > 4:
@@ -157,7 +164,7 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
     for p in PIPELINES["opt"]:
         pg = p(pg)
     d = ArrayDesign(w, arch, pg, naive_bits, pg.register_bits(), dict(pg.lp))
-    top = ProgTop(arch, pg, dram_bits)
+    top = ProgTop(arch, pg, dram_bits, outstanding)
     frag = Fragment.get(top, None)
     verilog = to_verilog(top, TOP, frag)
     design_hash = hashlib.sha256(verilog.encode()).hexdigest()
@@ -166,7 +173,7 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
     prog = {
         "workload": "gemm", "array": [R, C], "dataflows": [df.name for df in dfs],
         "modes": {df.name: i for i, df in enumerate(dfs)}, "box": box, "bits": bits, "dram_bits": dram_bits,
-        "scratchpad_kib": spad // 1024, "accumulator_kib": acc // 1024,
+        "dram_outstanding": outstanding, "scratchpad_kib": spad // 1024, "accumulator_kib": acc // 1024,
         "scratchpad_bytes": used_spad, "accumulator_bytes": used_acc,
         "drain": drains, "counters": counters(arch), "ld_lanes": dict(top.ld_lanes),
         "fresh": {md.df.name: list(pg.fresh[md.index]) for md in arch.modes},
@@ -185,7 +192,8 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
                        "Y": {"shape": [box["M"], box["N"]], "dtype": "int32", "role": "output", "bits": 32}},
            "modes": prog["modes"], "layouts": layout_doc(arch), "prog": prog,
            "spec": {"workload": "gemm", "array": [R, C], "dataflows": list(dataflows), "bits": bits,
-                    "scratchpad_kib": spad // 1024, "accumulator_kib": acc // 1024, "dram_bits": dram_bits},
+                    "scratchpad_kib": spad // 1024, "accumulator_kib": acc // 1024, "dram_bits": dram_bits,
+                    "dram_outstanding": outstanding},
            "host_protocol": "docs/programmable.md: DRAM behind the AXI4 master m_axi_*, commands on "
                             "cmd_valid/cmd_ready/cmd_data, done after END"}
     rep = {"fus": len(arch.fus), "array": [R, C], "box": box,
@@ -202,4 +210,5 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
                  description=f"lego programmable gemm on {R}x{C} ({', '.join(dataflows)})")
     return {"top": TOP, "dir": str(out), "box": box, "design_hash": design_hash,
             "summary": f"top {TOP}, {len(arch.fus)} FUs, tile box M={box['M']} N={box['N']} K={box['K']}, "
-                       f"scratchpad {used_spad} B, accumulator {used_acc} B, {dram_bits}-bit AXI"}
+                       f"scratchpad {used_spad} B, accumulator {used_acc} B, {dram_bits}-bit AXI, "
+                       f"{outstanding} read burst{'s' if outstanding > 1 else ''} outstanding"}

@@ -7,7 +7,7 @@ port. The timing of every unit is written down in docs/programmable.md and mirro
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Const, Elaboratable, Module, Mux, Signal, signed
 from amaranth.lib.memory import Memory
 
 from ..emit.array import ArrayCore, add_bases, pack_fields, step_counters
@@ -355,9 +355,10 @@ class ProgTop(Elaboratable):
     ``cmd_data`` (64), ``busy``, ``done``, ``cycles`` (32), and the AXI4 master ``m_axi_*`` (one ID, INCR
     bursts). docs/programmable.md."""
 
-    def __init__(self, arch, pg, dram_bits: int):
+    def __init__(self, arch, pg, dram_bits: int, outstanding: int = 1):
         self.core = ProgCore(arch, pg)
         self.arch = arch
+        self.outstanding = outstanding          # read bursts the load DMA keeps in flight (manifest prog.dram_outstanding)
         w = arch.workload
         self.db, self.bb = dram_bits, dram_bits // 8
         X, W = w.inputs
@@ -508,9 +509,23 @@ class ProgTop(Elaboratable):
                      n.eq(Mux(last_grp, rem + 1, psel))]
         m.d.comb += self.rready.eq(busy & (~have | last_grp))
         cap = self.rvalid & self.rready
+        NO = self.outstanding
         lo_now = Signal(range(max(2, E)), name="ld_lo")
-        m.d.comb += lo_now.eq(Mux(rb_first, rb_off, 0))
-        hi_sum = Mux(rb_first, rb_off, 0) + rb_left - 1          # lo_now + rb_left - 1
+        if NO == 1:
+            m.d.comb += lo_now.eq(Mux(rb_first, rb_off, 0))
+            hi_sum = Mux(rb_first, rb_off, 0) + rb_left - 1          # lo_now + rb_left - 1
+        else:
+            # the bursts in flight, in order: (first lane, elements) pushed at the AR handshake, popped at RLAST
+            q_off = Array(Signal(range(max(2, E)), name=f"ld_q{k}_off") for k in range(NO))
+            q_el = Array(Signal(DIM_BITS, name=f"ld_q{k}_elems") for k in range(NO))
+            q_wp, q_rp = Signal(range(NO), name="ld_q_wp"), Signal(range(NO), name="ld_q_rp")
+            q_n = Signal(range(NO + 1), name="ld_q_n")            # ARs raised or in flight, RLAST not captured
+            left_now = Signal(DIM_BITS, name="ld_left_now")
+            m.d.comb += [lo_now.eq(Mux(rb_first, q_off[q_rp], 0)), left_now.eq(Mux(rb_first, q_el[q_rp], rb_left))]
+            room = Signal(name="ld_q_room")       # fewer than NO bursts raised once this edge's RLAST is counted
+            head_off = Signal(range(max(2, E)), name="ld_head_off")
+            m.d.comb += head_off.eq(q_off[q_rp])
+            hi_sum = Mux(rb_first, head_off, 0) + left_now - 1
         hi_now = Signal(range(max(2, E)), name="ld_hi_now")
         m.d.comb += hi_now.eq(Mux(hi_sum < E - 1, hi_sum, E - 1))
         row_end = Signal(name="ld_row_end")
@@ -525,11 +540,31 @@ class ProgTop(Elaboratable):
                          rows.eq(csr["LD_ROWS"]), cols.eq(csr["LD_COLS"]), stride.eq(csr["LD_STRIDE"]),
                          ar_addr.eq(csr["LD_ADDR"]), ar_row_addr.eq(csr["LD_ADDR"]), ar_left.eq(csr["LD_COLS"]),
                          ar_row.eq(0), ar_done.eq(0), self.arvalid.eq(1), have.eq(0), wr_r.eq(0), wr_c.eq(0)]
+            if NO > 1:
+                m.d.sync += [q_wp.eq(0), q_rp.eq(0), q_n.eq(1), rb_first.eq(1)]
             for pl in places.values():
                 m.d.sync += pl.reset()
         with m.Elif(busy):
+            if NO > 1:
+                ar_hs, rl = self.arvalid & self.arready, cap & self.rlast
+                last_ar = (ar_left == elems) & (rows - ar_row == 1)
+                m.d.comb += room.eq((q_n != NO) | rl)
+                # the next ARVALID: at once while fewer than NO bursts are raised and not ended by RLAST
+                with m.If(ar_hs):
+                    m.d.sync += [q_off[q_wp].eq(off), q_el[q_wp].eq(elems),
+                                 q_wp.eq(Mux(q_wp == NO - 1, 0, q_wp + 1))]
+                    m.d.sync += self.arvalid.eq(~last_ar & room)
+                    with m.If(~last_ar & room):
+                        m.d.sync += q_n.eq(q_n + 1 - rl)
+                    with m.Elif(rl):
+                        m.d.sync += q_n.eq(q_n - 1)
+                with m.Elif(~self.arvalid & ~ar_done & room):
+                    m.d.sync += [self.arvalid.eq(1), q_n.eq(q_n + 1 - rl)]
+                with m.Elif(rl):
+                    m.d.sync += q_n.eq(q_n - 1)
             with m.If(self.arvalid & self.arready):
-                m.d.sync += [self.arvalid.eq(0), rb_off.eq(off), rb_left.eq(elems), rb_first.eq(1)]
+                if NO == 1:
+                    m.d.sync += [self.arvalid.eq(0), rb_off.eq(off), rb_left.eq(elems), rb_first.eq(1)]
                 with m.If(ar_left == elems):
                     m.d.sync += [ar_row.eq(ar_row + 1), ar_row_addr.eq(ar_row_addr + stride),
                                  ar_addr.eq(ar_row_addr + stride), ar_left.eq(cols)]
@@ -550,10 +585,16 @@ class ProgTop(Elaboratable):
                 with m.If(row_end & (rows - wr_r == 1)):
                     m.d.sync += busy.eq(0)
             with m.If(cap):
-                m.d.sync += [bdata.eq(self.rdata), have.eq(1), lane.eq(lo_now), hi.eq(hi_now),
-                             rb_left.eq(rb_left - (hi_now - lo_now + 1)), rb_first.eq(0)]
-                with m.If(self.rlast & ~ar_done):
-                    m.d.sync += self.arvalid.eq(1)
+                if NO == 1:
+                    m.d.sync += [bdata.eq(self.rdata), have.eq(1), lane.eq(lo_now), hi.eq(hi_now),
+                                 rb_left.eq(rb_left - (hi_now - lo_now + 1)), rb_first.eq(0)]
+                    with m.If(self.rlast & ~ar_done):
+                        m.d.sync += self.arvalid.eq(1)
+                else:
+                    m.d.sync += [bdata.eq(self.rdata), have.eq(1), lane.eq(lo_now), hi.eq(hi_now),
+                                 rb_left.eq(left_now - (hi_now - lo_now + 1)), rb_first.eq(self.rlast)]
+                    with m.If(self.rlast):
+                        m.d.sync += q_rp.eq(Mux(q_rp == NO - 1, 0, q_rp + 1))
         # the element writes: slot j of the group is lane ``lane + j`` of the beat
         ew = 8 * eb
         shifted = Signal(pmax * ew, name="ld_shifted")           # the lanes a group takes

@@ -8,11 +8,13 @@ edge (``cycles``). The busy time of each unit comes in closed form from its comm
 
 * COMPUTE: the steps (product of the counter extents) plus the mode's drain (pipeline depth);
 * LOAD: per INCR burst, the first beat is captured ``3 + L`` edges after the edge that raised ARVALID
-  (``L``: the DRAM latency of the bench's AxiRam), later beats as the scatter into the banks frees the beat
+  (``L``: the DRAM latency of the bench's DRAM), later beats as the scatter into the banks frees the beat
   register: a beat with ``v`` valid lanes takes ``ceil(v / P)`` cycles (``P``: the tensor's ``ld_lanes``,
-  elements written per cycle, per tensor and mode), and the next beat is captured with its last lane group; the next burst's
-  ARVALID rises with the capture of RLAST. Per burst this is closed form (first beat, ``beats - 2`` full
-  beats of ``E / P`` cycles, last beat);
+  elements written per cycle, per tensor and mode), and the next beat is captured with its last lane group; with
+  one burst outstanding the next burst's ARVALID rises with the capture of RLAST; with ``N``
+  (``prog.dram_outstanding``) it rises in the edge after the previous one's handshake, or with the RLAST of
+  the burst ``N`` back, whichever is later, and the first beat also waits for the previous burst's last
+  write. Per burst this is closed form (first beat, ``beats - 2`` full beats of ``E / P`` cycles, last beat);
 * STORE: per burst, ``elements + 2·beats + 2 + L`` (one accumulator read per element, two cycles per
   W beat, the write response ``2 + L`` edges after the last W beat).
 
@@ -49,11 +51,83 @@ def _row_load(off: int, cols: int, eb: int, bb: int, latency: int, P: int, d: in
     return free, free - ar
 
 
+def _groups(b, E: int, P: int) -> tuple[int, int]:
+    """(write cycles of burst ``b``, cycles of its last beat)."""
+    first = min(E - b.off, b.elems)
+    if b.beats == 1:
+        return -(-first // P), -(-first // P)
+    g_last = -(-((b.off + b.elems - 1) % E + 1) // P)
+    return -(-first // P) + (b.beats - 2) * (E // P) + g_last, g_last
+
+
 @lru_cache(maxsize=1 << 16)
-def load_cycles(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int, latency: int, lanes: int = 1) -> int:
-    """Edges a LOAD keeps the load unit busy: rows one after another (``_row_load``). The row state (page
-    offset, ``d``) takes finitely many values, so once one recurs the rows between repeat exactly: whole
-    periods are skipped in one step."""
+def _row_load_n(off: int, cols: int, eb: int, bb: int, latency: int, P: int, N: int,
+                state: tuple) -> tuple[int, tuple]:
+    """One row of a LOAD with up to ``N`` read bursts outstanding (``N > 1``). ``state = (dv, lcs)``
+    relative to ``free`` (the edge of the last write so far): ``dv``, the edge that raised the last ARVALID;
+    ``lcs``, the edges that captured the RLAST of the last ``N`` bursts (oldest first; clipped from below at
+    ``dv + 1``, where they no longer bind). Burst k: ARVALID rises at ``v_k = max(v_{k-1} + 1,
+    rlast_{k-N})``, its first beat is captured at ``max(v_k + 3 + L, free)``. -> (edges the row adds to
+    ``free``, the state after it)."""
+    E = bb // eb
+    dv, lcs = state
+    free, v, lcs = 0, dv, list(lcs)
+    for b in bursts(off, 1, cols, 0, eb, bb)[0]:
+        v = max(v + 1, lcs.pop(0))
+        c0 = max(v + 3 + latency, free)
+        groups, g_last = _groups(b, E, P)
+        free = c0 + groups
+        lcs.append(free - g_last)
+    return free, (v - free, tuple(max(x, v + 1) - free for x in lcs))
+
+
+def load_cycles(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int, latency: int, lanes: int = 1,
+                outstanding: int = 1) -> int:
+    """Edges a LOAD keeps the load unit busy with up to ``outstanding`` read bursts in flight (``N``; the
+    DRAM: every read address accepted at once, its first beat ``2 + L`` edges after acceptance and after the
+    previous burst's last beat, one beat per cycle in order)."""
+    if outstanding == 1:
+        return _load_cycles_1(addr, rows, cols, stride, eb, bb, latency, lanes)
+    return _load_cycles_n(addr, rows, cols, stride, eb, bb, latency, lanes, outstanding)
+
+
+@lru_cache(maxsize=1 << 16)
+def _load_cycles_n(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int, latency: int, lanes: int,
+                   N: int) -> int:
+    """``load_cycles`` for ``N > 1``: rows one after another (``_row_load_n``), whole periods of a recurring
+    row state (page offset, ``_row_load_n``'s state) skipped in one step."""
+    E = bb // eb
+    P = lanes
+    assert P >= 1 and E % P == 0 and N > 1, (E, P, N)
+    # before the first burst: v_0 = -1 (so v_1 = 0, the dispatch edge), free = 1, no RLAST binds
+    free, st, r = 1, (-2, (-1,) * N), 0
+    seen: dict = {}
+    while r < rows:
+        off = (addr + r * stride) % PAGE
+        key = (off, st)
+        if key in seen:
+            r0, f0 = seen.pop(key)
+            period = r - r0
+            n = (rows - r) // period
+            free += n * (free - f0)
+            r += n * period
+            seen.clear()
+            if r >= rows:
+                break
+            off = (addr + r * stride) % PAGE
+        else:
+            seen[key] = (r, free)
+        df, st = _row_load_n(off, cols, eb, bb, latency, P, N, st)
+        free += df
+        r += 1
+    return free
+
+
+@lru_cache(maxsize=1 << 16)
+def _load_cycles_1(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int, latency: int, lanes: int = 1) -> int:
+    """Edges a LOAD keeps the load unit busy (one burst outstanding): rows one after another (``_row_load``).
+    The row state (page offset, ``d``) takes finitely many values, so once one recurs the rows between
+    repeat exactly: whole periods are skipped in one step."""
     E = bb // eb
     P = lanes
     assert P >= 1 and E % P == 0, (E, P)
@@ -120,6 +194,7 @@ class Timeline:
         self.eb, self.bb = prog["bits"] // 8, prog["dram_bits"] // 8
         self.names = list(prog["dataflows"])
         self.lanes = prog.get("ld_lanes", {})
+        self.outstanding = prog.get("dram_outstanding", 1)
         self.t = -1
         self.fall = {u: -1 for u in UNITS}
         self.mask = {u: 0 for u in UNITS}
@@ -133,7 +208,7 @@ class Timeline:
         c, op = self.csr, cmd["op"]
         if op == "LOAD":
             return load_cycles(c["LD_ADDR"], c["LD_ROWS"], c["LD_COLS"], c["LD_STRIDE"], self.eb, self.bb, self.latency,
-                               self.lanes.get(cmd["tensor"], {}).get(self.names[cmd["mode"]], 1))
+                               self.lanes.get(cmd["tensor"], {}).get(self.names[cmd["mode"]], 1), self.outstanding)
         if op == "STORE":
             return store_cycles(c["ST_ADDR"], c["ST_ROWS"], c["ST_COLS"], c["ST_STRIDE"], self.bb, self.latency)
         name = self.names[cmd["mode"]]

@@ -14,8 +14,8 @@ and runs the program on the cycle engine, Icarus and Verilator. Each case checks
   is written here: the test holds for any timing the engine and the RTL agree on).
 
 Covering design, not a cross product: each value of each axis (workload, array 2x2..8x8, scratchpad 1..16
-KiB, DRAM latency 1/20/100, DRAM width 64/128/256 bits = 1/2/4 64-bit words per cycle, mode ws/os/is)
-appears at least once, and the pairs that interact appear together (stride 2 with pad 1, latency 100 with
+KiB, DRAM latency 1/20/100, DRAM width 64/128/256 bits = 1/2/4 64-bit words per cycle, mode ws/os/is, read
+bursts outstanding 1/2/4/16 against the bench's pipelined-latency DRAM) appears at least once, and the pairs that interact appear together (stride 2 with pad 1, latency 100 with
 the 256-bit bus). The default set (``rtl``) is small; ``-m slow`` runs the rest.
 """
 import json
@@ -32,8 +32,10 @@ from simulator.program import simulate_program
 from sw_reference.ops import conv2d as ref_conv2d
 from sw_reference.ops import dwconv2d as ref_dwconv2d
 
-# design: (array, dataflows, scratchpad KiB, accumulator KiB, DRAM bits). The accumulators are large enough
-# for wide output tiles (fewer row bursts per byte: the runs stay short); the 8x rule is on the scratchpad.
+# design: (array, dataflows, scratchpad KiB, accumulator KiB, DRAM bits[, read bursts outstanding]). The
+# accumulators are large enough for wide output tiles (fewer row bursts per byte: the runs stay short); the 8x
+# rule is on the scratchpad. Without the sixth field a design keeps one read burst outstanding
+# (--dram-outstanding 1, the DMA before outstanding bursts); the "-oN" designs keep N in flight.
 DESIGNS = {
     "2x2-ws-1k-64b": ("2x2", ("ws",), 1, 4, 64),
     "3x2-is+os-1k-128b": ("3x2", ("is", "os"), 1, 4, 128),
@@ -47,6 +49,11 @@ DESIGNS = {
     "2x4-ws+os+is-1k-128b": ("2x4", ("ws", "os", "is"), 1, 4, 128),
     # groups of 8 (X 8/8/64, W 64/8/8, Y 8/64/8 banks in ws/os/is)
     "8x8-ws+os+is-4k-128b": ("8x8", ("ws", "os", "is"), 4, 16, 128),
+    # several read bursts outstanding against the pipelined-latency DRAM
+    "2x2-ws-1k-64b-o4": ("2x2", ("ws",), 1, 4, 64, 4),
+    "2x4-ws+os+is-1k-128b-o2": ("2x4", ("ws", "os", "is"), 1, 4, 128, 2),
+    "3x2-is+os-1k-256b-o16": ("3x2", ("is", "os"), 1, 4, 256, 16),
+    "4x4-ws+os-4k-128b-o4": ("4x4", ("ws", "os"), 4, 16, 128, 4),
 }
 
 # case id: (design, layer (lego compile --layer), mode, DRAM latency)
@@ -58,6 +65,10 @@ DEFAULT = {
     "gemm-2x4-fused-1k-128b-lat20-ws": ("2x4-ws+os+is-1k-128b", "gemm:M=48,N=40,K=24", "ws", 20),
     "gemm-2x4-fused-1k-128b-lat1-os": ("2x4-ws+os+is-1k-128b", "gemm:M=40,N=48,K=20", "os", 1),
     "gemm-2x4-fused-1k-128b-lat20-is": ("2x4-ws+os+is-1k-128b", "gemm:M=44,N=40,K=22", "is", 20),
+    "gemm-2x2-1k-64b-o4-lat20-ws": ("2x2-ws-1k-64b-o4", "gemm:M=44,N=44,K=10", "ws", 20),
+    "conv-s2p1-2x2-1k-64b-o4-lat100-ws": ("2x2-ws-1k-64b-o4", "conv2d:C=2,H=17,W=17,K=22,R=3,S=3,STRIDE=2,PAD=1",
+                                          "ws", 100),
+    "gemm-3x2-1k-256b-o16-lat20-is": ("3x2-is+os-1k-256b-o16", "gemm:M=36,N=54,K=6", "is", 20),
 }
 SLOW = {
     "conv-s1p0-4x4-4k-128b-lat20-ws": ("4x4-ws+os-4k-128b", "conv2d:C=4,H=18,W=18,K=32,R=3,S=3", "ws", 20),
@@ -72,6 +83,10 @@ SLOW = {
     "gemm-8x8-fused-4k-128b-lat20-ws": ("8x8-ws+os+is-4k-128b", "gemm:M=96,N=88,K=40", "ws", 20),
     "gemm-8x8-fused-4k-128b-lat1-os": ("8x8-ws+os+is-4k-128b", "gemm:M=88,N=96,K=36", "os", 1),
     "gemm-8x8-fused-4k-128b-lat20-is": ("8x8-ws+os+is-4k-128b", "gemm:M=96,N=96,K=32", "is", 20),
+    "conv-s1p1-4x4-4k-128b-o4-lat100-os": ("4x4-ws+os-4k-128b-o4", "conv2d:C=3,H=16,W=16,K=32,R=3,S=3,PAD=1",
+                                           "os", 100),
+    "gemm-2x4-fused-1k-128b-o2-lat20-is": ("2x4-ws+os+is-1k-128b-o2", "gemm:M=44,N=40,K=22", "is", 20),
+    "gemm-2x4-fused-1k-128b-o2-lat100-os": ("2x4-ws+os+is-1k-128b-o2", "gemm:M=40,N=48,K=20", "os", 100),
 }
 CASES = {**{k: pytest.param(k, marks=pytest.mark.rtl, id=k) for k in DEFAULT},
          **{k: pytest.param(k, marks=[pytest.mark.rtl, pytest.mark.slow], id=k) for k in SLOW}}
@@ -82,10 +97,11 @@ _designs: dict = {}
 def design(tmp_path_factory, name: str) -> Path:
     """The design ``name``, generated once per test session through ``lego gen``."""
     if name not in _designs:
-        array, dfs, spad, acc, bits = DESIGNS[name]
+        array, dfs, spad, acc, bits, *o = DESIGNS[name]
         d = tmp_path_factory.mktemp("matrix") / name
         argv = ["gen", "--workload", "gemm", "--array", array, "--scratchpad-kib", str(spad),
-                "--accumulator-kib", str(acc), "--dram-bits", str(bits), "--out", str(d)]
+                "--accumulator-kib", str(acc), "--dram-bits", str(bits), "--dram-outstanding", str(o[0] if o else 1),
+                "--out", str(d)]
         for df in dfs:
             argv += ["--dataflow", df]
         assert main(argv) == 0
@@ -123,7 +139,7 @@ def test_matrix_is_covering():
     axes = {"array": set(), "spad": set(), "bits": set(), "lat": set(), "mode": set(), "kind": set()}
     pairs = set()
     for dname, layer, mode, lat in ALL.values():
-        array, dfs, spad, _, bits = DESIGNS[dname]
+        array, dfs, spad, _, bits, *_ = DESIGNS[dname]
         assert mode in dfs
         spec = parse_layer(layer)
         kind = spec.op if spec.op != "conv2d" else f"conv2d-s{spec.stride[0]}p{spec.pads[0]}"
@@ -137,6 +153,9 @@ def test_matrix_is_covering():
     assert axes["bits"] == {64, 128, 256} and axes["lat"] == {1, 20, 100} and axes["mode"] == {"ws", "os", "is"}
     assert (100, 256) in pairs
     # the default set alone has every workload kind class, latency and bus width
+    # the default set has one outstanding read burst and several, at latency 20 and 100
+    many = {(DESIGNS[d][5:] > (1,), lat) for d, _, _, lat in DEFAULT.values()}
+    assert many >= {(False, 20), (True, 20), (True, 100)}
     dflt = [(DESIGNS[d][4], lat, parse_layer(layer).op) for d, layer, _, lat in DEFAULT.values()]
     assert {b for b, _, _ in dflt} == {64, 128, 256} and {lat for _, lat, _ in dflt} == {1, 20, 100}
     assert {op for _, _, op in dflt} == {"gemm", "bmm", "conv2d", "dwconv2d"}

@@ -11,27 +11,31 @@ from lego.emit.files import LINT_VLT
 from lego.prog.generate import PROG_LINT, generate_prog
 from lego.toolchain import verilator_lint
 
-# (array, dataflows, dram_bits), 1 KiB scratchpad and accumulator
+# (array, dataflows, dram_bits[, read bursts outstanding; default lego gen's]), 1 KiB scratchpad and
+# accumulator
 DESIGNS = [
     ("2x2", ("ws",), 64),
     ("4x4", ("ws", "os"), 128),
     ("3x2", ("os", "is", "ws"), 256),
     ("2x2", ("os", "is", "ws"), 64),
     ("8x8", ("ws",), 64),
+    ("2x2", ("ws",), 64, 1),
+    ("2x4", ("os",), 256, 3),
+    ("2x2", ("ws", "os"), 128, 16),
 ]
 _DIRS = {}
 
 
 def _id(spec):
-    arr, dfs, db = spec
-    return f"{arr}-{'+'.join(dfs)}-b{db}"
+    arr, dfs, db, *o = spec
+    return f"{arr}-{'+'.join(dfs)}-b{db}" + (f"-o{o[0]}" if o else "")
 
 
 def _design(spec, tmp_path_factory):
     if spec not in _DIRS:
-        arr, dfs, db = spec
+        arr, dfs, db, *o = spec
         out = tmp_path_factory.mktemp("p") / "d"
-        generate_prog("gemm", arr, dfs, 8, 1, 1, db, True, out)
+        generate_prog("gemm", arr, dfs, 8, 1, 1, db, True, out, outstanding=o[0] if o else None)
         _DIRS[spec] = out
     return _DIRS[spec]
 
