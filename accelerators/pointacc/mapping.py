@@ -108,14 +108,15 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from lego.units.bits import C
+from accelerators.pointacc.featdist import FeatureDistance
 from lego.units.sorter import BitonicSorter, RunMerger, check_width, pack, quiet_refusal, sorter_latency
 
-__all__ = ["MappingUnit", "OP_FPS", "OP_KNN", "OP_BALL", "OP_DOWN", "OP_KSUB", "OP_KSTR", "OPCODES",
+__all__ = ["MappingUnit", "OP_FPS", "OP_KNN", "OP_BALL", "OP_DOWN", "OP_KSUB", "OP_KSTR", "OP_KNNF", "OPCODES",
            "OFF_BITS", "M_BITS", "CYCLE_BITS"]
 
-OP_FPS, OP_KNN, OP_BALL, OP_DOWN, OP_KSUB, OP_KSTR = 1, 2, 3, 4, 5, 6
+OP_FPS, OP_KNN, OP_BALL, OP_DOWN, OP_KSUB, OP_KSTR, OP_KNNF = 1, 2, 3, 4, 5, 6, 7
 OPCODES = {"fps": OP_FPS, "knn": OP_KNN, "ball_query": OP_BALL, "downsample": OP_DOWN,
-           "kernel_map_submanifold": OP_KSUB, "kernel_map_strided": OP_KSTR}
+           "kernel_map_submanifold": OP_KSUB, "kernel_map_strided": OP_KSTR, "knn_feature": OP_KNNF}
 OFF_BITS = 9          # offset numbers 0..342 (K <= 7)
 M_BITS = 16
 CYCLE_BITS = 32
@@ -154,7 +155,8 @@ class MappingUnit(wiring.Component):
 
     @quiet_refusal
     def __init__(self, capacity: int = 256, lanes: int = 4, sorter_width: int = 8, max_neighbors: int = 32,
-                 coord_bits: int = 21, sorter_stages_per_cycle: int = 1):
+                 coord_bits: int = 21, sorter_stages_per_cycle: int = 1, feature_dims: int = 0,
+                 feature_bits: int = 8, feature_lanes: int = 1, feature_points: int = 0):
         w = check_width(sorter_width)
         if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1 or lanes & (lanes - 1) or lanes > w:
             raise ValueError(f"distance_lanes: must be a power of two <= sorter_width ({w}), got {lanes!r}")
@@ -175,7 +177,11 @@ class MappingUnit(wiring.Component):
         self.db = 2 * coord_bits + 2
         self.kb = 3 * coord_bits
         self.kw = max(w, max_neighbors).bit_length()
-        super().__init__({
+        self.feat = None
+        if feature_points:
+            self.feat = FeatureDistance(feature_dims, feature_bits, feature_lanes, feature_points,
+                                        capacity=capacity, key_bits=self.kb)
+        ports = {
             "start": In(1), "op": In(3), "n": In(self.cw), "m": In(M_BITS), "k": In(self.kw),
             "r2": In(self.db), "shift": In(5), "ksize": In(3), "tstride": In(coord_bits),
             "ld_en": In(1), "ld_addr": In(self.ib), "ld_data": In(3 * coord_bits),
@@ -183,7 +189,10 @@ class MappingUnit(wiring.Component):
             "busy": Out(1), "done": Out(1), "cycles": Out(CYCLE_BITS),
             "out_valid": Out(1), "out_idx": Out(self.ib), "out_val": Out(self.kb), "out_off": Out(OFF_BITS),
             "out_coord": Out(3 * coord_bits), "out_flag": Out(1),
-        })
+        }
+        if self.feat is not None:
+            ports.update({"fld_en": In(1), "fld_addr": In(self.feat.ab), "fld_data": In(self.feat.row_bits)})
+        super().__init__(ports)
 
     # ------------------------------------------------------------------------------------------
     def elaborate(self, platform) -> Module:  # noqa: C901 (one controller, phases in order)
@@ -341,6 +350,23 @@ class MappingUnit(wiring.Component):
                         m.d.sync += [g_key[j * L + lane].eq(val3[lane]), g_idx[j * L + lane].eq(idx3[lane]),
                                      g_live[j * L + lane].eq(live3[lane])]
             m.d.sync += g_full.eq((gsel == LPB - 1) if gsel is not None else 1)
+        F = self.feat
+        if F is not None:
+            m.submodules.featdist = fd = F
+            m.d.comb += [fd.ld_en.eq(self.fld_en & ~busy), fd.ld_addr.eq(self.fld_addr),
+                         fd.ld_data.eq(self.fld_data), fd.n.eq(n)]
+            fslot = Signal(max(1, LW))        # gather slot of the next feature distance
+            fnlast = S(CW, (n - 1)[:CW], name="fnlast")
+            with m.If(fd.out_valid):
+                for i in range(W):
+                    with m.If((fslot == i) if W > 1 else 1):
+                        m.d.sync += [g_key[i].eq(S.zx(fd.out_dist, KB)), g_idx[i].eq(fd.out_idx[:IB])]
+                        if i == 0:
+                            m.d.sync += g_live.eq(1)
+                        else:
+                            m.d.sync += g_live[i].eq(1)
+                m.d.sync += fslot.eq((fslot + 1)[:len(fslot)])
+                m.d.sync += g_full.eq((fslot == W - 1) | (S.zx(fd.out_idx, CW) == fnlast))
         m.d.comb += [srt.in_valid.eq(g_full), srt.in_key.eq(Cat(*g_key)), srt.in_idx.eq(Cat(*g_idx)),
                      srt.in_live.eq(g_live)]
 
@@ -459,7 +485,10 @@ class MappingUnit(wiring.Component):
         ka, xa, la = split_block(sa)
         kbb, xb, lb_ = split_block(sb)
         knn_mode = Signal()
-        m.d.comb += knn_mode.eq(op == OP_KNN)
+        if F is not None:
+            m.d.comb += knn_mode.eq((op == OP_KNN) | (op == OP_KNNF))
+        else:
+            m.d.comb += knn_mode.eq(op == OP_KNN)
         m.d.comb += [
             mrg.a_valid.eq(Mux(knn_mode, srt.out_valid, phase_pass)),
             mrg.a_key.eq(Mux(knn_mode, srt.out_key, ka)), mrg.a_idx.eq(Mux(knn_mode, srt.out_idx, xa)),
@@ -631,7 +660,7 @@ class MappingUnit(wiring.Component):
                     with m.Switch(self.op):
                         with m.Case(OP_FPS):
                             m.next = "F_START"
-                        with m.Case(OP_KNN, OP_BALL):
+                        with m.Case(OP_KNN, OP_BALL, *([OP_KNNF] if F is not None else [])):
                             m.next = "Q_WAIT"
                         with m.Case(OP_DOWN):
                             m.d.sync += [keymode.eq(1)]
@@ -649,6 +678,9 @@ class MappingUnit(wiring.Component):
             with m.State("Q_WAIT"):
                 m.d.comb += self.q_ready.eq(1)
                 m.d.sync += [keymode.eq(0), row.eq(0), hcnt.eq(0)]
+                if F is not None:
+                    m.d.sync += fslot.eq(0)
+                    m.d.comb += [fd.q_idx.eq(self.q_data[:IB]), fd.q_load.eq(self.q_valid)]
                 with m.If(self.q_valid):
                     m.d.sync += [q[d].eq(qf[d]) for d in range(3)]
                     m.d.comb += [mrg.start.eq(knn_mode), mrg.keep_low.eq(1), mrg.len_a.eq(nb), mrg.len_b.eq(0)]
@@ -656,6 +688,11 @@ class MappingUnit(wiring.Component):
             with m.State("Q_ISSUE"):
                 with m.If((op == OP_BALL) & hcnt_ge_k):
                     m.next = "Q_DRAIN"
+                if F is not None:
+                    with m.Elif(op == OP_KNNF):
+                        m.d.comb += fd.issue.eq(1)
+                        with m.If(fd.issue_last):
+                            m.next = "Q_DRAIN"
                 with m.Else():
                     m.d.comb += iss.eq(1)
                     m.d.sync += row.eq((row + 1)[:RWB])
@@ -663,7 +700,7 @@ class MappingUnit(wiring.Component):
                         m.next = "Q_DRAIN"
             with m.State("Q_DRAIN"):
                 m.d.sync += jout.eq(0)
-                with m.If(op == OP_KNN):
+                with m.If(knn_mode if F is not None else (op == OP_KNN)):
                     with m.If(mrg.out_valid):
                         m.next = "KNN_OUT"
                 with m.Elif(~v1 & ~v2 & ~v3):
