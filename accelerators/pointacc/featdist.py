@@ -179,3 +179,37 @@ def feature_rows(feats, bits: int, lanes: int) -> list[int]:
                 w |= (int(pad[p, j * lanes + lane]) & mask) << (lane * bits)
             rows.append(w)
     return rows
+
+
+def check_feature_job(geo, feats, queries, k: int):
+    """The host's checks of a feature kNN job (OP_KNNF) on a unit of Geometry ``geo``: features (N, C)
+    int, queries point indices; returns (feats as int64, queries as a list). A LegoError names the
+    field: feature_points, feature_dims, feature_bits, sorter_width, k, queries."""
+    import numpy as np
+
+    from lego.errors import LegoError
+    if geo.feature_points == 0:
+        raise LegoError("feature_points: the unit has no feature kNN path (feature_points = 0)")
+    f = np.asarray(feats)
+    if f.ndim != 2 or f.shape[0] == 0 or not np.issubdtype(f.dtype, np.integer):
+        raise LegoError(f"features: expected a non-empty integer (N, C) array, got {f.dtype} {f.shape}")
+    n, c = f.shape
+    if n > geo.feature_points:
+        raise LegoError(f"feature_points: {n} points exceed the feature buffer of {geo.feature_points}")
+    if c != geo.feature_dims:
+        raise LegoError(f"feature_dims: features have C = {c}, the unit is built for {geo.feature_dims} "
+                        "(pad with zero columns)")
+    lo, hi = -(1 << (geo.feature_bits - 1)), (1 << (geo.feature_bits - 1)) - 1
+    if f.min() < lo or f.max() > hi:
+        bad = int(f.min()) if f.min() < lo else int(f.max())
+        raise LegoError(f"feature_bits: feature {bad} outside [{lo}, {hi}] of the unit's {geo.feature_bits}-bit features")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= min(n, geo.sorter_width):
+        if isinstance(k, (int, np.integer)) and not isinstance(k, bool) and n >= k > geo.sorter_width:
+            raise LegoError(f"sorter_width: kNN k = {k} exceeds the sorter width {geo.sorter_width}")
+        raise LegoError(f"k: must be in 1..{min(n, geo.sorter_width)}, got {k!r}")
+    q = [int(x) for x in np.asarray(queries).reshape(-1)]
+    if not q or min(q) < 0 or max(q) >= n:
+        raise LegoError(f"queries: need at least one point index in 0..{n - 1}")
+    if len(q) >= 1 << 16:
+        raise LegoError(f"queries: {len(q)} queries exceed the 16-bit m port")
+    return f.astype(np.int64), q

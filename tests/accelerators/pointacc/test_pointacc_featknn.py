@@ -24,8 +24,9 @@ import pytest
 from accelerators.pointacc.cloud import DATA_DIR, load_cloud
 from accelerators.pointacc.cycles import knn_feature_cycles
 from accelerators.pointacc.driver import Geometry
-from accelerators.pointacc.featdist import feature_rows
+from accelerators.pointacc.featdist import check_feature_job, feature_rows
 from accelerators.pointacc.mapping import OP_KNNF, MappingUnit
+from lego.errors import LegoError
 from lego.toolchain import run_cocotb
 from lego.units.harness import SideBySide, emit, lint
 from sw_reference import pointacc as ref
@@ -45,7 +46,7 @@ UNITS = {
 
 
 def geo_of(kw) -> Geometry:
-    return Geometry.from_params(**{k: v for k, v in kw.items() if not k.startswith("feature_")})
+    return Geometry.from_params(**kw)
 
 
 def rand_feats(rng, n, c, bits):
@@ -114,6 +115,7 @@ def make_design(d: Path, spec, seed: int = 2021) -> dict:
     for prefix, kw, fn in spec:
         jobs, prev = [], None
         for feats, qs, k in fn(rng):
+            feats, qs = check_feature_job(geo_of(kw), feats, qs, k)
             same = prev is not None and prev.shape == feats.shape and (prev == feats).all()
             prev = feats
             jobs.append({"feats": feats, "queries": list(qs), "k": k, "load": not same,
@@ -178,3 +180,72 @@ def design(tmp_path_factory):
 def test_featknn_exact(design, engine):
     bad = check(simulate(design, engine), design)
     assert not bad, "\n".join(bad)
+
+
+def jobs_big(rng, kw):
+    """DGCNN-like sizes (slow): C 64 (FL 16) on 1000 random points and on 1024 features derived from the
+    Ouster crop, k = W = 32."""
+    c = kw["feature_dims"]
+    out = [(rand_feats(rng, 1000, c, 8), [0, 999, 500, 17], 32)]
+    f = crop_feats(1024, c)
+    out.append((f, list(rng.choice(1024, 6, replace=False)), 20))
+    dup = np.concatenate([f[:300], f[:300], rand_feats(rng, 100, c, 8)])
+    out.append((dup, [0, 299, 300, 650], 32))
+    return out
+
+
+BIG = dict(capacity=1024, lanes=8, sorter_width=32, max_neighbors=64, coord_bits=21,
+           feature_dims=64, feature_bits=8, feature_lanes=16, feature_points=1024)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["verilator", "icarus"])
+def test_featknn_big_slow(tmp_path, engine, monkeypatch):
+    if engine == "verilator":
+        monkeypatch.setenv("MAKEFLAGS", "OPT_FAST=-O1 OPT_GLOBAL=-O1")
+    design = make_design(tmp_path, [("b0", BIG, jobs_big)])
+    bad = check(simulate(design, engine), design)
+    assert not bad, "\n".join(bad)
+
+
+def test_host_refusals():
+    g = geo_of(UNITS["f0"])
+    f = np.zeros((10, 5), dtype=np.int64)
+    with pytest.raises(LegoError, match="^feature_points: 33 points exceed the feature buffer of 32"):
+        check_feature_job(g, np.zeros((33, 5), dtype=np.int64), [0], 1)
+    with pytest.raises(LegoError, match="^feature_dims: features have C = 6"):
+        check_feature_job(g, np.zeros((10, 6), dtype=np.int64), [0], 1)
+    with pytest.raises(LegoError, match="^feature_bits: feature 128 outside"):
+        check_feature_job(g, f + 128, [0], 1)
+    with pytest.raises(LegoError, match="^sorter_width: kNN k = 5 exceeds the sorter width 4"):
+        check_feature_job(g, f, [0], 5)
+    with pytest.raises(LegoError, match="^k: must be in 1..4"):
+        check_feature_job(g, f, [0], 0)
+    with pytest.raises(LegoError, match="^queries"):
+        check_feature_job(g, f, [10], 1)
+    with pytest.raises(LegoError, match="^feature_points: the unit has no feature kNN path"):
+        check_feature_job(Geometry.from_params(64, 2, 4, 8), f, [0], 1)
+    with pytest.raises(ValueError, match="^feature_lanes"):
+        MappingUnit(**dict(UNITS["f0"], feature_lanes=6))
+    with pytest.raises(ValueError, match="^feature_points"):
+        MappingUnit(**dict(UNITS["f0"], feature_points=65))
+    with pytest.raises(ValueError, match="^feature_bits: distances of"):
+        MappingUnit(**dict(UNITS["f1"], feature_bits=16, feature_dims=1024, feature_lanes=4))
+    with pytest.raises(ValueError, match="^feature_dims"):
+        MappingUnit(**dict(UNITS["f0"], feature_dims=0))
+
+
+@pytest.mark.parametrize("name", ["f0", "f1"])
+def test_verilator_lint(tmp_path, name):
+    src = emit(tmp_path / "lego_pointacc_mapping.v", MappingUnit(**UNITS[name]), "lego_pointacc_mapping")
+    res = lint(src, "lego_pointacc_mapping", tmp_path)
+    assert res.returncode == 0 and "%Warning" not in res.stderr, res.stderr[-3000:]
+
+
+def test_xyz_verilog_unchanged_without_features(tmp_path):
+    """feature_points = 0 builds no feature path: the same Verilog as a unit built without the feature
+    arguments (the xyz paths' RTL is untouched by OP_KNNF)."""
+    base = dict(capacity=64, lanes=2, sorter_width=4, max_neighbors=8, coord_bits=21)
+    a = emit(tmp_path / "a.v", MappingUnit(**base), "m").read_text()
+    b = emit(tmp_path / "b.v", MappingUnit(**base, feature_dims=5, feature_lanes=2, feature_points=0), "m").read_text()
+    assert a == b and "fld_en" not in a
