@@ -107,7 +107,8 @@ class Costs:
         stages = (W.bit_length() - 1) * W.bit_length() // 2
         dist = L * (3 * E.mul_pj(cb + 1, cb + 1, nm) + 5 * E.add_pj(db, nm))
         pb = E.sram_access_pj(max(1, c.point_buffer * 3 * cb // 8), L * 3 * cb, nm)
-        sorter = (W // 2) * stages * (E.add_pj(e_bits, nm) + 2 * e_bits * E.energy_pj("mux2_bit", nm)) / max(1, W // L)
+        self.e_sort_block = (W // 2) * stages * (E.add_pj(e_bits, nm) + 2 * e_bits * E.energy_pj("mux2_bit", nm))
+        sorter = self.e_sort_block / max(1, W // L)
         self.e_map_cycle = dist + pb + sorter
         pe = E.pe_cost(8, c.mxu_acc_bits, 1, nm)
         self.e_mac = pe.mac_pj
@@ -116,7 +117,8 @@ class Costs:
         # feature-distance stage: per feature, a (fb+1)-bit square and an add; per row pair, two buffer reads
         self.e_feat_mac = E.mul_pj(fb + 1, fb + 1, nm) + E.add_pj(2 * fb + 8, nm)
         self.e_feat_row = 2 * E.sram_access_pj(fbuf_bytes, fl * fb, nm)
-        self.map_extra_pj = 0.0
+        self.map_extra_pj = 0.0          # energy of the current layer's feature kNN (its own events)
+        self.map_feat_cycles = 0         # its cycles, not charged at e_map_cycle (the xyz datapath's)
         self.e_mxu_cycle = pe.reg_pj_per_cycle * c.mxu_rows * c.mxu_cols
         self.e_cache_row = E.sram_access_pj(c.cache_bytes, 8 * c.feature_row_bytes, nm)
         self.e_acc_beat = 2 * E.sram_access_pj(c.acc_buffer_bytes, 32 * c.mxu_cols, nm)
@@ -152,8 +154,8 @@ class Costs:
         r["dram_bytes"] = sum(r[f"dram_bytes_{p}"] for p in DRAM_PARTS)
         r["dram_cycles"] = math.ceil(r["dram_bytes"] / self.cfg.dram_bytes_per_cycle)
         r["cycles"] = int(r["map_cycles"] + max(r["mmu_cycles"], r["mxu_cycles"], r["dram_cycles"]))
-        r["energy_pj_mapping"] = r["map_cycles"] * self.e_map_cycle + self.map_extra_pj
-        self.map_extra_pj = 0.0
+        r["energy_pj_mapping"] = (r["map_cycles"] - self.map_feat_cycles) * self.e_map_cycle + self.map_extra_pj
+        self.map_extra_pj, self.map_feat_cycles = 0.0, 0
         r["energy_pj_dram"] = r["dram_bytes"] * self.e_dram_byte
         r["energy_pj"] = sum(r[f"energy_pj_{p}"] for p in ENERGY_PARTS)
         self.layers.append(r)
@@ -233,7 +235,10 @@ class Costs:
         self.rec["map_jobs"] += 1
         self.dram("features_in", n * c * cfg.feature_bits // 8)
         self.rec["macs"] += n * n * c
-        self.map_extra_pj += n * n * c * self.e_feat_mac + n * rows * self.e_feat_row
+        self.map_feat_cycles += cyc + rows
+        # per query: n*c square-adds, n*CH row-pair reads, ceil(n/W) sorter blocks; + the row loads
+        self.map_extra_pj += (n * n * c * self.e_feat_mac + n * rows * self.e_feat_row
+                              + n * _cdiv(n, g.sorter_width) * kb * self.e_sort_block + rows * self.e_feat_row / 2)
         self.dram("maps", 2 * n * k * NEIGHBOR_BYTES)
         self.note(f"feature-space kNN (C={c}, k={k}) on the feature-distance stage (OP_KNNF, "
                   f"{cfg.feature_lanes} lanes)")

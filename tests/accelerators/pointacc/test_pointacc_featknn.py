@@ -182,10 +182,10 @@ def test_featknn_exact(design, engine):
     assert not bad, "\n".join(bad)
 
 
-def jobs_big(rng, kw):
+def jobs_big(rng):
     """DGCNN-like sizes (slow): C 64 (FL 16) on 1000 random points and on 1024 features derived from the
     Ouster crop, k = W = 32."""
-    c = kw["feature_dims"]
+    c = 64
     out = [(rand_feats(rng, 1000, c, 8), [0, 999, 500, 17], 32)]
     f = crop_feats(1024, c)
     out.append((f, list(rng.choice(1024, 6, replace=False)), 20))
