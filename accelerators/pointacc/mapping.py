@@ -5,7 +5,9 @@ strided kernel maps) and cycle-exact with ``accelerators.pointacc.cycles``. Para
 (``PointAccConfig.mapping_params()``): ``capacity`` (NC, points of the point buffer, a multiple of
 W), ``lanes`` (L, distances/keys per cycle, a power of two <= W), ``sorter_width`` (W),
 ``max_neighbors`` (KM, ball-query K capacity, a multiple of L), ``coord_bits`` (CB <= 21),
-``sorter_stages_per_cycle`` (the sorter's pipelining, latency SL = ceil(S / that)).
+``sorter_stages_per_cycle`` (the sorter's pipelining, latency SL = ceil(S / that)); the feature kNN
+path (``OP_KNNF``, built when ``feature_points`` > 0): ``feature_dims`` (C), ``feature_bits``,
+``feature_lanes`` (FL), ``feature_points`` (NF <= NC), see ``accelerators.pointacc.featdist``.
 
 Datapath
 --------
@@ -24,6 +26,11 @@ Datapath
   index, which the stream already delivers in order).
 * **Arg-max stage** for FPS: the running minimum distance array MD (NC entries) is updated in
   place and reduced to (max, lowest index) per row and over rows.
+* **Feature-distance stage** (``featdist.FeatureDistance``, only with ``feature_points`` > 0) for
+  kNN in feature space: the feature buffer (NF points x C signed features, CH = ceil(C / FL) rows of FL
+  features per point) and an FL-lane squared-difference / adder-tree / accumulator pipeline; one point's
+  exact distance every CH cycles goes into the gather register (slot by slot, the last block padded with
+  dead slots), then the same sorter and top-k merger as kNN.
 * **Merge-intersect** for kernel maps: two element streams (sorted input keys, sorted output keys
   shifted by an offset) advanced by a comparator; KOUT (the unique downsampled keys) and the
   scatter table T (per output, the matching input of the current offset) complete it.
@@ -58,6 +65,9 @@ Ports (clk/rst: the sync domain; rst is synchronous and clears the controller, n
     out_coord  Out 3*CB   downsample: the coarse coordinate {z, y, x} (valid with out_flag)
     out_flag   Out 1      ball query: no hit (the golden model's -1 row); downsample: first row of
                           a new unique site (out_coord is the next unique coordinate)
+    fld_en     In  1      (feature path only) write feature row fld_addr (only while busy is low)
+    fld_addr   In  FA     row p*CH + j holds features j*FL .. j*FL+FL-1 of point p (FA = bits of NF*CH - 1)
+    fld_data   In  FL*FB  FB-bit two's-complement features, the lowest-numbered feature in the low bits
 
 Opcodes and output streams
 --------------------------
@@ -72,9 +82,12 @@ Opcodes and output streams
                  (in, out) in increasing out index
     OP_KSTR (6)  strided kernel map: outputs = downsample(inputs, 2**shift) (the caller's stride
                  times tensor stride), pairs as above
+    OP_KNNF (7)  kNN in feature space (only with the feature path; otherwise like "other"): queries are
+                 point indices (q_data[IB-1:0] < n) of the feature buffer, n points; per query, k beats
+                 (idx, d2) sorted by (d2, idx), d2 = sum_c (f[p][c] - f[q][c])**2 exact
     other        no beat; done after one cycle
 
-Limits: points have 3 coordinates (kNN in feature space is not supported); coordinates in
+Limits: points have 3 coordinates (kNN in feature space: OP_KNNF on the feature buffer); coordinates in
 [-2**(CB-1), 2**(CB-1) - 1]; strides are powers of two; kernel-map inputs must be unique
 coordinates (as the golden model requires). A cloud larger than NC is refused by the
 host side (``accelerators.pointacc.driver``) with an error naming ``point_buffer``.
@@ -86,6 +99,8 @@ P3 in t+3). NR = ceil(n/L) rows, NB = ceil(n/W) blocks, NRI = NB*W/L rows.
 
 * kNN, per query: accept (1) + issue NRI rows + 3 (to stage P3) + SL (the registered gather block
   through the sorter) + 1 (last merge step) + 2 (H flushed, seen) + k beats = NRI + SL + k + 7.
+* Feature kNN (OP_KNNF), per query: accept (1) + issue n*CH row pairs + 4 (distance pipeline) + 1
+  (gather register) + SL + 1 (last merge step) + 1 + k beats = n*CH + SL + k + 8.
 * Ball query, per query: accept (1) + issue R rows + 4 + K + 1, R = min(NR, r* + 4) where r* is
   the row of the K-th hit (issue stops when the registered hit count reaches K; rows in flight
   drain): R + K + 6 cycles.
