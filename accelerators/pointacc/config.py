@@ -44,6 +44,11 @@ class PointAccConfig(Config):
     max_neighbors: int = 64         # ball-query K capacity; ours, from PointNet++ SSG (K = 32, 64)
     coord_bits: int = 21            # signed coordinate width; from sw_reference.pointacc (2**20 range)
     max_kernel_size: int = 7        # sparse-conv kernel K <= 7; from sw_reference.pointacc.kernel_map
+    # ---- feature-space kNN (OP_KNNF, accelerators/pointacc/featdist.py); the paper's values are in no source held
+    feature_dims: int = 128         # C capacity; ours, from DGCNN's widest kNN input (EdgeConv 4: 128 channels)
+    feature_bits: int = 8           # signed feature width; ours, int8 like the matrix unit and sw_reference edge_conv
+    feature_lanes: int = 64         # FL, features per cycle; ours (= feature_row_bytes: one gathered row per cycle)
+    feature_points: int = 1024      # NF, points of the feature buffer (0: no feature path); ours, DGCNN's 1024 points
     # ---- memory management unit (feature cache) ----
     feature_row_bytes: int = 64     # one feature row = one matrix-unit input vector (int8 lanes); ours
     cache_bytes: int = 65536        # cache capacity; ours (paper: "configurable caching", no size found)
@@ -82,7 +87,9 @@ class PointAccConfig(Config):
         """Keyword arguments of ``MappingUnit``."""
         return {"capacity": self.point_buffer, "lanes": self.distance_lanes, "sorter_width": self.sorter_width,
                 "max_neighbors": self.max_neighbors, "coord_bits": self.coord_bits,
-                "sorter_stages_per_cycle": self.sorter_stages_per_cycle}
+                "sorter_stages_per_cycle": self.sorter_stages_per_cycle, "feature_dims": self.feature_dims,
+                "feature_bits": self.feature_bits, "feature_lanes": self.feature_lanes,
+                "feature_points": self.feature_points}
 
     def mmu_params(self) -> dict[str, int]:
         """Keyword arguments of ``MMU`` (rows of feature_row_bytes int8 lanes)."""
@@ -98,12 +105,12 @@ class PointAccConfig(Config):
             # PointAcc.Edge: 16x16 and DDR-class memory recalled, not found in any source held; 25.6 GB/s is
             # ours (one 64-bit DDR4-3200 channel); other sizes ours
             "edge": cls(name="edge", sorter_width=16, point_buffer=4096, distance_lanes=4, max_neighbors=64,
-                        feature_row_bytes=16, cache_bytes=16384, cache_block_rows=4, cache_ways=2, mxu_rows=16,
+                        feature_lanes=16, feature_row_bytes=16, cache_bytes=16384, cache_block_rows=4, cache_ways=2, mxu_rows=16,
                         mxu_cols=16, acc_buffer_bytes=16384, weight_buffer_bytes=65536,
                         fusion_buffer_bytes=65536, dram_gbps=25.6, dram_energy="dram_byte"),
             # small RTL for fast benches and FPGA fits (ours)
             "tiny": cls(name="tiny", sorter_width=4, point_buffer=64, distance_lanes=2, max_neighbors=8,
-                        coord_bits=12, feature_row_bytes=4, cache_bytes=64, cache_block_rows=2, cache_ways=2,
+                        coord_bits=12, feature_dims=8, feature_lanes=2, feature_points=16, feature_row_bytes=4, cache_bytes=64, cache_block_rows=2, cache_ways=2,
                         mxu_rows=4, mxu_cols=4, mmu_mshrs=4, mmu_queue=8, acc_buffer_bytes=1024, weight_buffer_bytes=4096,
                         fusion_buffer_bytes=4096, dram_latency_cycles=8, dram_gbps=4.0, dram_energy="dram_byte"),
         }
@@ -124,6 +131,15 @@ class PointAccConfig(Config):
              "must be a positive multiple of distance_lanes")
         need(self, 2 <= self.coord_bits <= 21, "coord_bits", "must be in 2..21 (the golden models' range is 21 bits)")
         need(self, 1 <= self.max_kernel_size <= 7, "max_kernel_size", "must be in 1..7")
+        need(self, 1 <= self.feature_dims <= 1024, "feature_dims", "must be in 1..1024")
+        need(self, 2 <= self.feature_bits <= 16, "feature_bits", "must be in 2..16")
+        need(self, 1 <= self.feature_lanes <= self.feature_dims, "feature_lanes",
+             f"must be in 1..feature_dims ({self.feature_dims})")
+        need(self, 0 <= self.feature_points <= self.point_buffer, "feature_points",
+             f"must be in 0..point_buffer ({self.point_buffer}) (0: no feature kNN path)")
+        fdb = (self.feature_dims * ((1 << self.feature_bits) - 1) ** 2).bit_length()
+        need(self, fdb <= 3 * self.coord_bits, "feature_bits",
+             f"distances of {fdb} bits exceed the sort key of 3*coord_bits = {3 * self.coord_bits} bits")
         need(self, 2 <= self.mxu_rows <= 256, "mxu_rows", "must be in 2..256")
         need(self, 2 <= self.mxu_cols <= 256, "mxu_cols", "must be in 2..256")
         need(self, self.feature_row_bytes == self.mxu_rows, "feature_row_bytes",

@@ -15,7 +15,8 @@ from sw_reference import pointacc as ref
 from .cache_model import ReadStreamCache
 from .dram import CLEAN_MISS, nb_stream_cycles
 from .config import PointAccConfig
-from .cycles import ball_query_cycles, downsample_cycles, fps_cycles, kernel_map_cycles, knn_cycles, mxu_cycles
+from .cycles import (ball_query_cycles, downsample_cycles, fps_cycles, kernel_map_cycles, knn_cycles,
+                     knn_feature_cycles, mxu_cycles)
 from .driver import Geometry
 
 __all__ = ["Costs", "x_tiles", "x_tile_slices", "LAYER_COLUMNS", "DRAM_PARTS", "ENERGY_PARTS", "COORD_BYTES",
@@ -106,10 +107,18 @@ class Costs:
         stages = (W.bit_length() - 1) * W.bit_length() // 2
         dist = L * (3 * E.mul_pj(cb + 1, cb + 1, nm) + 5 * E.add_pj(db, nm))
         pb = E.sram_access_pj(max(1, c.point_buffer * 3 * cb // 8), L * 3 * cb, nm)
-        sorter = (W // 2) * stages * (E.add_pj(e_bits, nm) + 2 * e_bits * E.energy_pj("mux2_bit", nm)) / max(1, W // L)
+        self.e_sort_block = (W // 2) * stages * (E.add_pj(e_bits, nm) + 2 * e_bits * E.energy_pj("mux2_bit", nm))
+        sorter = self.e_sort_block / max(1, W // L)
         self.e_map_cycle = dist + pb + sorter
         pe = E.pe_cost(8, c.mxu_acc_bits, 1, nm)
         self.e_mac = pe.mac_pj
+        fb, fl = c.feature_bits, c.feature_lanes
+        fbuf_bytes = max(1, c.feature_points * _cdiv(c.feature_dims, fl) * fl * fb // 8)
+        # feature-distance stage: per feature, a (fb+1)-bit square and an add; per row pair, two buffer reads
+        self.e_feat_mac = E.mul_pj(fb + 1, fb + 1, nm) + E.add_pj(2 * fb + 8, nm)
+        self.e_feat_row = 2 * E.sram_access_pj(fbuf_bytes, fl * fb, nm)
+        self.map_extra_pj = 0.0          # energy of the current layer's feature kNN (its own events)
+        self.map_feat_cycles = 0         # its cycles, not charged at e_map_cycle (the xyz datapath's)
         self.e_mxu_cycle = pe.reg_pj_per_cycle * c.mxu_rows * c.mxu_cols
         self.e_cache_row = E.sram_access_pj(c.cache_bytes, 8 * c.feature_row_bytes, nm)
         self.e_acc_beat = 2 * E.sram_access_pj(c.acc_buffer_bytes, 32 * c.mxu_cols, nm)
@@ -122,7 +131,8 @@ class Costs:
                                                                        c.fusion_buffer_bytes)),
                      "mapping": E.sram_area_um2(max(1, c.point_buffer * (3 * cb + db + 2 * e_bits + 3 * cb + 1 + ib)
                                                     // 8), nm)
-                                + W * e_bits * g.sorter_latency * E.area_um2("reg_bit", nm)}
+                                + W * e_bits * g.sorter_latency * E.area_um2("reg_bit", nm)
+                                + (E.sram_area_um2(fbuf_bytes, nm) if c.feature_points else 0.0)}
 
     # ---- layer records
     def layer(self, name: str, kind: str, points_in: int = 0, points_out: int = 0, c_in: int = 0,
@@ -144,7 +154,8 @@ class Costs:
         r["dram_bytes"] = sum(r[f"dram_bytes_{p}"] for p in DRAM_PARTS)
         r["dram_cycles"] = math.ceil(r["dram_bytes"] / self.cfg.dram_bytes_per_cycle)
         r["cycles"] = int(r["map_cycles"] + max(r["mmu_cycles"], r["mxu_cycles"], r["dram_cycles"]))
-        r["energy_pj_mapping"] = r["map_cycles"] * self.e_map_cycle
+        r["energy_pj_mapping"] = (r["map_cycles"] - self.map_feat_cycles) * self.e_map_cycle + self.map_extra_pj
+        self.map_extra_pj, self.map_feat_cycles = 0.0, 0
         r["energy_pj_dram"] = r["dram_bytes"] * self.e_dram_byte
         r["energy_pj"] = sum(r[f"energy_pj_{p}"] for p in ENERGY_PARTS)
         self.layers.append(r)
@@ -199,22 +210,38 @@ class Costs:
         return ref.knn(points, points, k)[0]
 
     def knn_feature(self, n: int, c: int, k: int) -> None:
-        """kNN in feature space (modeled): distances on the matrix unit, ranking on the sorter."""
+        """kNN in feature space on the mapping unit's feature-distance stage (OP_KNNF): cycles from
+        ``knn_feature_cycles`` (exact for k <= sorter_width, checked against the RTL), ranking on the
+        sorter; k > sorter_width is modeled with extra sorted blocks as for the xyz kNN."""
         g, cfg = self.geo, self.cfg
         if k > n:
             raise LegoError(f"k: {k} > n = {n} points")
-        self._fit(n, "kNN")
+        if cfg.feature_points == 0:
+            raise LegoError("feature_points: 0, the mapping unit has no feature kNN path (OP_KNNF)")
+        if n > cfg.feature_points:
+            raise LegoError(f"feature_points: feature kNN needs all {n} points on chip; the feature buffer holds "
+                            f"{cfg.feature_points} (raise feature_points)")
+        if c > cfg.feature_dims:
+            raise LegoError(f"feature_dims: feature kNN on C = {c} channels; the feature buffer holds "
+                            f"{cfg.feature_dims} (raise feature_dims)")
+        kk = min(k, g.sorter_width)
         kb = _cdiv(k, g.sorter_width)
-        nb = _cdiv(n, g.sorter_width)
-        passes = _cdiv(c, cfg.mxu_rows) * _cdiv(n, cfg.mxu_cols)
-        dist = passes * mxu_cycles(cfg.mxu_rows, n, self.mxu_latency)
-        rank = n * (nb * kb + g.sorter_latency + k + 7)
-        self.rec["map_cycles"] += dist + rank
+        cyc = knn_feature_cycles(g, n, n, kk, c, cfg.feature_lanes) + n * (k - kk)
+        if kb > 1:
+            cyc += n * (kb - 1) * _cdiv(n, g.sorter_width)
+            self.note(f"kNN k={k} > sorter_width={g.sorter_width}: modeled with {kb} sorted blocks")
+        rows = n * _cdiv(c, cfg.feature_lanes)
+        self.rec["map_cycles"] += cyc + rows       # + the feature rows, loaded one per cycle (fld_*)
         self.rec["map_jobs"] += 1
+        self.dram("features_in", n * c * cfg.feature_bits // 8)
         self.rec["macs"] += n * n * c
-        self.rec["energy_pj_mxu"] += n * n * c * self.e_mac + dist * self.e_mxu_cycle
+        self.map_feat_cycles += cyc + rows
+        # per query: n*c square-adds, n*CH row-pair reads, ceil(n/W) sorter blocks; + the row loads
+        self.map_extra_pj += (n * n * c * self.e_feat_mac + n * rows * self.e_feat_row
+                              + n * _cdiv(n, g.sorter_width) * kb * self.e_sort_block + rows * self.e_feat_row / 2)
         self.dram("maps", 2 * n * k * NEIGHBOR_BYTES)
-        self.note(f"feature-space kNN (C={c}, k={k}): modeled, distances on the matrix unit, ranking on the sorter")
+        self.note(f"feature-space kNN (C={c}, k={k}) on the feature-distance stage (OP_KNNF, "
+                  f"{cfg.feature_lanes} lanes)")
 
     def voxelize(self, fine: np.ndarray, stride: int) -> tuple[np.ndarray, int]:
         """Downsampling of the fine-grid points by ``stride`` (the unit's OP_DOWN) in x-slab tiles (one voxel

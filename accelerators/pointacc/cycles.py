@@ -13,6 +13,8 @@ API
 ---
     fps_cycles(geo, n, m)                          1 + (m-1)(NR+4)
     knn_cycles(geo, n, n_queries, k)               n_queries (NRI + SL + k + 7)
+    knn_feature_cycles(geo, n, n_queries, k, C, FL)
+                                                   n_queries (n * ceil(C/FL) + SL + k + 8)   (OP_KNNF)
     ball_query_cycles(geo, points, centers, radius, k)
                                                    sum over centres of R + k + 6, R = min(NR, r* + 4),
                                                    r* = row (index // L) of the k-th hit
@@ -46,7 +48,7 @@ from sw_reference import pointacc as ref
 from .dram import CLEAN_MISS, DIRTY_MISS, HIT, blocking_gather_cycles, nb_gather_cycles
 from .driver import Geometry, Job
 
-__all__ = ["fps_cycles", "knn_cycles", "ball_query_cycles", "sort_cycles", "downsample_cycles",
+__all__ = ["fps_cycles", "knn_cycles", "knn_feature_cycles", "ball_query_cycles", "sort_cycles", "downsample_cycles",
            "kernel_map_cycles", "kernel_map_breakdown", "job_cycles", "merge_steps_reference", "mmu_cycles",
            "mxu_cycles", "gather_gemm_cycles"]
 
@@ -66,6 +68,14 @@ def _counts(geo: Geometry, n: int) -> tuple[int, int, int, int]:
 def fps_cycles(geo: Geometry, n: int, m: int) -> int:
     nr = _counts(geo, n)[0]
     return 1 + (m - 1) * (nr + 4)
+
+
+def knn_feature_cycles(geo: Geometry, n: int, n_queries: int, k: int, dims: int, feature_lanes: int) -> int:
+    """Feature kNN (OP_KNNF): per query, accept (1) + n*CH row-pair issues (CH = ceil(dims /
+    feature_lanes)) + 4 (distance pipeline) + 1 (gather register) + SL (sorter) + 1 (last merge step)
+    + 1 (H seen) + k beats = n*CH + SL + k + 8."""
+    ch = _cdiv(dims, feature_lanes)
+    return n_queries * (n * ch + geo.sorter_latency + k + 8)
 
 
 def knn_cycles(geo: Geometry, n: int, n_queries: int, k: int) -> int:

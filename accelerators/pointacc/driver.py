@@ -35,18 +35,26 @@ class Geometry:
     max_neighbors: int
     coord_bits: int
     sorter_latency: int
+    feature_dims: int = 0             # the feature-distance stage (OP_KNNF); feature_points 0: none
+    feature_bits: int = 8
+    feature_lanes: int = 1
+    feature_points: int = 0
 
     @classmethod
     def of(cls, unit) -> "Geometry":
-        return cls(unit.nc, unit.l, unit.w, unit.km, unit.cb, unit.sl)
+        f = unit.feat
+        feat = (f.c, f.fb, f.fl, f.nf) if f is not None else (0, 8, 1, 0)
+        return cls(unit.nc, unit.l, unit.w, unit.km, unit.cb, unit.sl, *feat)
 
     @classmethod
     def from_params(cls, capacity: int, lanes: int, sorter_width: int, max_neighbors: int, coord_bits: int = 21,
-                    sorter_stages_per_cycle: int = 1) -> "Geometry":
+                    sorter_stages_per_cycle: int = 1, feature_dims: int = 0, feature_bits: int = 8,
+                    feature_lanes: int = 1, feature_points: int = 0) -> "Geometry":
         """The geometry of ``MappingUnit(**params)`` without building the unit."""
         from lego.units.sorter import sorter_latency
+        feat = (feature_dims, feature_bits, feature_lanes, feature_points) if feature_points else (0, 8, 1, 0)
         return cls(capacity, lanes, sorter_width, max_neighbors, coord_bits,
-                   sorter_latency(sorter_width, sorter_stages_per_cycle))
+                   sorter_latency(sorter_width, sorter_stages_per_cycle), *feat)
 
     @classmethod
     def from_config(cls, cfg) -> "Geometry":

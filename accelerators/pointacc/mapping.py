@@ -5,7 +5,9 @@ strided kernel maps) and cycle-exact with ``accelerators.pointacc.cycles``. Para
 (``PointAccConfig.mapping_params()``): ``capacity`` (NC, points of the point buffer, a multiple of
 W), ``lanes`` (L, distances/keys per cycle, a power of two <= W), ``sorter_width`` (W),
 ``max_neighbors`` (KM, ball-query K capacity, a multiple of L), ``coord_bits`` (CB <= 21),
-``sorter_stages_per_cycle`` (the sorter's pipelining, latency SL = ceil(S / that)).
+``sorter_stages_per_cycle`` (the sorter's pipelining, latency SL = ceil(S / that)); the feature kNN
+path (``OP_KNNF``, built when ``feature_points`` > 0): ``feature_dims`` (C), ``feature_bits``,
+``feature_lanes`` (FL), ``feature_points`` (NF <= NC), see ``accelerators.pointacc.featdist``.
 
 Datapath
 --------
@@ -24,6 +26,11 @@ Datapath
   index, which the stream already delivers in order).
 * **Arg-max stage** for FPS: the running minimum distance array MD (NC entries) is updated in
   place and reduced to (max, lowest index) per row and over rows.
+* **Feature-distance stage** (``featdist.FeatureDistance``, only with ``feature_points`` > 0) for
+  kNN in feature space: the feature buffer (NF points x C signed features, CH = ceil(C / FL) rows of FL
+  features per point) and an FL-lane squared-difference / adder-tree / accumulator pipeline; one point's
+  exact distance every CH cycles goes into the gather register (slot by slot, the last block padded with
+  dead slots), then the same sorter and top-k merger as kNN.
 * **Merge-intersect** for kernel maps: two element streams (sorted input keys, sorted output keys
   shifted by an offset) advanced by a comparator; KOUT (the unique downsampled keys) and the
   scatter table T (per output, the matching input of the current offset) complete it.
@@ -58,6 +65,9 @@ Ports (clk/rst: the sync domain; rst is synchronous and clears the controller, n
     out_coord  Out 3*CB   downsample: the coarse coordinate {z, y, x} (valid with out_flag)
     out_flag   Out 1      ball query: no hit (the golden model's -1 row); downsample: first row of
                           a new unique site (out_coord is the next unique coordinate)
+    fld_en     In  1      (feature path only) write feature row fld_addr (only while busy is low)
+    fld_addr   In  FA     row p*CH + j holds features j*FL .. j*FL+FL-1 of point p (FA = bits of NF*CH - 1)
+    fld_data   In  FL*FB  FB-bit two's-complement features, the lowest-numbered feature in the low bits
 
 Opcodes and output streams
 --------------------------
@@ -72,9 +82,12 @@ Opcodes and output streams
                  (in, out) in increasing out index
     OP_KSTR (6)  strided kernel map: outputs = downsample(inputs, 2**shift) (the caller's stride
                  times tensor stride), pairs as above
+    OP_KNNF (7)  kNN in feature space (only with the feature path; otherwise like "other"): queries are
+                 point indices (q_data[IB-1:0] < n) of the feature buffer, n points; per query, k beats
+                 (idx, d2) sorted by (d2, idx), d2 = sum_c (f[p][c] - f[q][c])**2 exact
     other        no beat; done after one cycle
 
-Limits: points have 3 coordinates (kNN in feature space is not supported); coordinates in
+Limits: points have 3 coordinates (kNN in feature space: OP_KNNF on the feature buffer); coordinates in
 [-2**(CB-1), 2**(CB-1) - 1]; strides are powers of two; kernel-map inputs must be unique
 coordinates (as the golden model requires). A cloud larger than NC is refused by the
 host side (``accelerators.pointacc.driver``) with an error naming ``point_buffer``.
@@ -86,6 +99,8 @@ P3 in t+3). NR = ceil(n/L) rows, NB = ceil(n/W) blocks, NRI = NB*W/L rows.
 
 * kNN, per query: accept (1) + issue NRI rows + 3 (to stage P3) + SL (the registered gather block
   through the sorter) + 1 (last merge step) + 2 (H flushed, seen) + k beats = NRI + SL + k + 7.
+* Feature kNN (OP_KNNF), per query: accept (1) + issue n*CH row pairs + 4 (distance pipeline) + 1
+  (gather register) + SL + 1 (last merge step) + 1 + k beats = n*CH + SL + k + 8.
 * Ball query, per query: accept (1) + issue R rows + 4 + K + 1, R = min(NR, r* + 4) where r* is
   the row of the K-th hit (issue stops when the registered hit count reaches K; rows in flight
   drain): R + K + 6 cycles.
@@ -108,14 +123,15 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from lego.units.bits import C
+from accelerators.pointacc.featdist import FeatureDistance
 from lego.units.sorter import BitonicSorter, RunMerger, check_width, pack, quiet_refusal, sorter_latency
 
-__all__ = ["MappingUnit", "OP_FPS", "OP_KNN", "OP_BALL", "OP_DOWN", "OP_KSUB", "OP_KSTR", "OPCODES",
+__all__ = ["MappingUnit", "OP_FPS", "OP_KNN", "OP_BALL", "OP_DOWN", "OP_KSUB", "OP_KSTR", "OP_KNNF", "OPCODES",
            "OFF_BITS", "M_BITS", "CYCLE_BITS"]
 
-OP_FPS, OP_KNN, OP_BALL, OP_DOWN, OP_KSUB, OP_KSTR = 1, 2, 3, 4, 5, 6
+OP_FPS, OP_KNN, OP_BALL, OP_DOWN, OP_KSUB, OP_KSTR, OP_KNNF = 1, 2, 3, 4, 5, 6, 7
 OPCODES = {"fps": OP_FPS, "knn": OP_KNN, "ball_query": OP_BALL, "downsample": OP_DOWN,
-           "kernel_map_submanifold": OP_KSUB, "kernel_map_strided": OP_KSTR}
+           "kernel_map_submanifold": OP_KSUB, "kernel_map_strided": OP_KSTR, "knn_feature": OP_KNNF}
 OFF_BITS = 9          # offset numbers 0..342 (K <= 7)
 M_BITS = 16
 CYCLE_BITS = 32
@@ -154,7 +170,8 @@ class MappingUnit(wiring.Component):
 
     @quiet_refusal
     def __init__(self, capacity: int = 256, lanes: int = 4, sorter_width: int = 8, max_neighbors: int = 32,
-                 coord_bits: int = 21, sorter_stages_per_cycle: int = 1):
+                 coord_bits: int = 21, sorter_stages_per_cycle: int = 1, feature_dims: int = 0,
+                 feature_bits: int = 8, feature_lanes: int = 1, feature_points: int = 0):
         w = check_width(sorter_width)
         if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1 or lanes & (lanes - 1) or lanes > w:
             raise ValueError(f"distance_lanes: must be a power of two <= sorter_width ({w}), got {lanes!r}")
@@ -175,7 +192,11 @@ class MappingUnit(wiring.Component):
         self.db = 2 * coord_bits + 2
         self.kb = 3 * coord_bits
         self.kw = max(w, max_neighbors).bit_length()
-        super().__init__({
+        self.feat = None
+        if feature_points:
+            self.feat = FeatureDistance(feature_dims, feature_bits, feature_lanes, feature_points,
+                                        capacity=capacity, key_bits=self.kb)
+        ports = {
             "start": In(1), "op": In(3), "n": In(self.cw), "m": In(M_BITS), "k": In(self.kw),
             "r2": In(self.db), "shift": In(5), "ksize": In(3), "tstride": In(coord_bits),
             "ld_en": In(1), "ld_addr": In(self.ib), "ld_data": In(3 * coord_bits),
@@ -183,7 +204,10 @@ class MappingUnit(wiring.Component):
             "busy": Out(1), "done": Out(1), "cycles": Out(CYCLE_BITS),
             "out_valid": Out(1), "out_idx": Out(self.ib), "out_val": Out(self.kb), "out_off": Out(OFF_BITS),
             "out_coord": Out(3 * coord_bits), "out_flag": Out(1),
-        })
+        }
+        if self.feat is not None:
+            ports.update({"fld_en": In(1), "fld_addr": In(self.feat.ab), "fld_data": In(self.feat.row_bits)})
+        super().__init__(ports)
 
     # ------------------------------------------------------------------------------------------
     def elaborate(self, platform) -> Module:  # noqa: C901 (one controller, phases in order)
@@ -341,6 +365,23 @@ class MappingUnit(wiring.Component):
                         m.d.sync += [g_key[j * L + lane].eq(val3[lane]), g_idx[j * L + lane].eq(idx3[lane]),
                                      g_live[j * L + lane].eq(live3[lane])]
             m.d.sync += g_full.eq((gsel == LPB - 1) if gsel is not None else 1)
+        F = self.feat
+        if F is not None:
+            m.submodules.featdist = fd = F
+            m.d.comb += [fd.ld_en.eq(self.fld_en & ~busy), fd.ld_addr.eq(self.fld_addr),
+                         fd.ld_data.eq(self.fld_data), fd.n.eq(n)]
+            fslot = Signal(max(1, LW))        # gather slot of the next feature distance
+            fnlast = S(CW, (n - 1)[:CW], name="fnlast")
+            with m.If(fd.out_valid):
+                for i in range(W):
+                    with m.If((fslot == i) if W > 1 else 1):
+                        m.d.sync += [g_key[i].eq(S.zx(fd.out_dist, KB)), g_idx[i].eq(fd.out_idx[:IB])]
+                        if i == 0:
+                            m.d.sync += g_live.eq(1)
+                        else:
+                            m.d.sync += g_live[i].eq(1)
+                m.d.sync += fslot.eq((fslot + 1)[:len(fslot)])
+                m.d.sync += g_full.eq((fslot == W - 1) | (S.zx(fd.out_idx, CW) == fnlast))
         m.d.comb += [srt.in_valid.eq(g_full), srt.in_key.eq(Cat(*g_key)), srt.in_idx.eq(Cat(*g_idx)),
                      srt.in_live.eq(g_live)]
 
@@ -459,7 +500,10 @@ class MappingUnit(wiring.Component):
         ka, xa, la = split_block(sa)
         kbb, xb, lb_ = split_block(sb)
         knn_mode = Signal()
-        m.d.comb += knn_mode.eq(op == OP_KNN)
+        if F is not None:
+            m.d.comb += knn_mode.eq((op == OP_KNN) | (op == OP_KNNF))
+        else:
+            m.d.comb += knn_mode.eq(op == OP_KNN)
         m.d.comb += [
             mrg.a_valid.eq(Mux(knn_mode, srt.out_valid, phase_pass)),
             mrg.a_key.eq(Mux(knn_mode, srt.out_key, ka)), mrg.a_idx.eq(Mux(knn_mode, srt.out_idx, xa)),
@@ -631,7 +675,7 @@ class MappingUnit(wiring.Component):
                     with m.Switch(self.op):
                         with m.Case(OP_FPS):
                             m.next = "F_START"
-                        with m.Case(OP_KNN, OP_BALL):
+                        with m.Case(OP_KNN, OP_BALL, *([OP_KNNF] if F is not None else [])):
                             m.next = "Q_WAIT"
                         with m.Case(OP_DOWN):
                             m.d.sync += [keymode.eq(1)]
@@ -649,6 +693,9 @@ class MappingUnit(wiring.Component):
             with m.State("Q_WAIT"):
                 m.d.comb += self.q_ready.eq(1)
                 m.d.sync += [keymode.eq(0), row.eq(0), hcnt.eq(0)]
+                if F is not None:
+                    m.d.sync += fslot.eq(0)
+                    m.d.comb += [fd.q_idx.eq(self.q_data[:IB]), fd.q_load.eq(self.q_valid)]
                 with m.If(self.q_valid):
                     m.d.sync += [q[d].eq(qf[d]) for d in range(3)]
                     m.d.comb += [mrg.start.eq(knn_mode), mrg.keep_low.eq(1), mrg.len_a.eq(nb), mrg.len_b.eq(0)]
@@ -656,6 +703,11 @@ class MappingUnit(wiring.Component):
             with m.State("Q_ISSUE"):
                 with m.If((op == OP_BALL) & hcnt_ge_k):
                     m.next = "Q_DRAIN"
+                if F is not None:
+                    with m.Elif(op == OP_KNNF):
+                        m.d.comb += fd.issue.eq(1)
+                        with m.If(fd.issue_last):
+                            m.next = "Q_DRAIN"
                 with m.Else():
                     m.d.comb += iss.eq(1)
                     m.d.sync += row.eq((row + 1)[:RWB])
@@ -663,7 +715,7 @@ class MappingUnit(wiring.Component):
                         m.next = "Q_DRAIN"
             with m.State("Q_DRAIN"):
                 m.d.sync += jout.eq(0)
-                with m.If(op == OP_KNN):
+                with m.If(knn_mode if F is not None else (op == OP_KNN)):
                     with m.If(mrg.out_valid):
                         m.next = "KNN_OUT"
                 with m.Elif(~v1 & ~v2 & ~v3):

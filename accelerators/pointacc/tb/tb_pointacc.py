@@ -169,6 +169,8 @@ async def pointacc(dut):
     Clock(dut.clk, 10, unit="ns").start()
     for name in ("start", "ld_en", "q_valid", *MAP_PARAMS):
         _sig(dut, f"map_{name}").value = 0
+    if hasattr(dut, "map_fld_en"):                   # the feature kNN path's loads (not used by this bench)
+        dut.map_fld_en.value = 0
     for name in ("start", "op", "count", "m_valid", "m_row", "m_tag", "m_data", "dram_resp_valid",
                  "dram_resp_data"):
         _sig(dut, f"mmu_{name}").value = 0

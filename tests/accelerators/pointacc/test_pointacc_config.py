@@ -11,7 +11,7 @@ import pytest
 
 from accelerators.config import Config
 from accelerators.pointacc.config import PointAccConfig
-from accelerators.pointacc.cycles import fps_cycles, knn_cycles
+from accelerators.pointacc.cycles import fps_cycles, knn_cycles, knn_feature_cycles
 from accelerators.pointacc.driver import Geometry
 from accelerators.pointacc.mapping import MappingUnit
 from lego.errors import LegoError
@@ -124,3 +124,41 @@ def test_mmu_fields_cli_refusal(tmp_path, capsys, line, field):
     y.write_text("preset: edge\nmmu_mshrs: 1\nmmu_queue: 2\n")
     c = PointAccConfig.from_yaml(y)
     assert (c.mmu_mshrs, c.mmu_queue) == (1, 2) and c.mmu_params()["mshrs"] == 1
+
+
+@pytest.mark.parametrize("line, field", [("feature_dims: 0", "feature_dims"), ("feature_dims: 2000", "feature_dims"),
+                                         ("feature_bits: 1", "feature_bits"), ("feature_bits: 17", "feature_bits"),
+                                         ("feature_lanes: 9", "feature_lanes"), ("feature_lanes: 0", "feature_lanes"),
+                                         ("feature_points: 65", "feature_points"),
+                                         ("feature_points: -1", "feature_points"),
+                                         ("feature_dims: 1024\nfeature_bits: 16", "feature_bits"),
+                                         ("feature_lanes: 2.5", "feature_lanes")])
+def test_feature_fields_cli_refusal(tmp_path, capsys, line, field):
+    """A bad feature-kNN field in a YAML config (tiny: C 8, NF <= 64, 36-bit sort keys): exit 2, one line
+    naming the field, nothing written."""
+    from lego.cli import main
+    f = tmp_path / "bad.yaml"
+    f.write_text(f"preset: tiny\n{line}\n")
+    out = tmp_path / "out"
+    code = main(["gen", "--accelerator", "pointacc", "--config", str(f), "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and f"error: {field}:" in err, err
+    assert not out.exists()
+
+
+def test_feature_fields_yaml_and_params(tmp_path):
+    s, e, t = (PointAccConfig.preset(p) for p in ("server", "edge", "tiny"))
+    assert [(c.feature_dims, c.feature_bits, c.feature_lanes, c.feature_points) for c in (s, e, t)] == [
+        (128, 8, 64, 1024), (128, 8, 16, 1024), (8, 8, 2, 16)]
+    y = tmp_path / "f.yaml"
+    y.write_text("preset: edge\nfeature_dims: 64\nfeature_lanes: 8\nfeature_points: 512\nfeature_bits: 6\n")
+    c = PointAccConfig.from_yaml(y)
+    assert (c.feature_dims, c.feature_lanes, c.feature_points, c.feature_bits) == (64, 8, 512, 6)
+    assert PointAccConfig.from_yaml(_round_trip(tmp_path, c)) == c
+    g = Geometry.from_config(c)
+    assert (g.feature_dims, g.feature_bits, g.feature_lanes, g.feature_points) == (64, 6, 8, 512)
+    assert knn_feature_cycles(g, 512, 3, 16, 64, 8) == 3 * (512 * 8 + g.sorter_latency + 16 + 8)
+    off = PointAccConfig.from_dict({"preset": "tiny", "feature_points": 0})
+    u = MappingUnit(**off.mapping_params())
+    u._MustUse__silence = True
+    assert u.feat is None and "fld_en" not in u.signature.members

@@ -318,3 +318,19 @@ def test_simulate_summary_keys_and_rounding():
         for v in L.values():
             if isinstance(v, float):
                 assert round(v, 3) == v
+
+
+def test_dgcnn_feature_knn_cycles_by_hand():
+    """DGCNN's EdgeConv 2-4 kNN in feature space: map cycles = knn_feature_cycles (the RTL's OP_KNNF,
+    cycle-exact in test_pointacc_featknn.py) + one cycle per feature row loaded."""
+    from accelerators.pointacc.cycles import knn_feature_cycles
+    from accelerators.pointacc.driver import Geometry
+    cfg = PointAccConfig.preset("server")
+    g = Geometry.from_config(cfg)
+    r = simulate(cfg, "dgcnn", load_cloud(DATA_DIR / "spot_10k_normal.txt"))
+    n = {x["layer"]: x for x in r.extra["layers"]}
+    for name, c in (("ec2.knn", 64), ("ec3.knn", 64), ("ec4.knn", 128)):
+        rows = 1024 * -(-c // cfg.feature_lanes)
+        assert n[name]["map_cycles"] == knn_feature_cycles(g, 1024, 1024, 20, c, cfg.feature_lanes) + rows
+        assert "OP_KNNF" in n[name]["notes"]
+    assert n["ec2.knn"]["map_cycles"] == 1024 * (1024 + 15 + 20 + 8) + 1024

@@ -53,3 +53,16 @@ def test_synth_server_datapath_slow(tmp_path):
     (tmp_path / "report.json").write_text(json.dumps(r, indent=1))
     print(json.dumps({k: r[k] for k in ("cells", "flipflops", "logic_cells", "memory_bits", "gate_equivalents",
                                          "lut4_estimate", "time_s")}))
+
+
+@needs_yosys
+@pytest.mark.slow
+def test_synth_mapping_unit_feature_knn_slow(tmp_path):
+    """The small unit with the feature kNN path (OP_KNNF: C 3, FL 2, 16 points of 4-bit features)."""
+    d = synth_dir(tmp_path, MappingUnit(capacity=8, lanes=1, sorter_width=2, max_neighbors=2, coord_bits=4,
+                                        feature_dims=3, feature_bits=4, feature_lanes=2, feature_points=8),
+                  "lego_pointacc_mapping_small_feat")
+    r = S.synth(d, timeout_s=900)
+    clean(r)
+    assert r["memories"] >= 11          # + the feature buffer
+    print(json.dumps({k: r[k] for k in ("cells", "flipflops", "memory_bits", "time_s")}))
