@@ -26,7 +26,8 @@ from lego.synth import DoesNotFit, check_device, synth
 ICE40 = PointAccConfig.preset("tiny").replace(
     name="ice40", point_buffer=8, distance_lanes=1, sorter_width=2, max_neighbors=2, coord_bits=5,
     feature_row_bytes=2, mxu_rows=2, mxu_cols=2, cache_bytes=16, cache_block_rows=2, cache_ways=2,
-    acc_buffer_bytes=64, weight_buffer_bytes=64, fusion_buffer_bytes=64, mmu_mshrs=1, mmu_queue=2)
+    acc_buffer_bytes=64, weight_buffer_bytes=64, fusion_buffer_bytes=64, mmu_mshrs=1, mmu_queue=2,
+    feature_points=0)
 # docs/pointacc_rtl.md, "Synthesis" (generic Yosys, mapping unit alone)
 DOCS = [{"design": "mapping unit NC 8, L 1, W 2, KM 2, CB 4 (docs)", "cells": 5673, "flipflops": 1266,
          "memory_bits": 838},

@@ -138,7 +138,7 @@ class PointAccConfig(Config):
         need(self, 0 <= self.feature_points <= self.point_buffer, "feature_points",
              f"must be in 0..point_buffer ({self.point_buffer}) (0: no feature kNN path)")
         fdb = (self.feature_dims * ((1 << self.feature_bits) - 1) ** 2).bit_length()
-        need(self, fdb <= 3 * self.coord_bits, "feature_bits",
+        need(self, self.feature_points == 0 or fdb <= 3 * self.coord_bits, "feature_bits",
              f"distances of {fdb} bits exceed the sort key of 3*coord_bits = {3 * self.coord_bits} bits")
         need(self, 2 <= self.mxu_rows <= 256, "mxu_rows", "must be in 2..256")
         need(self, 2 <= self.mxu_cols <= 256, "mxu_cols", "must be in 2..256")

@@ -162,3 +162,8 @@ def test_feature_fields_yaml_and_params(tmp_path):
     u = MappingUnit(**off.mapping_params())
     u._MustUse__silence = True
     assert u.feat is None and "fld_en" not in u.signature.members
+    # without the feature path the feature distance width does not bound the sort key (a small FPGA config)
+    small = PointAccConfig.from_dict({"preset": "tiny", "point_buffer": 8, "coord_bits": 5, "feature_points": 0})
+    assert small.feature_bits == 8
+    with pytest.raises(LegoError, match="^feature_bits: distances of 19 bits exceed"):
+        PointAccConfig.from_dict({"preset": "tiny", "point_buffer": 8, "coord_bits": 5, "feature_points": 8})
