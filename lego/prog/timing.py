@@ -91,16 +91,11 @@ def load_cycles(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int, 
     return _load_cycles_n(addr, rows, cols, stride, eb, bb, latency, lanes, outstanding)
 
 
-@lru_cache(maxsize=1 << 16)
-def _load_cycles_n(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int, latency: int, lanes: int,
-                   N: int) -> int:
-    """``load_cycles`` for ``N > 1``: rows one after another (``_row_load_n``), whole periods of a recurring
-    row state (page offset, ``_row_load_n``'s state) skipped in one step."""
-    E = bb // eb
-    P = lanes
-    assert P >= 1 and E % P == 0 and N > 1, (E, P, N)
-    # before the first burst: v_0 = -1 (so v_1 = 0, the dispatch edge), free = 1, no RLAST binds
-    free, st, r = 1, (-2, (-1,) * N), 0
+def _rows_skipping_periods(addr: int, rows: int, stride: int, st, row) -> int:
+    """Edges the load unit is busy over ``rows`` rows one after another, ``row(page offset, state)`` giving
+    a row's edges and the next state. The state takes finitely many values, so once a (page offset, state)
+    recurs the rows between repeat exactly: whole periods are skipped in one step."""
+    free, r = 1, 0
     seen: dict = {}
     while r < rows:
         off = (addr + r * stride) % PAGE
@@ -117,41 +112,34 @@ def _load_cycles_n(addr: int, rows: int, cols: int, stride: int, eb: int, bb: in
             off = (addr + r * stride) % PAGE
         else:
             seen[key] = (r, free)
-        df, st = _row_load_n(off, cols, eb, bb, latency, P, N, st)
+        df, st = row(off, st)
         free += df
         r += 1
     return free
 
 
 @lru_cache(maxsize=1 << 16)
+def _load_cycles_n(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int, latency: int, lanes: int,
+                   N: int) -> int:
+    """``load_cycles`` for ``N > 1``: rows one after another (``_row_load_n``), whole periods of a recurring
+    row state (page offset, ``_row_load_n``'s state) skipped in one step."""
+    E = bb // eb
+    P = lanes
+    assert P >= 1 and E % P == 0 and N > 1, (E, P, N)
+    # before the first burst: v_0 = -1 (so v_1 = 0, the dispatch edge), free = 1, no RLAST binds
+    return _rows_skipping_periods(addr, rows, stride, (-2, (-1,) * N),
+                                  lambda off, st: _row_load_n(off, cols, eb, bb, latency, P, N, st))
+
+
+@lru_cache(maxsize=1 << 16)
 def _load_cycles_1(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int, latency: int, lanes: int = 1) -> int:
-    """Edges a LOAD keeps the load unit busy (one burst outstanding): rows one after another (``_row_load``).
-    The row state (page offset, ``d``) takes finitely many values, so once one recurs the rows between
-    repeat exactly: whole periods are skipped in one step."""
+    """Edges a LOAD keeps the load unit busy (one burst outstanding): rows one after another (``_row_load``,
+    state ``d``), whole periods of a recurring row state skipped in one step."""
     E = bb // eb
     P = lanes
     assert P >= 1 and E % P == 0, (E, P)
-    free, d, r = 1, 1, 0
-    seen: dict = {}
-    while r < rows:
-        off = (addr + r * stride) % PAGE
-        key = (off, d)
-        if key in seen:
-            r0, f0 = seen.pop(key)
-            period = r - r0
-            n = (rows - r) // period
-            free += n * (free - f0)
-            r += n * period
-            seen.clear()
-            if r >= rows:
-                break
-            off = (addr + r * stride) % PAGE
-        else:
-            seen[key] = (r, free)
-        df, d = _row_load(off, cols, eb, bb, latency, P, d)
-        free += df
-        r += 1
-    return free
+    return _rows_skipping_periods(addr, rows, stride, 1,
+                                  lambda off, d: _row_load(off, cols, eb, bb, latency, P, d))
 
 
 @lru_cache(maxsize=1 << 16)
