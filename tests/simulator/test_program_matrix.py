@@ -63,14 +63,14 @@ DEFAULT = {
     "bmm-2x4-1k-256b-lat100-os": ("2x4-os-1k-256b", "bmm:B=2,M=24,N=44,K=4", "os", 100),
     "gemm-3x2-1k-128b-lat20-is": ("3x2-is+os-1k-128b", "gemm:M=36,N=54,K=6", "is", 20),
     "gemm-2x4-fused-1k-128b-lat20-ws": ("2x4-ws+os+is-1k-128b", "gemm:M=48,N=40,K=24", "ws", 20),
-    "gemm-2x4-fused-1k-128b-lat1-os": ("2x4-ws+os+is-1k-128b", "gemm:M=40,N=48,K=20", "os", 1),
     "gemm-2x4-fused-1k-128b-lat20-is": ("2x4-ws+os+is-1k-128b", "gemm:M=44,N=40,K=22", "is", 20),
-    "gemm-2x2-1k-64b-o4-lat20-ws": ("2x2-ws-1k-64b-o4", "gemm:M=44,N=44,K=10", "ws", 20),
     "conv-s2p1-2x2-1k-64b-o4-lat100-ws": ("2x2-ws-1k-64b-o4", "conv2d:C=2,H=17,W=17,K=22,R=3,S=3,STRIDE=2,PAD=1",
                                           "ws", 100),
     "gemm-3x2-1k-256b-o16-lat20-is": ("3x2-is+os-1k-256b-o16", "gemm:M=36,N=54,K=6", "is", 20),
 }
 SLOW = {
+    "gemm-2x2-1k-64b-o4-lat20-ws": ("2x2-ws-1k-64b-o4", "gemm:M=44,N=44,K=10", "ws", 20),
+    "gemm-2x4-fused-1k-128b-lat1-os": ("2x4-ws+os+is-1k-128b", "gemm:M=40,N=48,K=20", "os", 1),
     "conv-s1p0-4x4-4k-128b-lat20-ws": ("4x4-ws+os-4k-128b", "conv2d:C=4,H=18,W=18,K=32,R=3,S=3", "ws", 20),
     "conv-s1p1-4x4-4k-128b-lat1-os": ("4x4-ws+os-4k-128b", "conv2d:C=3,H=16,W=16,K=32,R=3,S=3,PAD=1", "os", 1),
     "conv-s2p0-g2-8x4-8k-256b-lat20-os": ("8x4-os+is-8k-256b",
