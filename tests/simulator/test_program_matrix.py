@@ -14,8 +14,9 @@ and runs the program on the cycle engine, Icarus and Verilator. Each case checks
   is written here: the test holds for any timing the engine and the RTL agree on).
 
 Covering design, not a cross product: each value of each axis (workload, array 2x2..8x8, scratchpad 1..16
-KiB, DRAM latency 1/20/100, DRAM width 64/128/256 bits = 1/2/4 64-bit words per cycle, mode ws/os/is, read
-bursts outstanding 1/2/4/16 against the bench's pipelined-latency DRAM) appears at least once, and the pairs that interact appear together (stride 2 with pad 1, latency 100 with
+KiB, DRAM latency 1/20/100, DRAM width 64/128/256 bits = 1/2/4 64-bit words per cycle, read bandwidth
+below the bus width (--dram-bw 1, 2, 1/2 on 128/256-bit buses), mode ws/os/is, read bursts outstanding 1/2/4/16
+against the bench's pipelined-latency DRAM) appears at least once, and the pairs that interact appear together (stride 2 with pad 1, latency 100 with
 the 256-bit bus). The default set (``rtl``) is small; ``-m slow`` runs the rest.
 """
 import json
