@@ -93,7 +93,8 @@ def run_model_program(model: str, design_dir: Path, latency: int, quiet: bool = 
     macs = sum(r["macs"] for r in rows)
     total = {"model": name, "design": str(design_dir), "array": f"{R}x{C}", "dataflows": list(prog["dataflows"]),
              "engine": "cycle (program timing)", "dram_latency": latency,
-             "dram_bw": prog["dram_bits"] // 64 / prog.get("dram_beat_cycles", 1), "layers": len(rows), "cycles": cycles,
+             "dram_bw": prog["dram_bits"] // 64 / prog.get("dram_beat_cycles", 1), "layers": len(rows),
+             "cycles": cycles,
              "macs": macs, "utilization": macs / (R * C * cycles), "commands": header["commands"],
              "skipped": skipped,
              "im2col": "host (DRAM traffic of the expanded matrix)",

@@ -135,8 +135,6 @@ def run_rtl(design_dir: Path, engine: str, man: dict, header: dict, words: list[
     bd = bd.with_name(bd.name + "-prog")
     bd.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="lego-prog-"))
-    if beat_cycles > 1 and "beat_cycles" not in (design_dir / "tb" / "prog_bench.py").read_text():
-        raise LegoError(f"--dram-bw: {design_dir}/tb/prog_bench.py predates the read bandwidth limit (lego gen again)")
     try:
         shutil.copy(design_dir / "tb" / "prog_bench.py", work / "prog_bench.py")
         (work / "dram.bin").write_bytes(img.tobytes())
@@ -168,6 +166,8 @@ def simulate_program(design_dir: Path, program: Path, engine: str = "cycle", inp
         raise LegoError(f"--dram-latency: {latency} is out of range (0..10000 cycles)")
     man = with_dram_bw(man, dram_bw)
     beat = man["prog"].get("dram_beat_cycles", 1)
+    if engine != "cycle" and beat > 1 and "beat_cycles" not in (design_dir / "tb" / "prog_bench.py").read_text():
+        raise LegoError(f"--dram-bw: {design_dir}/tb/prog_bench.py predates the read bandwidth limit (lego gen again)")
     import hashlib
     v = design_dir / f"{man['top']}.v"
     if not v.is_file() or hashlib.sha256(v.read_bytes()).hexdigest() != man["prog"]["design_hash"]:

@@ -108,3 +108,18 @@ def test_model_runs(tmp_path_factory, tmp_path, capsys):
         tot[bw] = json.loads(capsys.readouterr().out)["total"]
     assert tot[None]["cycles"] == tot["2"]["cycles"] < tot["1/2"]["cycles"]
     assert (tot[None]["dram_bw"], tot["1/2"]["dram_bw"]) == (2, 0.5)
+
+
+def test_a_design_whose_bench_predates_the_limit_is_refused_on_rtl(tmp_path_factory, tmp_path, capsys):
+    import shutil
+    d = tmp_path / "old"
+    shutil.copytree(design(tmp_path_factory), d)
+    bench = d / "tb" / "prog_bench.py"
+    bench.write_text(bench.read_text().replace("beat_cycles", "gap"))
+    prog = tmp_path / "p.prog"
+    program(capsys, d, prog)
+    out = tmp_path / "y.npz"
+    refused(capsys, ["sim", d, "--program", prog, "--engine", "icarus", "--dram-bw", "1", "--out", out], (out,),
+            ("predates",))
+    assert main(["sim", str(d), "--program", str(prog), "--dram-bw", "1"]) == 0      # the cycle engine runs it
+    capsys.readouterr()
