@@ -82,6 +82,9 @@ def _sim_parser(sub, argv: list[str]) -> argparse.ArgumentParser:
     s.add_argument("--inputs", help="with DIR: .npz of input tensors (default: random with --seed)")
     s.add_argument("--program", help="with a programmable DIR: the program to run (lego compile)")
     s.add_argument("--dram-latency", type=int, help="with --program: DRAM latency in cycles (default 20)")
+    s.add_argument("--dram-bw", help="with --program or --model M --design DIR (programmable): DRAM read bandwidth "
+                                     "in 64-bit words per cycle, the bus's words over 1..4 cycles per beat, e.g. 2, "
+                                     "1, 1/2 (default: the bus width)")
     s.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     s.add_argument("--out", help="with DIR: .npz of the outputs; with --model: directory for CSV/JSON/PNG")
     s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -136,6 +139,8 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     c.add_argument("--mode", help="dataflow of the design to use (default: the fastest)")
     c.add_argument("--tile", help="tile sizes M=..,N=..,K=.. (default: chosen by exact cycles)")
     c.add_argument("--dram-latency", type=int, help="DRAM latency the tile choice assumes (default 20)")
+    c.add_argument("--dram-bw", help="DRAM read bandwidth (64-bit words per cycle) the tile choice assumes "
+                                     "(default: the bus width)")
     c.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     y = sub.add_parser("synth", help="Yosys synthesis report of a design directory")
     y.add_argument("dir", help="a design directory made by lego gen")
@@ -223,9 +228,9 @@ def _sim(a) -> tuple[dict, str, int]:
         return obj, "\n".join(f"{k:28s} {v}" for k, v in obj.items() if not isinstance(v, (dict, list))), 0
     if not a.dir:
         raise LegoError("sim: a design directory is required (or --model / --accelerator)")
-    if a.program or a.dram_latency is not None:
+    if a.program or a.dram_latency is not None or a.dram_bw is not None:
         if not a.program:
-            raise LegoError("--dram-latency: only with --program")
+            raise LegoError(f"--dram-{'latency' if a.dram_latency is not None else 'bw'}: only with --program")
         if a.out:
             _check_writable(Path(a.out), "--out")
         return registry.get(registry.TOOLS, "program").run(a)
@@ -315,6 +320,8 @@ def _compile(a) -> tuple[dict, str]:
     lat = DEFAULT_LATENCY if a.dram_latency is None else a.dram_latency
     if not 0 <= lat <= 10_000:
         raise LegoError(f"--dram-latency: {lat} is out of range (0..10000 cycles)")
+    from .prog.timing import with_dram_bw
+    man = with_dram_bw(man, a.dram_bw)
     tile = parse_tile(a.tile)
     if a.model:
         header, words, cmds = registry.get(registry.TOOLS, "compile-model").compile(a.model, man, a.mode, tile, lat,
@@ -326,6 +333,8 @@ def _compile(a) -> tuple[dict, str]:
         else:
             header, words, cmds = compile_model(man, [spec], model=a.layer, mode=a.mode, tile=tile, latency=lat,
                                                 field="--layer")
+    if a.dram_bw is not None:       # the read bandwidth the tile choice and predicted cycles assume
+        header["predicted"]["dram_bw"] = man["prog"]["dram_bits"] // 64 / man["prog"]["dram_beat_cycles"]
     out = Path(a.out)
     _check_writable(out, "--out")
     program.write(out, header, words, cmds)

@@ -210,6 +210,9 @@ class ModelTool:
         if a.design and _programmable(a.design):
             from .prog_model import sim_tool
             return sim_tool(a)
+        if getattr(a, "dram_bw", None) is not None:
+            raise LegoError("--dram-bw: only with --program or --design of a programmable design (the analytical "
+                            "mapper takes --dram-gbps)")
         array, dfs, fd = (16, 16), list(DATAFLOWS), None
         if sum(x is not None for x in (a.design, a.array)) + bool(a.baseline) > 1:
             raise LegoError("--design: give one of --design, --array and --baseline")

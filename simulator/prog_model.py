@@ -66,10 +66,13 @@ def _progress(total_desc: str, quiet: bool):
     return lambda it: tqdm(it, desc=total_desc, unit="layer", leave=False, disable=None)  # off without a TTY
 
 
-def run_model_program(model: str, design_dir: Path, latency: int, quiet: bool = False) -> tuple[list[dict], dict]:
-    """Compile ``model`` for the programmable design and time every layer's segment: per-layer rows, total."""
+def run_model_program(model: str, design_dir: Path, latency: int, quiet: bool = False,
+                      dram_bw=None) -> tuple[list[dict], dict]:
+    """Compile ``model`` for the programmable design and time every layer's segment: per-layer rows, total.
+    ``dram_bw``: the DRAM's read bandwidth, 64-bit words per cycle (``--dram-bw``; None: the bus width)."""
     from lego.emit.directory import read_manifest
-    man = read_manifest(Path(design_dir))
+    from lego.prog.timing import with_dram_bw
+    man = with_dram_bw(read_manifest(Path(design_dir)), dram_bw)
     name, specs, skipped = load_model(model)
     header, _, _ = compile_model(man, specs, skipped, name, latency=latency,
                                  progress=_progress(f"compile {name}", quiet), keep=False)
@@ -89,7 +92,9 @@ def run_model_program(model: str, design_dir: Path, latency: int, quiet: bool = 
     cycles = sum(r["cycles"] for r in rows)
     macs = sum(r["macs"] for r in rows)
     total = {"model": name, "design": str(design_dir), "array": f"{R}x{C}", "dataflows": list(prog["dataflows"]),
-             "engine": "cycle (program timing)", "dram_latency": latency, "layers": len(rows), "cycles": cycles,
+             "engine": "cycle (program timing)", "dram_latency": latency,
+             "dram_bw": prog["dram_bits"] // 64 / prog.get("dram_beat_cycles", 1), "layers": len(rows),
+             "cycles": cycles,
              "macs": macs, "utilization": macs / (R * C * cycles), "commands": header["commands"],
              "skipped": skipped,
              "im2col": "host (DRAM traffic of the expanded matrix)",
@@ -134,7 +139,7 @@ def sim_tool(a) -> tuple[dict, str]:
     lat = 20 if a.dram_latency is None else a.dram_latency
     if not 0 <= lat <= 10_000:
         raise LegoError(f"--dram-latency: {lat} is out of range (0..10000 cycles)")
-    rows, total = run_model_program(a.model, Path(a.design), lat, quiet=a.json)
+    rows, total = run_model_program(a.model, Path(a.design), lat, quiet=a.json, dram_bw=getattr(a, "dram_bw", None))
     out = Path(a.out or f"lego-model-{total['model']}")
     total["files"] = write_outputs(rows, total, out)
     lines = [f"{'layer':<24}{'op':<10}{'G':>5}{'M':>7}{'N':>6}{'K':>6}{'mode':>5}{'cycles':>12}{'util':>7}"]

@@ -22,7 +22,7 @@ from lego.errors import LegoError
 from lego.prog import program as P
 from lego.prog.model import layer_records
 from lego.prog.spec import CSR
-from lego.prog.timing import program_cycles
+from lego.prog.timing import program_cycles, with_dram_bw
 from sw_reference.ops import gemm, wrap
 
 from .report import Report
@@ -127,7 +127,7 @@ def execute(prog: dict, cmds: list[dict], img: np.ndarray) -> np.ndarray:
 
 
 def run_rtl(design_dir: Path, engine: str, man: dict, header: dict, words: list[int], cmds: list[dict],
-            img: np.ndarray, latency: int, predicted: int, waves: Path | None = None) -> dict:
+            img: np.ndarray, latency: int, predicted: int, waves: Path | None = None, beat_cycles: int = 1) -> dict:
     from .rtl import build_dir_for, run_bench
     design_dir = Path(design_dir)
     srcs = [design_dir / rel for rel in (design_dir / "files.f").read_text().split()]
@@ -142,6 +142,8 @@ def run_rtl(design_dir: Path, engine: str, man: dict, header: dict, words: list[
         y = header["dram"]["Y"]
         plan = {"commands": words, "names": names, "dram_size": len(img), "dram_file": str(work / "dram.bin"),
                 "latency": latency, "watchdog": 4 * predicted + 1000, "reads": [[y["addr"], y["bytes"]]]}
+        if beat_cycles > 1:
+            plan["beat_cycles"] = beat_cycles
         (work / "plan.json").write_text(json.dumps(plan))
         return run_bench(bd, work, engine, srcs, man["top"], "prog_bench", waves)
     finally:
@@ -149,8 +151,10 @@ def run_rtl(design_dir: Path, engine: str, man: dict, header: dict, words: list[
 
 
 def simulate_program(design_dir: Path, program: Path, engine: str = "cycle", inputs: dict | None = None,
-                     seed: int = 0, latency: int = DEFAULT_LATENCY, waves: Path | None = None) -> Report:
-    """``lego sim DIR --program PROG``: one run of the program; outputs checked against sw_reference."""
+                     seed: int = 0, latency: int = DEFAULT_LATENCY, waves: Path | None = None,
+                     dram_bw=None) -> Report:
+    """``lego sim DIR --program PROG``: one run of the program; outputs checked against sw_reference.
+    ``dram_bw``: the DRAM's read bandwidth in 64-bit words per cycle (``--dram-bw``; None: the bus width)."""
     t0 = time.perf_counter()
     design_dir = Path(design_dir)
     man = read_manifest(design_dir)
@@ -160,6 +164,10 @@ def simulate_program(design_dir: Path, program: Path, engine: str = "cycle", inp
         raise LegoError(f"--engine: '{engine}' cannot run a program (allowed: {', '.join(ENGINES)})")
     if not 0 <= latency <= 10_000:
         raise LegoError(f"--dram-latency: {latency} is out of range (0..10000 cycles)")
+    man = with_dram_bw(man, dram_bw)
+    beat = man["prog"].get("dram_beat_cycles", 1)
+    if engine != "cycle" and beat > 1 and "beat_cycles" not in (design_dir / "tb" / "prog_bench.py").read_text():
+        raise LegoError(f"--dram-bw: {design_dir}/tb/prog_bench.py predates the read bandwidth limit (lego gen again)")
     import hashlib
     v = design_dir / f"{man['top']}.v"
     if not v.is_file() or hashlib.sha256(v.read_bytes()).hexdigest() != man["prog"]["design_hash"]:
@@ -183,7 +191,7 @@ def simulate_program(design_dir: Path, program: Path, engine: str = "cycle", inp
             row["cycles"] = tl.cycles
         else:
             res = run_rtl(design_dir, engine, man, rec, [P.encode(c) for c in seg], seg, img, latency, tl.cycles,
-                          waves)
+                          waves, beat)
             if res.get("error"):
                 raise LegoError(f"sim: layer {rec['name']}: {res['error']}")
             row["cycles"], row["cycles_register"] = int(res["cycles"]), int(res["cycles_reg"])
@@ -204,7 +212,8 @@ def simulate_program(design_dir: Path, program: Path, engine: str = "cycle", inp
     extra = {"mode": header.get("mode", records[0]["mode"] if len(records) == 1 else "per layer"),
              "tile": header.get("tile", records[0]["tile"] if len(records) == 1 else "per layer"),
              "layer": header.get("layer", header.get("model") or records[0]["name"]), "commands": len(cmds),
-             "dram_latency": latency, "cycles_predicted": pred_total, "busy_cycles": busy,
+             "dram_latency": latency, "dram_bw": man["prog"]["dram_bits"] // 64 / beat,
+             "cycles_predicted": pred_total, "busy_cycles": busy,
              "macs": sum(r["macs"] for r in records)}
     if engine != "cycle":
         extra["cycles_register"] = sum(r["cycles_register"] for r in layers)
@@ -226,7 +235,8 @@ class _ProgramTool:
         if a.inputs:
             ins = _load_npz(Path(a.inputs))
         latency = DEFAULT_LATENCY if a.dram_latency is None else a.dram_latency
-        rep = simulate_program(Path(a.dir), Path(a.program), a.engine, inputs=ins, seed=a.seed, latency=latency)
+        rep = simulate_program(Path(a.dir), Path(a.program), a.engine, inputs=ins, seed=a.seed, latency=latency,
+                               dram_bw=a.dram_bw)
         pred = rep.extra["cycles_predicted"]
         reg = rep.extra.get("cycles_register", rep.cycles)
         cycles_ok = rep.cycles == pred == reg and all(

@@ -5,7 +5,8 @@ cycle after the previous one was accepted. A watchdog fails a run where no comma
 ``watchdog`` cycles and names the last accepted command and the one it waits on.
 
 Plan (``LEGO_PLAN``, JSON): {"commands": [int...], "names": [str...], "dram_size": int,
-"dram_file": path (bytes loaded at address 0), "latency": int, "watchdog": int, "reads": [[addr, n]...]}.
+"dram_file": path (bytes loaded at address 0), "latency": int, "watchdog": int, "reads": [[addr, n]...],
+"beat_cycles": int (optional, default 1: the read bandwidth, a beat at most every ``beat_cycles`` cycles)}.
 Result (``LEGO_RESULT``): {"cycles": int, "cycles_reg": int, "accepted": int, "reads": [hex...],
 "error": str | null}.
 """
@@ -38,10 +39,14 @@ class PipelinedRead:
     every read address is accepted at the edge after ARVALID rises; the first beat of a burst accepted at
     edge ``a`` can be captured at edge ``a + 2 + latency`` at the earliest and after the previous burst's
     last beat; beats go in order (single ID), one per cycle while RREADY is high, RVALID stays high through
-    a burst once its first beat is shown. ``mem``: bytes at address 0 (``read(addr, n)``)."""
+    a burst once its first beat is shown. With ``beat_cycles`` D > 1 (a read bandwidth of bus words / D
+    64-bit words per cycle, ``--dram-bw``) no beat is shown before D edges after the previous beat's capture
+    (RVALID low in between, within a burst too); once shown, RVALID stays high until the beat is captured.
+    ``mem``: bytes at address 0 (``read(addr, n)``)."""
 
-    def __init__(self, dut, clk, mem, latency: int, depth: int = 256, prefix: str = "m_axi"):
+    def __init__(self, dut, clk, mem, latency: int, depth: int = 256, prefix: str = "m_axi", beat_cycles: int = 1):
         self.dut, self.clk, self.mem, self.latency, self.depth = dut, clk, mem, latency, depth
+        self.beat_cycles = beat_cycles
         self.s = {n: getattr(dut, f"{prefix}_{n}") for n in ("arvalid", "arready", "araddr", "arlen", "rvalid",
                                                                 "rready", "rdata", "rlast", "rid", "rresp")}
         self.bb = len(self.s["rdata"]) // 8
@@ -56,6 +61,7 @@ class PipelinedRead:
         s["rresp"].value = 0
         q = deque()                     # [edge the first beat may be captured, next beat address, beats left]
         t = 0
+        last = -self.beat_cycles        # edge of the last beat's capture
         while True:
             await ReadOnly()
             try:
@@ -69,11 +75,12 @@ class PipelinedRead:
             if ar:
                 q.append([t + 2 + self.latency, req[0], req[1]])
             if r:
+                last = t
                 q[0][1] += bb
                 q[0][2] -= 1
                 if not q[0][2]:
                     q.popleft()
-            if q and q[0][0] <= t + 1:
+            if q and q[0][0] <= t + 1 and t + 1 >= last + self.beat_cycles:
                 s["rvalid"].value = 1
                 s["rdata"].value = int.from_bytes(self.mem.read(q[0][1], bb), "little")
                 s["rlast"].value = int(q[0][2] == 1)
@@ -95,7 +102,7 @@ async def run_program(dut):
     add_latency(ram, dut.clk, plan["latency"])
     with open(plan["dram_file"], "rb") as f:
         ram.write(0, f.read())
-    cocotb.start_soon(PipelinedRead(dut, dut.clk, ram, plan["latency"]).run())
+    cocotb.start_soon(PipelinedRead(dut, dut.clk, ram, plan["latency"], beat_cycles=plan.get("beat_cycles", 1)).run())
     await ClockCycles(dut.clk, 2)
     await FallingEdge(dut.clk)
     dut.rst.value = 0

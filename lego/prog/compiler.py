@@ -222,7 +222,7 @@ def tile_busy(prog: dict, dims: dict, mode: str, tile: dict, latency: int) -> di
 
     def ld(t: str, r0: int, c0: int, rows: int, cols: int) -> int:
         return load_cycles(pl[t]["addr"] + r0 * pl[t]["stride"] + c0 * eb, rows, cols, pl[t]["stride"], eb, bb,
-                           latency, lanes[t], prog.get("dram_outstanding", 1))
+                           latency, lanes[t], prog.get("dram_outstanding", 1), prog.get("dram_beat_cycles", 1))
     cp = ldx = ldw = 0
     mcls, ncls = split(M, tm), split(N, tn)
     for mt, cm in mcls:

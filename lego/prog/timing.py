@@ -30,65 +30,114 @@ UNITS = ("ld", "cp", "st")
 UNIT_OF = {"LOAD": "ld", "COMPUTE": "cp", "STORE": "st"}
 
 
-@lru_cache(maxsize=1 << 16)
-def _row_load(off: int, cols: int, eb: int, bb: int, latency: int, P: int, d: int) -> tuple[int, int]:
-    """One row of a LOAD whose first byte sits ``off`` bytes into a 4 KiB page, entered ``d`` edges after the
-    last ARVALID rose (``d = free - ar``): (edges the row adds to ``free``, ``d`` after it). Its bursts
-    are ``spec.bursts`` of that row; everything is relative to ``free``, so rows at the same page offset
-    entered with the same ``d`` take the same time."""
-    E = bb // eb
-    free, ar = 0, -d
-    for b in bursts(off, 1, cols, 0, eb, bb)[0]:
-        c0 = max(ar + 3 + latency, free)            # edge that captures the first beat
-        first = min(E - b.off, b.elems)             # valid lanes of the first beat
-        if b.beats == 1:
-            g_last = groups = -(-first // P)
-        else:
-            g_last = -(-((b.off + b.elems - 1) % E + 1) // P)
-            groups = -(-first // P) + (b.beats - 2) * (E // P) + g_last
-        free = c0 + groups                          # edge of the burst's last write
-        ar = free - g_last                          # RLAST captured: the next ARVALID rises
-    return free, free - ar
-
-
-def _groups(b, E: int, P: int) -> tuple[int, int]:
-    """(write cycles of burst ``b``, cycles of its last beat)."""
+def _span(b, E: int, P: int, D: int) -> tuple[int, int]:
+    """(edges from the capture of burst ``b``'s first beat to the capture of its last, lane-group cycles of its
+    last beat). The DMA captures the next beat in the cycle of the held beat's last lane group, the DRAM shows
+    a beat no earlier than ``D`` edges after the previous capture (``D = 1``: one beat per cycle), so
+    consecutive captures are ``max(groups of the earlier beat, D)`` edges apart."""
     first = min(E - b.off, b.elems)
+    g0 = -(-first // P)
     if b.beats == 1:
-        return -(-first // P), -(-first // P)
+        return 0, g0
     g_last = -(-((b.off + b.elems - 1) % E + 1) // P)
-    return -(-first // P) + (b.beats - 2) * (E // P) + g_last, g_last
+    return max(g0, D) + (b.beats - 2) * max(E // P, D), g_last
 
 
 @lru_cache(maxsize=1 << 16)
-def _row_load_n(off: int, cols: int, eb: int, bb: int, latency: int, P: int, N: int,
+def _row_load(off: int, cols: int, eb: int, bb: int, latency: int, P: int, D: int, state: tuple) -> tuple[int, tuple]:
+    """One row of a LOAD whose first byte sits ``off`` bytes into a 4 KiB page (one burst outstanding).
+    ``state = (d, s)`` relative to ``free`` (the edge of the last write so far): the last ARVALID rose ``d``
+    edges before it, and the DRAM can show the next beat ``s`` edges after it at the earliest (the read
+    bandwidth, ``D`` edges per beat; ``s = 0`` with ``D = 1``). -> (edges the row adds to ``free``, the
+    state after it). Its bursts are ``spec.bursts`` of that row; everything is relative to ``free``, so rows
+    at the same page offset entered in the same state take the same time."""
+    E = bb // eb
+    d, s = state
+    free, ar, nxt = 0, -d, s
+    for b in bursts(off, 1, cols, 0, eb, bb)[0]:
+        c0 = max(ar + 3 + latency, nxt)            # edge that captures the first beat
+        span, g_last = _span(b, E, P, D)
+        cl = c0 + span                              # edge that captures RLAST: the next ARVALID rises
+        free = cl + g_last                          # edge of the burst's last write
+        ar, nxt = cl, cl + max(g_last, D)
+    return free, (free - ar, nxt - free)
+
+
+@lru_cache(maxsize=1 << 16)
+def _row_load_n(off: int, cols: int, eb: int, bb: int, latency: int, P: int, N: int, D: int,
                 state: tuple) -> tuple[int, tuple]:
-    """One row of a LOAD with up to ``N`` read bursts outstanding (``N > 1``). ``state = (dv, lcs)``
+    """One row of a LOAD with up to ``N`` read bursts outstanding (``N > 1``). ``state = (dv, lcs, s)``
     relative to ``free`` (the edge of the last write so far): ``dv``, the edge that raised the last ARVALID;
     ``lcs``, the edges that captured the RLAST of the last ``N`` bursts (oldest first; clipped from below at
-    ``dv + 1``, where they no longer bind). Burst k: ARVALID rises at ``v_k = max(v_{k-1} + 1,
-    rlast_{k-N})``, its first beat is captured at ``max(v_k + 3 + L, free)``. -> (edges the row adds to
-    ``free``, the state after it)."""
+    ``dv + 1``, where they no longer bind); ``s``, the earliest edge the DRAM can show the next beat (``D``
+    edges per beat). Burst k: ARVALID rises at ``v_k = max(v_{k-1} + 1, rlast_{k-N})``, its first beat is
+    captured at ``max(v_k + 3 + L, s)``. -> (edges the row adds to ``free``, the state after it)."""
     E = bb // eb
-    dv, lcs = state
-    free, v, lcs = 0, dv, list(lcs)
+    dv, lcs, s = state
+    free, v, lcs, nxt = 0, dv, list(lcs), s
     for b in bursts(off, 1, cols, 0, eb, bb)[0]:
         v = max(v + 1, lcs.pop(0))
-        c0 = max(v + 3 + latency, free)
-        groups, g_last = _groups(b, E, P)
-        free = c0 + groups
-        lcs.append(free - g_last)
-    return free, (v - free, tuple(max(x, v + 1) - free for x in lcs))
+        c0 = max(v + 3 + latency, nxt)
+        span, g_last = _span(b, E, P, D)
+        cl = c0 + span
+        free = cl + g_last
+        nxt = cl + max(g_last, D)
+        lcs.append(cl)
+    return free, (v - free, tuple(max(x, v + 1) - free for x in lcs), nxt - free)
 
 
 def load_cycles(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int, latency: int, lanes: int = 1,
-                outstanding: int = 1) -> int:
+                outstanding: int = 1, beat_cycles: int = 1) -> int:
     """Edges a LOAD keeps the load unit busy with up to ``outstanding`` read bursts in flight (``N``; the
     DRAM: every read address accepted at once, its first beat ``2 + L`` edges after acceptance and after the
-    previous burst's last beat, one beat per cycle in order)."""
+    previous burst's last beat, beats in order, each captured at least ``beat_cycles`` edges after the
+    previous one: the read bandwidth, ``bus words / beat_cycles`` 64-bit words per cycle)."""
+    assert 1 <= beat_cycles <= MAX_BEAT_CYCLES, beat_cycles
     if outstanding == 1:
-        return _load_cycles_1(addr, rows, cols, stride, eb, bb, latency, lanes)
-    return _load_cycles_n(addr, rows, cols, stride, eb, bb, latency, lanes, outstanding)
+        return _load_cycles_1(addr, rows, cols, stride, eb, bb, latency, lanes, beat_cycles)
+    return _load_cycles_n(addr, rows, cols, stride, eb, bb, latency, lanes, outstanding, beat_cycles)
+
+
+# The DRAM's read bandwidth (``--dram-bw W``, 64-bit words per cycle): a beat of the ``B``-word bus is shown
+# ``D = B / W`` edges after the previous capture at the earliest, D a whole number 1..4. With D <= 5 the pacing
+# never binds across LOADs (the next LOAD's first beat comes >= 5 + L edges after the previous LOAD's last
+# capture), so a LOAD's time depends on its own registers alone.
+MAX_BEAT_CYCLES = 4
+
+
+def with_dram_bw(man: dict, text) -> dict:
+    """A copy of manifest ``man`` whose ``prog`` carries the run-time read bandwidth ``--dram-bw`` as
+    ``dram_beat_cycles`` (what ``Timeline`` and the compiler's ``tile_busy`` read; not a design property, never
+    in manifest.json). ``None``: ``man`` itself (the bus width)."""
+    if text is None:
+        return man
+    return {**man, "prog": {**man["prog"], "dram_beat_cycles": beat_cycles(text, man["prog"]["dram_bits"])}}
+
+
+def beat_cycles(text, dram_bits: int) -> int:
+    """``--dram-bw`` (64-bit words per cycle: an integer, a fraction ``a/b`` or a decimal) on a bus of
+    ``dram_bits`` -> ``D``, edges per beat; ``None`` -> 1 (the bus width, one beat per cycle)."""
+    from fractions import Fraction
+
+    from lego.errors import LegoError
+    if text is None:
+        return 1
+    words = dram_bits // 64
+    try:
+        w = Fraction(str(text).strip())
+    except (ValueError, ZeroDivisionError):
+        raise LegoError(f"--dram-bw: '{text}' is not a number of 64-bit words per cycle (e.g. 2, 1, 1/2)") from None
+    allowed = ", ".join(str(Fraction(words, d)) for d in range(1, MAX_BEAT_CYCLES + 1))
+    if w <= 0:
+        raise LegoError(f"--dram-bw: {text} must be > 0 (64-bit words per cycle; allowed: {allowed})")
+    if w > words:
+        raise LegoError(f"--dram-bw: {text} is above the {dram_bits}-bit bus's {words} words per cycle "
+                        f"(allowed: {allowed})")
+    d = Fraction(words) / w
+    if d.denominator != 1 or d > MAX_BEAT_CYCLES:
+        raise LegoError(f"--dram-bw: {text} is not the {dram_bits}-bit bus's {words} words per cycle over 1..."
+                        f"{MAX_BEAT_CYCLES} cycles per beat (allowed: {allowed})")
+    return int(d)
 
 
 def _rows_skipping_periods(addr: int, rows: int, stride: int, st, row) -> int:
@@ -120,26 +169,27 @@ def _rows_skipping_periods(addr: int, rows: int, stride: int, st, row) -> int:
 
 @lru_cache(maxsize=1 << 16)
 def _load_cycles_n(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int, latency: int, lanes: int,
-                   N: int) -> int:
+                   N: int, D: int = 1) -> int:
     """``load_cycles`` for ``N > 1``: rows one after another (``_row_load_n``), whole periods of a recurring
     row state (page offset, ``_row_load_n``'s state) skipped in one step."""
     E = bb // eb
     P = lanes
     assert P >= 1 and E % P == 0 and N > 1, (E, P, N)
     # before the first burst: v_0 = -1 (so v_1 = 0, the dispatch edge), free = 1, no RLAST binds
-    return _rows_skipping_periods(addr, rows, stride, (-2, (-1,) * N),
-                                  lambda off, st: _row_load_n(off, cols, eb, bb, latency, P, N, st))
+    return _rows_skipping_periods(addr, rows, stride, (-2, (-1,) * N, 0),
+                                  lambda off, st: _row_load_n(off, cols, eb, bb, latency, P, N, D, st))
 
 
 @lru_cache(maxsize=1 << 16)
-def _load_cycles_1(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int, latency: int, lanes: int = 1) -> int:
+def _load_cycles_1(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int, latency: int, lanes: int = 1,
+                   D: int = 1) -> int:
     """Edges a LOAD keeps the load unit busy (one burst outstanding): rows one after another (``_row_load``,
     state ``d``), whole periods of a recurring row state skipped in one step."""
     E = bb // eb
     P = lanes
     assert P >= 1 and E % P == 0, (E, P)
-    return _rows_skipping_periods(addr, rows, stride, 1,
-                                  lambda off, d: _row_load(off, cols, eb, bb, latency, P, d))
+    return _rows_skipping_periods(addr, rows, stride, (1, 0),
+                                  lambda off, st: _row_load(off, cols, eb, bb, latency, P, D, st))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -183,6 +233,7 @@ class Timeline:
         self.names = list(prog["dataflows"])
         self.lanes = prog.get("ld_lanes", {})
         self.outstanding = prog.get("dram_outstanding", 1)
+        self.beat_cycles = prog.get("dram_beat_cycles", 1)      # run-time read bandwidth (with_dram_bw)
         self.t = -1
         self.fall = {u: -1 for u in UNITS}
         self.mask = {u: 0 for u in UNITS}
@@ -196,7 +247,8 @@ class Timeline:
         c, op = self.csr, cmd["op"]
         if op == "LOAD":
             return load_cycles(c["LD_ADDR"], c["LD_ROWS"], c["LD_COLS"], c["LD_STRIDE"], self.eb, self.bb, self.latency,
-                               self.lanes.get(cmd["tensor"], {}).get(self.names[cmd["mode"]], 1), self.outstanding)
+                               self.lanes.get(cmd["tensor"], {}).get(self.names[cmd["mode"]], 1), self.outstanding,
+                               self.beat_cycles)
         if op == "STORE":
             return store_cycles(c["ST_ADDR"], c["ST_ROWS"], c["ST_COLS"], c["ST_STRIDE"], self.bb, self.latency)
         name = self.names[cmd["mode"]]

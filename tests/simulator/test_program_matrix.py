@@ -14,8 +14,9 @@ and runs the program on the cycle engine, Icarus and Verilator. Each case checks
   is written here: the test holds for any timing the engine and the RTL agree on).
 
 Covering design, not a cross product: each value of each axis (workload, array 2x2..8x8, scratchpad 1..16
-KiB, DRAM latency 1/20/100, DRAM width 64/128/256 bits = 1/2/4 64-bit words per cycle, mode ws/os/is, read
-bursts outstanding 1/2/4/16 against the bench's pipelined-latency DRAM) appears at least once, and the pairs that interact appear together (stride 2 with pad 1, latency 100 with
+KiB, DRAM latency 1/20/100, DRAM width 64/128/256 bits = 1/2/4 64-bit words per cycle, read bandwidth
+below the bus width (--dram-bw 1, 2, 1/2 on 128/256-bit buses), mode ws/os/is, read bursts outstanding 1/2/4/16
+against the bench's pipelined-latency DRAM) appears at least once, and the pairs that interact appear together (stride 2 with pad 1, latency 100 with
 the 256-bit bus). The default set (``rtl``) is small; ``-m slow`` runs the rest.
 """
 import json
@@ -54,9 +55,12 @@ DESIGNS = {
     "2x4-ws+os+is-1k-128b-o2": ("2x4", ("ws", "os", "is"), 1, 4, 128, 2),
     "3x2-is+os-1k-256b-o16": ("3x2", ("is", "os"), 1, 4, 256, 16),
     "4x4-ws+os-4k-128b-o4": ("4x4", ("ws", "os"), 4, 16, 128, 4),
+    "2x4-os-1k-256b-o4": ("2x4", ("os",), 1, 16, 256, 4),
 }
 
-# case id: (design, layer (lego compile --layer), mode, DRAM latency)
+# case id: (design, layer (lego compile --layer), mode, DRAM latency[, DRAM read bandwidth]); the fifth field is
+# --dram-bw (64-bit words per cycle, below the bus width: the bench's DRAM shows a beat every bus words / bw
+# cycles at most); without it the DRAM streams one beat per cycle (the bus width)
 DEFAULT = {
     "conv-s2p1-2x2-1k-64b-lat20-ws": ("2x2-ws-1k-64b", "conv2d:C=2,H=17,W=17,K=22,R=3,S=3,STRIDE=2,PAD=1", "ws", 20),
     "dwconv-p1-3x2-1k-128b-lat1-os": ("3x2-is+os-1k-128b", "dwconv2d:C=4,H=12,W=12,R=4,S=4,PAD=1", "os", 1),
@@ -67,6 +71,7 @@ DEFAULT = {
     "conv-s2p1-2x2-1k-64b-o4-lat100-ws": ("2x2-ws-1k-64b-o4", "conv2d:C=2,H=17,W=17,K=22,R=3,S=3,STRIDE=2,PAD=1",
                                           "ws", 100),
     "gemm-3x2-1k-256b-o16-lat20-is": ("3x2-is+os-1k-256b-o16", "gemm:M=36,N=54,K=6", "is", 20),
+    "gemm-3x2-1k-256b-o16-bw1-lat1-is": ("3x2-is+os-1k-256b-o16", "gemm:M=36,N=54,K=6", "is", 1, "1"),
 }
 SLOW = {
     "gemm-2x2-1k-64b-o4-lat20-ws": ("2x2-ws-1k-64b-o4", "gemm:M=44,N=44,K=10", "ws", 20),
@@ -87,6 +92,12 @@ SLOW = {
                                            "os", 100),
     "gemm-2x4-fused-1k-128b-o2-lat20-is": ("2x4-ws+os+is-1k-128b-o2", "gemm:M=44,N=40,K=22", "is", 20),
     "gemm-2x4-fused-1k-128b-o2-lat100-os": ("2x4-ws+os+is-1k-128b-o2", "gemm:M=40,N=48,K=20", "os", 100),
+    "gemm-3x2-1k-256b-o16-bw2-lat1-is": ("3x2-is+os-1k-256b-o16", "gemm:M=36,N=54,K=6", "is", 1, "2"),
+    "bmm-2x4-1k-256b-o4-bw1-lat1-os": ("2x4-os-1k-256b-o4", "bmm:B=2,M=24,N=44,K=4", "os", 1, "1"),
+    "bmm-2x4-1k-256b-o4-bw2-lat100-os": ("2x4-os-1k-256b-o4", "bmm:B=2,M=24,N=44,K=4", "os", 100, "2"),
+    "gemm-2x4-fused-1k-128b-o2-bw1-lat100-is": ("2x4-ws+os+is-1k-128b-o2", "gemm:M=44,N=40,K=22", "is", 100, "1"),
+    "gemm-2x4-fused-1k-128b-o2-bw1-lat20-ws": ("2x4-ws+os+is-1k-128b-o2", "gemm:M=48,N=40,K=24", "ws", 20, "1"),
+    "gemm-2x4-fused-1k-128b-o2-bwhalf-lat20-ws": ("2x4-ws+os+is-1k-128b-o2", "gemm:M=48,N=40,K=24", "ws", 20, "1/2"),
 }
 CASES = {**{k: pytest.param(k, marks=pytest.mark.rtl, id=k) for k in DEFAULT},
          **{k: pytest.param(k, marks=[pytest.mark.rtl, pytest.mark.slow], id=k) for k in SLOW}}
@@ -137,8 +148,8 @@ def conv_reference(spec, x, w) -> np.ndarray:
 def test_matrix_is_covering():
     """Each value of each axis appears, and the interacting pairs appear together."""
     axes = {"array": set(), "spad": set(), "bits": set(), "lat": set(), "mode": set(), "kind": set()}
-    pairs = set()
-    for dname, layer, mode, lat in ALL.values():
+    pairs, bws = set(), set()
+    for dname, layer, mode, lat, *bw in ALL.values():
         array, dfs, spad, _, bits, *_ = DESIGNS[dname]
         assert mode in dfs
         spec = parse_layer(layer)
@@ -147,6 +158,8 @@ def test_matrix_is_covering():
                       ("kind", kind)):
             axes[ax].add(v)
         pairs.add((lat, bits))
+        if bw:
+            bws.add((bw[0], bits, lat))
     assert axes["kind"] >= {"gemm", "bmm", "dwconv2d", "conv2d-s1p0", "conv2d-s1p1", "conv2d-s2p0", "conv2d-s2p1"}
     assert axes["array"] >= {"2x2", "3x2", "2x4", "4x4", "8x4", "8x8"}
     assert axes["spad"] >= {1, 2, 4, 8, 16}
@@ -154,20 +167,28 @@ def test_matrix_is_covering():
     assert (100, 256) in pairs
     # the default set alone has every workload kind class, latency and bus width
     # the default set has one outstanding read burst and several, at latency 20 and 100
-    many = {(DESIGNS[d][5:] > (1,), lat) for d, _, _, lat in DEFAULT.values()}
+    many = {(DESIGNS[d][5:] > (1,), lat) for d, _, _, lat, *_ in DEFAULT.values()}
     assert many >= {(False, 20), (True, 20), (True, 100)}
-    dflt = [(DESIGNS[d][4], lat, parse_layer(layer).op) for d, layer, _, lat in DEFAULT.values()]
+    dflt = [(DESIGNS[d][4], lat, parse_layer(layer).op) for d, layer, _, lat, *_ in DEFAULT.values()]
     assert {b for b, _, _ in dflt} == {64, 128, 256} and {lat for _, lat, _ in dflt} == {1, 20, 100}
     assert {op for _, _, op in dflt} == {"gemm", "bmm", "conv2d", "dwconv2d"}
+    # read bandwidths of 1 and 2 words per cycle below the bus width (128 and 256 bits), at every latency; one
+    # in the default set
+    assert all(eval(w) < b // 64 for w, b, _ in bws)
+    assert {w for w, _, _ in bws} >= {"1", "2"} and {b for _, b, _ in bws} == {128, 256}
+    assert {lat for _, _, lat in bws} == {1, 20, 100}
+    assert any(len(c) > 4 for c in DEFAULT.values())
 
 
 @pytest.mark.parametrize("case", list(CASES.values()))
 def test_matrix_rtl_equals_cycle_engine_and_reference(case, tmp_path_factory, tmp_path, capsys):
-    dname, layer, mode, lat = ALL[case]
+    dname, layer, mode, lat, *bw = ALL[case]
+    bwopt = ["--dram-bw", bw[0]] if bw else []
+    bw = bw[0] if bw else None
     d = design(tmp_path_factory, dname)
     man = json.loads((d / "manifest.json").read_text())
     prog = tmp_path / "p.prog"
-    assert main(["compile", str(d), "--layer", layer, "--mode", mode, "--dram-latency", str(lat),
+    assert main(["compile", str(d), "--layer", layer, "--mode", mode, "--dram-latency", str(lat), *bwopt,
                  "--out", str(prog)]) == 0
     capsys.readouterr()
     header = json.loads(Path(str(prog) + ".json").read_text())
@@ -180,13 +201,15 @@ def test_matrix_rtl_equals_cycle_engine_and_reference(case, tmp_path_factory, tm
     if spec.op in ("conv2d", "dwconv2d"):
         x, w, inputs = conv_inputs(spec, seed)
         conv = conv_reference(spec, x, w)
-    cyc = simulate_program(d, prog, "cycle", inputs=inputs, seed=seed, latency=lat)
+    cyc = simulate_program(d, prog, "cycle", inputs=inputs, seed=seed, latency=lat, dram_bw=bw)
     assert cyc.match
     assert cyc.cycles == header["predicted"]["cycles"]
+    if bw is not None:      # the limit binds: the same program is slower than at the bus width
+        assert cyc.cycles > simulate_program(d, prog, "cycle", inputs=inputs, seed=seed, latency=lat).cycles
     if conv is not None:
         assert np.array_equal(conv_output(cyc.outputs["Y"], spec), conv)
     for engine in ("icarus", "verilator"):
-        rep = simulate_program(d, prog, engine, inputs=inputs, seed=seed, latency=lat)
+        rep = simulate_program(d, prog, engine, inputs=inputs, seed=seed, latency=lat, dram_bw=bw)
         assert rep.match, engine
         assert rep.outputs.keys() == cyc.outputs.keys()
         for k in cyc.outputs:

@@ -4,15 +4,17 @@ docs/programmable.md ("DMA load", "Timing"): the DMA raises ARVALID at dispatch 
 handshake while fewer than N bursts are raised and not ended by RLAST; the DRAM accepts every address at
 the edge after ARVALID rises and can show a burst's first beat for capture ``2 + L`` edges after that, in
 order, one beat per cycle; the DMA captures a beat when its beat register is empty or in the cycle of the
-held beat's last lane group, and writes one group per cycle. Random tiles (bursts cut at rows, 4 KiB pages
-and 256 beats), buses, lanes, latencies and N."""
+held beat's last lane group, and writes one group per cycle; with a read bandwidth below the bus width
+(``--dram-bw``, ``D`` edges per beat) the DRAM shows no beat before ``D`` edges after the previous capture
+(RVALID low in between). Random tiles (bursts cut at rows, 4 KiB pages and 256 beats), buses, lanes,
+latencies, N and D."""
 import numpy as np
 
 from lego.prog.spec import bursts
 from lego.prog.timing import load_cycles
 
 
-def simulate(addr, rows, cols, stride, eb, bb, latency, P, N):
+def simulate(addr, rows, cols, stride, eb, bb, latency, P, N, D=1):
     """Edges from dispatch (edge 0) to the load's last scratchpad write."""
     E = bb // eb
     beats = []                                  # per burst, per beat: lane groups
@@ -31,11 +33,13 @@ def simulate(addr, rows, cols, stride, eb, bb, latency, P, N):
     arvalid, raised, nxt = True, 1, 0          # ARVALID, bursts raised and not ended by RLAST, next AR
     have, grp = False, 0                        # beat register full, its lane groups left
     rb, rbeat = 0, 0                            # burst and beat of the next capture
+    last_cap = -10 ** 9                         # edge of the last beat captured
     t = 0
     while True:
         # combinational values in the cycle before edge t + 1
         rready = (not have) or grp == 1
-        rvalid = rb < len(accepted) and (rbeat > 0 or t + 1 >= accepted[rb] + 2 + latency)
+        rvalid = (rb < len(accepted) and (rbeat > 0 or t + 1 >= accepted[rb] + 2 + latency)
+                  and t + 1 >= last_cap + D)
         ar_hs, cap = arvalid, rvalid and rready
         t += 1
         if have:                                # one lane group written at this edge
@@ -46,6 +50,7 @@ def simulate(addr, rows, cols, stride, eb, bb, latency, P, N):
                     return t
         rl = False
         if cap:
+            last_cap = t
             have, grp = True, beats[rb][rbeat]
             rbeat += 1
             if rbeat == len(beats[rb]):
@@ -86,6 +91,55 @@ def test_long_bursts_and_long_periodic_loads():
                  (4 * 4096 + 24, 2000, 16, 4096 + 16, 1, 8, 20, 8), (8, 20_000, 16, 16, 1, 8, 100, 8)]:
         for N in (1, 2, 4, 16):
             assert load_cycles(*args, outstanding=N) == simulate(*args, N), (args, N)
+
+
+def test_read_bandwidth_load_cycles_equal_the_cycle_simulation():
+    # --dram-bw below the bus width: D = 2..4 edges per beat (and D = 1, the bus width), 400 random loads
+    rng = np.random.default_rng(11)
+    for i in range(400):
+        eb = int(rng.choice([1, 2, 4]))
+        bb = int(rng.choice([8, 16, 32]))
+        E = bb // eb
+        P = int(rng.choice([p for p in (1, 2, 4, 8, 16, 32) if p <= E]))
+        cols = int(rng.integers(1, 80))
+        stride = eb * cols + int(rng.choice([0, 0, 1, 3, 64, 4096, 4093])) * eb
+        rows = int(rng.integers(1, 40))
+        addr = int(rng.integers(0, 1 << 20)) * eb
+        lat = int(rng.integers(0, 120))
+        N = int(rng.integers(1, 17))
+        D = 1 + i % 4
+        args = (addr, rows, cols, stride, eb, bb, lat, P)
+        assert load_cycles(*args, outstanding=N, beat_cycles=D) == simulate(*args, N, D), (args, N, D)
+
+
+def test_read_bandwidth_long_loads_and_the_limit():
+    # several bursts per row, 20k rows (the period skip), at D = 2, 3, 4
+    for args in [(4096 - 40, 3, 5000, 8192, 1, 8, 20, 8), (24, 6, 3000, 3001, 2, 16, 100, 2),
+                 (4 * 4096 + 24, 2000, 16, 4096 + 16, 1, 8, 20, 8), (8, 20_000, 16, 16, 1, 8, 100, 8)]:
+        for N in (1, 4, 16):
+            for D in (2, 3, 4):
+                assert load_cycles(*args, outstanding=N, beat_cycles=D) == simulate(*args, N, D), (args, N, D)
+    # D = 1 is the bus width (the default); a streaming load at D edges per beat takes about D x the beats
+    a = (0, 64, 256, 256, 1, 32, 20, 32)            # 64 rows of 8 full 32-byte beats, one element group a beat
+    c = {d: load_cycles(*a, outstanding=16, beat_cycles=d) for d in (1, 2, 4)}
+    assert c[1] == load_cycles(*a, outstanding=16)
+    assert 64 * 8 <= c[1] < c[2] < c[4] and 4 * 64 * 8 <= c[4] <= 4 * 64 * 8 + 200, c
+
+
+def test_dram_bw_values():
+    from lego.errors import LegoError
+    from lego.prog.timing import beat_cycles
+    assert [beat_cycles(w, 256) for w in (None, "4", "2", "4/3", "1", 1, "1.0")] == [1, 1, 2, 3, 4, 4, 4]
+    assert [beat_cycles(w, 64) for w in ("1", "1/2", "0.5", "0.25", "1/3")] == [1, 2, 2, 4, 3]
+    for w, bits, why in (("0", 64, "> 0"), ("-1", 128, "> 0"), ("x", 64, "not a number"), ("1/0", 64, "not a number"),
+                         ("8", 256, "above"), ("2", 64, "above"), ("3", 256, "1...4 cycles per beat"),
+                         ("1/8", 64, "1...4 cycles per beat")):
+        try:
+            beat_cycles(w, bits)
+        except LegoError as e:
+            assert str(e).startswith("--dram-bw: ") and why in str(e), (w, e)
+        else:
+            raise AssertionError(w)
 
 
 def test_more_outstanding_never_slower_and_n1_is_serial():
