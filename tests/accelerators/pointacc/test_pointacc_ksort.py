@@ -229,3 +229,19 @@ def test_dgcnn_edge_knn_by_hand():
     for name, ch in (("ec2.knn", 4), ("ec3.knn", 4), ("ec4.knn", 8)):
         assert n[name]["map_cycles"] == 1024 * (2 * (1024 * ch + 10 + 8) + 20) + 1024 * ch
         assert "2 passes per query (RTL)" in n[name]["notes"] and "modeled" not in n[name]["notes"]
+
+
+def test_network_model_refusals():
+    """The network model's xyz and feature kNN refuse k > max(W, KM) each (naming max_neighbors) and
+    k > n (naming k); k = max(W, KM) is accepted."""
+    from accelerators.pointacc.config import PointAccConfig
+    from accelerators.pointacc.costs import Costs
+    c = Costs(PointAccConfig.preset("edge"), cache=False)
+    c.layer("x", "mapping")
+    pts = random_cloud(np.random.default_rng(1), 100, -50, 50)
+    for call in (lambda k: c.knn_xyz(pts, k), lambda k: c.knn_feature(100, 8, k)):
+        with pytest.raises(LegoError, match="^max_neighbors: kNN k = 65 exceeds"):
+            call(65)
+        with pytest.raises(LegoError, match="^k: 101 > n = 100 points"):
+            call(101)
+        call(64)
