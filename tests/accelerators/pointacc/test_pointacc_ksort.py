@@ -245,3 +245,34 @@ def test_network_model_refusals():
         with pytest.raises(LegoError, match="^k: 101 > n = 100 points"):
             call(101)
         call(64)
+
+
+EDGE_LIKE = dict(capacity=1024, lanes=4, sorter_width=16, max_neighbors=64, coord_bits=21)
+
+
+def edge_jobs(rng, kw):
+    """The edge preset's mapping geometry (L 4, W 16, KM 64) on a 1024-point Ouster crop: DGCNN's k = 20,
+    2W + 3, KM; a voxelized (heavily tied) copy; k <= W in between."""
+    crop = ouster_crop(1024)
+    qs = crop[rng.choice(1024, 8, replace=False)]
+    coarse = np.floor_divide(crop, 50)                          # 50 cm cells: many equal distances
+    out = [("knn", crop, qs, dict(k=k)) for k in (20, 35, 64, 16)]
+    out += [("knn", coarse, coarse[:6], dict(k=k)) for k in (20, 64)]
+    return geo_of(kw), out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["verilator", "icarus"])
+def test_edge_geometry_slow(tmp_path, engine, monkeypatch):
+    if engine == "verilator":
+        monkeypatch.setenv("MAKEFLAGS", "OPT_FAST=-O1 OPT_GLOBAL=-O1")
+    design = make_design(tmp_path, [("e0", EDGE_LIKE, edge_jobs)], seed=20)
+    sim = simulate(design, engine)
+    check_exact(sim, design)
+    u, got = design["units"][0], sim["units"][0]
+    for j, r in zip(u["jobs"], got):
+        k = j["job"].ports["k"]
+        idx, d2 = decode(j["job"], [tuple(b) for b in r["beats"]], u["geo"])
+        o_idx, o_d2 = oracle(j["points"], j["queries"], k)
+        assert (idx == o_idx).all() and (d2 == o_d2).all()
+        assert r["measured"] == hand_cycles(u["geo"], j["job"].ports["n"], j["job"].ports["m"], k)
