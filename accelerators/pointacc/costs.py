@@ -16,7 +16,7 @@ from .cache_model import ReadStreamCache
 from .dram import CLEAN_MISS, nb_stream_cycles
 from .config import PointAccConfig
 from .cycles import (ball_query_cycles, downsample_cycles, fps_cycles, kernel_map_cycles, knn_cycles,
-                     knn_feature_cycles, mxu_cycles)
+                     knn_feature_cycles, knn_passes, mxu_cycles)
 from .driver import Geometry
 
 __all__ = ["Costs", "x_tiles", "x_tile_slices", "LAYER_COLUMNS", "DRAM_PARTS", "ENERGY_PARTS", "COORD_BYTES",
@@ -199,23 +199,27 @@ class Costs:
         n, g = len(points), self.geo
         if k > n:
             raise LegoError(f"k: {k} > n = {n} points")
+        if k > g.max_knn:
+            raise LegoError(f"max_neighbors: kNN k = {k} exceeds the unit's kNN limit "
+                            f"max(sorter_width, max_neighbors) = {g.max_knn}")
         self._fit(n, "kNN")
-        kb = _cdiv(k, g.sorter_width)
-        cyc = knn_cycles(g, n, n, min(k, g.sorter_width)) + n * (k - min(k, g.sorter_width))
-        if kb > 1:
-            cyc += n * (kb - 1) * _cdiv(n, g.sorter_width)
-            self.note(f"kNN k={k} > sorter_width={g.sorter_width}: modeled with {kb} sorted blocks")
+        cyc = knn_cycles(g, n, n, k)            # exact; k > W: ceil(k / W) passes per query
+        if k > g.sorter_width:
+            self.note(f"kNN k={k} > sorter_width={g.sorter_width}: {knn_passes(g, k)} passes per query (RTL)")
         self._map(cyc, n if load else 0)
         self.dram("maps", 2 * n * k * NEIGHBOR_BYTES)
         return ref.knn(points, points, k)[0]
 
     def knn_feature(self, n: int, c: int, k: int) -> None:
-        """kNN in feature space on the mapping unit's feature-distance stage (OP_KNNF): cycles from
-        ``knn_feature_cycles`` (exact for k <= sorter_width, checked against the RTL), ranking on the
-        sorter; k > sorter_width is modeled with extra sorted blocks as for the xyz kNN."""
+        """kNN in feature space on the mapping unit's feature-distance stage (OP_KNNF): the exact cycles of
+        ``knn_feature_cycles`` (checked against the RTL; k > sorter_width: ceil(k / W) passes per query,
+        each recomputing the distances)."""
         g, cfg = self.geo, self.cfg
         if k > n:
             raise LegoError(f"k: {k} > n = {n} points")
+        if k > g.max_knn:
+            raise LegoError(f"max_neighbors: kNN k = {k} exceeds the unit's kNN limit "
+                            f"max(sorter_width, max_neighbors) = {g.max_knn}")
         if cfg.feature_points == 0:
             raise LegoError("feature_points: 0, the mapping unit has no feature kNN path (OP_KNNF)")
         if n > cfg.feature_points:
@@ -224,20 +228,18 @@ class Costs:
         if c > cfg.feature_dims:
             raise LegoError(f"feature_dims: feature kNN on C = {c} channels; the feature buffer holds "
                             f"{cfg.feature_dims} (raise feature_dims)")
-        kk = min(k, g.sorter_width)
-        kb = _cdiv(k, g.sorter_width)
-        cyc = knn_feature_cycles(g, n, n, kk, c, cfg.feature_lanes) + n * (k - kk)
+        kb = knn_passes(g, k)
+        cyc = knn_feature_cycles(g, n, n, k, c, cfg.feature_lanes)
         if kb > 1:
-            cyc += n * (kb - 1) * _cdiv(n, g.sorter_width)
-            self.note(f"kNN k={k} > sorter_width={g.sorter_width}: modeled with {kb} sorted blocks")
+            self.note(f"kNN k={k} > sorter_width={g.sorter_width}: {kb} passes per query (RTL)")
         rows = n * _cdiv(c, cfg.feature_lanes)
         self.rec["map_cycles"] += cyc + rows       # + the feature rows, loaded one per cycle (fld_*)
         self.rec["map_jobs"] += 1
         self.dram("features_in", n * c * cfg.feature_bits // 8)
         self.rec["macs"] += n * n * c
         self.map_feat_cycles += cyc + rows
-        # per query: n*c square-adds, n*CH row-pair reads, ceil(n/W) sorter blocks; + the row loads
-        self.map_extra_pj += (n * n * c * self.e_feat_mac + n * rows * self.e_feat_row
+        # per query and pass: n*c square-adds, n*CH row-pair reads, ceil(n/W) sorter blocks; + the row loads
+        self.map_extra_pj += (kb * (n * n * c * self.e_feat_mac + n * rows * self.e_feat_row)
                               + n * _cdiv(n, g.sorter_width) * kb * self.e_sort_block + rows * self.e_feat_row / 2)
         self.dram("maps", 2 * n * k * NEIGHBOR_BYTES)
         self.note(f"feature-space kNN (C={c}, k={k}) on the feature-distance stage (OP_KNNF, "

@@ -12,9 +12,11 @@ Notation (``Geometry``: lanes L, sorter width W, sorter latency SL):
 API
 ---
     fps_cycles(geo, n, m)                          1 + (m-1)(NR+4)
-    knn_cycles(geo, n, n_queries, k)               n_queries (NRI + SL + k + 7)
+    knn_cycles(geo, n, n_queries, k)               n_queries (KP (NRI + SL + 7) + k)
     knn_feature_cycles(geo, n, n_queries, k, C, FL)
-                                                   n_queries (n * ceil(C/FL) + SL + k + 8)   (OP_KNNF)
+                                                   n_queries (KP (n * ceil(C/FL) + SL + 8) + k)   (OP_KNNF)
+        KP = ceil(k/W) passes over the points per query (k > W: each pass ranks the entries after the
+        previous pass's last (distance, index)); k <= W: one pass, n_queries (NRI + SL + k + 7)
     ball_query_cycles(geo, points, centers, radius, k)
                                                    sum over centres of R + k + 6, R = min(NR, r* + 4),
                                                    r* = row (index // L) of the k-th hit
@@ -48,7 +50,7 @@ from sw_reference import pointacc as ref
 from .dram import CLEAN_MISS, DIRTY_MISS, HIT, blocking_gather_cycles, nb_gather_cycles
 from .driver import Geometry, Job
 
-__all__ = ["fps_cycles", "knn_cycles", "knn_feature_cycles", "ball_query_cycles", "sort_cycles", "downsample_cycles",
+__all__ = ["fps_cycles", "knn_cycles", "knn_passes", "knn_feature_cycles", "ball_query_cycles", "sort_cycles", "downsample_cycles",
            "kernel_map_cycles", "kernel_map_breakdown", "job_cycles", "merge_steps_reference", "mmu_cycles",
            "mxu_cycles", "gather_gemm_cycles"]
 
@@ -75,12 +77,20 @@ def knn_feature_cycles(geo: Geometry, n: int, n_queries: int, k: int, dims: int,
     feature_lanes)) + 4 (distance pipeline) + 1 (gather register) + SL (sorter) + 1 (last merge step)
     + 1 (H seen) + k beats = n*CH + SL + k + 8."""
     ch = _cdiv(dims, feature_lanes)
-    return n_queries * (n * ch + geo.sorter_latency + k + 8)
+    return n_queries * (knn_passes(geo, k) * (n * ch + geo.sorter_latency + 8) + k)
+
+
+def knn_passes(geo: Geometry, k: int) -> int:
+    """Passes over the points per kNN query: ceil(k / W) (W neighbours per pass, the last one k mod W)."""
+    return max(1, _cdiv(k, geo.sorter_width))
 
 
 def knn_cycles(geo: Geometry, n: int, n_queries: int, k: int) -> int:
+    """kNN (OP_KNN), per query and pass: accept / restart (1) + NRI row issues + 3 (to stage P3) + SL
+    (sorter) + 1 (last merge step) + 2 (H flushed, seen) + the pass's beats (W, the last pass the rest):
+    KP (NRI + SL + 7) + k, KP = ceil(k / W)."""
     nri = _counts(geo, n)[2]
-    return n_queries * (nri + geo.sorter_latency + k + 7)
+    return n_queries * (knn_passes(geo, k) * (nri + geo.sorter_latency + 7) + k)
 
 
 def ball_query_rows(geo: Geometry, points, centers, radius: int, k: int) -> np.ndarray:

@@ -61,6 +61,11 @@ class Geometry:
         return cls.from_params(**cfg.mapping_params())
 
     @property
+    def max_knn(self) -> int:
+        """The largest kNN k: max(W, KM) (k > W runs ceil(k / W) passes per query; the k port's width)."""
+        return max(self.sorter_width, self.max_neighbors)
+
+    @property
     def dist_bits(self) -> int:
         return 2 * self.coord_bits + 2
 
@@ -130,10 +135,11 @@ def make_job(geo: Geometry, op: str, points, *, queries=None, m: int | None = No
         ports["m"] = qa.shape[0]
         qs = [pack_point(r, cb) for r in qa]
         if op == "knn":
+            kmax = geo.max_knn
+            if isinstance(k, (int, np.integer)) and not isinstance(k, bool) and int(k) > kmax:
+                raise LegoError(f"max_neighbors: kNN k = {int(k)} exceeds the unit's kNN limit "
+                                f"max(sorter_width, max_neighbors) = {kmax}")
             kk = _int(k, "k", 1, n)
-            if kk > geo.sorter_width:
-                raise LegoError(f"sorter_width: kNN k = {kk} exceeds the sorter width {geo.sorter_width} "
-                                "(the top-k list is one sorter block)")
         else:
             kk = _int(k, "k", 1, 1 << 30)
             if kk > geo.max_neighbors:

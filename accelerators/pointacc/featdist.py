@@ -184,7 +184,7 @@ def feature_rows(feats, bits: int, lanes: int) -> list[int]:
 def check_feature_job(geo, feats, queries, k: int):
     """The host's checks of a feature kNN job (OP_KNNF) on a unit of Geometry ``geo``: features (N, C)
     int, queries point indices; returns (feats as int64, queries as a list). A LegoError names the
-    field: feature_points, feature_dims, feature_bits, sorter_width, k, queries."""
+    field: feature_points, feature_dims, feature_bits, max_neighbors, k, queries."""
     import numpy as np
 
     from lego.errors import LegoError
@@ -203,10 +203,12 @@ def check_feature_job(geo, feats, queries, k: int):
     if f.min() < lo or f.max() > hi:
         bad = int(f.min()) if f.min() < lo else int(f.max())
         raise LegoError(f"feature_bits: feature {bad} outside [{lo}, {hi}] of the unit's {geo.feature_bits}-bit features")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= min(n, geo.sorter_width):
-        if isinstance(k, (int, np.integer)) and not isinstance(k, bool) and n >= k > geo.sorter_width:
-            raise LegoError(f"sorter_width: kNN k = {k} exceeds the sorter width {geo.sorter_width}")
-        raise LegoError(f"k: must be in 1..{min(n, geo.sorter_width)}, got {k!r}")
+    kmax = max(geo.sorter_width, geo.max_neighbors)      # k > W: ceil(k / W) passes per query
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= min(n, kmax):
+        if isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k > kmax:
+            raise LegoError(f"max_neighbors: kNN k = {k} exceeds the unit's kNN limit "
+                            f"max(sorter_width, max_neighbors) = {kmax}")
+        raise LegoError(f"k: must be in 1..{min(n, kmax)}, got {k!r}")
     q = [int(x) for x in np.asarray(queries).reshape(-1)]
     if not q or min(q) < 0 or max(q) >= n:
         raise LegoError(f"queries: need at least one point index in 0..{n - 1}")

@@ -41,7 +41,7 @@ Ports (clk/rst: the sync domain; rst is synchronous and clears the controller, n
     op         In  3      opcode (OP_* below)
     n          In  CW     points in the point buffer, 1..NC (CW = bits of NC)
     m          In  16     FPS: samples (1..n); kNN / ball query: number of queries (>= 1)
-    k          In  KW     kNN: k (1..W); ball query: K (1..KM)
+    k          In  KW     kNN: k (1..max(W, KM)); ball query: K (1..KM)
     r2         In  DB     ball query: squared radius (DB = 2*CB + 2; saturate r**2 to 2**DB - 1)
     shift      In  5      downsample / strided map: log2 of the stride (0..CB-1)
     ksize      In  3      kernel maps: kernel size K (1..7)
@@ -72,7 +72,7 @@ Ports (clk/rst: the sync domain; rst is synchronous and clears the controller, n
 Opcodes and output streams
 --------------------------
     OP_FPS  (1)  m beats: sel[0..m-1]
-    OP_KNN  (2)  per query, k beats (idx, d2) sorted by (d2, idx)
+    OP_KNN  (2)  per query, k beats (idx, d2) sorted by (d2, idx); k > W in ceil(k/W) passes (below)
     OP_BALL (3)  per query, K beats: the first K hits in index order, padded with the first hit;
                  a query without hit gives K beats with out_flag = 1
     OP_DOWN (4)  n beats, in sorted order of the coarse keys: (input row, rank, first, coord);
@@ -99,6 +99,12 @@ P3 in t+3). NR = ceil(n/L) rows, NB = ceil(n/W) blocks, NRI = NB*W/L rows.
 
 * kNN, per query: accept (1) + issue NRI rows + 3 (to stage P3) + SL (the registered gather block
   through the sorter) + 1 (last merge step) + 2 (H flushed, seen) + k beats = NRI + SL + k + 7.
+  k > W (xyz and feature kNN): KP = ceil(k/W) passes per query. The merger's H holds W entries: pass p
+  outputs ranks pW .. pW+W-1 (W beats, the last pass the rest), and H's last entry (d2, idx) becomes
+  the threshold: in pass p+1 the gather register marks an entry live only if (d2, idx) > threshold
+  lexicographically (indices are unique, so the ranks are strict and ties stay with the lower index).
+  A pass restarts in one cycle (Q_PASS: merger started, row / feature counters reset, the stored query
+  kept): per query KP (NRI + SL + 7) + k (feature kNN: KP (n*CH + SL + 8) + k).
 * Feature kNN (OP_KNNF), per query: accept (1) + issue n*CH row pairs + 4 (distance pipeline) + 1
   (gather register) + SL + 1 (last merge step) + 1 + k beats = n*CH + SL + k + 8.
 * Ball query, per query: accept (1) + issue R rows + 4 + K + 1, R = min(NR, r* + 4) where r* is
@@ -357,13 +363,22 @@ class MappingUnit(wiring.Component):
         g_live = Signal(W)
         g_full = Signal()
         gsel = row3[:LW - LL] if LW > LL else None
+        # kNN with k > W: pass p > 0 of a query keeps only the entries ranked after the last entry of
+        # pass p - 1, the threshold (thr_key, thr_idx), compared as (distance, index) (thr_v: pass > 0)
+        thr_v = Signal()
+        thr_key = Signal(KB)
+        thr_idx = Signal(IB)
+
+        def above(key, idx):
+            return S(1, ~thr_v | (key > thr_key) | ((key == thr_key) & (idx > thr_idx)), name="abv")
+
         m.d.sync += g_full.eq(0)
         with m.If(v3 & (op != OP_BALL) & (op != OP_FPS)):
             for j in range(LPB):
                 with m.If((gsel == j) if gsel is not None else 1):
                     for lane in range(L):
                         m.d.sync += [g_key[j * L + lane].eq(val3[lane]), g_idx[j * L + lane].eq(idx3[lane]),
-                                     g_live[j * L + lane].eq(live3[lane])]
+                                     g_live[j * L + lane].eq(live3[lane] & above(val3[lane], idx3[lane]))]
             m.d.sync += g_full.eq((gsel == LPB - 1) if gsel is not None else 1)
         F = self.feat
         if F is not None:
@@ -371,15 +386,17 @@ class MappingUnit(wiring.Component):
             m.d.comb += [fd.ld_en.eq(self.fld_en & ~busy), fd.ld_addr.eq(self.fld_addr),
                          fd.ld_data.eq(self.fld_data), fd.n.eq(n)]
             fslot = Signal(max(1, LW))        # gather slot of the next feature distance
+            fq = Signal(IB)                   # the query's point index (reloaded for each kNN pass)
             fnlast = S(CW, (n - 1)[:CW], name="fnlast")
+            f_above = above(S.zx(fd.out_dist, KB), fd.out_idx[:IB])
             with m.If(fd.out_valid):
                 for i in range(W):
                     with m.If((fslot == i) if W > 1 else 1):
                         m.d.sync += [g_key[i].eq(S.zx(fd.out_dist, KB)), g_idx[i].eq(fd.out_idx[:IB])]
                         if i == 0:
-                            m.d.sync += g_live.eq(1)
+                            m.d.sync += g_live.eq(S.zx(f_above, W))
                         else:
-                            m.d.sync += g_live[i].eq(1)
+                            m.d.sync += g_live[i].eq(f_above)
                 m.d.sync += fslot.eq((fslot + 1)[:len(fslot)])
                 m.d.sync += g_full.eq((fslot == W - 1) | (S.zx(fd.out_idx, CW) == fnlast))
         m.d.comb += [srt.in_valid.eq(g_full), srt.in_key.eq(Cat(*g_key)), srt.in_idx.eq(Cat(*g_idx)),
@@ -399,7 +416,9 @@ class MappingUnit(wiring.Component):
 
         # ---------------------------------------------------------------- kNN: merger in top-k mode
         qcnt = Signal(M_BITS)                 # queries / FPS samples done
-        jout = Signal(max(KW, 1))             # output beat counter
+        jout = Signal(max(KW, 1))             # output beat counter (of the pass)
+        kleft = Signal(KW)                    # kNN: beats of the query not yet output (this pass's first)
+        kpass_last = S(1, kleft <= C(W, KW), name="kplast")   # kNN: this pass is the query's last
         h_key = [mrg.h_key[i * KB:(i + 1) * KB] for i in range(W)]
         h_idx = [mrg.h_idx[i * IB:(i + 1) * IB] for i in range(W)]
 
@@ -671,7 +690,7 @@ class MappingUnit(wiring.Component):
                 with m.If(self.start):
                     m.d.sync += [op.eq(self.op), n.eq(self.n), mm.eq(self.m), k.eq(self.k), r2.eq(self.r2),
                                  shift.eq(self.shift), ksize.eq(self.ksize), tstride.eq(self.tstride),
-                                 busy.eq(1), done.eq(0), cyc.eq(0), qcnt.eq(0)]
+                                 busy.eq(1), done.eq(0), cyc.eq(0), qcnt.eq(0), thr_v.eq(0)]
                     with m.Switch(self.op):
                         with m.Case(OP_FPS):
                             m.next = "F_START"
@@ -692,14 +711,24 @@ class MappingUnit(wiring.Component):
             # ---------------- kNN / ball query
             with m.State("Q_WAIT"):
                 m.d.comb += self.q_ready.eq(1)
-                m.d.sync += [keymode.eq(0), row.eq(0), hcnt.eq(0)]
+                m.d.sync += [keymode.eq(0), row.eq(0), hcnt.eq(0), thr_v.eq(0), kleft.eq(k)]
                 if F is not None:
                     m.d.sync += fslot.eq(0)
                     m.d.comb += [fd.q_idx.eq(self.q_data[:IB]), fd.q_load.eq(self.q_valid)]
                 with m.If(self.q_valid):
                     m.d.sync += [q[d].eq(qf[d]) for d in range(3)]
+                    if F is not None:
+                        m.d.sync += fq.eq(self.q_data[:IB])
                     m.d.comb += [mrg.start.eq(knn_mode), mrg.keep_low.eq(1), mrg.len_a.eq(nb), mrg.len_b.eq(0)]
                     m.next = "Q_ISSUE"
+            with m.State("Q_PASS"):
+                # kNN, k > W: the next pass over the same query (W more neighbours after the threshold)
+                m.d.sync += row.eq(0)
+                if F is not None:
+                    m.d.sync += fslot.eq(0)
+                    m.d.comb += [fd.q_idx.eq(fq), fd.q_load.eq(1)]
+                m.d.comb += [mrg.start.eq(1), mrg.keep_low.eq(1), mrg.len_a.eq(nb), mrg.len_b.eq(0)]
+                m.next = "Q_ISSUE"
             with m.State("Q_ISSUE"):
                 with m.If((op == OP_BALL) & hcnt_ge_k):
                     m.next = "Q_DRAIN"
@@ -725,13 +754,19 @@ class MappingUnit(wiring.Component):
                 hi_ = Array(h_idx)[jout[:LW]] if W > 1 else h_idx[0]
                 m.d.sync += beat(idx=hi_, val=hk)
                 m.d.sync += jout.eq((jout + 1)[:len(jout)])
-                with m.If(jout == (k - 1)[:KW]):
-                    m.d.sync += qcnt.eq((qcnt + 1)[:M_BITS])
-                    with m.If(qcnt == (mm - 1)[:M_BITS]):
-                        m.d.sync += finish()
-                        m.next = "IDLE"
-                    with m.Else():
-                        m.next = "Q_WAIT"
+                with m.If(kpass_last):
+                    with m.If(jout == (kleft - 1)[:KW]):
+                        m.d.sync += qcnt.eq((qcnt + 1)[:M_BITS])
+                        with m.If(qcnt == (mm - 1)[:M_BITS]):
+                            m.d.sync += finish()
+                            m.next = "IDLE"
+                        with m.Else():
+                            m.next = "Q_WAIT"
+                with m.Elif(jout == C(W - 1, len(jout))):
+                    # W beats out, more to come: the pass's last entry is the next pass's threshold
+                    m.d.sync += [thr_v.eq(1), thr_key.eq(h_key[W - 1]), thr_idx.eq(h_idx[W - 1]),
+                                 kleft.eq((kleft - W)[:KW])]
+                    m.next = "Q_PASS"
             with m.State("BQ_OUT"):
                 # cycle j (< K): read RB[j]; cycle j+1: beat j
                 m.d.sync += [bq_rd_v.eq(jout < k), bq_rd_j.eq(jout[:KW])]

@@ -217,9 +217,9 @@ def test_host_refusals():
         check_feature_job(g, np.zeros((10, 6), dtype=np.int64), [0], 1)
     with pytest.raises(LegoError, match="^feature_bits: feature 128 outside"):
         check_feature_job(g, f + 128, [0], 1)
-    with pytest.raises(LegoError, match="^sorter_width: kNN k = 5 exceeds the sorter width 4"):
-        check_feature_job(g, f, [0], 5)
-    with pytest.raises(LegoError, match="^k: must be in 1..4"):
+    with pytest.raises(LegoError, match="^max_neighbors: kNN k = 9 exceeds the unit's kNN limit"):
+        check_feature_job(g, f, [0], 9)
+    with pytest.raises(LegoError, match="^k: must be in 1..8"):
         check_feature_job(g, f, [0], 0)
     with pytest.raises(LegoError, match="^queries"):
         check_feature_job(g, f, [10], 1)

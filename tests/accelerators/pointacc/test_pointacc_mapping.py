@@ -282,8 +282,8 @@ def test_driver_refusals():
     with pytest.raises(LegoError, match="^point_buffer: a cloud of 65 points exceeds the point buffer of 64"):
         make_job(g, "fps", pts, m=3)
     c = np.arange(30).reshape(10, 3)
-    with pytest.raises(LegoError, match="^sorter_width: kNN k = 5 exceeds the sorter width 4"):
-        make_job(g, "knn", c, queries=c[:2], k=5)
+    with pytest.raises(LegoError, match="^max_neighbors: kNN k = 9 exceeds the unit's kNN limit"):
+        make_job(g, "knn", c, queries=c[:2], k=9)
     with pytest.raises(LegoError, match="^max_neighbors"):
         make_job(g, "ball_query", c, queries=c[:2], k=9, radius=3)
     with pytest.raises(LegoError, match="^stride: .*power of two"):

@@ -174,10 +174,11 @@ def test_no_cache_gather_blocking_and_non_blocking():
 def test_dgcnn_and_fusion_on_minkunet(crop_npy):
     r = simulate(EDGE, "dgcnn", load_cloud(DATA_DIR / "spot_10k_normal.txt"))
     n = {x["layer"]: x for x in r.extra["layers"]}
-    assert "modeled with 2 sorted blocks" in n["ec1.knn"]["notes"]          # k = 20 > sorter width 16
+    assert "2 passes per query (RTL)" in n["ec1.knn"]["notes"]              # k = 20 > sorter width 16
     assert "feature-space kNN" in n["ec2.knn"]["notes"]
+    assert not any("modeled" in x["notes"] for x in n.values() if x["layer"].endswith(".knn"))
     srv = simulate(PointAccConfig.preset("server"), "dgcnn", load_cloud(DATA_DIR / "spot_10k_normal.txt"))
-    assert "sorted blocks" not in {x["layer"]: x for x in srv.extra["layers"]}["ec1.knn"]["notes"]   # W = 32
+    assert "passes" not in {x["layer"]: x for x in srv.extra["layers"]}["ec1.knn"]["notes"]   # W = 32
     xyz = np.load(crop_npy)
     on, off = simulate(EDGE, "minkunet", xyz), simulate(EDGE, "minkunet", xyz, fusion=False)
     assert on.total_dram_bytes == off.total_dram_bytes and on.cycles == off.cycles   # sparse convs: no fusion
