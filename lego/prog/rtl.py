@@ -358,7 +358,9 @@ class ProgTop(Elaboratable):
     def __init__(self, arch, pg, dram_bits: int, outstanding: int = 1):
         self.core = ProgCore(arch, pg)
         self.arch = arch
-        self.outstanding = outstanding          # read bursts the load DMA keeps in flight (manifest prog.dram_outstanding)
+        # read bursts the load DMA keeps in flight, and write bursts the store DMA keeps unacknowledged
+        # (manifest prog.dram_outstanding)
+        self.outstanding = outstanding
         w = arch.workload
         self.db, self.bb = dram_bits, dram_bits // 8
         X, W = w.inputs
@@ -689,13 +691,33 @@ class ProgTop(Elaboratable):
                     m.d.comb += [bank.eq(Cat(lo_bits(pl.addr, log2i(g)), pl.bank)),
                                  c.st_addr.eq(hi_bits(pl.addr, log2i(g)))]
         issue = busy & (state == GATHER)
-        m.d.comb += [self.wdata.eq(wbeat), self.wstrb.eq(wstrb), self.bready.eq(busy & (state == WAITB))]
+        NO = self.outstanding
+        if NO == 1:
+            m.d.comb += [self.wdata.eq(wbeat), self.wstrb.eq(wstrb), self.bready.eq(busy & (state == WAITB))]
+        else:
+            # up to NO bursts unacknowledged: the next burst starts (AWVALID, gather) with the last W beat of the
+            # previous one while fewer than NO are unacknowledged once this edge's write response is counted,
+            # else with the response that makes room (WAITB); busy ends with the last burst's response
+            q_n = Signal(range(NO + 1), name="st_q_n")            # bursts started, write response not captured
+            w_done = Signal(name="st_w_done")                     # the last burst's W beats are sent
+            b_hs = Signal(name="st_b_hs")
+            room = Signal(name="st_room")
+            m.d.comb += [self.wdata.eq(wbeat), self.wstrb.eq(wstrb), self.bready.eq(busy),
+                         b_hs.eq(self.bvalid & self.bready),
+                         # (and the current burst's address taken, so AWADDR never changes under AWVALID)
+                         room.eq(((q_n != NO) | b_hs) & (~self.awvalid | self.awready))]
+
+            def start_next():
+                m.d.sync += [self.awvalid.eq(1), state.eq(GATHER), consumed.eq(0), g_beat.eq(0), g_first.eq(1),
+                             q_n.eq(q_n + 1 - b_hs)]
         with m.If(go):
             m.d.sync += [busy.eq(1), bsel.eq(f_buf), msel.eq(f_mode), rows.eq(csr["ST_ROWS"]),
                          cols.eq(csr["ST_COLS"]), stride.eq(csr["ST_STRIDE"]), aw_addr.eq(csr["ST_ADDR"]),
                          aw_row_addr.eq(csr["ST_ADDR"]), aw_left.eq(csr["ST_COLS"]), aw_row.eq(0),
                          self.awvalid.eq(1), state.eq(GATHER), consumed.eq(0), g_beat.eq(0), g_first.eq(1),
                          p_valid.eq(0), wstrb.eq(0), st_r.eq(0), st_c.eq(0)]
+            if NO > 1:
+                m.d.sync += [q_n.eq(1), w_done.eq(0)]
             for pl in places.values():
                 m.d.sync += pl.reset()
         with m.Elif(busy):
@@ -721,23 +743,42 @@ class ProgTop(Elaboratable):
                         m.d.sync += [wbeat.word_select(k, 32).eq(data), wstrb[4 * k:4 * k + 4].eq(0xF)]
                 with m.If(p_last):
                     m.d.sync += self.wvalid.eq(1)
+            last_burst = (aw_left == elems) & (rows - aw_row == 1)
+
+            def advance():
+                with m.If(aw_left == elems):
+                    m.d.sync += [aw_row.eq(aw_row + 1), aw_row_addr.eq(aw_row_addr + stride),
+                                 aw_addr.eq(aw_row_addr + stride), aw_left.eq(cols)]
+                with m.Else():
+                    m.d.sync += [aw_addr.eq(aligned + (beats << log2i(bb))), aw_left.eq(aw_left - elems)]
+            if NO > 1:
+                with m.If(b_hs):
+                    m.d.sync += q_n.eq(q_n - 1)
+                    with m.If(w_done & (q_n == 1)):
+                        m.d.sync += busy.eq(0)
+                with m.If((state == WAITB) & ~w_done & room):
+                    start_next()
             with m.If(self.wvalid & self.wready):
                 m.d.sync += [self.wvalid.eq(0), wstrb.eq(0)]
                 with m.If(self.wlast):
                     m.d.sync += state.eq(WAITB)
+                    if NO > 1:
+                        with m.If(last_burst):
+                            m.d.sync += w_done.eq(1)
+                        with m.Else():
+                            advance()
+                            with m.If(room):
+                                start_next()
                 with m.Else():
                     m.d.sync += [g_beat.eq(g_beat + 1), g_first.eq(1), state.eq(GATHER)]
-            with m.If(self.bvalid & self.bready):
-                last_burst = (aw_left == elems) & (rows - aw_row == 1)
-                with m.If(last_burst):
-                    m.d.sync += busy.eq(0)
-                with m.Else():
-                    m.d.sync += [self.awvalid.eq(1), state.eq(GATHER), consumed.eq(0), g_beat.eq(0), g_first.eq(1)]
-                    with m.If(aw_left == elems):
-                        m.d.sync += [aw_row.eq(aw_row + 1), aw_row_addr.eq(aw_row_addr + stride),
-                                     aw_addr.eq(aw_row_addr + stride), aw_left.eq(cols)]
+            if NO == 1:
+                with m.If(self.bvalid & self.bready):
+                    with m.If(last_burst):
+                        m.d.sync += busy.eq(0)
                     with m.Else():
-                        m.d.sync += [aw_addr.eq(aligned + (beats << log2i(bb))), aw_left.eq(aw_left - elems)]
+                        m.d.sync += [self.awvalid.eq(1), state.eq(GATHER), consumed.eq(0), g_beat.eq(0),
+                                     g_first.eq(1)]
+                        advance()
 
 
 __all__ = ["ProgCore", "ProgTop", "BUF_BIT"]
