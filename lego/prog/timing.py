@@ -15,10 +15,12 @@ edge (``cycles``). The busy time of each unit comes in closed form from its comm
   (``prog.dram_outstanding``) it rises in the edge after the previous one's handshake, or with the RLAST of
   the burst ``N`` back, whichever is later, and the first beat also waits for the previous burst's last
   write. Per burst this is closed form (first beat, ``beats - 2`` full beats of ``E / P`` cycles, last beat);
-* STORE: per burst, ``elements + 2·beats`` from its start to its last W beat (one accumulator read per
-  element, two cycles per W beat), the write response ``2 + L`` edges after the last W beat; with one burst
-  outstanding the next burst starts with the response (``elements + 2·beats + 2 + L`` a burst), with ``N``
-  at the previous burst's last W beat or with the response of the burst ``N`` back, whichever is later.
+* STORE: one accumulator read per element, the write response ``2 + L`` edges after the burst's last W
+  beat. With one burst outstanding a beat of ``v`` elements takes ``v + 2`` edges (read, then the W
+  handshake, before the next beat's reads) and the next burst starts with the response
+  (``elements + 2·beats + 2 + L`` a burst); with ``N`` the reads stream across beats and bursts (the last
+  W beat 2 edges after the last read) and the next burst starts with the previous one's last read or
+  with the response of the burst ``N`` back, whichever is later.
 
 The cycle engine (simulator/program.py) and the compiler use this module; the RTL is checked against it.
 """
@@ -147,10 +149,13 @@ def _load_cycles_1(addr: int, rows: int, cols: int, stride: int, eb: int, bb: in
 def store_cycles(addr: int, rows: int, cols: int, stride: int, bb: int, latency: int, outstanding: int = 1) -> int:
     """Edges a STORE keeps the store unit busy with up to ``outstanding`` write bursts unacknowledged
     (``N``, ``prog.dram_outstanding``; the DRAM: every write address and beat accepted at once, the write
-    response ``2 + L`` edges after the burst's last W beat). Burst k starts (AWVALID, gather) at
-    ``s_k = max(w_{k-1}, b_{k-N})`` (``s_1``: dispatch; ``w``: the edge of a burst's last W handshake,
-    ``b``: of its write response), ``w_k = s_k + elems + 2·beats``, ``b_k = w_k + 2 + L``; busy ends at the
-    last ``b``. With ``N = 1`` each burst costs ``elems + 2·beats + 2 + L``."""
+    response ``2 + L`` edges after the burst's last W beat). With ``N = 1`` each burst costs
+    ``elems + 2·beats + 2 + L`` (a beat of ``v`` elements is sent ``v + 2`` edges after its gather starts,
+    the next burst starts with the response). With ``N > 1`` the gather streams one element per edge across
+    beats and bursts: burst k starts (AWVALID, gather) at ``s_k = max(e_{k-1}, b_{k-N})`` (``s_1``:
+    dispatch; ``e``: the edge that reads a burst's last element, ``e_k = s_k + elems``; ``b``: the edge
+    that captures a burst's write response, ``b_k = e_k + 4 + L``: its last W beat at ``e_k + 2``); busy
+    ends at the last ``b``."""
     if outstanding == 1:
         return _store_cycles_1(addr, rows, cols, stride, bb, latency)
     return _store_cycles_n(addr, rows, cols, stride, bb, latency, outstanding)
@@ -163,25 +168,25 @@ def _store_cycles_1(addr: int, rows: int, cols: int, stride: int, bb: int, laten
 
 @lru_cache(maxsize=1 << 16)
 def _row_store_n(off: int, cols: int, bb: int, latency: int, N: int, bs: tuple) -> tuple[int, tuple]:
-    """One row of a STORE with up to ``N`` write bursts outstanding (``N > 1``), entered at ``w`` (the edge
-    of the last W handshake so far, or the dispatch): ``bs``, the edges of the last ``N`` write responses
-    relative to ``w`` (oldest first; clipped from below at 0, where they no longer bind). -> (edges the row
-    adds to ``w``, the state after it)."""
-    w, bs = 0, list(bs)
+    """One row of a STORE with up to ``N`` write bursts outstanding (``N > 1``), entered at ``e`` (the edge
+    that read the last element so far, or the dispatch): ``bs``, the edges of the last ``N`` write responses
+    relative to ``e`` (oldest first; clipped from below at 0, where they no longer bind). -> (edges the row
+    adds to ``e``, the state after it)."""
+    e, bs = 0, list(bs)
     for b in bursts(off, 1, cols, 0, 4, bb)[0]:
-        w = max(w, bs.pop(0)) + b.elems + 2 * b.beats
-        bs.append(w + 2 + latency)
-    return w, tuple(max(x - w, 0) for x in bs)
+        e = max(e, bs.pop(0)) + b.elems
+        bs.append(e + 4 + latency)
+    return e, tuple(max(x - e, 0) for x in bs)
 
 
 @lru_cache(maxsize=1 << 16)
 def _store_cycles_n(addr: int, rows: int, cols: int, stride: int, bb: int, latency: int, N: int) -> int:
     """``store_cycles`` for ``N > 1``: rows one after another (``_row_store_n``), whole periods of a
     recurring (page offset, state) skipped in one step. (``_rows_skipping_periods`` counts from 1: it
-    walks ``w + 1``.) Busy ends with the last burst's response, ``2 + L`` after its last W."""
+    walks ``e + 1``.) Busy ends with the last burst's response, ``4 + L`` after its last element's read."""
     assert N > 1, N
     return _rows_skipping_periods(addr, rows, stride, (0,) * N,
-                                  lambda off, st: _row_store_n(off, cols, bb, latency, N, st)) + 1 + latency
+                                  lambda off, st: _row_store_n(off, cols, bb, latency, N, st)) + 3 + latency
 
 
 def compute_cycles(ext: list[int], drain: int) -> int:
