@@ -12,6 +12,7 @@ Result (``LEGO_RESULT``): {"cycles": int, "cycles_reg": int, "accepted": int, "r
 """
 import json
 import os
+import random
 from collections import deque
 
 import cocotb
@@ -40,10 +41,15 @@ class PipelinedWrite:
     ID), and a beat's bytes enabled by WSTRB are written at its handshake edge; the response of a burst whose
     last beat is taken at edge ``w`` is shown (BVALID) in the cycle before edge ``w + 2 + latency`` at the
     earliest and after the previous burst's response was taken, one at a time while BREADY is high
-    (``bid = bresp = 0``). WLAST must mark the burst's last beat (AWLEN)."""
+    (``bid = bresp = 0``). WLAST must mark the burst's last beat (AWLEN).
 
-    def __init__(self, dut, clk, mem, latency: int, depth: int = 256, prefix: str = "m_axi"):
+    ``stall`` (a seed; ``LEGO_BENCH_STALL`` in the environment, tests only): AWREADY and WREADY also drop
+    in a random quarter of the cycles and each response comes 0..7 cycles later still (in order), so the
+    DMA's handshakes are exercised under backpressure; the cycle counts then differ from the engine's."""
+
+    def __init__(self, dut, clk, mem, latency: int, depth: int = 256, prefix: str = "m_axi", stall=None):
         self.dut, self.clk, self.mem, self.latency, self.depth = dut, clk, mem, latency, depth
+        self.rng = None if stall is None else random.Random(stall)
         self.s = {n: getattr(dut, f"{prefix}_{n}") for n in ("awvalid", "awready", "awaddr", "awlen", "wvalid",
                                                                 "wready", "wdata", "wstrb", "wlast", "bvalid",
                                                                 "bready", "bid", "bresp")}
@@ -82,14 +88,16 @@ class PipelinedWrite:
                 assert last == (aw[0][1] == 0), f"WLAST {last} with {aw[0][1]} beats of the burst left"
                 if not aw[0][1]:
                     aw.popleft()
-                    bq.append(t + 2 + self.latency)
+                    extra = self.rng.randrange(8) if self.rng else 0
+                    bq.append(max(t + 2 + self.latency + extra, bq[-1] + 1 if bq else 0))
             if a:
                 aw.append([req[0], req[1]])
             if b:
                 bq.popleft()
             s["bvalid"].value = int(bool(bq) and bq[0] <= t + 1)
-            s["wready"].value = int(bool(aw))
-            s["awready"].value = int(len(aw) + len(bq) < self.depth)
+            pause = (lambda: self.rng.randrange(4) == 0) if self.rng else (lambda: False)
+            s["wready"].value = int(bool(aw) and not pause())
+            s["awready"].value = int(len(aw) + len(bq) < self.depth and not pause())
 
 
 class PipelinedRead:
@@ -153,7 +161,9 @@ async def run_program(dut):
     ram = Dram(plan["dram_size"])
     with open(plan["dram_file"], "rb") as f:
         ram.write(0, f.read())
-    cocotb.start_soon(PipelinedWrite(dut, dut.clk, ram, plan["latency"]).run())
+    stall = os.environ.get("LEGO_BENCH_STALL")
+    cocotb.start_soon(PipelinedWrite(dut, dut.clk, ram, plan["latency"],
+                                     stall=None if stall is None else int(stall)).run())
     cocotb.start_soon(PipelinedRead(dut, dut.clk, ram, plan["latency"]).run())
     await ClockCycles(dut.clk, 2)
     await FallingEdge(dut.clk)

@@ -715,14 +715,18 @@ class ProgTop(Elaboratable):
             b_hs = Signal(name="st_b_hs")
             w_hs = Signal(name="st_w_hs")
             room = Signal(name="st_room")
+            aw_ok = Signal(name="st_aw_ok")
             slots = Signal(range(3), name="st_slots")
             asm, asm_strb = Signal(self.db, name="st_asm"), Signal(bb, name="st_asm_strb")
-            asm_full, asm_wlast, p_wlast = Signal(name="st_asm_full"), Signal(name="st_asm_wlast"), Signal(name="st_p_wlast")
+            asm_full, asm_wlast = Signal(name="st_asm_full"), Signal(name="st_asm_wlast")
+            p_wlast = Signal(name="st_p_wlast")
+            # the current burst's write address is taken (or now): the address may move on to the next burst
+            # (AWADDR never changes under AWVALID); a burst's last read waits for it
             m.d.comb += [self.wdata.eq(wbeat), self.wstrb.eq(wstrb), self.bready.eq(busy),
                          b_hs.eq(self.bvalid & self.bready), w_hs.eq(self.wvalid & self.wready),
-                         # (and the current burst's address taken, so AWADDR never changes under AWVALID)
-                         room.eq(((q_n != NO) | b_hs) & (~self.awvalid | self.awready))]
-            issue = busy & (state == GATHER) & (~g_first | (slots != 2) | w_hs)
+                         aw_ok.eq(~self.awvalid | self.awready), room.eq(((q_n != NO) | b_hs) & aw_ok)]
+            issue = (busy & (state == GATHER) & (~g_first | (slots != 2) | w_hs)
+                     & (aw_ok | (lane_now != hi_c) | (rem != hi_c - lo_c + 1)))
 
             def start_next():
                 m.d.sync += [self.awvalid.eq(1), state.eq(GATHER), consumed.eq(0), g_beat.eq(0), g_first.eq(1),
@@ -822,5 +826,6 @@ class ProgTop(Elaboratable):
                                  asm_full.eq(0), asm_strb.eq(0)]
                 with m.If((state == WAITB) & ~w_done & room):
                     start_next()
+
 
 __all__ = ["ProgCore", "ProgTop", "BUF_BIT"]
