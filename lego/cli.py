@@ -67,7 +67,8 @@ def _gen_parser(sub) -> argparse.ArgumentParser:
     g.add_argument("--dram-bits", type=int, help="a programmable array: AXI4 data width, 64, 128 or 256 "
                                                  "(default 64)")
     g.add_argument("--dram-outstanding", type=int, help="a programmable array: read bursts the load DMA keeps "
-                                                         "in flight, 1..16 (default 4)")
+                                                         "in flight and write bursts the store DMA keeps "
+                                                         "unacknowledged, 1..16 (default 4)")
     g.add_argument("--out", help="the design directory to write (required)")
     g.add_argument("--force", action="store_true", help="overwrite a directory lego did not make")
     g.add_argument("--json", action="store_true", help="print one JSON object on stdout")

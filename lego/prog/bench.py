@@ -1,5 +1,6 @@
 """cocotb bench of a programmable lego array (copied into DIR/tb/prog_bench.py): the DRAM on the design's AXI4
-master port is cocotbext-axi's AxiRamWrite (``latency`` extra cycles before each write response) and
+master port is one byte array (``Dram``) behind ``PipelinedWrite`` (every write address and beat accepted at
+once, each burst's response ``latency`` extra cycles after its last beat, pipelined, in order) and
 ``PipelinedRead`` (every read address accepted at once, its data ``latency`` extra cycles later, in order); the command stream is fed on cmd_valid/cmd_ready, the next command presented in the
 cycle after the previous one was accepted. A watchdog fails a run where no command is accepted for
 ``watchdog`` cycles and names the last accepted command and the one it waits on.
@@ -12,26 +13,92 @@ Result (``LEGO_RESULT``): {"cycles": int, "cycles_reg": int, "accepted": int, "r
 """
 import json
 import os
+import random
 from collections import deque
 
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
-from cocotbext.axi import AxiBus, AxiRamWrite
 
 
-def add_latency(ram, clk, latency):
-    """``latency`` rising edges between the last write beat and the write response (docs/programmable.md,
-    DRAM model)."""
-    if not latency:
-        return
-    wr = ram
-    send = wr.b_channel.send
+class Dram:
+    """The DRAM's bytes, from address 0."""
 
-    async def delayed_send(b):
-        await ClockCycles(clk, latency)
-        await send(b)
-    wr.b_channel.send = delayed_send
+    def __init__(self, size: int):
+        self.mem = bytearray(size)
+
+    def read(self, addr: int, n: int) -> bytes:
+        return bytes(self.mem[addr:addr + n])
+
+    def write(self, addr: int, data: bytes):
+        assert 0 <= addr and addr + len(data) <= len(self.mem), (addr, len(data))
+        self.mem[addr:addr + len(data)] = data
+
+
+class PipelinedWrite:
+    """The DRAM's write side, with pipelined response latency (docs/programmable.md, "AXI4 subset"): AWREADY
+    stays high (up to ``depth`` bursts accepted and not answered), so every write address is accepted at the
+    edge after AWVALID rises; WREADY is high while an accepted burst still takes beats (bursts in order, single
+    ID), and a beat's bytes enabled by WSTRB are written at its handshake edge; the response of a burst whose
+    last beat is taken at edge ``w`` is shown (BVALID) in the cycle before edge ``w + 2 + latency`` at the
+    earliest and after the previous burst's response was taken, one at a time while BREADY is high
+    (``bid = bresp = 0``). WLAST must mark the burst's last beat (AWLEN).
+
+    ``stall`` (a seed; ``LEGO_BENCH_STALL`` in the environment, tests only): AWREADY and WREADY also drop
+    in a random quarter of the cycles and each response comes 0..7 cycles later still (in order), so the
+    DMA's handshakes are exercised under backpressure; the cycle counts then differ from the engine's."""
+
+    def __init__(self, dut, clk, mem, latency: int, depth: int = 256, prefix: str = "m_axi", stall=None):
+        self.dut, self.clk, self.mem, self.latency, self.depth = dut, clk, mem, latency, depth
+        self.rng = None if stall is None else random.Random(stall)
+        self.s = {n: getattr(dut, f"{prefix}_{n}") for n in ("awvalid", "awready", "awaddr", "awlen", "wvalid",
+                                                                "wready", "wdata", "wstrb", "wlast", "bvalid",
+                                                                "bready", "bid", "bresp")}
+        self.bb = len(self.s["wdata"]) // 8
+
+    async def run(self):
+        s, bb = self.s, self.bb
+        s["awready"].value = 1
+        s["wready"].value = 0
+        s["bvalid"].value = 0
+        s["bid"].value = 0
+        s["bresp"].value = 0
+        aw = deque()                    # [next beat address, beats left] of accepted bursts still taking beats
+        bq = deque()                    # per burst whose beats are all taken: the earliest edge of its response
+        t = 0
+        while True:
+            await ReadOnly()
+            try:
+                a = int(s["awvalid"].value) == 1 and int(s["awready"].value) == 1
+                w = int(s["wvalid"].value) == 1 and int(s["wready"].value) == 1
+                b = int(s["bvalid"].value) == 1 and int(s["bready"].value) == 1
+                req = (int(s["awaddr"].value), int(s["awlen"].value) + 1) if a else None
+                beat = (int(s["wdata"].value), int(s["wstrb"].value), int(s["wlast"].value)) if w else None
+            except ValueError:          # X/Z during reset
+                a = w = b = False
+            await RisingEdge(self.clk)
+            t += 1
+            if w:
+                addr, (data, strb, last) = aw[0][0], beat
+                raw = data.to_bytes(bb, "little")
+                for i in range(bb):
+                    if strb >> i & 1:
+                        self.mem.write(addr + i, raw[i:i + 1])
+                aw[0][0] += bb
+                aw[0][1] -= 1
+                assert last == (aw[0][1] == 0), f"WLAST {last} with {aw[0][1]} beats of the burst left"
+                if not aw[0][1]:
+                    aw.popleft()
+                    extra = self.rng.randrange(8) if self.rng else 0
+                    bq.append(max(t + 2 + self.latency + extra, bq[-1] + 1 if bq else 0))
+            if a:
+                aw.append([req[0], req[1]])
+            if b:
+                bq.popleft()
+            s["bvalid"].value = int(bool(bq) and bq[0] <= t + 1)
+            pause = (lambda: self.rng.randrange(4) == 0) if self.rng else (lambda: False)
+            s["wready"].value = int(bool(aw) and not pause())
+            s["awready"].value = int(len(aw) + len(bq) < self.depth and not pause())
 
 
 class PipelinedRead:
@@ -98,10 +165,12 @@ async def run_program(dut):
     dut.cmd_valid.value = 0
     dut.cmd_data.value = 0
     dut.rst.value = 1
-    ram = AxiRamWrite(AxiBus.from_prefix(dut, "m_axi").write, dut.clk, dut.rst, size=plan["dram_size"])
-    add_latency(ram, dut.clk, plan["latency"])
+    ram = Dram(plan["dram_size"])
     with open(plan["dram_file"], "rb") as f:
         ram.write(0, f.read())
+    stall = os.environ.get("LEGO_BENCH_STALL")
+    cocotb.start_soon(PipelinedWrite(dut, dut.clk, ram, plan["latency"],
+                                     stall=None if stall is None else int(stall)).run())
     cocotb.start_soon(PipelinedRead(dut, dut.clk, ram, plan["latency"], beat_cycles=plan.get("beat_cycles", 1)).run())
     await ClockCycles(dut.clk, 2)
     await FallingEdge(dut.clk)

@@ -25,7 +25,7 @@ from ..prim.passes import PIPELINES
 from .spec import ADDR_BITS, CSR, DIM_BITS, OP
 
 DRAM_BITS = (64, 128, 256)
-DRAM_OUTSTANDING = 4          # default read bursts in flight (--dram-outstanding)
+DRAM_OUTSTANDING = 4          # default read bursts in flight = write bursts unacknowledged (--dram-outstanding)
 MAX_OUTSTANDING = 16
 ACC_BYTES = 4            # accumulator words: int32 (the output dtype; sums wrap as sw_reference's)
 TOP = "lego_gemm_prog"
@@ -150,7 +150,8 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
     outstanding = DRAM_OUTSTANDING if outstanding is None else outstanding
     if not isinstance(outstanding, int) or not 1 <= outstanding <= MAX_OUTSTANDING:
         raise LegoError(f"--dram-outstanding: {outstanding} is not an integer in 1..{MAX_OUTSTANDING} "
-                        f"(read bursts the load DMA keeps in flight)")
+                        f"(read bursts the load DMA keeps in flight, write bursts the store DMA keeps "
+                        f"unacknowledged)")
     spad, acc = _kib(spad_kib, "--scratchpad-kib"), _kib(acc_kib, "--accumulator-kib")
     R, C = parse_array(array)
     if len(dataflows) > 4:
@@ -211,4 +212,4 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
     return {"top": TOP, "dir": str(out), "box": box, "design_hash": design_hash,
             "summary": f"top {TOP}, {len(arch.fus)} FUs, tile box M={box['M']} N={box['N']} K={box['K']}, "
                        f"scratchpad {used_spad} B, accumulator {used_acc} B, {dram_bits}-bit AXI, "
-                       f"{outstanding} read burst{'s' if outstanding > 1 else ''} outstanding"}
+                       f"{outstanding} read and write burst{'s' if outstanding > 1 else ''} outstanding"}

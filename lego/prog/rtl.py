@@ -358,7 +358,9 @@ class ProgTop(Elaboratable):
     def __init__(self, arch, pg, dram_bits: int, outstanding: int = 1):
         self.core = ProgCore(arch, pg)
         self.arch = arch
-        self.outstanding = outstanding          # read bursts the load DMA keeps in flight (manifest prog.dram_outstanding)
+        # read bursts the load DMA keeps in flight, and write bursts the store DMA keeps unacknowledged
+        # (manifest prog.dram_outstanding)
+        self.outstanding = outstanding
         w = arch.workload
         self.db, self.bb = dram_bits, dram_bits // 8
         X, W = w.inputs
@@ -689,55 +691,141 @@ class ProgTop(Elaboratable):
                     m.d.comb += [bank.eq(Cat(lo_bits(pl.addr, log2i(g)), pl.bank)),
                                  c.st_addr.eq(hi_bits(pl.addr, log2i(g)))]
         issue = busy & (state == GATHER)
-        m.d.comb += [self.wdata.eq(wbeat), self.wstrb.eq(wstrb), self.bready.eq(busy & (state == WAITB))]
+        NO = self.outstanding
+        last_burst = (aw_left == elems) & (rows - aw_row == 1)
+
+        def advance():
+            with m.If(aw_left == elems):
+                m.d.sync += [aw_row.eq(aw_row + 1), aw_row_addr.eq(aw_row_addr + stride),
+                             aw_addr.eq(aw_row_addr + stride), aw_left.eq(cols)]
+            with m.Else():
+                m.d.sync += [aw_addr.eq(aligned + (beats << log2i(bb))), aw_left.eq(aw_left - elems)]
+        if NO == 1:
+            m.d.comb += [self.wdata.eq(wbeat), self.wstrb.eq(wstrb), self.bready.eq(busy & (state == WAITB))]
+        else:
+            # up to NO bursts unacknowledged, and the gather streams: one element per cycle across beats and
+            # bursts. The next burst starts (AWVALID, gather) in the edge that issues the previous burst's last
+            # element while fewer than NO are unacknowledged once this edge's write response is counted, else
+            # with the response that makes room (WAITB); busy ends with the last burst's response. A beat's
+            # elements are assembled in ``st_asm`` and the whole beat moves to the W register (``st_wbeat``)
+            # with its last element's data; a beat reserves one of two slots (assembly, W) when its first
+            # element is read and frees it at its W handshake, so the gather stalls only while WREADY is low.
+            q_n = Signal(range(NO + 1), name="st_q_n")            # bursts started, write response not captured
+            w_done = Signal(name="st_w_done")                     # the last burst's elements are read
+            b_hs = Signal(name="st_b_hs")
+            w_hs = Signal(name="st_w_hs")
+            room = Signal(name="st_room")
+            aw_ok = Signal(name="st_aw_ok")
+            slots = Signal(range(3), name="st_slots")
+            asm, asm_strb = Signal(self.db, name="st_asm"), Signal(bb, name="st_asm_strb")
+            asm_full, asm_wlast = Signal(name="st_asm_full"), Signal(name="st_asm_wlast")
+            p_wlast = Signal(name="st_p_wlast")
+            # the current burst's write address is taken (or now): the address may move on to the next burst
+            # (AWADDR never changes under AWVALID); a burst's last read waits for it
+            m.d.comb += [self.wdata.eq(wbeat), self.wstrb.eq(wstrb), self.bready.eq(busy),
+                         b_hs.eq(self.bvalid & self.bready), w_hs.eq(self.wvalid & self.wready),
+                         aw_ok.eq(~self.awvalid | self.awready), room.eq(((q_n != NO) | b_hs) & aw_ok)]
+            issue = (busy & (state == GATHER) & (~g_first | (slots != 2) | w_hs)
+                     & (aw_ok | (lane_now != hi_c) | (rem != hi_c - lo_c + 1)))
+
+            def start_next():
+                m.d.sync += [self.awvalid.eq(1), state.eq(GATHER), consumed.eq(0), g_beat.eq(0), g_first.eq(1),
+                             q_n.eq(q_n + 1 - b_hs)]
         with m.If(go):
             m.d.sync += [busy.eq(1), bsel.eq(f_buf), msel.eq(f_mode), rows.eq(csr["ST_ROWS"]),
                          cols.eq(csr["ST_COLS"]), stride.eq(csr["ST_STRIDE"]), aw_addr.eq(csr["ST_ADDR"]),
                          aw_row_addr.eq(csr["ST_ADDR"]), aw_left.eq(csr["ST_COLS"]), aw_row.eq(0),
                          self.awvalid.eq(1), state.eq(GATHER), consumed.eq(0), g_beat.eq(0), g_first.eq(1),
                          p_valid.eq(0), wstrb.eq(0), st_r.eq(0), st_c.eq(0)]
+            if NO > 1:
+                m.d.sync += [q_n.eq(1), w_done.eq(0), slots.eq(0), asm_full.eq(0), asm_strb.eq(0)]
             for pl in places.values():
                 m.d.sync += pl.reset()
         with m.Elif(busy):
             with m.If(self.awvalid & self.awready):
                 m.d.sync += self.awvalid.eq(0)
+            if NO > 1:                    # (before start_next, which counts this edge's response itself)
+                with m.If(b_hs):
+                    m.d.sync += q_n.eq(q_n - 1)
+                    with m.If(w_done & (q_n == 1)):
+                        m.d.sync += busy.eq(0)
             # gather: one accumulator read per cycle
             m.d.sync += p_valid.eq(issue)
             with m.If(issue):
                 m.d.sync += [g_lane.eq(lane_now + 1), g_first.eq(0), p_lane.eq(lane_now), p_bank.eq(bank),
                              p_last.eq(lane_now == hi_c)]
                 _next_element(m, row_end, st_r, st_c, places)
-                with m.If(lane_now == hi_c):
-                    m.d.sync += [state.eq(WAITW), consumed.eq(consumed + (hi_c - lo_c + 1)),
-                                 self.wlast.eq(rem == hi_c - lo_c + 1)]
-            with m.If(p_valid):
-                data = Signal(32, name="st_rdata")
+                if NO == 1:
+                    with m.If(lane_now == hi_c):
+                        m.d.sync += [state.eq(WAITW), consumed.eq(consumed + (hi_c - lo_c + 1)),
+                                     self.wlast.eq(rem == hi_c - lo_c + 1)]
+                else:
+                    burst_end = rem == hi_c - lo_c + 1
+                    m.d.sync += p_wlast.eq((lane_now == hi_c) & burst_end)
+                    with m.If(lane_now == hi_c):
+                        m.d.sync += [consumed.eq(consumed + (hi_c - lo_c + 1)), g_beat.eq(g_beat + 1),
+                                     g_first.eq(1)]
+                        with m.If(burst_end):
+                            m.d.sync += state.eq(WAITB)
+                            with m.If(last_burst):
+                                m.d.sync += w_done.eq(1)
+                            with m.Else():
+                                advance()
+                                with m.If(room):
+                                    start_next()
+            data = Signal(32, name="st_rdata")
+            if NO == 1:
+                with m.If(p_valid):
+                    with m.Switch(p_bank):
+                        for b, (_, rps, _) in enumerate(c.ybank):
+                            with m.Case(b):
+                                m.d.comb += data.eq(Mux(bsel, rps[1].data, rps[0].data))
+                    for k in range(E):
+                        with m.If(p_lane == k):
+                            m.d.sync += [wbeat.word_select(k, 32).eq(data), wstrb[4 * k:4 * k + 4].eq(0xF)]
+                    with m.If(p_last):
+                        m.d.sync += self.wvalid.eq(1)
+                with m.If(self.wvalid & self.wready):
+                    m.d.sync += [self.wvalid.eq(0), wstrb.eq(0)]
+                    with m.If(self.wlast):
+                        m.d.sync += state.eq(WAITB)
+                    with m.Else():
+                        m.d.sync += [g_beat.eq(g_beat + 1), g_first.eq(1), state.eq(GATHER)]
+                with m.If(self.bvalid & self.bready):
+                    with m.If(last_burst):
+                        m.d.sync += busy.eq(0)
+                    with m.Else():
+                        m.d.sync += [self.awvalid.eq(1), state.eq(GATHER), consumed.eq(0), g_beat.eq(0),
+                                     g_first.eq(1)]
+                        advance()
+            else:
                 with m.Switch(p_bank):
                     for b, (_, rps, _) in enumerate(c.ybank):
                         with m.Case(b):
                             m.d.comb += data.eq(Mux(bsel, rps[1].data, rps[0].data))
+                # the assembled beat with this cycle's element in its lane
+                mbeat, mstrb = Signal(self.db, name="st_mbeat"), Signal(bb, name="st_mstrb")
+                m.d.comb += [mbeat.eq(asm), mstrb.eq(asm_strb)]
                 for k in range(E):
-                    with m.If(p_lane == k):
-                        m.d.sync += [wbeat.word_select(k, 32).eq(data), wstrb[4 * k:4 * k + 4].eq(0xF)]
-                with m.If(p_last):
-                    m.d.sync += self.wvalid.eq(1)
-            with m.If(self.wvalid & self.wready):
-                m.d.sync += [self.wvalid.eq(0), wstrb.eq(0)]
-                with m.If(self.wlast):
-                    m.d.sync += state.eq(WAITB)
-                with m.Else():
-                    m.d.sync += [g_beat.eq(g_beat + 1), g_first.eq(1), state.eq(GATHER)]
-            with m.If(self.bvalid & self.bready):
-                last_burst = (aw_left == elems) & (rows - aw_row == 1)
-                with m.If(last_burst):
-                    m.d.sync += busy.eq(0)
-                with m.Else():
-                    m.d.sync += [self.awvalid.eq(1), state.eq(GATHER), consumed.eq(0), g_beat.eq(0), g_first.eq(1)]
-                    with m.If(aw_left == elems):
-                        m.d.sync += [aw_row.eq(aw_row + 1), aw_row_addr.eq(aw_row_addr + stride),
-                                     aw_addr.eq(aw_row_addr + stride), aw_left.eq(cols)]
+                    with m.If(p_valid & (p_lane == k)):
+                        m.d.comb += [mbeat.word_select(k, 32).eq(data), mstrb[4 * k:4 * k + 4].eq(0xF)]
+                out_free = ~self.wvalid | self.wready
+                m.d.sync += slots.eq(slots + (issue & g_first) - w_hs)
+                with m.If(w_hs):
+                    m.d.sync += self.wvalid.eq(0)
+                with m.If(p_valid):
+                    with m.If(p_last & out_free):         # (the assembly is free: its beat holds a slot)
+                        m.d.sync += [wbeat.eq(mbeat), wstrb.eq(mstrb), self.wvalid.eq(1), self.wlast.eq(p_wlast),
+                                     asm_strb.eq(0)]
+                    with m.Elif(p_last):
+                        m.d.sync += [asm.eq(mbeat), asm_strb.eq(mstrb), asm_full.eq(1), asm_wlast.eq(p_wlast)]
                     with m.Else():
-                        m.d.sync += [aw_addr.eq(aligned + (beats << log2i(bb))), aw_left.eq(aw_left - elems)]
+                        m.d.sync += [asm.eq(mbeat), asm_strb.eq(mstrb)]
+                with m.Elif(asm_full & out_free):
+                    m.d.sync += [wbeat.eq(asm), wstrb.eq(asm_strb), self.wvalid.eq(1), self.wlast.eq(asm_wlast),
+                                 asm_full.eq(0), asm_strb.eq(0)]
+                with m.If((state == WAITB) & ~w_done & room):
+                    start_next()
 
 
 __all__ = ["ProgCore", "ProgTop", "BUF_BIT"]

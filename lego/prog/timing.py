@@ -15,8 +15,12 @@ edge (``cycles``). The busy time of each unit comes in closed form from its comm
   (``prog.dram_outstanding``) it rises in the edge after the previous one's handshake, or with the RLAST of
   the burst ``N`` back, whichever is later, and the first beat also waits for the previous burst's last
   write. Per burst this is closed form (first beat, ``beats - 2`` full beats of ``E / P`` cycles, last beat);
-* STORE: per burst, ``elements + 2·beats + 2 + L`` (one accumulator read per element, two cycles per
-  W beat, the write response ``2 + L`` edges after the last W beat).
+* STORE: one accumulator read per element, the write response ``2 + L`` edges after the burst's last W
+  beat. With one burst outstanding a beat of ``v`` elements takes ``v + 2`` edges (read, then the W
+  handshake, before the next beat's reads) and the next burst starts with the response
+  (``elements + 2·beats + 2 + L`` a burst); with ``N`` the reads stream across beats and bursts (the last
+  W beat 2 edges after the last read) and the next burst starts with the previous one's last read or
+  with the response of the burst ``N`` back, whichever is later.
 
 The cycle engine (simulator/program.py) and the compiler use this module; the RTL is checked against it.
 """
@@ -192,9 +196,47 @@ def _load_cycles_1(addr: int, rows: int, cols: int, stride: int, eb: int, bb: in
                                   lambda off, st: _row_load(off, cols, eb, bb, latency, P, D, st))
 
 
+def store_cycles(addr: int, rows: int, cols: int, stride: int, bb: int, latency: int, outstanding: int = 1) -> int:
+    """Edges a STORE keeps the store unit busy with up to ``outstanding`` write bursts unacknowledged
+    (``N``, ``prog.dram_outstanding``; the DRAM: every write address and beat accepted at once, the write
+    response ``2 + L`` edges after the burst's last W beat). With ``N = 1`` each burst costs
+    ``elems + 2·beats + 2 + L`` (a beat of ``v`` elements is sent ``v + 2`` edges after its gather starts,
+    the next burst starts with the response). With ``N > 1`` the gather streams one element per edge across
+    beats and bursts: burst k starts (AWVALID, gather) at ``s_k = max(e_{k-1}, b_{k-N})`` (``s_1``:
+    dispatch; ``e``: the edge that reads a burst's last element, ``e_k = s_k + elems``; ``b``: the edge
+    that captures a burst's write response, ``b_k = e_k + 4 + L``: its last W beat at ``e_k + 2``); busy
+    ends at the last ``b``."""
+    if outstanding == 1:
+        return _store_cycles_1(addr, rows, cols, stride, bb, latency)
+    return _store_cycles_n(addr, rows, cols, stride, bb, latency, outstanding)
+
+
 @lru_cache(maxsize=1 << 16)
-def store_cycles(addr: int, rows: int, cols: int, stride: int, bb: int, latency: int) -> int:
+def _store_cycles_1(addr: int, rows: int, cols: int, stride: int, bb: int, latency: int) -> int:
     return sum(b.elems + 2 * b.beats + 2 + latency for row in bursts(addr, rows, cols, stride, 4, bb) for b in row)
+
+
+@lru_cache(maxsize=1 << 16)
+def _row_store_n(off: int, cols: int, bb: int, latency: int, N: int, bs: tuple) -> tuple[int, tuple]:
+    """One row of a STORE with up to ``N`` write bursts outstanding (``N > 1``), entered at ``e`` (the edge
+    that read the last element so far, or the dispatch): ``bs``, the edges of the last ``N`` write responses
+    relative to ``e`` (oldest first; clipped from below at 0, where they no longer bind). -> (edges the row
+    adds to ``e``, the state after it)."""
+    e, bs = 0, list(bs)
+    for b in bursts(off, 1, cols, 0, 4, bb)[0]:
+        e = max(e, bs.pop(0)) + b.elems
+        bs.append(e + 4 + latency)
+    return e, tuple(max(x - e, 0) for x in bs)
+
+
+@lru_cache(maxsize=1 << 16)
+def _store_cycles_n(addr: int, rows: int, cols: int, stride: int, bb: int, latency: int, N: int) -> int:
+    """``store_cycles`` for ``N > 1``: rows one after another (``_row_store_n``), whole periods of a
+    recurring (page offset, state) skipped in one step. (``_rows_skipping_periods`` counts from 1: it
+    walks ``e + 1``.) Busy ends with the last burst's response, ``4 + L`` after its last element's read."""
+    assert N > 1, N
+    return _rows_skipping_periods(addr, rows, stride, (0,) * N,
+                                  lambda off, st: _row_store_n(off, cols, bb, latency, N, st)) + 3 + latency
 
 
 def compute_cycles(ext: list[int], drain: int) -> int:
@@ -250,7 +292,8 @@ class Timeline:
                                self.lanes.get(cmd["tensor"], {}).get(self.names[cmd["mode"]], 1), self.outstanding,
                                self.beat_cycles)
         if op == "STORE":
-            return store_cycles(c["ST_ADDR"], c["ST_ROWS"], c["ST_COLS"], c["ST_STRIDE"], self.bb, self.latency)
+            return store_cycles(c["ST_ADDR"], c["ST_ROWS"], c["ST_COLS"], c["ST_STRIDE"], self.bb, self.latency,
+                                self.outstanding)
         name = self.names[cmd["mode"]]
         return compute_cycles([c[r] for r in self._ext[name]], self.prog["drain"][name])
 

@@ -16,7 +16,8 @@ and runs the program on the cycle engine, Icarus and Verilator. Each case checks
 Covering design, not a cross product: each value of each axis (workload, array 2x2..8x8, scratchpad 1..16
 KiB, DRAM latency 1/20/100, DRAM width 64/128/256 bits = 1/2/4 64-bit words per cycle, read bandwidth
 below the bus width (--dram-bw 1, 2, 1/2 on 128/256-bit buses), mode ws/os/is, read bursts outstanding 1/2/4/16
-against the bench's pipelined-latency DRAM) appears at least once, and the pairs that interact appear together (stride 2 with pad 1, latency 100 with
+against the bench's pipelined-latency DRAM, the same N write bursts unacknowledged; store-bound layers at N = 2
+and 4, latency 20 and 100) appears at least once, and the pairs that interact appear together (stride 2 with pad 1, latency 100 with
 the 256-bit bus). The default set (``rtl``) is small; ``-m slow`` runs the rest.
 """
 import json
@@ -72,6 +73,8 @@ DEFAULT = {
                                           "ws", 100),
     "gemm-3x2-1k-256b-o16-lat20-is": ("3x2-is+os-1k-256b-o16", "gemm:M=36,N=54,K=6", "is", 20),
     "gemm-3x2-1k-256b-o16-bw1-lat1-is": ("3x2-is+os-1k-256b-o16", "gemm:M=36,N=54,K=6", "is", 1, "1"),
+    # store-bound (K = 2: the int32 Y is most of the traffic), several write bursts unacknowledged
+    "gemm-store-2x2-1k-64b-o4-lat20-ws": ("2x2-ws-1k-64b-o4", "gemm:M=44,N=48,K=2", "ws", 20),
 }
 SLOW = {
     "gemm-2x2-1k-64b-o4-lat20-ws": ("2x2-ws-1k-64b-o4", "gemm:M=44,N=44,K=10", "ws", 20),
@@ -98,6 +101,8 @@ SLOW = {
     "gemm-2x4-fused-1k-128b-o2-bw1-lat100-is": ("2x4-ws+os+is-1k-128b-o2", "gemm:M=44,N=40,K=22", "is", 100, "1"),
     "gemm-2x4-fused-1k-128b-o2-bw1-lat20-ws": ("2x4-ws+os+is-1k-128b-o2", "gemm:M=48,N=40,K=24", "ws", 20, "1"),
     "gemm-2x4-fused-1k-128b-o2-bwhalf-lat20-ws": ("2x4-ws+os+is-1k-128b-o2", "gemm:M=48,N=40,K=24", "ws", 20, "1/2"),
+    "gemm-store-2x4-fused-1k-128b-o2-lat100-os": ("2x4-ws+os+is-1k-128b-o2", "gemm:M=48,N=44,K=2", "os", 100),
+    "gemm-store-2x2-1k-64b-o4-lat100-ws": ("2x2-ws-1k-64b-o4", "gemm:M=44,N=48,K=2", "ws", 100),
 }
 CASES = {**{k: pytest.param(k, marks=pytest.mark.rtl, id=k) for k in DEFAULT},
          **{k: pytest.param(k, marks=[pytest.mark.rtl, pytest.mark.slow], id=k) for k in SLOW}}
@@ -169,6 +174,10 @@ def test_matrix_is_covering():
     # the default set has one outstanding read burst and several, at latency 20 and 100
     many = {(DESIGNS[d][5:] > (1,), lat) for d, _, _, lat, *_ in DEFAULT.values()}
     assert many >= {(False, 20), (True, 20), (True, 100)}
+    # store-bound layers with several write bursts unacknowledged: N = 2 and 4, latency 20 and 100, one by default
+    stores = {(DESIGNS[d][5], lat) for k, (d, _, _, lat, *_) in ALL.items() if k.startswith("gemm-store")}
+    assert {n for n, _ in stores} >= {2, 4} and {lat for _, lat in stores} >= {20, 100}
+    assert any(k.startswith("gemm-store") for k in DEFAULT)
     dflt = [(DESIGNS[d][4], lat, parse_layer(layer).op) for d, layer, _, lat, *_ in DEFAULT.values()]
     assert {b for b, _, _ in dflt} == {64, 128, 256} and {lat for _, lat, _ in dflt} == {1, 20, 100}
     assert {op for _, _, op in dflt} == {"gemm", "bmm", "conv2d", "dwconv2d"}

@@ -1,0 +1,216 @@
+"""timing.store_cycles with several write bursts outstanding (``prog.dram_outstanding``, N) against
+independent cycle-by-cycle simulations of the store DMA and the bench's write side, written out here from
+docs/programmable.md ("AXI4 subset", "Timing", the bench's ``PipelinedWrite``). The DRAM accepts every
+address and beat at once (WREADY high) and answers each burst ``2 + L`` edges after its last W beat (BVALID
+shown in the cycle before), in order; busy ends with the last response.
+
+* ``N = 1`` (``simulate_serial``): the DMA starts a burst (raises AWVALID and gathers) at dispatch; it
+  reads one accumulator element per cycle, the element's data arrives one cycle after its read and the beat
+  is offered (WVALID) in the cycle after its last element's data, taken at the next edge; the next beat's
+  reads start after that handshake, the next burst with the write response.
+* ``N > 1`` (``simulate_stream``): reads stream one per cycle across beats and bursts; a beat is assembled
+  from its elements' data and moves to the W register with its last element's data when that register is
+  free (else it waits in the assembly register), a beat holding one of two slots from its first read to its
+  W handshake (a first read waits for a slot); the next burst starts in the edge of the previous burst's
+  last read if fewer than N bursts are unacknowledged once that edge's write response is counted, else
+  with the response that makes room.
+
+Random tiles (bursts cut at rows, 4 KiB pages and 256 beats), buses, latencies and N."""
+import numpy as np
+
+from lego.prog.spec import bursts
+from lego.prog.timing import store_cycles
+
+
+def _beats(addr, rows, cols, stride, bb):
+    """Per burst, per beat: the elements it carries."""
+    E = bb // 4
+    beats = []
+    for row in bursts(addr, rows, cols, stride, 4, bb):
+        for b in row:
+            per, lo, left = [], b.off, b.elems
+            for _ in range(b.beats):
+                n = min(E - lo, left)
+                per.append(n)
+                left -= n
+                lo = 0
+            assert left == 0 and min(per) >= 1
+            beats.append(per)
+    return beats
+
+
+def simulate(addr, rows, cols, stride, bb, latency, N):
+    return (simulate_serial if N == 1 else simulate_stream)(addr, rows, cols, stride, bb, latency, N)
+
+
+def simulate_stream(addr, rows, cols, stride, bb, latency, N):
+    """Edges from dispatch (edge 0) to the store's last write response, N > 1."""
+    beats = _beats(addr, rows, cols, stride, bb)
+    nb = len(beats)
+    k, beat, left = 0, 0, beats[0][0]           # the burst being read, its beat, elements left in the beat
+    reading, all_read = True, False
+    first = True                                # the next read is a beat's first
+    slots = 0
+    p = None                                    # the read whose data arrives this cycle: (beat's last, burst's last)
+    asm_full, asm_wlast = False, False
+    wvalid, wlast = False, False
+    unacked, started = 1, 1
+    resp = []
+    t = 0
+    while True:
+        w_hs = wvalid
+        b_hs = bool(resp) and resp[0] == t + 1
+        room = unacked - b_hs < N
+        rd = reading and (not first or slots - w_hs < 2)
+        t += 1
+        if b_hs:
+            resp.pop(0)
+            unacked -= 1
+            if all_read and unacked == 0:
+                assert not wvalid and not asm_full and p is None
+                return t
+        out_free = not wvalid or w_hs
+        if w_hs:
+            slots -= 1
+            if wlast:
+                resp.append(t + 2 + latency)
+            wvalid = False
+        if p is not None and p[0]:              # a beat's last element: to W, or held
+            if out_free:
+                assert not asm_full
+                wvalid, wlast = True, p[1]
+            else:
+                asm_full, asm_wlast = True, p[1]
+        elif asm_full and out_free:
+            wvalid, wlast, asm_full = True, asm_wlast, False
+        p = None
+        if rd:
+            if first:
+                slots += 1
+                assert slots <= 2
+            left -= 1
+            first = left == 0
+            p = (left == 0, left == 0 and beat == len(beats[k]) - 1)
+            if left == 0:
+                beat += 1
+                if beat == len(beats[k]):       # the burst's last element
+                    reading = False
+                    if started == nb:
+                        all_read = True
+                    elif room:
+                        k, beat, left, reading = started, 0, beats[started][0], True
+                        started += 1
+                        unacked += 1
+                else:
+                    left = beats[k][beat]
+        elif not reading and not all_read and room:
+            k, beat, left, reading, first = started, 0, beats[started][0], True, True
+            started += 1
+            unacked += 1
+
+
+def simulate_serial(addr, rows, cols, stride, bb, latency, N):
+    """Edges from dispatch (edge 0) to the store's last write response, one burst at a time."""
+    E = bb // 4
+    beats = []                                  # per burst, per beat: elements gathered
+    for row in bursts(addr, rows, cols, stride, 4, bb):
+        for b in row:
+            per, lo, left = [], b.off, b.elems
+            for _ in range(b.beats):
+                n = min(E - lo, left)
+                per.append(n)
+                left -= n
+                lo = 0
+            assert left == 0 and min(per) >= 1
+            beats.append(per)
+    nb = len(beats)
+    # DMA state
+    gathering, k, beat, left = True, 0, 0, beats[0][0]   # a burst in gather: its index, beat, elements left
+    pdata = False                               # an accumulator read in flight (its data next cycle)
+    pend_last = False                           # that read is the beat's last element
+    wvalid = False
+    unacked = 1                                 # bursts started whose response is not captured
+    started = 1
+    # DRAM state: edges at which the pending responses are captured
+    resp = []
+    t = 0
+    while True:
+        issue = gathering and left > 0
+        w_hs = wvalid                           # WREADY is high
+        b_hs = bool(resp) and resp[0] == t + 1  # BVALID shown in the cycle before its edge, BREADY high
+        t += 1
+        # edge t
+        if b_hs:
+            resp.pop(0)
+            unacked -= 1
+            if started == nb and unacked == 0:
+                return t
+        new_wvalid = wvalid and not w_hs
+        if pdata and pend_last:
+            new_wvalid = True
+        pdata, pend_last = issue, False
+        if issue:
+            left -= 1
+            pend_last = left == 0
+        start_next = False
+        if w_hs:
+            if beat == len(beats[k]) - 1:       # the burst's last W beat: its response in 2 + L edges
+                resp.append(t + 2 + latency)
+                gathering = False
+                start_next = started < nb
+            else:
+                beat += 1
+                left = beats[k][beat]
+        elif not gathering and started < nb and not issue and not pdata and not wvalid:
+            start_next = True                   # waiting for room
+        if start_next and unacked < N:
+            k, beat, gathering = started, 0, True
+            left = beats[k][0]
+            started += 1
+            unacked += 1
+        wvalid = new_wvalid
+
+
+def test_store_cycles_n1_is_the_serial_formula():
+    # one burst outstanding: each burst costs elems + 2 beats + 2 + L, also in the simulation
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        bb = int(rng.choice([8, 16, 32]))
+        cols, rows, lat = int(rng.integers(1, 300)), int(rng.integers(1, 20)), int(rng.integers(0, 120))
+        stride = 4 * cols + 4 * int(rng.choice([0, 1, 7, 1024]))
+        addr = 4 * int(rng.integers(0, 1 << 18))
+        expect = sum(b.elems + 2 * b.beats + 2 + lat for row in bursts(addr, rows, cols, stride, 4, bb) for b in row)
+        assert store_cycles(addr, rows, cols, stride, bb, lat) == expect == simulate(addr, rows, cols, stride, bb,
+                                                                                       lat, 1)
+
+
+def test_outstanding_store_cycles_equal_the_cycle_simulation():
+    rng = np.random.default_rng(11)
+    for _ in range(400):
+        bb = int(rng.choice([8, 16, 32]))
+        cols = int(rng.integers(1, 100))
+        stride = 4 * cols + 4 * int(rng.choice([0, 0, 1, 3, 64, 1024, 1023]))
+        rows = int(rng.integers(1, 40))
+        addr = 4 * int(rng.integers(0, 1 << 18))
+        lat = int(rng.integers(0, 120))
+        N = int(rng.integers(1, 17))
+        args = (addr, rows, cols, stride, bb, lat)
+        assert store_cycles(*args, outstanding=N) == simulate(*args, N), (args, N)
+
+
+def test_long_bursts_and_long_periodic_stores():
+    # rows of several bursts (4 KiB page and 256-beat cuts), and 20k rows (the period skip)
+    for args in [(4096 - 40, 3, 1500, 8192, 8, 20), (24, 6, 3000, 12004, 16, 100),
+                 (4 * 4096 + 24, 2000, 16, 4096 + 64, 8, 20), (8, 20_000, 16, 64, 8, 100)]:
+        for N in (1, 2, 4, 16):
+            assert store_cycles(*args, outstanding=N) == simulate(*args, N), (args, N)
+
+
+def test_more_outstanding_never_slower_and_shares_the_latency():
+    a = (0, 64, 16, 64, 8, 20)          # 16 int32 a row: 8 beats; N = 1: 32 cycles a burst, then 22 of response
+    c = [store_cycles(*a, outstanding=n) for n in (1, 2, 4, 8, 16)]
+    assert c == sorted(c, reverse=True) and c[0] == 64 * (16 + 16 + 22), c
+    assert c[2] == 64 * 16 + 4 + 20     # N = 4: the reads stream, one element a cycle, the responses hidden
+    b = (0, 64, 2, 64, 8, 100)          # 1 beat a row: 4 cycles a burst, 102 of response
+    c = [store_cycles(*b, outstanding=n) for n in (1, 2, 4, 8, 16)]
+    assert c == sorted(c, reverse=True) and c[0] == 64 * 106 and c[0] > 7 * c[4], c
