@@ -13,7 +13,7 @@ and runs the program on the cycle engine, Icarus and Verilator. Each case checks
 * RTL cycles (bench edges) == the RTL's own ``cycles`` register == the cycle engine's cycles (no cycle number
   is written here: the test holds for any timing the engine and the RTL agree on).
 
-Covering design, not a cross product: each value of each axis (workload, array 2x2..8x8, scratchpad 1..16
+Covering design, not a cross product: each value of each axis (workload, array 2x2..8x8 and a 16x16 fused design (groups of 16, slow), scratchpad 1..16
 KiB, DRAM latency 1/20/100, DRAM width 64/128/256 bits = 1/2/4 64-bit words per cycle, read bandwidth
 below the bus width (--dram-bw 1, 2, 1/2 on 128/256-bit buses), mode ws/os/is, read bursts outstanding 1/2/4/16
 against the bench's pipelined-latency DRAM, the same N write bursts unacknowledged; store-bound layers at N = 2
@@ -51,6 +51,8 @@ DESIGNS = {
     "2x4-ws+os+is-1k-128b": ("2x4", ("ws", "os", "is"), 1, 4, 128),
     # groups of 8 (X 8/8/64, W 64/8/8, Y 8/64/8 banks in ws/os/is)
     "8x8-ws+os+is-4k-128b": ("8x8", ("ws", "os", "is"), 4, 16, 128),
+    # groups of 16 (X 16/16/256, W 256/16/16, Y 16/256/16 banks in ws/os/is), four read bursts outstanding
+    "16x16-ws+os+is-8k-128b-o4": ("16x16", ("ws", "os", "is"), 8, 64, 128, 4),
     # several read bursts outstanding against the pipelined-latency DRAM
     "2x2-ws-1k-64b-o4": ("2x2", ("ws",), 1, 4, 64, 4),
     "2x4-ws+os+is-1k-128b-o2": ("2x4", ("ws", "os", "is"), 1, 4, 128, 2),
@@ -103,6 +105,9 @@ SLOW = {
     "gemm-2x4-fused-1k-128b-o2-bwhalf-lat20-ws": ("2x4-ws+os+is-1k-128b-o2", "gemm:M=48,N=40,K=24", "ws", 20, "1/2"),
     "gemm-store-2x4-fused-1k-128b-o2-lat100-os": ("2x4-ws+os+is-1k-128b-o2", "gemm:M=48,N=44,K=2", "os", 100),
     "gemm-store-2x2-1k-64b-o4-lat100-ws": ("2x2-ws-1k-64b-o4", "gemm:M=44,N=48,K=2", "ws", 100),
+    "gemm-16x16-fused-8k-128b-o4-lat20-ws": ("16x16-ws+os+is-8k-128b-o4", "gemm:M=160,N=168,K=48", "ws", 20),
+    "gemm-16x16-fused-8k-128b-o4-lat100-os": ("16x16-ws+os+is-8k-128b-o4", "gemm:M=168,N=160,K=44", "os", 100),
+    "gemm-16x16-fused-8k-128b-o4-lat1-is": ("16x16-ws+os+is-8k-128b-o4", "gemm:M=160,N=160,K=52", "is", 1),
 }
 CASES = {**{k: pytest.param(k, marks=pytest.mark.rtl, id=k) for k in DEFAULT},
          **{k: pytest.param(k, marks=[pytest.mark.rtl, pytest.mark.slow], id=k) for k in SLOW}}
