@@ -22,9 +22,10 @@ and ``weight`` (27 x R x C int8) drawn from the seed. The jobs (``BenchPlan``):
   neighbours (k = min(20, W, nf)). Two such steps: ``fknn`` (the nf points) and ``fknn_tied`` (a map that
   gathers each of the first points three times: duplicated features, ties to the lower index, cache hits).
 
-Order on one reset (``steps``): FPS, kNN, fknn, fknn_tied, the kNN again (no reload: a mode switch back
-must give the first kNN's beats and cycles), ball query, downsample, the kernel maps, the convolution
-offsets; then a reset and fknn again (its beats, cycles and MMU counters must equal the first fknn's).
+Order on one reset (``steps``): FPS, kNN, fknn, the kNN again (no reload: a mode switch back must give
+the first kNN's beats and cycles), ball query, downsample, the kernel maps, the convolution offsets,
+fknn_tied; then a reset and fknn again (its beats, cycles and MMU counters must equal the first fknn's;
+fknn_tied left some of its rows cached, so a reset that kept the cache would show).
 Without the feature path: the mapping jobs, then the offsets.
 
 Outputs (Report.outputs): fps, knn_idx, knn_d2, ball, down_coords, down_inverse, kmap_sub and
@@ -227,16 +228,11 @@ def plan(cfg: PointAccConfig, case: dict, mxu_latency: int, dram_latency: int = 
     km = ref.submanifold_kernel_map(p, CONV_KERNEL)
     bp.expected["conv"] = ref.sparse_conv(feats, weight, km, n)
     cache = CacheModel(cfg.cache_sets, cfg.cache_ways, cfg.cache_block_rows)
-    if fpath:                                   # feature kNN steps, before the offsets (their cache state carries)
+    if fpath:                                   # the first feature kNN, before the offsets (the cache state carries)
         ff = np.asarray(case["ffeats"], dtype=np.int64)
         nf = len(ff)
         kf = min(BENCH_FEATURE_K, geo.sorter_width, nf)
-        nt = nf - nf // 4
-        st = tied_sources(nt)
         bp.feat.append(_feature_step(cfg, geo, cache, "fknn", ff, np.arange(nf), kf, dram_latency))
-        bp.feat.append(_feature_step(cfg, geo, cache, "fknn_tied", ff, st, min(geo.sorter_width, nt), dram_latency))
-        bp.expected.update({"fknn_idx": bp.feat[0]["idx"], "fknn_d2": bp.feat[0]["d2"],
-                            "fknn_tied_idx": bp.feat[1]["idx"], "fknn_tied_d2": bp.feat[1]["d2"]})
     R = cfg.mxu_rows
     for o, pr in enumerate(km.pairs):
         if not len(pr):
@@ -247,11 +243,18 @@ def plan(cfg: PointAccConfig, case: dict, mxu_latency: int, dram_latency: int = 
                         "cycles": gather_gemm_cycles(R, mc["cycles"], mxu_latency)})
     nmap = len(bp.jobs)
     if fpath:
+        # the tied feature kNN after the offsets: its rows (the first points' features) stay cached, so the
+        # feature kNN after the reset would hit them if the reset left the cache valid
+        nt = nf - nf // 4
+        bp.feat.append(_feature_step(cfg, geo, cache, "fknn_tied", ff, tied_sources(nt), min(geo.sorter_width, nt),
+                                     dram_latency))
         cold = CacheModel(cfg.cache_sets, cfg.cache_ways, cfg.cache_block_rows)     # after the reset
         bp.feat.append(_feature_step(cfg, geo, cold, "fknn_rerun", ff, np.arange(nf), kf, dram_latency))
-        bp.steps = ([("map", 0), ("map", 1), ("feat", 0), ("feat", 1), ("map", nmap - 1)]
+        bp.expected.update({"fknn_idx": bp.feat[0]["idx"], "fknn_d2": bp.feat[0]["d2"],
+                            "fknn_tied_idx": bp.feat[1]["idx"], "fknn_tied_d2": bp.feat[1]["d2"]})
+        bp.steps = ([("map", 0), ("map", 1), ("feat", 0), ("map", nmap - 1)]
                     + [("map", i) for i in range(2, nmap - 1)] + [("conv", i) for i in range(len(bp.conv))]
-                    + [("reset",), ("feat", 2)])
+                    + [("feat", 1), ("reset",), ("feat", 2)])
     else:
         bp.steps = [("map", i) for i in range(nmap)] + [("conv", i) for i in range(len(bp.conv))]
     return bp
@@ -325,8 +328,11 @@ def run_rtl(design_dir: Path, engine: str, stim: dict, waves: Path | None = None
         return json.loads(rp.read_text()) if rp.is_file() else None
 
 
-def _measured_outputs(bp: BenchPlan, got: dict) -> tuple[dict, list[str]]:
-    """Decode the RTL's beats into the outputs; the problems found (beats after done, tags)."""
+def _measured_outputs(bp: BenchPlan, got: dict, extra_out: dict | None = None) -> tuple[dict, list[str]]:
+    """Decode the RTL's beats into the outputs; the problems found (beats after done, tags). With the
+    feature path, ``extra_out['reruns']``: what the kNN after the feature kNN and the feature kNN after
+    the reset returned (indices, distances, measured cycles; they must equal the first passes)."""
+    extra_out = {} if extra_out is None else extra_out
     cfg, geo = bp.cfg, bp.geo
     bad = []
     res = {}
@@ -366,6 +372,11 @@ def _measured_outputs(bp: BenchPlan, got: dict) -> tuple[dict, list[str]]:
             fres.append((beats[:, 0].reshape(sh), beats[:, 1].reshape(sh)))
         outs.update({"fknn_idx": fres[0][0], "fknn_d2": fres[0][1], "fknn_tied_idx": fres[1][0],
                      "fknn_tied_d2": fres[1][1]})
+        extra_out["reruns"] = {
+            "fknn_rerun": {"idx": fres[2][0].tolist(), "d2": fres[2][1].tolist(), "cycles": got["feat"][2]["measured"],
+                           "hits": got["feat"][2]["hits"], "misses": got["feat"][2]["misses"]},
+            "fknn": {"cycles": got["feat"][0]["measured"], "hits": got["feat"][0]["hits"],
+                     "misses": got["feat"][0]["misses"]}}
         a, b = got["feat"][0], got["feat"][2]
         if not (results_equal(fres[2], fres[0]) and
                 [b[x] for x in ("measured", "mmu_cycles_port", "hits", "misses")] ==
@@ -373,6 +384,8 @@ def _measured_outputs(bp: BenchPlan, got: dict) -> tuple[dict, list[str]]:
             bad.append("fknn after a reset: outputs, cycles or MMU counters differ from the first pass")
         names = [nm for nm, *_ in bp.jobs]
         i, j = names.index("knn"), names.index("knn_again")
+        extra_out["reruns"]["knn_again"] = {"idx": res["knn_again"][0].tolist(), "d2": res["knn_again"][1].tolist(),
+                                            "cycles": got["map"][j]["measured"]}
         if not (results_equal(res["knn_again"], res["knn"]) and got["map"][j]["measured"] == got["map"][i]["measured"]):
             bad.append("knn after the feature kNN: outputs or cycles differ from the first kNN")
     return outs, bad
@@ -425,7 +438,7 @@ def run_design(design_dir: Path, engine: str, inputs: dict | None = None, seed: 
             or len(got.get("feat", [])) != len(bp.feat)):
         return Report(engine=engine, cycles=-1, match=False, sim_seconds=time.perf_counter() - t0,
                       extra=extra | {"error": f"the {engine} bench measured nothing (a hang or a failed build)"})
-    outs, bad = _measured_outputs(bp, got)
+    outs, bad = _measured_outputs(bp, got, extra)
     ok, err = _compare(bp.expected, outs)
     gf = got.get("feat", [])
     measured = ([r["measured"] for r in got["map"]] + [r["measured"] for r in got["conv"]]
