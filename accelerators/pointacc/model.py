@@ -12,9 +12,12 @@ temporal layer fusion off (``--no-fusion``). What is exact and what is modeled:
   tiles' pairs for their own outputs is the full map (tested). FPS, ball query and kNN need the whole
   cloud on chip (a larger cloud is refused, naming ``point_buffer``).
 * **modeled mapping ops**: kNN with k > sorter_width keeps ceil(k / W) sorted blocks (each incoming
-  block merges through them: (ceil(k / W) - 1) more cycles per block); kNN in feature space (DGCNN)
-  computes the distances on the matrix unit (an N x C by C x N GEMM) and ranks them on the sorter
-  (one W-block per cycle). The RTL has neither.
+  block merges through them: (ceil(k / W) - 1) more cycles per block). The RTL has not.
+* **kNN in feature space** (DGCNN's EdgeConv 2-4): as pointacc_top runs it, exactly for k <= W: an MMU
+  gather of the points' feature rows (ceil(feature_dims / FL) rows a point, C's own rows then a shared zero
+  row for the padding) into the feature buffer through a cold cache, then OP_KNNF
+  (``cycles.gather_knn_feature_cycles``: gather + ``knn_feature_cycles`` + 4, checked against the
+  generated top); one serial step, booked as mapping cycles (``costs.Costs.knn_feature``).
 * **gathers** (sparse-conv inputs, grouped PointNet++ features, DGCNN neighbours): every gathered
   feature row goes through the cache model (``cache_model.ReadStreamCache`` = ``CacheModel``'s policy,
   exact hits/misses), and the gather cycles are the RTL MMU's, exactly: non-blocking with
