@@ -67,6 +67,7 @@ def test_directory(tiny_dir):
     assert {k for k, v in man["tensors"].items() if v["role"] == "input"} == {"points", "feats", "weight", "ffeats"}
     assert man["tensors"]["ffeats"]["shape"] == [16, 8] and man["tensors"]["ffeats"]["optional"] is True
     assert "map_fld_src" in names          # the feature buffer's source select (MMU gathers), only with the path
+    assert "map_fld_src = 1" in man["host_protocol"]["feature_knn"]
     assert "map_fld_src" not in {p["name"] for p in PointAccTop(TINY.replace(feature_points=0)).port_doc()}
     assert PointAccConfig.from_yaml(tiny_dir / "config.yaml") == TINY
     rep = json.loads((tiny_dir / "report.json").read_text())

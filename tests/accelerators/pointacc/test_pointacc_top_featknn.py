@@ -181,6 +181,19 @@ def test_gather_bounds_refused(capsys, tmp_path, line, msg):
     PointAccConfig.from_yaml(y)
 
 
+def test_top_without_feature_path():
+    """feature_points = 0: no feature path in the top (no map_fld_* ports, no source select, no feature
+    buffer), no feature_knn host protocol; the bench has no feature steps (its order as before)."""
+    from accelerators.pointacc.gen import build_files
+    cfg = TINY.replace(feature_points=0)
+    b = build_files(cfg)
+    v = b.sources["pointacc_top.v"]
+    assert "fld" not in v and "featdist" not in v and "feature_knn" not in b.manifest["host_protocol"]
+    assert "ffeats" not in b.manifest["tensors"] and "fknn_idx" not in b.manifest["tensors"]
+    bp = plan(cfg, make_case(cfg, 0), mxu_latency(cfg.mxu_rows))
+    assert not bp.feat and [s[0] for s in bp.steps] == ["map"] * 6 + ["conv"] * len(bp.conv)
+
+
 @pytest.mark.slow
 def test_top_feature_knn_edge_slow(tmp_path, monkeypatch):
     """The default (edge) preset under Verilator: nf 32 points of C 128 int8 features, FL 16 (8 rows a
