@@ -15,10 +15,23 @@ and ``weight`` (27 x R x C int8) drawn from the seed. The jobs (``BenchPlan``):
   host adds the partial sums into the outputs (what ``sw_reference.pointacc.sparse_conv`` returns).
   The cache state carries over from offset to offset; DRAM answers after ``BENCH_DRAM_LATENCY``
   cycles.
+* with the feature kNN path (``feature_points`` > 0), DGCNN's EdgeConv neighbour search: ``ffeats``
+  (nf = min(32, feature_points) points x feature_dims random ``feature_bits``-bit features, drawn from the
+  seed; or ``--inputs``) lie in DRAM from row ``FEATURE_DRAM_BASE``, ceil(C / FL) rows a point; an MMU
+  gather streams them into the feature buffer (``map_fld_src`` = 1), then OP_KNNF ranks every point's
+  neighbours (k = min(20, W, nf)). Two such steps: ``fknn`` (the nf points) and ``fknn_tied`` (a map that
+  gathers each of the first points three times: duplicated features, ties to the lower index, cache hits).
+
+Order on one reset (``steps``): FPS, kNN, fknn, the kNN again (no reload: a mode switch back must give
+the first kNN's beats and cycles), ball query, downsample, the kernel maps, the convolution offsets,
+fknn_tied; then a reset and fknn again (its beats, cycles and MMU counters must equal the first fknn's;
+fknn_tied left some of its rows cached, so a reset that kept the cache would show).
+Without the feature path: the mapping jobs, then the offsets.
 
 Outputs (Report.outputs): fps, knn_idx, knn_d2, ball, down_coords, down_inverse, kmap_sub and
-kmap_str (one row (offset, in, out) per pair), conv (n x C int64). ``cycles`` is the sum over the
-jobs; ``extra['jobs']`` lists each job's measured and predicted cycles.
+kmap_str (one row (offset, in, out) per pair), conv (n x C int64); with the feature path fknn_idx,
+fknn_d2, fknn_tied_idx, fknn_tied_d2. ``cycles`` is the sum over the jobs; ``extra['jobs']`` lists each
+job's measured and predicted cycles (a feature kNN step: ``cycles.gather_knn_feature_cycles``).
 """
 from __future__ import annotations
 
@@ -38,8 +51,11 @@ from ..rtlbench import ENGINES, build_dir, check_run, check_waves, run_cached
 from .cache_model import CacheModel
 from .cloud import DATA_DIR, load_cloud
 from .config import PointAccConfig
-from .cycles import gather_gemm_cycles, job_cycles, mmu_cycles
+from .cycles import (feature_gather_entries, gather_gemm_cycles, gather_knn_feature_cycles, job_cycles,
+                     knn_feature_cycles, mmu_cycles)
 from .driver import Geometry, decode, expected, make_job, results_equal
+from .featdist import check_feature_job, feature_rows
+from .mapping import OP_KNNF
 from .matrix import pack_int8, unpack_y
 
 __all__ = ["ENGINES", "BENCH_FRAME", "BENCH_VOXEL_M", "BENCH_POINTS", "BENCH_DRAM_LATENCY", "make_case",
@@ -52,6 +68,9 @@ BENCH_DRAM_LATENCY = 8          # cycles from a DRAM read request to its first b
 BENCH_CENTRE_XY = (8.0, 0.0)    # seed 0: the crop around the return nearest 8 m ahead of the sensor
 BALL_RADIUS = 3                 # voxels
 CONV_KERNEL = 3
+BENCH_FEATURE_POINTS = 32       # points of the feature kNN (at most feature_points)
+BENCH_FEATURE_K = 20            # DGCNN's k (at most the sorter width and the points)
+FEATURE_DRAM_BASE = 1 << 20     # DRAM row of the feature kNN's first feature row (past the conv's rows)
 
 
 # ------------------------------------------------------------------------------------------ case
@@ -59,8 +78,20 @@ def bench_points(cfg: PointAccConfig) -> int:
     return min(BENCH_POINTS, cfg.point_buffer)
 
 
+def bench_feature_points(cfg: PointAccConfig) -> int:
+    return min(BENCH_FEATURE_POINTS, cfg.feature_points)
+
+
+def bench_ffeats(cfg: PointAccConfig, seed: int = 0) -> np.ndarray:
+    """The feature kNN's features (nf, feature_dims) int64, uniform over the feature_bits range (own stream)."""
+    rng = np.random.default_rng([seed, 7])
+    lo, hi = -(1 << (cfg.feature_bits - 1)), (1 << (cfg.feature_bits - 1)) - 1
+    return rng.integers(lo, hi + 1, (bench_feature_points(cfg), cfg.feature_dims)).astype(np.int64)
+
+
 def make_case(cfg: PointAccConfig, seed: int = 0) -> dict[str, np.ndarray]:
-    """The default inputs: points (n, 3) int64, feats (n, R) int8, weight (27, R, C) int8."""
+    """The default inputs: points (n, 3) int64, feats (n, R) int8, weight (27, R, C) int8; with the feature
+    kNN path ffeats (nf, feature_dims) int64."""
     n = bench_points(cfg)
     xyz = load_cloud(DATA_DIR / BENCH_FRAME).astype(np.float64)
     rng = np.random.default_rng(seed)
@@ -75,7 +106,10 @@ def make_case(cfg: PointAccConfig, seed: int = 0) -> dict[str, np.ndarray]:
     points = points - (points.min(axis=0) + points.max(axis=0)) // 2      # centred on the crop's box
     feats = rng.integers(-128, 128, (len(points), cfg.mxu_rows)).astype(np.int8)
     weight = rng.integers(-128, 128, (CONV_KERNEL ** 3, cfg.mxu_rows, cfg.mxu_cols)).astype(np.int8)
-    return {"points": points, "feats": feats, "weight": weight}
+    case = {"points": points, "feats": feats, "weight": weight}
+    if cfg.feature_points:
+        case["ffeats"] = bench_ffeats(cfg, seed)
+    return case
 
 
 def input_tensors(cfg: PointAccConfig) -> dict:
@@ -85,17 +119,26 @@ def input_tensors(cfg: PointAccConfig) -> dict:
             "feats": {"shape": [n, cfg.mxu_rows], "dtype": "int8", "bits": 8, "role": "input",
                       "what": "int8 features, one MMU row per point"},
             "weight": {"shape": [CONV_KERNEL ** 3, cfg.mxu_rows, cfg.mxu_cols], "dtype": "int8", "bits": 8,
-                       "role": "input", "what": "sparse-conv weights in sw_reference.pointacc offset order"}}
+                       "role": "input", "what": "sparse-conv weights in sw_reference.pointacc offset order"},
+            **({"ffeats": {"shape": [bench_feature_points(cfg), cfg.feature_dims], "dtype": f"int{cfg.feature_bits}",
+                           "bits": cfg.feature_bits, "role": "input", "optional": True,
+                           "what": "feature kNN features (DGCNN EdgeConv), gathered from DRAM by the MMU; "
+                                   "default: drawn from the seed"}} if cfg.feature_points else {})}
 
 
-def _check_inputs(cfg: PointAccConfig, inputs: dict) -> dict[str, np.ndarray]:
+def _check_inputs(cfg: PointAccConfig, inputs: dict, seed: int = 0) -> dict[str, np.ndarray]:
     out = {}
     for name, t in input_tensors(cfg).items():
         if name not in inputs:
+            if t.get("optional"):
+                out[name] = bench_ffeats(cfg, seed)
+                continue
             raise LegoError(f"--inputs: tensor '{name}' missing (needs: points, feats, weight)")
         a = np.asarray(inputs[name])
         if list(a.shape) != t["shape"]:
             raise LegoError(f"--inputs: tensor '{name}' has shape {list(a.shape)}, expected {t['shape']}")
+        if name == "ffeats" and not np.issubdtype(a.dtype, np.integer):
+            raise LegoError(f"--inputs: tensor 'ffeats' must be integer, got {a.dtype}")
         out[name] = a.astype(np.int8 if t["dtype"] == "int8" else np.int64)
     return out
 
@@ -110,16 +153,40 @@ class BenchPlan:
     expected: dict = field(default_factory=dict)   # output name -> array
     map_cycles: list = field(default_factory=list)
     conv: list = field(default_factory=list)       # per offset with pairs: {offset, rows, outs, cycles...}
+    feat: list = field(default_factory=list)       # feature kNN steps: {name, entries, job, cycles, ...}
+    steps: list = field(default_factory=list)      # run order: ("map", i), ("feat", i), ("conv", i), ("reset",)
     mxu_latency: int = 0
 
     @property
     def cycles(self) -> int:
-        return sum(self.map_cycles) + sum(o["cycles"] for o in self.conv)
+        return sum(self.map_cycles) + sum(o["cycles"] for o in self.conv) + sum(f["cycles"] for f in self.feat)
 
 
 def _pairs_table(pairs) -> np.ndarray:
     rows = [np.column_stack([np.full(len(p), o, dtype=np.int64), p]) for o, p in enumerate(pairs) if len(p)]
     return np.concatenate(rows).astype(np.int64) if rows else np.zeros((0, 3), dtype=np.int64)
+
+
+def tied_sources(n: int) -> np.ndarray:
+    """The tied feature kNN's map: buffer point p holds the features of point p mod ceil(n/3), each of those
+    points three times (the last maybe fewer), copies ceil(n/3) indices apart."""
+    return np.arange(n, dtype=np.int64) % max(1, -(-n // 3))
+
+
+def _feature_step(cfg: PointAccConfig, geo: Geometry, cache: CacheModel, name: str, ffeats, src, k: int,
+                  dram_latency: int) -> dict:
+    """One feature kNN step: the MMU gather of the buffer rows (points ffeats[src]), then OP_KNNF querying
+    every point; the golden result and the exact cycles (the cache model carries its state)."""
+    f, q = check_feature_job(geo, np.asarray(ffeats)[src], range(len(src)), k)
+    n = len(f)
+    entries = feature_gather_entries(n, geo.feature_dims, geo.feature_lanes, src, FEATURE_DRAM_BASE)
+    mc = mmu_cycles(cache, "gather", [r for r, _ in entries], dram_latency, cfg.mmu_mshrs, cfg.mmu_queue)
+    knnf = knn_feature_cycles(geo, n, len(q), k, geo.feature_dims, geo.feature_lanes)
+    idx, d2 = ref.knn(f, f[q], k)
+    return {"name": name, "n": n, "k": k, "queries": q, "entries": entries, "feats": f,
+            "ports": {"op": OP_KNNF, "n": n, "m": len(q), "k": k, "r2": 0, "shift": 0, "ksize": 0, "tstride": 0},
+            "mmu_cycles": mc["cycles"], "hits": mc["hits"], "misses": mc["misses"], "knnf_cycles": knnf,
+            "cycles": gather_knn_feature_cycles(mc["cycles"], knnf), "idx": idx, "d2": d2}
 
 
 def plan(cfg: PointAccConfig, case: dict, mxu_latency: int, dram_latency: int = BENCH_DRAM_LATENCY) -> BenchPlan:
@@ -145,6 +212,9 @@ def plan(cfg: PointAccConfig, case: dict, mxu_latency: int, dram_latency: int = 
              ("downsample", make_job(geo, "downsample", p, stride=2), None),
              ("kernel_map_submanifold", make_job(geo, "kernel_map_submanifold", p, kernel_size=CONV_KERNEL), None),
              ("kernel_map_strided", make_job(geo, "kernel_map_strided", p, kernel_size=2, stride=2), None)]
+    fpath = bool(geo.feature_points)
+    if fpath:                                   # the kNN again after the feature kNN steps (a mode switch back)
+        specs.append(("knn_again", specs[1][1], q))
     for name, job, qs in specs:
         bp.jobs.append((name, job, p, qs))
         bp.map_cycles.append(job_cycles(geo, job, p, qs))
@@ -158,6 +228,11 @@ def plan(cfg: PointAccConfig, case: dict, mxu_latency: int, dram_latency: int = 
     km = ref.submanifold_kernel_map(p, CONV_KERNEL)
     bp.expected["conv"] = ref.sparse_conv(feats, weight, km, n)
     cache = CacheModel(cfg.cache_sets, cfg.cache_ways, cfg.cache_block_rows)
+    if fpath:                                   # the first feature kNN, before the offsets (the cache state carries)
+        ff = np.asarray(case["ffeats"], dtype=np.int64)
+        nf = len(ff)
+        kf = min(BENCH_FEATURE_K, geo.sorter_width, nf)
+        bp.feat.append(_feature_step(cfg, geo, cache, "fknn", ff, np.arange(nf), kf, dram_latency))
     R = cfg.mxu_rows
     for o, pr in enumerate(km.pairs):
         if not len(pr):
@@ -166,6 +241,22 @@ def plan(cfg: PointAccConfig, case: dict, mxu_latency: int, dram_latency: int = 
         bp.conv.append({"offset": o, "rows": pr[:, 0].tolist(), "outs": pr[:, 1].tolist(),
                         "mmu_cycles": mc["cycles"], "hits": mc["hits"], "misses": mc["misses"],
                         "cycles": gather_gemm_cycles(R, mc["cycles"], mxu_latency)})
+    nmap = len(bp.jobs)
+    if fpath:
+        # the tied feature kNN after the offsets: its rows (the first points' features) stay cached, so the
+        # feature kNN after the reset would hit them if the reset left the cache valid
+        nt = nf - nf // 4
+        bp.feat.append(_feature_step(cfg, geo, cache, "fknn_tied", ff, tied_sources(nt), min(geo.sorter_width, nt),
+                                     dram_latency))
+        cold = CacheModel(cfg.cache_sets, cfg.cache_ways, cfg.cache_block_rows)     # after the reset
+        bp.feat.append(_feature_step(cfg, geo, cold, "fknn_rerun", ff, np.arange(nf), kf, dram_latency))
+        bp.expected.update({"fknn_idx": bp.feat[0]["idx"], "fknn_d2": bp.feat[0]["d2"],
+                            "fknn_tied_idx": bp.feat[1]["idx"], "fknn_tied_d2": bp.feat[1]["d2"]})
+        bp.steps = ([("map", 0), ("map", 1), ("feat", 0), ("map", nmap - 1)]
+                    + [("map", i) for i in range(2, nmap - 1)] + [("conv", i) for i in range(len(bp.conv))]
+                    + [("feat", 1), ("reset",), ("feat", 2)])
+    else:
+        bp.steps = [("map", i) for i in range(nmap)] + [("conv", i) for i in range(len(bp.conv))]
     return bp
 
 
@@ -179,8 +270,17 @@ def stimulus(bp: BenchPlan, dram_latency: int) -> dict:
     feats, weight = np.asarray(bp.case["feats"]), np.asarray(bp.case["weight"])
     conv = [{"offset": c["offset"], "weights": [pack_int8(weight[c["offset"], r]) for r in range(cfg.mxu_rows)],
              "entries": [[int(r), int(o) & 0xFFFF] for r, o in zip(c["rows"], c["outs"])]} for c in bp.conv]
-    longest = max(bp.map_cycles + [c["cycles"] for c in bp.conv] + [0])
-    return {"map_jobs": jobs, "conv": conv, "dram": {str(i): pack_int8(f) for i, f in enumerate(feats)},
+    longest = max(bp.map_cycles + [c["cycles"] for c in bp.conv] + [f["cycles"] for f in bp.feat] + [0])
+    dram = {str(i): pack_int8(f) for i, f in enumerate(feats)}
+    feat = []
+    if bp.feat:
+        ff = np.asarray(bp.case["ffeats"], dtype=np.int64)
+        for a, w in enumerate(feature_rows(ff, cfg.feature_bits, cfg.feature_lanes)):
+            dram[str(FEATURE_DRAM_BASE + a)] = w
+        feat = [{"name": f["name"], "entries": [[int(r), int(t)] for r, t in f["entries"]],
+                 "job": {"points": None, "ports": f["ports"], "queries": [int(x) for x in f["queries"]]}}
+                for f in bp.feat]
+    return {"map_jobs": jobs, "conv": conv, "feat": feat, "steps": [list(s) for s in bp.steps], "dram": dram,
             "dram_latency": dram_latency, "block_rows": cfg.cache_block_rows, "mxu_rows": cfg.mxu_rows,
             "max_cycles_per_job": longest + 200}
 
@@ -200,6 +300,12 @@ def output_tensors(cfg: PointAccConfig, bp: BenchPlan | None = None) -> dict:
          "kmap_str": dict(idx, what="strided K=2 s=2 map: rows (offset, in, out)"),
          "conv": {"dtype": "int64", "bits": 64, "role": "output",
                   "what": "sparse_conv(feats, weight, submanifold K=3 map) accumulators"}}
+    if cfg.feature_points:
+        fd = {"dtype": "int64", "bits": 64, "role": "output"}
+        t.update({"fknn_idx": dict(idx, what="feature kNN (OP_KNNF after an MMU gather) indices, (d2, index) order"),
+                  "fknn_d2": dict(fd, what="feature kNN squared feature distances"),
+                  "fknn_tied_idx": dict(idx, what="feature kNN on duplicated features (ties to the lower index)"),
+                  "fknn_tied_d2": dict(fd, what="its squared feature distances")})
     if bp is not None:
         for k, v in bp.expected.items():
             t[k]["shape"] = list(np.asarray(v).shape)
@@ -222,8 +328,11 @@ def run_rtl(design_dir: Path, engine: str, stim: dict, waves: Path | None = None
         return json.loads(rp.read_text()) if rp.is_file() else None
 
 
-def _measured_outputs(bp: BenchPlan, got: dict) -> tuple[dict, list[str]]:
-    """Decode the RTL's beats into the outputs; the problems found (beats after done, tags)."""
+def _measured_outputs(bp: BenchPlan, got: dict, extra_out: dict | None = None) -> tuple[dict, list[str]]:
+    """Decode the RTL's beats into the outputs; the problems found (beats after done, tags). With the
+    feature path, ``extra_out['reruns']``: what the kNN after the feature kNN and the feature kNN after
+    the reset returned (indices, distances, measured cycles; they must equal the first passes)."""
+    extra_out = {} if extra_out is None else extra_out
     cfg, geo = bp.cfg, bp.geo
     bad = []
     res = {}
@@ -248,6 +357,37 @@ def _measured_outputs(bp: BenchPlan, got: dict) -> tuple[dict, list[str]]:
         for o, word in zip(c["outs"], rec["y"]):
             acc[o] += np.array(unpack_y(word, cfg.mxu_cols, cfg.mxu_acc_bits), dtype=np.int64)
     outs["conv"] = acc
+    if bp.feat:
+        fres = []
+        for f, rec in zip(bp.feat, got["feat"]):
+            beats = np.array([b[:2] for b in rec["beats"]], dtype=np.int64).reshape(-1, 2)
+            if len(beats) != len(f["queries"]) * f["k"]:
+                bad.append(f"{f['name']}: {len(beats)} result beats, expected {len(f['queries']) * f['k']}")
+                beats = np.zeros((len(f["queries"]) * f["k"], 2), dtype=np.int64)
+            if rec["stray"]:
+                bad.append(f"{f['name']}: beats after done")
+            if rec["tags"] != [t for _, t in f["entries"]]:
+                bad.append(f"{f['name']}: {len(rec['tags'])} feature-buffer writes, not the map's rows in order")
+            sh = (len(f["queries"]), f["k"])
+            fres.append((beats[:, 0].reshape(sh), beats[:, 1].reshape(sh)))
+        outs.update({"fknn_idx": fres[0][0], "fknn_d2": fres[0][1], "fknn_tied_idx": fres[1][0],
+                     "fknn_tied_d2": fres[1][1]})
+        extra_out["reruns"] = {
+            "fknn_rerun": {"idx": fres[2][0].tolist(), "d2": fres[2][1].tolist(), "cycles": got["feat"][2]["measured"],
+                           "hits": got["feat"][2]["hits"], "misses": got["feat"][2]["misses"]},
+            "fknn": {"cycles": got["feat"][0]["measured"], "hits": got["feat"][0]["hits"],
+                     "misses": got["feat"][0]["misses"]}}
+        a, b = got["feat"][0], got["feat"][2]
+        if not (results_equal(fres[2], fres[0]) and
+                [b[x] for x in ("measured", "mmu_cycles_port", "hits", "misses")] ==
+                [a[x] for x in ("measured", "mmu_cycles_port", "hits", "misses")]):
+            bad.append("fknn after a reset: outputs, cycles or MMU counters differ from the first pass")
+        names = [nm for nm, *_ in bp.jobs]
+        i, j = names.index("knn"), names.index("knn_again")
+        extra_out["reruns"]["knn_again"] = {"idx": res["knn_again"][0].tolist(), "d2": res["knn_again"][1].tolist(),
+                                            "cycles": got["map"][j]["measured"]}
+        if not (results_equal(res["knn_again"], res["knn"]) and got["map"][j]["measured"] == got["map"][i]["measured"]):
+            bad.append("knn after the feature kNN: outputs or cycles differ from the first kNN")
     return outs, bad
 
 
@@ -264,7 +404,8 @@ def _compare(expected: dict, got: dict) -> tuple[bool, float]:
 
 
 def _job_names(bp: BenchPlan) -> list[str]:
-    return [name for name, *_ in bp.jobs] + [f"conv_offset_{c['offset']}" for c in bp.conv]
+    return ([name for name, *_ in bp.jobs] + [f"conv_offset_{c['offset']}" for c in bp.conv]
+            + [f["name"] for f in bp.feat])
 
 
 def run_design(design_dir: Path, engine: str, inputs: dict | None = None, seed: int = 0,
@@ -278,33 +419,43 @@ def run_design(design_dir: Path, engine: str, inputs: dict | None = None, seed: 
     cfg = PointAccConfig.from_yaml(design_dir / "config.yaml")
     man = json.loads((design_dir / "manifest.json").read_text())
     lat = int(man["datapaths"]["mxu"]["latency"])
-    case = _check_inputs(cfg, inputs) if inputs is not None else make_case(cfg, seed)
+    case = _check_inputs(cfg, inputs, seed) if inputs is not None else make_case(cfg, seed)
     bp = plan(cfg, case, lat, dram_latency)
     names = _job_names(bp)
-    pred = bp.map_cycles + [c["cycles"] for c in bp.conv]
+    pred = bp.map_cycles + [c["cycles"] for c in bp.conv] + [f["cycles"] for f in bp.feat]
+    gathers = bp.conv + bp.feat
     extra = {"cycles_predicted": bp.cycles, "dram_latency": dram_latency, "seed": seed,
              "inputs": "given" if inputs is not None else f"{BENCH_FRAME} crop, {len(case['points'])} voxels of "
                                                           f"{BENCH_VOXEL_M} m",
              "mxu_latency": lat,
-             "mmu": {"hits": sum(c["hits"] for c in bp.conv), "misses": sum(c["misses"] for c in bp.conv)}}
+             "mmu": {"hits": sum(c["hits"] for c in gathers), "misses": sum(c["misses"] for c in gathers)}}
     if engine == "cycle":
         extra["jobs"] = [{"job": nm, "cycles": p, "cycles_predicted": p} for nm, p in zip(names, pred)]
         return Report(engine="cycle", cycles=bp.cycles, outputs=dict(bp.expected), match=True, max_abs_err=0.0,
                       sim_seconds=time.perf_counter() - t0, extra=extra)
     got = run_rtl(design_dir, engine, stimulus(bp, dram_latency), waves)
-    if got is None or len(got.get("map", [])) != len(bp.jobs) or len(got.get("conv", [])) != len(bp.conv):
+    if (got is None or len(got.get("map", [])) != len(bp.jobs) or len(got.get("conv", [])) != len(bp.conv)
+            or len(got.get("feat", [])) != len(bp.feat)):
         return Report(engine=engine, cycles=-1, match=False, sim_seconds=time.perf_counter() - t0,
                       extra=extra | {"error": f"the {engine} bench measured nothing (a hang or a failed build)"})
-    outs, bad = _measured_outputs(bp, got)
+    outs, bad = _measured_outputs(bp, got, extra)
     ok, err = _compare(bp.expected, outs)
-    measured = [r["measured"] for r in got["map"]] + [r["measured"] for r in got["conv"]]
-    ports = [r["cycles_port"] for r in got["map"]] + [r["mmu_cycles_port"] for r in got["conv"]]
-    pred_ports = bp.map_cycles + [c["mmu_cycles"] for c in bp.conv]
+    gf = got.get("feat", [])
+    measured = ([r["measured"] for r in got["map"]] + [r["measured"] for r in got["conv"]]
+                + [r["measured"] for r in gf])
+    # the cycles port: the mapping unit's for a mapping job, the MMU's for an offset; a feature kNN step
+    # checks both (MMU gather, then OP_KNNF)
+    ports = ([r["cycles_port"] for r in got["map"]] + [r["mmu_cycles_port"] for r in got["conv"]]
+             + [(r["mmu_cycles_port"], r["cycles_port"]) for r in gf])
+    pred_ports = (bp.map_cycles + [c["mmu_cycles"] for c in bp.conv]
+                  + [(f["mmu_cycles"], f["knnf_cycles"]) for f in bp.feat])
     extra["jobs"] = [{"job": nm, "cycles": m_, "cycles_predicted": p, "cycles_port": cp,
                       "cycles_port_predicted": pp}
                      for nm, m_, p, cp, pp in zip(names, measured, pred, ports, pred_ports)]
-    extra["mmu_measured"] = {"hits": sum(r["hits"] for r in got["conv"]),
-                             "misses": sum(r["misses"] for r in got["conv"])}
+    extra["mmu_measured"] = {"hits": sum(r["hits"] for r in got["conv"] + gf),
+                             "misses": sum(r["misses"] for r in got["conv"] + gf)}
+    if measured != pred and sum(measured) != sum(pred):
+        bad.append("per-job cycles differ from the cycle model")
     if ports != pred_ports:
         bad.append("a unit's cycles port differs from the cycle model")
     if measured != pred and sum(measured) == sum(pred):
@@ -320,6 +471,7 @@ def run_design(design_dir: Path, engine: str, inputs: dict | None = None, seed: 
 def bench_prediction(cfg: PointAccConfig, mxu_latency: int) -> tuple[dict, BenchPlan]:
     """What ``lego sim DIR`` counts on the default case (report.json ``cycles``)."""
     bp = plan(cfg, make_case(cfg, 0), mxu_latency)
-    return ({"predicted": bp.cycles, "jobs": dict(zip(_job_names(bp), bp.map_cycles + [c["cycles"] for c in bp.conv])),
+    cyc = bp.map_cycles + [c["cycles"] for c in bp.conv] + [f["cycles"] for f in bp.feat]
+    return ({"predicted": bp.cycles, "jobs": dict(zip(_job_names(bp), cyc, strict=True)),
              "inputs": f"{BENCH_FRAME} crop, {len(bp.case['points'])} voxels of {BENCH_VOXEL_M} m",
              "seed": 0, "dram_latency": BENCH_DRAM_LATENCY}, bp)

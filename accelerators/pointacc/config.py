@@ -144,6 +144,16 @@ class PointAccConfig(Config):
         need(self, 2 <= self.mxu_cols <= 256, "mxu_cols", "must be in 2..256")
         need(self, self.feature_row_bytes == self.mxu_rows, "feature_row_bytes",
              f"must equal mxu_rows = {self.mxu_rows} (one gathered row is one matrix-unit input vector)")
+        # pointacc_top fills the feature buffer by MMU gathers (map_fld_src = 1): one gathered row per
+        # feature-buffer row, its tag the buffer row (the MMU's 16-bit m_tag)
+        fbits = self.feature_lanes * self.feature_bits
+        need(self, self.feature_points == 0 or fbits <= 8 * self.feature_row_bytes, "feature_lanes",
+             f"feature_lanes * feature_bits = {fbits} bits exceed one gathered MMU row of 8 * feature_row_bytes = "
+             f"{8 * self.feature_row_bytes} bits (the feature buffer is filled by MMU gathers)")
+        frows = self.feature_points * -(-self.feature_dims // self.feature_lanes)
+        need(self, frows <= 1 << 16, "feature_points",
+             f"{frows} feature-buffer rows (feature_points * ceil(feature_dims / feature_lanes)) exceed the "
+             "MMU's 16-bit gather tag (65536 rows)")
         need(self, _pow2(self.cache_block_rows), "cache_block_rows", "must be a power of two")
         need(self, self.cache_ways >= 1, "cache_ways", "must be positive")
         unit = self.feature_row_bytes * self.cache_block_rows * self.cache_ways

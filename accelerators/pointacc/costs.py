@@ -12,11 +12,11 @@ from lego.errors import LegoError
 from simulator import energy as E
 from sw_reference import pointacc as ref
 
-from .cache_model import ReadStreamCache
+from .cache_model import CacheModel, ReadStreamCache
 from .dram import CLEAN_MISS, nb_stream_cycles
 from .config import PointAccConfig
-from .cycles import (ball_query_cycles, downsample_cycles, fps_cycles, kernel_map_cycles, knn_cycles,
-                     knn_feature_cycles, knn_passes, mxu_cycles)
+from .cycles import (ball_query_cycles, downsample_cycles, fps_cycles, gather_knn_feature_cycles, kernel_map_cycles,
+                     knn_cycles, knn_feature_cycles, knn_passes, mmu_cycles, mxu_cycles)
 from .driver import Geometry
 
 __all__ = ["Costs", "x_tiles", "x_tile_slices", "LAYER_COLUMNS", "DRAM_PARTS", "ENERGY_PARTS", "COORD_BYTES",
@@ -211,9 +211,17 @@ class Costs:
         return ref.knn(points, points, k)[0]
 
     def knn_feature(self, n: int, c: int, k: int) -> None:
-        """kNN in feature space on the mapping unit's feature-distance stage (OP_KNNF): the exact cycles of
-        ``knn_feature_cycles`` (checked against the RTL; k > sorter_width: ceil(k / W) passes per query,
-        each recomputing the distances)."""
+        """kNN in feature space as pointacc_top runs it: an MMU gather of the points' feature rows into the
+        feature buffer (``map_fld_src`` = 1), then OP_KNNF (``knn_feature_cycles``, exact; k > sorter_width
+        in ceil(k / W) passes per query, each recomputing the distances; checked against the RTL), composed as
+        ``gather_knn_feature_cycles`` (gather + kNN + 4, checked against the generated top under Icarus and
+        Verilator). The unit walks CH = ceil(feature_dims / FL) rows a point
+        whatever C is: point p's rows are its ceil(C / FL) feature rows (DRAM rows p*ceil(C/FL) + j of the
+        layer's input) and, for C < feature_dims, one shared all-zero DRAM row for each padding chunk. The
+        gather goes through a cold cache (``cycles.mmu_cycles`` on ``CacheModel``, the bench's exact model) or,
+        with ``--no-cache``, one one-row DRAM read a row as in ``gather``. The whole step is serial (the kNN
+        needs the full buffer, the grouping gather needs the kNN), so its cycles go to ``map_cycles``; the
+        gather's hits, misses, DRAM bytes and cache energy are the layer's."""
         g, cfg = self.geo, self.cfg
         if k > n:
             raise LegoError(f"k: {k} > n = {n} points")
@@ -228,22 +236,42 @@ class Costs:
         if c > cfg.feature_dims:
             raise LegoError(f"feature_dims: feature kNN on C = {c} channels; the feature buffer holds "
                             f"{cfg.feature_dims} (raise feature_dims)")
+        fl, lat, br = cfg.feature_lanes, cfg.dram_latency_cycles, cfg.cache_block_rows
         kb = knn_passes(g, k)
-        cyc = knn_feature_cycles(g, n, n, k, c, cfg.feature_lanes)
+        knnf = knn_feature_cycles(g, n, n, k, cfg.feature_dims, fl)
         if kb > 1:
             self.note(f"kNN k={k} > sorter_width={g.sorter_width}: {kb} passes per query (RTL)")
-        rows = n * _cdiv(c, cfg.feature_lanes)
-        self.rec["map_cycles"] += cyc + rows       # + the feature rows, loaded one per cycle (fld_*)
+        ch, chc = _cdiv(cfg.feature_dims, fl), _cdiv(c, fl)
+        zero = _cdiv(n * chc, br) * br                  # the all-zero row, in its own block after the features
+        rows = [p * chc + j if j < chc else zero for p in range(n) for j in range(ch)]
+        nrows = len(rows)
+        if self.cache:
+            mc = mmu_cycles(CacheModel(cfg.cache_sets, cfg.cache_ways, br), "gather", rows, lat, cfg.mmu_mshrs,
+                            cfg.mmu_queue)
+            gcyc, h, m = mc["cycles"], mc["hits"], mc["misses"]
+            self.rec["cache_hits"] += h
+            self.rec["cache_misses"] += m
+            self.rec["energy_pj_cache"] += (nrows + m * br) * self.e_cache_row
+            self.dram("features_in", m * br * cfg.feature_row_bytes)
+        else:
+            if cfg.mmu_mshrs > 1:
+                gcyc = nb_stream_cycles(np.full(nrows, CLEAN_MISS, dtype=np.int8), np.zeros(nrows, dtype=np.int32),
+                                        np.zeros(1, dtype=np.int64), lat, 1, cfg.mmu_mshrs, cfg.mmu_queue)
+            else:
+                gcyc = 1 + nrows * (lat + 3)
+            self.dram("features_in", nrows * cfg.feature_row_bytes)
+        self.rec["gathers"] += nrows
+        cyc = gather_knn_feature_cycles(gcyc, knnf)
+        self.rec["map_cycles"] += cyc
         self.rec["map_jobs"] += 1
-        self.dram("features_in", n * c * cfg.feature_bits // 8)
         self.rec["macs"] += n * n * c
-        self.map_feat_cycles += cyc + rows
-        # per query and pass: n*c square-adds, n*CH row-pair reads, ceil(n/W) sorter blocks; + the row loads
-        self.map_extra_pj += (kb * (n * n * c * self.e_feat_mac + n * rows * self.e_feat_row)
-                              + n * _cdiv(n, g.sorter_width) * kb * self.e_sort_block + rows * self.e_feat_row / 2)
+        self.map_feat_cycles += cyc
+        # per query and pass: n*c square-adds, n*CH row-pair reads, ceil(n/W) sorter blocks; + the rows written
+        self.map_extra_pj += (kb * (n * n * c * self.e_feat_mac + n * nrows * self.e_feat_row)
+                              + n * _cdiv(n, g.sorter_width) * kb * self.e_sort_block + nrows * self.e_feat_row / 2)
         self.dram("maps", 2 * n * k * NEIGHBOR_BYTES)
-        self.note(f"feature-space kNN (C={c}, k={k}) on the feature-distance stage (OP_KNNF, "
-                  f"{cfg.feature_lanes} lanes)")
+        self.note(f"feature-space kNN (C={c}, k={k}) on the feature-distance stage (OP_KNNF, {fl} lanes, "
+                  f"{ch} rows a point), its {nrows} feature rows gathered by the MMU ({gcyc} cycles)")
 
     def voxelize(self, fine: np.ndarray, stride: int) -> tuple[np.ndarray, int]:
         """Downsampling of the fine-grid points by ``stride`` (the unit's OP_DOWN) in x-slab tiles (one voxel

@@ -40,6 +40,14 @@ The matrix unit (``accelerators.pointacc.matrix.MatrixUnit``, latency LAT from i
     gather_gemm_cycles(R, mmu, LAT)                R + mmu + LAT + 2   (the tile, then an MMU gather of
                                                    ``mmu`` cycles streamed into the unit, mxu_src = 1)
 both counted from the first weight-row cycle to the cycle of the last ``out_valid``, inclusive.
+
+The feature kNN of ``pointacc_top`` (its feature buffer filled by an MMU gather, ``map_fld_src`` = 1):
+    feature_gather_entries(n, dims, lanes, src, base)
+                                                   the gather's map: (DRAM row, buffer row) per buffer row
+    gather_knn_feature_cycles(mmu, knnf)           mmu + knnf + 4   (the gather of ``mmu`` cycles, then
+                                                   OP_KNNF of ``knnf`` cycles started the cycle after the
+                                                   MMU's done; from the gather's start cycle to the cycle
+                                                   of the kNN's done, inclusive)
 """
 from __future__ import annotations
 
@@ -52,7 +60,7 @@ from .driver import Geometry, Job
 
 __all__ = ["fps_cycles", "knn_cycles", "knn_passes", "knn_feature_cycles", "ball_query_cycles", "sort_cycles", "downsample_cycles",
            "kernel_map_cycles", "kernel_map_breakdown", "job_cycles", "merge_steps_reference", "mmu_cycles",
-           "mxu_cycles", "gather_gemm_cycles"]
+           "mxu_cycles", "gather_gemm_cycles", "feature_gather_entries", "gather_knn_feature_cycles"]
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -265,3 +273,22 @@ def gather_gemm_cycles(rows: int, mmu: int, latency: int) -> int:
     the matrix unit: the last gathered row leaves the MMU with ``done``; its result ``latency`` cycles
     later. Counted as ``mxu_cycles``."""
     return rows + mmu + latency + 2
+
+
+# ------------------------------------------------------------------------------ feature kNN in the top
+def feature_gather_entries(n: int, dims: int, lanes: int, src=None, base: int = 0) -> list[tuple[int, int]]:
+    """The MMU gather that fills the feature buffer for an OP_KNNF on ``n`` points: per buffer row, in
+    buffer order (point p, chunk j = row p*CH + j, CH = ceil(dims / lanes)), the entry (DRAM row, tag):
+    DRAM row ``base + src[p]*CH + j`` (features of point src[p], laid out CH rows a point from ``base``;
+    ``src`` defaults to the identity), tag = the buffer row."""
+    ch = _cdiv(dims, lanes)
+    src = range(n) if src is None else [int(s) for s in src]
+    return [(base + s * ch + j, p * ch + j) for p, s in enumerate(src) for j in range(ch)]
+
+
+def gather_knn_feature_cycles(mmu: int, knnf: int) -> int:
+    """A feature kNN on pointacc_top: an MMU gather of ``mmu`` cycles (``mmu_cycles``; start in cycle s, the
+    last row written into the feature buffer with ``done`` in cycle s + mmu + 1), OP_KNNF started in the next
+    cycle (``knn_feature_cycles`` = ``knnf``: done in cycle s + mmu + 2 + knnf + 1). Cycles from s to the
+    kNN's done, inclusive: mmu + knnf + 4."""
+    return mmu + knnf + 4

@@ -34,6 +34,13 @@ HOST_PROTOCOL = {
            "(in_valid/x/tag from the host with mxu_src = 0, or the MMU's gather rows with mxu_src = 1); "
            "y/out_tag/out_valid exactly `latency` cycles after each input",
 }
+# with the feature kNN path (feature_points > 0) only
+HOST_PROTOCOL_FEATURE_KNN = (
+    "feature kNN (DGCNN): with the mapping unit idle set map_fld_src = 1 and run an MMU gather of one entry per "
+    "feature-buffer row (m_row = DRAM row of features j*FL..j*FL+FL-1 of the point, m_tag = buffer row p*CH+j); "
+    "each gathered row is written into the buffer; the cycle after the MMU's done set map_fld_src = 0 and start "
+    "OP_KNNF (7) with n, m queries (point indices on q_data), k; beats (index, distance) on map_out_* like the "
+    "xyz kNN's; from the gather's start to the kNN's done: cycles.gather_knn_feature_cycles")
 
 
 def datapath_report(unit) -> dict:
@@ -65,7 +72,8 @@ def build_files(cfg: PointAccConfig) -> Build:
         "modes": {},
         "units": {"mapping": "MappingUnit", "mmu": "MMU", "mxu": "MatrixUnit"},
         "datapaths": {"mxu": mxu},
-        "host_protocol": HOST_PROTOCOL,
+        "host_protocol": dict(HOST_PROTOCOL, **({"feature_knn": HOST_PROTOCOL_FEATURE_KNN} if cfg.feature_points
+                                                else {})),
         "geometry": {"lanes": cfg.distance_lanes, "sorter_width": cfg.sorter_width,
                      "sorter_latency": bp.geo.sorter_latency, "max_neighbors": cfg.max_neighbors,
                      "cache_sets": cfg.cache_sets, "cache_ways": cfg.cache_ways,

@@ -12,8 +12,12 @@ temporal layer fusion off (``--no-fusion``). What is exact and what is modeled:
   tiles' pairs for their own outputs is the full map (tested). FPS, ball query and kNN need the whole
   cloud on chip (a larger cloud is refused, naming ``point_buffer``).
 * **kNN with k > sorter_width** (xyz and feature space): the RTL's exact cycles, ceil(k / W) passes over
-  the points per query (``cycles.knn_cycles``, ``cycles.knn_feature_cycles``); kNN in feature space
-  (DGCNN) runs on the mapping unit's feature-distance stage (``OP_KNNF``), cycles exact.
+  the points per query (``cycles.knn_cycles``, ``cycles.knn_feature_cycles``).
+* **kNN in feature space** (DGCNN's EdgeConv 2-4): as pointacc_top runs it, exactly: an MMU
+  gather of the points' feature rows (ceil(feature_dims / FL) rows a point, C's own rows then a shared zero
+  row for the padding) into the feature buffer through a cold cache, then OP_KNNF
+  (``cycles.gather_knn_feature_cycles``: gather + ``knn_feature_cycles`` + 4, checked against the
+  generated top); one serial step, booked as mapping cycles (``costs.Costs.knn_feature``).
 * **gathers** (sparse-conv inputs, grouped PointNet++ features, DGCNN neighbours): every gathered
   feature row goes through the cache model (``cache_model.ReadStreamCache`` = ``CacheModel``'s policy,
   exact hits/misses), and the gather cycles are the RTL MMU's, exactly: non-blocking with

@@ -15,6 +15,18 @@ rst is synchronous):
   ``src`` (0: ``in_valid, x, tag`` from the host; 1: the MMU's ``out_valid, out_data, out_tag``: each
   gathered feature row is one input vector); results ``out_valid, y, out_tag``.
 
+* ``map_fld_src`` (only with the feature kNN path, ``feature_points`` > 0): 0: the feature buffer's row
+  writes come from the host (``map_fld_en, map_fld_addr, map_fld_data``); 1: from the MMU's gather stream
+  (``mmu_out_valid`` writes row ``mmu_out_tag`` with the low FL*FB bits of ``mmu_out_data``).
+
+A feature kNN (DGCNN's EdgeConv after the first layer) is: set ``map_fld_src`` = 1, run an MMU gather with
+one map entry per feature-buffer row (``m_row`` = the DRAM row holding features j*FL .. j*FL+FL-1 of the
+point, ``m_tag`` = the buffer row p*CH + j); the MMU's ``done`` comes with the last row written (MMU
+``cycles`` = G, start in cycle s, done in cycle s + G + 1); in the next cycle set ``map_fld_src`` = 0 and
+start ``OP_KNNF`` (``n`` points, ``m`` query indices, ``k``); its beats leave ``map_out_idx``/``map_out_val``
+like the xyz kNN's. From the gather's start cycle to the cycle of the kNN's ``done``:
+``cycles.gather_knn_feature_cycles`` = G + (OP_KNNF cycles) + 4.
+
 A sparse-convolution offset is: write the offset's weight tile (R cycles), set ``mxu_src`` = 1, run an
 MMU gather of the offset's input rows; the partial sums leave ``mxu_y`` in map order, ``latency`` cycles
 after each gathered row, tagged with the map entry's tag (the host adds them into the outputs).
@@ -45,6 +57,10 @@ class PointAccTop(Elaboratable):
         for prefix, comp in (("map", self.map), ("mmu", self.mmu)):
             for name, d, w in port_list(comp):
                 self.links.append((Signal(w, name=f"{prefix}_{name}"), getattr(comp, name), d[0]))
+        self.fld_src = None
+        if self.map.feat is not None:   # the feature kNN path: its buffer fills from MMU gathers
+            self.fld_src = Signal(name="map_fld_src")
+            self.links.append((self.fld_src, None, "i"))
         self.mxu_src = Signal(name="mxu_src")
         self.links.append((self.mxu_src, None, "i"))
         self.mxu_ports = {}
@@ -77,6 +93,12 @@ class PointAccTop(Elaboratable):
                 m.d.comb += sig.eq(Mux(self.mxu_src, self.mmu.out_data, top))
             elif sig is self.mxu.tag:
                 m.d.comb += sig.eq(Mux(self.mxu_src, self.mmu.out_tag, top))
+            elif self.fld_src is not None and sig is self.map.fld_en:
+                m.d.comb += sig.eq(Mux(self.fld_src, self.mmu.out_valid, top))
+            elif self.fld_src is not None and sig is self.map.fld_addr:
+                m.d.comb += sig.eq(Mux(self.fld_src, self.mmu.out_tag[:len(sig)], top))
+            elif self.fld_src is not None and sig is self.map.fld_data:
+                m.d.comb += sig.eq(Mux(self.fld_src, self.mmu.out_data[:len(sig)], top))
             elif d == "i":
                 m.d.comb += sig.eq(top)
             else:

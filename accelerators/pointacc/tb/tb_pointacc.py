@@ -14,6 +14,14 @@ sw_reference.pointacc and the cycle model. Two phases on one clock:
    model answers the MMU's block reads (rows of int8 features, fixed latency LAT: the beats of a read
    seen in cycle t arrive in cycles t+LAT .. t+LAT+B-1). The matrix unit's results (mxu_y, mxu_out_tag)
    are sampled every cycle until all have arrived (cycle d). Measured cycles = d - s + 1.
+3. Feature kNN steps (with the feature kNN path, DGCNN's EdgeConv): set map_fld_src = 1, start an MMU
+   gather (cycle s) of one map entry per feature-buffer row (m_row = DRAM row, m_tag = buffer row); every
+   gathered row (mmu_out_valid) is written into the feature buffer; at the MMU's done (cycle g, with the
+   last row), map_fld_src = 0 and, in cycle g + 1, an OP_KNNF job as in 1. (no point load). Measured
+   cycles = (g - s + 1) + (the OP_KNNF's measured cycles) + 2: from s to the kNN's done, inclusive.
+
+The stimulus's ``steps`` give the order (("map", i), ("conv", i), ("feat", i), ("reset",): rst high for
+three cycles, every input low); without ``steps``: the mapping jobs, then the offsets.
 
 Inputs are driven at the falling edge; the combinational answers of a cycle (m_ready, DRAM requests)
 are sampled in its ReadOnly phase.
@@ -162,15 +170,74 @@ async def conv_offset(dut, off, dram: Dram, rows_w: int, limit: int, clock: list
     return rec
 
 
-@cocotb.test()
-async def pointacc(dut):
-    with open(os.environ["PA_STIM"]) as fh:
-        stim = json.load(fh)
-    Clock(dut.clk, 10, unit="ns").start()
+async def feature_step(dut, step, dram: Dram, limit: int, clock: list):
+    """One feature kNN: the MMU gather into the feature buffer (map_fld_src = 1), then OP_KNNF."""
+    mmu = lambda n: _sig(dut, f"mmu_{n}")   # noqa: E731
+    rec = {"tags": []}
+    s_cycle = clock[0]
+    dut.map_fld_src.value = 1
+    entries = step["entries"]
+    mmu("start").value = 1
+    mmu("op").value = OP_GATHER
+    mmu("count").value = len(entries)
+    mmu("m_valid").value = 0
+    await FallingEdge(dut.clk)
+    clock[0] += 1
+    mmu("start").value = 0
+    i, mmu_done = 0, False
+    while True:
+        beat = dram.pending.pop(clock[0], None)
+        mmu("dram_resp_valid").value = 1 if beat is not None else 0
+        if beat is not None:
+            mmu("dram_resp_data").value = dram.mem.get(beat, 0)
+        if i < len(entries):
+            mmu("m_valid").value = 1
+            mmu("m_row").value, mmu("m_tag").value = entries[i]
+        else:
+            mmu("m_valid").value = 0
+        await ReadOnly()
+        ready = int(mmu("m_ready").value)
+        if int(mmu("out_valid").value):
+            rec["tags"].append(int(mmu("out_tag").value))
+        if int(mmu("dram_req_valid").value):
+            a = int(mmu("dram_req_addr").value)
+            assert not int(mmu("dram_req_write").value), "feature gather: a DRAM write"
+            for b in range(dram.br):
+                assert clock[0] + dram.lat + b not in dram.pending, "overlapping DRAM reads"
+                dram.pending[clock[0] + dram.lat + b] = a + b
+        if int(mmu("done").value):
+            mmu_done = True
+            rec["mmu_cycles_port"] = int(mmu("cycles").value)
+            for x in ("hits", "misses", "writebacks"):
+                rec[x] = int(mmu(x).value)
+        if mmu_done and len(rec["tags"]) >= len(entries):
+            break
+        if i < len(entries) and ready and not mmu_done:
+            i += 1
+        if clock[0] - s_cycle > limit:
+            raise AssertionError(f"feature gather {step['name']} timed out")
+        await FallingEdge(dut.clk)
+        clock[0] += 1
+    assert not dram.pending, "DRAM beats left after the gather"
+    span = clock[0] - s_cycle + 1
+    await FallingEdge(dut.clk)
+    clock[0] += 1
+    dut.map_fld_src.value = 0
+    mmu("m_valid").value = 0
+    mmu("dram_resp_valid").value = 0
+    knn = await mapping_job(dut, step["job"], limit)
+    rec.update(beats=knn["beats"], stray=knn["stray"], cycles_port=knn["cycles_port"], gather_span=span,
+               knnf_measured=knn["measured"], measured=span + knn["measured"] + 2)
+    return rec
+
+
+async def reset(dut):
+    """rst high for three rising edges with every input low; released at a falling edge."""
     for name in ("start", "ld_en", "q_valid", *MAP_PARAMS):
         _sig(dut, f"map_{name}").value = 0
-    if hasattr(dut, "map_fld_en"):                   # the feature kNN path's loads (not used by this bench)
+    if hasattr(dut, "map_fld_en"):                   # the feature kNN path: host loads off, buffer from the host
         dut.map_fld_en.value = 0
+        dut.map_fld_src.value = 0
     for name in ("start", "op", "count", "m_valid", "m_row", "m_tag", "m_data", "dram_resp_valid",
                  "dram_resp_data"):
         _sig(dut, f"mmu_{name}").value = 0
@@ -181,13 +248,30 @@ async def pointacc(dut):
         await RisingEdge(dut.clk)
     await FallingEdge(dut.clk)
     dut.rst.value = 0
-    out = {"map": [], "conv": []}
-    for job in stim["map_jobs"]:
-        out["map"].append(await mapping_job(dut, job, stim["max_cycles_per_job"]))
+
+
+@cocotb.test()
+async def pointacc(dut):
+    with open(os.environ["PA_STIM"]) as fh:
+        stim = json.load(fh)
+    Clock(dut.clk, 10, unit="ns").start()
+    await reset(dut)
+    out = {"map": [None] * len(stim["map_jobs"]), "conv": [None] * len(stim["conv"]),
+           "feat": [None] * len(stim.get("feat", []))}              # records by job index, whatever the order
     dram = Dram(stim["dram"], stim["dram_latency"], stim["block_rows"])
     clock = [0]
-    for off in stim["conv"]:
-        out["conv"].append(await conv_offset(dut, off, dram, stim["mxu_rows"], stim["max_cycles_per_job"], clock))
+    steps = stim.get("steps") or ([["map", i] for i in range(len(stim["map_jobs"]))]
+                                  + [["conv", i] for i in range(len(stim["conv"]))])
+    limit = stim["max_cycles_per_job"]
+    for step in steps:
+        if step[0] == "map":
+            out["map"][step[1]] = await mapping_job(dut, stim["map_jobs"][step[1]], limit)
+        elif step[0] == "conv":
+            out["conv"][step[1]] = await conv_offset(dut, stim["conv"][step[1]], dram, stim["mxu_rows"], limit, clock)
+        elif step[0] == "feat":
+            out["feat"][step[1]] = await feature_step(dut, stim["feat"][step[1]], dram, limit, clock)
+        else:
+            await reset(dut)
     out["dram_writes"] = dram.writes
     with open(os.environ["PA_RESULT"], "w") as fh:
         json.dump(out, fh)

@@ -23,6 +23,7 @@ from accelerators.pointacc.cache_model import CacheModel
 from accelerators.pointacc.cycles import fps_cycles, gather_gemm_cycles, mmu_cycles, mxu_cycles
 from accelerators.pointacc.dram import nb_gather_cycles
 from accelerators.pointacc.matrix import MatrixUnit, mxu_latency
+from accelerators.pointacc.top import PointAccTop
 from lego import registry
 from lego.cli import main
 from lego.toolchain import require
@@ -63,7 +64,11 @@ def test_directory(tiny_dir):
     assert {"clk", "rst", "map_start", "map_out_idx", "mmu_m_ready", "mmu_dram_req_addr", "mxu_src", "mxu_w_data",
             "mxu_y", "mxu_out_tag"} <= names
     assert man["array"] == [4, 4] and man["datapaths"]["mxu"]["latency"] == mxu_latency(4) == 3
-    assert {k for k, v in man["tensors"].items() if v["role"] == "input"} == {"points", "feats", "weight"}
+    assert {k for k, v in man["tensors"].items() if v["role"] == "input"} == {"points", "feats", "weight", "ffeats"}
+    assert man["tensors"]["ffeats"]["shape"] == [16, 8] and man["tensors"]["ffeats"]["optional"] is True
+    assert "map_fld_src" in names          # the feature buffer's source select (MMU gathers), only with the path
+    assert "map_fld_src = 1" in man["host_protocol"]["feature_knn"]
+    assert "map_fld_src" not in {p["name"] for p in PointAccTop(TINY.replace(feature_points=0)).port_doc()}
     assert PointAccConfig.from_yaml(tiny_dir / "config.yaml") == TINY
     rep = json.loads((tiny_dir / "report.json").read_text())
     assert rep["cycles"]["predicted"] == man["cycles_predicted"] == ACCELERATOR.cycles(TINY, 0)
@@ -97,7 +102,8 @@ def test_bench_plan_hand_values():
     mc = mmu_cycles(CacheModel(TINY.cache_sets, TINY.cache_ways, TINY.cache_block_rows), "gather", c0["rows"], 8)
     assert mc["cycles"] == blk["mmu_cycles"]
     assert c0["mmu_cycles"] == nb_gather_cycles(mc["kinds"], mc["dists"], 8, 2, 4, 8) < blk["mmu_cycles"]
-    assert bp.cycles == sum(bp.map_cycles) + sum(c["cycles"] for c in bp.conv)
+    assert bp.cycles == sum(bp.map_cycles) + sum(c["cycles"] for c in bp.conv) + sum(f["cycles"] for f in bp.feat)
+    assert [f["name"] for f in bp.feat] == ["fknn", "fknn_tied", "fknn_rerun"]     # the feature kNN steps
 
 
 def test_sim_cycle(capsys, tiny_dir):
@@ -106,7 +112,7 @@ def test_sim_cycle(capsys, tiny_dir):
     r = json.loads(out)
     assert r["match"] is True and r["cycles"] == r["cycles_predicted"] == ACCELERATOR.cycles(TINY, 0)
     assert set(r["outputs"]) == {"fps", "knn_idx", "knn_d2", "ball", "down_coords", "down_inverse", "kmap_sub",
-                                 "kmap_str", "conv"}
+                                 "kmap_str", "conv", "fknn_idx", "fknn_d2", "fknn_tied_idx", "fknn_tied_d2"}
     case = make_case(TINY, 0)
     km = ref.submanifold_kernel_map(case["points"], 3)
     assert np.array_equal(np.array(r["outputs"]["conv"]), ref.sparse_conv(case["feats"], case["weight"], km, 64))

@@ -322,16 +322,29 @@ def test_simulate_summary_keys_and_rounding():
 
 
 def test_dgcnn_feature_knn_cycles_by_hand():
-    """DGCNN's EdgeConv 2-4 kNN in feature space: map cycles = knn_feature_cycles (the RTL's OP_KNNF,
-    cycle-exact in test_pointacc_featknn.py) + one cycle per feature row loaded."""
-    from accelerators.pointacc.cycles import knn_feature_cycles
-    from accelerators.pointacc.driver import Geometry
-    cfg = PointAccConfig.preset("server")
-    g = Geometry.from_config(cfg)
-    r = simulate(cfg, "dgcnn", load_cloud(DATA_DIR / "spot_10k_normal.txt"))
-    n = {x["layer"]: x for x in r.extra["layers"]}
-    for name, c in (("ec2.knn", 64), ("ec3.knn", 64), ("ec4.knn", 128)):
-        rows = 1024 * -(-c // cfg.feature_lanes)
-        assert n[name]["map_cycles"] == knn_feature_cycles(g, 1024, 1024, 20, c, cfg.feature_lanes) + rows
-        assert "OP_KNNF" in n[name]["notes"]
-    assert n["ec2.knn"]["map_cycles"] == 1024 * (1024 + 15 + 20 + 8) + 1024
+    """DGCNN's EdgeConv 2-4 kNN in feature space as pointacc_top runs it (tests/accelerators/pointacc/
+    test_pointacc_top_featknn.py checks the composition on the RTL): an MMU gather of CH = ceil(feature_dims /
+    FL) rows a point (C's own rows, then a shared zero row for the padding chunks) through a cold cache, then
+    OP_KNNF over CH rows a point, + 4. Server: CH = 2 (C = 64: one zero row a point); by hand for the blocking
+    MMU (hit 1, miss LAT + B + 2, + 1), with the cache model for the non-blocking one."""
+    from accelerators.pointacc.cycles import knn_feature_cycles, mmu_cycles
+    cloud = load_cloud(DATA_DIR / "spot_10k_normal.txt")
+    for mshrs in (1, 16):
+        cfg = PointAccConfig.preset("server").replace(mmu_mshrs=mshrs)
+        g = Geometry.from_config(cfg)
+        n = {x["layer"]: x for x in simulate(cfg, "dgcnn", cloud).extra["layers"]}
+        lat, B = cfg.dram_latency_cycles, cfg.cache_block_rows
+        for name, c in (("ec2.knn", 64), ("ec3.knn", 64), ("ec4.knn", 128)):
+            knnf = knn_feature_cycles(g, 1024, 1024, 20, 128, 64)
+            assert knnf == 1024 * (1024 * 2 + 15 + 20 + 8)
+            chc = c // 64
+            rows = [p * chc + j if j < chc else 1024 * chc for p in range(1024) for j in range(2)]
+            if mshrs == 1:
+                misses = 1024 * chc // B + (chc < 2)           # sequential feature rows; the zero row once
+                gather = 1 + (2048 - misses) + misses * (lat + B + 2)
+            else:
+                gather = mmu_cycles(CacheModel(cfg.cache_sets, cfg.cache_ways, B), "gather", rows, lat, mshrs,
+                                    cfg.mmu_queue)["cycles"]
+            assert n[name]["map_cycles"] == gather + knnf + 4, (mshrs, name)
+            assert n[name]["gathers"] == 2048 + 1024 * 20 * chc              # + the grouping gather
+            assert "OP_KNNF" in n[name]["notes"] and "gathered by the MMU" in n[name]["notes"]
