@@ -26,8 +26,8 @@ from simulator.program import simulate_program
 from test_program_matrix import conv_inputs, conv_reference  # noqa: E402
 
 DESIGNS = {1: None, 4: None}
-CONV = "conv2d:C=2,H=9,W=9,K=6,R=3,S=3,STRIDE=2,PAD=1"
-GEMM = "gemm:M=12,N=20,K=6"
+CONV = "conv2d:C=2,H=17,W=17,K=22,R=3,S=3,STRIDE=2,PAD=1"
+GEMM = "gemm:M=24,N=20,K=10"
 
 
 def design(tmp_path_factory, n: int) -> Path:
