@@ -5,7 +5,9 @@ L edges before each write response).
 
 * One burst outstanding (``--dram-outstanding 1``): the outputs are sw_reference's and the cycle engine's, bit
   for bit, and the RTL cycles (bench edges and the RTL's register) equal the engine's exactly: the docs' claim
-  that at N = 1 the pipelined DRAM gives AxiRam's timing, checked against AxiRam itself.
+  that at N = 1 the pipelined DRAM gives AxiRam's timing, checked against AxiRam itself (a 2x2 ws design with a
+  64-bit bus, conv and gemm at latency 1 and 20, Icarus and Verilator; and four of the verification matrix's
+  cases on 128- and 256-bit buses, modes os and is, a fused design, latency 100).
 * Four bursts outstanding: AxiRam serializes bursts (one read and one write process), so the outputs must be
   bit-exact and the cycles no fewer than the engine's (which times the pipelined DRAM); with
   ``LEGO_BENCH_DRAM=axiram-pause:SEED`` AxiRam's own seeded pause generators also stall its AR, R, AW, W and B
@@ -23,7 +25,8 @@ from lego.prog.compiler import parse_layer
 from lego.prog.lower import conv_output
 from simulator.program import simulate_program
 
-from test_program_matrix import conv_inputs, conv_reference  # noqa: E402
+from test_program_matrix import ALL, DESIGNS as MATRIX_DESIGNS, conv_inputs, conv_reference  # noqa: E402
+from test_program_matrix import design as matrix_design  # noqa: E402
 
 DESIGNS = {1: None, 4: None}
 CONV = "conv2d:C=2,H=17,W=17,K=22,R=3,S=3,STRIDE=2,PAD=1"
@@ -39,17 +42,17 @@ def design(tmp_path_factory, n: int) -> Path:
     return DESIGNS[n]
 
 
-def run(d: Path, layer: str, lat: int, engine: str, dram: str, tmp_path, monkeypatch, capsys):
+def run(d: Path, layer: str, lat: int, engine: str, dram: str, tmp_path, monkeypatch, capsys, mode: str = "ws"):
     """(cycle engine report, RTL report under LEGO_BENCH_DRAM=dram); outputs checked bit-exact against each other,
-    sw_reference and (conv) sw_reference's conv2d of the image."""
+    sw_reference and (conv, dwconv) sw_reference's conv of the image."""
     prog = tmp_path / "p.prog"
-    assert main(["compile", str(d), "--layer", layer, "--mode", "ws", "--dram-latency", str(lat),
+    assert main(["compile", str(d), "--layer", layer, "--mode", mode, "--dram-latency", str(lat),
                  "--out", str(prog)]) == 0
     capsys.readouterr()
     header = json.loads(Path(str(prog) + ".json").read_text())
     spec = parse_layer(layer)
     inputs, conv = None, None
-    if spec.op == "conv2d":
+    if spec.op in ("conv2d", "dwconv2d"):
         x, w, inputs = conv_inputs(spec, lat)
         conv = conv_reference(spec, x, w)
     cyc = simulate_program(d, prog, "cycle", inputs=inputs, seed=lat, latency=lat)
@@ -79,6 +82,22 @@ def run(d: Path, layer: str, lat: int, engine: str, dram: str, tmp_path, monkeyp
 def test_one_burst_axiram_equals_engine_cycle_for_cycle(layer, lat, engine, tmp_path_factory, tmp_path, monkeypatch,
                                                         capsys):
     cyc, rep = run(design(tmp_path_factory, 1), layer, lat, engine, "axiram", tmp_path, monkeypatch, capsys)
+    assert rep.cycles == cyc.cycles, (rep.cycles, cyc.cycles)
+
+
+# matrix cases (tests/simulator/test_program_matrix.py) at one burst outstanding: 128- and 256-bit buses, modes os
+# and is, a fused design, latency 100
+MATRIX = ["bmm-2x4-1k-256b-lat100-os", "dwconv-p1-3x2-1k-128b-lat1-os", "gemm-3x2-1k-128b-lat20-is",
+          "gemm-2x4-fused-1k-128b-lat20-ws"]
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("case", MATRIX)
+def test_one_burst_axiram_equals_engine_on_matrix_cases(case, tmp_path_factory, tmp_path, monkeypatch, capsys):
+    dname, layer, mode, lat = ALL[case]
+    assert len(MATRIX_DESIGNS[dname]) == 5          # --dram-outstanding 1
+    cyc, rep = run(matrix_design(tmp_path_factory, dname), layer, lat, "icarus", "axiram", tmp_path, monkeypatch,
+                   capsys, mode)
     assert rep.cycles == cyc.cycles, (rep.cycles, cyc.cycles)
 
 
