@@ -8,6 +8,13 @@ cycle after the previous one was accepted. A watchdog fails a run where no comma
 Plan (``LEGO_PLAN``, JSON): {"commands": [int...], "names": [str...], "dram_size": int,
 "dram_file": path (bytes loaded at address 0), "latency": int, "watchdog": int, "reads": [[addr, n]...],
 "beat_cycles": int (optional, default 1: the read bandwidth, a beat at most every ``beat_cycles`` cycles)}.
+
+Environment (tests only): ``LEGO_BENCH_STALL=SEED`` (see ``PipelinedWrite``); ``LEGO_BENCH_DRAM=axiram`` puts
+cocotbext-axi's ``AxiRam`` (reads and writes, over the same ``Dram`` bytes) on the port instead of the pipelined
+models, with the latency added as ``add_latency`` says (at one burst outstanding the timing equals the pipelined
+models'; AxiRam serializes bursts, so at N > 1 it is slower), and ``LEGO_BENCH_DRAM=axiram-pause:SEED`` also
+pauses its AR, R, AW, W and B channels at random (cocotbext-axi's seeded pause generators; the cycles then
+differ from the engine's). The default (unset, or ``pipelined``) is ``PipelinedRead`` + ``PipelinedWrite``.
 Result (``LEGO_RESULT``): {"cycles": int, "cycles_reg": int, "accepted": int, "reads": [hex...],
 "error": str | null}.
 """
@@ -157,6 +164,53 @@ class PipelinedRead:
             s["arready"].value = int(len(q) < self.depth)
 
 
+def add_latency(ram, clk, latency: int):
+    """cocotbext-axi's ``AxiRam`` with the DRAM latency ``latency`` (the earlier benches' hook): its read process
+    awaits ``latency`` rising edges after taking each read address before it sends the burst's data, and its
+    write process awaits ``latency`` rising edges after a burst's last beat before it sends the response. AxiRam
+    has one read and one write process, so the latency is paid once per burst, serialized."""
+    if not latency:
+        return
+    rd, wr = ram.read_if, ram.write_if
+    recv, send = rd.ar_channel.recv, wr.b_channel.send
+
+    async def delayed_recv():
+        ar = await recv()
+        await ClockCycles(clk, latency)
+        return ar
+
+    async def delayed_send(b):
+        await ClockCycles(clk, latency)
+        await send(b)
+    rd.ar_channel.recv = delayed_recv
+    wr.b_channel.send = delayed_send
+
+
+def pause_generator(seed: str):
+    """An endless seeded pause pattern for one cocotbext-axi channel: paused in a random quarter of the cycles."""
+    rng = random.Random(seed)
+    while True:
+        yield rng.randrange(4) == 0
+
+
+def start_axiram(dut, ram: Dram, latency: int, pause=None):
+    """cocotbext-axi's ``AxiRam`` on the ``m_axi`` port over ``ram``'s bytes, with ``add_latency``; ``pause``
+    (a seed): each of its AR, R, AW, W and B channels gets its own seeded ``pause_generator``."""
+    import logging
+
+    from cocotbext.axi import AxiBus, AxiRam
+    axi = AxiRam(AxiBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst, size=len(ram.mem), mem=ram.mem)
+    for side in (axi.read_if, axi.write_if):
+        side.log.setLevel(logging.WARNING)
+    add_latency(axi, dut.clk, latency)
+    if pause is not None:
+        chans = {"ar": axi.read_if.ar_channel, "r": axi.read_if.r_channel, "aw": axi.write_if.aw_channel,
+                 "w": axi.write_if.w_channel, "b": axi.write_if.b_channel}
+        for name, ch in chans.items():
+            ch.set_pause_generator(pause_generator(f"{pause}-{name}"))
+    return axi
+
+
 @cocotb.test()
 async def run_program(dut):
     with open(os.environ["LEGO_PLAN"]) as f:
@@ -169,9 +223,18 @@ async def run_program(dut):
     with open(plan["dram_file"], "rb") as f:
         ram.write(0, f.read())
     stall = os.environ.get("LEGO_BENCH_STALL")
-    cocotb.start_soon(PipelinedWrite(dut, dut.clk, ram, plan["latency"],
-                                     stall=None if stall is None else int(stall)).run())
-    cocotb.start_soon(PipelinedRead(dut, dut.clk, ram, plan["latency"], beat_cycles=plan.get("beat_cycles", 1)).run())
+    kind = os.environ.get("LEGO_BENCH_DRAM") or "pipelined"
+    if kind == "pipelined":
+        cocotb.start_soon(PipelinedWrite(dut, dut.clk, ram, plan["latency"],
+                                         stall=None if stall is None else int(stall)).run())
+        cocotb.start_soon(PipelinedRead(dut, dut.clk, ram, plan["latency"],
+                                        beat_cycles=plan.get("beat_cycles", 1)).run())
+    elif kind == "axiram" or kind.startswith("axiram-pause:"):
+        assert stall is None, "LEGO_BENCH_STALL is for the pipelined DRAM, not LEGO_BENCH_DRAM=axiram"
+        assert plan.get("beat_cycles", 1) == 1, "LEGO_BENCH_DRAM=axiram streams at the bus width (no --dram-bw)"
+        start_axiram(dut, ram, plan["latency"], pause=kind.split(":", 1)[1] if ":" in kind else None)
+    else:
+        raise ValueError(f"LEGO_BENCH_DRAM={kind!r}: allowed pipelined, axiram, axiram-pause:SEED")
     await ClockCycles(dut.clk, 2)
     await FallingEdge(dut.clk)
     dut.rst.value = 0
