@@ -59,11 +59,12 @@ def steps_by_hand(cfg: PointAccConfig, ff: np.ndarray):
     nf, ch = len(ff), -(-cfg.feature_dims // cfg.feature_lanes)
     nt = nf - nf // 4
     src_t = [p % -(-nt // 3) for p in range(nt)]
-    k = min(20, cfg.sorter_width, nf)
+    km = max(cfg.sorter_width, cfg.max_neighbors)                       # k > W: ceil(k / W) passes
+    k = min(20, km, nf)
 
     def rows(src):
         return [FEATURE_DRAM_BASE + s * ch + j for s in src for j in range(ch)]
-    return [("fknn", ff, k, rows(range(nf))), ("fknn_tied", ff[src_t], min(cfg.sorter_width, nt), rows(src_t)),
+    return [("fknn", ff, k, rows(range(nf))), ("fknn_tied", ff[src_t], min(km, nt), rows(src_t)),
             ("fknn_rerun", ff, k, rows(range(nf)))]
 
 
@@ -85,7 +86,8 @@ def check_feature_knn(cfg: PointAccConfig, rep, case: dict) -> None:
         if name == "fknn_rerun":                                        # after the reset: a cold cache
             cache = CacheModel(cfg.cache_sets, cfg.cache_ways, cfg.cache_block_rows)
         mc = mmu_cycles(cache, "gather", rows, LAT, cfg.mmu_mshrs, cfg.mmu_queue)
-        knnf = n * (n * ch + geo.sorter_latency + k + 8)                 # n queries: every point
+        kp = -(-k // cfg.sorter_width)                                  # passes per query
+        knnf = n * (kp * (n * ch + geo.sorter_latency + 8) + k)         # n queries: every point
         j = jobs[name]
         assert j["cycles"] == mc["cycles"] + knnf + 4 == j["cycles_predicted"], (name, j, mc["cycles"], knnf)
         assert tuple(j["cycles_port"]) == (mc["cycles"], knnf), (name, j)
@@ -118,7 +120,7 @@ def tiny_dir(tmp_path_factory):
 
 @pytest.mark.parametrize("engine", ["icarus", "verilator"])
 def test_top_feature_knn(tiny_dir, engine):
-    """`lego sim DIR` (lego.api.simulate) on the tiny top: nf 16 points of C 8 int8 features, FL 2, W 4, k 4."""
+    """`lego sim DIR` (lego.api.simulate) on the tiny top: nf 16 points of C 8 int8 features, FL 2, W 4, k 8 (two passes a query)."""
     rep = simulate(tiny_dir, engine)
     check_feature_knn(TINY, rep, make_case(TINY, 0))
 
@@ -134,7 +136,7 @@ def test_feature_step_by_hand():
     assert [t for _, t in f0["entries"]] == list(range(n * ch))
     assert (f0["hits"], f0["misses"]) == (n * ch - n * ch // B, n * ch // B)
     assert f0["mmu_cycles"] == 1 + f0["hits"] + f0["misses"] * (LAT + B + 2)
-    assert f0["knnf_cycles"] == n * (n * ch + bp.geo.sorter_latency + 4 + 8)
+    assert f0["knnf_cycles"] == n * (2 * (n * ch + bp.geo.sorter_latency + 8) + 8)   # k 8 = 2 W: two passes
     assert f0["cycles"] == f0["mmu_cycles"] + f0["knnf_cycles"] + 4
     assert bp.feat[2]["cycles"] == f0["cycles"]          # the rerun after the reset: a cold cache again
     assert bp.feat[1]["hits"] > 0 and [s[0] for s in bp.steps[-3:]] == ["feat", "reset", "feat"]
@@ -149,11 +151,11 @@ def test_inputs_ffeats(capsys, tiny_dir, tmp_path):
     np.savez(p, points=case["points"], feats=case["feats"], weight=case["weight"], ffeats=ff)
     assert main(["sim", str(tiny_dir), "--engine", "cycle", "--inputs", str(p), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert np.array_equal(r["outputs"]["fknn_idx"], oracle(ff, range(16), 4)[0])
+    assert np.array_equal(r["outputs"]["fknn_idx"], oracle(ff, range(16), 8)[0])
     np.savez(p, points=case["points"], feats=case["feats"], weight=case["weight"])
     assert main(["sim", str(tiny_dir), "--engine", "cycle", "--inputs", str(p), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert np.array_equal(r["outputs"]["fknn_idx"], oracle(case["ffeats"], range(16), 4)[0])
+    assert np.array_equal(r["outputs"]["fknn_idx"], oracle(case["ffeats"], range(16), 8)[0])
     for bad, msg in ((np.full((16, 8), 200, dtype=np.int16), "tensor 'ffeats' has values outside int8"),
                      (np.zeros((15, 8), dtype=np.int8), "tensor 'ffeats' has shape [15, 8], expected [16, 8]")):
         np.savez(p, points=case["points"], feats=case["feats"], weight=case["weight"], ffeats=bad)
