@@ -68,20 +68,24 @@ def simulate(addr, rows, cols, stride, eb, bb, latency, P, N, D=1):
             raised -= rl
 
 
+def random_load(rng) -> tuple:
+    """A random LOAD: (addr, rows, cols, stride, element bytes, bus bytes, latency, lanes P)."""
+    eb = int(rng.choice([1, 2, 4]))
+    bb = int(rng.choice([8, 16, 32]))
+    P = int(rng.choice([p for p in (1, 2, 4, 8, 16, 32) if p <= bb // eb]))
+    cols = int(rng.integers(1, 80))
+    stride = eb * cols + int(rng.choice([0, 0, 1, 3, 64, 4096, 4093])) * eb
+    rows = int(rng.integers(1, 40))
+    addr = int(rng.integers(0, 1 << 20)) * eb
+    lat = int(rng.integers(0, 120))
+    return addr, rows, cols, stride, eb, bb, lat, P
+
+
 def test_outstanding_load_cycles_equal_the_cycle_simulation():
     rng = np.random.default_rng(7)
     for _ in range(600):
-        eb = int(rng.choice([1, 2, 4]))
-        bb = int(rng.choice([8, 16, 32]))
-        E = bb // eb
-        P = int(rng.choice([p for p in (1, 2, 4, 8, 16, 32) if p <= E]))
-        cols = int(rng.integers(1, 80))
-        stride = eb * cols + int(rng.choice([0, 0, 1, 3, 64, 4096, 4093])) * eb
-        rows = int(rng.integers(1, 40))
-        addr = int(rng.integers(0, 1 << 20)) * eb
-        lat = int(rng.integers(0, 120))
+        args = random_load(rng)
         N = int(rng.choice([1, 2, 3, 4, 8, 16]))
-        args = (addr, rows, cols, stride, eb, bb, lat, P)
         assert load_cycles(*args, outstanding=N) == simulate(*args, N), (args, N)
 
 
@@ -97,18 +101,9 @@ def test_read_bandwidth_load_cycles_equal_the_cycle_simulation():
     # --dram-bw below the bus width: D = 2..4 edges per beat (and D = 1, the bus width), 400 random loads
     rng = np.random.default_rng(11)
     for i in range(400):
-        eb = int(rng.choice([1, 2, 4]))
-        bb = int(rng.choice([8, 16, 32]))
-        E = bb // eb
-        P = int(rng.choice([p for p in (1, 2, 4, 8, 16, 32) if p <= E]))
-        cols = int(rng.integers(1, 80))
-        stride = eb * cols + int(rng.choice([0, 0, 1, 3, 64, 4096, 4093])) * eb
-        rows = int(rng.integers(1, 40))
-        addr = int(rng.integers(0, 1 << 20)) * eb
-        lat = int(rng.integers(0, 120))
+        args = random_load(rng)
         N = int(rng.integers(1, 17))
         D = 1 + i % 4
-        args = (addr, rows, cols, stride, eb, bb, lat, P)
         assert load_cycles(*args, outstanding=N, beat_cycles=D) == simulate(*args, N, D), (args, N, D)
 
 

@@ -112,17 +112,7 @@ def simulate_stream(addr, rows, cols, stride, bb, latency, N):
 def simulate_serial(addr, rows, cols, stride, bb, latency, N):
     """Edges from dispatch (edge 0) to the store's last write response, one burst at a time."""
     E = bb // 4
-    beats = []                                  # per burst, per beat: elements gathered
-    for row in bursts(addr, rows, cols, stride, 4, bb):
-        for b in row:
-            per, lo, left = [], b.off, b.elems
-            for _ in range(b.beats):
-                n = min(E - lo, left)
-                per.append(n)
-                left -= n
-                lo = 0
-            assert left == 0 and min(per) >= 1
-            beats.append(per)
+    beats = _beats(addr, rows, cols, stride, bb)  # per burst, per beat: elements gathered
     nb = len(beats)
     # DMA state
     gathering, k, beat, left = True, 0, 0, beats[0][0]   # a burst in gather: its index, beat, elements left
