@@ -99,21 +99,14 @@ class Dram:
         self.writes = 0
 
 
-async def conv_offset(dut, off, dram: Dram, rows_w: int, limit: int, clock: list):
-    """One offset: weight tile, gather -> matrix unit; returns the measured record."""
-    mxu = lambda n: _sig(dut, f"mxu_{n}")   # noqa: E731
+async def mmu_gather(dut, entries, dram: Dram, limit: int, clock: list, s_cycle: int, what: str, collect,
+                     writes: bool) -> tuple[int, dict]:
+    """Start an MMU gather of ``entries`` ((row, tag) pairs) in this cycle and run it to the end: offer the entries
+    on m_valid/m_row/m_tag, answer the MMU's DRAM reads ``dram.lat`` cycles later (and its writes at once, where
+    ``writes``), call ``collect()`` in every cycle after ReadOnly (it records the cycle's outputs and returns how
+    many there are so far). Ends when the MMU's ``done`` has come and ``collect()`` has all the entries' outputs;
+    -> (entries accepted, {"mmu_cycles_port", "hits", "misses", "writebacks"})."""
     mmu = lambda n: _sig(dut, f"mmu_{n}")   # noqa: E731
-    rec = {"y": [], "tags": []}
-    s_cycle = clock[0]
-    for r, word in enumerate(off["weights"]):
-        mxu("w_en").value = 1
-        mxu("w_row").value = r
-        mxu("w_data").value = word
-        await FallingEdge(dut.clk)
-        clock[0] += 1
-    mxu("w_en").value = 0
-    mxu("src").value = 1
-    entries = off["entries"]
     mmu("start").value = 1
     mmu("op").value = OP_GATHER
     mmu("count").value = len(entries)
@@ -121,7 +114,7 @@ async def conv_offset(dut, off, dram: Dram, rows_w: int, limit: int, clock: list
     await FallingEdge(dut.clk)
     clock[0] += 1
     mmu("start").value = 0
-    i, mmu_done, last = 0, False, None
+    i, ports = 0, None
     while True:
         beat = dram.pending.pop(clock[0], None)
         mmu("dram_resp_valid").value = 1 if beat is not None else 0
@@ -134,33 +127,57 @@ async def conv_offset(dut, off, dram: Dram, rows_w: int, limit: int, clock: list
             mmu("m_valid").value = 0
         await ReadOnly()
         ready = int(mmu("m_ready").value)
-        if int(mxu("out_valid").value):
-            rec["y"].append(int(mxu("y").value))
-            rec["tags"].append(int(mxu("out_tag").value))
-            last = clock[0]
+        got = collect()
         if int(mmu("dram_req_valid").value):
             a = int(mmu("dram_req_addr").value)
             if int(mmu("dram_req_write").value):
+                assert writes, f"{what}: a DRAM write"
                 dram.mem[a] = int(mmu("dram_req_data").value)
                 dram.writes += 1
             else:
                 for b in range(dram.br):
                     assert clock[0] + dram.lat + b not in dram.pending, "overlapping DRAM reads"
                     dram.pending[clock[0] + dram.lat + b] = a + b
-        if not mmu_done and int(mmu("done").value):
-            mmu_done = True
-            rec["mmu_cycles_port"] = int(mmu("cycles").value)
-            for x in ("hits", "misses", "writebacks"):
-                rec[x] = int(mmu(x).value)
-        if mmu_done and len(rec["y"]) >= len(entries):
+        if ports is None and int(mmu("done").value):
+            ports = {"mmu_cycles_port": int(mmu("cycles").value),
+                     **{x: int(mmu(x).value) for x in ("hits", "misses", "writebacks")}}
+        if ports is not None and got >= len(entries):
             break
-        if i < len(entries) and ready and not mmu_done:
+        if i < len(entries) and ready and ports is None:
             i += 1
         if clock[0] - s_cycle > limit:
-            raise AssertionError(f"conv: offset {off['offset']} timed out")
+            raise AssertionError(f"{what} timed out")
         await FallingEdge(dut.clk)
         clock[0] += 1
     assert not dram.pending, "DRAM beats left after the gather"
+    return i, ports
+
+
+async def conv_offset(dut, off, dram: Dram, rows_w: int, limit: int, clock: list):
+    """One offset: weight tile, gather -> matrix unit; returns the measured record."""
+    mxu = lambda n: _sig(dut, f"mxu_{n}")   # noqa: E731
+    rec = {"y": [], "tags": []}
+    s_cycle = clock[0]
+    for r, word in enumerate(off["weights"]):
+        mxu("w_en").value = 1
+        mxu("w_row").value = r
+        mxu("w_data").value = word
+        await FallingEdge(dut.clk)
+        clock[0] += 1
+    mxu("w_en").value = 0
+    mxu("src").value = 1
+    last = [None]
+
+    def collect():
+        if int(mxu("out_valid").value):
+            rec["y"].append(int(mxu("y").value))
+            rec["tags"].append(int(mxu("out_tag").value))
+            last[0] = clock[0]
+        return len(rec["y"])
+    i, ports = await mmu_gather(dut, off["entries"], dram, limit, clock, s_cycle, f"conv: offset {off['offset']}",
+                                collect, writes=True)
+    rec.update(ports)
+    last = last[0]
     rec["measured"] = last - s_cycle + 1
     rec["accepted"] = i
     await FallingEdge(dut.clk)                  # one idle cycle: no stray result
@@ -176,49 +193,14 @@ async def feature_step(dut, step, dram: Dram, limit: int, clock: list):
     rec = {"tags": []}
     s_cycle = clock[0]
     dut.map_fld_src.value = 1
-    entries = step["entries"]
-    mmu("start").value = 1
-    mmu("op").value = OP_GATHER
-    mmu("count").value = len(entries)
-    mmu("m_valid").value = 0
-    await FallingEdge(dut.clk)
-    clock[0] += 1
-    mmu("start").value = 0
-    i, mmu_done = 0, False
-    while True:
-        beat = dram.pending.pop(clock[0], None)
-        mmu("dram_resp_valid").value = 1 if beat is not None else 0
-        if beat is not None:
-            mmu("dram_resp_data").value = dram.mem.get(beat, 0)
-        if i < len(entries):
-            mmu("m_valid").value = 1
-            mmu("m_row").value, mmu("m_tag").value = entries[i]
-        else:
-            mmu("m_valid").value = 0
-        await ReadOnly()
-        ready = int(mmu("m_ready").value)
+
+    def collect():
         if int(mmu("out_valid").value):
             rec["tags"].append(int(mmu("out_tag").value))
-        if int(mmu("dram_req_valid").value):
-            a = int(mmu("dram_req_addr").value)
-            assert not int(mmu("dram_req_write").value), "feature gather: a DRAM write"
-            for b in range(dram.br):
-                assert clock[0] + dram.lat + b not in dram.pending, "overlapping DRAM reads"
-                dram.pending[clock[0] + dram.lat + b] = a + b
-        if int(mmu("done").value):
-            mmu_done = True
-            rec["mmu_cycles_port"] = int(mmu("cycles").value)
-            for x in ("hits", "misses", "writebacks"):
-                rec[x] = int(mmu(x).value)
-        if mmu_done and len(rec["tags"]) >= len(entries):
-            break
-        if i < len(entries) and ready and not mmu_done:
-            i += 1
-        if clock[0] - s_cycle > limit:
-            raise AssertionError(f"feature gather {step['name']} timed out")
-        await FallingEdge(dut.clk)
-        clock[0] += 1
-    assert not dram.pending, "DRAM beats left after the gather"
+        return len(rec["tags"])
+    _, ports = await mmu_gather(dut, step["entries"], dram, limit, clock, s_cycle,
+                                f"feature gather {step['name']}", collect, writes=False)
+    rec.update(ports)
     span = clock[0] - s_cycle + 1
     await FallingEdge(dut.clk)
     clock[0] += 1
