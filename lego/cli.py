@@ -321,7 +321,7 @@ def _compile(a) -> tuple[dict, str]:
     lat = DEFAULT_LATENCY if a.dram_latency is None else a.dram_latency
     if not 0 <= lat <= 10_000:
         raise LegoError(f"--dram-latency: {lat} is out of range (0..10000 cycles)")
-    from .prog.timing import with_dram_bw
+    from .prog.timing import dram_bw_words, with_dram_bw
     man = with_dram_bw(man, a.dram_bw)
     tile = parse_tile(a.tile)
     if a.model:
@@ -335,7 +335,7 @@ def _compile(a) -> tuple[dict, str]:
             header, words, cmds = compile_model(man, [spec], model=a.layer, mode=a.mode, tile=tile, latency=lat,
                                                 field="--layer")
     if a.dram_bw is not None:       # the read bandwidth the tile choice and predicted cycles assume
-        header["predicted"]["dram_bw"] = man["prog"]["dram_bits"] // 64 / man["prog"]["dram_beat_cycles"]
+        header["predicted"]["dram_bw"] = dram_bw_words(man["prog"])
     out = Path(a.out)
     _check_writable(out, "--out")
     program.write(out, header, words, cmds)

@@ -71,7 +71,7 @@ def run_model_program(model: str, design_dir: Path, latency: int, quiet: bool = 
     """Compile ``model`` for the programmable design and time every layer's segment: per-layer rows, total.
     ``dram_bw``: the DRAM's read bandwidth, 64-bit words per cycle (``--dram-bw``; None: the bus width)."""
     from lego.emit.directory import read_manifest
-    from lego.prog.timing import with_dram_bw
+    from lego.prog.timing import dram_bw_words, with_dram_bw
     man = with_dram_bw(read_manifest(Path(design_dir)), dram_bw)
     name, specs, skipped = load_model(model)
     header, _, _ = compile_model(man, specs, skipped, name, latency=latency,
@@ -93,7 +93,7 @@ def run_model_program(model: str, design_dir: Path, latency: int, quiet: bool = 
     macs = sum(r["macs"] for r in rows)
     total = {"model": name, "design": str(design_dir), "array": f"{R}x{C}", "dataflows": list(prog["dataflows"]),
              "engine": "cycle (program timing)", "dram_latency": latency,
-             "dram_bw": prog["dram_bits"] // 64 / prog.get("dram_beat_cycles", 1), "layers": len(rows),
+             "dram_bw": dram_bw_words(prog), "layers": len(rows),
              "cycles": cycles,
              "macs": macs, "utilization": macs / (R * C * cycles), "commands": header["commands"],
              "skipped": skipped,

@@ -22,7 +22,7 @@ from lego.errors import LegoError
 from lego.prog import program as P
 from lego.prog.model import layer_records
 from lego.prog.spec import CSR
-from lego.prog.timing import program_cycles, with_dram_bw
+from lego.prog.timing import dram_bw_words, program_cycles, with_dram_bw
 from sw_reference.ops import gemm, wrap
 
 from .report import Report
@@ -212,7 +212,7 @@ def simulate_program(design_dir: Path, program: Path, engine: str = "cycle", inp
     extra = {"mode": header.get("mode", records[0]["mode"] if len(records) == 1 else "per layer"),
              "tile": header.get("tile", records[0]["tile"] if len(records) == 1 else "per layer"),
              "layer": header.get("layer", header.get("model") or records[0]["name"]), "commands": len(cmds),
-             "dram_latency": latency, "dram_bw": man["prog"]["dram_bits"] // 64 / beat,
+             "dram_latency": latency, "dram_bw": dram_bw_words(man["prog"]),
              "cycles_predicted": pred_total, "busy_cycles": busy,
              "macs": sum(r["macs"] for r in records)}
     if engine != "cycle":

@@ -118,6 +118,12 @@ def with_dram_bw(man: dict, text) -> dict:
     return {**man, "prog": {**man["prog"], "dram_beat_cycles": beat_cycles(text, man["prog"]["dram_bits"])}}
 
 
+def dram_bw_words(prog: dict) -> float:
+    """The read bandwidth a (``with_dram_bw``) design's ``prog`` runs at, in 64-bit words per cycle: the bus's
+    words over ``dram_beat_cycles`` (the bus width without ``--dram-bw``)."""
+    return prog["dram_bits"] // 64 / prog.get("dram_beat_cycles", 1)
+
+
 def beat_cycles(text, dram_bits: int) -> int:
     """``--dram-bw`` (64-bit words per cycle: an integer, a fraction ``a/b`` or a decimal) on a bus of
     ``dram_bits`` -> ``D``, edges per beat; ``None`` -> 1 (the bus width, one beat per cycle)."""
