@@ -248,11 +248,26 @@ def _store_cycles_1(addr: int, rows: int, cols: int, stride: int, bb: int, laten
                for row in bursts(addr, rows, cols, stride, 4, bb) for b in row)
 
 
-def _beat_sizes(b, E: int):
+def _beat_runs(b, E: int) -> tuple:
+    """A burst's beats as (elements, count) runs: the first beat, the full middle beats, the last beat."""
     first = min(E - b.off, b.elems)
     if b.beats == 1:
-        return (first,)
-    return (first,) + (E,) * (b.beats - 2) + ((b.off + b.elems - 1) % E + 1,)
+        return ((first, 1),)
+    return ((first, 1), (E, b.beats - 2), ((b.off + b.elems - 1) % E + 1, 1))
+
+
+def _send_beats(e: int, h1: int, h2: int, v: int, n: int, D: int) -> tuple[int, int, int]:
+    """``n`` beats of ``v`` elements each (``_row_store_nd``'s rule) from (last read ``e``, last two W
+    handshakes ``h1``, ``h2``). The rule is invariant under shifting all three edges, so once a beat leaves
+    their differences unchanged every later beat moves them by the same amount: skipped in one step."""
+    while n > 0:
+        before = (h1 - e, h2 - e)
+        lr = max(e + 1, h2) + v - 1
+        h1, h2 = max(lr + 2, h1 + D), h1
+        step, e, n = lr - e, lr, n - 1
+        if (h1 - e, h2 - e) == before and n:
+            e, h1, h2, n = e + n * step, h1 + n * step, h2 + n * step, 0
+    return e, h1, h2
 
 
 @lru_cache(maxsize=1 << 16)
@@ -270,10 +285,8 @@ def _row_store_nd(off: int, cols: int, bb: int, latency: int, N: int, D: int, st
     e, bs = 0, list(bs)
     for b in bursts(off, 1, cols, 0, 4, bb)[0]:
         e = max(e, bs.pop(0))                       # the burst's start: its reads from e + 1
-        for v in _beat_sizes(b, E):
-            lr = max(e + 1, h2) + v - 1
-            h1, h2 = max(lr + 2, h1 + D), h1
-            e = lr
+        for v, n in _beat_runs(b, E):
+            e, h1, h2 = _send_beats(e, h1, h2, v, n, D)
         bs.append(h1 + 2 + latency)
     return e, (h1 - e, max(h2 - e, 1), tuple(max(x - e, 0) for x in bs))
 
