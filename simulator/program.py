@@ -170,7 +170,8 @@ def simulate_program(design_dir: Path, program: Path, engine: str = "cycle", inp
     if engine != "cycle" and beat > 1:
         bench = (design_dir / "tb" / "prog_bench.py").read_text()
         if "beat_cycles" not in bench:
-            raise LegoError(f"--dram-bw: {design_dir}/tb/prog_bench.py predates the DRAM bandwidth limit (lego gen again)")
+            raise LegoError(f"--dram-bw: {design_dir}/tb/prog_bench.py predates the DRAM bandwidth limit "
+                            "(lego gen again)")
         if "DRAM_BW_LIMITS" not in bench:
             raise LegoError(f"--dram-bw: {design_dir}/tb/prog_bench.py predates the write bandwidth limit "
                             "(its DRAM limits reads only; lego gen again)")

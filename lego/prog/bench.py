@@ -1,8 +1,9 @@
 """cocotb bench of a programmable lego array (copied into DIR/tb/prog_bench.py): the DRAM on the design's AXI4
 master port is one byte array (``Dram``) behind ``PipelinedWrite`` (every write address accepted at once,
-every W beat at once or, with ``beat_cycles`` D > 1, D edges after the previous one; each burst's response ``latency`` extra cycles after its last beat, pipelined, in order) and
-``PipelinedRead`` (every read address accepted at once, its data ``latency`` extra cycles later, in order); the command stream is fed on cmd_valid/cmd_ready, the next command presented in the
-cycle after the previous one was accepted. A watchdog fails a run where no command is accepted for
+every W beat at once or, with ``beat_cycles`` D > 1, D edges after the previous one; each burst's response
+``latency`` extra cycles after its last beat, pipelined, in order) and ``PipelinedRead`` (every read address
+accepted at once, its data ``latency`` extra cycles later, in order; with D > 1 a beat D edges after the
+previous one); the command stream is fed on cmd_valid/cmd_ready, the next command presented in the cycle after the previous one was accepted. A watchdog fails a run where no command is accepted for
 ``watchdog`` cycles and names the last accepted command and the one it waits on.
 
 Plan (``LEGO_PLAN``, JSON): {"commands": [int...], "names": [str...], "dram_size": int,
@@ -235,7 +236,8 @@ async def run_program(dut):
     stall = os.environ.get("LEGO_BENCH_STALL")
     kind = os.environ.get("LEGO_BENCH_DRAM") or "pipelined"
     if kind == "pipelined":
-        cocotb.start_soon(PipelinedWrite(dut, dut.clk, ram, plan["latency"], stall=None if stall is None else int(stall),
+        cocotb.start_soon(PipelinedWrite(dut, dut.clk, ram, plan["latency"],
+                                         stall=None if stall is None else int(stall),
                                          beat_cycles=plan.get("beat_cycles", 1)).run())
         cocotb.start_soon(PipelinedRead(dut, dut.clk, ram, plan["latency"],
                                         beat_cycles=plan.get("beat_cycles", 1)).run())

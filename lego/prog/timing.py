@@ -123,8 +123,8 @@ def with_dram_bw(man: dict, text) -> dict:
 
 
 def dram_bw_words(prog: dict) -> float:
-    """The DRAM bandwidth (each direction) a (``with_dram_bw``) design's ``prog`` runs at, in 64-bit words per cycle: the bus's
-    words over ``dram_beat_cycles`` (the bus width without ``--dram-bw``)."""
+    """The DRAM bandwidth (each direction) a (``with_dram_bw``) design's ``prog`` runs at, in 64-bit words
+    per cycle: the bus's words over ``dram_beat_cycles`` (the bus width without ``--dram-bw``)."""
     return prog["dram_bits"] // 64 / prog.get("dram_beat_cycles", 1)
 
 

@@ -1,5 +1,5 @@
-"""``--dram-bw`` (the DRAM's bandwidth in 64-bit words per cycle, each direction, below the AXI bus width; docs/programmable.md,
-"Timing") through ``lego.cli.main``: ``lego sim DIR --program``, ``lego compile`` and ``lego sim --model M --design
+"""``--dram-bw`` (the DRAM's bandwidth in 64-bit words per cycle, each direction, below the AXI bus width;
+docs/programmable.md, "Timing") through ``lego.cli.main``: ``lego sim DIR --program``, ``lego compile`` and ``lego sim --model M --design
 DIR``. Bad values exit 2 with one line naming ``--dram-bw`` and write nothing; the bus width is the default, cycle
 for cycle; a lower bandwidth gives more cycles, on the program engine and on model runs alike, and busies the
 load and the store unit (reads and writes are limited). (The RTL benches against the cycle engine at 1, 2, 1/2

@@ -2,8 +2,8 @@
 independent cycle-by-cycle simulations of the store DMA and the bench's write side, written out here from
 docs/programmable.md ("AXI4 subset", "Timing", the bench's ``PipelinedWrite``). The DRAM accepts every
 address at once and a W beat (WREADY high) from ``D`` edges after the previous W handshake on (the write
-bandwidth, ``--dram-bw``; ``D = 1``: every beat at once), and answers each burst ``2 + L`` edges after its last W beat (BVALID
-shown in the cycle before), in order; busy ends with the last response.
+bandwidth, ``--dram-bw``; ``D = 1``: every beat at once), and answers each burst ``2 + L`` edges after its
+last W beat (BVALID shown in the cycle before), in order; busy ends with the last response.
 
 * ``N = 1`` (``simulate_serial``): the DMA starts a burst (raises AWVALID and gathers) at dispatch; it
   reads one accumulator element per cycle, the element's data arrives one cycle after its read and the beat
@@ -233,8 +233,8 @@ def test_write_bandwidth_store_cycles_equal_the_cycle_simulation():
 def test_write_bandwidth_long_and_periodic_stores():
     # several bursts a row, 20k rows (the period skip); D = 1 through the beat-by-beat path equals the burst formula
     from lego.prog.timing import _store_cycles_nd
-    for args in [(4096 - 40, 3, 1500, 8192, 8, 20), (24, 6, 300, 12004, 16, 100), (4 * 4096 + 24, 500, 16, 4096 + 64, 8, 20),
-                 (8, 20_000, 16, 64, 8, 100), (4, 3000, 5, 4096 + 4, 32, 7)]:
+    for args in [(4096 - 40, 3, 1500, 8192, 8, 20), (24, 6, 300, 12004, 16, 100),
+                 (4 * 4096 + 24, 500, 16, 4096 + 64, 8, 20), (8, 20_000, 16, 64, 8, 100), (4, 3000, 5, 4096 + 4, 32, 7)]:
         for N in (1, 2, 4):
             for D in (1, 2, 3, 4):
                 assert store_cycles(*args, outstanding=N, beat_cycles=D) == simulate(*args, N, D), (args, N, D)
