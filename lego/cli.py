@@ -83,9 +83,9 @@ def _sim_parser(sub, argv: list[str]) -> argparse.ArgumentParser:
     s.add_argument("--inputs", help="with DIR: .npz of input tensors (default: random with --seed)")
     s.add_argument("--program", help="with a programmable DIR: the program to run (lego compile)")
     s.add_argument("--dram-latency", type=int, help="with --program: DRAM latency in cycles (default 20)")
-    s.add_argument("--dram-bw", help="with --program or --model M --design DIR (programmable): DRAM read bandwidth "
-                                     "in 64-bit words per cycle, the bus's words over 1..4 cycles per beat, e.g. 2, "
-                                     "1, 1/2 (default: the bus width)")
+    s.add_argument("--dram-bw", help="with --program or --model M --design DIR (programmable): DRAM bandwidth "
+                                     "in 64-bit words per cycle, each direction (reads and writes), the bus's words "
+                                     "over 1..4 cycles per beat, e.g. 2, 1, 1/2 (default: the bus width)")
     s.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     s.add_argument("--out", help="with DIR: .npz of the outputs; with --model: directory for CSV/JSON/PNG")
     s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -140,8 +140,8 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     c.add_argument("--mode", help="dataflow of the design to use (default: the fastest)")
     c.add_argument("--tile", help="tile sizes M=..,N=..,K=.. (default: chosen by exact cycles)")
     c.add_argument("--dram-latency", type=int, help="DRAM latency the tile choice assumes (default 20)")
-    c.add_argument("--dram-bw", help="DRAM read bandwidth (64-bit words per cycle) the tile choice assumes "
-                                     "(default: the bus width)")
+    c.add_argument("--dram-bw", help="DRAM bandwidth (64-bit words per cycle, each direction: reads and "
+                                     "writes) the tile choice assumes (default: the bus width)")
     c.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     y = sub.add_parser("synth", help="Yosys synthesis report of a design directory")
     y.add_argument("dir", help="a design directory made by lego gen")
@@ -334,7 +334,7 @@ def _compile(a) -> tuple[dict, str]:
         else:
             header, words, cmds = compile_model(man, [spec], model=a.layer, mode=a.mode, tile=tile, latency=lat,
                                                 field="--layer")
-    if a.dram_bw is not None:       # the read bandwidth the tile choice and predicted cycles assume
+    if a.dram_bw is not None:       # the DRAM bandwidth the tile choice and predicted cycles assume
         header["predicted"]["dram_bw"] = dram_bw_words(man["prog"])
     out = Path(a.out)
     _check_writable(out, "--out")

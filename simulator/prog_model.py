@@ -69,7 +69,7 @@ def _progress(total_desc: str, quiet: bool):
 def run_model_program(model: str, design_dir: Path, latency: int, quiet: bool = False,
                       dram_bw=None) -> tuple[list[dict], dict]:
     """Compile ``model`` for the programmable design and time every layer's segment: per-layer rows, total.
-    ``dram_bw``: the DRAM's read bandwidth, 64-bit words per cycle (``--dram-bw``; None: the bus width)."""
+    ``dram_bw``: the DRAM's bandwidth, 64-bit words per cycle each direction (``--dram-bw``; None: the bus width)."""
     from lego.emit.directory import read_manifest
     from lego.prog.timing import dram_bw_words, with_dram_bw
     man = with_dram_bw(read_manifest(Path(design_dir)), dram_bw)

@@ -154,7 +154,8 @@ def simulate_program(design_dir: Path, program: Path, engine: str = "cycle", inp
                      seed: int = 0, latency: int = DEFAULT_LATENCY, waves: Path | None = None,
                      dram_bw=None) -> Report:
     """``lego sim DIR --program PROG``: one run of the program; outputs checked against sw_reference.
-    ``dram_bw``: the DRAM's read bandwidth in 64-bit words per cycle (``--dram-bw``; None: the bus width)."""
+    ``dram_bw``: the DRAM's bandwidth in 64-bit words per cycle, each direction (``--dram-bw``; None: the bus
+    width)."""
     t0 = time.perf_counter()
     design_dir = Path(design_dir)
     man = read_manifest(design_dir)
@@ -166,8 +167,14 @@ def simulate_program(design_dir: Path, program: Path, engine: str = "cycle", inp
         raise LegoError(f"--dram-latency: {latency} is out of range (0..10000 cycles)")
     man = with_dram_bw(man, dram_bw)
     beat = man["prog"].get("dram_beat_cycles", 1)
-    if engine != "cycle" and beat > 1 and "beat_cycles" not in (design_dir / "tb" / "prog_bench.py").read_text():
-        raise LegoError(f"--dram-bw: {design_dir}/tb/prog_bench.py predates the read bandwidth limit (lego gen again)")
+    if engine != "cycle" and beat > 1:
+        bench = (design_dir / "tb" / "prog_bench.py").read_text()
+        if "beat_cycles" not in bench:
+            raise LegoError(f"--dram-bw: {design_dir}/tb/prog_bench.py predates the DRAM bandwidth limit "
+                            "(lego gen again)")
+        if "DRAM_BW_LIMITS" not in bench:
+            raise LegoError(f"--dram-bw: {design_dir}/tb/prog_bench.py predates the write bandwidth limit "
+                            "(its DRAM limits reads only; lego gen again)")
     import hashlib
     v = design_dir / f"{man['top']}.v"
     if not v.is_file() or hashlib.sha256(v.read_bytes()).hexdigest() != man["prog"]["design_hash"]:

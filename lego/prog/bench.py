@@ -1,13 +1,15 @@
 """cocotb bench of a programmable lego array (copied into DIR/tb/prog_bench.py): the DRAM on the design's AXI4
-master port is one byte array (``Dram``) behind ``PipelinedWrite`` (every write address and beat accepted at
-once, each burst's response ``latency`` extra cycles after its last beat, pipelined, in order) and
-``PipelinedRead`` (every read address accepted at once, its data ``latency`` extra cycles later, in order); the command stream is fed on cmd_valid/cmd_ready, the next command presented in the
-cycle after the previous one was accepted. A watchdog fails a run where no command is accepted for
+master port is one byte array (``Dram``) behind ``PipelinedWrite`` (every write address accepted at once,
+every W beat at once or, with ``beat_cycles`` D > 1, D edges after the previous one; each burst's response
+``latency`` extra cycles after its last beat, pipelined, in order) and ``PipelinedRead`` (every read address
+accepted at once, its data ``latency`` extra cycles later, in order; with D > 1 a beat D edges after the
+previous one); the command stream is fed on cmd_valid/cmd_ready, the next command presented in the cycle after the previous one was accepted. A watchdog fails a run where no command is accepted for
 ``watchdog`` cycles and names the last accepted command and the one it waits on.
 
 Plan (``LEGO_PLAN``, JSON): {"commands": [int...], "names": [str...], "dram_size": int,
 "dram_file": path (bytes loaded at address 0), "latency": int, "watchdog": int, "reads": [[addr, n]...],
-"beat_cycles": int (optional, default 1: the read bandwidth, a beat at most every ``beat_cycles`` cycles)}.
+"beat_cycles": int (optional, default 1: the DRAM bandwidth, per direction: a read beat shown and a write beat
+accepted at most every ``beat_cycles`` cycles)}.
 
 Environment (tests only): ``LEGO_BENCH_STALL=SEED`` (see ``PipelinedWrite``); ``LEGO_BENCH_DRAM=axiram`` puts
 cocotbext-axi's ``AxiRam`` (reads and writes, over the same ``Dram`` bytes) on the port instead of the pipelined
@@ -26,6 +28,9 @@ from collections import deque
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
+
+# the directions ``beat_cycles`` paces (simulator/program.py refuses --dram-bw on a bench without this line)
+DRAM_BW_LIMITS = ("read", "write")
 
 
 class Dram:
@@ -46,7 +51,9 @@ class PipelinedWrite:
     """The DRAM's write side, with pipelined response latency (docs/programmable.md, "AXI4 subset"): AWREADY
     stays high (up to ``depth`` bursts accepted and not answered), so every write address is accepted at the
     edge after AWVALID rises; WREADY is high while an accepted burst still takes beats (bursts in order, single
-    ID), and a beat's bytes enabled by WSTRB are written at its handshake edge; the response of a burst whose
+    ID) and, with ``beat_cycles`` D > 1 (a write bandwidth of bus words / D 64-bit words per cycle,
+    ``--dram-bw``), from D edges after the previous beat's handshake on (low in between, within a burst and
+    across bursts), and a beat's bytes enabled by WSTRB are written at its handshake edge; the response of a burst whose
     last beat is taken at edge ``w`` is shown (BVALID) in the cycle before edge ``w + 2 + latency`` at the
     earliest and after the previous burst's response was taken, one at a time while BREADY is high
     (``bid = bresp = 0``). WLAST must mark the burst's last beat (AWLEN).
@@ -55,8 +62,10 @@ class PipelinedWrite:
     in a random quarter of the cycles and each response comes 0..7 cycles later still (in order), so the
     DMA's handshakes are exercised under backpressure; the cycle counts then differ from the engine's."""
 
-    def __init__(self, dut, clk, mem, latency: int, depth: int = 256, prefix: str = "m_axi", stall=None):
+    def __init__(self, dut, clk, mem, latency: int, depth: int = 256, prefix: str = "m_axi", stall=None,
+                 beat_cycles: int = 1):
         self.dut, self.clk, self.mem, self.latency, self.depth = dut, clk, mem, latency, depth
+        self.beat_cycles = beat_cycles
         self.rng = None if stall is None else random.Random(stall)
         self.s = {n: getattr(dut, f"{prefix}_{n}") for n in ("awvalid", "awready", "awaddr", "awlen", "wvalid",
                                                                 "wready", "wdata", "wstrb", "wlast", "bvalid",
@@ -73,6 +82,7 @@ class PipelinedWrite:
         aw = deque()                    # [next beat address, beats left] of accepted bursts still taking beats
         bq = deque()                    # per burst whose beats are all taken: the earliest edge of its response
         t = 0
+        last = -self.beat_cycles        # edge of the last W handshake
         while True:
             await ReadOnly()
             try:
@@ -86,14 +96,15 @@ class PipelinedWrite:
             await RisingEdge(self.clk)
             t += 1
             if w:
-                addr, (data, strb, last) = aw[0][0], beat
+                last = t
+                addr, (data, strb, wlast) = aw[0][0], beat
                 raw = data.to_bytes(bb, "little")
                 for i in range(bb):
                     if strb >> i & 1:
                         self.mem.write(addr + i, raw[i:i + 1])
                 aw[0][0] += bb
                 aw[0][1] -= 1
-                assert last == (aw[0][1] == 0), f"WLAST {last} with {aw[0][1]} beats of the burst left"
+                assert wlast == (aw[0][1] == 0), f"WLAST {wlast} with {aw[0][1]} beats of the burst left"
                 if not aw[0][1]:
                     aw.popleft()
                     extra = self.rng.randrange(8) if self.rng else 0
@@ -104,7 +115,7 @@ class PipelinedWrite:
                 bq.popleft()
             s["bvalid"].value = int(bool(bq) and bq[0] <= t + 1)
             pause = (lambda: self.rng.randrange(4) == 0) if self.rng else (lambda: False)
-            s["wready"].value = int(bool(aw) and not pause())
+            s["wready"].value = int(bool(aw) and t + 1 >= last + self.beat_cycles and not pause())
             s["awready"].value = int(len(aw) + len(bq) < self.depth and not pause())
 
 
@@ -226,7 +237,8 @@ async def run_program(dut):
     kind = os.environ.get("LEGO_BENCH_DRAM") or "pipelined"
     if kind == "pipelined":
         cocotb.start_soon(PipelinedWrite(dut, dut.clk, ram, plan["latency"],
-                                         stall=None if stall is None else int(stall)).run())
+                                         stall=None if stall is None else int(stall),
+                                         beat_cycles=plan.get("beat_cycles", 1)).run())
         cocotb.start_soon(PipelinedRead(dut, dut.clk, ram, plan["latency"],
                                         beat_cycles=plan.get("beat_cycles", 1)).run())
     elif kind == "axiram" or kind.startswith("axiram-pause:"):

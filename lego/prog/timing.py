@@ -20,7 +20,9 @@ edge (``cycles``). The busy time of each unit comes in closed form from its comm
   handshake, before the next beat's reads) and the next burst starts with the response
   (``elements + 2·beats + 2 + L`` a burst); with ``N`` the reads stream across beats and bursts (the last
   W beat 2 edges after the last read) and the next burst starts with the previous one's last read or
-  with the response of the burst ``N`` back, whichever is later.
+  with the response of the burst ``N`` back, whichever is later. With a write bandwidth below the bus
+  width (``--dram-bw``: the DRAM takes a W beat ``D`` edges after the previous one at the earliest) a beat's
+  handshake also waits for that, and with ``N`` the gather waits for a free beat slot (two: assembly and W).
 
 The cycle engine (simulator/program.py) and the compiler use this module; the RTL is checked against it.
 """
@@ -102,15 +104,17 @@ def load_cycles(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int, 
     return _load_cycles_n(addr, rows, cols, stride, eb, bb, latency, lanes, outstanding, beat_cycles)
 
 
-# The DRAM's read bandwidth (``--dram-bw W``, 64-bit words per cycle): a beat of the ``B``-word bus is shown
-# ``D = B / W`` edges after the previous capture at the earliest, D a whole number 1..4. With D <= 5 the pacing
-# never binds across LOADs (the next LOAD's first beat comes >= 5 + L edges after the previous LOAD's last
-# capture), so a LOAD's time depends on its own registers alone.
+# The DRAM's bandwidth (``--dram-bw W``, 64-bit words per cycle, each direction: AXI's read and write channels
+# are independent): a read beat of the ``B``-word bus is shown ``D = B / W`` edges after the previous capture at
+# the earliest, and a W beat accepted ``D`` edges after the previous accepted one at the earliest, D a whole
+# number 1..4. With D <= 5 the pacing never binds across LOADs (the next LOAD's first beat comes >= 5 + L edges
+# after the previous LOAD's last capture) nor across STOREs (the next STORE's first W beat comes >= 6 + L edges
+# after the previous STORE's last), so a LOAD's or STORE's time depends on its own registers alone.
 MAX_BEAT_CYCLES = 4
 
 
 def with_dram_bw(man: dict, text) -> dict:
-    """A copy of manifest ``man`` whose ``prog`` carries the run-time read bandwidth ``--dram-bw`` as
+    """A copy of manifest ``man`` whose ``prog`` carries the run-time DRAM bandwidth ``--dram-bw`` as
     ``dram_beat_cycles`` (what ``Timeline`` and the compiler's ``tile_busy`` read; not a design property, never
     in manifest.json). ``None``: ``man`` itself (the bus width)."""
     if text is None:
@@ -119,8 +123,8 @@ def with_dram_bw(man: dict, text) -> dict:
 
 
 def dram_bw_words(prog: dict) -> float:
-    """The read bandwidth a (``with_dram_bw``) design's ``prog`` runs at, in 64-bit words per cycle: the bus's
-    words over ``dram_beat_cycles`` (the bus width without ``--dram-bw``)."""
+    """The DRAM bandwidth (each direction) a (``with_dram_bw``) design's ``prog`` runs at, in 64-bit words
+    per cycle: the bus's words over ``dram_beat_cycles`` (the bus width without ``--dram-bw``)."""
     return prog["dram_bits"] // 64 / prog.get("dram_beat_cycles", 1)
 
 
@@ -154,6 +158,11 @@ def _rows_skipping_periods(addr: int, rows: int, stride: int, st, row) -> int:
     """Edges the load unit is busy over ``rows`` rows one after another, ``row(page offset, state)`` giving
     a row's edges and the next state. The state takes finitely many values, so once a (page offset, state)
     recurs the rows between repeat exactly: whole periods are skipped in one step."""
+    return _walk_rows(addr, rows, stride, st, row)[0]
+
+
+def _walk_rows(addr: int, rows: int, stride: int, st, row) -> tuple[int, tuple]:
+    """``_rows_skipping_periods`` with the state after the last row: (edges, state)."""
     free, r = 1, 0
     seen: dict = {}
     while r < rows:
@@ -174,7 +183,7 @@ def _rows_skipping_periods(addr: int, rows: int, stride: int, st, row) -> int:
         df, st = row(off, st)
         free += df
         r += 1
-    return free
+    return free, st
 
 
 @lru_cache(maxsize=1 << 16)
@@ -202,24 +211,95 @@ def _load_cycles_1(addr: int, rows: int, cols: int, stride: int, eb: int, bb: in
                                   lambda off, st: _row_load(off, cols, eb, bb, latency, P, D, st))
 
 
-def store_cycles(addr: int, rows: int, cols: int, stride: int, bb: int, latency: int, outstanding: int = 1) -> int:
+def store_cycles(addr: int, rows: int, cols: int, stride: int, bb: int, latency: int, outstanding: int = 1,
+                 beat_cycles: int = 1) -> int:
     """Edges a STORE keeps the store unit busy with up to ``outstanding`` write bursts unacknowledged
-    (``N``, ``prog.dram_outstanding``; the DRAM: every write address and beat accepted at once, the write
-    response ``2 + L`` edges after the burst's last W beat). With ``N = 1`` each burst costs
-    ``elems + 2·beats + 2 + L`` (a beat of ``v`` elements is sent ``v + 2`` edges after its gather starts,
-    the next burst starts with the response). With ``N > 1`` the gather streams one element per edge across
-    beats and bursts: burst k starts (AWVALID, gather) at ``s_k = max(e_{k-1}, b_{k-N})`` (``s_1``:
-    dispatch; ``e``: the edge that reads a burst's last element, ``e_k = s_k + elems``; ``b``: the edge
-    that captures a burst's write response, ``b_k = e_k + 4 + L``: its last W beat at ``e_k + 2``); busy
-    ends at the last ``b``."""
+    (``N``, ``prog.dram_outstanding``; the DRAM: every write address accepted at once, a W beat accepted
+    (WREADY) no earlier than ``beat_cycles`` (``D``) edges after the previous accepted one (the write
+    bandwidth, ``bus words / D`` 64-bit words per cycle; ``D = 1``: every beat at once), the write response
+    ``2 + L`` edges after the burst's last W beat). With ``N = 1`` each burst costs ``elems + 2·beats + 2 + L``
+    (a beat of ``v`` elements is sent ``v + 2`` edges after its gather starts, the next burst starts with the
+    response) plus ``D - v - 2`` for each later beat of the burst with ``v + 2 < D``. With ``N > 1`` and
+    ``D = 1`` the gather streams one element per edge across beats and bursts: burst k starts (AWVALID,
+    gather) at ``s_k = max(e_{k-1}, b_{k-N})`` (``s_1``: dispatch; ``e``: the edge that reads a burst's last
+    element, ``e_k = s_k + elems``; ``b``: the edge that captures a burst's write response, ``b_k = e_k + 4 +
+    L``: its last W beat at ``e_k + 2``); busy ends at the last ``b``. With ``D > 1`` see ``_row_store_nd``."""
+    assert 1 <= beat_cycles <= MAX_BEAT_CYCLES, beat_cycles
     if outstanding == 1:
-        return _store_cycles_1(addr, rows, cols, stride, bb, latency)
-    return _store_cycles_n(addr, rows, cols, stride, bb, latency, outstanding)
+        return _store_cycles_1(addr, rows, cols, stride, bb, latency, beat_cycles)
+    if beat_cycles == 1:
+        return _store_cycles_n(addr, rows, cols, stride, bb, latency, outstanding)
+    return _store_cycles_nd(addr, rows, cols, stride, bb, latency, outstanding, beat_cycles)
+
+
+def _short_last_beat(b, E: int, D: int) -> int:
+    """Edges the write bandwidth adds to a burst sent one beat at a time (N = 1): a beat after the first is
+    offered ``v + 2`` edges after the previous handshake and taken ``D`` edges after it at the earliest; only
+    the last beat can carry fewer than ``E >= 2`` elements."""
+    if b.beats == 1:
+        return 0
+    return max(0, D - ((b.off + b.elems - 1) % E + 1) - 2)
 
 
 @lru_cache(maxsize=1 << 16)
-def _store_cycles_1(addr: int, rows: int, cols: int, stride: int, bb: int, latency: int) -> int:
-    return sum(b.elems + 2 * b.beats + 2 + latency for row in bursts(addr, rows, cols, stride, 4, bb) for b in row)
+def _store_cycles_1(addr: int, rows: int, cols: int, stride: int, bb: int, latency: int, D: int = 1) -> int:
+    E = bb // 4
+    return sum(b.elems + 2 * b.beats + 2 + latency + _short_last_beat(b, E, D)
+               for row in bursts(addr, rows, cols, stride, 4, bb) for b in row)
+
+
+def _beat_runs(b, E: int) -> tuple:
+    """A burst's beats as (elements, count) runs: the first beat, the full middle beats, the last beat."""
+    first = min(E - b.off, b.elems)
+    if b.beats == 1:
+        return ((first, 1),)
+    return ((first, 1), (E, b.beats - 2), ((b.off + b.elems - 1) % E + 1, 1))
+
+
+def _send_beats(e: int, h1: int, h2: int, v: int, n: int, D: int) -> tuple[int, int, int]:
+    """``n`` beats of ``v`` elements each (``_row_store_nd``'s rule) from (last read ``e``, last two W
+    handshakes ``h1``, ``h2``). The rule is invariant under shifting all three edges, so once a beat leaves
+    their differences unchanged every later beat moves them by the same amount: skipped in one step."""
+    while n > 0:
+        before = (h1 - e, h2 - e)
+        lr = max(e + 1, h2) + v - 1
+        h1, h2 = max(lr + 2, h1 + D), h1
+        step, e, n = lr - e, lr, n - 1
+        if (h1 - e, h2 - e) == before and n:
+            e, h1, h2, n = e + n * step, h1 + n * step, h2 + n * step, 0
+    return e, h1, h2
+
+
+@lru_cache(maxsize=1 << 16)
+def _row_store_nd(off: int, cols: int, bb: int, latency: int, N: int, D: int, state: tuple) -> tuple[int, tuple]:
+    """One row of a STORE with up to ``N > 1`` write bursts outstanding and a write bandwidth of one beat every
+    ``D`` edges, beat by beat. ``state = (h1, h2, bs)`` relative to ``e`` (the edge that read the last element
+    so far, or the dispatch): the W handshakes of the last two beats (``h2`` clipped from below at 1, where it
+    no longer binds) and the edges of the last ``N`` write responses (clipped at 0). Burst k starts at
+    ``s_k = max(e, b_{k-N})``; beat i's first read is at ``max(e + 1, h_{i-2})`` (after its start, one read an
+    edge, and one of two beat slots free: the slot of beat i-2 is freed by its handshake), its ``v_i`` reads
+    end at ``lr_i``, its W handshake is at ``h_i = max(lr_i + 2, h_{i-1} + D)``; a burst's response at its
+    last ``h + 2 + L``. -> (edges the row adds to ``e``, the state after it)."""
+    E = bb // 4
+    h1, h2, bs = state
+    e, bs = 0, list(bs)
+    for b in bursts(off, 1, cols, 0, 4, bb)[0]:
+        e = max(e, bs.pop(0))                       # the burst's start: its reads from e + 1
+        for v, n in _beat_runs(b, E):
+            e, h1, h2 = _send_beats(e, h1, h2, v, n, D)
+        bs.append(h1 + 2 + latency)
+    return e, (h1 - e, max(h2 - e, 1), tuple(max(x - e, 0) for x in bs))
+
+
+@lru_cache(maxsize=1 << 16)
+def _store_cycles_nd(addr: int, rows: int, cols: int, stride: int, bb: int, latency: int, N: int, D: int) -> int:
+    """``store_cycles`` for ``N > 1``, ``D > 1`` (also exact at ``D = 1``, where the burst formula is faster):
+    rows one after another (``_row_store_nd``), whole periods skipped; busy ends with the last burst's
+    response (the last of the state's ``bs``, relative to ``e``)."""
+    assert N > 1 and D >= 1, (N, D)
+    walk, st = _walk_rows(addr, rows, stride, (-D, 1, (0,) * N),
+                          lambda off, st: _row_store_nd(off, cols, bb, latency, N, D, st))
+    return walk - 1 + st[2][-1]
 
 
 @lru_cache(maxsize=1 << 16)
@@ -281,7 +361,7 @@ class Timeline:
         self.names = list(prog["dataflows"])
         self.lanes = prog.get("ld_lanes", {})
         self.outstanding = prog.get("dram_outstanding", 1)
-        self.beat_cycles = prog.get("dram_beat_cycles", 1)      # run-time read bandwidth (with_dram_bw)
+        self.beat_cycles = prog.get("dram_beat_cycles", 1)      # run-time DRAM bandwidth (with_dram_bw)
         self.t = -1
         self.fall = {u: -1 for u in UNITS}
         self.mask = {u: 0 for u in UNITS}
@@ -299,7 +379,7 @@ class Timeline:
                                self.beat_cycles)
         if op == "STORE":
             return store_cycles(c["ST_ADDR"], c["ST_ROWS"], c["ST_COLS"], c["ST_STRIDE"], self.bb, self.latency,
-                                self.outstanding)
+                                self.outstanding, self.beat_cycles)
         name = self.names[cmd["mode"]]
         return compute_cycles([c[r] for r in self._ext[name]], self.prog["drain"][name])
 

@@ -1,8 +1,9 @@
-"""``--dram-bw`` (the DRAM's read bandwidth in 64-bit words per cycle, below the AXI bus width; docs/programmable.md,
-"Timing") through ``lego.cli.main``: ``lego sim DIR --program``, ``lego compile`` and ``lego sim --model M --design
+"""``--dram-bw`` (the DRAM's bandwidth in 64-bit words per cycle, each direction, below the AXI bus width;
+docs/programmable.md, "Timing") through ``lego.cli.main``: ``lego sim DIR --program``, ``lego compile`` and ``lego sim --model M --design
 DIR``. Bad values exit 2 with one line naming ``--dram-bw`` and write nothing; the bus width is the default, cycle
-for cycle; a lower bandwidth gives more cycles, on the program engine and on model runs alike. (The RTL benches
-against the cycle engine at 1, 2 and 1/2 words per cycle: tests/simulator/test_program_matrix.py.)"""
+for cycle; a lower bandwidth gives more cycles, on the program engine and on model runs alike, and busies the
+load and the store unit (reads and writes are limited). (The RTL benches against the cycle engine at 1, 2, 1/2
+and 1/4 words per cycle: tests/simulator/test_program_matrix.py.)"""
 import json
 from pathlib import Path
 
@@ -115,11 +116,30 @@ def test_a_design_whose_bench_predates_the_limit_is_refused_on_rtl(tmp_path_fact
     d = tmp_path / "old"
     shutil.copytree(design(tmp_path_factory), d)
     bench = d / "tb" / "prog_bench.py"
-    bench.write_text(bench.read_text().replace("beat_cycles", "gap"))
+    new = bench.read_text()
+    bench.write_text(new.replace("beat_cycles", "gap"))
     prog = tmp_path / "p.prog"
     program(capsys, d, prog)
     out = tmp_path / "y.npz"
     refused(capsys, ["sim", d, "--program", prog, "--engine", "icarus", "--dram-bw", "1", "--out", out], (out,),
-            ("predates",))
+            ("predates the DRAM bandwidth limit",))
     assert main(["sim", str(d), "--program", str(prog), "--dram-bw", "1"]) == 0      # the cycle engine runs it
     capsys.readouterr()
+    # a bench that paces reads only (before the write limit) would not give the engine's cycles: refused too
+    bench.write_text(new.replace("DRAM_BW_LIMITS", "READ_PACING"))
+    refused(capsys, ["sim", d, "--program", prog, "--engine", "verilator", "--dram-bw", "1", "--out", out], (out,),
+            ("predates the write bandwidth limit",))
+
+
+def test_writes_are_limited_too(tmp_path_factory, tmp_path, capsys):
+    # a store-bound layer (K = 2) with rows not aligned to the 128-bit bus (N = 45): short W beats come faster
+    # than one per D cycles, so the store unit is busier below the bus width, at 1 word per cycle and below
+    d = design(tmp_path_factory)
+    prog = tmp_path / "s.prog"
+    assert main(["compile", str(d), "--layer", "gemm:M=24,N=45,K=2", "--out", str(prog)]) == 0
+    capsys.readouterr()
+    st = {}
+    for bw in (None, "2", "1", "2/3", "1/2"):
+        assert main(["sim", str(d), "--program", str(prog), "--json"] + ([] if bw is None else ["--dram-bw", bw])) == 0
+        st[bw] = json.loads(capsys.readouterr().out)["busy_cycles"]["st"]
+    assert st[None] == st["2"] < st["1"] < st["2/3"] < st["1/2"], st

@@ -14,8 +14,9 @@ and runs the program on the cycle engine, Icarus and Verilator. Each case checks
   is written here: the test holds for any timing the engine and the RTL agree on).
 
 Covering design, not a cross product: each value of each axis (workload, array 2x2..8x8 and a 16x16 fused design (groups of 16, slow), scratchpad 1..16
-KiB, DRAM latency 1/20/100, DRAM width 64/128/256 bits = 1/2/4 64-bit words per cycle, read bandwidth
-below the bus width (--dram-bw 1, 2, 1/2 on 128/256-bit buses), mode ws/os/is, read bursts outstanding 1/2/4/16
+KiB, DRAM latency 1/20/100, DRAM width 64/128/256 bits = 1/2/4 64-bit words per cycle, DRAM bandwidth (reads
+and writes) below the bus width (--dram-bw 1, 2, 1/2 on 128/256-bit buses, 1/4 on 64-bit; store-bound cases
+where the write limit binds, at N = 1, 2, 4 and 16), mode ws/os/is, read bursts outstanding 1/2/4/16
 against the bench's pipelined-latency DRAM, the same N write bursts unacknowledged; store-bound layers at N = 2
 and 4, latency 20 and 100) appears at least once, and the pairs that interact appear together (stride 2 with pad 1, latency 100 with
 the 256-bit bus). The default set (``rtl``) is small; ``-m slow`` runs the rest.
@@ -61,9 +62,9 @@ DESIGNS = {
     "2x4-os-1k-256b-o4": ("2x4", ("os",), 1, 16, 256, 4),
 }
 
-# case id: (design, layer (lego compile --layer), mode, DRAM latency[, DRAM read bandwidth]); the fifth field is
-# --dram-bw (64-bit words per cycle, below the bus width: the bench's DRAM shows a beat every bus words / bw
-# cycles at most); without it the DRAM streams one beat per cycle (the bus width)
+# case id: (design, layer (lego compile --layer), mode, DRAM latency[, DRAM bandwidth]); the fifth field is
+# --dram-bw (64-bit words per cycle each direction, below the bus width: the bench's DRAM shows a read beat and
+# takes a W beat every bus words / bw cycles at most); without it the DRAM streams one beat per cycle (the bus width)
 DEFAULT = {
     "conv-s2p1-2x2-1k-64b-lat20-ws": ("2x2-ws-1k-64b", "conv2d:C=2,H=17,W=17,K=22,R=3,S=3,STRIDE=2,PAD=1", "ws", 20),
     "dwconv-p1-3x2-1k-128b-lat1-os": ("3x2-is+os-1k-128b", "dwconv2d:C=4,H=12,W=12,R=4,S=4,PAD=1", "os", 1),
@@ -77,6 +78,13 @@ DEFAULT = {
     "gemm-3x2-1k-256b-o16-bw1-lat1-is": ("3x2-is+os-1k-256b-o16", "gemm:M=36,N=54,K=6", "is", 1, "1"),
     # store-bound (K = 2: the int32 Y is most of the traffic), several write bursts unacknowledged
     "gemm-store-2x2-1k-64b-o4-lat20-ws": ("2x2-ws-1k-64b-o4", "gemm:M=44,N=48,K=2", "ws", 20),
+    # store-bound below the bus width (the write bandwidth binds: the store unit is busier than at the bus
+    # width). The gather reads one int32 a cycle, so full beats of E >= D elements are not slowed: on 128/256-bit
+    # buses the limit binds on the short beats of unaligned rows (N = 45), on the 64-bit bus at 1/4 on every beat
+    "gemm-store-2x4-fused-1k-128b-o2-bw1-lat20-os": ("2x4-ws+os+is-1k-128b-o2", "gemm:M=48,N=45,K=2", "os", 20, "1"),
+    "gemm-store-3x2-1k-256b-o16-bw2-lat1-is": ("3x2-is+os-1k-256b-o16", "gemm:M=48,N=45,K=2", "is", 1, "2"),
+    "gemm-store-2x2-1k-64b-o4-bwquarter-lat20-ws": ("2x2-ws-1k-64b-o4", "gemm:M=44,N=48,K=2", "ws", 20, "1/4"),
+    "gemm-store-2x2-1k-64b-bwquarter-lat20-ws": ("2x2-ws-1k-64b", "gemm:M=44,N=47,K=2", "ws", 20, "1/4"),
 }
 SLOW = {
     "gemm-2x2-1k-64b-o4-lat20-ws": ("2x2-ws-1k-64b-o4", "gemm:M=44,N=44,K=10", "ws", 20),
@@ -180,18 +188,20 @@ def test_matrix_is_covering():
     many = {(DESIGNS[d][5:] > (1,), lat) for d, _, _, lat, *_ in DEFAULT.values()}
     assert many >= {(False, 20), (True, 20), (True, 100)}
     # store-bound layers with several write bursts unacknowledged: N = 2 and 4, latency 20 and 100, one by default
-    stores = {(DESIGNS[d][5], lat) for k, (d, _, _, lat, *_) in ALL.items() if k.startswith("gemm-store")}
+    stores = {((DESIGNS[d][5:] or (1,))[0], lat) for k, (d, _, _, lat, *_) in ALL.items() if k.startswith("gemm-store")}
     assert {n for n, _ in stores} >= {2, 4} and {lat for _, lat in stores} >= {20, 100}
     assert any(k.startswith("gemm-store") for k in DEFAULT)
     dflt = [(DESIGNS[d][4], lat, parse_layer(layer).op) for d, layer, _, lat, *_ in DEFAULT.values()]
     assert {b for b, _, _ in dflt} == {64, 128, 256} and {lat for _, lat, _ in dflt} == {1, 20, 100}
     assert {op for _, _, op in dflt} == {"gemm", "bmm", "conv2d", "dwconv2d"}
-    # read bandwidths of 1 and 2 words per cycle below the bus width (128 and 256 bits), at every latency; one
-    # in the default set
+    # bandwidths of 1 and 2 words per cycle below the bus width (128 and 256 bits), 1/4 on the 64-bit bus, at
+    # every latency; in the default set: store-bound cases on every bus width, one and several write bursts
     assert all(eval(w) < b // 64 for w, b, _ in bws)
-    assert {w for w, _, _ in bws} >= {"1", "2"} and {b for _, b, _ in bws} == {128, 256}
+    assert {w for w, _, _ in bws} >= {"1", "2", "1/4"} and {b for _, b, _ in bws} == {64, 128, 256}
     assert {lat for _, _, lat in bws} == {1, 20, 100}
-    assert any(len(c) > 4 for c in DEFAULT.values())
+    wst = [(DESIGNS[d][4], DESIGNS[d][5:] or (1,)) for k, (d, _, _, _, *bw) in DEFAULT.items()
+           if bw and k.startswith("gemm-store")]
+    assert {b for b, _ in wst} == {64, 128, 256} and {n[0] for _, n in wst} >= {1, 2, 4, 16}
 
 
 @pytest.mark.parametrize("case", list(CASES.values()))
@@ -219,7 +229,10 @@ def test_matrix_rtl_equals_cycle_engine_and_reference(case, tmp_path_factory, tm
     assert cyc.match
     assert cyc.cycles == header["predicted"]["cycles"]
     if bw is not None:      # the limit binds: the same program is slower than at the bus width
-        assert cyc.cycles > simulate_program(d, prog, "cycle", inputs=inputs, seed=seed, latency=lat).cycles
+        full = simulate_program(d, prog, "cycle", inputs=inputs, seed=seed, latency=lat)
+        assert cyc.cycles > full.cycles
+        if case.startswith("gemm-store"):   # the write limit binds: the store unit is busier
+            assert cyc.extra["busy_cycles"]["st"] > full.extra["busy_cycles"]["st"]
     if conv is not None:
         assert np.array_equal(conv_output(cyc.outputs["Y"], spec), conv)
     for engine in ("icarus", "verilator"):

@@ -1,8 +1,9 @@
 """timing.store_cycles with several write bursts outstanding (``prog.dram_outstanding``, N) against
 independent cycle-by-cycle simulations of the store DMA and the bench's write side, written out here from
 docs/programmable.md ("AXI4 subset", "Timing", the bench's ``PipelinedWrite``). The DRAM accepts every
-address and beat at once (WREADY high) and answers each burst ``2 + L`` edges after its last W beat (BVALID
-shown in the cycle before), in order; busy ends with the last response.
+address at once and a W beat (WREADY high) from ``D`` edges after the previous W handshake on (the write
+bandwidth, ``--dram-bw``; ``D = 1``: every beat at once), and answers each burst ``2 + L`` edges after its
+last W beat (BVALID shown in the cycle before), in order; busy ends with the last response.
 
 * ``N = 1`` (``simulate_serial``): the DMA starts a burst (raises AWVALID and gathers) at dispatch; it
   reads one accumulator element per cycle, the element's data arrives one cycle after its read and the beat
@@ -39,12 +40,13 @@ def _beats(addr, rows, cols, stride, bb):
     return beats
 
 
-def simulate(addr, rows, cols, stride, bb, latency, N):
-    return (simulate_serial if N == 1 else simulate_stream)(addr, rows, cols, stride, bb, latency, N)
+def simulate(addr, rows, cols, stride, bb, latency, N, D=1):
+    return (simulate_serial if N == 1 else simulate_stream)(addr, rows, cols, stride, bb, latency, N, D)
 
 
-def simulate_stream(addr, rows, cols, stride, bb, latency, N):
-    """Edges from dispatch (edge 0) to the store's last write response, N > 1."""
+def simulate_stream(addr, rows, cols, stride, bb, latency, N, D=1):
+    """Edges from dispatch (edge 0) to the store's last write response, N > 1; WREADY high from ``D`` edges
+    after the previous W handshake."""
     beats = _beats(addr, rows, cols, stride, bb)
     nb = len(beats)
     k, beat, left = 0, 0, beats[0][0]           # the burst being read, its beat, elements left in the beat
@@ -56,9 +58,9 @@ def simulate_stream(addr, rows, cols, stride, bb, latency, N):
     wvalid, wlast = False, False
     unacked, started = 1, 1
     resp = []
-    t = 0
+    t, last_w = 0, -D
     while True:
-        w_hs = wvalid
+        w_hs = wvalid and t + 1 >= last_w + D
         b_hs = bool(resp) and resp[0] == t + 1
         room = unacked - b_hs < N
         rd = reading and (not first or slots - w_hs < 2)
@@ -71,6 +73,7 @@ def simulate_stream(addr, rows, cols, stride, bb, latency, N):
                 return t
         out_free = not wvalid or w_hs
         if w_hs:
+            last_w = t
             slots -= 1
             if wlast:
                 resp.append(t + 2 + latency)
@@ -109,8 +112,9 @@ def simulate_stream(addr, rows, cols, stride, bb, latency, N):
             unacked += 1
 
 
-def simulate_serial(addr, rows, cols, stride, bb, latency, N):
-    """Edges from dispatch (edge 0) to the store's last write response, one burst at a time."""
+def simulate_serial(addr, rows, cols, stride, bb, latency, N, D=1):
+    """Edges from dispatch (edge 0) to the store's last write response, one burst at a time; WREADY high
+    from ``D`` edges after the previous W handshake."""
     E = bb // 4
     beats = _beats(addr, rows, cols, stride, bb)  # per burst, per beat: elements gathered
     nb = len(beats)
@@ -123,10 +127,10 @@ def simulate_serial(addr, rows, cols, stride, bb, latency, N):
     started = 1
     # DRAM state: edges at which the pending responses are captured
     resp = []
-    t = 0
+    t, last_w = 0, -D
     while True:
         issue = gathering and left > 0
-        w_hs = wvalid                           # WREADY is high
+        w_hs = wvalid and t + 1 >= last_w + D   # WREADY: D edges after the previous W handshake
         b_hs = bool(resp) and resp[0] == t + 1  # BVALID shown in the cycle before its edge, BREADY high
         t += 1
         # edge t
@@ -144,6 +148,7 @@ def simulate_serial(addr, rows, cols, stride, bb, latency, N):
             pend_last = left == 0
         start_next = False
         if w_hs:
+            last_w = t
             if beat == len(beats[k]) - 1:       # the burst's last W beat: its response in 2 + L edges
                 resp.append(t + 2 + latency)
                 gathering = False
@@ -204,3 +209,45 @@ def test_more_outstanding_never_slower_and_shares_the_latency():
     b = (0, 64, 2, 64, 8, 100)          # 1 beat a row: 4 cycles a burst, 102 of response
     c = [store_cycles(*b, outstanding=n) for n in (1, 2, 4, 8, 16)]
     assert c == sorted(c, reverse=True) and c[0] == 64 * 106 and c[0] > 7 * c[4], c
+
+
+def test_write_bandwidth_store_cycles_equal_the_cycle_simulation():
+    # --dram-bw below the bus width: a W beat taken D = 1..4 edges after the previous one, N = 1..4 outstanding
+    rng = np.random.default_rng(29)
+    slower = 0
+    for _ in range(400):
+        bb = int(rng.choice([8, 16, 32]))
+        cols = int(rng.integers(1, 80))
+        stride = 4 * cols + 4 * int(rng.choice([0, 0, 1, 3, 64, 1024, 1023]))
+        rows = int(rng.integers(1, 24))
+        addr = 4 * int(rng.integers(0, 1 << 18))
+        lat = int(rng.integers(0, 60))
+        N, D = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+        args = (addr, rows, cols, stride, bb, lat)
+        got = store_cycles(*args, outstanding=N, beat_cycles=D)
+        assert got == simulate(*args, N, D), (args, N, D)
+        slower += got > store_cycles(*args, outstanding=N)
+    assert slower > 50, slower                  # the limit binds in many of them
+
+
+def test_write_bandwidth_long_and_periodic_stores():
+    # several bursts a row, 20k rows (the period skip); D = 1 through the beat-by-beat path equals the burst formula
+    from lego.prog.timing import _store_cycles_nd
+    for args in [(4096 - 40, 3, 1500, 8192, 8, 20), (24, 6, 300, 12004, 16, 100),
+                 (4 * 4096 + 24, 500, 16, 4096 + 64, 8, 20), (8, 20_000, 16, 64, 8, 100), (4, 3000, 5, 4096 + 4, 32, 7)]:
+        for N in (1, 2, 4):
+            for D in (1, 2, 3, 4):
+                assert store_cycles(*args, outstanding=N, beat_cycles=D) == simulate(*args, N, D), (args, N, D)
+            if N > 1:
+                assert _store_cycles_nd(*args, N, 1) == store_cycles(*args, outstanding=N), (args, N)
+
+
+def test_write_bandwidth_on_a_64_bit_bus():
+    # 2 int32 a beat, read one a cycle: a beat every 2 edges at most; at D = 4 (1/4 word a cycle) one every 4
+    a = (0, 64, 16, 64, 8, 20)                  # 8 full beats a row, one burst a row
+    assert store_cycles(*a, outstanding=4, beat_cycles=2) == store_cycles(*a, outstanding=4) == 64 * 16 + 4 + 20
+    assert store_cycles(*a, outstanding=4, beat_cycles=4) == 4 * 64 * 8 + 2 + 20 == simulate(*a, 4, 4)
+    # one burst at a time: v + 2 = 4 edges a full beat, so D = 4 binds only on a 1-element last beat
+    assert store_cycles(*a, beat_cycles=4) == store_cycles(*a) == 64 * (16 + 16 + 22)
+    b = (0, 10, 3, 64, 8, 20)                   # 2 beats a row: 2 elements, then 1
+    assert store_cycles(*b, beat_cycles=4) == store_cycles(*b) + 10 == simulate(*b, 1, 4)
