@@ -341,8 +341,9 @@ def check_mode(prog: dict, mode: str | None) -> None:
 def choose(prog: dict, dims: dict, mode: str | None, tile: dict | None, latency: int, keep: bool = True):
     """-> (cycles, mode, tile, words, cmds, timeline) of the fastest candidate for one GEMM: exact cycles,
     ties to the first candidate (modes in design order, then ``_candidates``' order). Candidates are timed in
-    order of their lower bound (``tile_busy``); one whose bound exceeds the best so far is not built, and one
-    whose partial timeline passes it is abandoned there (``Overrun``): the choice is the exhaustive one's.
+    order of their cheap lower bound (``busy_floor``); one whose floor, or then whose exact busy bound
+    (``tile_busy``), exceeds the best so far is not built, and one whose partial timeline passes it is
+    abandoned there (``Overrun``): the choice is the exhaustive one's.
     ``keep=False``: no words or commands (empty lists), the timing alone."""
     modes = [mode] if mode else list(prog["dataflows"])
     cands = [(name, t) for name in modes for t in ([tile] if tile else _candidates(prog["box"], dims))]
