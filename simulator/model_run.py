@@ -14,12 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lego.errors import LegoError
-from simulator.gemmini import GemminiConfig, gemmini_layer
-from simulator.mapping import DATAFLOWS, KIB, ArrayConfig, map_layer_best
-from simulator.memory import DramConfig, RowModel
 from simulator.models import MODELS, Layer, get_model
 from simulator.report import Report
 
+# the analytical mapper (simulator.mapping, .gemmini, .memory: networkx, lego.arch) is imported where it is used,
+# so that ``lego sim --model M --design DIR`` on a programmable design does not load it
+KIB = 1024
 SUMMED = ("cycles", "stall_cycles", "compute_cycles", "macs", "dram_bytes", "energy_pj")
 
 
@@ -137,7 +137,7 @@ def plot_model(rows: list[dict], total: dict, path: str | os.PathLike) -> None:
 
 
 def run_model(model: str, array: tuple[int, int] = (16, 16),
-              dataflows: list[str] | tuple[str, ...] = DATAFLOWS,
+              dataflows: list[str] | tuple[str, ...] = ("os", "ws", "is"),
               buffer_bytes: int = 256 * KIB, dram_gbps: float = 16.0,
               out_dir: str | os.PathLike | None = None, *, acc_bytes: int = 64 * KIB,
               freq_ghz: float = 1.0, dram_latency_ns: float = 100.0,
@@ -150,6 +150,9 @@ def run_model(model: str, array: tuple[int, int] = (16, 16),
     (``memory.RowModel`` defaults). ``fill_drain``: a generated design's fill/drain per dataflow
     (``design_config``), used instead of the formula. Writes CSV/JSON/PNG to ``out_dir`` when given.
     """
+    from simulator.gemmini import GemminiConfig, gemmini_layer
+    from simulator.mapping import ArrayConfig, map_layer_best
+    from simulator.memory import DramConfig, RowModel
     if model not in MODELS:
         raise LegoError(f"model: {model!r} unknown, allowed {sorted(MODELS)}")
     dram = DramConfig(gbps=dram_gbps, latency_ns=dram_latency_ns, freq_ghz=freq_ghz,
@@ -206,10 +209,11 @@ class ModelTool:
         p.add_argument("--freq-ghz", type=float, default=1.0, help="with --model: clock, GHz (default 1)")
 
     def run(self, a: argparse.Namespace) -> tuple[dict, str]:
-        from lego.design import parse_array
         if a.design and _programmable(a.design):
             from .prog_model import sim_tool
             return sim_tool(a)
+        from lego.design import parse_array
+        from simulator.mapping import DATAFLOWS
         if getattr(a, "dram_bw", None) is not None:
             raise LegoError("--dram-bw: only with --program or --design of a programmable design (the analytical "
                             "mapper takes --dram-gbps)")
@@ -275,6 +279,7 @@ def design_fill_drain(path) -> dict[str, int]:
 def design_config(path, **kw) -> ArrayConfig:
     """The mapper's ArrayConfig of the generated design in ``path``: its array, dataflows and per-dataflow
     fill/drain (``kw``: the other ArrayConfig fields, e.g. buffers and DRAM)."""
+    from simulator.mapping import ArrayConfig
     (r, c), dfs = read_design(str(path))
     return ArrayConfig(rows=r, cols=c, dataflows=tuple(dfs),
                        fill_drain_of=tuple(sorted(design_fill_drain(path).items())), **kw)

@@ -116,22 +116,8 @@ def write_outputs(rows: list[dict], total: dict, out: Path) -> dict:
 
 
 def plot(rows: list[dict], total: dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(max(8, len(rows) * 0.12), 6), sharex=True)
-    x = range(len(rows))
-    a1.bar(x, [r["cycles"] for r in rows], color="tab:blue")
-    a1.set_yscale("log")
-    a1.set_ylabel("cycles")
-    a1.set_title(f"{total['model']} on the programmable {total['array']} design (exact program timing)")
-    a2.bar(x, [r["utilization"] for r in rows], color="tab:orange")
-    a2.set_ylim(0, 1.05)
-    a2.set_ylabel("MACs / (R·C·cycles)")
-    a2.set_xlabel("layer index")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    from .prog_plot import write
+    write(rows, total, path)
 
 
 def sim_tool(a) -> tuple[dict, str]:

@@ -10,7 +10,6 @@ from pathlib import Path
 from .. import __version__
 from ..errors import LegoError
 from . import fusesoc
-from .files import LINT_VLT
 from .outdir import dumps, write_atomic
 
 SCHEMA_VERSION = 2          # manifest.json; 1 = before the host protocol was written down (no ld_tensor)
@@ -30,6 +29,7 @@ def write_design(out: Path, *, top: str, kind: str, sources: dict[str, str], man
     missing = [k for k in REQUIRED if k not in man]
     if missing:
         raise ValueError(f"manifest lacks {missing}")
+    from .files import LINT_VLT        # lego.design and the arch graph: not loaded by readers (read_manifest)
     files: dict[str, str | bytes] = dict(sources)
     files["files.f"] = "".join(f"{rel}\n" for rel in sources)
     files["manifest.json"] = dumps(man)

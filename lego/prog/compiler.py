@@ -10,6 +10,7 @@ candidates (the tile search of the analytical mapper lives in the simulator laye
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from ..errors import LegoError
 from . import spec
@@ -199,48 +200,94 @@ def build(prog: dict, dims: dict, mode: str, tile: dict, tl: Timeline | None = N
     return e.words, e.cmds, pl
 
 
+def _split(n: int, t: int) -> list[tuple[int, int]]:
+    """The tiles of ``t`` along ``n``: (size, how many), the full ones and the edge one."""
+    return [(t, n // t)] + ([(n % t, 1)] if n % t else [])
+
+
+def _ksteps(prog: dict, mode: str, tile: dict, K: int, mt: int, nt: int) -> range:
+    """The K steps of an mt x nt output tile (``emit_gemm``: degenerate tiles take the revisit counter's K)."""
+    kk = _degenerate_k(prog, mode, mt, nt)
+    return range(0, K, min(tile["K"], kk) if kk else tile["K"])
+
+
+def _compute_busy(prog: dict, dims: dict, mode: str, tile: dict) -> int:
+    """The compute unit's busy cycles over ``emit_gemm(dims, mode, tile)``: COMPUTE durations summed in closed
+    form over the tile classes (full and edge tiles)."""
+    cs, drain, K = prog["counters"][mode], prog["drain"][mode], dims["K"]
+    cp = 0
+    for mt, cm in _split(dims["M"], tile["M"]):
+        for nt, cn in _split(dims["N"], tile["N"]):
+            ks = _ksteps(prog, mode, tile, K, mt, nt)
+            for k0 in ks:
+                t = {"i": mt, "j": nt, "k": min(ks.step, K - k0)}
+                cp += cm * cn * compute_cycles([-(-t[it] // div) for it, div in cs], drain)
+    return cp
+
+
+def load_floor(rows: int, cols: int, eb: int, bb: int, latency: int, lanes: int, beat_cycles: int) -> int:
+    """A lower bound on ``timing.load_cycles`` that needs no walk over the rows: the first beat is captured
+    ``3 + L`` edges after the dispatch, a row's beats are its own (at least ``ceil(cols / E)``), the scatter
+    writes at most ``P`` (``lanes``) elements per cycle of one beat, captures are at least ``D``
+    (``beat_cycles``) edges apart within a burst and a row's first capture comes after the previous row's
+    last write."""
+    E = bb // eb
+    row = max(-(-cols // lanes), (-(-cols // E) - 1) * beat_cycles + 1)
+    return 3 + latency + rows * row
+
+
+def busy_floor(prog: dict, dims: dict, mode: str, tile: dict, latency: int) -> int:
+    """A lower bound on the stream's cycles, cheaper than ``tile_busy``'s: the compute unit's busy cycles
+    (exact, closed form) or the load unit's by ``load_floor`` per LOAD, whichever is larger."""
+    eb, bb, D = prog["bits"] // 8, prog["dram_bits"] // 8, prog.get("dram_beat_cycles", 1)
+    lanes = {t: prog.get("ld_lanes", {}).get(t, {}).get(mode, 1) for t in "XW"}
+    K, ld = dims["K"], 0
+    for mt, cm in _split(dims["M"], tile["M"]):
+        for nt, cn in _split(dims["N"], tile["N"]):
+            ks = _ksteps(prog, mode, tile, K, mt, nt)
+            for k0 in ks:
+                kt = min(ks.step, K - k0)
+                ld += cm * cn * (load_floor(mt, kt, eb, bb, latency, lanes["X"], D)
+                                 + load_floor(kt, nt, eb, bb, latency, lanes["W"], D))
+    return max(_compute_busy(prog, dims, mode, tile), ld)
+
+
 def tile_busy(prog: dict, dims: dict, mode: str, tile: dict, latency: int) -> dict:
     """The compute and load units' busy cycles over ``emit_gemm(dims, mode, tile)`` at ``placement(dims)``,
     without writing the stream: COMPUTE durations summed in closed form over the tile classes (full and edge
-    tiles), and each distinct LOAD timed once (an X tile is loaded again for every output column tile, a W
-    tile for every output row tile). Each unit runs one command at a time, so the larger of the two is a
-    lower bound on the stream's cycles."""
-    cs, drain = prog["counters"][mode], prog["drain"][mode]
+    tiles), and each distinct LOAD timed once. A LOAD's time depends on its address only through the page
+    offset (``timing.load_cycles`` walks rows by ``addr % PAGE``), so the X tiles of one row tile size are
+    grouped by the page offset of their first row and each group is timed once (an X tile is loaded again
+    for every output column tile; a W tile, timed at its own address, for every output row tile). Each unit
+    runs one command at a time, so the larger of the two is a lower bound on the stream's cycles."""
     eb, bb = prog["bits"] // 8, prog["dram_bits"] // 8
     pl = placement(dims, eb)
     M, N, K = dims["M"], dims["N"], dims["K"]
     tm, tn = tile["M"], tile["N"]
-
-    def split(n: int, t: int) -> list[tuple[int, int]]:
-        return [(t, n // t)] + ([(n % t, 1)] if n % t else [])
+    outstanding, beat = prog.get("dram_outstanding", 1), prog.get("dram_beat_cycles", 1)
 
     def ksteps(mt: int, nt: int) -> range:
-        kk = _degenerate_k(prog, mode, mt, nt)
-        return range(0, K, min(tile["K"], kk) if kk else tile["K"])
+        return _ksteps(prog, mode, tile, K, mt, nt)
 
     lanes = {t: prog.get("ld_lanes", {}).get(t, {}).get(mode, 1) for t in "XW"}
 
-    def ld(t: str, r0: int, c0: int, rows: int, cols: int) -> int:
-        return load_cycles(pl[t]["addr"] + r0 * pl[t]["stride"] + c0 * eb, rows, cols, pl[t]["stride"], eb, bb,
-                           latency, lanes[t], prog.get("dram_outstanding", 1), prog.get("dram_beat_cycles", 1))
-    cp = ldx = ldw = 0
-    mcls, ncls = split(M, tm), split(N, tn)
-    for mt, cm in mcls:
+    def ld(t: str, off: int, rows: int, cols: int) -> int:
+        return load_cycles(off % PAGE, rows, cols, pl[t]["stride"], eb, bb, latency, lanes[t], outstanding, beat)
+    ldx = ldw = 0
+    mcls, ncls = _split(M, tm), _split(N, tn)
+    cp = _compute_busy(prog, dims, mode, tile)
+    # (page offset of an X tile's first element, its rows) -> how many such X tiles
+    xrows = Counter(((pl["X"]["addr"] + m0 * pl["X"]["stride"]) % PAGE, min(tm, M - m0)) for m0 in range(0, M, tm))
+    for (off, mt), cnt in xrows.items():
         for nt, cn in ncls:
             ks = ksteps(mt, nt)
-            for k0 in ks:
-                t = {"i": mt, "j": nt, "k": min(ks.step, K - k0)}
-                cp += cm * cn * compute_cycles([-(-t[it] // div) for it, div in cs], drain)
-    for m0 in range(0, M, tm):
-        mt = min(tm, M - m0)
-        for nt, cn in ncls:
-            ks = ksteps(mt, nt)
-            ldx += cn * sum(ld("X", m0, k0, mt, min(ks.step, K - k0)) for k0 in ks)
+            ldx += cnt * cn * sum(ld("X", off + k0 * eb, mt, min(ks.step, K - k0)) for k0 in ks)
     for n0 in range(0, N, tn):
         nt = min(tn, N - n0)
         for mt, cm in mcls:
             ks = ksteps(mt, nt)
-            ldw += cm * sum(ld("W", k0, n0, min(ks.step, K - k0), nt) for k0 in ks)
+            ldw += cm * sum(ld("W", pl["W"]["addr"] + k0 * pl["W"]["stride"] + n0 * eb, min(ks.step, K - k0), nt)
+                            for k0 in ks)
     return {"cp": cp, "ld": ldx + ldw}
 
 
@@ -294,17 +341,20 @@ def check_mode(prog: dict, mode: str | None) -> None:
 def choose(prog: dict, dims: dict, mode: str | None, tile: dict | None, latency: int, keep: bool = True):
     """-> (cycles, mode, tile, words, cmds, timeline) of the fastest candidate for one GEMM: exact cycles,
     ties to the first candidate (modes in design order, then ``_candidates``' order). Candidates are timed in
-    order of their lower bound (``tile_busy``); one whose bound exceeds the best so far is not built, and one
-    whose partial timeline passes it is abandoned there (``Overrun``): the choice is the exhaustive one's.
+    order of their cheap lower bound (``busy_floor``); one whose floor, or then whose exact busy bound
+    (``tile_busy``), exceeds the best so far is not built, and one whose partial timeline passes it is
+    abandoned there (``Overrun``): the choice is the exhaustive one's.
     ``keep=False``: no words or commands (empty lists), the timing alone."""
     modes = [mode] if mode else list(prog["dataflows"])
     cands = [(name, t) for name in modes for t in ([tile] if tile else _candidates(prog["box"], dims))]
-    bounds = [max(tile_busy(prog, dims, name, t, latency).values()) for name, t in cands]
+    floors = [busy_floor(prog, dims, name, t, latency) for name, t in cands]
     best = None
-    for i in sorted(range(len(cands)), key=lambda i: (bounds[i], i)):
-        if best is not None and bounds[i] > best[0]:
+    for i in sorted(range(len(cands)), key=lambda i: (floors[i], i)):
+        if best is not None and floors[i] > best[0]:
             continue
         name, t = cands[i]
+        if best is not None and max(tile_busy(prog, dims, name, t, latency).values()) > best[0]:
+            continue
         tl = Timeline(prog, latency, bound=None if best is None else best[0])
         try:
             build(prog, dims, name, t, tl, keep=False)

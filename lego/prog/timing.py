@@ -99,6 +99,7 @@ def load_cycles(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int, 
     previous burst's last beat, beats in order, each captured at least ``beat_cycles`` edges after the
     previous one: the read bandwidth, ``bus words / beat_cycles`` 64-bit words per cycle)."""
     assert 1 <= beat_cycles <= MAX_BEAT_CYCLES, beat_cycles
+    addr %= PAGE        # only the page offset matters (rows are walked by it): one cache entry per offset
     if outstanding == 1:
         return _load_cycles_1(addr, rows, cols, stride, eb, bb, latency, lanes, beat_cycles)
     return _load_cycles_n(addr, rows, cols, stride, eb, bb, latency, lanes, outstanding, beat_cycles)
@@ -225,6 +226,7 @@ def store_cycles(addr: int, rows: int, cols: int, stride: int, bb: int, latency:
     element, ``e_k = s_k + elems``; ``b``: the edge that captures a burst's write response, ``b_k = e_k + 4 +
     L``: its last W beat at ``e_k + 2``); busy ends at the last ``b``. With ``D > 1`` see ``_row_store_nd``."""
     assert 1 <= beat_cycles <= MAX_BEAT_CYCLES, beat_cycles
+    addr %= PAGE        # as in load_cycles: only the page offset matters
     if outstanding == 1:
         return _store_cycles_1(addr, rows, cols, stride, bb, latency, beat_cycles)
     if beat_cycles == 1:
