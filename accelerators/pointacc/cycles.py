@@ -252,7 +252,7 @@ def mmu_cycles(model, op: str, rows=(), dram_latency: int = 1, mshrs: int = 1, q
             if ev.writeback is not None:
                 written.append(ev.writeback)
         last[int(r) // br] = i
-    if op == "gather" and mshrs > 1:
+    if mshrs > 1:
         cyc = nb_gather_cycles(kinds, dists, dram_latency, br, mshrs, queue)
     else:
         cyc = blocking_gather_cycles(kinds, dram_latency, br)

@@ -121,9 +121,15 @@ class MMU(wiring.Component):
         LA = max(1, (LINES * BR - 1).bit_length())    # data store address bits
         OFFB = max(1, LBR)
 
+        NB = self.mshrs > 1
         m.submodules.data = dmem = Memory(shape=unsigned(RW), depth=max(2, LINES * BR), init=[])
         dw = dmem.write_port()
-        dr = dmem.read_port(transparent_for=(dw,))
+        if NB:      # a second write port: the queue's scatter writes, beside the fills of port dw
+            dw2 = dmem.write_port()
+            dr = dmem.read_port(transparent_for=(dw, dw2))
+        else:
+            dw2 = dw
+            dr = dmem.read_port(transparent_for=(dw,))
 
         valid = [[Signal(name=f"v_{s}_{w}") for w in range(NW)] for s in range(NS)]
         dirty = [[Signal(name=f"d_{s}_{w}") for w in range(NW)] for s in range(NS)]
@@ -230,7 +236,7 @@ class MMU(wiring.Component):
                         + add2[i * self.lane_bits:(i + 1) * self.lane_bits])[:self.lane_bits]
                        for i in range(self.lanes)])
         with m.If(v2 & a2):
-            m.d.comb += [dw.en.eq(1), dw.addr.eq(addr2), dw.data.eq(summed)]
+            m.d.comb += [dw2.en.eq(1), dw2.addr.eq(addr2), dw2.data.eq(summed)]
 
         def set_grid(grid, s_idx, w_idx, value):
             with m.Switch(s_idx if NS > 1 else Const(0, 1)):
@@ -261,14 +267,14 @@ class MMU(wiring.Component):
         m.d.comb += dr.addr.eq(acc_addr)
         wb_addr = daddr(v_set, v_way, bcnt[:OFFB])
         fill_addr = daddr(v_set, v_way, bcnt[:OFFB])
-        # ---- non-blocking gathers (mshrs >= 2): in-order return queue, fill FIFO of the misses in flight
-        NB = self.mshrs > 1
+        # ---- non-blocking MMU (mshrs >= 2): in-order queue, fill FIFO of the misses in flight
         if NB:
             Q, M = self.queue, self.mshrs
             LQ = max(1, (Q - 1).bit_length())
             q_addr = [Signal(LA, name=f"q_addr{j}") for j in range(Q)]
             q_tag = [Signal(TAG_BITS, name=f"q_tag{j}") for j in range(Q)]
             q_miss = [Signal(name=f"q_miss{j}") for j in range(Q)]
+            q_data = [Signal(RW, name=f"q_data{j}") for j in range(Q)]       # a scatter's m_data
             q_occ = [Signal(name=f"q_occ{j}") for j in range(Q)]
             wp, rp = Signal(LQ), Signal(LQ)
             qn = Signal(range(Q + 1))
@@ -292,8 +298,9 @@ class MMU(wiring.Component):
                 return Mux(x == n - 1, 0, x + 1)[:len(x)]
 
             def nb_front():
-                """ACC of a gather: accept hits and clean misses into the queue; a dirty victim waits for an
-                empty queue, then takes the blocking write-back and fill."""
+                """ACC of a gather / scatter / scatter-add: accept hits and clean misses into the queue (a
+                scatter marks the line dirty at acceptance); a dirty victim waits for an empty queue, then takes
+                the blocking write-back and fill."""
                 vd = Array(d_in)[vic] if NW > 1 else d_in[0]
                 vv = Array(v_in)[vic] if NW > 1 else v_in[0]
                 vt = Array(t_in)[vic] if NW > 1 else t_in[0]
@@ -313,6 +320,8 @@ class MMU(wiring.Component):
                             with m.Case(s_):
                                 m.d.sync += upd
                     m.d.comb += [push_addr.eq(acc_addr), push_miss.eq(0)]
+                    with m.If(op != OP_GATHER):
+                        set_grid(dirty, set_in, hit_way, 1)
                 with m.Elif(self.m_valid & clean_ok):
                     m.d.sync += misses.eq(misses + 1)
                     with m.Switch(set_in if NS > 1 else Const(0, 1)):
@@ -320,7 +329,7 @@ class MMU(wiring.Component):
                             with m.Case(s_):
                                 m.d.sync += upd
                     set_grid(valid, set_in, vic, 1)
-                    set_grid(dirty, set_in, vic, 0)
+                    set_grid(dirty, set_in, vic, op != OP_GATHER)
                     set_grid(tag, set_in, vic, tag_in)
                     base_row = Cat(Const(0, LBR), self.m_row[LBR:]) if LBR else self.m_row
                     m.d.comb += [push_addr.eq(miss_addr), push_miss.eq(1), issue.eq(1),
@@ -387,10 +396,7 @@ class MMU(wiring.Component):
                         m.next = "DRAIN"
             with m.State("ACC"):
                 if NB:
-                    with m.If(op == OP_GATHER):
-                        nb_front()
-                    with m.Else():
-                        blocking_acc()
+                    nb_front()
                 else:
                     blocking_acc()
             with m.State("WB"):
@@ -449,12 +455,20 @@ class MMU(wiring.Component):
                 finish()
                 m.next = "IDLE"
         if NB:
-            # ---- back end: the head leaves the queue when its data is in the store (a miss: its fill done)
+            # ---- back end: the head leaves the queue when its line is in the store (a miss: its fill done).
+            # A gather reads its row (out two cycles later); a scatter writes m_data over it (port dw2, in the
+            # pop cycle); a scatter-add reads it and writes the sum in the next cycle (stage 2, port dw2); the
+            # read port is transparent to both write ports, so the next entry on the same row sees the write.
             head_miss = Array(q_miss)[rp]
+            head_addr, head_data = Array(q_addr)[rp], Array(q_data)[rp]
             m.d.comb += pop.eq((qn != 0) & (~head_miss | (rdy != 0)))
             with m.If(pop):
-                m.d.comb += dr.addr.eq(Array(q_addr)[rp])
-                m.d.sync += [v2.eq(1), g2.eq(1), a2.eq(0), tag2.eq(Array(q_tag)[rp]), rp.eq((rp + 1)[:LQ])]
+                m.d.comb += dr.addr.eq(head_addr)
+                m.d.sync += [v2.eq(1), g2.eq(op == OP_GATHER), a2.eq(op == OP_SCATTER_ADD),
+                             tag2.eq(Array(q_tag)[rp]), add2.eq(head_data), addr2.eq(head_addr),
+                             rp.eq((rp + 1)[:LQ])]
+                with m.If(op == OP_SCATTER):
+                    m.d.comb += [dw2.en.eq(1), dw2.addr.eq(head_addr), dw2.data.eq(head_data)]
                 with m.Switch(rp):
                     for j in range(Q):
                         with m.Case(j):
@@ -465,7 +479,7 @@ class MMU(wiring.Component):
                     for j in range(Q):
                         with m.Case(j):
                             m.d.sync += [q_addr[j].eq(push_addr), q_tag[j].eq(self.m_tag), q_miss[j].eq(push_miss),
-                                         q_occ[j].eq(1)]
+                                         q_data[j].eq(self.m_data), q_occ[j].eq(1)]
             with m.If(push & ~pop):
                 m.d.sync += qn.eq(qn + 1)
             with m.Elif(pop & ~push):

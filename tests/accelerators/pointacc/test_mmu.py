@@ -18,6 +18,7 @@ from accelerators.pointacc.cache_model import CacheModel
 from accelerators.pointacc.cloud import DATA_DIR, load_cloud
 from accelerators.pointacc.config import PointAccConfig
 from accelerators.pointacc.cycles import mmu_cycles
+from accelerators.pointacc.dram import nb_gather_cycles
 from accelerators.pointacc.mmu import MMU, OP_FLUSH, OP_GATHER, OP_SCATTER, OP_SCATTER_ADD
 from lego.toolchain import run_cocotb
 from lego.units.harness import SideBySide, emit, lint
@@ -66,6 +67,25 @@ def local_rows(rng, n, lo, hi):
     return rows
 
 
+def conflict_rows(rng, n, kw, base=OUT_BASE):
+    """Rows with many duplicates and set conflicts: six blocks of one set (more than the ways: dirty
+    victims), each entry the previous row again (40 %), a row of the same block (20 %) or a random row of the
+    six blocks."""
+    br, sets = kw["block_rows"], kw["sets"]
+    blocks = [base // br + k * sets for k in range(6)]
+    rows, cur = [], blocks[0] * br
+    for _ in range(n):
+        u = rng.random()
+        if u < 0.4:
+            pass
+        elif u < 0.6:
+            cur = cur - cur % br + int(rng.integers(br))
+        else:
+            cur = blocks[int(rng.integers(len(blocks)))] * br + int(rng.integers(br))
+        rows.append(cur)
+    return rows
+
+
 def build_unit(prefix, kw, lat, rng, conv):
     rw = kw["lanes"] * kw["lane_bits"]
     seed = int(rng.integers(1 << 30))
@@ -87,6 +107,11 @@ def build_unit(prefix, kw, lat, rng, conv):
              ("gather", list(conv[0])), ("scatter_add", list(conv[1])),
              ("gather", local_rows(rng, 20, OUT_BASE, OUT_BASE + 200)),
              ("flush", []), ("flush", [])]
+    # duplicates and conflicting indices: same rows back to back, same blocks, one set over-subscribed
+    specs += [("scatter_add", conflict_rows(rng, 90, kw)), ("scatter", conflict_rows(rng, 60, kw)),
+              ("scatter_add", conflict_rows(rng, 60, kw) + local_rows(rng, 30, OUT_BASE, OUT_BASE + 40)),
+              ("gather", conflict_rows(rng, 40, kw)), ("scatter", [OUT_BASE + 1] * 5 + [OUT_BASE] * 3),
+              ("scatter_add", [OUT_BASE + 1] * 6 + [OUT_BASE + 2, OUT_BASE + 1] * 3), ("flush", [])]
     jobs = []
     for op, rows in specs:
         rows = [int(r) for r in rows]
@@ -157,6 +182,52 @@ def check_data(sim, design):
             assert dram.get(row, dram_init(row, u["seed"], u["row_bits"])) == v, f"{u['prefix']} row {row}"
 
 
+def numpy_oracle(u):
+    """Scatter / scatter-add / gather replayed on a numpy array of the touched rows (lanes as columns,
+    wrapping adds by np.add.at, a scatter's last write per row winning): per job the gathered rows, and the
+    final image. Independent of the bench's dict oracle and of the cache."""
+    lanes, lb = u["kw"]["lanes"], u["kw"]["lane_bits"]
+    mask = np.uint64((1 << lb) - 1)
+    sh = np.arange(lanes, dtype=np.uint64) * np.uint64(lb)
+    rows = sorted({e[0] for j in u["jobs"] for e in j["entries"]})
+    pos = {r: i for i, r in enumerate(rows)}
+
+    def split(vals):
+        return (np.array(vals, dtype=object)[:, None] >> sh.astype(object) & int(mask)).astype(np.uint64)
+
+    mem = split([dram_init(r, u["seed"], u["row_bits"]) for r in rows]) if rows else None
+    beats = []
+    for j in u["jobs"]:
+        if not j["entries"]:
+            beats.append([])
+            continue
+        ix = np.array([pos[e[0]] for e in j["entries"]])
+        data = split([e[2] for e in j["entries"]])
+        if j["op"] == "gather":
+            beats.append([[int(sum(int(v) << (i * lb) for i, v in enumerate(mem[x]))), e[1]]
+                          for x, e in zip(ix, j["entries"])])
+            continue
+        beats.append([])
+        if j["op"] == "scatter_add":
+            np.add.at(mem, ix, data)
+            mem &= mask
+        else:
+            last = len(ix) - 1 - np.unique(ix[::-1], return_index=True)[1]
+            mem[ix[last]] = data[last]
+    image = {r: int(sum(int(v) << (i * lb) for i, v in enumerate(mem[p]))) for r, p in pos.items()}
+    return beats, image
+
+
+def check_numpy_oracle(sim, design):
+    for u, got in zip(design["units"], sim["units"]):
+        beats, image = numpy_oracle(u)
+        for i, (b, r) in enumerate(zip(beats, got)):
+            assert r["beats"] == b, f"{u['prefix']} job {i} ({u['jobs'][i]['op']}): gathered rows vs numpy"
+        dram = {int(a): v for a, v in got[-1]["dram"].items()}
+        bad = [r for r, v in image.items() if dram.get(r, dram_init(r, u["seed"], u["row_bits"])) != v]
+        assert not bad, f"{u['prefix']}: {len(bad)} rows differ from the numpy oracle, first {bad[:5]}"
+
+
 def check_counts_cycles(sim, design):
     bad = []
     for u, got in zip(design["units"], sim["units"]):
@@ -182,6 +253,7 @@ def sim(request, design):
 
 def test_data_exact(sim, design):
     check_data(sim, design)
+    check_numpy_oracle(sim, design)
 
 
 def test_hits_misses_cycles_exact(sim, design):
@@ -199,6 +271,7 @@ def test_preset_mmus_at_latency_100(tmp_path, engine):
     design = make_design(tmp_path, spec, seed=8)
     sim = run_sim(design, engine)
     check_data(sim, design)
+    check_numpy_oracle(sim, design)
     check_counts_cycles(sim, design)
     e0, e1 = (u["jobs"][7]["exp"] for u in design["units"][:2])
     assert (e0["hits"], e0["misses"]) == (e1["hits"], e1["misses"]) and e0["cycles"] < e1["cycles"]
@@ -262,7 +335,8 @@ def _old_blocking(model, op, rows, lat):
 
 def test_mshrs1_is_the_old_blocking_formula():
     """Property (seeded random geometries, streams and latencies): mmu_cycles with mshrs = 1 is the old
-    blocking formula for gathers, scatters and scatter-adds alike; mshrs > 1 changes only gathers."""
+    blocking formula for gathers, scatters and scatter-adds alike; mshrs > 1 is dram.nb_gather_cycles for all
+    three (same hits and misses)."""
     rng = np.random.default_rng(11)
     for _ in range(300):
         sets, ways, br = int(rng.choice([1, 2, 4, 8])), int(rng.integers(1, 4)), int(rng.choice([1, 2, 4]))
@@ -276,9 +350,8 @@ def test_mshrs1_is_the_old_blocking_formula():
                 m.access(r, True)
         got = mmu_cycles(a, op, rows, lat)["cycles"]
         assert got == _old_blocking(b, op, rows, lat)
-        nb = mmu_cycles(c, op, rows, lat, 4, 8)["cycles"]
-        if op != "gather":
-            assert nb == got
+        nb = mmu_cycles(c, op, rows, lat, 4, 8)
+        assert nb["cycles"] == nb_gather_cycles(nb["kinds"], nb["dists"], lat, br, 4, 8)
 
 
 def test_nb_timing_c_equals_reference_and_stream_cache():
@@ -321,3 +394,24 @@ def test_nb_hand_values():
     assert nb_gather_cycles([1, 1], [0, 1], 10, 2, 2, 4) == (1 + 12) + 1 + 12 + 1
     # a dirty victim: the queue drains, then write-back + fill (LAT + 2B + 2), a retried hit
     assert nb_gather_cycles([0, 2], [0, 0], 10, 2, 2, 4) == 2 + 1 + 10 + 4 + 2 + 1 + 1
+
+
+# sha256 of the Verilog of blocking MMUs (mshrs = 1) with the `(* src = ... *)` attributes removed, emitted at
+# commit d4ed8bb (before the non-blocking scatters): mshrs = 1 must elaborate exactly the old blocking MMU.
+BLOCKING_VERILOG_SHA256 = {
+    "m0": "1b1be92998350530efeaea250b5e070bc57b5a9605598781e82a55146c84a405",
+    "m1": "72c947fb17fc894c7bb72691a8cfc06941bfc87dac49cc1e4139112faff8afc4",
+    "tiny1": "e780f1cebec93daf31dd9218d3b8a494ce4ba41f7ccb4594c338cd14a5173df7",
+}
+
+
+def test_mshrs1_verilog_is_the_old_blocking_mmu(tmp_path):
+    import hashlib
+    import re
+    kws = {"m0": UNITS["m0"][0], "m1": UNITS["m1"][0],
+           "tiny1": {**PointAccConfig.preset("tiny").mmu_params(), "mshrs": 1}}
+    for name, kw in kws.items():
+        src = Path(emit(tmp_path / f"{name}.v", MMU(**kw), "lego_pointacc_mmu")).read_text()
+        text = re.sub(r'\(\* src = "[^"]*" \*\)\s*', "", src)
+        assert hashlib.sha256(text.encode()).hexdigest() == BLOCKING_VERILOG_SHA256[name], \
+            f"{name}: the mshrs = 1 Verilog differs from the blocking MMU of d4ed8bb (or the Amaranth version changed)"
