@@ -10,8 +10,8 @@ e.g. the input or output index of each kernel-map pair plus a base) and, per ent
 - ``OP_FLUSH`` (4): writes every dirty block back and invalidates the cache (no map);
 - other opcodes: nothing, done after one cycle.
 
-Parameters: lanes, lane_bits, block_rows, sets, ways, addr_bits as below; ``mshrs`` (1..64, gather
-misses in flight, 1 = blocking) and ``queue`` (a power of two in 2..256, >= mshrs: return-queue entries).
+Parameters: lanes, lane_bits, block_rows, sets, ways, addr_bits as below; ``mshrs`` (1..64, misses in
+flight, 1 = blocking) and ``queue`` (a power of two in 2..256, >= mshrs: return-queue entries).
 
 Cache (policy exactly as ``accelerators.pointacc.cache_model.CacheModel``): blocks of
 ``block_rows`` rows, ``sets`` sets (a power of two) of ``ways`` ways, true-LRU replacement (the
@@ -38,17 +38,25 @@ Ports (clk/rst: sync domain)
     busy, done, cycles (32)     as the mapping unit (host protocol)
     hits, misses, writebacks (32)   counters of the last op (a miss's retried access is not a hit)
 
-Non-blocking gathers (``mshrs`` >= 2; ``mshrs`` = 1 elaborates none of this): in a gather, a hit or a
-miss with a clean (or invalid) victim is accepted into an in-order return queue of ``queue`` entries
-(the tags, valid bits and LRU ages are updated at acceptance, so hits and misses are the cache model's);
-the miss issues its block read in the same cycle and its line waits in a fill FIFO of ``mshrs`` entries.
-A miss is accepted only with a free queue entry, a free MSHR, B cycles after the previous read, and no
-queued entry on the line it evicts (a CAM over the queue); a dirty victim waits for an empty queue and
-then takes the blocking write-back and fill below. The queue's head leaves when it is a hit or its fill
-is complete (DRAM beats are taken in request order); its row comes out two cycles later, so out_* follow
-the map order. Exact timing: ``dram.nb_gather_cycles``. m_ready then means: accepted into the queue.
+Non-blocking MMU (``mshrs`` >= 2; ``mshrs`` = 1 elaborates none of this): in a gather, scatter or
+scatter-add, a hit or a miss is accepted into an in-order queue of ``queue`` entries (row, tag, m_data;
+the tags, valid, dirty bits and LRU ages are updated at acceptance, so hits, misses and write-backs are
+the cache model's; a scatter marks the line dirty then); the miss issues its block read in the same cycle
+and its line waits in a fill FIFO of ``mshrs`` entries. A miss is accepted only with a free queue entry,
+a free MSHR, B cycles after the previous read (B + 1 after a miss with a dirty victim), and no queued
+entry on the line it evicts (a CAM over the queue). A dirty victim is written back beside the queue: its
+rows are read through a second read port of the data store in cycles a .. a+B-1 and written to DRAM in
+a+1 .. a+B (the request port's cycles; the new block's beats reach row r only in a+LAT+r). Hazards on a
+block with a fill in flight: a later entry to it is a hit (its tag is already set) and waits in the queue
+behind the miss, so it is served after the fill, in map order (no merging). The queue's head leaves when
+it is a hit or its fill is complete (DRAM beats are taken in request order): a gather reads its row (out
+two cycles later, so out_* follow the map order); a scatter writes m_data over the row in that cycle; a
+scatter-add reads it and writes the sum in the next cycle. These writes use a second write port of the
+data store (the fills keep the first); both read ports are transparent to it, so the next entry on the
+same row, or a write-back in the next cycle, sees the new value. Exact timing (all three ops):
+``dram.nb_gather_cycles``. m_ready then means: accepted into the queue.
 
-Schedule of the blocking MMU (``cycles.mmu_cycles``; scatters, and gathers with ``mshrs`` = 1): per entry, a hit takes 1 cycle; a miss takes
+Schedule of the blocking MMU (``cycles.mmu_cycles``; ``mshrs`` = 1): per entry, a hit takes 1 cycle; a miss takes
 LAT + block_rows + 2 cycles, plus block_rows + 1 when the victim is dirty (detect 1, write-back
 block_rows + 1, read request 1, wait LAT + block_rows - 1 for the last beat, retried hit 1). A
 gather/scatter op takes 1 + sum of its entries (the last cycle drains the pipeline); a flush takes
@@ -127,6 +135,7 @@ class MMU(wiring.Component):
         if NB:      # a second write port: the queue's scatter writes, beside the fills of port dw
             dw2 = dmem.write_port()
             dr = dmem.read_port(transparent_for=(dw, dw2))
+            dr2 = dmem.read_port(transparent_for=(dw2,))     # the dirty victims' write-backs
         else:
             dw2 = dw
             dr = dmem.read_port(transparent_for=(dw,))
@@ -283,7 +292,12 @@ class MMU(wiring.Component):
             fn = Signal(range(M + 1))           # fills in flight
             rdy = Signal(range(M + 1))          # completed fills whose miss entries are still queued
             fb = Signal(LBR + 1)                # beat of the oldest fill
-            gap = Signal(range(max(2, BR)))     # cycles until the next read may be issued
+            gap = Signal(range(max(2, BR + 1)))  # cycles until the next read may be issued
+            wb_on = Signal()                    # a dirty victim's write-back is running
+            wbc = Signal(LBR + 1)               # its next row to write (1..B: row wbc - 1)
+            wb_base = Signal(LA)                # its line's first data-store row
+            wb_hi = Signal(max(1, AW - LBR))    # its block address (set, tag)
+            wb_start = Signal()
             push, pop, issue, fdone = Signal(), Signal(), Signal(), Signal()
             push_addr, push_miss = Signal(LA), Signal()
             zero_off = Const(0, OFFB)
@@ -298,14 +312,14 @@ class MMU(wiring.Component):
                 return Mux(x == n - 1, 0, x + 1)[:len(x)]
 
             def nb_front():
-                """ACC of a gather / scatter / scatter-add: accept hits and clean misses into the queue (a
-                scatter marks the line dirty at acceptance); a dirty victim waits for an empty queue, then takes
-                the blocking write-back and fill."""
+                """ACC of a gather / scatter / scatter-add: accept hits and misses into the queue (a scatter
+                marks the line dirty at acceptance); a miss with a dirty victim also starts the victim's
+                write-back (second read port, B write requests in the next B cycles)."""
                 vd = Array(d_in)[vic] if NW > 1 else d_in[0]
                 vv = Array(v_in)[vic] if NW > 1 else v_in[0]
                 vt = Array(t_in)[vic] if NW > 1 else t_in[0]
-                clean_ok = Signal(name="clean_ok")
-                m.d.comb += clean_ok.eq(~hit & ~(vv & vd) & qfree & (fn != M) & (gap == 0) & ~cam)
+                clean_ok = Signal(name="miss_ok")
+                m.d.comb += clean_ok.eq(~hit & qfree & (fn != M) & (gap == 0) & ~cam)
                 m.d.comb += self.m_ready.eq((hit & qfree) | clean_ok)
                 with m.If(self.m_valid & ((hit & qfree) | clean_ok)):
                     m.d.sync += [nacc.eq((nacc + 1)[:COUNT_BITS]), retry.eq(0)]
@@ -340,12 +354,11 @@ class MMU(wiring.Component):
                             with m.Case(j):
                                 m.d.sync += f_base[j].eq(vic_base)
                     m.d.sync += fwp.eq(wrap(fwp, M))
-                with m.Elif(self.m_valid & ~hit & (qn == 0)):
-                    vd_ok = vv & vd
-                    with m.If(vd_ok):
-                        m.d.sync += [misses.eq(misses + 1), wbs.eq(wbs + 1), v_set.eq(set_in), v_way.eq(vic),
-                                     v_tag.eq(vt), n_tag.eq(tag_in), bcnt.eq(0)]
-                        m.next = "WB"
+                    with m.If(vv & vd):
+                        m.d.comb += wb_start.eq(1)
+                        hi = Cat(set_in[:LS], vt) if LS else vt
+                        m.d.sync += [wbs.eq(wbs + 1), wb_on.eq(1), wbc.eq(1), wb_base.eq(vic_base),
+                                     wb_hi.eq(hi[:len(wb_hi)])]
 
         def blocking_acc():
             """ACC of the blocking MMU: a hit is taken, a miss writes back a dirty victim, then fills."""
@@ -501,7 +514,17 @@ class MMU(wiring.Component):
             with m.Elif(pop_miss & ~fdone):
                 m.d.sync += rdy.eq(rdy - 1)
             with m.If(issue):
-                m.d.sync += gap.eq(BR - 1)
+                m.d.sync += gap.eq(Mux(wb_start, BR, BR - 1))     # the write-back holds the port B cycles
             with m.Elif(gap != 0):
                 m.d.sync += gap.eq(gap - 1)
+            # write-back of a dirty victim accepted in cycle a: row r read (dr2) in cycle a + r, written to
+            # DRAM in a + 1 + r; the new block's beats overwrite row r from a + LAT + r > a + r
+            m.d.comb += dr2.addr.eq(Mux(wb_on, Cat(wbc[:LBR], wb_base[LBR:]) if LBR else wb_base, vic_base))
+            with m.If(wb_on):
+                wrow = Cat((wbc - 1)[:LBR], wb_hi) if LBR else wb_hi
+                m.d.comb += [self.dram_req_valid.eq(1), self.dram_req_write.eq(1), self.dram_req_addr.eq(wrow[:AW]),
+                             self.dram_req_data.eq(dr2.data)]
+                m.d.sync += wbc.eq((wbc + 1)[:LBR + 1])
+                with m.If(wbc == BR):
+                    m.d.sync += wb_on.eq(0)
         return m
