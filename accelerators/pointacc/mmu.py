@@ -318,10 +318,10 @@ class MMU(wiring.Component):
                 vd = Array(d_in)[vic] if NW > 1 else d_in[0]
                 vv = Array(v_in)[vic] if NW > 1 else v_in[0]
                 vt = Array(t_in)[vic] if NW > 1 else t_in[0]
-                clean_ok = Signal(name="miss_ok")
-                m.d.comb += clean_ok.eq(~hit & qfree & (fn != M) & (gap == 0) & ~cam)
-                m.d.comb += self.m_ready.eq((hit & qfree) | clean_ok)
-                with m.If(self.m_valid & ((hit & qfree) | clean_ok)):
+                miss_ok = Signal(name="miss_ok")
+                m.d.comb += miss_ok.eq(~hit & qfree & (fn != M) & (gap == 0) & ~cam)
+                m.d.comb += self.m_ready.eq((hit & qfree) | miss_ok)
+                with m.If(self.m_valid & ((hit & qfree) | miss_ok)):
                     m.d.sync += [nacc.eq((nacc + 1)[:COUNT_BITS]), retry.eq(0)]
                     m.d.comb += push.eq(1)
                     with m.If(nacc == (count - 1)[:COUNT_BITS]):
@@ -336,7 +336,7 @@ class MMU(wiring.Component):
                     m.d.comb += [push_addr.eq(acc_addr), push_miss.eq(0)]
                     with m.If(op != OP_GATHER):
                         set_grid(dirty, set_in, hit_way, 1)
-                with m.Elif(self.m_valid & clean_ok):
+                with m.Elif(self.m_valid & miss_ok):
                     m.d.sync += misses.eq(misses + 1)
                     with m.Switch(set_in if NS > 1 else Const(0, 1)):
                         for s_, upd in touch(set_in, vic):
