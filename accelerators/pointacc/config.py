@@ -54,7 +54,7 @@ class PointAccConfig(Config):
     cache_bytes: int = 65536        # cache capacity; ours (paper: "configurable caching", no size found)
     cache_block_rows: int = 4       # rows per cache block; ours
     cache_ways: int = 4             # associativity (true LRU); ours
-    mmu_mshrs: int = 16             # gather misses in flight (1 = the blocking MMU); ours, see docs/pointacc.md
+    mmu_mshrs: int = 16             # MMU misses in flight (1 = the blocking MMU); ours, see docs/pointacc.md
     mmu_queue: int = 64             # in-order return queue of a gather, entries (a power of two); ours
     # ---- matrix unit and on-chip buffers ----
     mxu_rows: int = 64              # input channels per beat; recalled 64x64, not found in any source held

@@ -33,7 +33,7 @@ API
 
 The MMU (``accelerators.pointacc.mmu.MMU``): ``mmu_cycles(cache_model, op, rows, dram_latency, mshrs,
 queue)`` replays the op on a ``cache_model.CacheModel`` and returns cycles, hits, misses, write-backs and
-the DRAM block traffic; the gather timing (blocking and non-blocking) is ``dram.py``'s.
+the DRAM block traffic; the timing (blocking and non-blocking, gathers and scatters alike) is ``dram.py``'s.
 
 The matrix unit (``accelerators.pointacc.matrix.MatrixUnit``, latency LAT from its generated datapath):
     mxu_cycles(R, n, LAT)                          R + n + LAT   (one weight tile, n beats from the host)
@@ -223,9 +223,9 @@ def mmu_cycles(model, op: str, rows=(), dram_latency: int = 1, mshrs: int = 1, q
     ``dram.py``)}.
 
     op: 'gather', 'scatter', 'scatter_add' (one access per row of ``rows``) or 'flush'. Blocking
-    (scatters, and gathers with ``mshrs`` = 1): a hit costs 1 cycle, a miss LAT + B + 2 (+ B + 1 with a
-    dirty victim), B = block_rows; the op adds 1 (the final drain). A gather with ``mshrs`` >= 2 (a
-    return queue of ``queue`` entries): ``dram.nb_gather_cycles``. A flush costs
+    (``mshrs`` = 1): a hit costs 1 cycle, a miss LAT + B + 2 (+ B + 1 with a dirty victim), B = block_rows;
+    the op adds 1 (the final drain). With ``mshrs`` >= 2 (an in-order queue of ``queue`` entries; gathers,
+    scatters and scatter-adds alike): ``dram.nb_gather_cycles``. A flush costs
     sets*ways + (B + 1) * dirty + 1.
     """
     br = model.block_rows
@@ -252,7 +252,7 @@ def mmu_cycles(model, op: str, rows=(), dram_latency: int = 1, mshrs: int = 1, q
             if ev.writeback is not None:
                 written.append(ev.writeback)
         last[int(r) // br] = i
-    if op == "gather" and mshrs > 1:
+    if mshrs > 1:
         cyc = nb_gather_cycles(kinds, dists, dram_latency, br, mshrs, queue)
     else:
         cyc = blocking_gather_cycles(kinds, dram_latency, br)

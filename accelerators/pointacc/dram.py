@@ -1,4 +1,4 @@
-"""The fixed-latency DRAM of the PointAcc benches and the MMU's gather timing, shared by the cocotb benches
+"""The fixed-latency DRAM of the PointAcc benches and the MMU's timing (gathers, scatters, scatter-adds), shared by the cocotb benches
 (``FixedLatencyDram`` answers the MMU's requests) and the cycle model (``cycles.mmu_cycles``,
 ``costs.Costs.gather``).
 
@@ -6,8 +6,9 @@ DRAM: a read request (a block of ``block_rows`` rows) seen in cycle t is answere
 t+LAT .. t+LAT+B-1, one per cycle; a write request writes its row at once. Reads must not overlap in
 their beats (the MMU spaces them B cycles apart).
 
-Gather timing. An op's entries are classified by the cache model, in map order: kind 0 a hit, 1 a miss
-with a clean (or invalid) victim, 2 a miss with a dirty victim; ``dist`` (kind 1) is the distance i - j to
+MMU timing (the same for gathers, scatters and scatter-adds). An op's entries are classified by the cache
+model, in map order: kind 0 a hit, 1 a miss with a clean (or invalid) victim, 2 a miss with a dirty victim;
+``dist`` (kinds 1, 2) is the distance i - j to
 the last earlier entry j of the same op that referenced the evicted block (0: none). Cycles are numbered
 from the op's first cycle after the start edge (1); an op's cycles (the ``cycles`` port) are the cycle of
 its DRAIN state. Entry i is accepted in cycle a_i and leaves the in-order return queue (read from the
@@ -17,12 +18,13 @@ data store) in cycle p_i:
                                 LAT + 2B + 3 (dirty miss)
     non-blocking (mshrs M >= 2, queue Q):
         a_i >= a_{i-1} + 1, a_i >= p_{i-Q} + 1                       (queue not full)
-        kind 1: a_i >= t_{k-1} + B                                   (DRAM beats do not overlap)
+        kinds 1, 2: a_i >= t_{k-1} + B + w_{k-1}                     (DRAM beats do not overlap; w = 1
+                                                                      after a dirty miss: its B write-back
+                                                                      requests hold the request port)
                 a_i >= t_{k-M} + LAT + B                             (a free MSHR)
                 a_i >= p_{i-dist} + 1                                (the victim line is not queued)
-                t_k = a_i (the read is issued in the accepting cycle), ready r_i = a_i + LAT + B
-        kind 2: the queue drains, then the blocking write-back and fill: w = max(a_{i-1}, p_{i-1}) + 1,
-                a_i = w + LAT + 2B + 2 (the retried lookup), r_i = a_i + 1
+                t_k = a_i (the read is issued in the accepting cycle), ready r_i = a_i + LAT + B,
+                w_k = 1 for kind 2 (its write-back runs in a_i + 1 .. a_i + B beside the queue), else 0
         kind 0: r_i = a_i + 1
         p_i = max(p_{i-1} + 1, r_i);   cycles = p_{n-1} + 1 (1 for an empty op)
 
@@ -95,27 +97,24 @@ def nb_gather_cycles(kinds, dists, lat: int, br: int, mshrs: int, queue: int) ->
         return 1
     pops: list[int] = []
     t: list[int] = []
-    ap = pp = 0
+    ap = pp = wlast = 0
     for i, k in enumerate(kinds):
-        if k == DIRTY_MISS:
-            a = max(ap, pp) + 1 + lat + 2 * br + 2
-            ready = a + 1
+        a = ap + 1
+        if i >= queue:
+            a = max(a, pops[i - queue] + 1)
+        if k != HIT:
+            if t:
+                a = max(a, t[-1] + br + wlast)
+            if len(t) >= mshrs:
+                a = max(a, t[len(t) - mshrs] + lat + br)
+            d = dists[i]
+            if 0 < d <= i:
+                a = max(a, pops[i - d] + 1)
+            t.append(a)
+            wlast = 1 if k == DIRTY_MISS else 0
+            ready = a + lat + br
         else:
-            a = ap + 1
-            if i >= queue:
-                a = max(a, pops[i - queue] + 1)
-            if k == CLEAN_MISS:
-                if t:
-                    a = max(a, t[-1] + br)
-                if len(t) >= mshrs:
-                    a = max(a, t[len(t) - mshrs] + lat + br)
-                d = dists[i]
-                if 0 < d <= i:
-                    a = max(a, pops[i - d] + 1)
-                t.append(a)
-                ready = a + lat + br
-            else:
-                ready = a + 1
+            ready = a + 1
         pp = max(pp + 1, ready)
         ap = a
         pops.append(pp)
@@ -129,25 +128,21 @@ int64_t nb_stream(const int8_t *kind, const int32_t *dist, int64_t n, const int6
     int64_t total = 0;
     for (int64_t o = 0; o < nops; o++) {
         int64_t s = starts[o], e = o + 1 < nops ? starts[o + 1] : n;
-        int64_t ap = 0, pp = 0, nm = 0, a, x, ready;
+        int64_t ap = 0, pp = 0, nm = 0, wl = 0, a, x, ready;
         for (int64_t i = s; i < e; i++) {
             int64_t j = i - s;
-            if (kind[i] == 2) {
-                a = (ap > pp ? ap : pp) + 1 + lat + 2 * br + 2;
-                ready = a + 1;
+            a = ap + 1;
+            if (j >= Q) { x = pop[j % Q] + 1; if (x > a) a = x; }
+            if (kind[i] != 0) {
+                if (nm) { x = t[(nm - 1) % M] + br + wl; if (x > a) a = x; }
+                if (nm >= M) { x = t[nm % M] + lat + br; if (x > a) a = x; }
+                int64_t d = dist[i];
+                if (d > 0 && d <= j && d < Q) { x = pop[(j - d) % Q] + 1; if (x > a) a = x; }
+                t[nm % M] = a; nm++;
+                wl = kind[i] == 2;
+                ready = a + lat + br;
             } else {
-                a = ap + 1;
-                if (j >= Q) { x = pop[j % Q] + 1; if (x > a) a = x; }
-                if (kind[i] == 1) {
-                    if (nm) { x = t[(nm - 1) % M] + br; if (x > a) a = x; }
-                    if (nm >= M) { x = t[nm % M] + lat + br; if (x > a) a = x; }
-                    int64_t d = dist[i];
-                    if (d > 0 && d <= j && d < Q) { x = pop[(j - d) % Q] + 1; if (x > a) a = x; }
-                    t[nm % M] = a; nm++;
-                    ready = a + lat + br;
-                } else {
-                    ready = a + 1;
-                }
+                ready = a + 1;
             }
             pp = pp + 1 > ready ? pp + 1 : ready;
             ap = a;

@@ -10,8 +10,8 @@ e.g. the input or output index of each kernel-map pair plus a base) and, per ent
 - ``OP_FLUSH`` (4): writes every dirty block back and invalidates the cache (no map);
 - other opcodes: nothing, done after one cycle.
 
-Parameters: lanes, lane_bits, block_rows, sets, ways, addr_bits as below; ``mshrs`` (1..64, gather
-misses in flight, 1 = blocking) and ``queue`` (a power of two in 2..256, >= mshrs: return-queue entries).
+Parameters: lanes, lane_bits, block_rows, sets, ways, addr_bits as below; ``mshrs`` (1..64, misses in
+flight, 1 = blocking) and ``queue`` (a power of two in 2..256, >= mshrs: return-queue entries).
 
 Cache (policy exactly as ``accelerators.pointacc.cache_model.CacheModel``): blocks of
 ``block_rows`` rows, ``sets`` sets (a power of two) of ``ways`` ways, true-LRU replacement (the
@@ -38,17 +38,25 @@ Ports (clk/rst: sync domain)
     busy, done, cycles (32)     as the mapping unit (host protocol)
     hits, misses, writebacks (32)   counters of the last op (a miss's retried access is not a hit)
 
-Non-blocking gathers (``mshrs`` >= 2; ``mshrs`` = 1 elaborates none of this): in a gather, a hit or a
-miss with a clean (or invalid) victim is accepted into an in-order return queue of ``queue`` entries
-(the tags, valid bits and LRU ages are updated at acceptance, so hits and misses are the cache model's);
-the miss issues its block read in the same cycle and its line waits in a fill FIFO of ``mshrs`` entries.
-A miss is accepted only with a free queue entry, a free MSHR, B cycles after the previous read, and no
-queued entry on the line it evicts (a CAM over the queue); a dirty victim waits for an empty queue and
-then takes the blocking write-back and fill below. The queue's head leaves when it is a hit or its fill
-is complete (DRAM beats are taken in request order); its row comes out two cycles later, so out_* follow
-the map order. Exact timing: ``dram.nb_gather_cycles``. m_ready then means: accepted into the queue.
+Non-blocking MMU (``mshrs`` >= 2; ``mshrs`` = 1 elaborates none of this): in a gather, scatter or
+scatter-add, a hit or a miss is accepted into an in-order queue of ``queue`` entries (row, tag, m_data;
+the tags, valid, dirty bits and LRU ages are updated at acceptance, so hits, misses and write-backs are
+the cache model's; a scatter marks the line dirty then); the miss issues its block read in the same cycle
+and its line waits in a fill FIFO of ``mshrs`` entries. A miss is accepted only with a free queue entry,
+a free MSHR, B cycles after the previous read (B + 1 after a miss with a dirty victim), and no queued
+entry on the line it evicts (a CAM over the queue). A dirty victim is written back beside the queue: its
+rows are read through a second read port of the data store in cycles a .. a+B-1 and written to DRAM in
+a+1 .. a+B (the request port's cycles; the new block's beats reach row r only in a+LAT+r). Hazards on a
+block with a fill in flight: a later entry to it is a hit (its tag is already set) and waits in the queue
+behind the miss, so it is served after the fill, in map order (no merging). The queue's head leaves when
+it is a hit or its fill is complete (DRAM beats are taken in request order): a gather reads its row (out
+two cycles later, so out_* follow the map order); a scatter writes m_data over the row in that cycle; a
+scatter-add reads it and writes the sum in the next cycle. These writes use a second write port of the
+data store (the fills keep the first); both read ports are transparent to it, so the next entry on the
+same row, or a write-back in the next cycle, sees the new value. Exact timing (all three ops):
+``dram.nb_gather_cycles``. m_ready then means: accepted into the queue.
 
-Schedule of the blocking MMU (``cycles.mmu_cycles``; scatters, and gathers with ``mshrs`` = 1): per entry, a hit takes 1 cycle; a miss takes
+Schedule of the blocking MMU (``cycles.mmu_cycles``; ``mshrs`` = 1): per entry, a hit takes 1 cycle; a miss takes
 LAT + block_rows + 2 cycles, plus block_rows + 1 when the victim is dirty (detect 1, write-back
 block_rows + 1, read request 1, wait LAT + block_rows - 1 for the last beat, retried hit 1). A
 gather/scatter op takes 1 + sum of its entries (the last cycle drains the pipeline); a flush takes
@@ -121,9 +129,16 @@ class MMU(wiring.Component):
         LA = max(1, (LINES * BR - 1).bit_length())    # data store address bits
         OFFB = max(1, LBR)
 
+        NB = self.mshrs > 1
         m.submodules.data = dmem = Memory(shape=unsigned(RW), depth=max(2, LINES * BR), init=[])
         dw = dmem.write_port()
-        dr = dmem.read_port(transparent_for=(dw,))
+        if NB:      # a second write port: the queue's scatter writes, beside the fills of port dw
+            dw2 = dmem.write_port()
+            dr = dmem.read_port(transparent_for=(dw, dw2))
+            dr2 = dmem.read_port(transparent_for=(dw2,))     # the dirty victims' write-backs
+        else:
+            dw2 = dw
+            dr = dmem.read_port(transparent_for=(dw,))
 
         valid = [[Signal(name=f"v_{s}_{w}") for w in range(NW)] for s in range(NS)]
         dirty = [[Signal(name=f"d_{s}_{w}") for w in range(NW)] for s in range(NS)]
@@ -230,7 +245,7 @@ class MMU(wiring.Component):
                         + add2[i * self.lane_bits:(i + 1) * self.lane_bits])[:self.lane_bits]
                        for i in range(self.lanes)])
         with m.If(v2 & a2):
-            m.d.comb += [dw.en.eq(1), dw.addr.eq(addr2), dw.data.eq(summed)]
+            m.d.comb += [dw2.en.eq(1), dw2.addr.eq(addr2), dw2.data.eq(summed)]
 
         def set_grid(grid, s_idx, w_idx, value):
             with m.Switch(s_idx if NS > 1 else Const(0, 1)):
@@ -261,14 +276,14 @@ class MMU(wiring.Component):
         m.d.comb += dr.addr.eq(acc_addr)
         wb_addr = daddr(v_set, v_way, bcnt[:OFFB])
         fill_addr = daddr(v_set, v_way, bcnt[:OFFB])
-        # ---- non-blocking gathers (mshrs >= 2): in-order return queue, fill FIFO of the misses in flight
-        NB = self.mshrs > 1
+        # ---- non-blocking MMU (mshrs >= 2): in-order queue, fill FIFO of the misses in flight
         if NB:
             Q, M = self.queue, self.mshrs
             LQ = max(1, (Q - 1).bit_length())
             q_addr = [Signal(LA, name=f"q_addr{j}") for j in range(Q)]
             q_tag = [Signal(TAG_BITS, name=f"q_tag{j}") for j in range(Q)]
             q_miss = [Signal(name=f"q_miss{j}") for j in range(Q)]
+            q_data = [Signal(RW, name=f"q_data{j}") for j in range(Q)]       # a scatter's m_data
             q_occ = [Signal(name=f"q_occ{j}") for j in range(Q)]
             wp, rp = Signal(LQ), Signal(LQ)
             qn = Signal(range(Q + 1))
@@ -277,7 +292,12 @@ class MMU(wiring.Component):
             fn = Signal(range(M + 1))           # fills in flight
             rdy = Signal(range(M + 1))          # completed fills whose miss entries are still queued
             fb = Signal(LBR + 1)                # beat of the oldest fill
-            gap = Signal(range(max(2, BR)))     # cycles until the next read may be issued
+            gap = Signal(range(max(2, BR + 1)))  # cycles until the next read may be issued
+            wb_on = Signal()                    # a dirty victim's write-back is running
+            wbc = Signal(LBR + 1)               # its next row to write (1..B: row wbc - 1)
+            wb_base = Signal(LA)                # its line's first data-store row
+            wb_hi = Signal(max(1, AW - LBR))    # its block address (set, tag)
+            wb_start = Signal()
             push, pop, issue, fdone = Signal(), Signal(), Signal(), Signal()
             push_addr, push_miss = Signal(LA), Signal()
             zero_off = Const(0, OFFB)
@@ -292,15 +312,16 @@ class MMU(wiring.Component):
                 return Mux(x == n - 1, 0, x + 1)[:len(x)]
 
             def nb_front():
-                """ACC of a gather: accept hits and clean misses into the queue; a dirty victim waits for an
-                empty queue, then takes the blocking write-back and fill."""
+                """ACC of a gather / scatter / scatter-add: accept hits and misses into the queue (a scatter
+                marks the line dirty at acceptance); a miss with a dirty victim also starts the victim's
+                write-back (second read port, B write requests in the next B cycles)."""
                 vd = Array(d_in)[vic] if NW > 1 else d_in[0]
                 vv = Array(v_in)[vic] if NW > 1 else v_in[0]
                 vt = Array(t_in)[vic] if NW > 1 else t_in[0]
-                clean_ok = Signal(name="clean_ok")
-                m.d.comb += clean_ok.eq(~hit & ~(vv & vd) & qfree & (fn != M) & (gap == 0) & ~cam)
-                m.d.comb += self.m_ready.eq((hit & qfree) | clean_ok)
-                with m.If(self.m_valid & ((hit & qfree) | clean_ok)):
+                miss_ok = Signal(name="miss_ok")
+                m.d.comb += miss_ok.eq(~hit & qfree & (fn != M) & (gap == 0) & ~cam)
+                m.d.comb += self.m_ready.eq((hit & qfree) | miss_ok)
+                with m.If(self.m_valid & ((hit & qfree) | miss_ok)):
                     m.d.sync += [nacc.eq((nacc + 1)[:COUNT_BITS]), retry.eq(0)]
                     m.d.comb += push.eq(1)
                     with m.If(nacc == (count - 1)[:COUNT_BITS]):
@@ -313,14 +334,16 @@ class MMU(wiring.Component):
                             with m.Case(s_):
                                 m.d.sync += upd
                     m.d.comb += [push_addr.eq(acc_addr), push_miss.eq(0)]
-                with m.Elif(self.m_valid & clean_ok):
+                    with m.If(op != OP_GATHER):
+                        set_grid(dirty, set_in, hit_way, 1)
+                with m.Elif(self.m_valid & miss_ok):
                     m.d.sync += misses.eq(misses + 1)
                     with m.Switch(set_in if NS > 1 else Const(0, 1)):
                         for s_, upd in touch(set_in, vic):
                             with m.Case(s_):
                                 m.d.sync += upd
                     set_grid(valid, set_in, vic, 1)
-                    set_grid(dirty, set_in, vic, 0)
+                    set_grid(dirty, set_in, vic, op != OP_GATHER)
                     set_grid(tag, set_in, vic, tag_in)
                     base_row = Cat(Const(0, LBR), self.m_row[LBR:]) if LBR else self.m_row
                     m.d.comb += [push_addr.eq(miss_addr), push_miss.eq(1), issue.eq(1),
@@ -331,12 +354,11 @@ class MMU(wiring.Component):
                             with m.Case(j):
                                 m.d.sync += f_base[j].eq(vic_base)
                     m.d.sync += fwp.eq(wrap(fwp, M))
-                with m.Elif(self.m_valid & ~hit & (qn == 0)):
-                    vd_ok = vv & vd
-                    with m.If(vd_ok):
-                        m.d.sync += [misses.eq(misses + 1), wbs.eq(wbs + 1), v_set.eq(set_in), v_way.eq(vic),
-                                     v_tag.eq(vt), n_tag.eq(tag_in), bcnt.eq(0)]
-                        m.next = "WB"
+                    with m.If(vv & vd):
+                        m.d.comb += wb_start.eq(1)
+                        hi = Cat(set_in[:LS], vt) if LS else vt
+                        m.d.sync += [wbs.eq(wbs + 1), wb_on.eq(1), wbc.eq(1), wb_base.eq(vic_base),
+                                     wb_hi.eq(hi[:len(wb_hi)])]
 
         def blocking_acc():
             """ACC of the blocking MMU: a hit is taken, a miss writes back a dirty victim, then fills."""
@@ -387,10 +409,7 @@ class MMU(wiring.Component):
                         m.next = "DRAIN"
             with m.State("ACC"):
                 if NB:
-                    with m.If(op == OP_GATHER):
-                        nb_front()
-                    with m.Else():
-                        blocking_acc()
+                    nb_front()
                 else:
                     blocking_acc()
             with m.State("WB"):
@@ -449,12 +468,20 @@ class MMU(wiring.Component):
                 finish()
                 m.next = "IDLE"
         if NB:
-            # ---- back end: the head leaves the queue when its data is in the store (a miss: its fill done)
+            # ---- back end: the head leaves the queue when its line is in the store (a miss: its fill done).
+            # A gather reads its row (out two cycles later); a scatter writes m_data over it (port dw2, in the
+            # pop cycle); a scatter-add reads it and writes the sum in the next cycle (stage 2, port dw2); the
+            # read port is transparent to both write ports, so the next entry on the same row sees the write.
             head_miss = Array(q_miss)[rp]
+            head_addr, head_data = Array(q_addr)[rp], Array(q_data)[rp]
             m.d.comb += pop.eq((qn != 0) & (~head_miss | (rdy != 0)))
             with m.If(pop):
-                m.d.comb += dr.addr.eq(Array(q_addr)[rp])
-                m.d.sync += [v2.eq(1), g2.eq(1), a2.eq(0), tag2.eq(Array(q_tag)[rp]), rp.eq((rp + 1)[:LQ])]
+                m.d.comb += dr.addr.eq(head_addr)
+                m.d.sync += [v2.eq(1), g2.eq(op == OP_GATHER), a2.eq(op == OP_SCATTER_ADD),
+                             tag2.eq(Array(q_tag)[rp]), add2.eq(head_data), addr2.eq(head_addr),
+                             rp.eq((rp + 1)[:LQ])]
+                with m.If(op == OP_SCATTER):
+                    m.d.comb += [dw2.en.eq(1), dw2.addr.eq(head_addr), dw2.data.eq(head_data)]
                 with m.Switch(rp):
                     for j in range(Q):
                         with m.Case(j):
@@ -465,7 +492,7 @@ class MMU(wiring.Component):
                     for j in range(Q):
                         with m.Case(j):
                             m.d.sync += [q_addr[j].eq(push_addr), q_tag[j].eq(self.m_tag), q_miss[j].eq(push_miss),
-                                         q_occ[j].eq(1)]
+                                         q_data[j].eq(self.m_data), q_occ[j].eq(1)]
             with m.If(push & ~pop):
                 m.d.sync += qn.eq(qn + 1)
             with m.Elif(pop & ~push):
@@ -487,7 +514,17 @@ class MMU(wiring.Component):
             with m.Elif(pop_miss & ~fdone):
                 m.d.sync += rdy.eq(rdy - 1)
             with m.If(issue):
-                m.d.sync += gap.eq(BR - 1)
+                m.d.sync += gap.eq(Mux(wb_start, BR, BR - 1))     # the write-back holds the port B cycles
             with m.Elif(gap != 0):
                 m.d.sync += gap.eq(gap - 1)
+            # write-back of a dirty victim accepted in cycle a: row r read (dr2) in cycle a + r, written to
+            # DRAM in a + 1 + r; the new block's beats overwrite row r from a + LAT + r > a + r
+            m.d.comb += dr2.addr.eq(Mux(wb_on, Cat(wbc[:LBR], wb_base[LBR:]) if LBR else wb_base, vic_base))
+            with m.If(wb_on):
+                wrow = Cat((wbc - 1)[:LBR], wb_hi) if LBR else wb_hi
+                m.d.comb += [self.dram_req_valid.eq(1), self.dram_req_write.eq(1), self.dram_req_addr.eq(wrow[:AW]),
+                             self.dram_req_data.eq(dr2.data)]
+                m.d.sync += wbc.eq((wbc + 1)[:LBR + 1])
+                with m.If(wbc == BR):
+                    m.d.sync += wb_on.eq(0)
         return m
