@@ -349,6 +349,19 @@ def _mux_tree(sel, items: list):
     return items[0]
 
 
+def _bank_word(m, data, bank, buf, ybank) -> None:
+    """``data`` = the read word of accumulator bank ``bank``, buffer ``buf`` (the store's gather): a mux tree
+    where the banks fill ``bank``'s range, else a case over the banks."""
+    words = [Mux(buf, rps[1].data, rps[0].data) for _, rps, _ in ybank]
+    if len(words) == 1 << len(bank):
+        m.d.comb += data.eq(_mux_tree(bank, words))
+        return
+    with m.Switch(bank):
+        for b, w in enumerate(words):
+            with m.Case(b):
+                m.d.comb += data.eq(w)
+
+
 def _burst(m, addr, left, eb: int, bb: int, name: str):
     """Comb: the INCR burst that starts at byte ``addr`` with ``left`` elements still to move in the row
     (``spec.bursts``): (aligned address, beats, first lane, elements)."""
@@ -798,10 +811,7 @@ class ProgTop(Elaboratable):
             data = Signal(32, name="st_rdata")
             if NO == 1:
                 with m.If(p_valid):
-                    with m.Switch(p_bank):
-                        for b, (_, rps, _) in enumerate(c.ybank):
-                            with m.Case(b):
-                                m.d.comb += data.eq(Mux(bsel, rps[1].data, rps[0].data))
+                    _bank_word(m, data, p_bank, bsel, c.ybank)
                     for k in range(E):
                         with m.If(p_lane == k):
                             m.d.sync += [wbeat.word_select(k, 32).eq(data), wstrb[4 * k:4 * k + 4].eq(0xF)]
@@ -821,10 +831,7 @@ class ProgTop(Elaboratable):
                                      g_first.eq(1)]
                         advance()
             else:
-                with m.Switch(p_bank):
-                    for b, (_, rps, _) in enumerate(c.ybank):
-                        with m.Case(b):
-                            m.d.comb += data.eq(Mux(bsel, rps[1].data, rps[0].data))
+                _bank_word(m, data, p_bank, bsel, c.ybank)
                 # the assembled beat with this cycle's element in its lane
                 mbeat, mstrb = Signal(self.db, name="st_mbeat"), Signal(bb, name="st_mstrb")
                 m.d.comb += [mbeat.eq(asm), mstrb.eq(asm_strb)]
