@@ -130,18 +130,30 @@ class ProgCore(BankMapMixin, ArrayCore):
         return self._bounds_rt(word, mi, coef_rows, consts, [self.lim_r[it] for it in self.arch.workload.iterators])
 
     def _bounds_rt(self, word, mi, rows, consts, lims):
-        """AND of 0 <= row·t + const < lim (lim a run-time register)."""
+        """AND of 0 <= row·t + const < lim (lim a run-time register). The compare is as wide as the
+        expression's largest value ``hi`` (over the step counters' ranges), not as wide as ``lim``:
+        with ``w = bits_for(hi)``, ``expr < lim`` is ``lim >> w != 0`` (shared by every such compare) or
+        ``expr < lim mod 2**w``; where ``expr`` can be negative, ``expr >= 0`` is in the AND and a
+        non-negative ``expr`` equals its low ``w`` bits."""
         df = self.arch.modes[mi].df
         tmax = np.array(df.T) - 1
         ok = Const(1, 1)
         for row, k, lim in zip(rows, consts, lims):
             row = np.asarray(row)
             lo = k + np.minimum(row, 0) @ tmax
+            hi = k + np.maximum(row, 0) @ tmax
             expr = self._linear(Const(int(k)), [self._field(word, f"m{mi}_t{j}").as_unsigned() * int(a)
                                                 for j, a in enumerate(row) if a])
             if lo < 0:
                 ok = ok & (expr >= 0)
-            ok = ok & (expr < lim)
+            if hi < 0:
+                ok = ok & Const(0, 1)     # (never inside; the AND above is already false)
+                continue
+            wb = bits_for(int(hi))
+            if wb >= len(lim):
+                ok = ok & (expr < lim)
+            else:
+                ok = ok & ((lim[wb:] != 0) | (expr.as_unsigned()[:wb] < lim[:wb]))
         return ok
 
     # ------------------------------------------------------------------ memories
@@ -326,6 +338,28 @@ class _Place:
                 self.col.add(m, n)
             else:
                 self.col.inc(m)
+
+
+def _mux_tree(sel, items: list):
+    """``items[sel]`` for ``len(items) == 2**len(sel)``, as a tree of two-way multiplexers (one level per bit
+    of ``sel``)."""
+    assert len(items) == 1 << len(sel), (len(items), len(sel))
+    for b in range(len(sel)):
+        items = [Mux(sel[b], hi, lo) for lo, hi in zip(items[::2], items[1::2])]
+    return items[0]
+
+
+def _bank_word(m, data, bank, buf, ybank) -> None:
+    """``data`` = the read word of accumulator bank ``bank``, buffer ``buf`` (the store's gather): a mux tree
+    where the banks fill ``bank``'s range, else a case over the banks."""
+    words = [Mux(buf, rps[1].data, rps[0].data) for _, rps, _ in ybank]
+    if len(words) == 1 << len(bank):
+        m.d.comb += data.eq(_mux_tree(bank, words))
+        return
+    with m.Switch(bank):
+        for b, w in enumerate(words):
+            with m.Case(b):
+                m.d.comb += data.eq(w)
 
 
 def _burst(m, addr, left, eb: int, bb: int, name: str):
@@ -626,6 +660,10 @@ class ProgTop(Elaboratable):
                             cb, B1 = pl.col.cb, lay.B[1]
                             if cd == B1 - 1:              # cb <= cd always: no wrap
                                 jj, wrap = cd - cb, 0
+                            elif B1 & (B1 - 1) == 0:      # (cd - cb) mod B1 (cb < B1): the low bits
+                                jj = Signal(len(n), name=f"ld_{t.name}_{b}_m{md.index}_j")
+                                m.d.comb += jj.eq((cd - cb)[:log2i(B1)])
+                                wrap = cb > cd
                             else:                         # (cd + B1 - cb where cb > cd)
                                 jj, wrap = Mux(cb <= cd, cd - cb, B1 - (cb - cd)), cb > cd
                             en_l, jsel, a_l = (pl.row.digit == rd) & (jj < n), [j.eq(jj)], pl.addr + wrap
@@ -638,11 +676,8 @@ class ProgTop(Elaboratable):
                 data = Signal(ew, name=f"ld_{t.name}_{b}_data")
                 if P == 1:
                     m.d.comb += data.eq(slots[0])
-                else:                                     # (j stays 0 in a mode of one lane)
-                    with m.Switch(j):
-                        for k in range(P):
-                            with m.Case(k):
-                                m.d.comb += data.eq(slots[k])
+                else:                                     # (j stays 0 in a mode of one lane; j < P = 2**len(j))
+                    m.d.comb += data.eq(_mux_tree(j, slots[:P]))
                 m.d.comb += [wp.addr.eq(_buf_addr(addr, bsel, depth)), wp.data.eq(data),
                              wp.en.eq(busy & have & (tsel == ti) & en)]
 
@@ -776,10 +811,7 @@ class ProgTop(Elaboratable):
             data = Signal(32, name="st_rdata")
             if NO == 1:
                 with m.If(p_valid):
-                    with m.Switch(p_bank):
-                        for b, (_, rps, _) in enumerate(c.ybank):
-                            with m.Case(b):
-                                m.d.comb += data.eq(Mux(bsel, rps[1].data, rps[0].data))
+                    _bank_word(m, data, p_bank, bsel, c.ybank)
                     for k in range(E):
                         with m.If(p_lane == k):
                             m.d.sync += [wbeat.word_select(k, 32).eq(data), wstrb[4 * k:4 * k + 4].eq(0xF)]
@@ -799,10 +831,7 @@ class ProgTop(Elaboratable):
                                      g_first.eq(1)]
                         advance()
             else:
-                with m.Switch(p_bank):
-                    for b, (_, rps, _) in enumerate(c.ybank):
-                        with m.Case(b):
-                            m.d.comb += data.eq(Mux(bsel, rps[1].data, rps[0].data))
+                _bank_word(m, data, p_bank, bsel, c.ybank)
                 # the assembled beat with this cycle's element in its lane
                 mbeat, mstrb = Signal(self.db, name="st_mbeat"), Signal(bb, name="st_mstrb")
                 m.d.comb += [mbeat.eq(asm), mstrb.eq(asm_strb)]
