@@ -7,7 +7,9 @@ W), ``lanes`` (L, distances/keys per cycle, a power of two <= W), ``sorter_width
 ``max_neighbors`` (KM, ball-query K capacity, a multiple of L), ``coord_bits`` (CB <= 21),
 ``sorter_stages_per_cycle`` (the sorter's pipelining, latency SL = ceil(S / that)); the feature kNN
 path (``OP_KNNF``, built when ``feature_points`` > 0): ``feature_dims`` (C), ``feature_bits``,
-``feature_lanes`` (FL), ``feature_points`` (NF <= NC), see ``accelerators.pointacc.featdist``.
+``feature_lanes`` (FL), ``feature_points`` (NF <= NC), see ``accelerators.pointacc.featdist``;
+``knn_merge_stages`` (KS, 1 .. ceil(max(W, KM) / W), default 1): the kNN top-k keeps the running best
+KS*W entries (the merger and KS - 1 ``TopKCascade`` stages), so a kNN pass ranks KS*W neighbours.
 
 Datapath
 --------
@@ -20,7 +22,10 @@ Datapath
   ``sw_reference.pointacc.coord_keys``).
 * **Ranking**: the ``BitonicSorter`` (W entries of (key, index), ties by index) fed by a gather
   register of W/L rows, and one ``RunMerger`` (merge network): top-k mode for kNN, merge mode for
-  the passes of the merge sort. Two W-wide sort buffers S0/S1 of NC/W blocks hold the runs.
+  the passes of the merge sort. Two W-wide sort buffers S0/S1 of NC/W blocks hold the runs. With
+  KS > 1 the merger's rejected upper W entries of each top-k step feed a ``TopKCascade`` of KS - 1
+  stages (each a registered block, a W-entry run and the same merge network: the lower W stay, the
+  upper W go to the next stage a cycle later); stage s ends holding ranks sW .. sW + W - 1.
 * **Selection stage** for ball query: per cycle the hits among the L lanes get ranks by a prefix
   count and the first KM are written to L result banks (the ranking key of ball query is the
   index, which the stream already delivers in order).
@@ -72,7 +77,7 @@ Ports (clk/rst: the sync domain; rst is synchronous and clears the controller, n
 Opcodes and output streams
 --------------------------
     OP_FPS  (1)  m beats: sel[0..m-1]
-    OP_KNN  (2)  per query, k beats (idx, d2) sorted by (d2, idx); k > W in ceil(k/W) passes (below)
+    OP_KNN  (2)  per query, k beats (idx, d2) sorted by (d2, idx); k > KS*W in ceil(k/(KS*W)) passes (below)
     OP_BALL (3)  per query, K beats: the first K hits in index order, padded with the first hit;
                  a query without hit gives K beats with out_flag = 1
     OP_DOWN (4)  n beats, in sorted order of the coarse keys: (input row, rank, first, coord);
@@ -99,12 +104,16 @@ P3 in t+3). NR = ceil(n/L) rows, NB = ceil(n/W) blocks, NRI = NB*W/L rows.
 
 * kNN, per query: accept (1) + issue NRI rows + 3 (to stage P3) + SL (the registered gather block
   through the sorter) + 1 (last merge step) + 2 (H flushed, seen) + k beats = NRI + SL + k + 7.
-  k > W (xyz and feature kNN): KP = ceil(k/W) passes per query. The merger's H holds W entries: pass p
-  outputs ranks pW .. pW+W-1 (W beats, the last pass the rest), and H's last entry (d2, idx) becomes
-  the threshold: in pass p+1 the gather register marks an entry live only if (d2, idx) > threshold
-  lexicographically (indices are unique, so the ranks are strict and ties stay with the lower index).
-  A pass restarts in one cycle (Q_PASS: merger started, row / feature counters reset, the stored query
-  kept): per query KP (NRI + SL + 7) + k (feature kNN: KP (n*CH + SL + 8) + k).
+  k > W (xyz and feature kNN): the merger's H (stage 0) and the KS - 1 cascade stages hold PS = KS*W
+  entries. The last merge step is in cycle T; cascade stage s takes its last block in T + s and is
+  settled after it, while beat j is read in T + 3 + j (beat sW, the first of stage s, in T + 3 + sW >
+  T + s): the cascade adds no cycle. k <= PS: one pass. k > PS: KP = ceil(k/PS) passes per query; pass
+  p outputs ranks pPS .. pPS+PS-1 (PS beats, the last pass the rest), and the last stage's last entry
+  (d2, idx) becomes the threshold: in pass p+1 the gather register marks an entry live only if (d2, idx)
+  > threshold lexicographically (indices are unique, so the ranks are strict and ties stay with the
+  lower index). A pass restarts in one cycle (Q_PASS: merger started and the cascade cleared, row /
+  feature counters reset, the stored query kept): per query KP (NRI + SL + 7) + k (feature kNN: KP
+  (n*CH + SL + 8) + k). With PS >= max(W, KM) (one pass for every k) the threshold logic is not built.
 * Feature kNN (OP_KNNF), per query: accept (1) + issue n*CH row pairs + 4 (distance pipeline) + 1
   (gather register) + SL + 1 (last merge step) + 1 + k beats = n*CH + SL + k + 8.
 * Ball query, per query: accept (1) + issue R rows + 4 + K + 1, R = min(NR, r* + 4) where r* is

@@ -308,11 +308,13 @@ def edge_jobs(rng, kw):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("ks", [1, 4])
 @pytest.mark.parametrize("engine", ["verilator", "icarus"])
-def test_edge_geometry_slow(tmp_path, engine, monkeypatch):
+def test_edge_geometry_slow(tmp_path, engine, ks, monkeypatch):
+    """The edge geometry multi-pass (KS 1) and with the edge preset's merge cascade (KS 4: one pass)."""
     if engine == "verilator":
         monkeypatch.setenv("MAKEFLAGS", "OPT_FAST=-O1 OPT_GLOBAL=-O1")
-    design = make_design(tmp_path, [("e0", EDGE_LIKE, edge_jobs)], seed=20)
+    design = make_design(tmp_path, [("e0", dict(EDGE_LIKE, knn_merge_stages=ks), edge_jobs)], seed=20)
     sim = simulate(design, engine)
     check_exact(sim, design)
     u, got = design["units"][0], sim["units"][0]
