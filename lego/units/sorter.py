@@ -78,7 +78,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["BitonicSorter", "RunMerger", "TopKCascade", "quiet_refusal", "sorter_stages", "sorter_latency", "merge_cycles",
+__all__ = ["BitonicSorter", "RunMerger", "TopKCascade", "quiet_refusal", "sorter_stages", "sorter_latency",
+           "merge_cycles",
            "check_width", "pack", "unpack", "sort_reference", "merge_reference"]
 
 
