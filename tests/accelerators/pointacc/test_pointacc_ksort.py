@@ -1,16 +1,19 @@
-"""PointAcc mapping unit: kNN with k > sorter_width (W) in RTL, ceil(k / W) passes per query, each pass
-ranking only the entries after the previous pass's last (distance, index).
+"""PointAcc mapping unit: kNN with k > sorter_width (W) in RTL, ceil(k / (KS*W)) passes per query (KS =
+knn_merge_stages: the merger and KS - 1 cascade stages keep the running best KS*W), each pass ranking only
+the entries after the previous pass's last (distance, index).
 
 Every job is checked bit-exact against sw_reference.pointacc.knn (the golden model) and against an
 independent oracle written here (numpy int64 squared distances, np.lexsort on (distance, index)), and
 its measured cycles and ``cycles`` port against accelerators.pointacc.cycles.knn_cycles and against the
 schedule written out by hand; under Icarus and Verilator (bench: mapping_bench.py, one reset per unit,
-jobs back to back). Two units side by side:
+jobs back to back). Five units side by side:
 
   k0  capacity 64,  L 2, W 4, KM 16, CB 21          k = 5, 8, 11, 16 (W+1, 2W, 2W+3, KM)
   k1  capacity 128, L 4, W 8, KM 24, CB 12, SPC 2   k = 9, 16, 19, 24
+  c0  k0 with knn_merge_stages 4 (one pass for every k); c1  k1 with KS 2 (16 a pass); c2  k1 (SPC 1), KS 3
 
-Clouds: random, heavily tied (3^3 distinct positions, many duplicates), an Ouster crop, k = n. A run-twice
+A feature unit (W 4, KM 16, C 5) multi-pass and with KS 4. Clouds: random, heavily tied (3^3 distinct
+positions, many duplicates), an Ouster crop, k = n. A run-twice
 sequence on each unit (k > W, then k <= W, then the first job again) must repeat the first job's beats
 and cycles. Host refusals (k > max(W, max_neighbors), k > n), also through ``lego sim --accelerator
 pointacc --model dgcnn --k``.
@@ -33,11 +36,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 KUNITS = {
     "k0": dict(capacity=64, lanes=2, sorter_width=4, max_neighbors=16, coord_bits=21),
     "k1": dict(capacity=128, lanes=4, sorter_width=8, max_neighbors=24, coord_bits=12, sorter_stages_per_cycle=2),
-    # the merge cascade (knn_merge_stages KS): k0's geometry with every k in one pass (KS 4 = KM / W), and
-    # k1's with KS 2 (16 a pass: k = 9, 16 in one pass, 19, 24 in two)
+    # the merge cascade (knn_merge_stages KS): k0's geometry with every k in one pass (KS 4 = KM / W),
+    # k1's with KS 2 (16 a pass: k = 9, 16 in one pass, 19, 24 in two) and KS 3 (one pass, 24 = 3W entries)
     "c0": dict(capacity=64, lanes=2, sorter_width=4, max_neighbors=16, coord_bits=21, knn_merge_stages=4),
     "c1": dict(capacity=128, lanes=4, sorter_width=8, max_neighbors=24, coord_bits=12, sorter_stages_per_cycle=2,
                knn_merge_stages=2),
+    "c2": dict(capacity=128, lanes=4, sorter_width=8, max_neighbors=24, coord_bits=12, knn_merge_stages=3),
 }
 
 
