@@ -19,7 +19,7 @@ and ``weight`` (27 x R x C int8) drawn from the seed. The jobs (``BenchPlan``):
   (nf = min(32, feature_points) points x feature_dims random ``feature_bits``-bit features, drawn from the
   seed; or ``--inputs``) lie in DRAM from row ``FEATURE_DRAM_BASE``, ceil(C / FL) rows a point; an MMU
   gather streams them into the feature buffer (``map_fld_src`` = 1), then OP_KNNF ranks every point's
-  neighbours (k = min(20, max(W, max_neighbors), nf); k > W runs ceil(k / W) passes). Two such steps: ``fknn`` (the nf points) and ``fknn_tied`` (a map that
+  neighbours (k = min(20, max(W, max_neighbors), nf); k > KS*W: ceil(k / (KS*W)) passes). Two such steps: ``fknn`` (the nf points) and ``fknn_tied`` (a map that
   gathers each of the first points three times: duplicated features, ties to the lower index, cache hits).
 
 Order on one reset (``steps``): FPS, kNN, fknn, the kNN again (no reload: a mode switch back must give
@@ -204,7 +204,7 @@ def plan(cfg: PointAccConfig, case: dict, mxu_latency: int, dram_latency: int = 
     fps_job = make_job(geo, "fps", p, m=m)
     sel = ref.fps(p, m)
     q = p[sel[:min(8, m)]]
-    k = min(16, geo.max_knn, n)                 # > W where max_neighbors > W: ceil(k / W) passes
+    k = min(16, geo.max_knn, n)                 # > W where max_neighbors > W: ceil(k / (KS*W)) passes
     kb = min(16, geo.max_neighbors)
     specs = [("fps", fps_job, None),
              ("knn", make_job(geo, "knn", p, queries=q, k=k), q),

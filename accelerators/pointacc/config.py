@@ -44,6 +44,8 @@ class PointAccConfig(Config):
     max_neighbors: int = 64         # ball-query K capacity; ours, from PointNet++ SSG (K = 32, 64)
     coord_bits: int = 21            # signed coordinate width; from sw_reference.pointacc (2**20 range)
     max_kernel_size: int = 7        # sparse-conv kernel K <= 7; from sw_reference.pointacc.kernel_map
+    knn_merge_stages: int = 0       # KS, kNN merge stages (KS*W neighbours a pass; 1 = multi-pass only; 0 = auto:
+    #                                 ceil(max(W, max_neighbors) / W), every k in one pass); ours
     # ---- feature-space kNN (OP_KNNF, accelerators/pointacc/featdist.py); the paper's values are in no source held
     feature_dims: int = 128         # C capacity; ours, from DGCNN's widest kNN input (EdgeConv 4: 128 channels)
     feature_bits: int = 8           # signed feature width; ours, int8 like the matrix unit and sw_reference edge_conv
@@ -89,7 +91,12 @@ class PointAccConfig(Config):
                 "max_neighbors": self.max_neighbors, "coord_bits": self.coord_bits,
                 "sorter_stages_per_cycle": self.sorter_stages_per_cycle, "feature_dims": self.feature_dims,
                 "feature_bits": self.feature_bits, "feature_lanes": self.feature_lanes,
-                "feature_points": self.feature_points}
+                "feature_points": self.feature_points, "knn_merge_stages": self.merge_stages}
+
+    @property
+    def merge_stages(self) -> int:
+        """KS of the RTL: ``knn_merge_stages``, 0 resolved to ceil(max(W, max_neighbors) / W)."""
+        return self.knn_merge_stages or -(-max(self.sorter_width, self.max_neighbors) // self.sorter_width)
 
     def mmu_params(self) -> dict[str, int]:
         """Keyword arguments of ``MMU`` (rows of feature_row_bytes int8 lanes)."""
@@ -109,7 +116,9 @@ class PointAccConfig(Config):
                         mxu_cols=16, acc_buffer_bytes=16384, weight_buffer_bytes=65536,
                         fusion_buffer_bytes=65536, dram_gbps=25.6, dram_energy="dram_byte"),
             # small RTL for fast benches and FPGA fits (ours)
+            # (knn_merge_stages 1: the iCE40 fit keeps the multi-pass kNN, no cascade area)
             "tiny": cls(name="tiny", sorter_width=4, point_buffer=64, distance_lanes=2, max_neighbors=8,
+                        knn_merge_stages=1,
                         coord_bits=12, feature_dims=8, feature_lanes=2, feature_points=16, feature_row_bytes=4, cache_bytes=64, cache_block_rows=2, cache_ways=2,
                         mxu_rows=4, mxu_cols=4, mmu_mshrs=4, mmu_queue=8, acc_buffer_bytes=1024, weight_buffer_bytes=4096,
                         fusion_buffer_bytes=4096, dram_latency_cycles=8, dram_gbps=4.0, dram_energy="dram_byte"),
@@ -131,6 +140,9 @@ class PointAccConfig(Config):
              "must be a positive multiple of distance_lanes")
         need(self, 2 <= self.coord_bits <= 21, "coord_bits", "must be in 2..21 (the golden models' range is 21 bits)")
         need(self, 1 <= self.max_kernel_size <= 7, "max_kernel_size", "must be in 1..7")
+        ks_max = -(-max(self.sorter_width, self.max_neighbors) // self.sorter_width)
+        need(self, 0 <= self.knn_merge_stages <= ks_max, "knn_merge_stages",
+             f"must be in 0..{ks_max} (0: auto, ceil(max(sorter_width, max_neighbors) / sorter_width))")
         need(self, 1 <= self.feature_dims <= 1024, "feature_dims", "must be in 1..1024")
         need(self, 2 <= self.feature_bits <= 16, "feature_bits", "must be in 2..16")
         need(self, 1 <= self.feature_lanes <= self.feature_dims, "feature_lanes",

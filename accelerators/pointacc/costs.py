@@ -195,6 +195,14 @@ class Costs:
         self.dram("maps", 2 * len(centers) * k * NEIGHBOR_BYTES)
         return ref.ball_query(points, centers, radius, k)
 
+    def _knn_note(self, k: int) -> None:
+        """k > W: how the unit ranks it (passes per query, merge stages KS = knn_merge_stages)."""
+        g = self.geo
+        if k > g.sorter_width:
+            p, ks = knn_passes(g, k), g.knn_merge_stages
+            self.note(f"kNN k={k} > sorter_width={g.sorter_width}: {p} pass{'es' if p > 1 else ''} per query, "
+                      f"{ks} merge stage{'s' if ks > 1 else ''} (RTL)")
+
     def knn_xyz(self, points: np.ndarray, k: int, load: bool = True) -> np.ndarray:
         n, g = len(points), self.geo
         if k > n:
@@ -203,17 +211,16 @@ class Costs:
             raise LegoError(f"max_neighbors: kNN k = {k} exceeds the unit's kNN limit "
                             f"max(sorter_width, max_neighbors) = {g.max_knn}")
         self._fit(n, "kNN")
-        cyc = knn_cycles(g, n, n, k)            # exact; k > W: ceil(k / W) passes per query
-        if k > g.sorter_width:
-            self.note(f"kNN k={k} > sorter_width={g.sorter_width}: {knn_passes(g, k)} passes per query (RTL)")
+        cyc = knn_cycles(g, n, n, k)            # exact; ceil(k / (KS*W)) passes per query
+        self._knn_note(k)
         self._map(cyc, n if load else 0)
         self.dram("maps", 2 * n * k * NEIGHBOR_BYTES)
         return ref.knn(points, points, k)[0]
 
     def knn_feature(self, n: int, c: int, k: int) -> None:
         """kNN in feature space as pointacc_top runs it: an MMU gather of the points' feature rows into the
-        feature buffer (``map_fld_src`` = 1), then OP_KNNF (``knn_feature_cycles``, exact; k > sorter_width
-        in ceil(k / W) passes per query, each recomputing the distances; checked against the RTL), composed as
+        feature buffer (``map_fld_src`` = 1), then OP_KNNF (``knn_feature_cycles``, exact; k > KS * sorter_width
+        in ceil(k / (KS*W)) passes per query, each recomputing the distances; checked against the RTL), composed as
         ``gather_knn_feature_cycles`` (gather + kNN + 4, checked against the generated top under Icarus and
         Verilator). The unit walks CH = ceil(feature_dims / FL) rows a point
         whatever C is: point p's rows are its ceil(C / FL) feature rows (DRAM rows p*ceil(C/FL) + j of the
@@ -239,8 +246,7 @@ class Costs:
         fl, lat, br = cfg.feature_lanes, cfg.dram_latency_cycles, cfg.cache_block_rows
         kb = knn_passes(g, k)
         knnf = knn_feature_cycles(g, n, n, k, cfg.feature_dims, fl)
-        if kb > 1:
-            self.note(f"kNN k={k} > sorter_width={g.sorter_width}: {kb} passes per query (RTL)")
+        self._knn_note(k)
         ch, chc = _cdiv(cfg.feature_dims, fl), _cdiv(c, fl)
         zero = _cdiv(n * chc, br) * br                  # the all-zero row, in its own block after the features
         rows = [p * chc + j if j < chc else zero for p in range(n) for j in range(ch)]

@@ -15,8 +15,10 @@ API
     knn_cycles(geo, n, n_queries, k)               n_queries (KP (NRI + SL + 7) + k)
     knn_feature_cycles(geo, n, n_queries, k, C, FL)
                                                    n_queries (KP (n * ceil(C/FL) + SL + 8) + k)   (OP_KNNF)
-        KP = ceil(k/W) passes over the points per query (k > W: each pass ranks the entries after the
-        previous pass's last (distance, index)); k <= W: one pass, n_queries (NRI + SL + k + 7)
+        KP = ceil(k / (KS*W)) passes over the points per query (KS = knn_merge_stages: the merger and
+        KS - 1 cascade stages keep the running best KS*W; k > KS*W: each pass ranks the entries after the
+        previous pass's last (distance, index)); k <= KS*W: one pass, n_queries (NRI + SL + k + 7). The
+        cascade adds no cycle: stage s settles s cycles after the last merge step, before beat s*W.
     ball_query_cycles(geo, points, centers, radius, k)
                                                    sum over centres of R + k + 6, R = min(NR, r* + 4),
                                                    r* = row (index // L) of the k-th hit
@@ -89,14 +91,15 @@ def knn_feature_cycles(geo: Geometry, n: int, n_queries: int, k: int, dims: int,
 
 
 def knn_passes(geo: Geometry, k: int) -> int:
-    """Passes over the points per kNN query: ceil(k / W) (W neighbours per pass, the last one k mod W)."""
-    return max(1, _cdiv(k, geo.sorter_width))
+    """Passes over the points per kNN query: ceil(k / (KS*W)) (KS*W neighbours per pass, KS =
+    knn_merge_stages; the last pass the rest)."""
+    return max(1, _cdiv(k, geo.knn_merge_stages * geo.sorter_width))
 
 
 def knn_cycles(geo: Geometry, n: int, n_queries: int, k: int) -> int:
     """kNN (OP_KNN), per query and pass: accept / restart (1) + NRI row issues + 3 (to stage P3) + SL
-    (sorter) + 1 (last merge step) + 2 (H flushed, seen) + the pass's beats (W, the last pass the rest):
-    KP (NRI + SL + 7) + k, KP = ceil(k / W)."""
+    (sorter) + 1 (last merge step) + 2 (H flushed, seen) + the pass's beats (KS*W, the last pass the rest):
+    KP (NRI + SL + 7) + k, KP = ``knn_passes`` = ceil(k / (KS*W))."""
     nri = _counts(geo, n)[2]
     return n_queries * (knn_passes(geo, k) * (nri + geo.sorter_latency + 7) + k)
 

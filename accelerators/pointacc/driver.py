@@ -39,22 +39,23 @@ class Geometry:
     feature_bits: int = 8
     feature_lanes: int = 1
     feature_points: int = 0
+    knn_merge_stages: int = 1         # KS: kNN neighbours per pass = KS * sorter_width
 
     @classmethod
     def of(cls, unit) -> "Geometry":
         f = unit.feat
         feat = (f.c, f.fb, f.fl, f.nf) if f is not None else (0, 8, 1, 0)
-        return cls(unit.nc, unit.l, unit.w, unit.km, unit.cb, unit.sl, *feat)
+        return cls(unit.nc, unit.l, unit.w, unit.km, unit.cb, unit.sl, *feat, unit.ks)
 
     @classmethod
     def from_params(cls, capacity: int, lanes: int, sorter_width: int, max_neighbors: int, coord_bits: int = 21,
                     sorter_stages_per_cycle: int = 1, feature_dims: int = 0, feature_bits: int = 8,
-                    feature_lanes: int = 1, feature_points: int = 0) -> "Geometry":
+                    feature_lanes: int = 1, feature_points: int = 0, knn_merge_stages: int = 1) -> "Geometry":
         """The geometry of ``MappingUnit(**params)`` without building the unit."""
         from lego.units.sorter import sorter_latency
         feat = (feature_dims, feature_bits, feature_lanes, feature_points) if feature_points else (0, 8, 1, 0)
         return cls(capacity, lanes, sorter_width, max_neighbors, coord_bits,
-                   sorter_latency(sorter_width, sorter_stages_per_cycle), *feat)
+                   sorter_latency(sorter_width, sorter_stages_per_cycle), *feat, knn_merge_stages)
 
     @classmethod
     def from_config(cls, cfg) -> "Geometry":
@@ -62,7 +63,7 @@ class Geometry:
 
     @property
     def max_knn(self) -> int:
-        """The largest kNN k: max(W, KM) (k > W runs ceil(k / W) passes per query; the k port's width)."""
+        """The largest kNN k: max(W, KM) (k > KS*W runs ceil(k / (KS*W)) passes per query; the k port's width)."""
         return max(self.sorter_width, self.max_neighbors)
 
     @property

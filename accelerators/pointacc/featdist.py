@@ -203,7 +203,7 @@ def check_feature_job(geo, feats, queries, k: int):
     if f.min() < lo or f.max() > hi:
         bad = int(f.min()) if f.min() < lo else int(f.max())
         raise LegoError(f"feature_bits: feature {bad} outside [{lo}, {hi}] of the unit's {geo.feature_bits}-bit features")
-    kmax = max(geo.sorter_width, geo.max_neighbors)      # k > W: ceil(k / W) passes per query
+    kmax = max(geo.sorter_width, geo.max_neighbors)      # k > KS*W: ceil(k / (KS*W)) passes per query
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= min(n, kmax):
         if isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k > kmax:
             raise LegoError(f"max_neighbors: kNN k = {k} exceeds the unit's kNN limit "

@@ -7,7 +7,9 @@ W), ``lanes`` (L, distances/keys per cycle, a power of two <= W), ``sorter_width
 ``max_neighbors`` (KM, ball-query K capacity, a multiple of L), ``coord_bits`` (CB <= 21),
 ``sorter_stages_per_cycle`` (the sorter's pipelining, latency SL = ceil(S / that)); the feature kNN
 path (``OP_KNNF``, built when ``feature_points`` > 0): ``feature_dims`` (C), ``feature_bits``,
-``feature_lanes`` (FL), ``feature_points`` (NF <= NC), see ``accelerators.pointacc.featdist``.
+``feature_lanes`` (FL), ``feature_points`` (NF <= NC), see ``accelerators.pointacc.featdist``;
+``knn_merge_stages`` (KS, 1 .. ceil(max(W, KM) / W), default 1): the kNN top-k keeps the running best
+KS*W entries (the merger and KS - 1 ``TopKCascade`` stages), so a kNN pass ranks KS*W neighbours.
 
 Datapath
 --------
@@ -20,7 +22,10 @@ Datapath
   ``sw_reference.pointacc.coord_keys``).
 * **Ranking**: the ``BitonicSorter`` (W entries of (key, index), ties by index) fed by a gather
   register of W/L rows, and one ``RunMerger`` (merge network): top-k mode for kNN, merge mode for
-  the passes of the merge sort. Two W-wide sort buffers S0/S1 of NC/W blocks hold the runs.
+  the passes of the merge sort. Two W-wide sort buffers S0/S1 of NC/W blocks hold the runs. With
+  KS > 1 the merger's rejected upper W entries of each top-k step feed a ``TopKCascade`` of KS - 1
+  stages (each a registered block, a W-entry run and the same merge network: the lower W stay, the
+  upper W go to the next stage a cycle later); stage s ends holding ranks sW .. sW + W - 1.
 * **Selection stage** for ball query: per cycle the hits among the L lanes get ranks by a prefix
   count and the first KM are written to L result banks (the ranking key of ball query is the
   index, which the stream already delivers in order).
@@ -72,7 +77,7 @@ Ports (clk/rst: the sync domain; rst is synchronous and clears the controller, n
 Opcodes and output streams
 --------------------------
     OP_FPS  (1)  m beats: sel[0..m-1]
-    OP_KNN  (2)  per query, k beats (idx, d2) sorted by (d2, idx); k > W in ceil(k/W) passes (below)
+    OP_KNN  (2)  per query, k beats (idx, d2) sorted by (d2, idx); k > KS*W in ceil(k/(KS*W)) passes (below)
     OP_BALL (3)  per query, K beats: the first K hits in index order, padded with the first hit;
                  a query without hit gives K beats with out_flag = 1
     OP_DOWN (4)  n beats, in sorted order of the coarse keys: (input row, rank, first, coord);
@@ -99,12 +104,16 @@ P3 in t+3). NR = ceil(n/L) rows, NB = ceil(n/W) blocks, NRI = NB*W/L rows.
 
 * kNN, per query: accept (1) + issue NRI rows + 3 (to stage P3) + SL (the registered gather block
   through the sorter) + 1 (last merge step) + 2 (H flushed, seen) + k beats = NRI + SL + k + 7.
-  k > W (xyz and feature kNN): KP = ceil(k/W) passes per query. The merger's H holds W entries: pass p
-  outputs ranks pW .. pW+W-1 (W beats, the last pass the rest), and H's last entry (d2, idx) becomes
-  the threshold: in pass p+1 the gather register marks an entry live only if (d2, idx) > threshold
-  lexicographically (indices are unique, so the ranks are strict and ties stay with the lower index).
-  A pass restarts in one cycle (Q_PASS: merger started, row / feature counters reset, the stored query
-  kept): per query KP (NRI + SL + 7) + k (feature kNN: KP (n*CH + SL + 8) + k).
+  k > W (xyz and feature kNN): the merger's H (stage 0) and the KS - 1 cascade stages hold PS = KS*W
+  entries. The last merge step is in cycle T; cascade stage s takes its last block in T + s and is
+  settled after it, while beat j is read in T + 3 + j (beat sW, the first of stage s, in T + 3 + sW >
+  T + s): the cascade adds no cycle. k <= PS: one pass. k > PS: KP = ceil(k/PS) passes per query; pass
+  p outputs ranks pPS .. pPS+PS-1 (PS beats, the last pass the rest), and the last stage's last entry
+  (d2, idx) becomes the threshold: in pass p+1 the gather register marks an entry live only if (d2, idx)
+  > threshold lexicographically (indices are unique, so the ranks are strict and ties stay with the
+  lower index). A pass restarts in one cycle (Q_PASS: merger started and the cascade cleared, row /
+  feature counters reset, the stored query kept): per query KP (NRI + SL + 7) + k (feature kNN: KP
+  (n*CH + SL + 8) + k). With PS >= max(W, KM) (one pass for every k) the threshold logic is not built.
 * Feature kNN (OP_KNNF), per query: accept (1) + issue n*CH row pairs + 4 (distance pipeline) + 1
   (gather register) + SL + 1 (last merge step) + 1 + k beats = n*CH + SL + k + 8.
 * Ball query, per query: accept (1) + issue R rows + 4 + K + 1, R = min(NR, r* + 4) where r* is
@@ -130,7 +139,7 @@ from amaranth.lib.wiring import In, Out
 
 from lego.units.bits import C
 from accelerators.pointacc.featdist import FeatureDistance
-from lego.units.sorter import BitonicSorter, RunMerger, check_width, pack, quiet_refusal, sorter_latency
+from lego.units.sorter import BitonicSorter, RunMerger, TopKCascade, check_width, pack, quiet_refusal, sorter_latency
 
 __all__ = ["MappingUnit", "OP_FPS", "OP_KNN", "OP_BALL", "OP_DOWN", "OP_KSUB", "OP_KSTR", "OP_KNNF", "OPCODES",
            "OFF_BITS", "M_BITS", "CYCLE_BITS"]
@@ -177,7 +186,7 @@ class MappingUnit(wiring.Component):
     @quiet_refusal
     def __init__(self, capacity: int = 256, lanes: int = 4, sorter_width: int = 8, max_neighbors: int = 32,
                  coord_bits: int = 21, sorter_stages_per_cycle: int = 1, feature_dims: int = 0,
-                 feature_bits: int = 8, feature_lanes: int = 1, feature_points: int = 0):
+                 feature_bits: int = 8, feature_lanes: int = 1, feature_points: int = 0, knn_merge_stages: int = 1):
         w = check_width(sorter_width)
         if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1 or lanes & (lanes - 1) or lanes > w:
             raise ValueError(f"distance_lanes: must be a power of two <= sorter_width ({w}), got {lanes!r}")
@@ -198,6 +207,12 @@ class MappingUnit(wiring.Component):
         self.db = 2 * coord_bits + 2
         self.kb = 3 * coord_bits
         self.kw = max(w, max_neighbors).bit_length()
+        ks_max = -(-max(w, max_neighbors) // w)
+        if isinstance(knn_merge_stages, bool) or not isinstance(knn_merge_stages, int) \
+                or not 1 <= knn_merge_stages <= ks_max:
+            raise ValueError(f"knn_merge_stages: must be in 1..{ks_max} (ceil(max(sorter_width, max_neighbors) / "
+                             f"sorter_width)), got {knn_merge_stages!r}")
+        self.ks = knn_merge_stages
         self.feat = None
         if feature_points:
             self.feat = FeatureDistance(feature_dims, feature_bits, feature_lanes, feature_points,
@@ -234,7 +249,17 @@ class MappingUnit(wiring.Component):
 
         # ---------------------------------------------------------------- sub-units, memories
         m.submodules.sorter = srt = BitonicSorter(W, KB, IB, self.spc)
-        m.submodules.merger = mrg = RunMerger(W, KB, IB, len_bits=BWB)
+        KS = self.ks                      # kNN merge stages: the merger + KS - 1 cascade stages
+        PS = KS * W                       # kNN neighbours per pass
+        thr_on = KS == 1 or PS < max(W, KM)   # some k needs more than one pass: the threshold logic
+        if KS == 1:
+            m.submodules.merger = mrg = RunMerger(W, KB, IB, len_bits=BWB)
+        else:
+            m.submodules.merger = mrg = RunMerger(W, KB, IB, len_bits=BWB, reject=True)
+            m.submodules.cascade = casc = TopKCascade(W, KB, IB, KS - 1)
+            m.d.comb += [casc.in_valid.eq(mrg.rej_valid), casc.in_key.eq(mrg.rej_key),
+                         casc.in_idx.eq(mrg.rej_idx), casc.in_live.eq(mrg.rej_live)]
+            m.d.comb += casc.clear.eq(mrg.start & mrg.keep_low)     # a kNN pass starts: empty stages 1..
         m.submodules.pb = pb_mem = Memory(shape=unsigned(L * PW), depth=max(2, NRC), init=[])
         pb_w = pb_mem.write_port(granularity=PW)
         pb_r = pb_mem.read_port()
@@ -365,11 +390,16 @@ class MappingUnit(wiring.Component):
         gsel = row3[:LW - LL] if LW > LL else None
         # kNN with k > W: pass p > 0 of a query keeps only the entries ranked after the last entry of
         # pass p - 1, the threshold (thr_key, thr_idx), compared as (distance, index) (thr_v: pass > 0)
-        thr_v = Signal()
-        thr_key = Signal(KB)
-        thr_idx = Signal(IB)
+        # (with KS merge stages, passes of KS*W; none when one pass serves every k)
+        if thr_on:
+            thr_v = Signal()
+            thr_key = Signal(KB)
+            thr_idx = Signal(IB)
+        thr_clr = [thr_v.eq(0)] if thr_on else []
 
         def above(key, idx):
+            if not thr_on:
+                return Const(1, 1)
             return S(1, ~thr_v | (key > thr_key) | ((key == thr_key) & (idx > thr_idx)), name="abv")
 
         m.d.sync += g_full.eq(0)
@@ -418,9 +448,15 @@ class MappingUnit(wiring.Component):
         qcnt = Signal(M_BITS)                 # queries / FPS samples done
         jout = Signal(max(KW, 1))             # output beat counter (of the pass)
         kleft = Signal(KW)                    # kNN: beats of the query not yet output (this pass's first)
-        kpass_last = S(1, kleft <= C(W, KW), name="kplast")   # kNN: this pass is the query's last
+        if thr_on:
+            kpass_last = S(1, kleft <= C(PS, KW), name="kplast")   # kNN: this pass is the query's last
+        else:
+            kpass_last = Const(1, 1)
         h_key = [mrg.h_key[i * KB:(i + 1) * KB] for i in range(W)]
         h_idx = [mrg.h_idx[i * IB:(i + 1) * IB] for i in range(W)]
+        if KS > 1:                            # the cascade's stages 1 .. KS-1 after the merger's H
+            h_key += [casc.h_key[i * KB:(i + 1) * KB] for i in range((KS - 1) * W)]
+            h_idx += [casc.h_idx[i * IB:(i + 1) * IB] for i in range((KS - 1) * W)]
 
         # ---------------------------------------------------------------- ball query selection stage
         hcnt = Signal(CW)                     # hits so far (saturates at n)
@@ -690,7 +726,7 @@ class MappingUnit(wiring.Component):
                 with m.If(self.start):
                     m.d.sync += [op.eq(self.op), n.eq(self.n), mm.eq(self.m), k.eq(self.k), r2.eq(self.r2),
                                  shift.eq(self.shift), ksize.eq(self.ksize), tstride.eq(self.tstride),
-                                 busy.eq(1), done.eq(0), cyc.eq(0), qcnt.eq(0), thr_v.eq(0)]
+                                 busy.eq(1), done.eq(0), cyc.eq(0), qcnt.eq(0), *thr_clr]
                     with m.Switch(self.op):
                         with m.Case(OP_FPS):
                             m.next = "F_START"
@@ -711,7 +747,7 @@ class MappingUnit(wiring.Component):
             # ---------------- kNN / ball query
             with m.State("Q_WAIT"):
                 m.d.comb += self.q_ready.eq(1)
-                m.d.sync += [keymode.eq(0), row.eq(0), hcnt.eq(0), thr_v.eq(0), kleft.eq(k)]
+                m.d.sync += [keymode.eq(0), row.eq(0), hcnt.eq(0), *thr_clr, kleft.eq(k)]
                 if F is not None:
                     m.d.sync += fslot.eq(0)
                     m.d.comb += [fd.q_idx.eq(self.q_data[:IB]), fd.q_load.eq(self.q_valid)]
@@ -721,14 +757,15 @@ class MappingUnit(wiring.Component):
                         m.d.sync += fq.eq(self.q_data[:IB])
                     m.d.comb += [mrg.start.eq(knn_mode), mrg.keep_low.eq(1), mrg.len_a.eq(nb), mrg.len_b.eq(0)]
                     m.next = "Q_ISSUE"
-            with m.State("Q_PASS"):
-                # kNN, k > W: the next pass over the same query (W more neighbours after the threshold)
-                m.d.sync += row.eq(0)
-                if F is not None:
-                    m.d.sync += fslot.eq(0)
-                    m.d.comb += [fd.q_idx.eq(fq), fd.q_load.eq(1)]
-                m.d.comb += [mrg.start.eq(1), mrg.keep_low.eq(1), mrg.len_a.eq(nb), mrg.len_b.eq(0)]
-                m.next = "Q_ISSUE"
+            if thr_on:
+                with m.State("Q_PASS"):
+                    # kNN, k > KS*W: the next pass over the same query (KS*W more after the threshold)
+                    m.d.sync += row.eq(0)
+                    if F is not None:
+                        m.d.sync += fslot.eq(0)
+                        m.d.comb += [fd.q_idx.eq(fq), fd.q_load.eq(1)]
+                    m.d.comb += [mrg.start.eq(1), mrg.keep_low.eq(1), mrg.len_a.eq(nb), mrg.len_b.eq(0)]
+                    m.next = "Q_ISSUE"
             with m.State("Q_ISSUE"):
                 with m.If((op == OP_BALL) & hcnt_ge_k):
                     m.next = "Q_DRAIN"
@@ -750,8 +787,12 @@ class MappingUnit(wiring.Component):
                 with m.Elif(~v1 & ~v2 & ~v3):
                     m.next = "BQ_OUT"
             with m.State("KNN_OUT"):
-                hk = Array(h_key)[jout[:LW]] if W > 1 else h_key[0]
-                hi_ = Array(h_idx)[jout[:LW]] if W > 1 else h_idx[0]
+                if KS == 1:
+                    hk = Array(h_key)[jout[:LW]] if W > 1 else h_key[0]
+                    hi_ = Array(h_idx)[jout[:LW]] if W > 1 else h_idx[0]
+                else:
+                    jsel = jout[:min(len(jout), (PS - 1).bit_length())]
+                    hk, hi_ = Array(h_key)[jsel], Array(h_idx)[jsel]
                 m.d.sync += beat(idx=hi_, val=hk)
                 m.d.sync += jout.eq((jout + 1)[:len(jout)])
                 with m.If(kpass_last):
@@ -762,11 +803,12 @@ class MappingUnit(wiring.Component):
                             m.next = "IDLE"
                         with m.Else():
                             m.next = "Q_WAIT"
-                with m.Elif(jout == C(W - 1, len(jout))):
-                    # W beats out, more to come: the pass's last entry is the next pass's threshold
-                    m.d.sync += [thr_v.eq(1), thr_key.eq(h_key[W - 1]), thr_idx.eq(h_idx[W - 1]),
-                                 kleft.eq((kleft - W)[:KW])]
-                    m.next = "Q_PASS"
+                if thr_on:
+                    with m.Elif(jout == C(PS - 1, len(jout))):
+                        # KS*W beats out, more to come: the pass's last entry is the next pass's threshold
+                        m.d.sync += [thr_v.eq(1), thr_key.eq(h_key[PS - 1]), thr_idx.eq(h_idx[PS - 1]),
+                                     kleft.eq((kleft - PS)[:KW])]
+                        m.next = "Q_PASS"
             with m.State("BQ_OUT"):
                 # cycle j (< K): read RB[j]; cycle j+1: beat j
                 m.d.sync += [bq_rd_v.eq(jout < k), bq_rd_j.eq(jout[:KW])]

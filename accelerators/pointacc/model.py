@@ -4,14 +4,14 @@ Per layer and in total: cycles, DRAM bytes, cache hit rate and energy of a netwo
 (networks in ``networks.py``), with the paper's two ablations: the MMU cache off (``--no-cache``) and
 temporal layer fusion off (``--no-fusion``). What is exact and what is modeled:
 
-* **mapping ops** (FPS, ball query, kNN in 3-D (k > sorter_width: ceil(k / W) passes), downsampling, kernel maps): the
+* **mapping ops** (FPS, ball query, kNN in 3-D (ceil(k / (KS*W)) passes), downsampling, kernel maps): the
   exact cycle model of the RTL mapping unit (``cycles``) on the actual points, plus one cycle per point
   loaded. Clouds larger than the point buffer are cut into x-slab tiles (kernel maps: each tile holds
   its output sites plus one slab of neighbours either side (submanifold) or whole coarse slabs
   (strided, downsampling)); every tile is one job of the unit, its cycles exact, and the union of the
   tiles' pairs for their own outputs is the full map (tested). FPS, ball query and kNN need the whole
   cloud on chip (a larger cloud is refused, naming ``point_buffer``).
-* **kNN with k > sorter_width** (xyz and feature space): the RTL's exact cycles, ceil(k / W) passes over
+* **kNN with k > sorter_width** (xyz and feature space): the RTL's exact cycles, ceil(k / (KS*W)) passes over
   the points per query (``cycles.knn_cycles``, ``cycles.knn_feature_cycles``).
 * **kNN in feature space** (DGCNN's EdgeConv 2-4): as pointacc_top runs it, exactly: an MMU
   gather of the points' feature rows (ceil(feature_dims / FL) rows a point, C's own rows then a shared zero

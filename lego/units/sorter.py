@@ -51,6 +51,21 @@ one output block in cycle n + 2. ``merge_cycles(len_a, len_b) = n + 2`` cycles f
 the last ``out_valid``; a following job started in the last step adds exactly n' cycles. A merge
 job without blocks outputs nothing; an empty top-k job outputs an all-dead block in cycle 2.
 
+With ``reject = True`` the merger also offers, combinationally, the upper W entries of each top-k step
+after the job's first (``rej_valid``, ``rej_key``, ``rej_idx``, ``rej_live``): the entries stage 0 drops.
+
+``TopKCascade`` (``stages`` = S) -- a running top-(S + 1)W behind a top-k ``RunMerger``
+-------------------------------------------------------------------------------------
+Stage s (1 .. S) registers the block rejected by stage s - 1 (the merger's ``rej_*`` for s = 1) and
+merges it in the next cycle with its own sorted W-entry run H_s (the same merge network): the lower W
+stay in H_s, the upper W go on to stage s + 1 (the last stage drops them). One block per cycle per
+stage, no stalls. Every entry leaves a stage at most once, so stage s sees exactly the entries not kept
+by stages 0 .. s-1 and ends holding ranks sW .. sW + W - 1 of the stream (ties by index, dead entries
+last). A block taken by the merger's step in cycle T settles in H_s at the edge ending cycle T + s.
+``clear`` (with the merger's job start) empties every H_s and drops the registered blocks. Ports:
+``clear``, ``in_valid``, ``in_key``, ``in_idx``, ``in_live`` (wire them to the merger's ``rej_*``);
+``h_key``, ``h_idx``, ``h_live``: S*W entries, stage 1 in the lowest W lanes.
+
 Choice rule: A is taken when it has blocks left and (B has none, or head(A) <= head(B)); heads
 are compared as packed words, so equal heads (only dead ones can be equal) go to A. A step waits
 while the run it must take from is not valid; both heads must be valid to compare them.
@@ -63,7 +78,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["BitonicSorter", "RunMerger", "quiet_refusal", "sorter_stages", "sorter_latency", "merge_cycles",
+__all__ = ["BitonicSorter", "RunMerger", "TopKCascade", "quiet_refusal", "sorter_stages", "sorter_latency",
+           "merge_cycles",
            "check_width", "pack", "unpack", "sort_reference", "merge_reference"]
 
 
@@ -256,9 +272,9 @@ class RunMerger(wiring.Component):
     stream of sorted blocks (top-k mode); see the module docstring."""
 
     @quiet_refusal
-    def __init__(self, width: int, key_bits: int, idx_bits: int, len_bits: int = 16):
+    def __init__(self, width: int, key_bits: int, idx_bits: int, len_bits: int = 16, reject: bool = False):
         self.w = check_width(width)
-        self.kb, self.ib, self.lb = key_bits, idx_bits, len_bits
+        self.kb, self.ib, self.lb, self.reject = key_bits, idx_bits, len_bits, reject
         blk = {"key": width * key_bits, "idx": width * idx_bits, "live": width}
         ports = {"start": In(1), "keep_low": In(1), "len_a": In(len_bits), "len_b": In(len_bits),
                  "can_start": Out(1), "busy": Out(1)}
@@ -271,6 +287,10 @@ class RunMerger(wiring.Component):
         for f, n in blk.items():
             ports[f"out_{f}"] = Out(n)
             ports[f"h_{f}"] = Out(n)
+        if reject:
+            ports["rej_valid"] = Out(1)
+            for f, n in blk.items():
+                ports[f"rej_{f}"] = Out(n)
         super().__init__(ports)
 
     def elaborate(self, platform) -> Module:
@@ -354,4 +374,55 @@ class RunMerger(wiring.Component):
             k, xx, lv = unpack(h[i], kb, ib)
             m.d.comb += [self.h_key[i * kb:(i + 1) * kb].eq(k), self.h_idx[i * ib:(i + 1) * ib].eq(xx),
                          self.h_live[i].eq(lv)]
+        if self.reject:                                      # top-k: the upper W of a step (not the first)
+            m.d.comb += self.rej_valid.eq(step & ~first & topk)
+            for i in range(w):
+                k, xx, lv = unpack(hi[i], kb, ib)
+                m.d.comb += [self.rej_key[i * kb:(i + 1) * kb].eq(k), self.rej_idx[i * ib:(i + 1) * ib].eq(xx),
+                             self.rej_live[i].eq(lv)]
+        return m
+
+
+class TopKCascade(wiring.Component):
+    """Stages 1 .. ``stages`` of a running top-(stages + 1)W cascade behind a ``RunMerger`` in top-k mode
+    (its stage 0, built with ``reject=True``); see the module docstring."""
+
+    @quiet_refusal
+    def __init__(self, width: int, key_bits: int, idx_bits: int, stages: int):
+        self.w = check_width(width)
+        if isinstance(stages, bool) or not isinstance(stages, int) or stages < 1:
+            raise ValueError(f"stages: must be a positive int, got {stages!r}")
+        self.kb, self.ib, self.stages = key_bits, idx_bits, stages
+        n = stages * width
+        super().__init__({
+            "clear": In(1), "in_valid": In(1), "in_key": In(width * key_bits), "in_idx": In(width * idx_bits),
+            "in_live": In(width),
+            "h_key": Out(n * key_bits), "h_idx": Out(n * idx_bits), "h_live": Out(n),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        w, kb, ib = self.w, self.kb, self.ib
+        ew = kb + ib + 1
+        dead = 1 << (kb + ib)
+        net = _Net(m, ew, "tkc")
+        keys, idxs = _lanes(self.in_key, w, kb), _lanes(self.in_idx, w, ib)
+        inp = [pack(keys[i], idxs[i], self.in_live[i]) for i in range(w)]
+        valid = self.in_valid
+        for s in range(self.stages):
+            r = [Signal(unsigned(ew), name=f"tkc_r{s}_{i}", init=dead) for i in range(w)]
+            rv = Signal(name=f"tkc_rv{s}")
+            h = [Signal(unsigned(ew), name=f"tkc_h{s}_{i}", init=dead) for i in range(w)]
+            m.d.sync += [rv.eq(valid & ~self.clear)] + [r[i].eq(inp[i]) for i in range(w)]
+            lo, hi = net.merge2(h, r)
+            with m.If(self.clear):
+                m.d.sync += [h[i].eq(dead) for i in range(w)]
+            with m.Elif(rv):
+                m.d.sync += [h[i].eq(lo[i]) for i in range(w)]
+            for i in range(w):
+                k, xx, lv = unpack(h[i], kb, ib)
+                j = s * w + i
+                m.d.comb += [self.h_key[j * kb:(j + 1) * kb].eq(k), self.h_idx[j * ib:(j + 1) * ib].eq(xx),
+                             self.h_live[j].eq(lv)]
+            inp, valid = hi, rv
         return m

@@ -70,6 +70,10 @@ def test_frozen_and_replace():
     ({"mmu_queue": 48}, "^mmu_queue: must be a power of two in 2..256, got 48$"),
     ({"mmu_queue": 512}, "^mmu_queue: must be a power of two"),
     ({"mmu_mshrs": 2.5}, "^mmu_mshrs: must be an integer"),
+    ({"knn_merge_stages": 3}, r"^knn_merge_stages: must be in 0..2 \(0: auto, ceil\(max\(sorter_width, "
+                              r"max_neighbors\) / sorter_width\)\), got 3$"),
+    ({"knn_merge_stages": -1}, "^knn_merge_stages: must be in 0..2 "),
+    ({"knn_merge_stages": 1.0}, "^knn_merge_stages: must be an integer"),
 ])
 def test_refusals(bad, msg):
     with pytest.raises(LegoError, match=msg):

@@ -1,16 +1,19 @@
-"""PointAcc mapping unit: kNN with k > sorter_width (W) in RTL, ceil(k / W) passes per query, each pass
-ranking only the entries after the previous pass's last (distance, index).
+"""PointAcc mapping unit: kNN with k > sorter_width (W) in RTL, ceil(k / (KS*W)) passes per query (KS =
+knn_merge_stages: the merger and KS - 1 cascade stages keep the running best KS*W), each pass ranking only
+the entries after the previous pass's last (distance, index).
 
 Every job is checked bit-exact against sw_reference.pointacc.knn (the golden model) and against an
 independent oracle written here (numpy int64 squared distances, np.lexsort on (distance, index)), and
 its measured cycles and ``cycles`` port against accelerators.pointacc.cycles.knn_cycles and against the
 schedule written out by hand; under Icarus and Verilator (bench: mapping_bench.py, one reset per unit,
-jobs back to back). Two units side by side:
+jobs back to back). Five units side by side:
 
   k0  capacity 64,  L 2, W 4, KM 16, CB 21          k = 5, 8, 11, 16 (W+1, 2W, 2W+3, KM)
   k1  capacity 128, L 4, W 8, KM 24, CB 12, SPC 2   k = 9, 16, 19, 24
+  c0  k0 with knn_merge_stages 4 (one pass for every k); c1  k1 with KS 2 (16 a pass); c2  k1 (SPC 1), KS 3
 
-Clouds: random, heavily tied (3^3 distinct positions, many duplicates), an Ouster crop, k = n. A run-twice
+A feature unit (W 4, KM 16, C 5) multi-pass and with KS 4. Clouds: random, heavily tied (3^3 distinct
+positions, many duplicates), an Ouster crop, k = n. A run-twice
 sequence on each unit (k > W, then k <= W, then the first job again) must repeat the first job's beats
 and cycles. Host refusals (k > max(W, max_neighbors), k > n), also through ``lego sim --accelerator
 pointacc --model dgcnn --k``.
@@ -33,6 +36,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 KUNITS = {
     "k0": dict(capacity=64, lanes=2, sorter_width=4, max_neighbors=16, coord_bits=21),
     "k1": dict(capacity=128, lanes=4, sorter_width=8, max_neighbors=24, coord_bits=12, sorter_stages_per_cycle=2),
+    # the merge cascade (knn_merge_stages KS): k0's geometry with every k in one pass (KS 4 = KM / W),
+    # k1's with KS 2 (16 a pass: k = 9, 16 in one pass, 19, 24 in two) and KS 3 (one pass, 24 = 3W entries)
+    "c0": dict(capacity=64, lanes=2, sorter_width=4, max_neighbors=16, coord_bits=21, knn_merge_stages=4),
+    "c1": dict(capacity=128, lanes=4, sorter_width=8, max_neighbors=24, coord_bits=12, sorter_stages_per_cycle=2,
+               knn_merge_stages=2),
+    "c2": dict(capacity=128, lanes=4, sorter_width=8, max_neighbors=24, coord_bits=12, knn_merge_stages=3),
 }
 
 
@@ -76,9 +85,10 @@ def oracle(points, queries, k):
 
 
 def hand_cycles(geo, n, n_queries, k):
-    """The schedule by hand: per query and pass 1 + NRI + 3 + SL + 1 + 2, plus k beats in all."""
+    """The schedule by hand: per query and pass 1 + NRI + 3 + SL + 1 + 2, plus k beats in all; a pass
+    ranks KS*W neighbours (KS = knn_merge_stages; the cascade's stages settle before their beats)."""
     nri = -(-n // geo.sorter_width) * geo.sorter_width // geo.lanes
-    passes = -(-k // geo.sorter_width)
+    passes = -(-k // (geo.knn_merge_stages * geo.sorter_width))
     return n_queries * (passes * (1 + nri + 3 + geo.sorter_latency + 1 + 2) + k)
 
 
@@ -116,7 +126,8 @@ def test_knn_k_above_w_exact(sim, design):
             o_idx, o_d2 = oracle(j["points"], j["queries"], k)
             if not ((idx == o_idx).all() and (d2 == o_d2).all()):
                 bad.append(f"{u['prefix']} job {i} k={k}: differs from the lexsort oracle")
-            if r["measured"] != hand_cycles(g, n, mq, k) or knn_passes(g, k) != -(-k // g.sorter_width):
+            if r["measured"] != hand_cycles(g, n, mq, k) or \
+                    knn_passes(g, k) != -(-k // (g.knn_merge_stages * g.sorter_width)):
                 bad.append(f"{u['prefix']} job {i} k={k}: measured {r['measured']}, hand {hand_cycles(g, n, mq, k)}")
     assert not bad, "\n".join(bad)
 
@@ -130,6 +141,31 @@ def test_run_twice(sim, design):
         assert c["beats"] == a["beats"] and c["measured"] == a["measured"] == c["cycles_port"]
         # and the k <= W job in between equals its own golden result (check_exact covers it too)
         assert b["measured"] == knn_cycles(u["geo"], jb.ports["n"], jb.ports["m"], jb.ports["k"])
+
+
+def test_hand_schedule_tiny(sim, design):
+    """One tiny case written out: n = 11 points (W 4, L 2: NB 3 blocks, NRI 6 rows, SL 3), 2 queries,
+    k = 11. Per query: accept 1 + issue 6 + 3 (to P3) + SL 3 + 1 (last merge step, cycle T) + 2 (H
+    flushed, seen) + 11 beats. With the cascade (c0, KS 4) stage s settles at T + s <= T + 2 < the
+    cycle of beat 4s (T + 3 + 4s): one pass, 2 (1 + 6 + 3 + 3 + 1 + 2 + 11) = 54 cycles. Multi-pass
+    (k0, KS 1): 3 passes, 2 (3 (1 + 6 + 3 + 3 + 1 + 2) + 11) = 118."""
+    want = {"c0": 54, "k0": 118}
+    for u, got in zip(design["units"], sim["units"]):
+        if u["prefix"] not in want:
+            continue
+        hits = [r["measured"] for j, r in zip(u["jobs"], got)
+                if j["job"].ports["n"] == 11 and j["job"].ports["m"] == 2 and j["job"].ports["k"] == 11]
+        assert hits == [want[u["prefix"]]], (u["prefix"], hits)
+
+
+def test_merge_stage_refusals():
+    """MappingUnit refuses knn_merge_stages outside 1..ceil(max(W, KM) / W), naming the field."""
+    from accelerators.pointacc.mapping import MappingUnit
+    for bad in (0, 5, True, 2.0):
+        with pytest.raises(ValueError, match=r"^knn_merge_stages: must be in 1..4 \(ceil\(max\(sorter_width, "
+                                             rf"max_neighbors\) / sorter_width\)\), got {bad!r}$"):
+            MappingUnit(**dict(KUNITS["k0"], knn_merge_stages=bad))
+    assert MappingUnit(**KUNITS["c0"]).ks == 4
 
 
 def test_k_le_w_cycles_unchanged():
@@ -171,6 +207,7 @@ def test_cli_k_refusals(tmp_path, capsys, args, msg):
 # ------------------------------------------------------------------ feature kNN (OP_KNNF), k > W
 FUNIT = dict(capacity=64, lanes=2, sorter_width=4, max_neighbors=16, coord_bits=21,
              feature_dims=5, feature_bits=8, feature_lanes=2, feature_points=32)
+FUNIT_C = dict(FUNIT, knn_merge_stages=4)          # the merge cascade: every k in one pass
 
 
 def feat_jobs(rng):
@@ -191,7 +228,8 @@ def feat_jobs(rng):
 @pytest.fixture(scope="module")
 def fdesign(tmp_path_factory):
     import test_pointacc_featknn as fk
-    return fk.make_design(tmp_path_factory.mktemp("ksort_feat"), [("kf", FUNIT, feat_jobs)], seed=5)
+    return fk.make_design(tmp_path_factory.mktemp("ksort_feat"),
+                          [("kf", FUNIT, feat_jobs), ("kc", FUNIT_C, feat_jobs)], seed=5)
 
 
 @pytest.mark.parametrize("engine", ["icarus", "verilator"])
@@ -203,40 +241,44 @@ def test_feature_knn_k_above_w(fdesign, engine):
     sim = fk.simulate(fdesign, engine)
     bad = fk.check(sim, fdesign)
     assert not bad, "\n".join(bad)
-    u, got = fdesign["units"][0], sim["units"][0]
-    g = geo_of(FUNIT)
-    assert {j["k"] for j in u["jobs"]} >= {5, 8, 11, 16}
     ch = -(-FUNIT["feature_dims"] // FUNIT["feature_lanes"])
-    for j, r in zip(u["jobs"], got):
-        n, mq, k = len(j["feats"]), len(j["queries"]), j["k"]
-        passes = -(-k // g.sorter_width)
-        hand = mq * (passes * (1 + n * ch + 4 + 1 + g.sorter_latency + 1 + 1) + k)
-        assert r["measured"] == hand == knn_feature_cycles(g, n, mq, k, FUNIT["feature_dims"], FUNIT["feature_lanes"])
-    a, b, c = got[-3:]
-    assert c["beats"] == a["beats"] and c["measured"] == a["measured"]
+    for u, got, kw in zip(fdesign["units"], sim["units"], (FUNIT, FUNIT_C)):
+        g = geo_of(kw)
+        assert {j["k"] for j in u["jobs"]} >= {5, 8, 11, 16}
+        for j, r in zip(u["jobs"], got):
+            n, mq, k = len(j["feats"]), len(j["queries"]), j["k"]
+            passes = -(-k // (kw.get("knn_merge_stages", 1) * g.sorter_width))
+            hand = mq * (passes * (1 + n * ch + 4 + 1 + g.sorter_latency + 1 + 1) + k)
+            assert r["measured"] == hand == knn_feature_cycles(g, n, mq, k, kw["feature_dims"], kw["feature_lanes"])
+        a, b, c = got[-3:]
+        assert c["beats"] == a["beats"] and c["measured"] == a["measured"]
 
 
-def test_dgcnn_edge_knn_by_hand():
-    """DGCNN on the edge preset (k = 20 > W = 16): the kNN layers' map cycles are the two-pass RTL
-    schedule by hand (NRI 256, SL 10; the feature kNN walks CH = feature_dims / FL = 128 / 16 = 8 rows a
-    point whatever C is) plus the loads: the xyz points, or the MMU gather of the feature rows (C's own
-    C / 16 rows a point, then a shared zero row; the cache model replays it) + 4."""
+@pytest.mark.parametrize("ks, passes", [(0, 1), (1, 2)])
+def test_dgcnn_edge_knn_by_hand(ks, passes):
+    """DGCNN on the edge preset (k = 20 > W = 16): the kNN layers' map cycles are the RTL schedule by
+    hand, one pass a query with the preset's merge cascade (knn_merge_stages 0: auto, 4 stages), two
+    with knn_merge_stages 1 (NRI 256, SL 10; the feature kNN walks CH = feature_dims / FL = 128 / 16 = 8
+    rows a point whatever C is) plus the loads: the xyz points, or the MMU gather of the feature rows
+    (C's own C / 16 rows a point, then a shared zero row; the cache model replays it) + 4."""
     from accelerators.pointacc.cache_model import CacheModel
     from accelerators.pointacc.cloud import DATA_DIR, load_cloud
     from accelerators.pointacc.config import PointAccConfig
     from accelerators.pointacc.cycles import mmu_cycles
     from accelerators.pointacc.model import simulate
-    cfg = PointAccConfig.preset("edge")
+    cfg = PointAccConfig.preset("edge").replace(knn_merge_stages=ks)
     r = simulate(cfg, "dgcnn", load_cloud(DATA_DIR / "spot_10k_normal.txt"))
     n = {x["layer"]: x for x in r.extra["layers"]}
-    assert n["ec1.knn"]["map_cycles"] == 1024 * (2 * (256 + 10 + 7) + 20) + 1024
+    note = f"{passes} pass{'es' if passes > 1 else ''} per query, {4 if ks == 0 else 1} merge stage"
+    assert n["ec1.knn"]["map_cycles"] == 1024 * (passes * (256 + 10 + 7) + 20) + 1024
+    assert note in n["ec1.knn"]["notes"]
     B = cfg.cache_block_rows
     for name, chc in (("ec2.knn", 4), ("ec3.knn", 4), ("ec4.knn", 8)):
         rows = [p * chc + j if j < chc else -(-1024 * chc // B) * B for p in range(1024) for j in range(8)]
         gather = mmu_cycles(CacheModel(cfg.cache_sets, cfg.cache_ways, B), "gather", rows, cfg.dram_latency_cycles,
                             cfg.mmu_mshrs, cfg.mmu_queue)["cycles"]
-        assert n[name]["map_cycles"] == gather + 1024 * (2 * (1024 * 8 + 10 + 8) + 20) + 4
-        assert "2 passes per query (RTL)" in n[name]["notes"] and "modeled" not in n[name]["notes"]
+        assert n[name]["map_cycles"] == gather + 1024 * (passes * (1024 * 8 + 10 + 8) + 20) + 4
+        assert note in n[name]["notes"] and "modeled" not in n[name]["notes"]
 
 
 def test_network_model_refusals():
@@ -270,11 +312,13 @@ def edge_jobs(rng, kw):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("ks", [1, 4])
 @pytest.mark.parametrize("engine", ["verilator", "icarus"])
-def test_edge_geometry_slow(tmp_path, engine, monkeypatch):
+def test_edge_geometry_slow(tmp_path, engine, ks, monkeypatch):
+    """The edge geometry multi-pass (KS 1) and with the edge preset's merge cascade (KS 4: one pass)."""
     if engine == "verilator":
         monkeypatch.setenv("MAKEFLAGS", "OPT_FAST=-O1 OPT_GLOBAL=-O1")
-    design = make_design(tmp_path, [("e0", EDGE_LIKE, edge_jobs)], seed=20)
+    design = make_design(tmp_path, [("e0", dict(EDGE_LIKE, knn_merge_stages=ks), edge_jobs)], seed=20)
     sim = simulate(design, engine)
     check_exact(sim, design)
     u, got = design["units"][0], sim["units"][0]

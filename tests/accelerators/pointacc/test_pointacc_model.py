@@ -174,7 +174,7 @@ def test_no_cache_gather_blocking_and_non_blocking():
 def test_dgcnn_and_fusion_on_minkunet(crop_npy):
     r = simulate(EDGE, "dgcnn", load_cloud(DATA_DIR / "spot_10k_normal.txt"))
     n = {x["layer"]: x for x in r.extra["layers"]}
-    assert "2 passes per query (RTL)" in n["ec1.knn"]["notes"]              # k = 20 > sorter width 16
+    assert "1 pass per query, 4 merge stages (RTL)" in n["ec1.knn"]["notes"]    # k = 20 > W 16, KS 4
     assert "feature-space kNN" in n["ec2.knn"]["notes"]
     assert not any("modeled" in x["notes"] for x in n.values() if x["layer"].endswith(".knn"))
     srv = simulate(PointAccConfig.preset("server"), "dgcnn", load_cloud(DATA_DIR / "spot_10k_normal.txt"))

@@ -34,6 +34,32 @@ def test_synth_mapping_unit_small(tmp_path):
     assert r["memories"] >= 10          # point buffer, MD, S0/S1, KOUT, T, result banks
 
 
+SMALL_KS = dict(capacity=8, lanes=1, sorter_width=2, max_neighbors=4, coord_bits=4)
+
+
+@needs_yosys
+def test_synth_mapping_unit_cascade_small(tmp_path):
+    """The kNN merge cascade (knn_merge_stages 2: the merger's reject port + one TopKCascade stage)."""
+    d = synth_dir(tmp_path, MappingUnit(**SMALL_KS, knn_merge_stages=2), "lego_pointacc_mapping_ks2")
+    clean(S.synth(d, timeout_s=600))
+
+
+@needs_yosys
+@pytest.mark.slow
+def test_synth_cascade_flipflops_slow(tmp_path):
+    """KS 2 against KS 1 on the same unit: one cascade stage adds its registered input block and its run
+    (2 W entries of E = 1 + KB + IB bits) and a valid bit, and drops the threshold (valid, key, index:
+    E bits): 2 W E + 1 - E flip-flops (W 2, KB 12, IB 3: E 16, +49)."""
+    ff = {}
+    for ks in (1, 2):
+        d = synth_dir(tmp_path / f"ks{ks}", MappingUnit(**SMALL_KS, knn_merge_stages=ks), f"lego_pointacc_ks{ks}")
+        r = S.synth(d, timeout_s=600)
+        clean(r)
+        ff[ks] = r["flipflops"]
+    e = 1 + 3 * SMALL_KS["coord_bits"] + 3
+    assert ff[2] - ff[1] == 2 * 2 * e + 1 - e == 49
+
+
 @needs_yosys
 def test_synth_mmu_small(tmp_path):
     d = synth_dir(tmp_path, MMU(lanes=2, lane_bits=8, block_rows=2, sets=4, ways=2, addr_bits=12),

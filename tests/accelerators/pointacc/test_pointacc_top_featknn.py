@@ -59,7 +59,7 @@ def steps_by_hand(cfg: PointAccConfig, ff: np.ndarray):
     nf, ch = len(ff), -(-cfg.feature_dims // cfg.feature_lanes)
     nt = nf - nf // 4
     src_t = [p % -(-nt // 3) for p in range(nt)]
-    km = max(cfg.sorter_width, cfg.max_neighbors)                       # k > W: ceil(k / W) passes
+    km = max(cfg.sorter_width, cfg.max_neighbors)                       # k > KS*W: ceil(k / (KS*W)) passes
     k = min(20, km, nf)
 
     def rows(src):
@@ -86,7 +86,7 @@ def check_feature_knn(cfg: PointAccConfig, rep, case: dict) -> None:
         if name == "fknn_rerun":                                        # after the reset: a cold cache
             cache = CacheModel(cfg.cache_sets, cfg.cache_ways, cfg.cache_block_rows)
         mc = mmu_cycles(cache, "gather", rows, LAT, cfg.mmu_mshrs, cfg.mmu_queue)
-        kp = -(-k // cfg.sorter_width)                                  # passes per query
+        kp = -(-k // (cfg.merge_stages * cfg.sorter_width))             # passes per query (KS merge stages)
         knnf = n * (kp * (n * ch + geo.sorter_latency + 8) + k)         # n queries: every point
         j = jobs[name]
         assert j["cycles"] == mc["cycles"] + knnf + 4 == j["cycles_predicted"], (name, j, mc["cycles"], knnf)
