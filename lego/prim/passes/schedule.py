@@ -114,7 +114,111 @@ def _quiet_stdout():
         os.close(saved)
 
 
+def lp_rows(pg: PrimGraph, rows) -> tuple[list[str], list[str], list[tuple[int, int, int]], int]:
+    """The LP's variables and rows: σ of every node, then μ of every driver; each row
+    ``x[a] - x[b] >= c`` as (a, b, c), duplicates and dominated rows (same pair, smaller c) dropped; and the
+    count of rows as written (one per (src, dst) pair and per distinct delta of an edge, as PuLP is given)."""
+    nodes = sorted(pg.nodes)
+    drivers = sorted({e.src for e in pg.edges})
+    si = {v: i for i, v in enumerate(nodes)}
+    mi = {u: len(nodes) + i for i, u in enumerate(drivers)}
+    lat = {v: n.lat for v, n in pg.nodes.items()}
+    best: dict[tuple[int, int], int] = {}
+    count = [1]                      # (σ(ctl) = 0)
+
+    def row(a, b, c):
+        count[0] += 1
+        if best.get((a, b), c - 1) < c:
+            best[(a, b)] = c
+    pairs = set()
+    for e in pg.edges:
+        if (e.src, e.dst) not in pairs:
+            pairs.add((e.src, e.dst))
+            row(si[e.dst], si[e.src], lat[e.dst])
+        for d in set(e.delta.values()):
+            row(mi[e.src], si[e.dst], d - lat[e.dst])
+    for u in drivers:
+        row(mi[u], si[u], 0)
+    for u, v in rows:
+        row(si[v], si[u], lat[v] + 1)
+    return nodes, drivers, [(a, b, c) for (a, b), c in best.items()], count[0]
+
+
+def _solve_highs(n_cols: int, cost, upper, fixed: int, rows) -> tuple[str, list[float] | None]:
+    """min cost·x over 0 <= x <= upper, x[fixed] = 0, rows x[a] - x[b] >= c: HiGHS called directly with a
+    sparse row-wise matrix (two entries a row). Returns (model status name, x or None)."""
+    import highspy
+    import numpy as np
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(LP_TIME_LIMIT_S))
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n_cols, len(rows)
+    lp.col_cost_ = np.asarray(cost, dtype=float)
+    lo = np.zeros(n_cols)
+    up = np.asarray(upper, dtype=float)
+    up[fixed] = 0.0
+    lp.col_lower_, lp.col_upper_ = lo, up
+    r = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+    lp.row_lower_ = r[:, 2].astype(float)
+    lp.row_upper_ = np.full(len(r), highspy.kHighsInf)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n_cols, len(r)
+    lp.a_matrix_.start_ = np.arange(0, 2 * len(r) + 1, 2, dtype=np.int32)
+    lp.a_matrix_.index_ = r[:, :2].astype(np.int32).ravel()
+    lp.a_matrix_.value_ = np.tile([1.0, -1.0], len(r))
+    h.passModel(lp)
+    h.run()
+    status = h.modelStatusToString(h.getModelStatus())
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return status, None
+    return status, list(h.getSolution().col_value)
+
+
 def schedule_lp(pg: PrimGraph, t_clk: float = T_CLK) -> PrimGraph:
+    """The delay-matching LP (module docstring), built as a sparse matrix and solved by HiGHS directly
+    (``schedule_lp_pulp`` is the same LP through PuLP, kept as the tests' oracle)."""
+    t0 = time.perf_counter()
+    trows = timing_rows(pg, t_clk)
+    horizon = 4 * len(pg.nodes) + 16
+    nodes, drivers, rows, ncons = lp_rows(pg, trows)
+    n = len(nodes)
+    width = {u: pg.nodes[u].width for u in drivers}
+    eps = 1e-3
+    cost = [eps] * n + [float(width[u]) for u in drivers]
+    for u in drivers:
+        cost[_index(nodes, u)] -= width[u]
+    upper = [horizon] * n + [2 * horizon] * len(drivers)
+    with _quiet_stdout():
+        status, x = _solve_highs(n + len(drivers), cost, upper, _index(nodes, "ctl"), rows)
+    if x is None:
+        hint = (f" within the solver's {LP_TIME_LIMIT_S} s limit ({n + len(drivers):,} variables)"
+                if "time" in status.lower() else "")
+        raise LegoError(f"lp: delay-matching LP not solved to optimality{hint} (status {status})")
+    sigma = {}
+    for i, v in enumerate(nodes):
+        if abs(x[i] - round(x[i])) > 1e-6:
+            raise LegoError(f"lp: non-integral solution σ({v}) = {x[i]} (constraint matrix not TU?)")
+        sigma[v] = int(round(x[i]))
+    mu = {}
+    for i, u in enumerate(drivers):
+        if abs(x[n + i] - round(x[n + i])) > 1e-6:
+            raise LegoError(f"lp: non-integral fan-out variable for {u}: {x[n + i]}")
+        mu[u] = int(round(x[n + i]))
+    lp = {"variables": n + len(drivers), "constraints": ncons, "timing_rows": len(trows),
+          "solve_seconds": round(time.perf_counter() - t0, 4), "solver": "HiGHS",
+          "objective_bits": int(sum(width[u] * (mu[u] - sigma[u]) for u in drivers))}
+    return pg.with_(sigma=sigma, shared=True, passes=pg.passes + ("lp",), lp=lp)
+
+
+def _index(sorted_names: list[str], name: str) -> int:
+    import bisect
+    i = bisect.bisect_left(sorted_names, name)
+    assert sorted_names[i] == name
+    return i
+
+
+def schedule_lp_pulp(pg: PrimGraph, t_clk: float = T_CLK) -> PrimGraph:
     t0 = time.perf_counter()
     rows = timing_rows(pg, t_clk)
     prob = pulp.LpProblem("delay_matching", pulp.LpMinimize)
