@@ -1,9 +1,10 @@
 """Delay matching: choose σ (the stage of every primitive) so that every join sees aligned data,
 every combinational path fits the clock (SDC chaining rows), and register bits are minimal.
 
-* ``schedule_lp``: LEGO's LP, solved with PuLP (HiGHS when available, else CBC). Rows are difference
-  constraints; fan-out sharing uses the mirror variable μ(u) = m(u) + σ(u) (Leiserson–Saxe), so the
-  constraint matrix is totally unimodular and the vertex optimum is integral — checked after solving.
+* ``schedule_lp``: LEGO's LP, a sparse model solved by HiGHS (highspy) directly; ``schedule_lp_pulp``
+  is the same LP through PuLP (HiGHS or CBC), the tests' oracle. Rows are difference constraints;
+  fan-out sharing uses the mirror variable μ(u) = m(u) + σ(u) (Leiserson–Saxe), so the constraint matrix
+  is totally unimodular and the vertex optimum is integral — checked after solving.
 * ``schedule_asap``: the naive baseline (``--no-opt``): as-soon-as-possible chaining with one private
   shift register per delayed edge (no fan-out sharing, no rewiring).
 """
@@ -180,8 +181,9 @@ def _eliminate_mu(n: int, own: dict[int, int], rows, ncols: int):
     """Substitute out the μ of a driver with one consumer row ``μ(u) - σ(v) >= c`` (besides
     ``μ(u) - σ(u) >= 0``, which the edge row ``σ(v) - σ(u) >= lat(v)`` and ``c = d - lat(v)``, ``d >= 0``,
     already imply): at an optimum μ(u) = σ(v) + c, so its cost moves onto σ(v) (an exact reformulation, the
-    same optimum; most drivers have one consumer). ``own``: μ column -> its driver's σ column. Returns (kept column per old column or -1, the
-    substitution ``{old μ column: (σ column, c)}``, the remaining rows)."""
+    same optimum; most drivers have one consumer). ``own``: μ column -> its driver's σ column. Returns
+    (kept column per old column or -1, the substitution ``{old μ column: (σ column, c)}``, the remaining
+    rows)."""
     by_a: dict[int, list] = defaultdict(list)
     diff = {}
     for r in rows:
