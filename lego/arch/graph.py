@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -32,13 +33,27 @@ class TensorNet:
         return {"direct": direct, "delay": delay, "stationary": held}
 
     def port_of(self, fu) -> PortAddr | None:
-        for p in self.ports:
-            if p.fu == fu:
-                return p
-        return None
+        """The first port of ``fu`` (an index built once: a per-FU scan would be quadratic in the FUs)."""
+        return self._port_index.get(fu)
 
     def children(self, fu) -> list[tuple[tuple, int]]:
-        return sorted((c, d) for c, (p, d) in self.parent.items() if p == fu)
+        return self._child_index.get(fu, [])
+
+    @cached_property
+    def _port_index(self) -> dict:
+        out = {}
+        for p in self.ports:
+            out.setdefault(p.fu, p)
+        return out
+
+    @cached_property
+    def _child_index(self) -> dict:
+        out: dict = {}
+        for c, (p, d) in self.parent.items():
+            out.setdefault(p, []).append((c, d))
+        for v in out.values():
+            v.sort()
+        return out
 
 
 @dataclass(frozen=True)

@@ -130,35 +130,60 @@ class ProgCore(BankMapMixin, ArrayCore):
         return self._bounds_rt(word, mi, coef_rows, consts, [self.lim_r[it] for it in self.arch.workload.iterators])
 
     def _bounds_rt(self, word, mi, rows, consts, lims):
-        """AND of 0 <= row·t + const < lim (lim a run-time register). The compare is as wide as the
-        expression's largest value ``hi`` (over the step counters' ranges), not as wide as ``lim``:
-        with ``w = bits_for(hi)``, ``expr < lim`` is ``lim >> w != 0`` (shared by every such compare) or
-        ``expr < lim mod 2**w``; where ``expr`` can be negative, ``expr >= 0`` is in the AND and a
-        non-negative ``expr`` equals its low ``w`` bits."""
-        df = self.arch.modes[mi].df
-        tmax = np.array(df.T) - 1
+        """AND of 0 <= row·t + const < lim (lim a run-time register), one check per row (``_row_ok``)."""
         ok = Const(1, 1)
         for row, k, lim in zip(rows, consts, lims):
-            row = np.asarray(row)
-            lo = k + np.minimum(row, 0) @ tmax
-            hi = k + np.maximum(row, 0) @ tmax
-            expr = self._linear(Const(int(k)), [self._field(word, f"m{mi}_t{j}").as_unsigned() * int(a)
-                                                for j, a in enumerate(row) if a])
-            if lo < 0:
-                ok = ok & (expr >= 0)
-            if hi < 0:
-                ok = ok & Const(0, 1)     # (never inside; the AND above is already false)
-                continue
-            wb = bits_for(int(hi))
-            if wb >= len(lim):
-                ok = ok & (expr < lim)
-            else:
-                ok = ok & ((lim[wb:] != 0) | (expr.as_unsigned()[:wb] < lim[:wb]))
+            ok = ok & self._row_ok(word, mi, np.asarray(row), int(k), lim)
         return ok
+
+    def _row_ok(self, word, mi, row, k, lim):
+        """0 <= row·t + k < lim on the control word delayed by ``word.depth``. The control fields are one
+        shift register (shared taps), so the check at depth d equals the check at depth d0 < d delayed by
+        d - d0 registers (``lim`` and the mode are latched at ``go`` and held while a word is in flight):
+        each (mode, row, k, lim) is compared once, at the smallest depth asked for first, and pipelined to
+        the deeper FUs with the control word (the array's skew), one register per further depth."""
+        if not self.pg.shared:
+            return self._row_expr(word, mi, row, k, lim)
+        key = (mi, tuple(int(a) for a in row), k, id(lim))
+        taps = self._okc.setdefault(key, {"stem": f"ok{len(self._okc)}"})
+        d = word.depth
+        have = [x for x in taps if x != "stem" and x <= d]
+        if not have:
+            s = Signal(name=f"{taps['stem']}_{d}")
+            word.m.d.comb += s.eq(self._row_expr(word, mi, row, k, lim))
+            taps[d] = s
+            return s
+        d0 = max(have)
+        s = taps[d0]
+        while d0 < d:
+            d0 += 1
+            r = Signal(name=f"{taps['stem']}_{d0}")
+            word.m.d.sync += r.eq(s)
+            taps[d0] = s = r
+        return s
+
+    def _row_expr(self, word, mi, row, k, lim):
+        """0 <= row·t + k < lim. The compare is as wide as the expression's largest value ``hi`` (over the
+        step counters' ranges), not as wide as ``lim``: with ``w = bits_for(hi)``, ``expr < lim`` is
+        ``lim >> w != 0`` or ``expr < lim mod 2**w``; where ``expr`` can be negative, ``expr >= 0`` is in
+        the AND and a non-negative ``expr`` equals its low ``w`` bits."""
+        tmax = np.array(self.arch.modes[mi].df.T) - 1
+        lo = k + np.minimum(row, 0) @ tmax
+        hi = k + np.maximum(row, 0) @ tmax
+        if hi < 0:
+            return Const(0, 1)         # never inside
+        expr = self._linear(Const(k), [self._field(word, f"m{mi}_t{j}").as_unsigned() * int(a)
+                                       for j, a in enumerate(row) if a])
+        ok = (expr >= 0) if lo < 0 else Const(1, 1)
+        wb = bits_for(int(hi))
+        if wb >= len(lim):
+            return ok & (expr < lim)
+        return ok & ((lim[wb:] != 0) | (expr.as_unsigned()[:wb] < lim[:wb]))
 
     # ------------------------------------------------------------------ memories
     def elaborate_into(self, m: Module):
         pg = self.pg
+        self._okc = {}                 # shared row checks: (mode, row, const, lim) -> {depth: 1-bit signal}
         cw, ins = self._begin(m)
         for nid, n in pg.nodes.items():
             self.val[nid] = cw if n.kind == "ctl" else self._value(nid, "n_" + "".join(
@@ -639,10 +664,30 @@ class ProgTop(Elaboratable):
         for ti, t in enumerate((X, W)):
             nb, depth = c.in_banks[t.name]
             P = max(lanes[ti].values())
+            col = {}       # (mode, column digit) -> (column enable, slot, logical address): shared by the banks
+            row = {}       # (mode, row digit) -> row enable
+            words = {}     # the banks' column digits over the modes -> (slot, address, data, buffer address)
+            wr_on = Signal(name=f"ld_{t.name}_wr")
+            m.d.comb += wr_on.eq(busy & have & (tsel == ti))
             for b, wp in enumerate(c.in_wr[t.name]):
                 en = Signal(name=f"ld_{t.name}_{b}_en")
-                addr = Signal(range(max(2, depth)), name=f"ld_{t.name}_{b}_addr")
-                j = Signal(range(max(2, P)), name=f"ld_{t.name}_{b}_slot")
+                cds = []
+                for md in arch.modes:
+                    lay = md.nets[t.name].layout
+                    g = c.fb[t.name].groups[md.index]
+                    lb = b // g
+                    cds.append(None if lb >= lay.nbanks else (divmod(lay.bank_ids[lb], lay.B[1])[1],
+                                                              b % g if g > 1 else None))
+                shared = words.get(tuple(cds))
+                fresh = shared is None
+                if fresh:
+                    shared = (Signal(range(max(2, P)), name=f"ld_{t.name}_{b}_slot"),
+                              Signal(range(max(2, depth)), name=f"ld_{t.name}_{b}_addr"),
+                              Signal(ew, name=f"ld_{t.name}_{b}_data"))
+                    shared += (Signal(len(c.in_wr[t.name][0].addr), name=f"ld_{t.name}_{b}_baddr"),)
+                    m.d.comb += shared[3].eq(_buf_addr(shared[1], bsel, depth))
+                    words[tuple(cds)] = shared
+                j, addr, data, baddr = shared
                 for md in arch.modes:
                     lay = md.nets[t.name].layout
                     # (grouped banks, lego.prog.banks: physical bank b is word a mod g of logical bank b div g)
@@ -652,34 +697,51 @@ class ProgTop(Elaboratable):
                         continue                  # this mode leaves the bank unused
                     pl = places[(ti, md.index)]
                     rd, cd = divmod(lay.bank_ids[lb], lay.B[1])
+                    if (md.index, cd) not in col:
+                        aw = len(addr) if g == 1 else bits_for(max(1, lay.depth - 1))
+                        with m.If(msel == md.index):
+                            col[(md.index, cd)] = self._ld_column(m, pl, lay, cd, lanes[ti][md.index], n, aw,
+                                                                  f"ld_{t.name}_m{md.index}_c{cd}")
+                    if (md.index, rd) not in row:
+                        row[(md.index, rd)] = Signal(name=f"ld_{t.name}_m{md.index}_r{rd}")
+                        m.d.comb += row[(md.index, rd)].eq(pl.row.digit == rd)
+                    cen, jj, a_l = col[(md.index, cd)]
                     with m.If(msel == md.index):
-                        jsel = []
-                        if lanes[ti][md.index] == 1:
-                            en_l, a_l = (pl.row.digit == rd) & (pl.col.digit == cd), pl.addr
-                        else:
-                            cb, B1 = pl.col.cb, lay.B[1]
-                            if cd == B1 - 1:              # cb <= cd always: no wrap
-                                jj, wrap = cd - cb, 0
-                            elif B1 & (B1 - 1) == 0:      # (cd - cb) mod B1 (cb < B1): the low bits
-                                jj = Signal(len(n), name=f"ld_{t.name}_{b}_m{md.index}_j")
-                                m.d.comb += jj.eq((cd - cb)[:log2i(B1)])
-                                wrap = cb > cd
-                            else:                         # (cd + B1 - cb where cb > cd)
-                                jj, wrap = Mux(cb <= cd, cd - cb, B1 - (cb - cd)), cb > cd
-                            en_l, jsel, a_l = (pl.row.digit == rd) & (jj < n), [j.eq(jj)], pl.addr + wrap
                         if g == 1:
-                            m.d.comb += [en.eq(en_l), *jsel, addr.eq(a_l)]
+                            m.d.comb += en.eq(row[(md.index, rd)] & cen)
+                            if fresh:
+                                m.d.comb += [j.eq(jj), addr.eq(a_l)]
                         else:
-                            la = Signal(range(max(2, lay.depth)), name=f"ld_{t.name}_{b}_m{md.index}_laddr")
-                            m.d.comb += [la.eq(a_l), en.eq(en_l & (lo_bits(la, lg) == b % g)), *jsel,
-                                         addr.eq(hi_bits(la, lg))]
-                data = Signal(ew, name=f"ld_{t.name}_{b}_data")
-                if P == 1:
-                    m.d.comb += data.eq(slots[0])
-                else:                                     # (j stays 0 in a mode of one lane; j < P = 2**len(j))
-                    m.d.comb += data.eq(_mux_tree(j, slots[:P]))
-                m.d.comb += [wp.addr.eq(_buf_addr(addr, bsel, depth)), wp.data.eq(data),
-                             wp.en.eq(busy & have & (tsel == ti) & en)]
+                            m.d.comb += en.eq(row[(md.index, rd)] & cen & (lo_bits(a_l, lg) == b % g))
+                            if fresh:
+                                m.d.comb += [j.eq(jj), addr.eq(hi_bits(a_l, lg))]
+                if fresh:
+                    if P == 1:
+                        m.d.comb += data.eq(slots[0])
+                    else:                                 # (j stays 0 in a mode of one lane; j < P = 2**len(j))
+                        m.d.comb += data.eq(_mux_tree(j, slots[:P]))
+                m.d.comb += [wp.addr.eq(baddr), wp.data.eq(data), wp.en.eq(wr_on & en)]
+
+    @staticmethod
+    def _ld_column(m, pl, lay, cd, lanes, n, aw, name):
+        """(enable, slot, logical address of ``aw`` bits) of the banks of column digit ``cd`` in one mode's
+        layout (its signals driven under that mode's ``If``): the group's slot ``j`` with
+        ``cb + j == cd (mod B1)`` is written (``j < n``) at the running address, or at the next row of banks'
+        address where the digit wrapped."""
+        if lanes == 1:
+            return pl.col.digit == cd, Const(0, 1), pl.addr
+        cb, B1 = pl.col.cb, lay.B[1]
+        if cd == B1 - 1:                      # cb <= cd always: no wrap
+            jj, wrap = cd - cb, 0
+        elif B1 & (B1 - 1) == 0:              # (cd - cb) mod B1 (cb < B1): the low bits
+            jj = Signal(len(n), name=f"{name}_j")
+            m.d.comb += jj.eq((cd - cb)[:log2i(B1)])
+            wrap = cb > cd
+        else:                                 # (cd + B1 - cb where cb > cd)
+            jj, wrap = Mux(cb <= cd, cd - cb, B1 - (cb - cd)), cb > cd
+        la = Signal(aw, name=f"{name}_laddr")
+        m.d.comb += la.eq(pl.addr + wrap)
+        return jj < n, jj, la
 
     # ------------------------------------------------------------------ DMA store
     def _store(self, m, go, csr, f_buf, f_mode):

@@ -1,15 +1,17 @@
 """Delay matching: choose σ (the stage of every primitive) so that every join sees aligned data,
 every combinational path fits the clock (SDC chaining rows), and register bits are minimal.
 
-* ``schedule_lp``: LEGO's LP, solved with PuLP (HiGHS when available, else CBC). Rows are difference
-  constraints; fan-out sharing uses the mirror variable μ(u) = m(u) + σ(u) (Leiserson–Saxe), so the
-  constraint matrix is totally unimodular and the vertex optimum is integral — checked after solving.
+* ``schedule_lp``: LEGO's LP, a sparse model solved by HiGHS (highspy) directly; ``schedule_lp_pulp``
+  is the same LP through PuLP (HiGHS or CBC), the tests' oracle. Rows are difference constraints;
+  fan-out sharing uses the mirror variable μ(u) = m(u) + σ(u) (Leiserson–Saxe), so the constraint matrix
+  is totally unimodular and the vertex optimum is integral — checked after solving.
 * ``schedule_asap``: the naive baseline (``--no-opt``): as-soon-as-possible chaining with one private
   shift register per delayed edge (no fan-out sharing, no rewiring).
 """
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from collections import defaultdict
@@ -114,7 +116,152 @@ def _quiet_stdout():
         os.close(saved)
 
 
+def lp_rows(pg: PrimGraph, rows) -> tuple[list[str], list[str], list[tuple[int, int, int]], int]:
+    """The LP's variables and rows: σ of every node, then μ of every driver; each row
+    ``x[a] - x[b] >= c`` as (a, b, c), duplicates and dominated rows (same pair, smaller c) dropped; and the
+    count of rows as written (one per (src, dst) pair and per distinct delta of an edge, as PuLP is given)."""
+    nodes = sorted(pg.nodes)
+    drivers = sorted({e.src for e in pg.edges})
+    si = {v: i for i, v in enumerate(nodes)}
+    mi = {u: len(nodes) + i for i, u in enumerate(drivers)}
+    lat = {v: n.lat for v, n in pg.nodes.items()}
+    best: dict[tuple[int, int], int] = {}
+    count = [1]                      # (σ(ctl) = 0)
+
+    def row(a, b, c):
+        count[0] += 1
+        if best.get((a, b), c - 1) < c:
+            best[(a, b)] = c
+    pairs = set()
+    for e in pg.edges:
+        if (e.src, e.dst) not in pairs:
+            pairs.add((e.src, e.dst))
+            row(si[e.dst], si[e.src], lat[e.dst])
+        for d in set(e.delta.values()):
+            row(mi[e.src], si[e.dst], d - lat[e.dst])
+    for u in drivers:
+        row(mi[u], si[u], 0)
+    for u, v in rows:
+        row(si[v], si[u], lat[v] + 1)
+    return nodes, drivers, [(a, b, c) for (a, b), c in best.items()], count[0]
+
+
+def _solve_highs(n_cols: int, cost, upper, fixed: int, rows) -> tuple[str, list[float] | None]:
+    """min cost·x over 0 <= x <= upper, x[fixed] = 0, rows x[a] - x[b] >= c: HiGHS called directly with a
+    sparse row-wise matrix (two entries a row). Returns (model status name, x or None)."""
+    import highspy
+    import numpy as np
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(LP_TIME_LIMIT_S))
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n_cols, len(rows)
+    lp.col_cost_ = np.asarray(cost, dtype=float)
+    lo = np.zeros(n_cols)
+    up = np.asarray(upper, dtype=float)
+    up[fixed] = 0.0
+    lp.col_lower_, lp.col_upper_ = lo, up
+    r = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+    lp.row_lower_ = r[:, 2].astype(float)
+    lp.row_upper_ = np.full(len(r), highspy.kHighsInf)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n_cols, len(r)
+    lp.a_matrix_.start_ = np.arange(0, 2 * len(r) + 1, 2, dtype=np.int32)
+    lp.a_matrix_.index_ = r[:, :2].astype(np.int32).ravel()
+    lp.a_matrix_.value_ = np.tile([1.0, -1.0], len(r))
+    h.passModel(lp)
+    h.run()
+    status = h.modelStatusToString(h.getModelStatus())
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return status, None
+    return status, list(h.getSolution().col_value)
+
+
+def _eliminate_mu(n: int, own: dict[int, int], rows, ncols: int):
+    """Substitute out the μ of a driver with one consumer row ``μ(u) - σ(v) >= c`` (besides
+    ``μ(u) - σ(u) >= 0``, which the edge row ``σ(v) - σ(u) >= lat(v)`` and ``c = d - lat(v)``, ``d >= 0``,
+    already imply): at an optimum μ(u) = σ(v) + c, so its cost moves onto σ(v) (an exact reformulation, the
+    same optimum; most drivers have one consumer). ``own``: μ column -> its driver's σ column. Returns
+    (kept column per old column or -1, the substitution ``{old μ column: (σ column, c)}``, the remaining
+    rows)."""
+    by_a: dict[int, list] = defaultdict(list)
+    diff = {}
+    for r in rows:
+        if r[0] >= n:
+            by_a[r[0]].append(r)
+        else:
+            diff[(r[0], r[1])] = r[2]
+    subst = {}
+    for col, scol in own.items():
+        out = [r for r in by_a[col] if r[1] != scol]
+        # (only where the rows imply σ(v) + c >= σ(u), so that μ(u) >= σ(u) is redundant)
+        if len(out) == 1 and len(by_a[col]) <= 2 and diff.get((out[0][1], scol), -math.inf) >= -out[0][2]:
+            subst[col] = (out[0][1], out[0][2])
+    keep = [-1] * ncols
+    k = 0
+    for j in range(ncols):
+        if j not in subst:
+            keep[j] = k
+            k += 1
+    rest = [(keep[a], keep[b], c) for a, b, c in rows if a not in subst]
+    return keep, subst, rest
+
+
 def schedule_lp(pg: PrimGraph, t_clk: float = T_CLK) -> PrimGraph:
+    """The delay-matching LP (module docstring), built as a sparse matrix and solved by HiGHS directly
+    (``schedule_lp_pulp`` is the same LP through PuLP, kept as the tests' oracle); the μ of one-consumer
+    drivers are substituted out first (``_eliminate_mu``)."""
+    t0 = time.perf_counter()
+    trows = timing_rows(pg, t_clk)
+    horizon = 4 * len(pg.nodes) + 16
+    nodes, drivers, rows, ncons = lp_rows(pg, trows)
+    n = len(nodes)
+    width = {u: pg.nodes[u].width for u in drivers}
+    eps = 1e-3
+    ncols = n + len(drivers)
+    cost = [eps] * n + [float(width[u]) for u in drivers]
+    for u in drivers:
+        cost[_index(nodes, u)] -= width[u]
+    upper = [horizon] * n + [2 * horizon] * len(drivers)
+    own = {n + i: _index(nodes, u) for i, u in enumerate(drivers)}
+    keep, subst, rest = _eliminate_mu(n, own, rows, ncols)
+    for col, (v, _c) in subst.items():
+        cost[v] += cost[col]
+    rcost = [cost[j] for j in range(ncols) if keep[j] >= 0]
+    rupper = [upper[j] for j in range(ncols) if keep[j] >= 0]
+    with _quiet_stdout():
+        status, y = _solve_highs(len(rcost), rcost, rupper, keep[_index(nodes, "ctl")], rest)
+    if y is None:
+        hint = (f" within the solver's {LP_TIME_LIMIT_S} s limit ({ncols:,} variables)"
+                if "time" in status.lower() else "")
+        raise LegoError(f"lp: delay-matching LP not solved to optimality{hint} (status {status})")
+    x = [y[keep[j]] if keep[j] >= 0 else None for j in range(ncols)]
+    for col, (v, c) in subst.items():
+        x[col] = y[keep[v]] + c
+    sigma = {}
+    for i, v in enumerate(nodes):
+        if abs(x[i] - round(x[i])) > 1e-6:
+            raise LegoError(f"lp: non-integral solution σ({v}) = {x[i]} (constraint matrix not TU?)")
+        sigma[v] = int(round(x[i]))
+    mu = {}
+    for i, u in enumerate(drivers):
+        if abs(x[n + i] - round(x[n + i])) > 1e-6:
+            raise LegoError(f"lp: non-integral fan-out variable for {u}: {x[n + i]}")
+        mu[u] = int(round(x[n + i]))
+    lp = {"variables": ncols, "constraints": ncons, "timing_rows": len(trows),
+          "solve_seconds": round(time.perf_counter() - t0, 4), "solver": "HiGHS",
+          "objective_bits": int(sum(width[u] * (mu[u] - sigma[u]) for u in drivers))}
+    return pg.with_(sigma=sigma, shared=True, passes=pg.passes + ("lp",), lp=lp)
+
+
+def _index(sorted_names: list[str], name: str) -> int:
+    import bisect
+    i = bisect.bisect_left(sorted_names, name)
+    assert sorted_names[i] == name
+    return i
+
+
+def schedule_lp_pulp(pg: PrimGraph, t_clk: float = T_CLK) -> PrimGraph:
     t0 = time.perf_counter()
     rows = timing_rows(pg, t_clk)
     prob = pulp.LpProblem("delay_matching", pulp.LpMinimize)

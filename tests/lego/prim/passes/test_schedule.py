@@ -166,6 +166,37 @@ def test_schedule_lp_bookkeeping():
         assert all(out.rho(e, m) >= 0 for m in e.delta)
 
 
+def test_highs_stopped_by_the_time_limit_says_so(monkeypatch):
+    from lego.errors import LegoError
+    from lego.prim.passes import schedule as S
+    monkeypatch.setattr(S, "_solve_highs", lambda *a, **k: ("Time limit reached", None))
+    with pytest.raises(LegoError) as e:
+        schedule_lp(tiny((0, 1, 1), (4, 8, 8, 16)))
+    assert str(e.value) == (f"lp: delay-matching LP not solved to optimality within the solver's "
+                            f"{S.LP_TIME_LIMIT_S} s limit (7 variables) (status Time limit reached)")
+
+
+def _design_pg(df, arr, shape="M=8,N=8,K=8", rmw=False):
+    w = builtin_workload("gemm", parse_shape(shape, "gemm"))
+    return extract_reduction_trees(lower(build_arch(w, [make_dataflow(w, d, arr) for d in df]), 32,
+                                        force_rmw=rmw))
+
+
+@pytest.mark.parametrize("df,arr,rmw", [(("ws",), (4, 4), False), (("os",), (4, 4), False), (("is",), (2, 4), False),
+                                        (("ws-bcast",), (4, 4), False), (("ws",), (4, 4), True),
+                                        (("os", "is", "ws"), (2, 2), True), (("ws", "os"), (3, 2), True)])
+def test_sparse_highs_lp_equals_the_pulp_lp(df, arr, rmw):
+    """The sparse HiGHS model (deduplicated rows) and the PuLP model reach the same optimum: objective,
+    register bits and (with the σ tiebreaker) the same σ on these designs."""
+    from lego.prim.passes.schedule import schedule_lp_pulp
+    pg = _design_pg(df, arr, rmw=rmw)
+    a, b = schedule_lp(pg), schedule_lp_pulp(pg)
+    assert a.lp["objective_bits"] == b.lp["objective_bits"] == a.register_bits() == b.register_bits()
+    assert a.lp["constraints"] == b.lp["constraints"] and a.lp["variables"] == b.lp["variables"]
+    assert sum(a.sigma.values()) == sum(b.sigma.values())
+    assert a.sigma == b.sigma
+
+
 def test_lp_stopped_by_the_time_limit_says_so(monkeypatch):
     """A solver that stops at its time limit with a feasible point (pulp: status Optimal, solution
     'Integer Feasible') is named as such, not as 'not solved to optimality (Optimal)'."""
@@ -179,7 +210,7 @@ def test_lp_stopped_by_the_time_limit_says_so(monkeypatch):
         return pulp.LpStatusOptimal
     monkeypatch.setattr(pulp.LpProblem, "solve", stopped)
     with pytest.raises(LegoError) as e:
-        schedule_lp(tiny((0, 1, 1), (4, 8, 8, 16)))
+        S.schedule_lp_pulp(tiny((0, 1, 1), (4, 8, 8, 16)))
     msg = str(e.value)
     assert f"within the solver's {S.LP_TIME_LIMIT_S} s limit (7 variables)" in msg, msg
     assert "status Optimal, solution Optimal Solution Found" not in msg
