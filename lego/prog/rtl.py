@@ -737,11 +737,12 @@ class ProgTop(Elaboratable):
         hi_c = Signal(range(max(2, E)), name="st_hi")
         m.d.comb += hi_c.eq(Mux(hi_sum < E - 1, hi_sum, E - 1))
         # the lane group of this cycle: n elements from lane_now; the beat's last group ends at hi_c
-        psel = Signal(range(pmax + 1), name="st_psel")
+        rw = max(bits_for(E - 1), bits_for(pmax))
+        psel = Signal(rw, name="st_psel")
         for mi, p in lanes.items():
             with m.If(msel == mi):
                 m.d.comb += psel.eq(p)
-        span = Signal(range(max(2, E)), name="st_span")
+        span = Signal(rw, name="st_span")
         grp_last = Signal(name="st_grp_last")
         n = Signal(DIM_BITS, name="st_n")
         m.d.comb += [span.eq(hi_c - lane_now), grp_last.eq(span < psel), n.eq(Mux(grp_last, span + 1, psel))]
@@ -761,10 +762,10 @@ class ProgTop(Elaboratable):
                 lb, lg = b // g, log2i(g)
                 if lb >= lay.nbanks:
                     continue
-                en_l, jj, a_l = _group_slot(m, places[md.index], lay, lb, lanes[md.index], n,
-                                            f"st_{b}_m{md.index}")
-                jsel = [] if jj is None else [j.eq(jj)]
-                with m.If(msel == md.index):
+                with m.If(msel == md.index):      # (the slot's signals driven under the mode: regs, as the load's)
+                    en_l, jj, a_l = _group_slot(m, places[md.index], lay, lb, lanes[md.index], n,
+                                                f"st_{b}_m{md.index}")
+                    jsel = [] if jj is None else [j.eq(jj)]
                     if g == 1:
                         m.d.comb += [en.eq(en_l), *jsel, addr.eq(a_l)]
                     else:
@@ -780,7 +781,7 @@ class ProgTop(Elaboratable):
             acc = Const(0, len(ix))
             for b, (en, j) in enumerate(hits):
                 if b:
-                    acc = acc | Mux(en & (j == jj), b, 0)
+                    acc = acc | Mux(en & (j == Const(jj, len(j))), b, 0)
             m.d.comb += ix.eq(acc)
             idx.append(ix)
         issue = busy & (state == GATHER)
@@ -845,7 +846,7 @@ class ProgTop(Elaboratable):
             # gather: one lane group of accumulator reads per cycle
             m.d.sync += p_valid.eq(issue)
             with m.If(issue):
-                m.d.sync += [g_lane.eq(lane_now + n), g_first.eq(0), p_lane.eq(lane_now), p_n.eq(n),
+                m.d.sync += [g_lane.eq(lane_now + n[:len(lane_now)]), g_first.eq(0), p_lane.eq(lane_now), p_n.eq(n),
                              p_last.eq(grp_last)]
                 m.d.sync += [pi.eq(ix) for pi, ix in zip(p_idx, idx)]
                 with m.If(row_end):
@@ -878,7 +879,8 @@ class ProgTop(Elaboratable):
                 _bank_word(m, data, p_idx[jj], bsel, c.ybank)
                 datas.append(data)
             # lane k of the beat takes slot k - p_lane of the group read a cycle ago
-            into = [[(p_lane + jj == k) & (jj < p_n) for jj in range(min(pmax, k + 1))] for k in range(E)]
+            into = [[(p_lane == k - jj) & (p_n > Const(jj, len(p_n))) for jj in range(min(pmax, k + 1))]
+                    for k in range(E)]
             if NO == 1:
                 with m.If(p_valid):
                     for k in range(E):

@@ -15,11 +15,12 @@ edge (``cycles``). The busy time of each unit comes in closed form from its comm
   (``prog.dram_outstanding``) it rises in the edge after the previous one's handshake, or with the RLAST of
   the burst ``N`` back, whichever is later, and the first beat also waits for the previous burst's last
   write. Per burst this is closed form (first beat, ``beats - 2`` full beats of ``E / P`` cycles, last beat);
-* STORE: one accumulator read per element, the write response ``2 + L`` edges after the burst's last W
-  beat. With one burst outstanding a beat of ``v`` elements takes ``v + 2`` edges (read, then the W
-  handshake, before the next beat's reads) and the next burst starts with the response
-  (``elements + 2·beats + 2 + L`` a burst); with ``N`` the reads stream across beats and bursts (the last
-  W beat 2 edges after the last read) and the next burst starts with the previous one's last read or
+* STORE: one accumulator read cycle per lane group of ``P`` elements of a beat (``P``: ``st_lanes`` of the
+  mode; a beat of ``v`` elements takes ``g = ceil(v / P)`` read cycles, below "elements" counts those), the
+  write response ``2 + L`` edges after the burst's last W beat. With one burst outstanding a beat takes
+  ``g + 2`` edges (reads, then the W handshake, before the next beat's reads) and the next burst starts
+  with the response (``elements + 2·beats + 2 + L`` a burst); with ``N`` the reads stream across beats and
+  bursts (the last W beat 2 edges after the last read) and the next burst starts with the previous one's last read or
   with the response of the burst ``N`` back, whichever is later. With a write bandwidth below the bus
   width (``--dram-bw``: the DRAM takes a W beat ``D`` edges after the previous one at the earliest) a beat's
   handshake also waits for that, and with ``N`` the gather waits for a free beat slot (two: assembly and W).
