@@ -17,15 +17,26 @@ from .spec import ADDR_BITS, BUF_BIT, CSR, DIM_BITS, OP, PAGE, load_lanes, log2i
 
 
 
-def _next_element(m, row_end, r, c, places: dict) -> None:
-    """A DMA moves one element: the column counter steps (to the next row at ``row_end``), and so does the
-    bank placement of every mode."""
-    with m.If(row_end):
-        m.d.sync += [c.eq(0), r.eq(r + 1)]
-    with m.Else():
-        m.d.sync += c.eq(c + 1)
-    for pl in places.values():
-        pl.step(m, row_end)
+def _group_slot(m, pl, lay, lb: int, lanes: int, n, name: str):
+    """Logical bank ``lb`` of layout ``lay`` in a lane group of ``n`` consecutive columns of one row from the
+    running place ``pl`` (``_Place`` of ``lanes`` elements a step): (this bank holds one of them, its slot ``j``
+    in the group or None where ``lanes == 1``, its word address). Column c + j lies in the bank of cyclic
+    digit (c + j) mod B1 (distinct for j < lanes, ``spec.load_lanes``), one word further where the digit
+    wrapped."""
+    rd, cd = divmod(lay.bank_ids[lb], lay.B[1])
+    if lanes == 1:
+        return (pl.row.digit == rd) & (pl.col.digit == cd), None, pl.addr
+    cb, B1 = pl.col.cb, lay.B[1]
+    if cd == B1 - 1:                  # cb <= cd always: no wrap
+        jj, wrap = cd - cb, 0
+    elif B1 & (B1 - 1) == 0:          # (cd - cb) mod B1 (cb < B1): the low bits
+        jj = Signal(len(n), name=f"{name}_j")
+        m.d.comb += jj.eq((cd - cb)[:log2i(B1)])
+        wrap = cb > cd
+    else:                             # (cd + B1 - cb where cb > cd)
+        jj, wrap = Mux(cb <= cd, cd - cb, B1 - (cb - cd)), cb > cd
+    return (pl.row.digit == rd) & (jj < n), jj, pl.addr + wrap
+
 
 class ProgCore(BankMapMixin, ArrayCore):
     """ArrayCore of the tile box, programmable: ``go`` starts one COMPUTE with the latched mode, buffers,
@@ -51,8 +62,8 @@ class ProgCore(BankMapMixin, ArrayCore):
         self.buf_of = {X.name: self.xbuf_r, W.name: self.wbuf_r}
         # tensor dimension -> iterator (each index entry is one iterator: checked by lego.prog.generate)
         self.dim_it = {t.name: [w.iterators[list(a.coeffs).index(1)] for a in t.index] for t in w.tensors}
-        # store-DMA side of the accumulator: its read address and buffer (driven by ProgTop)
-        self.st_addr = Signal(range(max(2, self.out_banks[1])), name="st_raddr")
+        # store-DMA side of the accumulator: the read address of each bank (driven by ProgTop's gather)
+        self.st_addr = [Signal(range(max(2, self.out_banks[1])), name=f"st_raddr_{b}") for b in range(self.out_banks[0])]
 
     # ------------------------------------------------------------------ controller
     def _controller(self, m):
@@ -212,7 +223,7 @@ class ProgCore(BankMapMixin, ArrayCore):
             for u, mem in enumerate(mems):
                 m.submodules[f"mem_Y_{b}_buf{u}"] = mem
                 rp = mem.read_port(domain="sync")
-                m.d.comb += rp.addr.eq(Mux(self.busy & (self.ybuf_r == u), dp, self.st_addr))
+                m.d.comb += rp.addr.eq(Mux(self.busy & (self.ybuf_r == u), dp, self.st_addr[b]))
                 rps.append(rp)
                 wps.append(mem.write_port())
             self.ybank.append((wps, rps, dp))
@@ -429,6 +440,9 @@ class ProgTop(Elaboratable):
         # spec.load_lanes of that mode's layout; manifest prog.ld_lanes
         self.ld_lanes = {t.name: {md.df.name: load_lanes([md.nets[t.name].layout], E) for md in arch.modes}
                          for t in (X, W)}
+        # accumulator elements the store's gather reads per cycle, per mode (the same rule on the Y layout,
+        # E = the int32 of one beat: a full beat a cycle where P = E); manifest prog.st_lanes
+        self.st_lanes = {md.df.name: load_lanes([md.nets[w.output.name].layout], self.bb // 4) for md in arch.modes}
         self.cmd_valid = Signal()
         self.cmd_ready = Signal()
         self.cmd_data = Signal(64)
@@ -745,6 +759,11 @@ class ProgTop(Elaboratable):
 
     # ------------------------------------------------------------------ DMA store
     def _store(self, m, go, csr, f_buf, f_mode):
+        """Per cycle the gather reads a lane group of n = min(P, lanes left in the beat) consecutive elements
+        of one beat, P = ``st_lanes`` of the STORE's mode (a group never crosses a row end: a beat belongs to
+        one burst, so to one row); column c + j of the group comes from the bank of cyclic digit
+        (c + j) mod B1 (distinct for j < P), each bank's read port at its own address. The data come one
+        cycle later, slot j into lane ``p_lane + j`` of the beat."""
         c, arch = self.core, self.arch
         bb = self.bb
         E = bb // 4
@@ -762,8 +781,12 @@ class ProgTop(Elaboratable):
         g_beat = Signal(range(257), name="st_beat")
         g_first, g_lane = Signal(name="st_first"), Signal(range(max(2, E)), name="st_lane")
         p_valid, p_lane, p_last = Signal(name="st_p_valid"), Signal(range(max(2, E)), name="st_p_lane"), Signal(name="st_p_last")
-        nb = c.out_banks[0]
-        p_bank = Signal(range(max(2, nb)), name="st_p_bank")
+        nb, depth = c.out_banks
+        Y = arch.workload.output
+        lanes = {md.index: self.st_lanes[md.df.name] for md in arch.modes}
+        pmax = max(lanes.values())
+        p_n = Signal(range(pmax + 1), name="st_p_n")
+        p_idx = [Signal(range(max(2, nb)), name=f"st_p_idx{j}") for j in range(pmax)]
         st_r, st_c = Signal(DIM_BITS, name="st_r"), Signal(DIM_BITS, name="st_c")
         wbeat = Signal(self.db, name="st_wbeat")
         wstrb = Signal(bb, name="st_wstrb")
@@ -775,18 +798,54 @@ class ProgTop(Elaboratable):
         hi_sum = lo_c + rem - 1
         hi_c = Signal(range(max(2, E)), name="st_hi")
         m.d.comb += hi_c.eq(Mux(hi_sum < E - 1, hi_sum, E - 1))
-        row_end = cols - st_c == 1
-        Y = arch.workload.output
-        places = {md.index: _Place(m, md.nets[Y.name].layout, f"st_m{md.index}") for md in arch.modes}
-        bank = Signal(range(max(2, nb)), name="st_bank")
-        for mi, pl in places.items():
-            g = c.fb[Y.name].groups[mi]
+        # the lane group of this cycle: n elements from lane_now; the beat's last group ends at hi_c
+        rw = max(bits_for(E - 1), bits_for(pmax))
+        psel = Signal(rw, name="st_psel")
+        for mi, p in lanes.items():
             with m.If(msel == mi):
-                if g == 1:
-                    m.d.comb += [bank.eq(pl.bank), c.st_addr.eq(pl.addr)]
-                else:                     # grouped banks (lego.prog.banks)
-                    m.d.comb += [bank.eq(Cat(lo_bits(pl.addr, log2i(g)), pl.bank)),
-                                 c.st_addr.eq(hi_bits(pl.addr, log2i(g)))]
+                m.d.comb += psel.eq(p)
+        span = Signal(rw, name="st_span")
+        grp_last = Signal(name="st_grp_last")
+        n = Signal(DIM_BITS, name="st_n")
+        m.d.comb += [span.eq(hi_c - lane_now), grp_last.eq(span < psel), n.eq(Mux(grp_last, span + 1, psel))]
+        row_end = cols - st_c == n
+        places = {md.index: _Place(m, md.nets[Y.name].layout, f"st_m{md.index}", lanes=lanes[md.index],
+                                   with_bank=False) for md in arch.modes}
+        # per physical bank: does the group read it, in which slot, at which address (grouped banks,
+        # lego.prog.banks: physical bank b is word a mod g of logical bank b div g)
+        hits = []
+        for b in range(nb):
+            en = Signal(name=f"st_{b}_en")
+            addr = Signal(range(max(2, depth)), name=f"st_{b}_addr")
+            j = Signal(range(max(2, pmax)), name=f"st_{b}_slot")
+            for md in arch.modes:
+                lay = md.nets[Y.name].layout
+                g = c.fb[Y.name].groups[md.index]
+                lb, lg = b // g, log2i(g)
+                if lb >= lay.nbanks:
+                    continue
+                with m.If(msel == md.index):      # (the slot's signals driven under the mode: regs, as the load's)
+                    en_l, jj, a_l = _group_slot(m, places[md.index], lay, lb, lanes[md.index], n,
+                                                f"st_{b}_m{md.index}")
+                    jsel = [] if jj is None else [j.eq(jj)]
+                    if g == 1:
+                        m.d.comb += [en.eq(en_l), *jsel, addr.eq(a_l)]
+                    else:
+                        la = Signal(range(max(2, lay.depth)), name=f"st_{b}_m{md.index}_laddr")
+                        m.d.comb += [la.eq(a_l), en.eq(en_l & (lo_bits(la, lg) == b % g)), *jsel,
+                                     addr.eq(hi_bits(la, lg))]
+            m.d.comb += c.st_addr[b].eq(addr)
+            hits.append((en, j))
+        # slot j's bank: the one bank of the group in slot j (an OR of the hitting banks' indices)
+        idx = []
+        for jj in range(pmax):
+            ix = Signal(range(max(2, nb)), name=f"st_idx{jj}")
+            acc = Const(0, len(ix))
+            for b, (en, j) in enumerate(hits):
+                if b:
+                    acc = acc | Mux(en & (j == Const(jj, len(j))), b, 0)
+            m.d.comb += ix.eq(acc)
+            idx.append(ix)
         issue = busy & (state == GATHER)
         NO = self.outstanding
         last_burst = (aw_left == elems) & (rows - aw_row == 1)
@@ -823,7 +882,7 @@ class ProgTop(Elaboratable):
                          b_hs.eq(self.bvalid & self.bready), w_hs.eq(self.wvalid & self.wready),
                          aw_ok.eq(~self.awvalid | self.awready), room.eq(((q_n != NO) | b_hs) & aw_ok)]
             issue = (busy & (state == GATHER) & (~g_first | (slots != 2) | w_hs)
-                     & (aw_ok | (lane_now != hi_c) | (rem != hi_c - lo_c + 1)))
+                     & (aw_ok | ~grp_last | (rem != hi_c - lo_c + 1)))
 
             def start_next():
                 m.d.sync += [self.awvalid.eq(1), state.eq(GATHER), consumed.eq(0), g_beat.eq(0), g_first.eq(1),
@@ -846,20 +905,26 @@ class ProgTop(Elaboratable):
                     m.d.sync += q_n.eq(q_n - 1)
                     with m.If(w_done & (q_n == 1)):
                         m.d.sync += busy.eq(0)
-            # gather: one accumulator read per cycle
+            # gather: one lane group of accumulator reads per cycle
             m.d.sync += p_valid.eq(issue)
             with m.If(issue):
-                m.d.sync += [g_lane.eq(lane_now + 1), g_first.eq(0), p_lane.eq(lane_now), p_bank.eq(bank),
-                             p_last.eq(lane_now == hi_c)]
-                _next_element(m, row_end, st_r, st_c, places)
+                m.d.sync += [g_lane.eq(lane_now + n[:len(lane_now)]), g_first.eq(0), p_lane.eq(lane_now), p_n.eq(n),
+                             p_last.eq(grp_last)]
+                m.d.sync += [pi.eq(ix) for pi, ix in zip(p_idx, idx)]
+                with m.If(row_end):
+                    m.d.sync += [st_c.eq(0), st_r.eq(st_r + 1)]
+                with m.Else():
+                    m.d.sync += st_c.eq(st_c + n)
+                for pl in places.values():
+                    pl.step(m, row_end, n)
                 if NO == 1:
-                    with m.If(lane_now == hi_c):
+                    with m.If(grp_last):
                         m.d.sync += [state.eq(WAITW), consumed.eq(consumed + (hi_c - lo_c + 1)),
                                      self.wlast.eq(rem == hi_c - lo_c + 1)]
                 else:
                     burst_end = rem == hi_c - lo_c + 1
-                    m.d.sync += p_wlast.eq((lane_now == hi_c) & burst_end)
-                    with m.If(lane_now == hi_c):
+                    m.d.sync += p_wlast.eq(grp_last & burst_end)
+                    with m.If(grp_last):
                         m.d.sync += [consumed.eq(consumed + (hi_c - lo_c + 1)), g_beat.eq(g_beat + 1),
                                      g_first.eq(1)]
                         with m.If(burst_end):
@@ -870,13 +935,20 @@ class ProgTop(Elaboratable):
                                 advance()
                                 with m.If(room):
                                     start_next()
-            data = Signal(32, name="st_rdata")
+            datas = []
+            for jj in range(pmax):
+                data = Signal(32, name=f"st_rdata{jj}")
+                _bank_word(m, data, p_idx[jj], bsel, c.ybank)
+                datas.append(data)
+            # lane k of the beat takes slot k - p_lane of the group read a cycle ago
+            into = [[(p_lane == k - jj) & (p_n > Const(jj, len(p_n))) for jj in range(min(pmax, k + 1))]
+                    for k in range(E)]
             if NO == 1:
                 with m.If(p_valid):
-                    _bank_word(m, data, p_bank, bsel, c.ybank)
                     for k in range(E):
-                        with m.If(p_lane == k):
-                            m.d.sync += [wbeat.word_select(k, 32).eq(data), wstrb[4 * k:4 * k + 4].eq(0xF)]
+                        for jj, hit in enumerate(into[k]):
+                            with m.If(hit):
+                                m.d.sync += [wbeat.word_select(k, 32).eq(datas[jj]), wstrb[4 * k:4 * k + 4].eq(0xF)]
                     with m.If(p_last):
                         m.d.sync += self.wvalid.eq(1)
                 with m.If(self.wvalid & self.wready):
@@ -893,13 +965,13 @@ class ProgTop(Elaboratable):
                                      g_first.eq(1)]
                         advance()
             else:
-                _bank_word(m, data, p_bank, bsel, c.ybank)
-                # the assembled beat with this cycle's element in its lane
+                # the assembled beat with this cycle's lane group in its lanes
                 mbeat, mstrb = Signal(self.db, name="st_mbeat"), Signal(bb, name="st_mstrb")
                 m.d.comb += [mbeat.eq(asm), mstrb.eq(asm_strb)]
                 for k in range(E):
-                    with m.If(p_valid & (p_lane == k)):
-                        m.d.comb += [mbeat.word_select(k, 32).eq(data), mstrb[4 * k:4 * k + 4].eq(0xF)]
+                    for jj, hit in enumerate(into[k]):
+                        with m.If(p_valid & hit):
+                            m.d.comb += [mbeat.word_select(k, 32).eq(datas[jj]), mstrb[4 * k:4 * k + 4].eq(0xF)]
                 out_free = ~self.wvalid | self.wready
                 m.d.sync += slots.eq(slots + (issue & g_first) - w_hs)
                 with m.If(w_hs):

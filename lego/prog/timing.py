@@ -15,11 +15,12 @@ edge (``cycles``). The busy time of each unit comes in closed form from its comm
   (``prog.dram_outstanding``) it rises in the edge after the previous one's handshake, or with the RLAST of
   the burst ``N`` back, whichever is later, and the first beat also waits for the previous burst's last
   write. Per burst this is closed form (first beat, ``beats - 2`` full beats of ``E / P`` cycles, last beat);
-* STORE: one accumulator read per element, the write response ``2 + L`` edges after the burst's last W
-  beat. With one burst outstanding a beat of ``v`` elements takes ``v + 2`` edges (read, then the W
-  handshake, before the next beat's reads) and the next burst starts with the response
-  (``elements + 2·beats + 2 + L`` a burst); with ``N`` the reads stream across beats and bursts (the last
-  W beat 2 edges after the last read) and the next burst starts with the previous one's last read or
+* STORE: one accumulator read cycle per lane group of ``P`` elements of a beat (``P``: ``st_lanes`` of the
+  mode; a beat of ``v`` elements takes ``g = ceil(v / P)`` read cycles, below "elements" counts those), the
+  write response ``2 + L`` edges after the burst's last W beat. With one burst outstanding a beat takes
+  ``g + 2`` edges (reads, then the W handshake, before the next beat's reads) and the next burst starts
+  with the response (``elements + 2·beats + 2 + L`` a burst); with ``N`` the reads stream across beats and
+  bursts (the last W beat 2 edges after the last read) and the next burst starts with the previous one's last read or
   with the response of the burst ``N`` back, whichever is later. With a write bandwidth below the bus
   width (``--dram-bw``: the DRAM takes a W beat ``D`` edges after the previous one at the earliest) a beat's
   handshake also waits for that, and with ``N`` the gather waits for a free beat slot (two: assembly and W).
@@ -213,7 +214,7 @@ def _load_cycles_1(addr: int, rows: int, cols: int, stride: int, eb: int, bb: in
 
 
 def store_cycles(addr: int, rows: int, cols: int, stride: int, bb: int, latency: int, outstanding: int = 1,
-                 beat_cycles: int = 1) -> int:
+                 beat_cycles: int = 1, lanes: int = 1) -> int:
     """Edges a STORE keeps the store unit busy with up to ``outstanding`` write bursts unacknowledged
     (``N``, ``prog.dram_outstanding``; the DRAM: every write address accepted at once, a W beat accepted
     (WREADY) no earlier than ``beat_cycles`` (``D``) edges after the previous accepted one (the write
@@ -224,29 +225,44 @@ def store_cycles(addr: int, rows: int, cols: int, stride: int, bb: int, latency:
     ``D = 1`` the gather streams one element per edge across beats and bursts: burst k starts (AWVALID,
     gather) at ``s_k = max(e_{k-1}, b_{k-N})`` (``s_1``: dispatch; ``e``: the edge that reads a burst's last
     element, ``e_k = s_k + elems``; ``b``: the edge that captures a burst's write response, ``b_k = e_k + 4 +
-    L``: its last W beat at ``e_k + 2``); busy ends at the last ``b``. With ``D > 1`` see ``_row_store_nd``."""
+    L``: its last W beat at ``e_k + 2``); busy ends at the last ``b``. With ``D > 1`` see ``_row_store_nd``.
+
+    ``lanes`` (``P``, a power of two dividing ``E``): accumulator elements the gather reads per cycle, a lane
+    group of ``min(P, left in the beat)`` consecutive elements of one beat from its first lane on; everything
+    above holds with a beat's ``v`` elements counted as its ``ceil(v / P)`` read cycles (``P = 1``: one
+    element per cycle)."""
     assert 1 <= beat_cycles <= MAX_BEAT_CYCLES, beat_cycles
+    E = bb // 4
+    assert lanes >= 1 and E % lanes == 0, (E, lanes)
     addr %= PAGE        # as in load_cycles: only the page offset matters
     if outstanding == 1:
-        return _store_cycles_1(addr, rows, cols, stride, bb, latency, beat_cycles)
+        return _store_cycles_1(addr, rows, cols, stride, bb, latency, beat_cycles, lanes)
     if beat_cycles == 1:
-        return _store_cycles_n(addr, rows, cols, stride, bb, latency, outstanding)
-    return _store_cycles_nd(addr, rows, cols, stride, bb, latency, outstanding, beat_cycles)
+        return _store_cycles_n(addr, rows, cols, stride, bb, latency, outstanding, lanes)
+    return _store_cycles_nd(addr, rows, cols, stride, bb, latency, outstanding, beat_cycles, lanes)
 
 
-def _short_last_beat(b, E: int, D: int) -> int:
+def _groups(b, E: int, P: int) -> int:
+    """Read cycles of burst ``b``'s gather: per beat, ``ceil(v / P)`` for its ``v`` elements."""
+    if P == 1:
+        return b.elems
+    return sum(n * -(-v // P) for v, n in _beat_runs(b, E))
+
+
+def _short_beats(b, E: int, D: int, P: int = 1) -> int:
     """Edges the write bandwidth adds to a burst sent one beat at a time (N = 1): a beat after the first is
-    offered ``v + 2`` edges after the previous handshake and taken ``D`` edges after it at the earliest; only
-    the last beat can carry fewer than ``E >= 2`` elements."""
+    offered ``g + 2`` edges after the previous handshake (``g``: its read cycles, ``ceil(v / P)``) and taken
+    ``D`` edges after it at the earliest."""
     if b.beats == 1:
         return 0
-    return max(0, D - ((b.off + b.elems - 1) % E + 1) - 2)
+    return sum(n * max(0, D - -(-v // P) - 2) for v, n in _beat_runs(b, E)[1:])
 
 
 @lru_cache(maxsize=1 << 16)
-def _store_cycles_1(addr: int, rows: int, cols: int, stride: int, bb: int, latency: int, D: int = 1) -> int:
+def _store_cycles_1(addr: int, rows: int, cols: int, stride: int, bb: int, latency: int, D: int = 1,
+                    P: int = 1) -> int:
     E = bb // 4
-    return sum(b.elems + 2 * b.beats + 2 + latency + _short_last_beat(b, E, D)
+    return sum(_groups(b, E, P) + 2 * b.beats + 2 + latency + _short_beats(b, E, D, P)
                for row in bursts(addr, rows, cols, stride, 4, bb) for b in row)
 
 
@@ -273,14 +289,15 @@ def _send_beats(e: int, h1: int, h2: int, v: int, n: int, D: int) -> tuple[int, 
 
 
 @lru_cache(maxsize=1 << 16)
-def _row_store_nd(off: int, cols: int, bb: int, latency: int, N: int, D: int, state: tuple) -> tuple[int, tuple]:
+def _row_store_nd(off: int, cols: int, bb: int, latency: int, N: int, D: int, state: tuple,
+                  P: int = 1) -> tuple[int, tuple]:
     """One row of a STORE with up to ``N > 1`` write bursts outstanding and a write bandwidth of one beat every
     ``D`` edges, beat by beat. ``state = (h1, h2, bs)`` relative to ``e`` (the edge that read the last element
     so far, or the dispatch): the W handshakes of the last two beats (``h2`` clipped from below at 1, where it
     no longer binds) and the edges of the last ``N`` write responses (clipped at 0). Burst k starts at
     ``s_k = max(e, b_{k-N})``; beat i's first read is at ``max(e + 1, h_{i-2})`` (after its start, one read an
-    edge, and one of two beat slots free: the slot of beat i-2 is freed by its handshake), its ``v_i`` reads
-    end at ``lr_i``, its W handshake is at ``h_i = max(lr_i + 2, h_{i-1} + D)``; a burst's response at its
+    edge, and one of two beat slots free: the slot of beat i-2 is freed by its handshake), its ``ceil(v_i / P)``
+    reads (lane groups) end at ``lr_i``, its W handshake is at ``h_i = max(lr_i + 2, h_{i-1} + D)``; a burst's response at its
     last ``h + 2 + L``. -> (edges the row adds to ``e``, the state after it)."""
     E = bb // 4
     h1, h2, bs = state
@@ -288,43 +305,45 @@ def _row_store_nd(off: int, cols: int, bb: int, latency: int, N: int, D: int, st
     for b in bursts(off, 1, cols, 0, 4, bb)[0]:
         e = max(e, bs.pop(0))                       # the burst's start: its reads from e + 1
         for v, n in _beat_runs(b, E):
-            e, h1, h2 = _send_beats(e, h1, h2, v, n, D)
+            e, h1, h2 = _send_beats(e, h1, h2, -(-v // P), n, D)
         bs.append(h1 + 2 + latency)
     return e, (h1 - e, max(h2 - e, 1), tuple(max(x - e, 0) for x in bs))
 
 
 @lru_cache(maxsize=1 << 16)
-def _store_cycles_nd(addr: int, rows: int, cols: int, stride: int, bb: int, latency: int, N: int, D: int) -> int:
+def _store_cycles_nd(addr: int, rows: int, cols: int, stride: int, bb: int, latency: int, N: int, D: int,
+                     P: int = 1) -> int:
     """``store_cycles`` for ``N > 1``, ``D > 1`` (also exact at ``D = 1``, where the burst formula is faster):
     rows one after another (``_row_store_nd``), whole periods skipped; busy ends with the last burst's
     response (the last of the state's ``bs``, relative to ``e``)."""
     assert N > 1 and D >= 1, (N, D)
     walk, st = _walk_rows(addr, rows, stride, (-D, 1, (0,) * N),
-                          lambda off, st: _row_store_nd(off, cols, bb, latency, N, D, st))
+                          lambda off, st: _row_store_nd(off, cols, bb, latency, N, D, st, P))
     return walk - 1 + st[2][-1]
 
 
 @lru_cache(maxsize=1 << 16)
-def _row_store_n(off: int, cols: int, bb: int, latency: int, N: int, bs: tuple) -> tuple[int, tuple]:
+def _row_store_n(off: int, cols: int, bb: int, latency: int, N: int, bs: tuple, P: int = 1) -> tuple[int, tuple]:
     """One row of a STORE with up to ``N`` write bursts outstanding (``N > 1``), entered at ``e`` (the edge
     that read the last element so far, or the dispatch): ``bs``, the edges of the last ``N`` write responses
     relative to ``e`` (oldest first; clipped from below at 0, where they no longer bind). -> (edges the row
-    adds to ``e``, the state after it)."""
+    adds to ``e``, the state after it). A burst reads for ``_groups`` edges (its elements, with ``P = 1``)."""
+    E = bb // 4
     e, bs = 0, list(bs)
     for b in bursts(off, 1, cols, 0, 4, bb)[0]:
-        e = max(e, bs.pop(0)) + b.elems
+        e = max(e, bs.pop(0)) + _groups(b, E, P)
         bs.append(e + 4 + latency)
     return e, tuple(max(x - e, 0) for x in bs)
 
 
 @lru_cache(maxsize=1 << 16)
-def _store_cycles_n(addr: int, rows: int, cols: int, stride: int, bb: int, latency: int, N: int) -> int:
+def _store_cycles_n(addr: int, rows: int, cols: int, stride: int, bb: int, latency: int, N: int, P: int = 1) -> int:
     """``store_cycles`` for ``N > 1``: rows one after another (``_row_store_n``), whole periods of a
     recurring (page offset, state) skipped in one step. (``_rows_skipping_periods`` counts from 1: it
     walks ``e + 1``.) Busy ends with the last burst's response, ``4 + L`` after its last element's read."""
     assert N > 1, N
     return _rows_skipping_periods(addr, rows, stride, (0,) * N,
-                                  lambda off, st: _row_store_n(off, cols, bb, latency, N, st)) + 3 + latency
+                                  lambda off, st: _row_store_n(off, cols, bb, latency, N, st, P)) + 3 + latency
 
 
 def compute_cycles(ext: list[int], drain: int) -> int:
@@ -362,6 +381,7 @@ class Timeline:
         self.eb, self.bb = prog["bits"] // 8, prog["dram_bits"] // 8
         self.names = list(prog["dataflows"])
         self.lanes = prog.get("ld_lanes", {})
+        self.st_lanes = prog.get("st_lanes", {})                # absent: one element a cycle
         self.outstanding = prog.get("dram_outstanding", 1)
         self.beat_cycles = prog.get("dram_beat_cycles", 1)      # run-time DRAM bandwidth (with_dram_bw)
         self.t = -1
@@ -381,7 +401,7 @@ class Timeline:
                                self.beat_cycles)
         if op == "STORE":
             return store_cycles(c["ST_ADDR"], c["ST_ROWS"], c["ST_COLS"], c["ST_STRIDE"], self.bb, self.latency,
-                                self.outstanding, self.beat_cycles)
+                                self.outstanding, self.beat_cycles, self.st_lanes.get(self.names[cmd["mode"]], 1))
         name = self.names[cmd["mode"]]
         return compute_cycles([c[r] for r in self._ext[name]], self.prog["drain"][name])
 

@@ -138,6 +138,19 @@ def design(tmp_path_factory, name: str) -> Path:
     return _designs[name]
 
 
+def expected_st_lanes(array: str, mode: str, dram_bits: int) -> int:
+    """The store gather's elements per cycle (docs/programmable.md, "DMA store"), written out for these arrays:
+    ws and os bank a row of Y over the array's C columns, is keeps it in one bank; P is the largest power of
+    two <= min(C, E), E = the int32 of a beat."""
+    C = int(array.split("x")[1])
+    if mode == "is":
+        return 1
+    p = 1
+    while 2 * p <= min(C, dram_bits // 32):
+        p *= 2
+    return p
+
+
 def layer_bytes(header: dict) -> int:
     """Bytes the layer moves between DRAM and the array, each tensor once: X (conv: after im2col), W, Y (int32)."""
     recs = header["layers"] if header.get("format") == 2 else [{"dram": header["dram"]}]
@@ -211,6 +224,8 @@ def test_matrix_rtl_equals_cycle_engine_and_reference(case, tmp_path_factory, tm
     bw = bw[0] if bw else None
     d = design(tmp_path_factory, dname)
     man = json.loads((d / "manifest.json").read_text())
+    arr, dfs, _, _, dbits = DESIGNS[dname][:5]
+    assert man["prog"]["st_lanes"] == {m: expected_st_lanes(arr, m, dbits) for m in dfs}
     prog = tmp_path / "p.prog"
     assert main(["compile", str(d), "--layer", layer, "--mode", mode, "--dram-latency", str(lat), *bwopt,
                  "--out", str(prog)]) == 0

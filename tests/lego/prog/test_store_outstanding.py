@@ -40,13 +40,13 @@ def _beats(addr, rows, cols, stride, bb):
     return beats
 
 
-def simulate(addr, rows, cols, stride, bb, latency, N, D=1):
-    return (simulate_serial if N == 1 else simulate_stream)(addr, rows, cols, stride, bb, latency, N, D)
+def simulate(addr, rows, cols, stride, bb, latency, N, D=1, P=1):
+    return (simulate_serial if N == 1 else simulate_stream)(addr, rows, cols, stride, bb, latency, N, D, P)
 
 
-def simulate_stream(addr, rows, cols, stride, bb, latency, N, D=1):
+def simulate_stream(addr, rows, cols, stride, bb, latency, N, D=1, P=1):
     """Edges from dispatch (edge 0) to the store's last write response, N > 1; WREADY high from ``D`` edges
-    after the previous W handshake."""
+    after the previous W handshake; a read takes the next ``min(P, left)`` elements of the beat."""
     beats = _beats(addr, rows, cols, stride, bb)
     nb = len(beats)
     k, beat, left = 0, 0, beats[0][0]           # the burst being read, its beat, elements left in the beat
@@ -91,7 +91,7 @@ def simulate_stream(addr, rows, cols, stride, bb, latency, N, D=1):
             if first:
                 slots += 1
                 assert slots <= 2
-            left -= 1
+            left -= min(P, left)
             first = left == 0
             p = (left == 0, left == 0 and beat == len(beats[k]) - 1)
             if left == 0:
@@ -112,9 +112,9 @@ def simulate_stream(addr, rows, cols, stride, bb, latency, N, D=1):
             unacked += 1
 
 
-def simulate_serial(addr, rows, cols, stride, bb, latency, N, D=1):
+def simulate_serial(addr, rows, cols, stride, bb, latency, N, D=1, P=1):
     """Edges from dispatch (edge 0) to the store's last write response, one burst at a time; WREADY high
-    from ``D`` edges after the previous W handshake."""
+    from ``D`` edges after the previous W handshake; a read takes the next ``min(P, left)`` elements."""
     E = bb // 4
     beats = _beats(addr, rows, cols, stride, bb)  # per burst, per beat: elements gathered
     nb = len(beats)
@@ -144,7 +144,7 @@ def simulate_serial(addr, rows, cols, stride, bb, latency, N, D=1):
             new_wvalid = True
         pdata, pend_last = issue, False
         if issue:
-            left -= 1
+            left -= min(P, left)
             pend_last = left == 0
         start_next = False
         if w_hs:
@@ -251,3 +251,57 @@ def test_write_bandwidth_on_a_64_bit_bus():
     assert store_cycles(*a, beat_cycles=4) == store_cycles(*a) == 64 * (16 + 16 + 22)
     b = (0, 10, 3, 64, 8, 20)                   # 2 beats a row: 2 elements, then 1
     assert store_cycles(*b, beat_cycles=4) == store_cycles(*b) + 10 == simulate(*b, 1, 4)
+
+
+def _lanes(bb, rng):
+    """A lane count P > 1 of the bus (a power of two dividing E = bb / 4)."""
+    E = bb // 4
+    return int(rng.choice([p for p in (2, 4, 8) if p <= E]))
+
+
+def test_lane_group_store_cycles_equal_the_cycle_simulation():
+    # the gather reads P elements a cycle (a full 64/128/256-bit beat at P = E): N 1..4, D 1..4, odd row widths
+    rng = np.random.default_rng(41)
+    faster = 0
+    for _ in range(500):
+        bb = int(rng.choice([8, 16, 32]))
+        P = _lanes(bb, rng)
+        cols = int(rng.integers(1, 80)) | 1 if rng.random() < 0.5 else int(rng.integers(1, 80))
+        stride = 4 * cols + 4 * int(rng.choice([0, 0, 1, 3, 64, 1024, 1023]))
+        rows = int(rng.integers(1, 24))
+        addr = 4 * int(rng.integers(0, 1 << 18))
+        lat = int(rng.integers(0, 60))
+        N, D = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+        args = (addr, rows, cols, stride, bb, lat)
+        got = store_cycles(*args, outstanding=N, beat_cycles=D, lanes=P)
+        assert got == simulate(*args, N, D, P), (args, N, D, P)
+        faster += got < store_cycles(*args, outstanding=N, beat_cycles=D)
+    assert faster > 250, faster                 # fewer cycles than one element a cycle in most of them
+
+
+def test_lane_groups_long_and_periodic_stores():
+    from lego.prog.timing import _store_cycles_nd
+    for args in [(4096 - 40, 3, 1500, 8192, 8, 20), (24, 6, 300, 12004, 16, 100), (4 * 4096 + 24, 500, 16, 4096 + 64, 8, 20),
+                 (8, 20_000, 16, 64, 8, 100), (4, 3000, 5, 4096 + 4, 32, 7), (12, 400, 37, 4 * 37, 32, 20)]:
+        E = args[4] // 4
+        for P in (p for p in (2, 4, 8) if p <= E):
+            for N in (1, 2, 4):
+                for D in (1, 2, 4):
+                    got = store_cycles(*args, outstanding=N, beat_cycles=D, lanes=P)
+                    assert got == simulate(*args, N, D, P), (args, N, D, P)
+                if N > 1:
+                    assert _store_cycles_nd(*args, N, 1, P) == store_cycles(*args, outstanding=N, lanes=P)
+
+
+def test_full_beat_a_cycle_hand_counts():
+    # 64-bit bus, P = E = 2: 8 full beats a row of 16 int32, one burst a row
+    a = (0, 64, 16, 64, 8, 20)
+    assert store_cycles(*a, outstanding=4, lanes=2) == 64 * 8 + 4 + 20      # a beat a cycle, responses hidden
+    assert store_cycles(*a, lanes=2) == 64 * (8 + 16 + 22)                   # N = 1: 1 read + 2 edges a beat
+    # N = 1 at D = 4: every beat after a burst's first waits 4 - 1 - 2 = 1 edge for WREADY
+    assert store_cycles(*a, beat_cycles=4, lanes=2) == 64 * (8 + 16 + 22 + 7) == simulate(*a, 1, 4, 2)
+    # N = 4 at D = 2: the W channel bounds it: first beat read at edge 1, taken at 3, then one every 2 edges
+    assert store_cycles(*a, outstanding=4, beat_cycles=2, lanes=2) == 3 + 2 * (64 * 8 - 1) + 2 + 20 == simulate(*a, 4, 2, 2)
+    # an unaligned odd row: 3 columns from lane 1 of a 256-bit beat, P = 8: one read a row
+    b = (4, 10, 3, 64, 32, 20)
+    assert store_cycles(*b, outstanding=2, lanes=8) == simulate(*b, 2, 1, 8)
