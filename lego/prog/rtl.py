@@ -26,16 +26,20 @@ def _group_slot(m, pl, lay, lb: int, lanes: int, n, name: str):
     rd, cd = divmod(lay.bank_ids[lb], lay.B[1])
     if lanes == 1:
         return (pl.row.digit == rd) & (pl.col.digit == cd), None, pl.addr
-    cb, B1 = pl.col.cb, lay.B[1]
+    jj, wrap = _lane_slot(m, pl.col.cb, lay.B[1], cd, n, name)
+    return (pl.row.digit == rd) & (jj < n), jj, pl.addr + wrap
+
+
+def _lane_slot(m, cb, B1: int, cd: int, n, name: str):
+    """(slot ``jj``, wrapped) of column digit ``cd`` in a lane group that starts at digit ``cb``:
+    ``cb + jj == cd (mod B1)``, wrapped where ``cb > cd`` (the column lies one row of banks further)."""
     if cd == B1 - 1:                  # cb <= cd always: no wrap
-        jj, wrap = cd - cb, 0
-    elif B1 & (B1 - 1) == 0:          # (cd - cb) mod B1 (cb < B1): the low bits
+        return cd - cb, 0
+    if B1 & (B1 - 1) == 0:            # (cd - cb) mod B1 (cb < B1): the low bits
         jj = Signal(len(n), name=f"{name}_j")
         m.d.comb += jj.eq((cd - cb)[:log2i(B1)])
-        wrap = cb > cd
-    else:                             # (cd + B1 - cb where cb > cd)
-        jj, wrap = Mux(cb <= cd, cd - cb, B1 - (cb - cd)), cb > cd
-    return (pl.row.digit == rd) & (jj < n), jj, pl.addr + wrap
+        return jj, cb > cd
+    return Mux(cb <= cd, cd - cb, B1 - (cb - cd)), cb > cd     # (cd + B1 - cb where cb > cd)
 
 
 class ProgCore(BankMapMixin, ArrayCore):
@@ -744,15 +748,7 @@ class ProgTop(Elaboratable):
         address where the digit wrapped."""
         if lanes == 1:
             return pl.col.digit == cd, Const(0, 1), pl.addr
-        cb, B1 = pl.col.cb, lay.B[1]
-        if cd == B1 - 1:                      # cb <= cd always: no wrap
-            jj, wrap = cd - cb, 0
-        elif B1 & (B1 - 1) == 0:              # (cd - cb) mod B1 (cb < B1): the low bits
-            jj = Signal(len(n), name=f"{name}_j")
-            m.d.comb += jj.eq((cd - cb)[:log2i(B1)])
-            wrap = cb > cd
-        else:                                 # (cd + B1 - cb where cb > cd)
-            jj, wrap = Mux(cb <= cd, cd - cb, B1 - (cb - cd)), cb > cd
+        jj, wrap = _lane_slot(m, pl.col.cb, lay.B[1], cd, n, name)
         la = Signal(aw, name=f"{name}_laddr")
         m.d.comb += la.eq(pl.addr + wrap)
         return jj < n, jj, la
