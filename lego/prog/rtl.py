@@ -30,6 +30,17 @@ def _group_slot(m, pl, lay, lb: int, lanes: int, n, name: str):
     return (pl.row.digit == rd) & (jj < n), jj, pl.addr + wrap
 
 
+def _advance(m, row_end, col, row, n, places) -> None:
+    """A DMA's position after a lane group of ``n`` elements: the next row at ``row_end``, else ``n`` columns
+    on; every running bank place (``_Place``) steps with it."""
+    with m.If(row_end):
+        m.d.sync += [col.eq(0), row.eq(row + 1)]
+    with m.Else():
+        m.d.sync += col.eq(col + n)
+    for pl in places.values():
+        pl.step(m, row_end, n)
+
+
 def _lane_slot(m, cb, B1: int, cd: int, n, name: str):
     """(slot ``jj``, wrapped) of column digit ``cd`` in a lane group that starts at digit ``cb``:
     ``cb + jj == cd (mod B1)``, wrapped where ``cb > cd`` (the column lies one row of banks further)."""
@@ -655,12 +666,7 @@ class ProgTop(Elaboratable):
                 m.d.sync += lane.eq(lane + n[:len(lane)])
                 with m.If(last_grp):
                     m.d.sync += have.eq(0)
-                with m.If(row_end):
-                    m.d.sync += [wr_c.eq(0), wr_r.eq(wr_r + 1)]
-                with m.Else():
-                    m.d.sync += wr_c.eq(wr_c + n)
-                for pl in places.values():
-                    pl.step(m, row_end, n)
+                _advance(m, row_end, wr_c, wr_r, n, places)
                 with m.If(row_end & (rows - wr_r == 1)):
                     m.d.sync += busy.eq(0)
             with m.If(cap):
@@ -907,12 +913,7 @@ class ProgTop(Elaboratable):
                 m.d.sync += [g_lane.eq(lane_now + n[:len(lane_now)]), g_first.eq(0), p_lane.eq(lane_now), p_n.eq(n),
                              p_last.eq(grp_last)]
                 m.d.sync += [pi.eq(ix) for pi, ix in zip(p_idx, idx)]
-                with m.If(row_end):
-                    m.d.sync += [st_c.eq(0), st_r.eq(st_r + 1)]
-                with m.Else():
-                    m.d.sync += st_c.eq(st_c + n)
-                for pl in places.values():
-                    pl.step(m, row_end, n)
+                _advance(m, row_end, st_c, st_r, n, places)
                 if NO == 1:
                     with m.If(grp_last):
                         m.d.sync += [state.eq(WAITW), consumed.eq(consumed + (hi_c - lo_c + 1)),

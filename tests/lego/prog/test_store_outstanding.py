@@ -179,17 +179,22 @@ def test_store_cycles_n1_is_the_serial_formula():
                                                                                        lat, 1)
 
 
+def _random_store(rng, cols: int, rows: int, lat: int) -> tuple:
+    """(addr, rows, cols, stride, bb, latency) of a random STORE: 64/128/256-bit bus, rows up to ``cols``
+    int32 with a stride of 0..1024 words more, up to ``rows`` rows, latency below ``lat``."""
+    bb = int(rng.choice([8, 16, 32]))
+    c = int(rng.integers(1, cols))
+    stride = 4 * c + 4 * int(rng.choice([0, 0, 1, 3, 64, 1024, 1023]))
+    r = int(rng.integers(1, rows))
+    addr = 4 * int(rng.integers(0, 1 << 18))
+    return (addr, r, c, stride, bb, int(rng.integers(0, lat)))
+
+
 def test_outstanding_store_cycles_equal_the_cycle_simulation():
     rng = np.random.default_rng(11)
     for _ in range(400):
-        bb = int(rng.choice([8, 16, 32]))
-        cols = int(rng.integers(1, 100))
-        stride = 4 * cols + 4 * int(rng.choice([0, 0, 1, 3, 64, 1024, 1023]))
-        rows = int(rng.integers(1, 40))
-        addr = 4 * int(rng.integers(0, 1 << 18))
-        lat = int(rng.integers(0, 120))
+        args = _random_store(rng, cols=100, rows=40, lat=120)
         N = int(rng.integers(1, 17))
-        args = (addr, rows, cols, stride, bb, lat)
         assert store_cycles(*args, outstanding=N) == simulate(*args, N), (args, N)
 
 
@@ -216,14 +221,8 @@ def test_write_bandwidth_store_cycles_equal_the_cycle_simulation():
     rng = np.random.default_rng(29)
     slower = 0
     for _ in range(400):
-        bb = int(rng.choice([8, 16, 32]))
-        cols = int(rng.integers(1, 80))
-        stride = 4 * cols + 4 * int(rng.choice([0, 0, 1, 3, 64, 1024, 1023]))
-        rows = int(rng.integers(1, 24))
-        addr = 4 * int(rng.integers(0, 1 << 18))
-        lat = int(rng.integers(0, 60))
+        args = _random_store(rng, cols=80, rows=24, lat=60)
         N, D = int(rng.integers(1, 5)), int(rng.integers(1, 5))
-        args = (addr, rows, cols, stride, bb, lat)
         got = store_cycles(*args, outstanding=N, beat_cycles=D)
         assert got == simulate(*args, N, D), (args, N, D)
         slower += got > store_cycles(*args, outstanding=N)
