@@ -88,6 +88,10 @@ def schedule_asap(pg: PrimGraph, t_clk: float = T_CLK) -> PrimGraph:
 
 
 LP_TIME_LIMIT_S = 120
+# HiGHS dual simplex pricing: Dantzig (0). The delay-matching LP is a large, highly degenerate network LP on
+# which steepest-edge pricing (HiGHS's default) spends most of its time on edge weights: Dantzig solves the
+# programmable 128x128 array's LP (~230k rows) in 10.5 s instead of 67 s, to the same optimum.
+HIGHS_OPTIONS = {"simplex_dual_edge_weight_strategy": 0}
 
 
 def _solver():
@@ -154,6 +158,8 @@ def _solve_highs(n_cols: int, cost, upper, fixed: int, rows) -> tuple[str, list[
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(LP_TIME_LIMIT_S))
+    for k, v in HIGHS_OPTIONS.items():
+        h.setOptionValue(k, v)
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n_cols, len(rows)
     lp.col_cost_ = np.asarray(cost, dtype=float)

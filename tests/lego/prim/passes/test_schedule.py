@@ -215,3 +215,17 @@ def test_lp_stopped_by_the_time_limit_says_so(monkeypatch):
     assert f"within the solver's {S.LP_TIME_LIMIT_S} s limit (7 variables)" in msg, msg
     assert "status Optimal, solution Optimal Solution Found" not in msg
     assert msg.endswith(f"(status Optimal, solution {pulp.LpSolution[pulp.LpSolutionIntegerFeasible]})")
+
+
+@pytest.mark.parametrize("df,arr,rmw", [(("ws",), (4, 4), True), (("os", "is", "ws"), (2, 2), True),
+                                        (("ws", "os"), (3, 2), True), (("is",), (2, 4), False)])
+def test_dantzig_pricing_reaches_the_default_pricing_schedule(df, arr, rmw, monkeypatch):
+    """The solver option that makes large LPs fast (HIGHS_OPTIONS, Dantzig pricing) changes neither the
+    optimum nor the vertex: σ and register bits equal those of HiGHS's default pricing."""
+    from lego.prim.passes import schedule as S
+    pg = _design_pg(df, arr, rmw=rmw)
+    assert S.HIGHS_OPTIONS == {"simplex_dual_edge_weight_strategy": 0}
+    a = schedule_lp(pg)
+    monkeypatch.setattr(S, "HIGHS_OPTIONS", {})
+    b = schedule_lp(pg)
+    assert a.sigma == b.sigma and a.lp["objective_bits"] == b.lp["objective_bits"] == a.register_bits()
