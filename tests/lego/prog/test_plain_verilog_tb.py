@@ -189,9 +189,9 @@ def _simulate(sim: str, tmp_path, sources: list[str]) -> str:
                        check=True, cwd=tmp_path)
         cmd = [require("vvp"), "-n", str(tmp_path / "sim.vvp")]
     else:
-        subprocess.run([require("verilator"), "--binary", "--timing", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module",
-                        "tb", "-o", "simv", str(tmp_path / "tb.v"), *sources], check=True, cwd=tmp_path,
-                       capture_output=True)
+        subprocess.run([require("verilator"), "--binary", "--timing", "-Wno-fatal", "-Wno-lint", "-Wno-style",
+                        "--top-module", "tb", "-o", "simv", str(tmp_path / "tb.v"), *sources], check=True,
+                       cwd=tmp_path, capture_output=True)
         cmd = [str(tmp_path / "obj_dir" / "simv")]
     return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600).stdout
 
