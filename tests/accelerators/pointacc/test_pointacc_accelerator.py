@@ -119,10 +119,12 @@ def test_sim_cycle(capsys, tiny_dir):
 
 
 @pytest.mark.parametrize("engine", ["icarus", "verilator"])
-def test_sim_rtl(capsys, tiny_dir, engine, tmp_path):
-    """The RTL against sw_reference.pointacc (bit-exact) and the model (cycles), per simulator."""
+def test_sim_rtl(capsys, tiny_dir, engine, tmp_path, monkeypatch):
+    """The RTL against sw_reference.pointacc (bit-exact) and the model (cycles), per simulator; the design
+    directory given relative to the working directory, as a user types it (cocotb runs elsewhere)."""
     out = tmp_path / "o.npz"
-    code, text, err = run(capsys, "sim", str(tiny_dir), "--engine", engine, "--json", "--out", str(out))
+    monkeypatch.chdir(tiny_dir.parent)
+    code, text, err = run(capsys, "sim", tiny_dir.name, "--engine", engine, "--json", "--out", str(out))
     assert code == 0, err
     r = json.loads(text)
     assert r["match"] is True and r["max_abs_err"] == 0.0
