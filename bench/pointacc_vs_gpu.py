@@ -1,5 +1,7 @@
-"""PointAcc (simulated) vs a GPU on the mapping ops of a full Ouster frame. THE GPU RUN IS OWED: this
-machine has no GPU; the hook below runs wherever torch + CuPy see a CUDA device.
+"""PointAcc (simulated) vs a GPU on the mapping ops of a full Ouster frame. Run on an NVIDIA H100 80GB HBM3
+on 2026-12-06 (bench/results/pointacc_vs_gpu.json, docs/pointacc.md "Not done"); the hook below runs wherever
+torch + CuPy see a CUDA device. It times the kernels only: their outputs on the real clouds are checked against
+the golden models by tests/sw_reference/pointacc/test_gpu_real_clouds.py (-m gpu).
 
     .venv/bin/python bench/pointacc_vs_gpu.py [--runs 20]
 

@@ -33,8 +33,9 @@ def simulate(design_dir: Path, engine_name: str = "cycle", mode: str | None = No
     if kw:
         raise LegoError(f"--{next(iter(kw)).replace('_', '-')}: not available for an accelerator design")
     registry.get(registry.ENGINES, engine_name)            # an unknown engine is named as such
-    return accelerator(man["accelerator"]).run_design(Path(design_dir), engine_name, inputs=inputs, seed=seed,
-                                                      mode=mode, waves=waves)
+    # absolute: the accelerators' cocotb benches import DIR/tb and read DIR's files from their own run directory
+    return accelerator(man["accelerator"]).run_design(Path(design_dir).resolve(), engine_name, inputs=inputs,
+                                                      seed=seed, mode=mode, waves=waves)
 
 
 def load_inputs(path: Path, man: dict) -> dict[str, np.ndarray]:

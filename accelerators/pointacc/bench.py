@@ -15,6 +15,11 @@ and ``weight`` (27 x R x C int8) drawn from the seed. The jobs (``BenchPlan``):
   host adds the partial sums into the outputs (what ``sw_reference.pointacc.sparse_conv`` returns).
   The cache state carries over from offset to offset; DRAM answers after ``BENCH_DRAM_LATENCY``
   cycles.
+* one PointNet++ set-abstraction layer on the FPS / ball-query jobs' centres and map (``sa_step``): the
+  layer's weight tile, then an MMU gather of the map's rows ``[x, y, z, feats]`` into the matrix unit; the host
+  subtracts the centres' coordinate term, applies ReLU and requantization and max-pools (``set_abstraction``);
+  last on the reset (after the offsets, or after the feature kNN rerun); skipped (``sa_skip``) when a
+  coordinate does not fit int8.
 * with the feature kNN path (``feature_points`` > 0), DGCNN's EdgeConv neighbour search: ``ffeats``
   (nf = min(32, feature_points) points x feature_dims random ``feature_bits``-bit features, drawn from the
   seed; or ``--inputs``) lie in DRAM from row ``FEATURE_DRAM_BASE``, ceil(C / FL) rows a point; an MMU
@@ -29,7 +34,7 @@ fknn_tied left some of its rows cached, so a reset that kept the cache would sho
 Without the feature path: the mapping jobs, then the offsets.
 
 Outputs (Report.outputs): fps, knn_idx, knn_d2, ball, down_coords, down_inverse, kmap_sub and
-kmap_str (one row (offset, in, out) per pair), conv (n x C int64); with the feature path fknn_idx,
+kmap_str (one row (offset, in, out) per pair), conv (n x C int64), sa (M x C int8); with the feature path fknn_idx,
 fknn_d2, fknn_tied_idx, fknn_tied_d2. ``cycles`` is the sum over the jobs; ``extra['jobs']`` lists each
 job's measured and predicted cycles (a feature kNN step: ``cycles.gather_knn_feature_cycles``).
 """
@@ -57,6 +62,7 @@ from .driver import Geometry, decode, expected, make_job, results_equal
 from .featdist import check_feature_job, feature_rows
 from .mapping import OP_KNNF
 from .matrix import pack_int8, unpack_y
+from .sa_step import SA_DRAM_BASE, sa_decode, sa_entries, sa_expected, sa_input_rows, sa_skip, sa_stimulus, sa_weight
 
 __all__ = ["ENGINES", "BENCH_FRAME", "BENCH_VOXEL_M", "BENCH_POINTS", "BENCH_DRAM_LATENCY", "make_case",
            "BenchPlan", "plan", "run_design", "bench_prediction", "output_tensors", "input_tensors"]
@@ -106,7 +112,8 @@ def make_case(cfg: PointAccConfig, seed: int = 0) -> dict[str, np.ndarray]:
     points = points - (points.min(axis=0) + points.max(axis=0)) // 2      # centred on the crop's box
     feats = rng.integers(-128, 128, (len(points), cfg.mxu_rows)).astype(np.int8)
     weight = rng.integers(-128, 128, (CONV_KERNEL ** 3, cfg.mxu_rows, cfg.mxu_cols)).astype(np.int8)
-    case = {"points": points, "feats": feats, "weight": weight}
+    case = {"points": points, "feats": feats, "weight": weight,
+            "sa_weight": sa_weight(cfg.mxu_rows, cfg.mxu_cols, seed)}
     if cfg.feature_points:
         case["ffeats"] = bench_ffeats(cfg, seed)
     return case
@@ -120,6 +127,9 @@ def input_tensors(cfg: PointAccConfig) -> dict:
                       "what": "int8 features, one MMU row per point"},
             "weight": {"shape": [CONV_KERNEL ** 3, cfg.mxu_rows, cfg.mxu_cols], "dtype": "int8", "bits": 8,
                        "role": "input", "what": "sparse-conv weights in sw_reference.pointacc offset order"},
+            "sa_weight": {"shape": [cfg.mxu_rows, cfg.mxu_cols], "dtype": "int8", "bits": 8, "role": "input",
+                          "optional": True, "what": "the set-abstraction layer's weights (rows: x, y, z, then "
+                                                    "feats[:, :R-3]); default: drawn from the seed"},
             **({"ffeats": {"shape": [bench_feature_points(cfg), cfg.feature_dims], "dtype": f"int{cfg.feature_bits}",
                            "bits": cfg.feature_bits, "role": "input", "optional": True,
                            "what": "feature kNN features (DGCNN EdgeConv), gathered from DRAM by the MMU; "
@@ -131,7 +141,8 @@ def _check_inputs(cfg: PointAccConfig, inputs: dict, seed: int = 0) -> dict[str,
     for name, t in input_tensors(cfg).items():
         if name not in inputs:
             if t.get("optional"):
-                out[name] = bench_ffeats(cfg, seed)
+                out[name] = (bench_ffeats(cfg, seed) if name == "ffeats"
+                             else sa_weight(cfg.mxu_rows, cfg.mxu_cols, seed))
                 continue
             raise LegoError(f"--inputs: tensor '{name}' missing (needs: points, feats, weight)")
         a = np.asarray(inputs[name])
@@ -154,12 +165,19 @@ class BenchPlan:
     map_cycles: list = field(default_factory=list)
     conv: list = field(default_factory=list)       # per offset with pairs: {offset, rows, outs, cycles...}
     feat: list = field(default_factory=list)       # feature kNN steps: {name, entries, job, cycles, ...}
+    sa: list = field(default_factory=list)         # the set-abstraction step (0 or 1): {entries, cycles, ...}
+    sa_skip: str = ""                              # why the points cannot run it ('' when they can)
     steps: list = field(default_factory=list)      # run order: ("map", i), ("feat", i), ("conv", i), ("reset",)
     mxu_latency: int = 0
 
     @property
     def cycles(self) -> int:
-        return sum(self.map_cycles) + sum(o["cycles"] for o in self.conv) + sum(f["cycles"] for f in self.feat)
+        return sum(self.job_cycles())
+
+    def job_cycles(self) -> list[int]:
+        """Every job's exact cycles in report order: mapping jobs, offsets, the SA step, feature kNN steps."""
+        return (list(self.map_cycles) + [c["cycles"] for c in self.conv] + [a["cycles"] for a in self.sa]
+                + [f["cycles"] for f in self.feat])
 
 
 def _pairs_table(pairs) -> np.ndarray:
@@ -257,6 +275,21 @@ def plan(cfg: PointAccConfig, case: dict, mxu_latency: int, dram_latency: int = 
                     + [("feat", 1), ("reset",), ("feat", 2)])
     else:
         bp.steps = [("map", i) for i in range(nmap)] + [("conv", i) for i in range(len(bp.conv))]
+    # PointNet++ set abstraction on the FPS / ball-query jobs' centres and map, last (the cache state carries:
+    # after the offsets, or after the reset and the feature kNN rerun)
+    bp.sa_skip = sa_skip(p, R)
+    if not bp.sa_skip:
+        sa = sa_expected(p, feats, np.asarray(case["sa_weight"]), len(q), BALL_RADIUS, kb)
+        if not (np.array_equal(sa.neighbors, bp.expected["ball"]) and np.array_equal(sa.center_index, sel[:len(q)])):
+            raise AssertionError("set abstraction: its FPS / ball query differ from the bench's jobs")
+        entries = sa_entries(sa.neighbors)
+        mc = mmu_cycles(cold if fpath else cache, "gather", [r for r, _ in entries], dram_latency, cfg.mmu_mshrs,
+                        cfg.mmu_queue)
+        bp.sa.append({"entries": entries, "centers": sa.centers.astype(np.int64), "k": kb,
+                      "mmu_cycles": mc["cycles"], "hits": mc["hits"], "misses": mc["misses"],
+                      "cycles": gather_gemm_cycles(R, mc["cycles"], mxu_latency)})
+        bp.expected["sa"] = sa.features
+        bp.steps.append(("conv", len(bp.conv)))       # run by the bench as one more gather-GEMM
     return bp
 
 
@@ -270,8 +303,12 @@ def stimulus(bp: BenchPlan, dram_latency: int) -> dict:
     feats, weight = np.asarray(bp.case["feats"]), np.asarray(bp.case["weight"])
     conv = [{"offset": c["offset"], "weights": [pack_int8(weight[c["offset"], r]) for r in range(cfg.mxu_rows)],
              "entries": [[int(r), int(o) & 0xFFFF] for r, o in zip(c["rows"], c["outs"])]} for c in bp.conv]
-    longest = max(bp.map_cycles + [c["cycles"] for c in bp.conv] + [f["cycles"] for f in bp.feat] + [0])
+    longest = max(bp.job_cycles() + [0])
     dram = {str(i): pack_int8(f) for i, f in enumerate(feats)}
+    if bp.sa:
+        conv.append(sa_stimulus(np.asarray(bp.case["sa_weight"]), np.asarray(bp.expected["ball"])))
+        for i, row in enumerate(sa_input_rows(np.asarray(bp.case["points"]), feats, cfg.mxu_rows)):
+            dram[str(SA_DRAM_BASE + i)] = pack_int8(row)
     feat = []
     if bp.feat:
         ff = np.asarray(bp.case["ffeats"], dtype=np.int64)
@@ -299,7 +336,10 @@ def output_tensors(cfg: PointAccConfig, bp: BenchPlan | None = None) -> dict:
          "kmap_sub": dict(idx, what="submanifold K=3 map: rows (offset, in, out)"),
          "kmap_str": dict(idx, what="strided K=2 s=2 map: rows (offset, in, out)"),
          "conv": {"dtype": "int64", "bits": 64, "role": "output",
-                  "what": "sparse_conv(feats, weight, submanifold K=3 map) accumulators"}}
+                  "what": "sparse_conv(feats, weight, submanifold K=3 map) accumulators"},
+         "sa": {"dtype": "int8", "bits": 8, "role": "output",
+                "what": "set_abstraction(points, feats[:, :R-3], kNN centres, ball radius and K, one layer "
+                        "sa_weight): the max-pooled int8 features per centre"}}
     if cfg.feature_points:
         fd = {"dtype": "int64", "bits": 64, "role": "output"}
         t.update({"fknn_idx": dict(idx, what="feature kNN (OP_KNNF after an MMU gather) indices, (d2, index) order"),
@@ -357,6 +397,13 @@ def _measured_outputs(bp: BenchPlan, got: dict, extra_out: dict | None = None) -
         for o, word in zip(c["outs"], rec["y"]):
             acc[o] += np.array(unpack_y(word, cfg.mxu_cols, cfg.mxu_acc_bits), dtype=np.int64)
     outs["conv"] = acc
+    for a, rec in zip(bp.sa, got["conv"][len(bp.conv):]):
+        ne = len(a["entries"])
+        if rec["stray"] or len(rec["y"]) != ne or rec["tags"] != list(range(ne)):
+            bad.append(f"set abstraction: {len(rec['y'])} results for {ne} map entries, tags out of order or "
+                       "results after the last")
+            continue
+        outs["sa"] = sa_decode(rec["y"], a["centers"], np.asarray(bp.case["sa_weight"]), a["k"], cfg.mxu_acc_bits)
     if bp.feat:
         fres = []
         for f, rec in zip(bp.feat, got["feat"]):
@@ -405,7 +452,7 @@ def _compare(expected: dict, got: dict) -> tuple[bool, float]:
 
 def _job_names(bp: BenchPlan) -> list[str]:
     return ([name for name, *_ in bp.jobs] + [f"conv_offset_{c['offset']}" for c in bp.conv]
-            + [f["name"] for f in bp.feat])
+            + ["set_abstraction"] * len(bp.sa) + [f["name"] for f in bp.feat])
 
 
 def run_design(design_dir: Path, engine: str, inputs: dict | None = None, seed: int = 0,
@@ -422,19 +469,21 @@ def run_design(design_dir: Path, engine: str, inputs: dict | None = None, seed: 
     case = _check_inputs(cfg, inputs, seed) if inputs is not None else make_case(cfg, seed)
     bp = plan(cfg, case, lat, dram_latency)
     names = _job_names(bp)
-    pred = bp.map_cycles + [c["cycles"] for c in bp.conv] + [f["cycles"] for f in bp.feat]
-    gathers = bp.conv + bp.feat
+    pred = bp.job_cycles()
+    gathers = bp.conv + bp.sa + bp.feat
     extra = {"cycles_predicted": bp.cycles, "dram_latency": dram_latency, "seed": seed,
              "inputs": "given" if inputs is not None else f"{BENCH_FRAME} crop, {len(case['points'])} voxels of "
                                                           f"{BENCH_VOXEL_M} m",
              "mxu_latency": lat,
              "mmu": {"hits": sum(c["hits"] for c in gathers), "misses": sum(c["misses"] for c in gathers)}}
+    if bp.sa_skip:
+        extra["set_abstraction"] = f"not run: {bp.sa_skip}"
     if engine == "cycle":
         extra["jobs"] = [{"job": nm, "cycles": p, "cycles_predicted": p} for nm, p in zip(names, pred)]
         return Report(engine="cycle", cycles=bp.cycles, outputs=dict(bp.expected), match=True, max_abs_err=0.0,
                       sim_seconds=time.perf_counter() - t0, extra=extra)
     got = run_rtl(design_dir, engine, stimulus(bp, dram_latency), waves)
-    if (got is None or len(got.get("map", [])) != len(bp.jobs) or len(got.get("conv", [])) != len(bp.conv)
+    if (got is None or len(got.get("map", [])) != len(bp.jobs) or len(got.get("conv", [])) != len(bp.conv) + len(bp.sa)
             or len(got.get("feat", [])) != len(bp.feat)):
         return Report(engine=engine, cycles=-1, match=False, sim_seconds=time.perf_counter() - t0,
                       extra=extra | {"error": f"the {engine} bench measured nothing (a hang or a failed build)"})
@@ -447,7 +496,7 @@ def run_design(design_dir: Path, engine: str, inputs: dict | None = None, seed: 
     # checks both (MMU gather, then OP_KNNF)
     ports = ([r["cycles_port"] for r in got["map"]] + [r["mmu_cycles_port"] for r in got["conv"]]
              + [(r["mmu_cycles_port"], r["cycles_port"]) for r in gf])
-    pred_ports = (bp.map_cycles + [c["mmu_cycles"] for c in bp.conv]
+    pred_ports = (bp.map_cycles + [c["mmu_cycles"] for c in bp.conv + bp.sa]
                   + [(f["mmu_cycles"], f["knnf_cycles"]) for f in bp.feat])
     extra["jobs"] = [{"job": nm, "cycles": m_, "cycles_predicted": p, "cycles_port": cp,
                       "cycles_port_predicted": pp}
@@ -471,7 +520,7 @@ def run_design(design_dir: Path, engine: str, inputs: dict | None = None, seed: 
 def bench_prediction(cfg: PointAccConfig, mxu_latency: int) -> tuple[dict, BenchPlan]:
     """What ``lego sim DIR`` counts on the default case (report.json ``cycles``)."""
     bp = plan(cfg, make_case(cfg, 0), mxu_latency)
-    cyc = bp.map_cycles + [c["cycles"] for c in bp.conv] + [f["cycles"] for f in bp.feat]
+    cyc = bp.job_cycles()
     return ({"predicted": bp.cycles, "jobs": dict(zip(_job_names(bp), cyc, strict=True)),
              "inputs": f"{BENCH_FRAME} crop, {len(bp.case['points'])} voxels of {BENCH_VOXEL_M} m",
              "seed": 0, "dram_latency": BENCH_DRAM_LATENCY}, bp)

@@ -27,7 +27,7 @@ PAIR_BYTES = 8           # a kernel-map pair (in, out) as two int32
 NEIGHBOR_BYTES = 4       # a neighbour index (int32)
 
 LAYER_COLUMNS = ("layer", "kind", "points_in", "points_out", "c_in", "c_out", "macs", "gathers", "cache_hits",
-                 "cache_misses", "map_jobs", "map_cycles", "mmu_cycles", "mxu_cycles", "dram_cycles", "cycles",
+                 "cache_misses", "cache_hit_rate", "map_jobs", "map_cycles", "mmu_cycles", "mxu_cycles", "dram_cycles", "cycles",
                  "dram_bytes", "dram_bytes_coords", "dram_bytes_maps", "dram_bytes_features_in",
                  "dram_bytes_features_out", "dram_bytes_weights", "energy_pj", "energy_pj_mapping",
                  "energy_pj_mxu", "energy_pj_cache", "energy_pj_buffers", "energy_pj_dram", "fused", "notes")
@@ -152,6 +152,8 @@ class Costs:
         if r is None:
             return
         r["dram_bytes"] = sum(r[f"dram_bytes_{p}"] for p in DRAM_PARTS)
+        acc = r["cache_hits"] + r["cache_misses"]
+        r["cache_hit_rate"] = r["cache_hits"] / acc if acc else 0.0      # as the total's: 0.0 without accesses
         r["dram_cycles"] = math.ceil(r["dram_bytes"] / self.cfg.dram_bytes_per_cycle)
         r["cycles"] = int(r["map_cycles"] + max(r["mmu_cycles"], r["mxu_cycles"], r["dram_cycles"]))
         r["energy_pj_mapping"] = (r["map_cycles"] - self.map_feat_cycles) * self.e_map_cycle + self.map_extra_pj

@@ -64,7 +64,8 @@ def test_directory(tiny_dir):
     assert {"clk", "rst", "map_start", "map_out_idx", "mmu_m_ready", "mmu_dram_req_addr", "mxu_src", "mxu_w_data",
             "mxu_y", "mxu_out_tag"} <= names
     assert man["array"] == [4, 4] and man["datapaths"]["mxu"]["latency"] == mxu_latency(4) == 3
-    assert {k for k, v in man["tensors"].items() if v["role"] == "input"} == {"points", "feats", "weight", "ffeats"}
+    assert {k for k, v in man["tensors"].items() if v["role"] == "input"} == {"points", "feats", "weight", "ffeats",
+                                                                             "sa_weight"}
     assert man["tensors"]["ffeats"]["shape"] == [16, 8] and man["tensors"]["ffeats"]["optional"] is True
     assert "map_fld_src" in names          # the feature buffer's source select (MMU gathers), only with the path
     assert "map_fld_src = 1" in man["host_protocol"]["feature_knn"]
@@ -102,8 +103,18 @@ def test_bench_plan_hand_values():
     mc = mmu_cycles(CacheModel(TINY.cache_sets, TINY.cache_ways, TINY.cache_block_rows), "gather", c0["rows"], 8)
     assert mc["cycles"] == blk["mmu_cycles"]
     assert c0["mmu_cycles"] == nb_gather_cycles(mc["kinds"], mc["dists"], 8, 2, 4, 8) < blk["mmu_cycles"]
-    assert bp.cycles == sum(bp.map_cycles) + sum(c["cycles"] for c in bp.conv) + sum(f["cycles"] for f in bp.feat)
+    sa = bp.sa[0]
+    assert bp.cycles == sum(bp.map_cycles) + sum(c["cycles"] for c in bp.conv) + sa["cycles"] + \
+        sum(f["cycles"] for f in bp.feat)
     assert [f["name"] for f in bp.feat] == ["fknn", "fknn_tied", "fknn_rerun"]     # the feature kNN steps
+    # the set abstraction: one gather-GEMM of the 8 centres' K = 8 ball-query rows, after the reset and the
+    # feature kNN rerun (the cache model replayed on those gathers, then the SA's), R + mmu + latency + 2
+    assert len(sa["entries"]) == 8 * 8 and sa["cycles"] == 4 + sa["mmu_cycles"] + 3 + 2
+    cold = CacheModel(TINY.cache_sets, TINY.cache_ways, TINY.cache_block_rows)
+    mmu_cycles(cold, "gather", [r for r, _ in bp.feat[2]["entries"]], 8, TINY.mmu_mshrs, TINY.mmu_queue)
+    mc = mmu_cycles(cold, "gather", [r for r, _ in sa["entries"]], 8, TINY.mmu_mshrs, TINY.mmu_queue)
+    assert (mc["cycles"], mc["hits"], mc["misses"]) == (sa["mmu_cycles"], sa["hits"], sa["misses"])
+    assert sa["misses"] > 0 and sa["hits"] > 0
 
 
 def test_sim_cycle(capsys, tiny_dir):
@@ -112,17 +123,42 @@ def test_sim_cycle(capsys, tiny_dir):
     r = json.loads(out)
     assert r["match"] is True and r["cycles"] == r["cycles_predicted"] == ACCELERATOR.cycles(TINY, 0)
     assert set(r["outputs"]) == {"fps", "knn_idx", "knn_d2", "ball", "down_coords", "down_inverse", "kmap_sub",
-                                 "kmap_str", "conv", "fknn_idx", "fknn_d2", "fknn_tied_idx", "fknn_tied_d2"}
+                                 "kmap_str", "conv", "fknn_idx", "fknn_d2", "fknn_tied_idx", "fknn_tied_d2", "sa"}
     case = make_case(TINY, 0)
     km = ref.submanifold_kernel_map(case["points"], 3)
     assert np.array_equal(np.array(r["outputs"]["conv"]), ref.sparse_conv(case["feats"], case["weight"], km, 64))
+    assert np.array_equal(np.array(r["outputs"]["sa"]), sa_oracle(case["points"], case["feats"], case["sa_weight"]))
+
+
+def sa_oracle(points, feats, weight, m=8, radius=3, k=8):
+    """PointNet++ set abstraction by hand (numpy, nothing from sw_reference or the bench): a brute-force FPS
+    (ties to the lower index), the first k points in index order within the radius (padded with the first
+    hit), [p_j - p_c, f_j] times the int8 weights, ReLU, round-half-up shift and int8 saturation, max over k."""
+    p = np.asarray(points, dtype=np.int64)
+    sel, d = [0], ((p - p[0]) ** 2).sum(axis=1)
+    while len(sel) < m:
+        sel.append(int(np.flatnonzero(d == d.max())[0]))
+        d = np.minimum(d, ((p - p[sel[-1]]) ** 2).sum(axis=1))
+    R = weight.shape[0]
+    x_f = np.asarray(feats, dtype=np.int64)[:, :R - 3]
+    shift = 7 + (R - 1).bit_length() // 2
+    out = []
+    for c in sel:
+        hit = [j for j in range(len(p)) if ((p[j] - p[c]) ** 2).sum() <= radius * radius][:k]
+        hit += [hit[0]] * (k - len(hit))
+        x = np.concatenate([p[hit] - p[c], x_f[hit]], axis=1)
+        acc = np.maximum(x @ np.asarray(weight, dtype=np.int64), 0)
+        out.append(np.clip((acc + (1 << (shift - 1))) >> shift, -128, 127).max(axis=0))
+    return np.array(out, dtype=np.int64)
 
 
 @pytest.mark.parametrize("engine", ["icarus", "verilator"])
-def test_sim_rtl(capsys, tiny_dir, engine, tmp_path):
-    """The RTL against sw_reference.pointacc (bit-exact) and the model (cycles), per simulator."""
+def test_sim_rtl(capsys, tiny_dir, engine, tmp_path, monkeypatch):
+    """The RTL against sw_reference.pointacc (bit-exact) and the model (cycles), per simulator; the design
+    directory given relative to the working directory, as a user types it (cocotb runs elsewhere)."""
     out = tmp_path / "o.npz"
-    code, text, err = run(capsys, "sim", str(tiny_dir), "--engine", engine, "--json", "--out", str(out))
+    monkeypatch.chdir(tiny_dir.parent)
+    code, text, err = run(capsys, "sim", tiny_dir.name, "--engine", engine, "--json", "--out", str(out))
     assert code == 0, err
     r = json.loads(text)
     assert r["match"] is True and r["max_abs_err"] == 0.0
@@ -156,6 +192,8 @@ def test_sim_inputs(capsys, tiny_dir, tmp_path):
     np.savez(good, points=case["points"][perm], feats=case["feats"], weight=case["weight"])
     code, out, err = run(capsys, "sim", str(tiny_dir), "--engine", "cycle", "--inputs", str(good), "--json")
     assert code == 0 and json.loads(out)["match"] is True, err
+    assert np.array_equal(json.loads(out)["outputs"]["sa"],        # the seed's sa_weight (not given)
+                          sa_oracle(case["points"][perm], case["feats"], case["sa_weight"]))
     dup = case["points"].copy()
     dup[5] = dup[9]
     bad = tmp_path / "dup.npz"
@@ -167,8 +205,9 @@ def test_sim_inputs(capsys, tiny_dir, tmp_path):
     far[0] = [2047, 0, 0]
     far[1] = [-2048, 0, 0]
     np.savez(bad, points=far, feats=case["feats"], weight=case["weight"])
-    code, out, err = run(capsys, "sim", str(tiny_dir), "--engine", "cycle", "--inputs", str(bad))
+    code, out, err = run(capsys, "sim", str(tiny_dir), "--engine", "cycle", "--inputs", str(bad), "--json")
     assert code == 0, err                              # the corners of the 12-bit range are fine
+    assert "sa" not in json.loads(out)["outputs"]      # coordinates beyond int8: no set-abstraction step
     far[0] = [2048, 0, 0]
     np.savez(bad, points=far, feats=case["feats"], weight=case["weight"])
     code, out, err = run(capsys, "sim", str(tiny_dir), "--engine", "cycle", "--inputs", str(bad))

@@ -7,8 +7,8 @@ default import mode needs unique basenames.)
 
 Three parameterizations sit side by side in one generated top:
   u0  capacity 64,   L 2, W 4,  KM 8,  CB 21          small random clouds, every op and corner
-  u1  capacity 4096, L 8, W 16, KM 32, CB 21, SPC 2   4096-point Ouster crop (FPS, kNN, ball query),
-                                                      voxelized crops for downsample / kernel maps
+  u1  capacity 4096, L 8, W 16, KM 32, CB 21, SPC 2   4096-point Ouster crop (FPS, kNN, ball query,
+                                                      downsample), voxelized crops for downsample / kernel maps
   u2  capacity 128,  L 4, W 4,  KM 8,  CB 12          L = W, 12-bit coordinates
 """
 from __future__ import annotations
@@ -123,6 +123,7 @@ def jobs_u1(rng):
     out.append(("knn", crop, crop[qi], dict(k=16)))
     ci = ref.fps(crop, 5)
     out.append(("ball_query", crop, crop[ci], dict(radius=40, k=32)))
+    out.append(("downsample", crop, None, dict(stride=8)))          # the same 4096 points: 8 cm sites
     vox = voxel_crop(2048, 0.1)[:600]
     out.append(("downsample", vox, None, dict(stride=2)))
     out.append(("kernel_map_strided", vox, None, dict(kernel_size=2, stride=2)))
@@ -270,9 +271,12 @@ def test_full_frames_slow(tmp_path, engine, monkeypatch):
 
 
 def test_real_crop_sizes(design):
-    """The default set runs FPS, kNN and ball query on a 4096-point Ouster crop (unit u1)."""
+    """The default set runs FPS, kNN, ball query and downsample on a 4096-point Ouster crop (unit u1)."""
     u1 = design["units"][1]
-    assert [j["job"].info["n"] for j in u1["jobs"][:3]] == [4096, 4096, 4096]
+    assert [(j["job"].op, j["job"].info["n"]) for j in u1["jobs"][:4]] == \
+        [("fps", 4096), ("knn", 4096), ("ball_query", 4096), ("downsample", 4096)]
+    crop = u1["jobs"][3]["points"]
+    assert len(u1["jobs"][3]["expected"][0]) == len(np.unique(crop // 8, axis=0)) == 2058   # 8 cm sites
 
 
 # ------------------------------------------------------------------------------ host-side checks

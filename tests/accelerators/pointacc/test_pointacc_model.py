@@ -76,6 +76,10 @@ def test_minkunet_full_frame(capsys, tmp_path):
     assert r["energy_pj"] == pytest.approx(sum(x["energy_pj"] for x in L), rel=1e-9)
     hits, misses = sum(x["cache_hits"] for x in L), sum(x["cache_misses"] for x in L)
     assert r["cache_hit_rate"] == pytest.approx(hits / (hits + misses)) and 0 < r["cache_hit_rate"] < 1
+    for x in L:                                          # per layer too (rounded to 3 places like its floats)
+        a = x["cache_hits"] + x["cache_misses"]
+        assert x["cache_hit_rate"] == round(x["cache_hits"] / a if a else 0.0, 3), x["layer"]
+    assert 0 < by_name(r)["stem.conv1"]["cache_hit_rate"] < 1 and by_name(r)["voxelize"]["cache_hit_rate"] == 0.0
     assert r["voxels_by_stride"]["1"] == 103091          # voxelization on the mapping unit = floor(xyz / v)
     n = by_name(r)
     assert n["kmap.sub.s1"]["map_jobs"] > 1 and "x-slab tiles" in n["kmap.sub.s1"]["notes"]
@@ -92,6 +96,7 @@ def test_minkunet_crop_files_and_mapping_cycles(capsys, tmp_path, crop_npy):
     with open(files["csv"]) as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == len(r["layers"]) and int(rows[0]["cycles"]) == r["layers"][0]["cycles"]
+    assert [float(x["cache_hit_rate"]) for x in rows] == [x["cache_hit_rate"] for x in r["layers"]]
     assert json.loads((tmp_path / "mk" / "summary.json").read_text())["cycles"] == r["cycles"]
     assert (tmp_path / "mk" / "layers.png").read_bytes()[:4] == b"\x89PNG"
     # the submanifold map at stride 1: every x-slab tile is one job of the unit, load + exact cycles

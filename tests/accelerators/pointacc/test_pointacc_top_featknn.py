@@ -139,7 +139,8 @@ def test_feature_step_by_hand():
     assert f0["knnf_cycles"] == n * (2 * (n * ch + bp.geo.sorter_latency + 8) + 8)   # k 8 = 2 W: two passes
     assert f0["cycles"] == f0["mmu_cycles"] + f0["knnf_cycles"] + 4
     assert bp.feat[2]["cycles"] == f0["cycles"]          # the rerun after the reset: a cold cache again
-    assert bp.feat[1]["hits"] > 0 and [s[0] for s in bp.steps[-3:]] == ["feat", "reset", "feat"]
+    assert bp.feat[1]["hits"] > 0 and [s[0] for s in bp.steps[-4:]] == ["feat", "reset", "feat", "conv"]
+    assert bp.steps[-1] == ("conv", len(bp.conv)) and len(bp.sa) == 1     # the set abstraction, last
 
 
 def test_inputs_ffeats(capsys, tiny_dir, tmp_path):
@@ -193,7 +194,7 @@ def test_top_without_feature_path():
     assert "fld" not in v and "featdist" not in v and "feature_knn" not in b.manifest["host_protocol"]
     assert "ffeats" not in b.manifest["tensors"] and "fknn_idx" not in b.manifest["tensors"]
     bp = plan(cfg, make_case(cfg, 0), mxu_latency(cfg.mxu_rows))
-    assert not bp.feat and [s[0] for s in bp.steps] == ["map"] * 6 + ["conv"] * len(bp.conv)
+    assert not bp.feat and [s[0] for s in bp.steps] == ["map"] * 6 + ["conv"] * (len(bp.conv) + 1)  # + the SA
 
 
 @pytest.mark.slow
