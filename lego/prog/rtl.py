@@ -440,8 +440,9 @@ class ProgTop(Elaboratable):
     ``cmd_data`` (64), ``busy``, ``done``, ``cycles`` (32), and the AXI4 master ``m_axi_*`` (one ID, INCR
     bursts). docs/programmable.md."""
 
-    def __init__(self, arch, pg, dram_bits: int, outstanding: int = 1):
-        self.core = ProgCore(arch, pg)
+    def __init__(self, arch, pg, dram_bits: int, outstanding: int = 1, name: str = "lego_gemm_prog"):
+        from .hier import ProgHierCore       # (hier builds on ProgCore)
+        self.core = ProgHierCore(arch, pg, name)   # one module per FU type; fused designs flat
         self.arch = arch
         # read bursts the load DMA keeps in flight, and write bursts the store DMA keeps unacknowledged
         # (manifest prog.dram_outstanding)
@@ -481,6 +482,10 @@ class ProgTop(Elaboratable):
                 self.awid, self.awaddr, self.awlen, self.awsize, self.awburst, self.awvalid, self.awready,
                 self.wdata, self.wstrb, self.wlast, self.wvalid, self.wready,
                 self.bid, self.bresp, self.bvalid, self.bready]
+
+    def modules(self):
+        """[(name, ports, fragment)] of the FU-type modules, known once the top is elaborated."""
+        return self.core.modules
 
     INPUTS = ("cmd_valid", "cmd_data", "m_axi_arready", "m_axi_rid", "m_axi_rdata", "m_axi_rresp", "m_axi_rlast",
               "m_axi_rvalid", "m_axi_awready", "m_axi_wready", "m_axi_bid", "m_axi_bresp", "m_axi_bvalid")
