@@ -61,14 +61,17 @@ class ProgHierCore(ProgCore):
             inside = n.kind in ("op", "mul", "add", "acc") or (n.kind in ("ag", "rd") and n.attrs["tensor"] in self.fu_banks)
             home[nid] = n.fu[0] if inside else None
         self._home = home
-        # an edge by (consumer, slot); a slot named after its source (``add``'s partial sum) by the source's kind
-        self.by_slot = {}
-        for e in pg.edges:
-            assert (e.dst, _slot(pg, e)) not in self.by_slot, e
-            self.by_slot[(e.dst, _slot(pg, e))] = e
-        self._ins = defaultdict(list)
+        # an edge by (consumer, slot); a slot named after its source (an ``op``'s value, ``add``'s partial sum)
+        # by its rank among those of the consumer ("<0", "<1", ...), in the order _node takes them (by slot)
+        self.by_slot, self.cslot, self._ins = {}, {}, defaultdict(list)
         for e in pg.edges:
             self._ins[e.dst].append(e)
+        for v, es in self._ins.items():
+            named = sorted((e for e in es if e.slot == e.src), key=lambda e: e.slot)
+            for e in es:
+                c = f"<{named.index(e)}" if e.slot == e.src else e.slot
+                self.cslot[(e.src, e.dst, e.slot)] = c
+                self.by_slot[(v, c)] = e
         self._exports = defaultdict(set)   # driver -> taps wanted outside its module
         for e in pg.edges:
             if home[e.src] is not None and home[e.src] != home[e.dst]:
@@ -102,7 +105,7 @@ class ProgHierCore(ProgCore):
                 ports = tuple((mi, p.alpha, p.beta, p.k if t.pad else None) for mi, p in n.attrs["ports"].items())
             es = []
             for e in sorted(self._ins[nid], key=lambda e: e.slot):     # (the order _node sums them in)
-                r, slot = pg.rho(e, 0), _slot(pg, e)
+                r, slot = pg.rho(e, 0), self.cslot[(e.src, e.dst, e.slot)]
                 if e.src == "ctl":
                     es.append((slot, "ctl", r - c0))
                 elif self._home[e.src] == fu:
@@ -116,8 +119,7 @@ class ProgHierCore(ProgCore):
     # ------------------------------------------------------------------ ports of an FU module
     def _rel(self, key, depth):
         """(consumer's local name, slot, offset) of a request at ``depth`` through edge ``key``'s endpoints."""
-        src, dst, slot = key[:3]
-        slot = "<" + _base(self.pg.nodes[src]) if slot == src else slot
+        dst, slot = key[1], self.cslot[key[:3]]
         return self._ctx.local[dst], slot, depth - self.pg.rho(self.by_slot[(dst, slot)], 0)
 
     def _port(self, desc, shape, name, share=None):
@@ -280,7 +282,7 @@ class ProgHierCore(ProgCore):
                     t = self.arch.workload.tensor(n.attrs["tensor"])
                     mem = Memory(shape=_bank_shape(t), depth=self._memory_depth(self.in_banks[t.name][1]), init=[])
                     ctx.m.submodules[f"mem_{local[nid]}"] = mem
-                    mems[(t.name, n.attrs["bank"])] = mem
+                    mems[(t.name, n.attrs["bank"])] = ctx.mems[nid] = mem
                     wp = mem.write_port()
                     ctx.m.d.comb += [getattr(wp, f).eq(self._port(("wp", local[nid], f), len(getattr(wp, f)), f"w{f}"))
                                      for f in ("addr", "data", "en")]
@@ -297,10 +299,6 @@ class ProgHierCore(ProgCore):
             self._ctx = None
             self.val, self.chains, self.buf_of = saved
         return ctx
-
-
-def _slot(pg, e) -> str:
-    return "<" + _base(pg.nodes[e.src]) if e.slot == e.src else e.slot
 
 
 class _Lazy(dict):
