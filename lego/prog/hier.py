@@ -31,7 +31,8 @@ from amaranth.hdl import ClockSignal, Const, Fragment, Instance, ResetSignal, Si
 from amaranth.lib.memory import Memory
 
 from ..emit.array import ArrayCore, _Word, _san
-from ..emit.hier import _FU, _signature
+from ..emit.hier import _FU
+from .array_text import fu_array_verilog
 from .rtl import ProgCore
 
 
@@ -47,7 +48,9 @@ class ProgHierCore(ProgCore):
         super().__init__(arch, pg)
         self.module_name = module_name
         self.modules = []                  # [(name, ports, fragment)], one per FU type (lego.generate.to_verilog)
+        self.text_modules = []             # [(name, Verilog text)]: the instance level (``_array``)
         self.hier = len(arch.modes) == 1 and pg.shared
+        self.fu_banks, self.fu_wp = set(), {}     # per-FU input banks, their DMA write signals (_input_banks)
         self._ctx, self._home = None, {}
 
     # ------------------------------------------------------------------ structure, before elaborating
@@ -80,7 +83,7 @@ class ProgHierCore(ProgCore):
         for nid in pg.nodes:
             if home[nid] is not None:
                 groups[home[nid]].append(nid)
-        self.groups = {}
+        self.groups, self._byname = {}, {}
         for fu, nids in groups.items():     # canonical order: by local name (then bank), the same in every FU
             nids.sort(key=lambda x: (_base(pg.nodes[x]), pg.nodes[x].attrs.get("bank", -1)))
             used, local = defaultdict(int), {}
@@ -89,6 +92,7 @@ class ProgHierCore(ProgCore):
                 local[nid] = b + (f"_{used[b]}" if used[b] else "")
                 used[b] += 1
             self.groups[fu] = (nids, local)
+            self._byname[fu] = {v: k for k, v in local.items()}
 
     def fu_key(self, fu) -> tuple:
         """Everything the FU module's elaboration depends on, up to what its ports carry."""
@@ -148,6 +152,8 @@ class ProgHierCore(ProgCore):
         if self._ctx is None:
             return super()._bounds_rt(word, mi, rows, consts, lims)
         assert self._ctx.kind == "mul", self._ctx.kind     # _resolve re-derives the constants of a mul
+        df = self.arch.modes[mi].df
+        assert list(consts) == list(df.AS @ np.array(self._ctx.fu) + df.bvec), consts
         ok = Const(1, 1)
         for idx, (row, k, lim) in enumerate(zip(rows, consts, lims)):
             ok = ok & self._port(("ok", idx) + self._rel(word.key, word.depth), 1, f"ok{idx}")
@@ -155,11 +161,9 @@ class ProgHierCore(ProgCore):
 
     def _resolve(self, desc, fu):
         """The top-level value that drives an FU's input port, from the representative's descriptor."""
-        (nids, local), pg = self.groups[fu], self.pg
-        kind = desc[0]
+        pg, kind, byname = self.pg, desc[0], self._byname[fu]
         if kind in ("sig", "wp"):
             return self._top_sig(desc, fu)
-        byname = {v: k for k, v in local.items()}
         head = 2 if kind in ("ctl", "ok") else 1
         dst, slot, off = desc[head:head + 3]
         e = self.by_slot[(byname[dst], slot)]
@@ -176,9 +180,7 @@ class ProgHierCore(ProgCore):
     def _top_sig(self, desc, fu):
         if desc[0] == "sig":
             return ("sig", desc[1])
-        nids, local = self.groups[fu]
-        nid = {v: k for k, v in local.items()}[desc[1]]
-        n = self.pg.nodes[nid]
+        n = self.pg.nodes[self._byname[fu][desc[1]]]
         return ("wp", n.attrs["tensor"], n.attrs["bank"], desc[2])
 
     def _drive(self, m, res):
@@ -192,10 +194,13 @@ class ProgHierCore(ProgCore):
             return self._row_ok(_Word(m, depth), 0, np.array(row), k, self.lim_r[it])
         if kind == "sig":
             return self.buf_of[res[1]]
-        return getattr(self.in_wr[res[1]][res[2]], res[3])
+        fw = self.fu_wp[res[1]]
+        rd, cd = fw.digits[res[2]]
+        f = res[3]
+        return fw.on if f == "on" else fw.row[rd] if f == "row" else getattr(fw.col[cd], "en" if f == "col" else f)
 
     def _export(self, driver, depth):
-        """Top-level wire carrying ``driver`` (of an FU module) delayed by ``depth``: an output of the module."""
+        """Top-level wire carrying ``driver`` (of an FU module) delayed by ``depth``: an output of the array."""
         assert depth in self._exports[driver], (driver, depth)
         if (driver, depth) not in self._wires:
             self._wires[(driver, depth)] = Signal(self._value_shape(driver), name=f"{_san(driver)}_d{depth}")
@@ -217,8 +222,7 @@ class ProgHierCore(ProgCore):
         self._y_banks(m)
         for nid in sorted(top, key=lambda x: pg.sigma[x]):
             self._node(m, nid, pg.nodes[nid], ins[nid], mems)
-        for fu in sorted(self.groups):
-            self._instance(m, fu)
+        self._array(m)
         self._connect_grouped(m, mems)         # (no grouped banks in a single-dataflow design)
         return m
 
@@ -230,10 +234,17 @@ class ProgHierCore(ProgCore):
         for t in self.arch.workload.inputs:
             nb, depth = self.in_banks[t.name]
             shape, words = _bank_shape(t), self._memory_depth(depth)
-            if t.name in self.fu_banks:
-                self.in_wr[t.name] = [SimpleNamespace(addr=Signal(range(words), name=f"ld_{t.name}_{b}_wa"),
-                                                      data=Signal(shape, name=f"ld_{t.name}_{b}_wd"),
-                                                      en=Signal(name=f"ld_{t.name}_{b}_we")) for b in range(nb)]
+            if t.name in self.fu_banks:       # the DMA drives these per row / column of banks (ProgTop._load)
+                lay = self.arch.modes[0].nets[t.name].layout
+                digits = {b: divmod(lay.bank_ids[b], lay.B[1]) for b in range(nb)}
+                self.fu_wp[t.name] = SimpleNamespace(
+                    on=Signal(name=f"ld_{t.name}_on"), digits=digits,
+                    row={rd: Signal(name=f"ld_{t.name}_r{rd}") for rd, _ in digits.values()},
+                    col={cd: SimpleNamespace(en=Signal(name=f"ld_{t.name}_c{cd}_en"),
+                                             addr=Signal(range(words), name=f"ld_{t.name}_c{cd}_baddr"),
+                                             data=Signal(shape, name=f"ld_{t.name}_c{cd}_data"))
+                         for _, cd in digits.values()})
+                self.in_wr[t.name] = []
                 continue
             self.in_wr[t.name] = []
             for b in range(nb):
@@ -243,25 +254,62 @@ class ProgHierCore(ProgCore):
                 self.in_wr[t.name].append(mem.write_port())
         return mems
 
-    def _instance(self, m, fu):
-        """Find (or elaborate) the module of ``fu``'s type and instantiate it, its ports driven by the top."""
+    def _instance(self, fu):
+        """Find (or elaborate) the module of ``fu``'s type: (module, [(port, width, driver)], [(port, width,
+        (driver node, depth))]) of its instance, each driver as ``_resolve`` gives it."""
         key = self.fu_key(fu)
         if key not in self._types:
             bits0 = self.emitted_bits
             ctx = self._build(fu)
             name = f"{self.module_name}_fu{len(self._types)}"
-            ports = ctx.ports()
-            self.modules.append((name, ports, Fragment.get(ctx.m, None)))
+            self.modules.append((name, ctx.ports(), Fragment.get(ctx.m, None)))
             self._types[key] = (name, ctx, self.emitted_bits - bits0)
             self.emitted_bits = bits0
         name, ctx, bits = self._types[key]
         self.emitted_bits += bits                # the FU's registers, as the flat core counts them
-        nids, local = self.groups[fu]
-        byname = {v: k for k, v in local.items()}
-        args = [("i", p.name, self._drive(m, self._resolve(d, fu))) for p, d in ctx.inputs]
-        args += [("o", p.name, self._export(byname[d[1]], d[2])) for p, d in ctx.outputs]
+        byname = self._byname[fu]
+        ins = [(p.name, len(p), self._resolve(d, fu)) for p, d in ctx.inputs]
+        outs = [(p.name, len(p), (byname[d[1]], d[2])) for p, d in ctx.outputs]
+        return name, ins, outs
+
+    def _array(self, m):
+        """Every FU instance, the wires between them and the bound checks' pipelines, as the structural
+        Verilog module ``<top>_fu_array`` (``array_text``), instantiated in the top with what it reads."""
+        plan = {fu: self._instance(fu) for fu in sorted(self.groups)}
+        inputs, ok_keys, insts, wires, used = {}, {}, [], {}, set()
+        for fu, (mod, ins, outs) in plan.items():
+            conns = []
+            for port, width, res in ins:
+                if res[0] == "tap" and self._home.get(res[1]) is not None:
+                    net = _wire(res[1], res[2])
+                    used.add(net)
+                elif res[0] == "ok":
+                    k = ok_keys.setdefault(res[1:4], (len(ok_keys), set()))
+                    k[1].add(res[4])
+                    net = f"ok{k[0]}_d{res[4]}"
+                else:
+                    c = _canon(res, self.fu_wp)
+                    net = inputs.setdefault(c, (_input_net(c), width, res))[0]
+                conns.append((port, net))
+            for port, width, (driver, d) in outs:
+                wires[_wire(driver, d)] = (width, (driver, d))
+                conns.append((port, _wire(driver, d)))
+            insts.append((mod, "fu_" + "_".join(str(x) for x in fu), conns))
+        chains = []
+        for (row, k, it), (idx, depths) in ok_keys.items():
+            d0 = min(depths)
+            inputs[("ok", row, k, it, d0)] = (f"ok{idx}_d{d0}", 1, ("ok", row, k, it, d0))
+            chains.append((f"ok{idx}_d{d0}", [f"ok{idx}_d{d}" for d in range(d0 + 1, max(depths) + 1)]))
+        # taps of FU drivers that the top reads (or that nobody reads: an output left to the top) leave the array
+        outs = {net: v for net, v in wires.items() if v[1] in self._wires or net not in used}
+        name = f"{self.module_name}_fu_array"
+        self.text_modules.append((name, fu_array_verilog(
+            name, [(n, w) for n, w, _ in inputs.values()], [(n, w) for n, (w, _) in outs.items()],
+            [(n, w) for n, (w, _) in wires.items() if n not in outs], chains, insts)))
+        args = [("i", net, self._drive(m, res)) for net, _, res in inputs.values()]
+        args += [("o", net, self._export(*key)) for net, (_, key) in outs.items()]
         args += [("i", "clk", ClockSignal("sync")), ("i", "rst", ResetSignal("sync"))]
-        m.submodules["fu_" + "_".join(str(x) for x in fu)] = Instance(name, *args)
+        m.submodules["fu_array"] = Instance(name, *args)
 
     def _build(self, fu) -> _FU:
         """Elaborate FU ``fu``'s module: the top's state is swapped for the module's while it runs."""
@@ -284,8 +332,9 @@ class ProgHierCore(ProgCore):
                     ctx.m.submodules[f"mem_{local[nid]}"] = mem
                     mems[(t.name, n.attrs["bank"])] = ctx.mems[nid] = mem
                     wp = mem.write_port()
-                    ctx.m.d.comb += [getattr(wp, f).eq(self._port(("wp", local[nid], f), len(getattr(wp, f)), f"w{f}"))
-                                     for f in ("addr", "data", "en")]
+                    on, row, col, addr, data = (self._port(("wp", local[nid], f), w, f"w{f}") for f, w in (
+                        ("on", 1), ("row", 1), ("col", 1), ("addr", len(wp.addr)), ("data", len(wp.data))))
+                    ctx.m.d.comb += [wp.en.eq(on & row & col), wp.addr.eq(addr), wp.data.eq(data)]
             for nid in nids:
                 ctx.kind = pg.nodes[nid].kind
                 self._node(ctx.m, nid, pg.nodes[nid], self._ins[nid], mems)
@@ -299,6 +348,31 @@ class ProgHierCore(ProgCore):
             self._ctx = None
             self.val, self.chains, self.buf_of = saved
         return ctx
+
+
+def _wire(driver: str, depth: int) -> str:
+    return f"w_{_san(driver)}_d{depth}"
+
+
+def _canon(res, fu_wp):
+    """One array input per value: the write signals of a per-FU bank by its row or column of banks."""
+    if res[0] != "wp":
+        return res
+    _, t, b, f = res
+    rd, cd = fu_wp[t].digits[b]
+    return ("wp", t, f, None if f == "on" else rd if f == "row" else cd)
+
+
+def _input_net(res) -> str:
+    kind = res[0]
+    if kind == "ctl":
+        return f"c_{res[1]}_{res[2]}"
+    if kind == "tap":
+        return f"t_{_san(res[1])}_d{res[2]}"
+    if kind == "sig":
+        return f"s_buf_{res[1]}"
+    _, t, f, digit = res
+    return f"wp_{t}_{f}" + ("" if digit is None else f"_{digit}")
 
 
 class _Lazy(dict):
