@@ -10,6 +10,7 @@ from collections import defaultdict
 import pytest
 from amaranth.hdl import Fragment
 
+from lego.cli import main
 from lego.emit.hier import _signature
 from lego.prim.lower import lower
 from lego.prim.passes import PIPELINES
@@ -84,3 +85,20 @@ def test_hier_and_flat_elaborate_the_same_register_bits(R, C, dfs):
         bits.append(top.core.emitted_bits)
         assert bool(top.modules()) == (hier and len(dfs) == 1)
     assert bits[0] == bits[1] > 0
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--array", "129x4", "--dataflow", "ws"], "--array: 129x4 is out of range (1..128 per side)"),
+    (["--array", "4x200", "--dataflow", "os"], "--array: 4x200 is out of range (1..128 per side)"),
+    (["--array", "65x4", "--dataflow", "ws", "--dataflow", "os"],
+     "--array: 65x4 is out of range for fused dataflows (1..64 per side; a single --dataflow allows 1..128)"),
+])
+def test_programmable_array_limit(argv, says, tmp_path, capsys):
+    """A single-dataflow programmable array goes to 128 per side, a fused one (emitted flat) to 64: exit 2,
+    one line naming --array, nothing written."""
+    out = tmp_path / "d"
+    rc = main(["gen", "--workload", "gemm", *argv, "--scratchpad-kib", "256", "--accumulator-kib", "256",
+               "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.splitlines() == [f"lego: error: {says}"], err
+    assert not out.exists()
