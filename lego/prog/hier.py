@@ -1,16 +1,18 @@
-"""The programmable core, hierarchical: one Verilog module per FU *type*, instantiated per FU.
+"""The programmable core, hierarchical: one Verilog module per FU *type*, and the FU instances as text.
 
 Amaranth's conversion cost is per netlist object, and a 128x128 array repeats nine FU types, so a
-single-dataflow core (``ProgHierCore``) is emitted as FU modules, each type elaborated and converted once:
+single-dataflow core (``ProgHierCore``) is emitted as FU-type modules, each elaborated and converted once,
+and one structural module ``<top>_fu_array`` (``array_text``) that instantiates every FU:
 
 * Placement: every primitive of FU s (``op``/``mul``/``add``/``acc``, and the ``ag``/``rd`` of a per-FU input
   bank, such as ws's W bank, with that bank's memory) goes into s's module. The controller, the DMA, the
-  banks shared by a row or column (X, Y) with their address generators and write ports, the control word's
-  field chains and the pipelined bound checks (``ProgCore._row_ok``) stay in the top.
-* Ports: a value from outside arrives on an input port driven by the top's tap of its driver (the driver's
-  shift register lives with the driver, as in the flat core); a control field at depth d, a bound check at
-  depth d, the buffer select and the bank's DMA write port likewise; taps wanted outside leave on outputs.
-  Constants (address offsets) stay constants: they are part of the type.
+  banks shared by a row or column (X, Y) with their address generators and ports, the control word's field
+  chains and the first compare of each bound check (``ProgCore._row_ok``) stay in the top.
+* Ports: a value from outside arrives on an input port: a tap of another FU (a wire of the array module), of a
+  top driver, a control field at depth d, a bound check at depth d (the array module pipelines each check from
+  its shallowest depth, one 1-bit register a stage, as ``_row_ok`` does), the buffer select, and the bank's DMA
+  write signals (``on`` and the bank's row and column enables, ANDed in the FU; the column's address and
+  data). Taps wanted outside leave on outputs. Constants (address offsets) stay constants: part of the type.
 * Types: ``fu_key`` is a structural key of the FU's primitives computed *before* elaborating (kinds, widths,
   address maps, internal edges and their register counts, the sharing pattern of its inputs, the control
   depths relative to each other, the taps it exports). One representative per key is elaborated; it records
