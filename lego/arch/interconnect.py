@@ -33,7 +33,33 @@ def candidate_edges(fus, P, c, kernel) -> list[tuple[tuple, tuple, int]]:
 
 
 def arborescence(fus, edges, bits: int) -> dict[tuple, tuple[tuple | None, int]]:
-    """Return parent map: fu -> (source fu or None for memory, delay)."""
+    """Return parent map: fu -> (source fu or None for memory, delay).
+
+    The candidate graph is acyclic: a link's delay is ``c·(t - s)``, which sums to zero around a cycle, and
+    every link has δ >= 0 with the zero-delay ones pointing to the lexicographically larger FU. So the
+    minimum-cost spanning arborescence rooted at memory is every FU's cheapest incoming link (Edmonds'
+    algorithm stops after its first step). Ties go as ``nx.minimum_spanning_arborescence`` breaks them
+    (``arborescence_nx``, the tests' oracle): memory first, then the source earliest in ``fus``."""
+    order = {s: k for k, s in enumerate(fus)}
+    link: dict[tuple, dict[tuple, tuple[int, int]]] = {}
+    for a, b, d in edges:                      # one link per (a, b): the cheapest, as the DiGraph keeps
+        w = d * bits + 1
+        have = link.setdefault(b, {}).get(a)
+        if have is None or have[0] > w:
+            link[b][a] = (w, d)
+    parent: dict[tuple, tuple[tuple | None, int]] = {}
+    for s in fus:
+        best, src, dly = PORT_COST, None, 0
+        for a in sorted(link.get(s, {}), key=order.__getitem__):
+            w, d = link[s][a]
+            if w < best:
+                best, src, dly = w, a, d
+        parent[s] = (src, dly)
+    return parent
+
+
+def arborescence_nx(fus, edges, bits: int) -> dict[tuple, tuple[tuple | None, int]]:
+    """``arborescence`` by networkx's Edmonds algorithm (the oracle of tests/lego/arch/test_interconnect.py)."""
     g = nx.DiGraph()
     g.add_node(MEM)
     for s in fus:

@@ -25,8 +25,8 @@ def test_arborescence_links(df, kind):
             s = net.parent[s][0]
 
 
-from lego.arch.interconnect import (MEM, PORT_COST, arborescence, candidate_edges, input_forest,  # noqa: E402
-                                    output_forest)
+from lego.arch.interconnect import (MEM, PORT_COST, arborescence, arborescence_nx, candidate_edges,  # noqa: E402
+                                    input_forest, output_forest)
 
 FUS = [(0, 0), (0, 1), (1, 0), (1, 1)]
 
@@ -72,3 +72,45 @@ def test_output_forest_reverses_the_links():
     # broadcast: the zero-delay links point to the larger FU, so the adder chain ends in the last row
     par = output_forest(FUS, (2, 2), (0, 0), [(1, 0)], 32)
     assert par == {(1, 0): (None, 0), (1, 1): (None, 0), (0, 0): ((1, 0), 0), (0, 1): ((1, 1), 0)}
+
+
+def test_cheapest_incoming_link_equals_edmonds_on_random_candidate_graphs():
+    """``arborescence`` (each FU's cheapest link: the candidate graph is acyclic) equals networkx's Edmonds
+    algorithm, ties included, on random grids, kernels and schedules, shuffled FU orders and both link
+    directions (input and output forests)."""
+    import itertools
+    import random
+    rng = random.Random(7)
+    taken = 0
+    for trial in range(200):
+        dims = rng.choice([1, 2, 3])
+        fus = list(itertools.product(*[range(rng.randint(1, 5)) for _ in range(dims)]))
+        if trial % 2:
+            rng.shuffle(fus)
+        kernel = [v for v in (tuple(rng.randint(-1, 1) for _ in range(dims)) for _ in range(3)) if any(v)]
+        c = [rng.randint(0, 2) for _ in range(dims)]
+        e = candidate_edges(fus, None, c, kernel or [(1,) + (0,) * (dims - 1)])
+        bits = rng.choice([1, 8, 32])
+        for links in (e, [(b, a, d) for a, b, d in e]):
+            par = arborescence(fus, links, bits)
+            assert par == arborescence_nx(fus, links, bits), (fus, links, bits)
+            taken += sum(p is not None for p, _ in par.values())
+    assert taken > 1000                        # links were taken, not only memory ports
+
+
+@pytest.mark.parametrize("df", [("ws",), ("os",), ("is",), ("ws", "os"), ("os", "is", "ws")])
+def test_design_forests_equal_edmonds(df, monkeypatch):
+    """Every forest of real designs (gemm 4x4 and 3x5) equals networkx's."""
+    import lego.arch.interconnect as I
+    seen = []
+
+    def both(fus, links, bits):
+        a = arborescence(fus, links, bits)
+        assert a == arborescence_nx(fus, links, bits)
+        seen.append(a)
+        return a
+    monkeypatch.setattr(I, "arborescence", both)
+    w = builtin_workload("gemm", parse_shape("M=8,N=8,K=8", "gemm"))
+    for arr in ((4, 4), (3, 5)):
+        build_arch(w, [make_dataflow(w, d, arr) for d in df])
+    assert len(seen) >= 3 * 2 * len(df) and any(p is not None for a in seen for p, _ in a.values())
