@@ -171,7 +171,7 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
     for p in PIPELINES["opt"]:
         pg = p(pg)
     d = ArrayDesign(w, arch, pg, naive_bits, pg.register_bits(), dict(pg.lp))
-    top = ProgTop(arch, pg, dram_bits, outstanding)
+    top = ProgTop(arch, pg, dram_bits, outstanding, TOP)
     frag = Fragment.get(top, None)
     verilog = to_verilog(top, TOP, frag)
     design_hash = hashlib.sha256(verilog.encode()).hexdigest()

@@ -60,7 +60,8 @@ class ProgHierCore(ProgCore):
         pg, w = self.pg, self.arch.workload
         nfu = len(self.arch.fus)
         # input tensors with one bank per FU (ws's W): bank, address generator and read port go into the FU
-        self.fu_banks = {t.name for t in w.inputs if not self.fb[t.name].grouped and self.in_banks[t.name][0] == nfu}
+        self.fu_banks = {t.name for t in w.inputs
+                         if not self.fb[t.name].grouped and self.in_banks[t.name][0] == nfu}
         home = {}
         for nid, n in pg.nodes.items():
             inside = n.kind in ("op", "mul", "add", "acc") or (n.kind in ("ag", "rd") and n.attrs["tensor"] in self.fu_banks)

@@ -3,8 +3,9 @@ elaborating, and every FU of a type is wired from the representative's port desc
 arrays is elaborated for real: the key partition must equal the partition by elaborated module (statements,
 ports, memories up to signal names: ``emit.hier._signature``, which also fails on a module that reads a signal
 of the top), and the ports translated from the representative must equal the FU's own. So sharing a module can
-never change the hardware. The flat and the hierarchical core elaborate the same delay-register bits (report.json's emitted_bits); RTL against the
-cycle engine runs in tests/simulator/test_program*.py."""
+never change the hardware. The flat and the hierarchical core elaborate the same delay-register bits
+(report.json's emitted_bits); RTL against the cycle engine runs in tests/simulator/test_program*.py, and the
+plain Verilog testbench (hand-written AXI4 slave and host) runs a hierarchical design below."""
 from collections import defaultdict
 
 import pytest
