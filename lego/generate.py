@@ -65,7 +65,8 @@ class _Stages:
 def to_verilog(top, name: str, fragment=None) -> str:
     """Amaranth -> RTLIL -> Verilog in one Yosys run (what ``verilog.convert`` does, via its helper for
     RTLIL text of amaranth 0.5), with the FU modules that the top instantiates (``top.modules()``, filled
-    while it elaborates; emit/hier.py) converted alongside it. ``fragment``: the top, already elaborated."""
+    while it elaborates; emit/hier.py) converted alongside it, and the modules it writes as text
+    (``top.text_modules()``) appended. ``fragment``: the top, already elaborated."""
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     frag = fragment if fragment is not None else Fragment.get(top, None)
     with _no_zero_init():
@@ -73,7 +74,8 @@ def to_verilog(top, name: str, fragment=None) -> str:
         for mod, ports, frag in getattr(top, "modules", list)():
             sub, _ = rtlil.convert_fragment(frag, ports=ports, name=mod, emit_src=False)
             text += sub.replace("attribute \\top 1\n", "", 1)
-    return verilog._convert_rtlil_text(text)
+    # modules written as Verilog text (the programmable array's instance level, lego.prog.array_text)
+    return verilog._convert_rtlil_text(text) + "".join(v for _, v in getattr(top, "text_modules", list)())
 
 
 @contextlib.contextmanager

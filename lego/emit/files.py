@@ -26,9 +26,11 @@ lint_off -rule WIDTHTRUNC -file "*" -match "Logical operator LOGNOT expects 1 bi
 lint_off -rule UNUSEDSIGNAL -file "*" -match "Signal is not used: '*'"
 // Yosys temporaries $N are exact-width results of which a slice is used:
 lint_off -rule UNUSEDSIGNAL -file "*" -match "Bits of signal are not used: '$*'[*]"
-// write_verilog puts a register's init value on its declaration and assigns it in the clocked process:
+// write_verilog (and lego/prog/array_text.py, likewise) puts a register's init value on its declaration and
+// assigns it in the clocked process:
 lint_off -rule PROCASSINIT -file "*" -match "Procedural assignment to declaration with initial value: '*'"
-// the FU-type modules lego_<top>_fuN (emit/hier.py) live in the top's single file:
+// the FU-type modules lego_<top>_fuN (emit/hier.py, lego/prog/hier.py) and the programmable array's instance
+// level lego_<top>_fu_array (lego/prog/array_text.py) live in the top's single file:
 lint_off -rule DECLFILENAME -file "*" -match "Filename 'lego_*' does not match MODULE name: 'lego_*_fu*'"
 // Amaranth's submodules (lego_<top>.<name>, e.g. the softmax unit) live in the top's single file:
 lint_off -rule DECLFILENAME -file "*" -match "Filename 'lego_*' does not match MODULE name: 'lego_*.*'"

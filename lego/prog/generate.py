@@ -14,7 +14,7 @@ from amaranth.hdl import Fragment
 from ..affine.dataflow import make_dataflow
 from ..affine.library import builtin_workload
 from ..arch.graph import build_arch
-from ..design import ArrayDesign, parse_array
+from ..design import MAX_ARRAY, ArrayDesign, parse_array
 from ..emit import design_file
 from ..emit.directory import write_design
 from ..emit.files import layout_doc
@@ -36,6 +36,9 @@ PROG_LINT = """// the reserved bits [49:32] of a command word (docs/programmable
 lint_off -rule UNUSEDSIGNAL -file "*" -match "Bits of signal are not used: 'cmd_data'[49:32]"
 """
 KIB_MAX = 1024
+# sides of a programmable array: a single-dataflow core is emitted hierarchically (lego.prog.hier: one module per
+# FU type, the instance level as text) and generates 128x128 in under a minute; fused designs stay flat
+PROG_MAX_ARRAY = 128
 
 
 def _kib(v, field: str) -> int:
@@ -153,7 +156,10 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
                         f"(read bursts the load DMA keeps in flight, write bursts the store DMA keeps "
                         f"unacknowledged)")
     spad, acc = _kib(spad_kib, "--scratchpad-kib"), _kib(acc_kib, "--accumulator-kib")
-    R, C = parse_array(array)
+    R, C = parse_array(array, PROG_MAX_ARRAY)
+    if len(dataflows) > 1 and max(R, C) > MAX_ARRAY:
+        raise LegoError(f"--array: {R}x{C} is out of range for fused dataflows (1..{MAX_ARRAY} per side; "
+                        f"a single --dataflow allows 1..{PROG_MAX_ARRAY})")
     if len(dataflows) > 4:
         raise LegoError("--dataflow: at most 4 fused dataflows (the command's mode field has 2 bits)")
     w, dfs, arch, box, used_spad, used_acc = fit_box(R, C, dataflows, bits, spad, acc)
@@ -165,7 +171,7 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
     for p in PIPELINES["opt"]:
         pg = p(pg)
     d = ArrayDesign(w, arch, pg, naive_bits, pg.register_bits(), dict(pg.lp))
-    top = ProgTop(arch, pg, dram_bits, outstanding)
+    top = ProgTop(arch, pg, dram_bits, outstanding, TOP)
     frag = Fragment.get(top, None)
     verilog = to_verilog(top, TOP, frag)
     design_hash = hashlib.sha256(verilog.encode()).hexdigest()

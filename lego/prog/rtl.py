@@ -440,8 +440,9 @@ class ProgTop(Elaboratable):
     ``cmd_data`` (64), ``busy``, ``done``, ``cycles`` (32), and the AXI4 master ``m_axi_*`` (one ID, INCR
     bursts). docs/programmable.md."""
 
-    def __init__(self, arch, pg, dram_bits: int, outstanding: int = 1):
-        self.core = ProgCore(arch, pg)
+    def __init__(self, arch, pg, dram_bits: int, outstanding: int = 1, name: str = "lego_gemm_prog"):
+        from .hier import ProgHierCore       # (hier builds on ProgCore)
+        self.core = ProgHierCore(arch, pg, name)   # one module per FU type; fused designs flat
         self.arch = arch
         # read bursts the load DMA keeps in flight, and write bursts the store DMA keeps unacknowledged
         # (manifest prog.dram_outstanding)
@@ -481,6 +482,14 @@ class ProgTop(Elaboratable):
                 self.awid, self.awaddr, self.awlen, self.awsize, self.awburst, self.awvalid, self.awready,
                 self.wdata, self.wstrb, self.wlast, self.wvalid, self.wready,
                 self.bid, self.bresp, self.bvalid, self.bready]
+
+    def modules(self):
+        """[(name, ports, fragment)] of the FU-type modules, known once the top is elaborated."""
+        return self.core.modules
+
+    def text_modules(self):
+        """[(name, Verilog)] of modules written as text (the FU array's instance level, lego.prog.array_text)."""
+        return self.core.text_modules
 
     INPUTS = ("cmd_valid", "cmd_data", "m_axi_arready", "m_axi_rid", "m_axi_rdata", "m_axi_rresp", "m_axi_rlast",
               "m_axi_rvalid", "m_axi_awready", "m_axi_wready", "m_axi_bid", "m_axi_bresp", "m_axi_bvalid")
@@ -574,7 +583,7 @@ class ProgTop(Elaboratable):
         lanes = [{md.index: self.ld_lanes[t.name][md.df.name] for md in arch.modes} for t in (X, W)]
         pmax = max(max(lt.values()) for lt in lanes)
         tsel, bsel = Signal(name="ld_tensor"), Signal(name="ld_buf")
-        msel = Signal(range(max(2, len(arch.modes))), name="ld_mode")
+        msel = self.ld_msel = Signal(range(max(2, len(arch.modes))), name="ld_mode")
         rows, cols, stride = Signal(DIM_BITS, name="ld_rows"), Signal(DIM_BITS, name="ld_cols"), Signal(32, name="ld_stride")
         ar_addr, ar_row_addr = Signal(ADDR_BITS, name="ld_ar_addr"), Signal(ADDR_BITS, name="ld_ar_row_addr")
         ar_left, ar_row, ar_done = Signal(DIM_BITS, name="ld_ar_left"), Signal(DIM_BITS, name="ld_ar_row"), Signal(name="ld_ar_done")
@@ -693,6 +702,9 @@ class ProgTop(Elaboratable):
             words = {}     # the banks' column digits over the modes -> (slot, address, data, buffer address)
             wr_on = Signal(name=f"ld_{t.name}_wr")
             m.d.comb += wr_on.eq(busy & have & (tsel == ti))
+            if t.name in c.fu_wp:
+                self._ld_fu_banks(m, c.fu_wp[t.name], t, ti, wr_on, places[(ti, 0)], lanes[ti][0], n, slots, bsel)
+                continue
             for b, wp in enumerate(c.in_wr[t.name]):
                 en = Signal(name=f"ld_{t.name}_{b}_en")
                 cds = []
@@ -745,6 +757,24 @@ class ProgTop(Elaboratable):
                     else:                                 # (j stays 0 in a mode of one lane; j < P = 2**len(j))
                         m.d.comb += data.eq(_mux_tree(j, slots[:P]))
                 m.d.comb += [wp.addr.eq(baddr), wp.data.eq(data), wp.en.eq(wr_on & en)]
+
+    def _ld_fu_banks(self, m, fw, t, ti, wr_on, pl, lanes, n, slots, bsel):
+        """The write signals of per-FU banks (lego.prog.hier; a single-dataflow design): bank (rd, cd) writes
+        where ``on``, its row ``row[rd]`` and its column ``col[cd].en`` hold (the AND is in the FU module), at
+        its column's address and data: what the per-bank loop of ``_load`` computes, per row and column."""
+        lay = self.arch.modes[0].nets[t.name].layout
+        depth = self.core.in_banks[t.name][1]
+        m.d.comb += fw.on.eq(wr_on)
+        for rd, sig in fw.row.items():
+            m.d.comb += sig.eq(pl.row.digit == rd)
+        for cd, col in fw.col.items():
+            addr = Signal(range(max(2, depth)), name=f"ld_{t.name}_c{cd}_addr")
+            j = Signal(range(max(2, lanes)), name=f"ld_{t.name}_c{cd}_slot")
+            with m.If(self.ld_msel == 0):
+                cen, jj, a_l = self._ld_column(m, pl, lay, cd, lanes, n, len(addr), f"ld_{t.name}_m0_c{cd}")
+                m.d.comb += [col.en.eq(cen), j.eq(jj), addr.eq(a_l)]
+            m.d.comb += [col.addr.eq(_buf_addr(addr, bsel, depth)),
+                         col.data.eq(slots[0] if lanes == 1 else _mux_tree(j, slots[:lanes]))]
 
     @staticmethod
     def _ld_column(m, pl, lay, cd, lanes, n, aw, name):
