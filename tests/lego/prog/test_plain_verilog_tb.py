@@ -4,10 +4,11 @@ bench's docstring (lego/prog/bench.py: ``PipelinedRead``/``PipelinedWrite``), he
 over a byte array, run by Icarus (``iverilog -g2005``) and by Verilator (``--binary --timing``) with no
 cocotb and no lego code in the loop.
 
-One simulation runs several programs on one design, the way a system would: a ws layer, then an os layer of
-another shape with no reset between (a mode switch), then an os layer aborted by a reset in the middle of
-its DMA traffic (the slave is reset with it, as a system's interconnect would be), and the same os layer
-run again from its first command, then the first ws layer again. Every run's Y is read back from the
+One simulation runs several programs on one design, the way a system would. On a fused ws+os design (emitted
+flat): a ws layer, then an os layer of another shape with no reset between (a mode switch), then an os layer
+aborted by a reset in the middle of its DMA traffic (the slave is reset with it, as a system's interconnect
+would be), and the same os layer run again from its first command, then the first ws layer again. On a
+single-dataflow ws design (emitted hierarchically) the same sequence with two ws layers of different shapes. Every run's Y is read back from the
 DRAM image and compared with numpy's ``X @ W`` on random int8 data (an independent oracle), and the
 design's ``cycles`` register with the cycle engine's prediction that ``lego compile`` wrote beside the
 program (the same DRAM latency), exactly."""
@@ -196,27 +197,39 @@ def _simulate(sim: str, tmp_path, sources: list[str]) -> str:
     return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600).stdout
 
 
+# (design, layers, runs): runs are (program, reset before it, abort after this many cycles or None)
+DESIGNS = {
+    # fused ws+os (emitted flat): a mode switch with no reset between, an os run aborted by a reset mid-way
+    "2x4-ws-os": (["--dataflow", "ws", "--dataflow", "os", "--dram-outstanding", "2"],
+                  [("gemm:M=11,N=13,K=37", "ws"), ("gemm:M=19,N=6,K=23", "os")],
+                  [(0, True, None), (1, False, None), (1, False, 120), (1, True, None), (0, False, None)]),
+    # single-dataflow ws (emitted hierarchically: FU-type modules under a structural array module, whose
+    # bound-check pipelines must reset with the rest)
+    "2x4-ws-hier": (["--dataflow", "ws"], [("gemm:M=11,N=13,K=37", "ws"), ("gemm:M=5,N=9,K=70", "ws")],
+                    [(0, True, None), (1, False, None), (0, False, 120), (0, True, None), (1, False, None)]),
+}
+
+
 @pytest.mark.rtl
+@pytest.mark.parametrize("design", sorted(DESIGNS))
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
-def test_plain_verilog_testbench_runs_programs_back_to_back_with_a_mid_run_reset(tmp_path, sim):
+def test_plain_verilog_testbench_runs_programs_back_to_back_with_a_mid_run_reset(tmp_path, sim, design):
+    flags, layers, runs = DESIGNS[design]
     d = tmp_path / "d"
-    assert main(["gen", "--workload", "gemm", "--array", "2x4", "--dataflow", "ws", "--dataflow", "os",
-                 "--scratchpad-kib", "1", "--accumulator-kib", "1", "--dram-outstanding", "2",
-                 "--out", str(d)]) == 0
+    assert main(["gen", "--workload", "gemm", "--array", "2x4", *flags, "--scratchpad-kib", "1",
+                 "--accumulator-kib", "1", "--out", str(d)]) == 0
+    hier = "module lego_gemm_prog_fu_array(" in (d / "lego_gemm_prog.v").read_text()
+    assert hier == design.endswith("-hier")
     top = "lego_gemm_prog"                                    # docs/programmable.md; files.f lists its file
     rng = np.random.default_rng(2026)
-    layers = [("gemm:M=11,N=13,K=37", "ws"), ("gemm:M=19,N=6,K=23", "os")]
-    progs, mems, mats = [], [], []
+    progs, mats = [], []
     for k, (layer, mode) in enumerate(layers):
         progs.append(_compile(d, layer, mode, tmp_path / f"p{k}.bin"))
         mem, mm = _dram(progs[-1], rng)
-        mems.append(mem)
         mats.append(mm)
         (tmp_path / f"dram{k}.hex").write_text("\n".join(f"{b:02x}" for b in mem) + "\n")
         (tmp_path / f"cmds{k}.hex").write_text("\n".join(c["word"][2:] for c in progs[-1]["commands"]) + "\n")
     size = max(p["dram_bytes"] for p in progs)
-    # runs: (program, reset before it, abort after this many cycles)
-    runs = [(0, True, None), (1, False, None), (1, False, 120), (1, True, None), (0, False, None)]
     body = []
     for r, (k, rst, abort) in enumerate(runs):
         if rst:                        # reset first: an aborted program's DMA must not write the new image
