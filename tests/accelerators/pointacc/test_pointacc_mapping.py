@@ -22,6 +22,7 @@ import pytest
 
 from accelerators.pointacc.cloud import DATA_DIR, load_cloud
 from accelerators.pointacc.config import PointAccConfig
+from accelerators.pointacc.costs import Costs, x_tiles
 from accelerators.pointacc.cycles import job_cycles, kernel_map_breakdown, merge_steps_reference
 from accelerators.pointacc.driver import Geometry, decode, expected, make_job, results_equal
 from accelerators.pointacc.mapping import MappingUnit
@@ -268,6 +269,48 @@ def test_full_frames_slow(tmp_path, engine, monkeypatch):
             ("s2", SERVER, lambda r, kw: jobs_full_frame(r, "ouster_os2_128_frame0.bin"))]
     design = make_design(tmp_path, spec)
     check_exact(simulate(design, engine), design)
+
+
+def frame_slab_jobs(rng, frame):
+    """The whole frame at 0.05 m in the network model's x-slab jobs (costs.x_tiles: one-voxel slabs, one
+    neighbour slab each side, as Costs.kmap_sub plans a submanifold map at tensor stride 1)."""
+    vox = ref.voxelize(load_cloud(DATA_DIR / frame), 0.05)[0].astype(np.int64)
+    tiles = x_tiles(vox[:, 0], SERVER["capacity"], 1, 1, "submanifold kernel map")
+    return geo_of(SERVER), [("kernel_map_submanifold", vox[lo:hi], None, dict(kernel_size=3)) for lo, hi, _, _ in tiles]
+
+
+@pytest.mark.slow
+def test_whole_frame_kernel_map_slow(tmp_path, monkeypatch):
+    """The whole OS-1 frame's 3x3x3 submanifold map (103,091 voxels) on the server unit under Verilator, in the
+    model's 7 x-slab jobs: every job bit- and cycle-exact; the union of the jobs' core pairs (outputs a job
+    owns, indices shifted to the frame) == sw_reference's full-frame map per offset; the total (loads + jobs)
+    == the network model's map_cycles for the frame (bench/pointacc_mapping.py's server figure)."""
+    monkeypatch.setenv("MAKEFLAGS", "OPT_FAST=-O1 OPT_GLOBAL=-O1")
+    frame = "ouster_os1_128_frame0.bin"
+    design = make_design(tmp_path, [("s1", SERVER, lambda r, kw: frame_slab_jobs(r, frame))])
+    sim = simulate(design, "verilator")
+    check_exact(sim, design)
+    vox = ref.voxelize(load_cloud(DATA_DIR / frame), 0.05)[0].astype(np.int64)
+    tiles = x_tiles(vox[:, 0], SERVER["capacity"], 1, 1, "submanifold kernel map")
+    (unit,), (got,) = design["units"], sim["units"]
+    assert len(tiles) == len(unit["jobs"]) == len(got) == 7
+    union = [[] for _ in range(27)]
+    for (lo, hi, c_lo, c_hi), j, r in zip(tiles, unit["jobs"], got):
+        for o, p in enumerate(decode(j["job"], [tuple(b) for b in r["beats"]], unit["geo"])):
+            p = p + lo
+            union[o].append(p[(p[:, 1] >= c_lo) & (p[:, 1] < c_hi)])
+    full = ref.submanifold_kernel_map(vox, 3, 1)
+    assert full.n_pairs == 307_421
+    for o in range(27):
+        assert np.array_equal(np.concatenate(union[o]), full.pairs[o]), f"offset {o}"
+    costs = Costs(PointAccConfig.preset("server"))
+    costs.layer("frame", "map")
+    costs.kmap_sub(vox, 1)
+    total = sum(len(j["points"]) + r["measured"] for j, r in zip(unit["jobs"], got))
+    assert total == costs.rec["map_cycles"] == 5_490_049
+    assert costs.rec["map_jobs"] == 7
+    print(f"whole frame: {len(vox)} voxels, {len(tiles)} jobs, {total} cycles, "
+          f"{[r['measured'] for r in got]} per job, {sim['wall_s']:.0f} s")
 
 
 def test_real_crop_sizes(design):
