@@ -64,7 +64,8 @@ class ProgHierCore(ProgCore):
                          if not self.fb[t.name].grouped and self.in_banks[t.name][0] == nfu}
         home = {}
         for nid, n in pg.nodes.items():
-            inside = n.kind in ("op", "mul", "add", "acc") or (n.kind in ("ag", "rd") and n.attrs["tensor"] in self.fu_banks)
+            inside = (n.kind in ("op", "mul", "add", "acc")
+                      or (n.kind in ("ag", "rd") and n.attrs["tensor"] in self.fu_banks))
             home[nid] = n.fu[0] if inside else None
         self._home = home
         # an edge by (consumer, slot); a slot named after its source (an ``op``'s value, ``add``'s partial sum)
