@@ -35,7 +35,7 @@ from amaranth.lib.memory import Memory
 from ..emit.array import ArrayCore, _Word, _san
 from ..emit.hier import _FU
 from .array_text import fu_array_verilog
-from .rtl import ProgCore
+from .core import ProgCore
 
 
 def _base(n) -> str:
