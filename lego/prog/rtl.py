@@ -12,7 +12,7 @@ from amaranth.hdl import Array, Cat, Const, Elaboratable, Module, Mux, Signal
 from ..prim.lower import bits_for
 from .banks import _buf_addr, hi_bits, lo_bits
 from .hier import ProgHierCore
-from .spec import ADDR_BITS, BUF_BIT, CSR, DIM_BITS, OP, PAGE, load_lanes, log2i
+from .spec import ADDR_BITS, BUF_BIT, CSR, DIM_BITS, OP, PAGE, WIN_CSR, load_lanes, log2i
 
 
 
@@ -189,9 +189,14 @@ class ProgTop(Elaboratable):
     ``cmd_data`` (64), ``busy``, ``done``, ``cycles`` (32), and the AXI4 master ``m_axi_*`` (one ID, INCR
     bursts). docs/programmable.md."""
 
-    def __init__(self, arch, pg, dram_bits: int, outstanding: int = 1, name: str = "lego_gemm_prog"):
+    def __init__(self, arch, pg, dram_bits: int, outstanding: int = 1, name: str = "lego_gemm_prog",
+                 im2col: bool = False):
         self.core = ProgHierCore(arch, pg, name)   # one module per FU type; fused designs flat
         self.arch = arch
+        # the convolution-window address generator of windowed X LOADs (spec.window_segments; manifest
+        # prog.im2col): designs generated for conv2d / dwconv2d; the WIN_* CSRs exist only there
+        self.im2col = im2col
+        self.csr_names = [n for n in CSR if im2col or n not in WIN_CSR]
         # read bursts the load DMA keeps in flight, and write bursts the store DMA keeps unacknowledged
         # (manifest prog.dram_outstanding)
         self.outstanding = outstanding
@@ -247,7 +252,7 @@ class ProgTop(Elaboratable):
         c = self.core
         c.elaborate_into(m)
         w = self.arch.workload
-        csr = {n: Signal(32, name=f"csr_{n.lower()}") for n in CSR}
+        csr = {n: Signal(32, name=f"csr_{n.lower()}") for n in self.csr_names}
         d = self.cmd_data
         op = d[60:64]
         f_tensor, f_buf, f_mode = d[58], d[57], d[54:56]
@@ -282,7 +287,8 @@ class ProgTop(Elaboratable):
                      go_st.eq(acc & (op == OP["STORE"]))]
         with m.If(acc & (op == OP["SET"])):
             with m.Switch(d[52:60]):
-                for n, i in CSR.items():
+                for n in self.csr_names:
+                    i = CSR[n]
                     with m.Case(i):
                         m.d.sync += csr[n].eq(d[:32])
         with m.If(go_ld):

@@ -4,8 +4,11 @@ A command is one 64-bit word, bits [63:60] the opcode:
 
 =========  ==  ===========================================================================================
 SET         1  [59:52] CSR index, [31:0] value: writes a shadow CSR (the units latch them at dispatch)
-LOAD        2  [58] tensor (0 X, 1 W), [57] buffer, [55:54] mode: DRAM tile -> scratchpad buffer, laid out
-               as that mode's banks; CSRs LD_ADDR, LD_ROWS, LD_COLS, LD_STRIDE (bytes)
+LOAD        2  [58] tensor (0 X, 1 W), [57] buffer, [56] window, [55:54] mode: DRAM tile -> scratchpad
+               buffer, laid out as that mode's banks; CSRs LD_ADDR, LD_ROWS, LD_COLS, LD_STRIDE (bytes).
+               With [56] set (X only, designs with ``prog.im2col``): the tile is read through the
+               convolution-window address generator, CSRs LD_ADDR, LD_ROWS, LD_COLS and WIN_*
+               (``window_segments``; LD_STRIDE unused)
 COMPUTE     3  [55:54] mode, [53] X buffer, [52] W buffer, [51] Y buffer, [50] accumulate: one tile on the
                array; CSRs TILE_<iterator> (bounds) and EXT<k> (step-counter extents of the mode)
 STORE       4  [57] buffer, [55:54] mode: accumulator buffer -> DRAM; CSRs ST_ADDR, ST_ROWS, ST_COLS,
@@ -26,6 +29,13 @@ CSR = {"LD_ADDR": 0, "LD_ROWS": 1, "LD_COLS": 2, "LD_STRIDE": 3,
        "ST_ADDR": 4, "ST_ROWS": 5, "ST_COLS": 6, "ST_STRIDE": 7,
        "TILE_I": 8, "TILE_J": 9, "TILE_K": 10,
        "EXT0": 12, "EXT1": 13, "EXT2": 14, "EXT3": 15}
+# the convolution-window address generator of a windowed LOAD (``window_segments``): designs generated for
+# conv2d / dwconv2d (manifest ``prog.im2col``). Geometry registers hold DIM_BITS-bit values, WIN_IH0/WIN_IW0
+# and WIN_PT/WIN_PL signed (two's complement in 32 bits), the byte steps 32-bit values added modulo 2**32.
+WIN_CSR = ("WIN_CG", "WIN_S", "WIN_H", "WIN_W", "WIN_SH", "WIN_SW", "WIN_HO", "WIN_WO",
+           "WIN_OH0", "WIN_OW0", "WIN_IH0", "WIN_IW0", "WIN_PT", "WIN_PL", "WIN_R0", "WIN_S0", "WIN_C0",
+           "WIN_PIX", "WIN_DR", "WIN_DOW", "WIN_DOH", "WIN_DN", "WIN_OFF0", "WIN_ZERO")
+CSR.update({n: 16 + i for i, n in enumerate(WIN_CSR)})
 CSR_NAME = {v: k for k, v in CSR.items()}
 ITERS = ("i", "j", "k")             # gemm: Y[i,j] += X[i,k] * W[k,j]
 TENSORS = ("X", "W")                # LOAD's tensor field
@@ -45,8 +55,8 @@ def enc_set(reg: int, value: int) -> int:
     return (OP["SET"] << 60) | ((reg & 0xFF) << 52) | (value & 0xFFFFFFFF)
 
 
-def enc_load(tensor: int, buf: int, mode: int) -> int:
-    return (OP["LOAD"] << 60) | (tensor << 58) | (buf << 57) | (mode << 54)
+def enc_load(tensor: int, buf: int, mode: int, window: int = 0) -> int:
+    return (OP["LOAD"] << 60) | (tensor << 58) | (buf << 57) | (window << 56) | (mode << 54)
 
 
 def enc_compute(mode: int, xbuf: int, wbuf: int, ybuf: int, acc: int) -> int:
@@ -80,8 +90,12 @@ def decode(w: int, nmodes: int = 4) -> dict:
         used = (0xFF << 52) | 0xFFFFFFFF
         d = {"op": name, "reg": CSR_NAME[reg], "value": _bits(w, 31, 0)}
     elif name == "LOAD":
-        used = (1 << 58) | (1 << 57) | (3 << 54)
+        used = (1 << 58) | (1 << 57) | (1 << 56) | (3 << 54)
         d = {"op": name, "tensor": TENSORS[_bits(w, 58, 58)], "buf": _bits(w, 57, 57), "mode": _bits(w, 55, 54)}
+        if _bits(w, 56, 56):
+            if d["tensor"] != "X":
+                raise CommandError("LOAD: the window bit [56] is set on a W load (windows read X only)")
+            d["window"] = 1
     elif name == "COMPUTE":
         used = (3 << 54) | (0xF << 50)
         d = {"op": name, "mode": _bits(w, 55, 54), "xbuf": _bits(w, 53, 53), "wbuf": _bits(w, 52, 52),
@@ -104,7 +118,7 @@ def encode(d: dict) -> int:
     if op == "SET":
         return enc_set(CSR[d["reg"]], d["value"])
     if op == "LOAD":
-        return enc_load(TENSORS.index(d["tensor"]), d["buf"], d["mode"])
+        return enc_load(TENSORS.index(d["tensor"]), d["buf"], d["mode"], d.get("window", 0))
     if op == "COMPUTE":
         return enc_compute(d["mode"], d["xbuf"], d["wbuf"], d["ybuf"], d["acc"])
     if op == "STORE":
@@ -141,6 +155,65 @@ def bursts(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int) -> li
             left -= elems
             cur = (cur & ~(bb - 1)) + beats * bb
         out.append(row)
+    return out
+
+
+def _signed(v: int, bits: int = 32) -> int:
+    v &= (1 << bits) - 1
+    return v - (1 << bits) if v >> (bits - 1) else v
+
+
+def window_segments(csr: dict, eb: int) -> list[list[tuple[int, int]]]:
+    """Per row of a windowed LOAD, its segments ``(byte address, elements)`` in the order the load DMA reads
+    them (each segment then split into INCR bursts by ``bursts(addr, 1, elements, 0, eb, bb)``, exactly
+    as a plain row). The contract of the hardware's window address generator (lego/prog/rtl.py):
+
+    The input is NHWC in DRAM; the tile is rows ``LD_ROWS`` x columns ``LD_COLS`` of the im2col matrix whose
+    row ``(n, oh, ow)`` holds, in column order ``(r, s, c)`` (``c`` fastest, ``c < WIN_CG``), the input pixel
+    ``(ih, iw) = (oh·WIN_SH + r - pt, ow·WIN_SW + s - pl)``'s channels. Row 0 is output pixel
+    ``(WIN_OH0, WIN_OW0)`` of the image at LD_ADDR; row ``i + 1`` is the next pixel in row-major order
+    (``ow`` wraps at WIN_WO, ``oh`` at WIN_HO, then the next image). Column 0 is ``(WIN_R0, WIN_S0,
+    WIN_C0)``; ``c`` wraps at WIN_CG into the next ``s``, ``s`` at WIN_S into the next ``r``. A segment is a
+    run of columns with one ``(r, s)``: ``min(WIN_CG - c, columns left in the row)`` elements.
+
+    Registers (the compiler's ``lego.prog.conv``; every address modulo 2**32):
+    ``ih`` / ``iw`` of a row's pixel origin start at WIN_IH0 / WIN_IW0 (= OH0·SH - pt, OW0·SW - pl) and
+    step by WIN_SH / WIN_SW; where ``ow`` wraps ``iw`` restarts at ``-WIN_PL``, where ``oh`` wraps ``ih`` at
+    ``-WIN_PT``. The row's pixel address ``pix`` starts at LD_ADDR and adds WIN_DOW for the next ``ow``,
+    WIN_DOH where ``ow`` wraps, WIN_DN where ``oh`` wraps. A row's first segment is at ``pix + WIN_OFF0 +
+    WIN_C0·eb``, each later one at the previous one's ``pix``-relative offset plus WIN_PIX (next ``s``) or
+    WIN_DR (``s`` wraps; next ``r``), without the ``WIN_C0·eb``. A segment whose pixel ``(ih + r, iw + s)``
+    lies outside ``[0, WIN_H) x [0, WIN_W)`` reads its elements from WIN_ZERO instead (a zero region the
+    host keeps)."""
+    g = {k: csr.get(k, 0) for k in ("LD_ADDR", "LD_ROWS", "LD_COLS") + WIN_CSR}
+    M32 = (1 << 32) - 1
+    oh, ow = g["WIN_OH0"], g["WIN_OW0"]
+    ih, iw = _signed(g["WIN_IH0"]), _signed(g["WIN_IW0"])
+    pt, pl = _signed(g["WIN_PT"]), _signed(g["WIN_PL"])
+    pix = g["LD_ADDR"]
+    out = []
+    for _ in range(g["LD_ROWS"]):
+        r, s, c, left = g["WIN_R0"], g["WIN_S0"], g["WIN_C0"], g["LD_COLS"]
+        rs = g["WIN_OFF0"]
+        row = []
+        while left:
+            n = min(g["WIN_CG"] - c, left)
+            inside = 0 <= ih + r < g["WIN_H"] and 0 <= iw + s < g["WIN_W"]
+            row.append(((pix + rs + c * eb) & M32 if inside else g["WIN_ZERO"], n))
+            left -= n
+            c = 0
+            if s + 1 < g["WIN_S"]:
+                s, rs = s + 1, rs + g["WIN_PIX"]
+            else:
+                s, r, rs = 0, r + 1, rs + g["WIN_DR"]
+        out.append(row)
+        if ow + 1 < g["WIN_WO"]:
+            ow, iw, pix = ow + 1, iw + g["WIN_SW"], pix + g["WIN_DOW"]
+        elif oh + 1 < g["WIN_HO"]:
+            ow, oh, iw, ih, pix = 0, oh + 1, -pl, ih + g["WIN_SH"], pix + g["WIN_DOH"]
+        else:
+            ow, oh, iw, ih, pix = 0, 0, -pl, -pt, pix + g["WIN_DN"]
+        pix &= M32
     return out
 
 
