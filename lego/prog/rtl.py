@@ -13,6 +13,7 @@ from ..prim.lower import bits_for
 from .banks import _buf_addr, hi_bits, lo_bits
 from .hier import ProgHierCore
 from .spec import ADDR_BITS, BUF_BIT, CSR, DIM_BITS, OP, PAGE, WIN_CSR, load_lanes, log2i
+from .window import Window
 
 
 
@@ -383,6 +384,15 @@ class ProgTop(Elaboratable):
         m.d.comb += hi_now.eq(Mux(hi_sum < E - 1, hi_sum, E - 1))
         row_end = Signal(name="ld_row_end")
         m.d.comb += row_end.eq(cols - wr_c == n)                  # wr_c + n == cols
+        # an im2col design's window address generator (lego.prog.window); seg_more: the segment whose bursts the
+        # AR side issues is not its row's last (only a windowed LOAD has several segments a row)
+        win = Window(csr, eb) if self.im2col else None
+        seg_more = Signal(name="ld_win_more")
+        if win is not None:
+            m.d.comb += seg_more.eq(win.on & (win.rleft != 0))
+            w_upd, w_exprs, w_n, w_addr = win.step()
+            r_upd, r_exprs, r_n, r_addr = win.next_row(cols)
+            m.d.comb += w_exprs + r_exprs
         places = {}
         for ti, t in enumerate((X, W)):
             for md in arch.modes:
@@ -397,10 +407,18 @@ class ProgTop(Elaboratable):
                 m.d.sync += [q_wp.eq(0), q_rp.eq(0), q_n.eq(1), rb_first.eq(1)]
             for pl in places.values():
                 m.d.sync += pl.reset()
+            if win is not None:
+                f_window = self.cmd_data[56]
+                m.d.sync += win.on.eq(f_window)
+                with m.If(f_window):
+                    upd, n0, a0 = win.start(csr["LD_COLS"][:DIM_BITS])
+                    m.d.sync += upd + [ar_addr.eq(a0), ar_left.eq(n0)]
         with m.Elif(busy):
             if NO > 1:
                 ar_hs, rl = self.arvalid & self.arready, cap & self.rlast
                 last_ar = (ar_left == elems) & (rows - ar_row == 1)
+                if win is not None:
+                    last_ar = last_ar & ~seg_more
                 m.d.comb += room.eq((q_n != NO) | rl)
                 # the next ARVALID: at once while fewer than NO bursts are raised and not ended by RLAST
                 with m.If(ar_hs):
@@ -418,11 +436,17 @@ class ProgTop(Elaboratable):
             with m.If(self.arvalid & self.arready):
                 if NO == 1:
                     m.d.sync += [self.arvalid.eq(0), rb_off.eq(off), rb_left.eq(elems), rb_first.eq(1)]
-                with m.If(ar_left == elems):
+                with m.If((ar_left == elems) & ~seg_more if win is not None else ar_left == elems):
                     m.d.sync += [ar_row.eq(ar_row + 1), ar_row_addr.eq(ar_row_addr + stride),
                                  ar_addr.eq(ar_row_addr + stride), ar_left.eq(cols)]
                     with m.If(rows - ar_row == 1):
                         m.d.sync += ar_done.eq(1)
+                    if win is not None:
+                        with m.If(win.on):
+                            m.d.sync += r_upd + [ar_addr.eq(r_addr), ar_left.eq(r_n)]
+                if win is not None:
+                    with m.Elif(ar_left == elems):          # (seg_more) the row's next segment
+                        m.d.sync += w_upd + [ar_addr.eq(w_addr), ar_left.eq(w_n)]
                 with m.Else():
                     m.d.sync += [ar_addr.eq(aligned + (beats << log2i(bb))), ar_left.eq(ar_left - elems)]
             with m.If(have):
