@@ -5,7 +5,8 @@ busy time in closed form per command, so nothing inside a tile is stepped) and e
 blocked matrix products on a DRAM image (LOAD copies a tile, COMPUTE is one ``X_tile @ W_tile`` wrapped to
 int32 and accumulated when asked, STORE writes the tile back). The RTL engines run the design's Verilog
 under cocotb with the bench's pipelined-latency DRAM model (``DIR/tb/prog_bench.py``). Both return the one
-Report; the outputs are checked against ``sw_reference.ops.gemm``.
+Report; the outputs are checked against ``sw_reference.ops.gemm`` (hardware-im2col conv layers:
+``conv_reference``).
 """
 from __future__ import annotations
 
@@ -121,7 +122,7 @@ def conv_reference(rec: dict, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     s = _spec(rec)
     G = s.groups
     xn = x.transpose(0, 3, 1, 2)                                       # NCHW
-    g_, R, S, cg, kg = w.shape
+    _, R, S, cg, kg = w.shape
     wk = w.transpose(0, 4, 3, 1, 2).reshape(G * kg, cg, R, S)          # [K, Cg, R, S]
     if len(set(s.stride)) == 1 and len(set(s.pads)) == 1:
         st, pad = s.stride[0], s.pads[0]

@@ -4,7 +4,9 @@ Each layer is one *segment* of the program: its command stream, ending with END 
 segments in order and, between conv layers, writes the next layer's im2col'd input). A layer of ``G``
 GEMMs emits them one after another in its segment. The layers' tensors share one DRAM address space,
 each tensor at a 4 KiB-aligned base: X ``[G, M, K]`` and W ``[G, K, N]`` (input dtype), Y ``[G, M, N]``
-int32, group ``g`` at ``base + g·M·K·bytes`` (row-major, rows contiguous). The mode and the tile of a layer
+int32, group ``g`` at ``base + g·M·K·bytes`` (row-major, rows contiguous). A conv layer on a design generated
+for conv (``prog.im2col``) is placed and emitted by ``lego.prog.conv`` instead (NHWC input, a zero region,
+windowed LOADs: hardware im2col). The mode and the tile of a layer
 are chosen on one of its GEMMs by exact cycles (``compiler.choose``); layers of one GEMM shape share the
 choice and the stream, relocated to their bases (bases are 4 KiB multiples, so every burst and every
 cycle is the same).

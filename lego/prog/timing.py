@@ -14,7 +14,9 @@ edge (``cycles``). The busy time of each unit comes in closed form from its comm
   one burst outstanding the next burst's ARVALID rises with the capture of RLAST; with ``N``
   (``prog.dram_outstanding``) it rises in the edge after the previous one's handshake, or with the RLAST of
   the burst ``N`` back, whichever is later, and the first beat also waits for the previous burst's last
-  write. Per burst this is closed form (first beat, ``beats - 2`` full beats of ``E / P`` cycles, last beat);
+  write. Per burst this is closed form (first beat, ``beats - 2`` full beats of ``E / P`` cycles, last beat).
+  A windowed LOAD (bit 56) walks the segments of ``spec.window_segments`` exactly as a plain LOAD's rows
+  (``window_load_cycles``);
 * STORE: one accumulator read cycle per lane group of ``P`` elements of a beat (``P``: ``st_lanes`` of the
   mode; a beat of ``v`` elements takes ``g = ceil(v / P)`` read cycles, below "elements" counts those), the
   write response ``2 + L`` edges after the burst's last W beat. With one burst outstanding a beat takes

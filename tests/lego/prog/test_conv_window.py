@@ -18,7 +18,6 @@ from lego.prog.lower import LayerSpec, conv_out
 from lego.prog.spec import PAGE, window_segments
 from lego.prog.timing import Timeline, load_cycles, window_cycles, window_load_cycles
 
-M32 = (1 << 32) - 1
 
 
 def random_layer(rng, op: str = "conv2d") -> LayerSpec:
