@@ -2,7 +2,8 @@
 
 The model front end sits here because the built-in model table (``simulator.models``) is in the simulator
 layer; files (SCALE-Sim CSV, ONNX) are read by ``lego.prog.topology`` and the lowering and the compiler are
-``lego.prog``'s. ``lego sim --model M --design DIR`` compiles every layer and runs each layer's segment
+``lego.prog``'s (conv layers on a design generated for conv through the load DMA's window generator,
+``lego.prog.conv``). ``lego sim --model M --design DIR`` compiles every layer and runs each layer's segment
 through the program cycle engine's timing (``lego.prog.timing``, exact against the RTL); the data path is
 not executed for model runs (no weights): the outputs say ``outputs: not computed``.
 """
@@ -18,6 +19,11 @@ from lego.prog.model import compile_model, layer_records
 from lego.prog.topology import read_model_file
 
 from .models import MODELS, Layer
+
+
+# who expands the conv windows in a model run (the program header's ``im2col``)
+IM2COL_NOTE = {"host": "host (DRAM traffic of the expanded matrix)",
+               "hardware": "hardware (windowed LOADs read the NHWC input; DRAM traffic of the windows' reads)"}
 
 
 def _conv_spec(l: Layer) -> LayerSpec:
@@ -97,7 +103,7 @@ def run_model_program(model: str, design_dir: Path, latency: int, quiet: bool = 
              "cycles": cycles,
              "macs": macs, "utilization": macs / (R * C * cycles), "commands": header["commands"],
              "skipped": skipped,
-             "im2col": "host (DRAM traffic of the expanded matrix)",
+             "im2col": IM2COL_NOTE[header.get("im2col", "host")],
              "outputs": "not computed (timing only: a model run has no weights)"}
     return rows, total
 

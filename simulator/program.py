@@ -5,7 +5,8 @@ busy time in closed form per command, so nothing inside a tile is stepped) and e
 blocked matrix products on a DRAM image (LOAD copies a tile, COMPUTE is one ``X_tile @ W_tile`` wrapped to
 int32 and accumulated when asked, STORE writes the tile back). The RTL engines run the design's Verilog
 under cocotb with the bench's pipelined-latency DRAM model (``DIR/tb/prog_bench.py``). Both return the one
-Report; the outputs are checked against ``sw_reference.ops.gemm``.
+Report; the outputs are checked against ``sw_reference.ops.gemm`` (hardware-im2col conv layers:
+``conv_reference``).
 """
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ from lego.emit.directory import read_manifest
 from lego.errors import LegoError
 from lego.prog import program as P
 from lego.prog.model import layer_records
-from lego.prog.spec import CSR
+from lego.prog.spec import CSR, window_segments
 from lego.prog.timing import dram_bw_words, program_cycles, with_dram_bw
-from sw_reference.ops import gemm, wrap
+from sw_reference.ops import conv2d, dwconv2d, gemm, wrap
 
 from .report import Report
 
@@ -93,6 +94,49 @@ def reference(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.stack([gemm(a, b) for a, b in zip(x, w)]) if len(x) else np.zeros((0,), np.int64)
 
 
+def window_tile(csr: dict, img: np.ndarray, eb: int, dt: np.dtype) -> np.ndarray:
+    """The LD_ROWS x LD_COLS tile a windowed LOAD writes: each row the concatenation of its
+    ``window_segments`` read from the DRAM image (a padding segment reads the zero region the host keeps
+    zero: whatever the image holds there)."""
+    rows = []
+    for segs in window_segments(csr, eb):
+        rows.append(b"".join(img[a:a + n * eb].tobytes() for a, n in segs))
+    return np.frombuffer(b"".join(rows), dt).reshape(csr["LD_ROWS"], csr["LD_COLS"]).astype(np.int64)
+
+
+def _spec(rec: dict):
+    """The conv LayerSpec of a program's layer record (its ``shape``)."""
+    from lego.prog.lower import LayerSpec
+    sh = rec["shape"]
+    dims = {k: sh[k] for k in ("N", "C", "H", "W", "K", "R", "S")}
+    return LayerSpec(rec["name"], rec["op"], dims, tuple(sh["stride"]), tuple(sh["pads"]), sh["groups"])
+
+
+def conv_reference(rec: dict, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The output NHWC ``[N, Ho, Wo, K]`` of a hardware-im2col conv layer (``lego.prog.conv``'s placement:
+    ``x`` NHWC, ``w`` ``[G, R, S, Cg, Kg]``), not by the code under test: ``sw_reference.ops.conv2d`` /
+    ``dwconv2d`` per group on the NCHW tensors where stride and pads are one scalar each; otherwise (asymmetric
+    stride or pads, which those take no argument for) the host's im2col (``lower.im2col``, channel-major
+    columns, an algorithm independent of the window generator) and sw_reference's GEMM per group."""
+    from lego.prog.lower import conv_output, conv_weights, im2col
+    s = _spec(rec)
+    G = s.groups
+    xn = x.transpose(0, 3, 1, 2)                                       # NCHW
+    _, R, S, cg, kg = w.shape
+    wk = w.transpose(0, 4, 3, 1, 2).reshape(G * kg, cg, R, S)          # [K, Cg, R, S]
+    if len(set(s.stride)) == 1 and len(set(s.pads)) == 1:
+        st, pad = s.stride[0], s.pads[0]
+        if s.op == "dwconv2d" and kg == 1 and G == s.dims["C"]:
+            y = dwconv2d(xn, wk[:, 0], st, pad)
+        else:
+            y = np.concatenate([conv2d(xn[:, g * cg:(g + 1) * cg], wk[g * kg:(g + 1) * kg], st, pad)
+                                for g in range(G)], axis=1)
+    else:
+        cols, wg = im2col(xn, s), conv_weights(wk, s)
+        y = conv_output(np.stack([gemm(cols[g], wg[g]) for g in range(G)]), s)
+    return y.transpose(0, 2, 3, 1)
+
+
 def execute(prog: dict, cmds: list[dict], img: np.ndarray) -> np.ndarray:
     """The data path of the program on the DRAM image (in place): blocked matrix products per COMPUTE."""
     box = prog["box"]
@@ -107,6 +151,8 @@ def execute(prog: dict, cmds: list[dict], img: np.ndarray) -> np.ndarray:
         op = c["op"]
         if op == "SET":
             csr[c["reg"]] = c["value"]
+        elif op == "LOAD" and c.get("window"):
+            spad[(c["tensor"], c["buf"])][:csr["LD_ROWS"], :csr["LD_COLS"]] = window_tile(csr, img, eb, dt)
         elif op == "LOAD":
             a, r, k, s = csr["LD_ADDR"], csr["LD_ROWS"], csr["LD_COLS"], csr["LD_STRIDE"]
             rows = np.lib.stride_tricks.as_strided(img[a:], shape=(r, k * eb), strides=(s, 1))
@@ -206,7 +252,8 @@ def simulate_program(design_dir: Path, program: Path, engine: str = "cycle", inp
             img[y["addr"]:y["addr"] + y["bytes"]] = np.frombuffer(bytes.fromhex(res["reads"][0]), np.uint8)
         k = _key("Y", i, len(records))
         outputs[k] = read_y(rec, img, squeeze)
-        ref = reference(ins[_key("X", i, len(records))], ins[_key("W", i, len(records))])
+        xw = ins[_key("X", i, len(records))], ins[_key("W", i, len(records))]
+        ref = conv_reference(rec, *xw) if rec.get("im2col") == "hardware" else reference(*xw)
         diff = np.abs(outputs[k] - ref)
         row["match"] = bool((diff == 0).all())
         match &= row["match"]

@@ -136,9 +136,10 @@ def _degenerate_k(prog: dict, name: str, tm: int, tn: int) -> int | None:
     return None
 
 
-def emit_gemm(e: _Emitter, prog: dict, dims: dict, mode: str, tile: dict, pl: dict) -> None:
+def emit_gemm(e: _Emitter, prog: dict, dims: dict, mode: str, tile: dict, pl: dict, load_x=None) -> None:
     """The commands of one GEMM (no END) into ``e``: X, W, Y at ``pl[t]['addr']`` with row strides
-    ``pl[t]['stride']``."""
+    ``pl[t]['stride']``. ``load_x(e, mode index, buf, m0, k0, rows, cols)``, where given, emits the X tile's
+    load instead of a plain LOAD from ``pl['X']`` (``lego.prog.conv``: a windowed LOAD)."""
     mi = list(prog["dataflows"]).index(mode)
     eb = prog["bits"] // 8
     M, N, K = dims["M"], dims["N"], dims["K"]
@@ -172,7 +173,10 @@ def emit_gemm(e: _Emitter, prog: dict, dims: dict, mode: str, tile: dict, pl: di
             tk_eff = min(tk, kk) if kk else tk
             for s, k0 in enumerate(range(0, K, tk_eff)):
                 kt = min(tk_eff, K - k0)
-                load("X", 0, xb, m0, k0, mt, kt)
+                if load_x is None:
+                    load("X", 0, xb, m0, k0, mt, kt)
+                else:
+                    load_x(e, mi, xb, m0, k0, mt, kt)
                 load("W", 1, wb, k0, n0, kt, nt)
                 if s == 0 and pending is not None:
                     store(pending)

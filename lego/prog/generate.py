@@ -36,6 +36,9 @@ PROG_LINT = """// the reserved bits [49:32] of a command word (docs/programmable
 lint_off -rule UNUSEDSIGNAL -file "*" -match "Bits of signal are not used: 'cmd_data'[49:32]"
 """
 KIB_MAX = 1024
+# the workload families a programmable design is generated for (all on the one GEMM core) -> whether its load
+# DMA has the convolution-window address generator (the windowed LOAD, WIN_* CSRs: docs/programmable.md)
+IM2COL = {"gemm": False, "bmm": False, "conv2d": True, "dwconv2d": True}
 # sides of a programmable array: a single-dataflow core is emitted hierarchically (lego.prog.hier: one module per
 # FU type, the instance level as text) and generates 128x128 in under a minute; fused designs stay flat
 PROG_MAX_ARRAY = 128
@@ -140,9 +143,10 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
     from .rtl import ProgTop
 
     check_target(out, force)
-    if workload != "gemm":
-        raise LegoError(f"--workload: the programmable array (--scratchpad-kib) supports gemm (not yet "
-                        f"'{workload}': conv2d/bmm/dwconv2d are planned, docs/programmable.md)")
+    if workload not in IM2COL:
+        raise LegoError(f"--workload: the programmable array (--scratchpad-kib) runs {', '.join(IM2COL)} "
+                        f"(not '{workload}')")
+    im2col = IM2COL[workload]
     if not opt:
         raise LegoError("--no-opt: the programmable array is LP-scheduled only")
     if bits not in (8, 16):
@@ -171,14 +175,14 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
     for p in PIPELINES["opt"]:
         pg = p(pg)
     d = ArrayDesign(w, arch, pg, naive_bits, pg.register_bits(), dict(pg.lp))
-    top = ProgTop(arch, pg, dram_bits, outstanding, TOP)
+    top = ProgTop(arch, pg, dram_bits, outstanding, TOP, im2col=im2col)
     frag = Fragment.get(top, None)
     verilog = to_verilog(top, TOP, frag)
     design_hash = hashlib.sha256(verilog.encode()).hexdigest()
     fd = frame_delay(arch)
     drains = {md.df.name: pg.drain(md.index, fd) for md in arch.modes}
     prog = {
-        "workload": "gemm", "array": [R, C], "dataflows": [df.name for df in dfs],
+        "workload": workload, "im2col": im2col, "array": [R, C], "dataflows": [df.name for df in dfs],
         "modes": {df.name: i for i, df in enumerate(dfs)}, "box": box, "bits": bits, "dram_bits": dram_bits,
         "dram_outstanding": outstanding, "scratchpad_kib": spad // 1024, "accumulator_kib": acc // 1024,
         "scratchpad_bytes": used_spad, "accumulator_bytes": used_acc,
@@ -193,13 +197,13 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
     ins = set(ProgTop.INPUTS)
     ports = [{"name": "clk", "direction": "in", "width": 1}, {"name": "rst", "direction": "in", "width": 1}]
     ports += [{"name": s.name, "direction": "in" if s.name in ins else "out", "width": len(s)} for s in top.ports()]
-    man = {"workload": "gemm", "shape": None, "dataflows": prog["dataflows"], "array": [R, C], "bits": bits,
+    man = {"workload": workload, "shape": None, "dataflows": prog["dataflows"], "array": [R, C], "bits": bits,
            "opt": True, "ports": ports,
            "tensors": {"X": {"shape": [box["M"], box["K"]], "dtype": X.dtype, "role": "input", "bits": X.bits},
                        "W": {"shape": [box["K"], box["N"]], "dtype": Wt.dtype, "role": "input", "bits": Wt.bits},
                        "Y": {"shape": [box["M"], box["N"]], "dtype": "int32", "role": "output", "bits": 32}},
            "modes": prog["modes"], "layouts": layout_doc(arch), "prog": prog,
-           "spec": {"workload": "gemm", "array": [R, C], "dataflows": list(dataflows), "bits": bits,
+           "spec": {"workload": workload, "array": [R, C], "dataflows": list(dataflows), "bits": bits,
                     "scratchpad_kib": spad // 1024, "accumulator_kib": acc // 1024, "dram_bits": dram_bits,
                     "dram_outstanding": outstanding},
            "host_protocol": "docs/programmable.md: DRAM behind the AXI4 master m_axi_*, commands on "
@@ -215,7 +219,7 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
     tb = {"tb/prog_bench.py": (here / "bench.py").read_text()}
     write_design(out, top=TOP, kind="programmable", sources={f"{TOP}.v": verilog}, manifest=man, report=rep,
                  tb=tb, lint=PROG_LINT, extra={design_file.FILE: design_file.dumps(d)}, force=force,
-                 description=f"lego programmable gemm on {R}x{C} ({', '.join(dataflows)})")
+                 description=f"lego programmable {workload} on {R}x{C} ({', '.join(dataflows)})")
     return {"top": TOP, "dir": str(out), "box": box, "design_hash": design_hash,
             "summary": f"top {TOP}, {len(arch.fus)} FUs, tile box M={box['M']} N={box['N']} K={box['K']}, "
                        f"scratchpad {used_spad} B, accumulator {used_acc} B, {dram_bits}-bit AXI, "

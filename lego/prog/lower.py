@@ -5,9 +5,10 @@ A layer lowers to ``G`` independent GEMMs ``Y_g[M,N] = X_g[M,K] @ W_g[K,N]``:
 * gemm / matmul / fc: ``G = 1``;
 * bmm: ``G = B`` (one GEMM per batch);
 * conv2d (grouped and depthwise included): ``G = groups``, ``M = N·Ho·Wo``, ``K = (C/G)·R·S``,
-  ``N = K_out/G``, through **host im2col**: the host writes the expanded input matrix
-  (``im2col``) into DRAM, so the DRAM traffic is that of the expanded matrix; the hardware does not
-  gather convolution windows itself.
+  ``N = K_out/G``. On a design generated for gemm/bmm through **host im2col**: the host writes the
+  expanded input matrix (``im2col``) into DRAM, so the DRAM traffic is that of the expanded matrix. On a
+  design generated for conv2d/dwconv2d (``prog.im2col``) the load DMA gathers the windows from the NHWC
+  input itself (``lego.prog.conv``: windowed LOADs, columns in ``(r, s, c)`` order, not the order below).
 
 Row ``(n, ho, wo)`` of ``X_g`` holds, in column order ``(c, r, s)``, the input pixels
 ``x[n, g·C/G + c, ho·sh - pt + r, wo·sw - pl + s]`` (zero outside the image); ``W_g[(c, r, s), k] =

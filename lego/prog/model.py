@@ -4,7 +4,9 @@ Each layer is one *segment* of the program: its command stream, ending with END 
 segments in order and, between conv layers, writes the next layer's im2col'd input). A layer of ``G``
 GEMMs emits them one after another in its segment. The layers' tensors share one DRAM address space,
 each tensor at a 4 KiB-aligned base: X ``[G, M, K]`` and W ``[G, K, N]`` (input dtype), Y ``[G, M, N]``
-int32, group ``g`` at ``base + g·M·K·bytes`` (row-major, rows contiguous). The mode and the tile of a layer
+int32, group ``g`` at ``base + g·M·K·bytes`` (row-major, rows contiguous). A conv layer on a design generated
+for conv (``prog.im2col``) is placed and emitted by ``lego.prog.conv`` instead (NHWC input, a zero region,
+windowed LOADs: hardware im2col). The mode and the tile of a layer
 are chosen on one of its GEMMs by exact cycles (``compiler.choose``); layers of one GEMM shape share the
 choice and the stream, relocated to their bases (bases are 4 KiB multiples, so every burst and every
 cycle is the same).
@@ -18,13 +20,18 @@ from __future__ import annotations
 from ..errors import LegoError
 from .compiler import (DEFAULT_LATENCY, PAGE, _Emitter, check_fits, check_mode, choose, design_prog, emit_gemm,
                        fill_tile)
+from . import conv
 from .lower import LayerSpec, Lowered, check_spec, lower
 from .spec import ADDR_BITS, enc_end, enc_set, CSR
 from .timing import Timeline
 
 LOWERING = {"gemm": "direct", "matmul": "direct", "fc": "direct", "bmm": "one GEMM per batch",
             "conv2d": "host im2col, one GEMM per group", "dwconv2d": "host im2col, one GEMM per channel"}
-ADDR_REGS = ("LD_ADDR", "ST_ADDR")
+# conv layers on a design generated for conv (prog.im2col): the load DMA's window generator (lego.prog.conv)
+LOWERING_HW = {"conv2d": "hardware im2col (windowed LOAD), one GEMM per group",
+               "dwconv2d": "hardware im2col (windowed LOAD), one GEMM per channel"}
+ADDR_REGS = ("LD_ADDR", "ST_ADDR", "WIN_ZERO")
+M32 = (1 << 32) - 1
 
 
 def _align(x: int) -> int:
@@ -59,17 +66,23 @@ def layer_stream(prog: dict, low: Lowered, mode: str, tile: dict, pl: dict, tl: 
 
 
 def relocate(words: list[int], cmds: list[dict], delta: int) -> tuple[list[int], list[dict]]:
-    """The stream with every DRAM address moved by ``delta`` bytes."""
+    """The stream with every DRAM address moved by ``delta`` bytes (modulo 2**32, as the registers add: a
+    window's LD_ADDR may lie below its input, in the padding)."""
     if not delta:
         return list(words), list(cmds)
     w2, c2 = [], []
     for w, c in zip(words, cmds):
         if c["op"] == "SET" and c["reg"] in ADDR_REGS:
-            c = {**c, "value": c["value"] + delta}
+            c = {**c, "value": (c["value"] + delta) & M32}
             w = enc_set(CSR[c["reg"]], c["value"])
         w2.append(w)
         c2.append(c)
     return w2, c2
+
+
+def _im2col(s: LayerSpec, hw: bool) -> str:
+    """Who expands a conv layer's windows: the load DMA (``hardware``) or the host; ``none`` for the rest."""
+    return "hardware" if hw else ("host" if s.op in conv.CONV_OPS else "none")
 
 
 def _shape(s: LayerSpec) -> dict:
@@ -88,9 +101,11 @@ class _Cache:
         self.choice: dict = {}
         self.streams: dict = {}
 
-    def stream(self, low: Lowered, field: str):
+    def stream(self, low: Lowered, field: str, s: LayerSpec | None = None):
         eb = self.prog["bits"] // 8
-        if low not in self.streams:
+        hw = s is not None and conv.uses_windows(self.prog, s)
+        skey = conv.stream_key(s) if hw else low
+        if skey not in self.streams:
             key = (low.M, low.N, low.K)
             if key not in self.choice:
                 tile = fill_tile(self.prog, low.dims, self.tile)
@@ -98,15 +113,19 @@ class _Cache:
                 self.choice[key] = (mode, tile, tl)
             mode, tile, tl = self.choice[key]
             pl = placement(low, self.prog["bits"] // 8, 0)
-            if self.keep or low.G > 1:
+            if hw:      # the tile chosen with plain loads; the windowed stream timed exactly here
+                tl = Timeline(self.prog, self.latency)
+                words, cmds = conv.conv_stream(self.prog, s, mode, tile, conv.placement(
+                    s, eb, self.prog["dram_bits"] // 8, 0), tl, self.keep)
+            elif self.keep or low.G > 1:
                 tl = Timeline(self.prog, self.latency)
                 words, cmds = layer_stream(self.prog, low, mode, tile, pl, tl, self.keep)
             else:   # one GEMM at the compiler's own placement: the tile search has timed this very stream
                 assert all(pl[t]["addr"] == a for t, a in zip("XWY", (0, _align(low.M * low.K * eb),
                            _align(_align(low.M * low.K * eb) + low.K * low.N * eb))))
                 words, cmds = [], []
-            self.streams[low] = (mode, tile, words, cmds, tl.commands, tl.cycles, dict(tl.busy_cycles))
-        return self.streams[low]
+            self.streams[skey] = (mode, tile, words, cmds, tl.commands, tl.cycles, dict(tl.busy_cycles))
+        return self.streams[skey]
 
 
 def compile_model(man: dict, layers: list[LayerSpec], skipped: list[dict] | None = None, model: str = "",
@@ -124,24 +143,33 @@ def compile_model(man: dict, layers: list[LayerSpec], skipped: list[dict] | None
     for s in (progress(layers) if progress else layers):
         check_spec(s, field)
         low = lower(s)
-        pl = placement(low, eb, base)
+        hw = conv.uses_windows(prog, s)
+        if hw:
+            conv.check_geometry(s, field)
+            pl = conv.placement(s, eb, prog["dram_bits"] // 8, base)
+        else:
+            pl = placement(low, eb, base)
         check_fits({"M": low.M, "N": low.N, "K": low.K}, pl["end"], f"{field}: layer '{s.name}'")
         if pl["end"] > 1 << ADDR_BITS:
             raise LegoError(f"{field}: layer '{s.name}': the model's tensors need {pl['end']:,} bytes of DRAM, "
                             f"more than the {ADDR_BITS}-bit address space")
-        lmode, ltile, w0, c0, n, cyc, busy = cache.stream(low, field)
+        lmode, ltile, w0, c0, n, cyc, busy = cache.stream(low, field, s)
         if keep:
             w1, c1 = relocate(w0, c0, base)
             words += w1
             cmds += c1
         records.append({"name": s.name, "op": s.op, "shape": _shape(s),
-                        "gemm": {"G": low.G, "M": low.M, "N": low.N, "K": low.K}, "lowering": LOWERING[s.op],
-                        "dram": {t: pl[t] for t in "XWY"}, "mode": lmode, "tile": ltile, "predicted_cycles": cyc,
+                        "gemm": {"G": low.G, "M": low.M, "N": low.N, "K": low.K},
+                        "lowering": (LOWERING_HW if hw else LOWERING)[s.op], "im2col": _im2col(s, hw),
+                        "dram": {t: pl[t] for t in ("XZWY" if hw else "XWY")}, "mode": lmode, "tile": ltile,
+                        "predicted_cycles": cyc,
                         "predicted_busy": busy, "commands": [ncmd, n], "macs": low.macs})
         ncmd += n
         base = pl["end"]
     header = {"format": 2, "design_hash": prog["design_hash"], "model": model, "layers": records,
-              "skipped": list(skipped or []), "im2col": "host", "dram_bytes": base, "commands": ncmd,
+              "skipped": list(skipped or []),
+              "im2col": "hardware" if any(r["im2col"] == "hardware" for r in records) else "host",
+              "dram_bytes": base, "commands": ncmd,
               "predicted": {"latency": latency, "cycles": sum(r["predicted_cycles"] for r in records)}}
     return header, words, cmds
 

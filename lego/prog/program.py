@@ -19,7 +19,7 @@ import zlib
 from pathlib import Path
 
 from ..errors import LegoError
-from .spec import CSR_NAME, TENSORS, CommandError, decode, encode
+from .spec import CSR_NAME, DIM_BITS, TENSORS, WIN_CSR, CommandError, decode, encode, window_segments
 
 MAGIC = b"LEGOPRG\x01"
 
@@ -111,6 +111,35 @@ def segments(header: dict, cmds: list, field: str = "--program") -> list[tuple[i
     return out
 
 
+# WIN_* registers that hold dimensions or positions (DIM_BITS wide in the hardware); the others are signed
+# or 32-bit byte steps (lego/prog/spec.py)
+WIN_DIMS = ("WIN_CG", "WIN_S", "WIN_H", "WIN_W", "WIN_SH", "WIN_SW", "WIN_HO", "WIN_WO", "WIN_OH0", "WIN_OW0",
+            "WIN_R0", "WIN_S0", "WIN_C0")
+# (register, its bound): the window geometry a windowed LOAD needs, lower bounds 1 or a register above it
+WIN_AT_LEAST_1 = ("WIN_CG", "WIN_S", "WIN_WO", "WIN_HO")
+WIN_BELOW = (("WIN_OW0", "WIN_WO"), ("WIN_OH0", "WIN_HO"), ("WIN_C0", "WIN_CG"), ("WIN_S0", "WIN_S"))
+
+
+def check_window(csr: dict, eb: int, dram: int, where: str) -> None:
+    """A windowed LOAD's registers: the geometry ``spec.window_segments`` walks (dims within DIM_BITS, at
+    least one channel, window column, output row and column; the first position inside them) and every
+    segment it reads inside the program's DRAM."""
+    for n in WIN_DIMS:
+        if csr[n] >= 1 << DIM_BITS:
+            raise LegoError(f"{where}: {n}={csr[n]} overflows the {DIM_BITS}-bit window registers")
+    for n in WIN_AT_LEAST_1:
+        if csr[n] < 1:
+            raise LegoError(f"{where}: {n}={csr[n]} must be at least 1 for a windowed LOAD")
+    for n, bound in WIN_BELOW:
+        if csr[n] >= csr[bound]:
+            raise LegoError(f"{where}: {n}={csr[n]} must be below {bound}={csr[bound]}")
+    for row in window_segments(csr, eb):
+        for addr, n in row:
+            if addr + n * eb > dram:
+                raise LegoError(f"{where}: window segment at DRAM bytes {addr}..{addr + n * eb} leaves the "
+                                f"program's DRAM ({dram} bytes)")
+
+
 def check(prog: dict, header: dict, cmds: list[dict], field: str = "--program", first: int = 0) -> None:
     """The commands stay inside the design's limits: tiles within the box, counter extents matching the
     bounds, DRAM accesses inside the program's DRAM, buffers loaded in the layout of the mode that reads
@@ -126,11 +155,18 @@ def check(prog: dict, header: dict, cmds: list[dict], field: str = "--program", 
     csr = {n: 0 for n in CSR_NAME.values()}
     shape = {"X": (box["M"], box["K"]), "W": (box["K"], box["N"]), "Y": (box["M"], box["N"])}
     loaded = {}                      # (tensor, buf) -> (mode, rows, cols)
+    im2col = bool(prog.get("im2col"))
     for i, c in enumerate(cmds):
         where = f"{field}: command {first + i} ({c['op']})"
         op = c["op"]
         if op == "SET":
+            if c["reg"] in WIN_CSR and not im2col:
+                raise LegoError(f"{where}: {c['reg']} is a window register, which this design has not "
+                                f"(generated for {prog.get('workload', 'gemm')}; conv2d/dwconv2d designs have it)")
             csr[c["reg"]] = c["value"]
+        elif op == "LOAD" and c.get("window") and not im2col:
+            raise LegoError(f"{where}: a windowed LOAD (bit 56) needs the window address generator of a design "
+                            f"generated for conv2d/dwconv2d (this one: {prog.get('workload', 'gemm')})")
         elif op in ("LOAD", "STORE"):
             p = "LD" if op == "LOAD" else "ST"
             t = c["tensor"] if op == "LOAD" else "Y"
@@ -139,7 +175,9 @@ def check(prog: dict, header: dict, cmds: list[dict], field: str = "--program", 
                 raise LegoError(f"{where}: a {rows}x{cols} tile of {t} does not fit the buffer ({shape[t][0]}x{shape[t][1]})")
             size = eb if t != "Y" else 4
             end = addr + (rows - 1) * stride + cols * size
-            if end > dram:
+            if c.get("window"):
+                check_window(csr, eb, dram, where)
+            elif end > dram:
                 raise LegoError(f"{where}: DRAM bytes {addr}..{end} leave the program's DRAM ({dram} bytes)")
             if op == "LOAD":
                 loaded[(t, c["buf"])] = (c["mode"], rows, cols)

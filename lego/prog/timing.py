@@ -14,7 +14,9 @@ edge (``cycles``). The busy time of each unit comes in closed form from its comm
   one burst outstanding the next burst's ARVALID rises with the capture of RLAST; with ``N``
   (``prog.dram_outstanding``) it rises in the edge after the previous one's handshake, or with the RLAST of
   the burst ``N`` back, whichever is later, and the first beat also waits for the previous burst's last
-  write. Per burst this is closed form (first beat, ``beats - 2`` full beats of ``E / P`` cycles, last beat);
+  write. Per burst this is closed form (first beat, ``beats - 2`` full beats of ``E / P`` cycles, last beat).
+  A windowed LOAD (bit 56) walks the segments of ``spec.window_segments`` exactly as a plain LOAD's rows
+  (``window_load_cycles``);
 * STORE: one accumulator read cycle per lane group of ``P`` elements of a beat (``P``: ``st_lanes`` of the
   mode; a beat of ``v`` elements takes ``g = ceil(v / P)`` read cycles, below "elements" counts those), the
   write response ``2 + L`` edges after the burst's last W beat. With one burst outstanding a beat takes
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from .spec import BUF_BIT, CSR_NAME, PAGE, bursts
+from .spec import BUF_BIT, CSR_NAME, PAGE, WIN_CSR, bursts, window_segments
 
 UNITS = ("ld", "cp", "st")
 UNIT_OF = {"LOAD": "ld", "COMPUTE": "cp", "STORE": "st"}
@@ -104,6 +106,50 @@ def load_cycles(addr: int, rows: int, cols: int, stride: int, eb: int, bb: int, 
     if outstanding == 1:
         return _load_cycles_1(addr, rows, cols, stride, eb, bb, latency, lanes, beat_cycles)
     return _load_cycles_n(addr, rows, cols, stride, eb, bb, latency, lanes, outstanding, beat_cycles)
+
+
+def window_load_cycles(segments, eb: int, bb: int, latency: int, lanes: int = 1, outstanding: int = 1,
+                       beat_cycles: int = 1) -> int:
+    """Edges a windowed LOAD keeps the load unit busy: its ``segments`` (``spec.window_segments``: per row,
+    ``(byte address, elements)``), all of them in order, each timed exactly as a row of a plain LOAD at page
+    offset ``addr % PAGE`` with ``cols = elements`` (the DMA issues a segment's bursts as a plain row's,
+    ``bursts(addr, 1, elements, 0, eb, bb)``), the state carried from segment to segment as ``_walk_rows``
+    carries it from row to row (the same start state, ``free`` from 1). A plain per-segment walk: no
+    period skipping (segments of one row differ)."""
+    assert 1 <= beat_cycles <= MAX_BEAT_CYCLES, beat_cycles
+    E, P, N, D = bb // eb, lanes, outstanding, beat_cycles
+    assert P >= 1 and E % P == 0, (E, P)
+    if N == 1:
+        st, row = (1, 0), (lambda off, n, st: _row_load(off, n, eb, bb, latency, P, D, st))
+    else:
+        st, row = (-2, (-1,) * N, 0), (lambda off, n, st: _row_load_n(off, n, eb, bb, latency, P, N, D, st))
+    free = 1
+    for segs in segments:
+        for addr, n in segs:
+            df, st = row(addr % PAGE, n, st)
+            free += df
+    return free
+
+
+# the registers a windowed LOAD's segments depend on; LD_ADDR and WIN_ZERO only through their page offset
+_WIN_KEY = ("LD_ROWS", "LD_COLS") + tuple(n for n in WIN_CSR if n != "WIN_ZERO")
+
+
+@lru_cache(maxsize=1 << 14)
+def _window_cycles_cached(key: tuple, eb: int, bb: int, latency: int, lanes: int, outstanding: int,
+                          beat_cycles: int) -> int:
+    csr = dict(zip(("LD_ADDR", "WIN_ZERO") + _WIN_KEY, key))
+    return window_load_cycles(window_segments(csr, eb), eb, bb, latency, lanes, outstanding, beat_cycles)
+
+
+def window_cycles(csr: dict, eb: int, bb: int, latency: int, lanes: int = 1, outstanding: int = 1,
+                  beat_cycles: int = 1) -> int:
+    """``window_load_cycles`` of the windowed LOAD that the registers ``csr`` describe. Every address of
+    ``window_segments`` is LD_ADDR or WIN_ZERO plus register sums modulo 2**32, and ``PAGE`` divides
+    2**32, so the page offsets (all the timing reads) depend on LD_ADDR and WIN_ZERO only modulo PAGE:
+    cached on that key (an X tile is loaded again for every output column tile)."""
+    key = (csr.get("LD_ADDR", 0) % PAGE, csr.get("WIN_ZERO", 0) % PAGE) + tuple(csr.get(n, 0) for n in _WIN_KEY)
+    return _window_cycles_cached(key, eb, bb, latency, lanes, outstanding, beat_cycles)
 
 
 # The DRAM's bandwidth (``--dram-bw W``, 64-bit words per cycle, each direction: AXI's read and write channels
@@ -395,6 +441,10 @@ class Timeline:
 
     def duration(self, cmd: dict) -> int:
         c, op = self.csr, cmd["op"]
+        if op == "LOAD" and cmd.get("window"):
+            return window_cycles(c, self.eb, self.bb, self.latency,
+                                 self.lanes.get("X", {}).get(self.names[cmd["mode"]], 1), self.outstanding,
+                                 self.beat_cycles)
         if op == "LOAD":
             return load_cycles(c["LD_ADDR"], c["LD_ROWS"], c["LD_COLS"], c["LD_STRIDE"], self.eb, self.bb, self.latency,
                                self.lanes.get(cmd["tensor"], {}).get(self.names[cmd["mode"]], 1), self.outstanding,

@@ -1,0 +1,143 @@
+"""Hardware im2col: a conv2d / dwconv2d layer on a design generated for conv (``prog.im2col``) as ``G`` GEMMs
+whose X tiles are *windowed LOADs* (LOAD bit [56]: the load DMA's convolution-window address generator reads
+a tile of the implicit im2col matrix straight from the NHWC input; ``lego.prog.spec.window_segments``).
+
+GEMM ``g`` (one per group): ``M = N·Ho·Wo`` (rows ``(n, oh, ow)``), ``K = R·S·Cg`` (columns ``(r, s, c)``,
+``c`` fastest: NOT ``lower.im2col``'s host order ``(c, r, s)``), ``N = Kg``. DRAM placement from ``base``,
+each region 4 KiB aligned:
+
+* X: the input NHWC ``[N, H, W, C]`` (the design's input dtype);
+* Z: a zero region of ``Cg·eb`` bytes rounded up to the bus (the host keeps it zero): padding segments read it;
+* W: ``[G, R, S, Cg, Kg]`` (row ``(r, s, c)`` of group g's GEMM is ``Kg`` contiguous elements);
+* Y: int32 NHWC ``[N, Ho, Wo, K]``: group g's columns at ``g·Kg``, its STOREs at ``+ g·Kg·4``, row stride ``K·4``.
+
+Per X tile (first row ``m0``, first column ``k0``) the WIN_* registers come from ``n0, oh0, ow0`` (divmods
+of ``m0`` over ``(Ho·Wo, Wo)``) and ``r0, s0, c0`` (divmods of ``k0`` over ``(S·Cg, Cg)``); LD_ADDR is the
+address of the row's pixel origin ``(n0, oh0·sh - pt, ow0·sw - pl)`` plus group g's channel offset
+``g·Cg·eb`` (modulo 2**32: the origin lies in the padding where ``pt``/``pl`` > 0). The GEMM's tile is chosen
+by ``compiler.choose`` on the lowered GEMM dims with plain loads (an estimate for the windowed stream); the
+emitted stream's cycles are then exact (``timing.Timeline`` times every windowed LOAD by its segments).
+"""
+from __future__ import annotations
+
+from ..errors import LegoError
+from .compiler import PAGE, _Emitter, emit_gemm
+from .lower import LayerSpec, conv_out
+from .spec import DIM_BITS, enc_end, enc_load
+from .timing import Timeline
+
+CONV_OPS = ("conv2d", "dwconv2d")
+M32 = (1 << 32) - 1
+
+
+def _align(x: int, to: int = PAGE) -> int:
+    return -(-x // to) * to
+
+
+def uses_windows(prog: dict, s: LayerSpec) -> bool:
+    """Whether layer ``s`` runs through the window generator on the design of ``prog`` (else host im2col)."""
+    return bool(prog.get("im2col")) and s.op in CONV_OPS
+
+
+def geometry(s: LayerSpec) -> dict:
+    """The conv layer's sizes the lowering and the WIN_* registers need."""
+    d, g = s.dims, s.groups
+    ho, wo = conv_out(s)
+    (sh, sw), (pt, pl, _, _) = s.stride, s.pads
+    return {"N": d["N"], "C": d["C"], "H": d["H"], "W": d["W"], "K": d["K"], "R": d["R"], "S": d["S"], "G": g,
+            "Cg": d["C"] // g, "Kg": d["K"] // g, "Ho": ho, "Wo": wo, "sh": sh, "sw": sw, "pt": pt, "pl": pl}
+
+
+# sizes that go into the DIM_BITS-wide window registers: (name in the layer, register)
+_DIM_REGS = (("Cg", "WIN_CG"), ("S", "WIN_S"), ("R", "WIN_R0"), ("H", "WIN_H"), ("W", "WIN_W"),
+             ("sh", "WIN_SH"), ("sw", "WIN_SW"), ("Ho", "WIN_HO"), ("Wo", "WIN_WO"))
+
+
+def check_geometry(s: LayerSpec, field: str) -> None:
+    """The layer's window sizes fit the DIM_BITS-bit window registers."""
+    geo = geometry(s)
+    for k, reg in _DIM_REGS:
+        if geo[k] >= 1 << DIM_BITS:
+            raise LegoError(f"{field}: layer '{s.name}': {k}={geo[k]} overflows the {DIM_BITS}-bit window "
+                            f"register {reg}")
+
+
+def placement(s: LayerSpec, eb: int, bb: int, base: int) -> dict:
+    """X (NHWC input), Z (zero region), W ``[G, R, S, Cg, Kg]``, Y (int32 NHWC output) from ``base``, each
+    4 KiB aligned; ``end``: the next free page."""
+    geo = geometry(s)
+    N, H, W, C, R, S, G = (geo[k] for k in ("N", "H", "W", "C", "R", "S", "G"))
+    cg, kg, ho, wo = geo["Cg"], geo["Kg"], geo["Ho"], geo["Wo"]
+    regions = (("X", [N, H, W, C], eb), ("Z", [_align(cg * eb, bb)], 1), ("W", [G, R, S, cg, kg], eb),
+               ("Y", [N, ho, wo, G * kg], 4))
+    out, at = {}, base
+    for t, shape, size in regions:
+        n = size
+        for v in shape:
+            n *= v
+        out[t] = {"addr": at, "shape": shape, "bytes": n}
+        at = _align(at + n)
+    out["W"]["group_bytes"] = R * S * cg * kg * eb
+    out["W"]["stride"] = kg * eb
+    out["Y"]["stride"] = G * kg * 4
+    out["end"] = at
+    return out
+
+
+def _group(pl: dict, geo: dict, g: int) -> dict:
+    """emit_gemm's W and Y places of group g."""
+    return {"W": {"addr": pl["W"]["addr"] + g * pl["W"]["group_bytes"], "stride": pl["W"]["stride"]},
+            "Y": {"addr": pl["Y"]["addr"] + g * geo["Kg"] * 4, "stride": pl["Y"]["stride"]}}
+
+
+def window_regs(geo: dict, x_addr: int, zero: int, m0: int, k0: int, rows: int, cols: int, eb: int) -> dict:
+    """LD_* and WIN_* values of the windowed LOAD of X tile rows ``m0..m0+rows``, columns ``k0..k0+cols`` of
+    one group's im2col matrix; ``x_addr``: the input's address plus the group's channel offset."""
+    C, H, W, S, cg = geo["C"], geo["H"], geo["W"], geo["S"], geo["Cg"]
+    ho, wo, sh, sw, pt, pl = geo["Ho"], geo["Wo"], geo["sh"], geo["sw"], geo["pt"], geo["pl"]
+    n0, rem = divmod(m0, ho * wo)
+    oh0, ow0 = divmod(rem, wo)
+    r0, rem = divmod(k0, S * cg)
+    s0, c0 = divmod(rem, cg)
+    ih0, iw0 = oh0 * sh - pt, ow0 * sw - pl
+    px = C * eb                                                     # bytes of one input pixel
+    return {
+        "LD_ADDR": (x_addr + ((n0 * H + ih0) * W + iw0) * px) & M32, "LD_ROWS": rows, "LD_COLS": cols,
+        "WIN_CG": cg, "WIN_S": S, "WIN_H": H, "WIN_W": W, "WIN_SH": sh, "WIN_SW": sw, "WIN_HO": ho, "WIN_WO": wo,
+        "WIN_OH0": oh0, "WIN_OW0": ow0, "WIN_IH0": ih0 & M32, "WIN_IW0": iw0 & M32, "WIN_PT": pt, "WIN_PL": pl,
+        "WIN_R0": r0, "WIN_S0": s0, "WIN_C0": c0,
+        "WIN_PIX": px, "WIN_DR": ((W - (S - 1)) * px) & M32, "WIN_DOW": sw * px,
+        "WIN_DOH": ((sh * W - (wo - 1) * sw) * px) & M32,
+        "WIN_DN": ((H * W - (ho - 1) * sh * W - (wo - 1) * sw) * px) & M32,
+        "WIN_OFF0": ((r0 * W + s0) * px) & M32, "WIN_ZERO": zero,
+    }
+
+
+def window_loader(geo: dict, pl: dict, g: int, eb: int):
+    """emit_gemm's X loader for group g: one windowed LOAD per X tile."""
+    x_addr = pl["X"]["addr"] + g * geo["Cg"] * eb
+
+    def load(e: _Emitter, mi: int, buf: int, m0: int, k0: int, rows: int, cols: int) -> None:
+        for reg, v in window_regs(geo, x_addr, pl["Z"]["addr"], m0, k0, rows, cols, eb).items():
+            e.set(reg, v)
+        e.put(enc_load(0, buf, mi, 1), {"op": "LOAD", "tensor": "X", "buf": buf, "mode": mi, "window": 1})
+    return load
+
+
+def conv_stream(prog: dict, s: LayerSpec, mode: str, tile: dict, pl: dict, tl: Timeline | None = None,
+                keep: bool = True) -> tuple[list[int], list[dict]]:
+    """The commands of conv layer ``s`` at placement ``pl`` (its G GEMMs with windowed X loads, then END),
+    timed into ``tl`` as they are written (``keep=False``: timed only)."""
+    geo = geometry(s)
+    eb = prog["bits"] // 8
+    dims = {"M": geo["N"] * geo["Ho"] * geo["Wo"], "N": geo["Kg"], "K": geo["R"] * geo["S"] * geo["Cg"]}
+    e = _Emitter(tl, keep)
+    for g in range(geo["G"]):
+        emit_gemm(e, prog, dims, mode, tile, _group(pl, geo, g), load_x=window_loader(geo, pl, g, eb))
+    e.put(enc_end(), {"op": "END"})
+    return e.words, e.cmds
+
+
+def stream_key(s: LayerSpec) -> tuple:
+    """What a conv layer's stream depends on (its name does not)."""
+    return ("window", s.op, tuple(sorted(s.dims.items())), tuple(s.stride), tuple(s.pads), s.groups)
