@@ -4,7 +4,8 @@ Every case generates (once per module, shared by the cases of the same design) a
 one layer with ``lego compile DIR --layer ...`` (gemm; conv2d with stride 1/2 and padding 0/1; dwconv2d; bmm),
 and runs the program on the cycle engine, Icarus and Verilator. Each case checks:
 
-* the layer moves at least 8x the scratchpad: the bytes of X (for conv: the host's im2col'd input), W and the
+* the layer moves at least 8x the scratchpad: the bytes of X (for conv: the host's im2col'd input on a GEMM design,
+  the NHWC image on an im2col design, whose windowed LOADs read it through the DMA's window generator), W and the
   int32 Y, each counted once, against the scratchpad KiB asked for (``--scratchpad-kib``, >= the bytes used);
 * Icarus and Verilator outputs are bit-exact equal to each other, to the cycle engine's and to sw_reference
   (``rep.match``: the GEMM per group); for conv and dwconv layers the inputs are a real image and kernel
@@ -60,6 +61,13 @@ DESIGNS = {
     "3x2-is+os-1k-256b-o16": ("3x2", ("is", "os"), 1, 4, 256, 16),
     "4x4-ws+os-4k-128b-o4": ("4x4", ("ws", "os"), 4, 16, 128, 4),
     "2x4-os-1k-256b-o4": ("2x4", ("os",), 1, 16, 256, 4),
+    # im2col designs (lego gen --workload conv2d): conv layers read their NHWC input through the load DMA's
+    # window address generator (windowed LOADs, docs/programmable.md "Hardware im2col"); the seventh field is
+    # the workload
+    "2x2-ws-1k-64b-o4-im2col": ("2x2", ("ws",), 1, 4, 64, 4, "conv2d"),
+    "3x2-is+os-1k-128b-im2col": ("3x2", ("is", "os"), 1, 4, 128, 1, "dwconv2d"),
+    "4x4-ws+os-4k-128b-o4-im2col": ("4x4", ("ws", "os"), 4, 16, 128, 4, "conv2d"),
+    "8x4-os+is-8k-256b-o2-im2col": ("8x4", ("os", "is"), 8, 32, 256, 2, "conv2d"),
 }
 
 # case id: (design, layer (lego compile --layer), mode, DRAM latency[, DRAM bandwidth]); the fifth field is
@@ -85,6 +93,12 @@ DEFAULT = {
     "gemm-store-3x2-1k-256b-o16-bw2-lat1-is": ("3x2-is+os-1k-256b-o16", "gemm:M=48,N=45,K=2", "is", 1, "2"),
     "gemm-store-2x2-1k-64b-o4-bwquarter-lat20-ws": ("2x2-ws-1k-64b-o4", "gemm:M=44,N=48,K=2", "ws", 20, "1/4"),
     "gemm-store-2x2-1k-64b-bwquarter-lat20-ws": ("2x2-ws-1k-64b", "gemm:M=44,N=47,K=2", "ws", 20, "1/4"),
+    # hardware im2col: stride 2 with pad 1, depthwise with pad 1, and a plain GEMM on an im2col design
+    "hwconv-s2p1-2x2-1k-64b-o4-lat20-ws": ("2x2-ws-1k-64b-o4-im2col",
+                                           "conv2d:C=3,H=23,W=23,K=24,R=3,S=3,STRIDE=2,PAD=1", "ws", 20),
+    "hwdwconv-p1-3x2-1k-128b-lat1-os": ("3x2-is+os-1k-128b-im2col", "dwconv2d:C=6,H=17,W=17,R=3,S=3,PAD=1", "os",
+                                        1),
+    "hwgemm-3x2-1k-128b-lat100-is": ("3x2-is+os-1k-128b-im2col", "gemm:M=36,N=54,K=6", "is", 100),
 }
 SLOW = {
     "gemm-2x2-1k-64b-o4-lat20-ws": ("2x2-ws-1k-64b-o4", "gemm:M=44,N=44,K=10", "ws", 20),
@@ -116,6 +130,14 @@ SLOW = {
     "gemm-16x16-fused-8k-128b-o4-lat20-ws": ("16x16-ws+os+is-8k-128b-o4", "gemm:M=160,N=168,K=48", "ws", 20),
     "gemm-16x16-fused-8k-128b-o4-lat100-os": ("16x16-ws+os+is-8k-128b-o4", "gemm:M=168,N=160,K=44", "os", 100),
     "gemm-16x16-fused-8k-128b-o4-lat1-is": ("16x16-ws+os+is-8k-128b-o4", "gemm:M=160,N=160,K=52", "is", 1),
+    "hwconv-s1p0-4x4-4k-128b-o4-lat100-ws": ("4x4-ws+os-4k-128b-o4-im2col", "conv2d:C=8,H=20,W=20,K=32,R=3,S=3",
+                                             "ws", 100),
+    "hwconv-s1p1-4x4-4k-128b-o4-lat20-os": ("4x4-ws+os-4k-128b-o4-im2col",
+                                            "conv2d:C=5,H=18,W=18,K=32,R=3,S=3,PAD=1", "os", 20),
+    "hwconv-s2p0-g2-8x4-8k-256b-o2-lat1-is": ("8x4-os+is-8k-256b-o2-im2col",
+                                              "conv2d:N=2,C=8,H=25,W=25,K=64,R=3,S=3,STRIDE=2,GROUPS=2", "is", 1),
+    "hwdwconv-s2p1-8x4-8k-256b-o2-lat20-os": ("8x4-os+is-8k-256b-o2-im2col",
+                                              "dwconv2d:N=2,C=20,H=31,W=31,R=3,S=3,STRIDE=2,PAD=1", "os", 20),
 }
 CASES = {**{k: pytest.param(k, marks=pytest.mark.rtl, id=k) for k in DEFAULT},
          **{k: pytest.param(k, marks=[pytest.mark.rtl, pytest.mark.slow], id=k) for k in SLOW}}
@@ -128,7 +150,7 @@ def design(tmp_path_factory, name: str) -> Path:
     if name not in _designs:
         array, dfs, spad, acc, bits, *o = DESIGNS[name]
         d = tmp_path_factory.mktemp("matrix") / name
-        argv = ["gen", "--workload", "gemm", "--array", array, "--scratchpad-kib", str(spad),
+        argv = ["gen", "--workload", o[1] if len(o) > 1 else "gemm", "--array", array, "--scratchpad-kib", str(spad),
                 "--accumulator-kib", str(acc), "--dram-bits", str(bits), "--dram-outstanding", str(o[0] if o else 1),
                 "--out", str(d)]
         for df in dfs:
@@ -166,6 +188,13 @@ def conv_inputs(spec, seed: int):
     return x, w, {"X": im2col(x, spec), "W": conv_weights(w, spec)}
 
 
+def hw_conv_inputs(spec, x, w) -> dict:
+    """The program's inputs on an im2col design: the image NHWC, the kernel [G, R, S, C/G, K/G]."""
+    g, r, s = spec.groups, spec.dims["R"], spec.dims["S"]
+    kg, cg = w.shape[0] // g, w.shape[1]
+    return {"X": x.transpose(0, 2, 3, 1), "W": w.reshape(g, kg, cg, r, s).transpose(0, 3, 4, 2, 1)}
+
+
 def conv_reference(spec, x, w) -> np.ndarray:
     """sw_reference's conv of the image (groups: one conv2d per group; depthwise: dwconv2d)."""
     s, p = spec.stride[0], spec.pads[0]
@@ -192,6 +221,14 @@ def test_matrix_is_covering():
         if bw:
             bws.add((bw[0], bits, lat))
     assert axes["kind"] >= {"gemm", "bmm", "dwconv2d", "conv2d-s1p0", "conv2d-s1p1", "conv2d-s2p0", "conv2d-s2p1"}
+    # hardware im2col: every conv kind, on every dataflow, by default too
+    hw = {(parse_layer(layer).op, parse_layer(layer).stride[0], parse_layer(layer).pads[0], mode)
+          for d, layer, mode, *_ in ALL.values() if len(DESIGNS[d]) > 6}
+    assert {(op, st, p) for op, st, p, _ in hw if op == "conv2d"} >= {("conv2d", 1, 0), ("conv2d", 1, 1),
+                                                                      ("conv2d", 2, 0), ("conv2d", 2, 1)}
+    assert {op for op, *_ in hw} == {"conv2d", "dwconv2d", "gemm"} and {m for *_, m in hw} == {"ws", "os", "is"}
+    assert {parse_layer(layer).op for d, layer, *_ in DEFAULT.values() if len(DESIGNS[d]) > 6} >= {"conv2d",
+                                                                                                   "dwconv2d"}
     assert axes["array"] >= {"2x2", "3x2", "2x4", "4x4", "8x4", "8x8"}
     assert axes["spad"] >= {1, 2, 4, 8, 16}
     assert axes["bits"] == {64, 128, 256} and axes["lat"] == {1, 20, 100} and axes["mode"] == {"ws", "os", "is"}
@@ -237,9 +274,14 @@ def test_matrix_rtl_equals_cycle_engine_and_reference(case, tmp_path_factory, tm
     spec = parse_layer(layer)
     seed = int(re.sub(r"\D", "", case) or 0) % 1000
     inputs, conv = None, None
+    hw = len(DESIGNS[dname]) > 6
+    assert header.get("im2col") == ("hardware" if hw and spec.op in ("conv2d", "dwconv2d") else
+                                    header.get("im2col"))
     if spec.op in ("conv2d", "dwconv2d"):
         x, w, inputs = conv_inputs(spec, seed)
         conv = conv_reference(spec, x, w)
+        if hw:
+            inputs = hw_conv_inputs(spec, x, w)
     cyc = simulate_program(d, prog, "cycle", inputs=inputs, seed=seed, latency=lat, dram_bw=bw)
     assert cyc.match
     assert cyc.cycles == header["predicted"]["cycles"]
@@ -249,7 +291,8 @@ def test_matrix_rtl_equals_cycle_engine_and_reference(case, tmp_path_factory, tm
         if case.startswith("gemm-store"):   # the write limit binds: the store unit is busier
             assert cyc.extra["busy_cycles"]["st"] > full.extra["busy_cycles"]["st"]
     if conv is not None:
-        assert np.array_equal(conv_output(cyc.outputs["Y"], spec), conv)
+        got = cyc.outputs["Y"].transpose(0, 3, 1, 2) if hw else conv_output(cyc.outputs["Y"], spec)
+        assert np.array_equal(got, conv)
     for engine in ("icarus", "verilator"):
         rep = simulate_program(d, prog, engine, inputs=inputs, seed=seed, latency=lat, dram_bw=bw)
         assert rep.match, engine
@@ -261,4 +304,5 @@ def test_matrix_rtl_equals_cycle_engine_and_reference(case, tmp_path_factory, tm
         for row in rep.extra.get("layers", []):
             assert row["cycles"] == row["cycles_register"] == row["cycles_predicted"], (engine, row)
         if conv is not None:
-            assert np.array_equal(conv_output(rep.outputs["Y"], spec), conv), engine
+            got = rep.outputs["Y"].transpose(0, 3, 1, 2) if hw else conv_output(rep.outputs["Y"], spec)
+            assert np.array_equal(got, conv), engine
