@@ -86,6 +86,8 @@ def _sim_parser(sub, argv: list[str]) -> argparse.ArgumentParser:
     s.add_argument("--dram-bw", help="with --program or --model M --design DIR (programmable): DRAM bandwidth "
                                      "in 64-bit words per cycle, each direction (reads and writes), the bus's words "
                                      "over 1..4 cycles per beat, e.g. 2, 1, 1/2 (default: the bus width)")
+    s.add_argument("--im2col", help="with --model M --design DIR: who expands conv windows (hardware, host or "
+                                    "auto; default as lego compile)")
     s.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     s.add_argument("--out", help="with DIR: .npz of the outputs; with --model: directory for CSV/JSON/PNG")
     s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -142,6 +144,10 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     c.add_argument("--dram-latency", type=int, help="DRAM latency the tile choice assumes (default 20)")
     c.add_argument("--dram-bw", help="DRAM bandwidth (64-bit words per cycle, each direction: reads and "
                                      "writes) the tile choice assumes (default: the bus width)")
+    c.add_argument("--im2col", help="who expands a conv layer's windows: hardware (the load DMA's window "
+                                    "generator; the default on a design generated for conv), host (the host writes "
+                                    "the im2col'd input; the default elsewhere) or auto (the faster per layer, by "
+                                    "exact cycles)")
     c.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     y = sub.add_parser("synth", help="Yosys synthesis report of a design directory")
     y.add_argument("dir", help="a design directory made by lego gen")
@@ -326,14 +332,14 @@ def _compile(a) -> tuple[dict, str]:
     tile = parse_tile(a.tile)
     if a.model:
         header, words, cmds = registry.get(registry.TOOLS, "compile-model").compile(a.model, man, a.mode, tile, lat,
-                                                                                    quiet=a.json)
+                                                                                    quiet=a.json, im2col=a.im2col)
     else:
         spec = parse_layer(a.layer)
         if spec.op == "gemm":
             header, words, cmds = compile_gemm(man, spec.dims, a.mode, tile, lat)
         else:
             header, words, cmds = compile_model(man, [spec], model=a.layer, mode=a.mode, tile=tile, latency=lat,
-                                                field="--layer")
+                                                field="--layer", im2col=a.im2col)
     if a.dram_bw is not None:       # the DRAM bandwidth the tile choice and predicted cycles assume
         header["predicted"]["dram_bw"] = dram_bw_words(man["prog"])
     out = Path(a.out)

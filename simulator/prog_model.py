@@ -23,7 +23,8 @@ from .models import MODELS, Layer
 
 # who expands the conv windows in a model run (the program header's ``im2col``)
 IM2COL_NOTE = {"host": "host (DRAM traffic of the expanded matrix)",
-               "hardware": "hardware (windowed LOADs read the NHWC input; DRAM traffic of the windows' reads)"}
+               "hardware": "hardware (windowed LOADs read the NHWC input; DRAM traffic of the windows' reads)",
+               "mixed": "per layer, the faster of hardware windows and host im2col (layers' im2col field)"}
 
 
 def _conv_spec(l: Layer) -> LayerSpec:
@@ -73,7 +74,7 @@ def _progress(total_desc: str, quiet: bool):
 
 
 def run_model_program(model: str, design_dir: Path, latency: int, quiet: bool = False,
-                      dram_bw=None) -> tuple[list[dict], dict]:
+                      dram_bw=None, im2col: str | None = None) -> tuple[list[dict], dict]:
     """Compile ``model`` for the programmable design and time every layer's segment: per-layer rows, total.
     ``dram_bw``: the DRAM's bandwidth, 64-bit words per cycle each direction (``--dram-bw``; None: the bus width)."""
     from lego.emit.directory import read_manifest
@@ -81,7 +82,7 @@ def run_model_program(model: str, design_dir: Path, latency: int, quiet: bool = 
     man = with_dram_bw(read_manifest(Path(design_dir)), dram_bw)
     name, specs, skipped = load_model(model)
     header, _, _ = compile_model(man, specs, skipped, name, latency=latency,
-                                 progress=_progress(f"compile {name}", quiet), keep=False)
+                                 progress=_progress(f"compile {name}", quiet), keep=False, im2col=im2col)
     prog = man["prog"]
     R, C = prog["array"]
     rows = []
@@ -131,7 +132,8 @@ def sim_tool(a) -> tuple[dict, str]:
     lat = 20 if a.dram_latency is None else a.dram_latency
     if not 0 <= lat <= 10_000:
         raise LegoError(f"--dram-latency: {lat} is out of range (0..10000 cycles)")
-    rows, total = run_model_program(a.model, Path(a.design), lat, quiet=a.json, dram_bw=getattr(a, "dram_bw", None))
+    rows, total = run_model_program(a.model, Path(a.design), lat, quiet=a.json, dram_bw=getattr(a, "dram_bw", None),
+                                    im2col=getattr(a, "im2col", None))
     out = Path(a.out or f"lego-model-{total['model']}")
     total["files"] = write_outputs(rows, total, out)
     lines = [f"{'layer':<24}{'op':<10}{'G':>5}{'M':>7}{'N':>6}{'K':>6}{'mode':>5}{'cycles':>12}{'util':>7}"]
@@ -149,10 +151,10 @@ def sim_tool(a) -> tuple[dict, str]:
 class _CompileModelTool:
     """``lego compile DIR --model M`` (registered as the ``compile-model`` tool)."""
 
-    def compile(self, model: str, man: dict, mode, tile, latency: int, quiet: bool = False):
+    def compile(self, model: str, man: dict, mode, tile, latency: int, quiet: bool = False, im2col: str | None = None):
         name, specs, skipped = load_model(model)
         return compile_model(man, specs, skipped, name, mode=mode, tile=tile, latency=latency,
-                             progress=_progress(f"compile {name}", quiet))
+                             progress=_progress(f"compile {name}", quiet), im2col=im2col)
 
 
 TOOL = _CompileModelTool()

@@ -34,9 +34,31 @@ def _align(x: int, to: int = PAGE) -> int:
     return -(-x // to) * to
 
 
+IM2COL = ("auto", "hardware", "host")
+
+
 def uses_windows(prog: dict, s: LayerSpec) -> bool:
-    """Whether layer ``s`` runs through the window generator on the design of ``prog`` (else host im2col)."""
+    """Whether layer ``s`` can run through the window generator on the design of ``prog`` (else host im2col)."""
     return bool(prog.get("im2col")) and s.op in CONV_OPS
+
+
+def fits_windows(s: LayerSpec) -> bool:
+    """Whether the window registers hold layer ``s``'s geometry (``check_geometry`` would pass)."""
+    try:
+        check_geometry(s, "")
+    except LegoError:
+        return False
+    return True
+
+
+def check_policy(prog: dict, policy: str) -> None:
+    """``--im2col``: auto (each conv layer the faster of the two, by exact cycles), hardware (windowed LOADs,
+    a design generated for conv) or host (the host writes the im2col'd input)."""
+    if policy not in IM2COL:
+        raise LegoError(f"--im2col: '{policy}' is not one of {', '.join(IM2COL)}")
+    if policy == "hardware" and not prog.get("im2col"):
+        raise LegoError("--im2col: hardware needs a design generated for conv (lego gen --workload conv2d|dwconv2d "
+                        "--scratchpad-kib N); this one has no window address generator")
 
 
 def geometry(s: LayerSpec) -> dict:

@@ -85,6 +85,12 @@ def _im2col(s: LayerSpec, hw: bool) -> str:
     return "hardware" if hw else ("host" if s.op in conv.CONV_OPS else "none")
 
 
+def _who(kinds: set) -> str:
+    """The header's ``im2col``: hardware, host, or mixed (``--im2col auto`` chose per layer)."""
+    kinds = kinds - {"none"}
+    return "mixed" if len(kinds) > 1 else (kinds.pop() if kinds else "host")
+
+
 def _shape(s: LayerSpec) -> dict:
     out = dict(s.dims)
     if s.op in ("conv2d", "dwconv2d"):
@@ -101,9 +107,8 @@ class _Cache:
         self.choice: dict = {}
         self.streams: dict = {}
 
-    def stream(self, low: Lowered, field: str, s: LayerSpec | None = None):
+    def stream(self, low: Lowered, field: str, s: LayerSpec | None = None, hw: bool = False):
         eb = self.prog["bits"] // 8
-        hw = s is not None and conv.uses_windows(self.prog, s)
         skey = conv.stream_key(s) if hw else low
         if skey not in self.streams:
             key = (low.M, low.N, low.K)
@@ -130,11 +135,18 @@ class _Cache:
 
 def compile_model(man: dict, layers: list[LayerSpec], skipped: list[dict] | None = None, model: str = "",
                   mode: str | None = None, tile: dict | None = None, latency: int = DEFAULT_LATENCY,
-                  field: str = "--model", progress=None, keep: bool = True) -> tuple[dict, list[int], list[dict]]:
+                  field: str = "--model", progress=None, keep: bool = True, im2col: str | None = None
+                  ) -> tuple[dict, list[int], list[dict]]:
     """-> (header, words, decoded commands) of the whole model; nothing is written here. ``keep=False``
-    (``lego sim --model``): the header alone, every layer timed exactly, no command kept."""
+    (``lego sim --model``): the header alone, every layer timed exactly, no command kept. ``im2col``
+    (``conv.IM2COL``): who expands a conv layer's windows. By default the load DMA's window generator on a
+    design generated for conv (the host writes the NHWC input) and the host elsewhere; ``auto`` times both and
+    takes the faster per layer (the header's layers say which: the host's DRAM contents follow)."""
     prog = design_prog(man)
     check_mode(prog, mode)
+    if im2col is not None:
+        conv.check_policy(prog, im2col)
+    im2col = im2col or ("hardware" if prog.get("im2col") else "host")
     if not layers:
         raise LegoError(f"{field}: no layer that the GEMM design runs (gemm, matmul, bmm, conv2d)")
     eb = prog["bits"] // 8
@@ -143,7 +155,9 @@ def compile_model(man: dict, layers: list[LayerSpec], skipped: list[dict] | None
     for s in (progress(layers) if progress else layers):
         check_spec(s, field)
         low = lower(s)
-        hw = conv.uses_windows(prog, s)
+        hw = im2col != "host" and conv.uses_windows(prog, s)
+        if hw and im2col == "auto":         # the faster of the two by exact cycles (ties: the windows)
+            hw = conv.fits_windows(s) and cache.stream(low, field, s, True)[5] <= cache.stream(low, field, s, False)[5]
         if hw:
             conv.check_geometry(s, field)
             pl = conv.placement(s, eb, prog["dram_bits"] // 8, base)
@@ -153,7 +167,7 @@ def compile_model(man: dict, layers: list[LayerSpec], skipped: list[dict] | None
         if pl["end"] > 1 << ADDR_BITS:
             raise LegoError(f"{field}: layer '{s.name}': the model's tensors need {pl['end']:,} bytes of DRAM, "
                             f"more than the {ADDR_BITS}-bit address space")
-        lmode, ltile, w0, c0, n, cyc, busy = cache.stream(low, field, s)
+        lmode, ltile, w0, c0, n, cyc, busy = cache.stream(low, field, s, hw)
         if keep:
             w1, c1 = relocate(w0, c0, base)
             words += w1
@@ -168,7 +182,7 @@ def compile_model(man: dict, layers: list[LayerSpec], skipped: list[dict] | None
         base = pl["end"]
     header = {"format": 2, "design_hash": prog["design_hash"], "model": model, "layers": records,
               "skipped": list(skipped or []),
-              "im2col": "hardware" if any(r["im2col"] == "hardware" for r in records) else "host",
+              "im2col": _who({r["im2col"] for r in records}),
               "dram_bytes": base, "commands": ncmd,
               "predicted": {"latency": latency, "cycles": sum(r["predicted_cycles"] for r in records)}}
     return header, words, cmds

@@ -52,6 +52,7 @@ def direct_conv_nhwc(x, w, s: LayerSpec) -> np.ndarray:
 
 
 def compile_to(d: Path, specs, out: Path, **kw) -> dict:
+    kw.setdefault("im2col", "hardware")
     header, words, cmds = compile_model(read_manifest(d), specs, model="t", field="--layer", **kw)
     P.write(out, header, words, cmds)
     return header
@@ -129,7 +130,7 @@ def test_cli_gen_compile_sim(tmp_path, capsys):
     assert man["prog"]["im2col"] is True
     prog = tmp_path / "p.prog"
     assert main(["compile", str(d), "--layer", "dwconv2d:C=3,H=6,W=5,R=3,S=3,PAD=1,STRIDE=2", "--out",
-                 str(prog), "--json"]) == 0
+                 str(prog), "--im2col", "hardware", "--json"]) == 0
     hdr = json.loads(capsys.readouterr().out)
     assert hdr["im2col"] == "hardware" and hdr["layers"][0]["lowering"].startswith("hardware im2col")
     assert main(["sim", str(d), "--program", str(prog), "--json"]) == 0
@@ -140,7 +141,7 @@ def test_cli_gen_compile_sim(tmp_path, capsys):
 def test_gemm_design_keeps_host_im2col(tmp_path_factory, tmp_path):
     d = design(tmp_path_factory, workload="gemm")
     s = LayerSpec("l", "conv2d", {"N": 1, "C": 2, "H": 4, "W": 4, "K": 2, "R": 3, "S": 3}, (1, 1), (1, 1, 1, 1), 1)
-    h = compile_to(d, [s], tmp_path / "p.prog")
+    h = compile_to(d, [s], tmp_path / "p.prog", im2col="auto")
     assert h["im2col"] == h["layers"][0]["im2col"] == "host"
     assert h["layers"][0]["dram"]["X"]["shape"] == [1, 16, 18]
     words = P.loads((tmp_path / "p.prog").read_bytes())[1]
@@ -156,18 +157,62 @@ def test_model_on_an_im2col_design(tmp_path_factory, tmp_path, capsys):
         "c1, 7, 6, 3, 3, 3, 4, 1,\nc2, 5, 4, 1, 1, 4, 3, 2,\nc3, 7, 6, 3, 3, 3, 4, 1,\n")
     out = tmp_path / "o"
     assert main(["sim", "--model", str(tmp_path / "net.csv"), "--design", str(d), "--out", str(out),
-                 "--json"]) == 0
+                 "--im2col", "hardware", "--json"]) == 0
     obj = json.loads(capsys.readouterr().out)
     rows = obj["layers"]
     assert [r["lowering"].split(" (")[0] for r in rows] == ["hardware im2col"] * 3
     assert obj["total"]["im2col"].startswith("hardware")
     assert rows[0]["cycles"] == rows[2]["cycles"]
     prog = tmp_path / "net.prog"
-    assert main(["compile", str(d), "--model", str(tmp_path / "net.csv"), "--out", str(prog)]) == 0
+    assert main(["compile", str(d), "--model", str(tmp_path / "net.csv"), "--out", str(prog), "--im2col",
+                 "hardware"]) == 0
     capsys.readouterr()
     assert main(["sim", str(d), "--program", str(prog), "--json"]) == 0
     run = json.loads(capsys.readouterr().out)
     assert run["match"] and [r["cycles"] for r in run["layers"]] == [r["cycles"] for r in rows]
+
+
+def test_im2col_auto_takes_the_faster_per_layer(tmp_path_factory, tmp_path, capsys):
+    """--im2col auto: each conv layer of a model on a design generated for conv is compiled both ways and the one
+    with fewer exact cycles is kept (ties: the windows); the model's cycles are the per-layer minimum of the two
+    pure runs, and its program (host im2col'd inputs where it chose the host) runs bit-exact on the cycle engine
+    and Icarus with the engine's cycles. The default on this design is the window generator."""
+    d = design(tmp_path_factory, array="2x4", kib=2)
+    net = tmp_path / "net.csv"
+    net.write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
+                   "Strides,\nc1, 11, 11, 3, 3, 1, 8, 1,\nc2, 9, 9, 3, 3, 8, 8, 1,\nc3, 9, 9, 1, 1, 16, 8, 1,\n")
+    runs = {}
+    for pol in ("auto", "hardware", "host"):
+        assert main(["sim", "--model", str(net), "--design", str(d), "--out", str(tmp_path / pol), "--im2col", pol,
+                     "--json"]) == 0
+        runs[pol] = json.loads(capsys.readouterr().out)["layers"]
+    best = [min(a["cycles"], b["cycles"]) for a, b in zip(runs["hardware"], runs["host"])]
+    assert [r["cycles"] for r in runs["auto"]] == best
+    assert all(a["cycles"] != b["cycles"] for a, b in zip(runs["hardware"], runs["host"]))
+    want = ["hardware im2col" if a["cycles"] < b["cycles"] else "host im2col"
+            for a, b in zip(runs["hardware"], runs["host"])]
+    assert [r["lowering"].split(" (")[0].split(",")[0] for r in runs["auto"]] == want
+    assert main(["sim", "--model", str(net), "--design", str(d), "--out", str(tmp_path / "dflt"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["layers"] == runs["hardware"]
+    prog = tmp_path / "net.prog"
+    assert main(["compile", str(d), "--model", str(net), "--out", str(prog), "--im2col", "auto", "--json"]) == 0
+    hdr = json.loads(capsys.readouterr().out)
+    assert hdr["predicted"]["cycles"] == sum(best)
+    assert hdr["im2col"] == ("mixed" if len(set(want)) > 1 else want[0].split()[0])
+    for engine in ("cycle", "icarus"):
+        assert main(["sim", str(d), "--program", str(prog), "--engine", engine, "--json"]) == 0
+        run = json.loads(capsys.readouterr().out)
+        assert run["match"] and run["cycles"] == sum(best), engine
+
+
+def test_im2col_policy_refused(tmp_path_factory, tmp_path, capsys):
+    conv = design(tmp_path_factory)
+    gemm = design(tmp_path_factory, workload="gemm")
+    refused(capsys, ["compile", conv, "--layer", "conv2d:C=3,H=5,W=5,K=2,R=3,S=3", "--out", tmp_path / "p",
+                     "--im2col", "fast"], "--im2col", ("'fast' is not one of auto, hardware, host",))
+    refused(capsys, ["compile", gemm, "--layer", "conv2d:C=3,H=5,W=5,K=2,R=3,S=3", "--out", tmp_path / "p",
+                     "--im2col", "hardware"], "--im2col", ("no window address generator",))
+    assert not (tmp_path / "p").exists()
 
 
 # ---------------------------------------------------------------------------------------------- bad input
@@ -229,7 +274,8 @@ def test_win_set_on_a_gemm_design(gemm_prog, tmp_path, capsys):
 def conv_prog(tmp_path_factory, tmp_path, capsys):
     d = design(tmp_path_factory)
     p = tmp_path / "c.prog"
-    assert main(["compile", str(d), "--layer", "conv2d:C=3,H=5,W=5,K=2,R=3,S=3,PAD=1", "--out", str(p)]) == 0
+    assert main(["compile", str(d), "--layer", "conv2d:C=3,H=5,W=5,K=2,R=3,S=3,PAD=1", "--out", str(p),
+                 "--im2col", "hardware"]) == 0
     capsys.readouterr()
     return d, p
 
@@ -268,9 +314,16 @@ def test_window_geometry_refused(conv_prog, tmp_path, capsys, reg, value, says):
 def test_layer_beyond_the_window_registers(tmp_path_factory, tmp_path, capsys):
     d = design(tmp_path_factory)
     out = tmp_path / "p.prog"
-    refused(capsys, ["compile", d, "--layer", "conv2d:C=1,H=1,W=70000,K=1,R=1,S=1", "--out", out], "--layer",
-            ("W=70000 overflows",))
+    refused(capsys, ["compile", d, "--layer", "conv2d:C=1,H=1,W=70000,K=1,R=1,S=1", "--out", out, "--im2col",
+                     "hardware"], "--layer", ("W=70000 overflows",))
     assert not out.exists()
+    refused(capsys, ["compile", d, "--layer", "conv2d:C=1,H=1,W=70000,K=1,R=1,S=1", "--out", out], "--layer",
+            ("W=70000 overflows",))          # (the default on a conv design is the window generator)
+    assert not out.exists()
+    # --im2col auto takes the host's im2col for a layer the window registers cannot hold
+    assert main(["compile", str(d), "--layer", "conv2d:C=1,H=1,W=70000,K=1,R=1,S=1", "--out", str(out),
+                 "--im2col", "auto", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["layers"][0]["im2col"] == "host"
 
 
 def test_gen_refuses_other_workloads(tmp_path, capsys):

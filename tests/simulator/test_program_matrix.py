@@ -264,8 +264,9 @@ def test_matrix_rtl_equals_cycle_engine_and_reference(case, tmp_path_factory, tm
     arr, dfs, _, _, dbits = DESIGNS[dname][:5]
     assert man["prog"]["st_lanes"] == {m: expected_st_lanes(arr, m, dbits) for m in dfs}
     prog = tmp_path / "p.prog"
+    hw = len(DESIGNS[dname]) > 6
     assert main(["compile", str(d), "--layer", layer, "--mode", mode, "--dram-latency", str(lat), *bwopt,
-                 "--out", str(prog)]) == 0
+                 *(["--im2col", "hardware"] if hw else []), "--out", str(prog)]) == 0
     capsys.readouterr()
     header = json.loads(Path(str(prog) + ".json").read_text())
     spad = man["prog"]["scratchpad_kib"] * 1024
@@ -274,7 +275,6 @@ def test_matrix_rtl_equals_cycle_engine_and_reference(case, tmp_path_factory, tm
     spec = parse_layer(layer)
     seed = int(re.sub(r"\D", "", case) or 0) % 1000
     inputs, conv = None, None
-    hw = len(DESIGNS[dname]) > 6
     assert header.get("im2col") == ("hardware" if hw and spec.op in ("conv2d", "dwconv2d") else
                                     header.get("im2col"))
     if spec.op in ("conv2d", "dwconv2d"):
