@@ -128,10 +128,14 @@ def window_regs(geo: dict, x_addr: int, zero: int, m0: int, k0: int, rows: int, 
         "WIN_CG": cg, "WIN_S": S, "WIN_H": H, "WIN_W": W, "WIN_SH": sh, "WIN_SW": sw, "WIN_HO": ho, "WIN_WO": wo,
         "WIN_OH0": oh0, "WIN_OW0": ow0, "WIN_IH0": ih0 & M32, "WIN_IW0": iw0 & M32, "WIN_PT": pt, "WIN_PL": pl,
         "WIN_R0": r0, "WIN_S0": s0, "WIN_C0": c0,
-        "WIN_PIX": px, "WIN_DR": ((W - (S - 1)) * px) & M32, "WIN_DOW": sw * px,
+        "WIN_PIX": px, "WIN_WPIX": (W * px) & M32, "WIN_DOW": sw * px,
         "WIN_DOH": ((sh * W - (wo - 1) * sw) * px) & M32,
         "WIN_DN": ((H * W - (ho - 1) * sh * W - (wo - 1) * sw) * px) & M32,
         "WIN_OFF0": ((r0 * W + s0) * px) & M32, "WIN_ZERO": zero,
+        "WIN_ROFF0": (r0 * W * px) & M32, "WIN_SPIX": S * px, "WIN_WL0": ((W - iw0) * px) & M32,
+        "WIN_WLR": ((W + pl) * px) & M32,
+        # a pixel's channels are all of this group's (no groups): the taps of a kernel row are contiguous
+        "WIN_MERGE": int(cg == C),
     }
 
 

@@ -410,8 +410,9 @@ class ProgTop(Elaboratable):
             if win is not None:
                 f_window = self.cmd_data[56]
                 m.d.sync += win.on.eq(f_window)
+                upd, exprs, n0, a0 = win.start(csr["LD_COLS"][:DIM_BITS])
+                m.d.comb += exprs
                 with m.If(f_window):
-                    upd, n0, a0 = win.start(csr["LD_COLS"][:DIM_BITS])
                     m.d.sync += upd + [ar_addr.eq(a0), ar_left.eq(n0)]
         with m.Elif(busy):
             if NO > 1:

@@ -34,7 +34,8 @@ CSR = {"LD_ADDR": 0, "LD_ROWS": 1, "LD_COLS": 2, "LD_STRIDE": 3,
 # and WIN_PT/WIN_PL signed (two's complement in 32 bits), the byte steps 32-bit values added modulo 2**32.
 WIN_CSR = ("WIN_CG", "WIN_S", "WIN_H", "WIN_W", "WIN_SH", "WIN_SW", "WIN_HO", "WIN_WO",
            "WIN_OH0", "WIN_OW0", "WIN_IH0", "WIN_IW0", "WIN_PT", "WIN_PL", "WIN_R0", "WIN_S0", "WIN_C0",
-           "WIN_PIX", "WIN_DR", "WIN_DOW", "WIN_DOH", "WIN_DN", "WIN_OFF0", "WIN_ZERO")
+           "WIN_PIX", "WIN_WPIX", "WIN_DOW", "WIN_DOH", "WIN_DN", "WIN_OFF0", "WIN_ZERO",
+           "WIN_ROFF0", "WIN_SPIX", "WIN_WL0", "WIN_WLR", "WIN_MERGE")
 CSR.update({n: 16 + i for i, n in enumerate(WIN_CSR)})
 CSR_NAME = {v: k for k, v in CSR.items()}
 ITERS = ("i", "j", "k")             # gemm: Y[i,j] += X[i,k] * W[k,j]
@@ -166,53 +167,73 @@ def _signed(v: int, bits: int = 32) -> int:
 def window_segments(csr: dict, eb: int) -> list[list[tuple[int, int]]]:
     """Per row of a windowed LOAD, its segments ``(byte address, elements)`` in the order the load DMA reads
     them (each segment then split into INCR bursts by ``bursts(addr, 1, elements, 0, eb, bb)``, exactly
-    as a plain row). The contract of the hardware's window address generator (lego/prog/rtl.py):
+    as a plain row). The contract of the hardware's window address generator (lego/prog/window.py):
 
     The input is NHWC in DRAM; the tile is rows ``LD_ROWS`` x columns ``LD_COLS`` of the im2col matrix whose
     row ``(n, oh, ow)`` holds, in column order ``(r, s, c)`` (``c`` fastest, ``c < WIN_CG``), the input pixel
     ``(ih, iw) = (oh·WIN_SH + r - pt, ow·WIN_SW + s - pl)``'s channels. Row 0 is output pixel
     ``(WIN_OH0, WIN_OW0)`` of the image at LD_ADDR; row ``i + 1`` is the next pixel in row-major order
     (``ow`` wraps at WIN_WO, ``oh`` at WIN_HO, then the next image). Column 0 is ``(WIN_R0, WIN_S0,
-    WIN_C0)``; ``c`` wraps at WIN_CG into the next ``s``, ``s`` at WIN_S into the next ``r``. A segment is a
-    run of columns with one ``(r, s)``: ``min(WIN_CG - c, columns left in the row)`` elements.
+    WIN_C0)``; ``c`` wraps at WIN_CG into the next ``s``, ``s`` at WIN_S into the next ``r``.
 
-    Registers (the compiler's ``lego.prog.conv``; every address modulo 2**32):
+    Segments. A tap ``(r, s)`` whose pixel ``(ih + r, iw + s)`` lies outside ``[0, WIN_H) x [0, WIN_W)`` is
+    one segment of ``min(WIN_CG - c, columns left)`` elements read from WIN_ZERO (a zero region the host
+    keeps). An inside tap is one segment of ``min(WIN_CG - c, left)`` elements at its pixel's channel ``c``
+    too, unless WIN_MERGE is 1 (the compiler sets it where a pixel's WIN_CG channels are all of it,
+    ``WIN_PIX = WIN_CG·eb``, so the taps of one kernel row are contiguous in DRAM): then the segment runs on
+    over the following taps of the same kernel row up to the kernel's right edge or the image's, whichever
+    comes first, ``min(left, (min(wl, WIN_SPIX) + rs0 - rs) / eb - c)`` elements, and the next segment starts
+    at tap ``(r + 1, 0)`` where it reached the kernel's edge (``WIN_SPIX <= wl``), else at the first tap
+    past the image, ``(r, W - iw)``.
+
+    Registers (the compiler's ``lego.prog.conv``; every address modulo 2**32, ``wl`` signed):
     ``ih`` / ``iw`` of a row's pixel origin start at WIN_IH0 / WIN_IW0 (= OH0·SH - pt, OW0·SW - pl) and
     step by WIN_SH / WIN_SW; where ``ow`` wraps ``iw`` restarts at ``-WIN_PL``, where ``oh`` wraps ``ih`` at
     ``-WIN_PT``. The row's pixel address ``pix`` starts at LD_ADDR and adds WIN_DOW for the next ``ow``,
-    WIN_DOH where ``ow`` wraps, WIN_DN where ``oh`` wraps. A row's first segment is at ``pix + WIN_OFF0 +
-    WIN_C0·eb``, each later one at the previous one's ``pix``-relative offset plus WIN_PIX (next ``s``) or
-    WIN_DR (``s`` wraps; next ``r``), without the ``WIN_C0·eb``. A segment whose pixel ``(ih + r, iw + s)``
-    lies outside ``[0, WIN_H) x [0, WIN_W)`` reads its elements from WIN_ZERO instead (a zero region the
-    host keeps)."""
+    WIN_DOH where ``ow`` wraps, WIN_DN where ``oh`` wraps; ``wl`` (bytes from the origin to the image's right
+    edge, ``(W - iw)·PIX``) starts at WIN_WL0, subtracts WIN_DOW for the next ``ow`` and restarts at WIN_WLR
+    (``(W + pl)·PIX``) where ``ow`` wraps. A row starts at tap offset ``rs = WIN_OFF0`` (``(R0·W + S0)·PIX``)
+    in kernel row offset ``rs0 = WIN_ROFF0`` (``R0·W·PIX``), its first segment at ``pix + rs + WIN_C0·eb``,
+    later ones at ``pix + rs``; the next tap of a kernel row adds WIN_PIX to ``rs``, the next kernel row adds
+    WIN_WPIX (``W·PIX``) to ``rs0`` and sets ``rs = rs0``; WIN_SPIX is ``S·PIX``."""
     g = {k: csr.get(k, 0) for k in ("LD_ADDR", "LD_ROWS", "LD_COLS") + WIN_CSR}
     M32 = (1 << 32) - 1
     oh, ow = g["WIN_OH0"], g["WIN_OW0"]
     ih, iw = _signed(g["WIN_IH0"]), _signed(g["WIN_IW0"])
     pt, pl = _signed(g["WIN_PT"]), _signed(g["WIN_PL"])
+    wl, spix = _signed(g["WIN_WL0"]), g["WIN_SPIX"]
     pix = g["LD_ADDR"]
     out = []
     for _ in range(g["LD_ROWS"]):
         r, s, c, left = g["WIN_R0"], g["WIN_S0"], g["WIN_C0"], g["LD_COLS"]
-        rs = g["WIN_OFF0"]
+        rs, rs0 = g["WIN_OFF0"], g["WIN_ROFF0"]
         row = []
         while left:
-            n = min(g["WIN_CG"] - c, left)
             inside = 0 <= ih + r < g["WIN_H"] and 0 <= iw + s < g["WIN_W"]
+            merged = inside and g["WIN_MERGE"]
+            if merged:
+                n = min(left, (((min(wl, spix) + rs0 - rs) & M32) >> log2i(eb)) - c)
+            else:
+                n = min(g["WIN_CG"] - c, left)
             row.append(((pix + rs + c * eb) & M32 if inside else g["WIN_ZERO"], n))
             left -= n
             c = 0
-            if s + 1 < g["WIN_S"]:
+            if merged and spix > wl:
+                s = g["WIN_W"] - iw                 # the first tap past the image's right edge
+            elif not merged and s + 1 < g["WIN_S"]:
                 s, rs = s + 1, rs + g["WIN_PIX"]
             else:
-                s, r, rs = 0, r + 1, rs + g["WIN_DR"]
+                s, r, rs0 = 0, r + 1, rs0 + g["WIN_WPIX"]
+                rs = rs0
         out.append(row)
         if ow + 1 < g["WIN_WO"]:
-            ow, iw, pix = ow + 1, iw + g["WIN_SW"], pix + g["WIN_DOW"]
+            ow, iw, pix, wl = ow + 1, iw + g["WIN_SW"], pix + g["WIN_DOW"], wl - g["WIN_DOW"]
         elif oh + 1 < g["WIN_HO"]:
             ow, oh, iw, ih, pix = 0, oh + 1, -pl, ih + g["WIN_SH"], pix + g["WIN_DOH"]
+            wl = _signed(g["WIN_WLR"])
         else:
             ow, oh, iw, ih, pix = 0, 0, -pl, -pt, pix + g["WIN_DN"]
+            wl = _signed(g["WIN_WLR"])
         pix &= M32
     return out
 

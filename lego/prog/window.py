@@ -18,6 +18,7 @@ from amaranth.hdl import Mux, Signal, signed
 from .spec import DIM_BITS, log2i
 
 SW = DIM_BITS + 4          # signed width of the input-pixel coordinates (a pixel origin may sit in the padding)
+WLW = 34                   # signed width of ``wl``, the bytes from a row's origin to the image's right edge
 
 
 class Window:
@@ -29,52 +30,71 @@ class Window:
             return Signal(signed(w) if s else w, name=f"ld_win_{n}")
         self.csr, self.lg = csr, log2i(eb)
         self.on = reg("on", 1)                     # the LOAD in progress is windowed
-        self.pix, self.rs = reg("pix", 32), reg("rs", 32)
+        self.pix, self.rs, self.rs0 = reg("pix", 32), reg("rs", 32), reg("rs0", 32)
         self.ih, self.iw = reg("ih", SW, True), reg("iw", SW, True)
+        self.wl = reg("wl", WLW, True)
         self.oh, self.ow, self.r, self.s = reg("oh"), reg("ow"), reg("r"), reg("s")
         self.rleft = reg("rleft")                  # columns of the row after the current segment
 
     def u(self, n):
         return self.csr[n][:DIM_BITS]
 
-    def sg(self, n):
-        return self.csr[n][:SW].as_signed()
+    def sg(self, n, w=SW):
+        return self.csr[n][:w].as_signed() if w < 32 else self.csr[n].as_signed()
 
     def inside(self, ih, iw):
         return (ih >= 0) & (ih < self.u("WIN_H")) & (iw >= 0) & (iw < self.u("WIN_W"))
 
-    def _first(self, ih, iw, pix, cols):
-        """(elements, byte address) of a row's first segment: tap (WIN_R0, WIN_S0), channel WIN_C0."""
-        room = self.u("WIN_CG") - self.u("WIN_C0")
-        n = Mux(cols < room, cols, room)
-        at = (pix + self.csr["WIN_OFF0"] + (self.u("WIN_C0") << self.lg))[:32]
-        addr = Mux(self.inside(ih + self.u("WIN_R0"), iw + self.u("WIN_S0")), at, self.csr["WIN_ZERO"])
-        return n, addr
+    def _length(self, name, merged, wl, rs0, rs, c, left, cg_left):
+        """Elements of a segment: a merged run to the kernel's or the image's right edge, else one tap's
+        channels from ``c`` (``cg_left``), at most the columns ``left`` in the row."""
+        spix = self.csr["WIN_SPIX"]
+        run = Signal(32, name=f"ld_win_{name}_run")
+        n = Signal(DIM_BITS, name=f"ld_win_{name}_n")
+        edge = Mux(wl < spix, wl, spix)
+        exprs = [run.eq(((edge + rs0 - rs)[:32] >> self.lg) - c),
+                 n.eq(Mux(merged, Mux(run < left, run, left), Mux(cg_left < left, cg_left, left)))]
+        return exprs, n
+
+    def _first(self, name, ih, iw, pix, wl, cols):
+        """(comb assignments, elements, byte address) of a row's first segment: tap (WIN_R0, WIN_S0), channel
+        WIN_C0, tap offset WIN_OFF0 in kernel row offset WIN_ROFF0."""
+        c = self.csr
+        inside = self.inside(ih + self.u("WIN_R0"), iw + self.u("WIN_S0"))
+        exprs, n = self._length(name, c["WIN_MERGE"][0] & inside, wl, c["WIN_ROFF0"], c["WIN_OFF0"],
+                                self.u("WIN_C0"), cols, self.u("WIN_CG") - self.u("WIN_C0"))
+        at = (pix + c["WIN_OFF0"] + (self.u("WIN_C0") << self.lg))[:32]
+        return exprs, n, Mux(inside, at, c["WIN_ZERO"])
 
     def start(self, cols):
-        """At a windowed LOAD's dispatch: (register updates, first segment's elements, its address, columns of
-        the row after it), everything from the CSRs."""
+        """At a windowed LOAD's dispatch: (register updates, comb assignments, first segment's elements, its
+        address), everything from the CSRs."""
         c = self.csr
-        ih, iw = self.sg("WIN_IH0"), self.sg("WIN_IW0")
-        n, addr = self._first(ih, iw, c["LD_ADDR"], cols)
-        upd = [self.pix.eq(c["LD_ADDR"]), self.ih.eq(ih), self.iw.eq(iw), self.oh.eq(self.u("WIN_OH0")),
-               self.ow.eq(self.u("WIN_OW0")), self.r.eq(self.u("WIN_R0")), self.s.eq(self.u("WIN_S0")),
-               self.rs.eq(c["WIN_OFF0"]), self.rleft.eq(cols - n)]
-        return upd, n, addr
+        ih, iw, wl = self.sg("WIN_IH0"), self.sg("WIN_IW0"), self.sg("WIN_WL0", 32)
+        exprs, n, addr = self._first("start", ih, iw, c["LD_ADDR"], wl, cols)
+        upd = [self.pix.eq(c["LD_ADDR"]), self.ih.eq(ih), self.iw.eq(iw), self.wl.eq(wl),
+               self.oh.eq(self.u("WIN_OH0")), self.ow.eq(self.u("WIN_OW0")), self.r.eq(self.u("WIN_R0")),
+               self.s.eq(self.u("WIN_S0")), self.rs.eq(c["WIN_OFF0"]), self.rs0.eq(c["WIN_ROFF0"]),
+               self.rleft.eq(cols - n)]
+        return upd, exprs, n, addr
 
     def step(self):
-        """The next segment of the same row: (register updates, elements, address)."""
+        """The next segment of the same row: (register updates, comb assignments, elements, address)."""
         c = self.csr
-        wrap = self.s + 1 == self.u("WIN_S")
-        s_n = Mux(wrap, 0, self.s + 1)
-        r_n = Mux(wrap, self.r + 1, self.r)
-        rs_n = Signal(32, name="ld_win_rs_next")
-        n = Signal(DIM_BITS, name="ld_win_step_n")
-        upd = [self.s.eq(s_n), self.r.eq(r_n), self.rs.eq(rs_n), self.rleft.eq(self.rleft - n)]
-        exprs = [rs_n.eq(self.rs + Mux(wrap, c["WIN_DR"], c["WIN_PIX"])),
-                 n.eq(Mux(self.rleft < self.u("WIN_CG"), self.rleft, self.u("WIN_CG")))]
-        addr = Mux(self.inside(self.ih + r_n, self.iw + s_n), (self.pix + rs_n)[:32], c["WIN_ZERO"])
-        return upd, exprs, n, addr
+        merged = c["WIN_MERGE"][0] & self.inside(self.ih + self.r, self.iw + self.s)
+        edge = merged & (c["WIN_SPIX"] > self.wl)          # the run stopped at the image's right edge
+        same = ~merged & (self.s + 1 != self.u("WIN_S"))   # the next tap of the kernel row
+        s_n, r_n = Signal(DIM_BITS, name="ld_win_s_next"), Signal(DIM_BITS, name="ld_win_r_next")
+        rs_n, rs0_n = Signal(32, name="ld_win_rs_next"), Signal(32, name="ld_win_rs0_next")
+        exprs = [s_n.eq(Mux(edge, (self.u("WIN_W") - self.iw)[:DIM_BITS], Mux(same, self.s + 1, 0))),
+                 r_n.eq(Mux(edge | same, self.r, self.r + 1)),
+                 rs0_n.eq(Mux(edge | same, self.rs0, self.rs0 + c["WIN_WPIX"])),
+                 rs_n.eq(Mux(edge, self.rs, Mux(same, self.rs + c["WIN_PIX"], self.rs0 + c["WIN_WPIX"])))]
+        inside = self.inside(self.ih + r_n, self.iw + s_n)
+        more, n = self._length("step", c["WIN_MERGE"][0] & inside, self.wl, rs0_n, rs_n, 0, self.rleft,
+                               self.u("WIN_CG"))
+        upd = [self.s.eq(s_n), self.r.eq(r_n), self.rs.eq(rs_n), self.rs0.eq(rs0_n), self.rleft.eq(self.rleft - n)]
+        return upd, exprs + more, n, Mux(inside, (self.pix + rs_n)[:32], c["WIN_ZERO"])
 
     def next_row(self, cols):
         """The first segment of the next row (output pixel order: ``ow``, then ``oh``, then the image):
@@ -84,13 +104,15 @@ class Window:
         oh_wrap = self.oh + 1 == self.u("WIN_HO")
         pix = Signal(32, name="ld_win_pix_next")
         ih, iw = Signal(signed(SW), name="ld_win_ih_next"), Signal(signed(SW), name="ld_win_iw_next")
+        wl = Signal(signed(WLW), name="ld_win_wl_next")
         exprs = [pix.eq(self.pix + Mux(ow_wrap, Mux(oh_wrap, c["WIN_DN"], c["WIN_DOH"]), c["WIN_DOW"])),
                  iw.eq(Mux(ow_wrap, -self.sg("WIN_PL"), self.iw + self.u("WIN_SW"))),
-                 ih.eq(Mux(ow_wrap, Mux(oh_wrap, -self.sg("WIN_PT"), self.ih + self.u("WIN_SH")), self.ih))]
-        n, addr = self._first(ih, iw, pix, cols)
-        upd = [self.pix.eq(pix), self.ih.eq(ih), self.iw.eq(iw),
+                 ih.eq(Mux(ow_wrap, Mux(oh_wrap, -self.sg("WIN_PT"), self.ih + self.u("WIN_SH")), self.ih)),
+                 wl.eq(Mux(ow_wrap, self.sg("WIN_WLR", 32), self.wl - c["WIN_DOW"]))]
+        more, n, addr = self._first("row", ih, iw, pix, wl, cols)
+        upd = [self.pix.eq(pix), self.ih.eq(ih), self.iw.eq(iw), self.wl.eq(wl),
                self.ow.eq(Mux(ow_wrap, 0, self.ow + 1)),
                self.oh.eq(Mux(ow_wrap, Mux(oh_wrap, 0, self.oh + 1), self.oh)),
                self.r.eq(self.u("WIN_R0")), self.s.eq(self.u("WIN_S0")), self.rs.eq(c["WIN_OFF0"]),
-               self.rleft.eq(cols - n)]
-        return upd, exprs, n, addr
+               self.rs0.eq(c["WIN_ROFF0"]), self.rleft.eq(cols - n)]
+        return upd, exprs + more, n, addr

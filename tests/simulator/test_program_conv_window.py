@@ -299,6 +299,23 @@ def test_win_c0_not_below_win_cg(conv_prog, tmp_path, capsys):
     refused(capsys, ["sim", d, "--program", bad], "--program", ("WIN_C0=3 must be below WIN_CG=3",))
 
 
+def test_win_merge_needs_whole_pixels(conv_prog, tmp_path, capsys):
+    """WIN_MERGE runs a kernel row's taps together, which is only the im2col row where a pixel is WIN_CG channels:
+    with WIN_PIX widened (as a grouped layer's would be) the program is refused, and WIN_MERGE=2 too."""
+    d, p = conv_prog
+
+    def edit(words, cmds):
+        words[first(cmds, op="SET", reg="WIN_PIX")] = enc_set(CSR["WIN_PIX"], 6)
+    bad = rewrite(p, tmp_path / "bad.prog", edit)
+    refused(capsys, ["sim", d, "--program", bad], "--program", ("WIN_MERGE=1 needs a pixel of exactly WIN_CG",
+                                                                "WIN_PIX=6"))
+
+    def edit2(words, cmds):
+        words[first(cmds, op="SET", reg="WIN_MERGE")] = enc_set(CSR["WIN_MERGE"], 2)
+    bad = rewrite(p, tmp_path / "bad2.prog", edit2)
+    refused(capsys, ["sim", d, "--program", bad], "--program", ("WIN_MERGE=2 must be 0 or 1",))
+
+
 @pytest.mark.parametrize("reg,value,says", [("WIN_WO", 0, "WIN_WO=0 must be at least 1"),
                                              ("WIN_CG", 1 << 16, "WIN_CG=65536 overflows"),
                                              ("WIN_OW0", 9, "WIN_OW0=9 must be below WIN_WO=5")])

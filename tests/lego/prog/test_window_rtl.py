@@ -1,7 +1,7 @@
 """The convolution-window address generator (lego/prog/window.py) of an im2col design, on Icarus and Verilator,
 driven by hand-written command streams (no compiler): windowed X LOADs whose tiles start at any im2col row and
 column (crossing kernel taps, output rows and images), with padding on every side, an unaligned input base and
-random geometry. Each tile is multiplied by a random W tile and stored; the stored Y must equal numpy's product
+random geometry, with a kernel row's inside taps read as one merged run (WIN_MERGE) and tap by tap. Each tile is multiplied by a random W tile and stored; the stored Y must equal numpy's product
 of an independent NHWC gather (index arithmetic written here, not spec.window_segments), and the RTL's cycles
 (bench edges and its ``cycles`` register) must equal lego.prog.timing's prediction for the stream.
 """
@@ -35,7 +35,7 @@ def gather(x, geo, m0, k0, rows, cols):
     return out
 
 
-def win_csrs(xa, za, shape, geo, m0, k0, rows, cols, eb=1):
+def win_csrs(xa, za, shape, geo, m0, k0, rows, cols, merge, eb=1):
     n_, h, w, c = shape
     sh, sw, pt, pl, s_, ho, wo = (geo[k] for k in ("sh", "sw", "pt", "pl", "S", "Ho", "Wo"))
     pix, img = c * eb, h * w * c * eb
@@ -48,9 +48,10 @@ def win_csrs(xa, za, shape, geo, m0, k0, rows, cols, eb=1):
             "WIN_CG": c, "WIN_S": s_, "WIN_H": h, "WIN_W": w, "WIN_SH": sh, "WIN_SW": sw, "WIN_HO": ho,
             "WIN_WO": wo, "WIN_OH0": oh0, "WIN_OW0": ow0, "WIN_IH0": ih0 & M32, "WIN_IW0": iw0 & M32,
             "WIN_PT": pt, "WIN_PL": pl, "WIN_R0": r0, "WIN_S0": s0, "WIN_C0": c0, "WIN_PIX": pix,
-            "WIN_DR": (w - s_ + 1) * pix, "WIN_DOW": sw * pix, "WIN_DOH": ((sh * w - (wo - 1) * sw) * pix) & M32,
+            "WIN_WPIX": w * pix, "WIN_DOW": sw * pix, "WIN_DOH": ((sh * w - (wo - 1) * sw) * pix) & M32,
             "WIN_DN": (img - (ho - 1) * sh * w * pix - (wo - 1) * sw * pix) & M32,
-            "WIN_OFF0": (r0 * w + s0) * pix, "WIN_ZERO": za}
+            "WIN_OFF0": (r0 * w + s0) * pix, "WIN_ZERO": za, "WIN_ROFF0": r0 * w * pix, "WIN_SPIX": s_ * pix,
+            "WIN_WL0": ((w - iw0) * pix) & M32, "WIN_WLR": (w + pl) * pix, "WIN_MERGE": merge}
 
 
 def random_geometry(rng):
@@ -108,7 +109,7 @@ def test_window_rtl_equals_gather_and_timing(design, engine):
         rows = int(rng.integers(1, min(box["M"], m_all - m0) + 1))
         cols = int(rng.integers(1, min(box["K"], k_all - k0) + 1))
         nn = int(rng.integers(1, min(box["N"], 6) + 1))
-        for k, v in win_csrs(xa, za, shape, geo, m0, k0, rows, cols).items():
+        for k, v in win_csrs(xa, za, shape, geo, m0, k0, rows, cols, q % 2).items():     # runs merged or not
             setr(k, v)
         put(enc_load(0, q % 2, 0, 1), {"op": "LOAD", "tensor": "X", "buf": q % 2, "mode": 0, "window": 1})
         wt = rng.integers(-128, 128, (cols, nn))
