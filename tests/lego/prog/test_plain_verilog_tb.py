@@ -8,8 +8,11 @@ One simulation runs several programs on one design, the way a system would. On a
 flat): a ws layer, then an os layer of another shape with no reset between (a mode switch), then an os layer
 aborted by a reset in the middle of its DMA traffic (the slave is reset with it, as a system's interconnect
 would be), and the same os layer run again from its first command, then the first ws layer again. On a
-single-dataflow ws design (emitted hierarchically) the same sequence with two ws layers of different shapes. Every run's Y is read back from the
-DRAM image and compared with numpy's ``X @ W`` on random int8 data (an independent oracle), and the
+single-dataflow ws design (emitted hierarchically) the same sequence with two ws layers of different shapes. On a
+conv design (hardware im2col) a strided padded conv, a grouped conv in the other mode, aborted and rerun, and a
+GEMM, each from the DRAM layout docs/programmable.md gives (NHWC input, zero region, [G, R, S, Cg, Kg] kernel).
+Every run's Y is read back from the DRAM image and compared with numpy's ``X @ W`` (a direct convolution for
+the conv layers) on random int8 data (an independent oracle), and the
 design's ``cycles`` register with the cycle engine's prediction that ``lego compile`` wrote beside the
 program (the same DRAM latency), exactly."""
 import json
@@ -174,7 +177,47 @@ def _dram(prog, rng):
     return mem, mats
 
 
+def _layer(prog):
+    """The one layer record of a format-2 (conv) program, None for a GEMM program."""
+    return prog["layers"][0] if prog.get("format") == 2 else None
+
+
+def _dram_conv(prog, rng):
+    """A conv program's DRAM image (docs/programmable.md, "DRAM layout of a conv layer"): random int8 input NHWC
+    and kernel [G, R, S, Cg, Kg], each contiguous at its address; the zero region stays zero."""
+    mem = np.zeros(prog["dram_bytes"], np.uint8)
+    mats = {}
+    for t in ("X", "W"):
+        p = _layer(prog)["dram"][t]
+        a = rng.integers(-128, 128, p["shape"], dtype=np.int8)
+        mem[p["addr"]:p["addr"] + a.size] = a.ravel().view(np.uint8)
+        mats[t] = a
+    return mem, mats
+
+
+def _conv_oracle(rec, x, w):
+    """Direct convolution (loops over output pixels and taps, zero outside the image), NHWC int32."""
+    sh, sw = rec["shape"]["stride"]
+    pt, pl = rec["shape"]["pads"][:2]
+    n, ho, wo, k = rec["dram"]["Y"]["shape"]
+    g, r_, s_, cg, kg = w.shape
+    x, w = x.astype(np.int64), w.astype(np.int64)
+    y = np.zeros((n, ho, wo, k), np.int64)
+    for oh in range(ho):
+        for ow in range(wo):
+            for r in range(r_):
+                for s in range(s_):
+                    ih, iw = oh * sh - pt + r, ow * sw - pl + s
+                    if 0 <= ih < x.shape[1] and 0 <= iw < x.shape[2]:
+                        for gi in range(g):
+                            y[:, oh, ow, gi * kg:(gi + 1) * kg] += x[:, ih, iw, gi * cg:(gi + 1) * cg] @ w[gi, r, s]
+    return y
+
+
 def _y(mem, prog):
+    if _layer(prog) is not None:
+        p = _layer(prog)["dram"]["Y"]
+        return mem[p["addr"]:p["addr"] + p["bytes"]].view("<i4").reshape(p["shape"])
     p = prog["dram"]["Y"]
     m, n = p["shape"]
     rows = [mem[p["addr"] + r * p["stride"]:][:4 * n].view("<i4") for r in range(m)]
@@ -207,6 +250,13 @@ DESIGNS = {
     # bound-check pipelines must reset with the rest)
     "2x4-ws-hier": (["--dataflow", "ws"], [("gemm:M=11,N=13,K=37", "ws"), ("gemm:M=5,N=9,K=70", "ws")],
                     [(0, True, None), (1, False, None), (0, False, 120), (0, True, None), (1, False, None)]),
+    # a conv design (hardware im2col: windowed LOADs from the NHWC input): a strided, padded conv in ws, a grouped
+    # conv in os with no reset between, that one aborted mid-run by a reset and run again, then a GEMM in ws
+    "2x4-conv-ws-os": (["--workload", "conv2d", "--dataflow", "ws", "--dataflow", "os", "--dram-outstanding", "4"],
+                       [("conv2d:C=3,H=9,W=8,K=5,R=3,S=3,STRIDE=2,PAD=1", "ws"),
+                        ("conv2d:N=2,C=4,H=6,W=5,K=6,R=2,S=3,PAD=1,GROUPS=2", "os"), ("gemm:M=11,N=13,K=37", "ws")],
+                       [(0, True, None), (1, False, None), (1, False, 150), (1, True, None), (2, False, None),
+                        (0, False, None)]),
 }
 
 
@@ -216,16 +266,18 @@ DESIGNS = {
 def test_plain_verilog_testbench_runs_programs_back_to_back_with_a_mid_run_reset(tmp_path, sim, design):
     flags, layers, runs = DESIGNS[design]
     d = tmp_path / "d"
-    assert main(["gen", "--workload", "gemm", "--array", "2x4", *flags, "--scratchpad-kib", "1",
+    wl = [] if "--workload" in flags else ["--workload", "gemm"]
+    assert main(["gen", *wl, "--array", "2x4", *flags, "--scratchpad-kib", "1",
                  "--accumulator-kib", "1", "--out", str(d)]) == 0
     hier = "module lego_gemm_prog_fu_array(" in (d / "lego_gemm_prog.v").read_text()
     assert hier == design.endswith("-hier")
+    assert ("csr_win_cg" in (d / "lego_gemm_prog.v").read_text()) == ("conv2d" in flags)
     top = "lego_gemm_prog"                                    # docs/programmable.md; files.f lists its file
     rng = np.random.default_rng(2026)
     progs, mats = [], []
     for k, (layer, mode) in enumerate(layers):
         progs.append(_compile(d, layer, mode, tmp_path / f"p{k}.bin"))
-        mem, mm = _dram(progs[-1], rng)
+        mem, mm = (_dram_conv if _layer(progs[-1]) else _dram)(progs[-1], rng)
         mats.append(mm)
         (tmp_path / f"dram{k}.hex").write_text("\n".join(f"{b:02x}" for b in mem) + "\n")
         (tmp_path / f"cmds{k}.hex").write_text("\n".join(c["word"][2:] for c in progs[-1]["commands"]) + "\n")
@@ -256,5 +308,9 @@ def test_plain_verilog_testbench_runs_programs_back_to_back_with_a_mid_run_reset
         assert c == prog["predicted"]["cycles"], (r, c, prog["predicted"])
         img = np.array([int(x, 16) for x in (tmp_path / f"out{r}.hex").read_text().splitlines()
                         if x.strip() and not x.startswith("//")], np.uint8)
-        want = mats[k]["X"].astype(np.int64) @ mats[k]["W"].astype(np.int64)
+        if _layer(prog) is not None:
+            assert _layer(prog)["im2col"] == "hardware"
+            want = _conv_oracle(_layer(prog), mats[k]["X"], mats[k]["W"])
+        else:
+            want = mats[k]["X"].astype(np.int64) @ mats[k]["W"].astype(np.int64)
         np.testing.assert_array_equal(_y(img, prog), want, err_msg=f"run {r}")
