@@ -6,7 +6,9 @@ a DRAM latency; the layer goes through ``lego compile --layer``'s parser and com
 (``im2col`` / ``conv_weights`` for conv, read back with ``conv_output``), and the program runs on the cycle
 engine. The output must equal an independent numpy oracle written here (direct loops over the output
 pixels on an explicitly zero-padded image, per-batch products), not sw_reference and not the compiler's
-im2col. A small ``rtl`` variant runs a few draws on Icarus on the same design (and its one build).
+im2col. A small ``rtl`` variant runs a few draws on Icarus on the same design (and its one build). Both run on
+a gemm design (conv through the host's im2col) and on a conv design (conv layers through the load DMA's window
+generator: the NHWC image and [G, R, S, C/G, K/G] kernel as docs/programmable.md places them).
 """
 import json
 from pathlib import Path
@@ -27,12 +29,14 @@ MODES = ("ws", "os", "is")
 _design: dict = {}
 
 
-def the_design(tmp_path_factory) -> Path:
-    if "d" not in _design:
-        d = tmp_path_factory.mktemp("prop") / "d"
-        generate_prog("gemm", "4x4", MODES, 8, 2, 2, 64, True, d)
-        _design["d"] = d
-    return _design["d"]
+def the_design(tmp_path_factory, workload: str = "gemm") -> Path:
+    """The one design of a workload family: gemm (conv through the host's im2col) or conv2d (the load DMA's
+    window generator: hardware im2col)."""
+    if workload not in _design:
+        d = tmp_path_factory.mktemp("prop") / workload
+        generate_prog(workload, "4x4", MODES, 8, 2, 2, 64, True, d)
+        _design[workload] = d
+    return _design[workload]
 
 
 # --------------------------------------------------------------------------------------------- oracle
@@ -126,10 +130,17 @@ def run_layer(d: Path, layer: str, mode: str, lat: int, seed: int, out: Path, en
         g = spec.groups
         x = rng.integers(-128, 128, size=(dd["N"], dd["C"], dd["H"], dd["W"]), dtype=np.int64)
         w = rng.integers(-128, 128, size=(dd["K"], dd["C"] // g, dd["R"], dd["S"]), dtype=np.int64)
-        inputs = {"X": im2col(x, spec), "W": conv_weights(w, spec)}
         want = oracle_conv(x, w, spec.stride[0], spec.pads[0], g)
-        rep = simulate_program(d, out, engine, inputs=inputs, latency=lat)
-        got = conv_output(rep.outputs["Y"], spec)
+        if header["layers"][0]["im2col"] == "hardware":     # NHWC image, kernel [G, R, S, C/G, K/G], Y NHWC
+            kg, cg = dd["K"] // g, dd["C"] // g
+            inputs = {"X": x.transpose(0, 2, 3, 1),
+                      "W": w.reshape(g, kg, cg, dd["R"], dd["S"]).transpose(0, 3, 4, 2, 1)}
+            rep = simulate_program(d, out, engine, inputs=inputs, latency=lat)
+            got = rep.outputs["Y"].transpose(0, 3, 1, 2)
+        else:
+            inputs = {"X": im2col(x, spec), "W": conv_weights(w, spec)}
+            rep = simulate_program(d, out, engine, inputs=inputs, latency=lat)
+            got = conv_output(rep.outputs["Y"], spec)
     elif spec.op == "bmm":
         x = rng.integers(-128, 128, size=(dd["B"], dd["M"], dd["K"]), dtype=np.int64)
         w = rng.integers(-128, 128, size=(dd["B"], dd["K"], dd["N"]), dtype=np.int64)
@@ -147,8 +158,9 @@ def run_layer(d: Path, layer: str, mode: str, lat: int, seed: int, out: Path, en
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(layer=layers(), mode=st.sampled_from(MODES), lat=LATENCY, seed=st.integers(0, 2**32 - 1))
-def test_random_layers_on_one_design_cycle_engine_equals_oracle(layer, mode, lat, seed, tmp_path_factory):
-    d = the_design(tmp_path_factory)
+@pytest.mark.parametrize("workload", ["gemm", "conv2d"])
+def test_random_layers_on_one_design_cycle_engine_equals_oracle(workload, layer, mode, lat, seed, tmp_path_factory):
+    d = the_design(tmp_path_factory, workload)
     got, want, rep, header = run_layer(d, layer, mode, lat, seed, tmp_path_factory.mktemp("h") / "p.prog", "cycle")
     assert got.shape == want.shape, layer
     assert np.array_equal(got, want), layer
@@ -160,8 +172,9 @@ def test_random_layers_on_one_design_cycle_engine_equals_oracle(layer, mode, lat
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(layer=layers(small=True), mode=st.sampled_from(MODES), lat=st.sampled_from([1, 20, 100]),
        seed=st.integers(0, 2**32 - 1))
-def test_random_layers_on_one_design_icarus(layer, mode, lat, seed, tmp_path_factory):
-    d = the_design(tmp_path_factory)
+@pytest.mark.parametrize("workload", ["gemm", "conv2d"])
+def test_random_layers_on_one_design_icarus(workload, layer, mode, lat, seed, tmp_path_factory):
+    d = the_design(tmp_path_factory, workload)
     got, want, rep, header = run_layer(d, layer, mode, lat, seed, tmp_path_factory.mktemp("h") / "p.prog", "icarus")
     assert np.array_equal(got, want), layer
     assert rep.match, layer
