@@ -304,7 +304,11 @@ class _ProgramTool:
             with open(a.out, "wb") as f:
                 np.savez(f, **{k: v.astype(np.int32) for k, v in rep.outputs.items()})
         ok = bool(rep.match) and cycles_ok
-        text = (f"{'PASS' if ok else 'FAIL'}: {rep.engine} program {rep.extra['layer']} mode={rep.extra['mode']} "
+        layer = rep.extra["layer"]
+        if isinstance(layer, dict):            # a format-1 (one GEMM) header: {"op": "gemm", "M": .., ...}
+            keys = [k for k in ("M", "N", "K") if k in layer] + sorted(set(layer) - {"op", "M", "N", "K"})
+            layer = f"{layer.get('op', 'gemm')}:" + ",".join(f"{k}={layer[k]}" for k in keys)
+        text = (f"{'PASS' if ok else 'FAIL'}: {rep.engine} program {layer} mode={rep.extra['mode']} "
                 f"cycles={rep.cycles} (predicted {pred}) max_abs_err={rep.max_abs_err} ({rep.sim_seconds:.2f} s)")
         import sys
         if not cycles_ok:

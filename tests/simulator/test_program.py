@@ -183,3 +183,15 @@ def test_watchdog_names_the_last_command(tmp_path_factory):
     assert res["error"].startswith("watchdog: no command accepted for 1040 cycles; last accepted command #3 "
                                    "op=COMPUTE"), res["error"]
     assert "waiting on #4 op=END" in res["error"] and "cp_busy=1" in res["error"]
+
+
+def test_cli_summary_names_the_gemm_layer(tmp_path_factory, tmp_path, capsys):
+    """``lego sim DIR --program P``'s summary line names a one-GEMM program's layer as ``lego compile --layer``
+    takes it (gemm:M=..,N=..,K=..), not as the header's JSON object."""
+    d = design(tmp_path_factory, "2x2", ("ws",), 1, 1, 64)
+    prog = tmp_path / "p.prog"
+    assert main(["compile", str(d), "--layer", "gemm:M=9,N=7,K=13", "--out", str(prog)]) == 0
+    capsys.readouterr()
+    assert main(["sim", str(d), "--program", str(prog)]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("PASS: cycle program gemm:M=9,N=7,K=13 mode=ws cycles="), line
