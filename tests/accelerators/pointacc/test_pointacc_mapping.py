@@ -321,6 +321,56 @@ def test_whole_frame_kernel_map_slow(tmp_path, monkeypatch, frame):
           f"{[r['measured'] for r in got]} per job, {sim['wall_s']:.0f} s")
 
 
+# frame -> (voxels at 0.05 m, output sites and pairs of the 2x2x2 stride-2 map, the network model's map_cycles)
+WHOLE_FRAMES_STRIDED = {"ouster_os1_128_frame0.bin": (103_091, 77_741, 103_091, 1_629_069),
+                        "ouster_os2_128_frame0.bin": (110_390, 79_112, 110_390, 1_713_257)}
+
+
+def _rows(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a).reshape(-1, 2)
+    return a[np.lexsort(a.T[::-1])]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("frame", sorted(WHOLE_FRAMES_STRIDED))
+def test_whole_frame_strided_kernel_map_slow(tmp_path, monkeypatch, frame):
+    """A whole Ouster frame's 2x2x2 stride-2 (downsampling) kernel map on the server unit under Verilator, in the
+    network model's x-slab jobs (Costs.kmap_down: slabs of whole 2-voxel cells, no halo): every job bit- and
+    cycle-exact; the union of the jobs' pairs (input indices shifted by the slab's first voxel, output indices by
+    the outputs of the slabs before) == sw_reference's full-frame strided map per offset; the total (loads + jobs)
+    == the network model's map_cycles for the frame."""
+    monkeypatch.setenv("MAKEFLAGS", "OPT_FAST=-O1 OPT_GLOBAL=-O1")
+    n_vox, n_out, n_pairs, map_cycles = WHOLE_FRAMES_STRIDED[frame]
+    vox = ref.voxelize(load_cloud(DATA_DIR / frame), 0.05)[0].astype(np.int64)
+    assert len(vox) == n_vox
+    tiles = x_tiles(vox[:, 0], SERVER["capacity"], 2, 0, "strided kernel map")
+    design = make_design(tmp_path, [("s1", SERVER, lambda r, kw: (
+        geo_of(SERVER), [("kernel_map_strided", vox[lo:hi], None, dict(kernel_size=2, stride=2))
+                         for lo, hi, _, _ in tiles]))])
+    sim = simulate(design, "verilator")
+    check_exact(sim, design)
+    (unit,), (got,) = design["units"], sim["units"]
+    assert len(tiles) == len(unit["jobs"]) == len(got) == 7
+    out_all, full = ref.strided_kernel_map(vox, 2, 2, 1)
+    assert len(out_all) == n_out and full.n_pairs == n_pairs
+    union, outs = [[] for _ in range(len(full.pairs))], 0
+    for (lo, hi, _, _), j, r in zip(tiles, unit["jobs"], got):
+        n_tile_out = len(ref.strided_kernel_map(vox[lo:hi], 2, 2, 1)[0])
+        for o, p in enumerate(decode(j["job"], [tuple(b) for b in r["beats"]], unit["geo"])):
+            union[o].append(np.asarray(p).reshape(-1, 2) + np.array([lo, outs]))
+        outs += n_tile_out
+    assert outs == n_out
+    for o in range(len(full.pairs)):
+        assert np.array_equal(_rows(np.concatenate(union[o])), _rows(full.pairs[o])), f"offset {o}"
+    costs = Costs(PointAccConfig.preset("server"))
+    costs.layer("frame", "map")
+    costs.kmap_down(vox, 1)
+    total = sum(len(j["points"]) + r["measured"] for j, r in zip(unit["jobs"], got))
+    assert total == costs.rec["map_cycles"] == map_cycles
+    print(f"whole frame strided: {len(vox)} voxels, {len(tiles)} jobs, {total} cycles, "
+          f"{[r['measured'] for r in got]} per job, {sim['wall_s']:.0f} s")
+
+
 def test_real_crop_sizes(design):
     """The default set runs FPS, kNN, ball query and downsample on a 4096-point Ouster crop (unit u1)."""
     u1 = design["units"][1]
