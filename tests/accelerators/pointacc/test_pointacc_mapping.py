@@ -371,6 +371,26 @@ def test_whole_frame_strided_kernel_map_slow(tmp_path, monkeypatch, frame):
           f"{[r['measured'] for r in got]} per job, {sim['wall_s']:.0f} s")
 
 
+@pytest.mark.slow
+def test_whole_frame_fps_slow(tmp_path, monkeypatch):
+    """FPS 16,384 -> 4,096 on the server unit under Verilator: the 16,384 points of the OS-1 frame nearest the
+    sensor in cm (bench/pointacc_mapping.py's workload), bit-exact against sw_reference's FPS (ties to the lowest
+    index) and cycle-exact; loads + job == the bench's figure, n + fps_cycles = 8,419,325."""
+    monkeypatch.setenv("MAKEFLAGS", "OPT_FAST=-O1 OPT_GLOBAL=-O1")
+    xyz = load_cloud(DATA_DIR / "ouster_os1_128_frame0.bin")
+    keep = np.sort(np.argsort(np.abs(xyz[:, :2]).max(axis=1), kind="stable")[:16384])
+    pts = ref.quantize(xyz[keep], 100.0).astype(np.int64)
+    design = make_design(tmp_path, [("s1", SERVER, lambda r, kw: (geo_of(SERVER), [("fps", pts, None, dict(m=4096))]))])
+    sim = simulate(design, "verilator")
+    check_exact(sim, design)
+    (unit,), (got,) = design["units"], sim["units"]
+    sel = decode(unit["jobs"][0]["job"], [tuple(b) for b in got[0]["beats"]], unit["geo"])
+    assert np.array_equal(np.asarray(sel).ravel()[:4096], ref.fps(pts, 4096))
+    total = len(pts) + got[0]["measured"]
+    assert total == 8_419_325
+    print(f"whole frame FPS: {len(pts)} -> 4096, {total} cycles, {sim['wall_s']:.0f} s")
+
+
 def test_real_crop_sizes(design):
     """The default set runs FPS, kNN, ball query and downsample on a 4096-point Ouster crop (unit u1)."""
     u1 = design["units"][1]
