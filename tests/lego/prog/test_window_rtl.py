@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from lego.emit.directory import read_manifest
+from lego.prog.conv import window_regs
 from lego.prog.generate import generate_prog
 from lego.prog.spec import CSR, enc_compute, enc_end, enc_load, enc_set, enc_store
 from lego.prog.timing import program_cycles
 from simulator.program import run_rtl
 
-M32 = (1 << 32) - 1
 LAT = 7
 
 
@@ -36,22 +36,11 @@ def gather(x, geo, m0, k0, rows, cols):
 
 
 def win_csrs(xa, za, shape, geo, m0, k0, rows, cols, merge, eb=1):
+    """The compiler's registers of the tile (``conv.window_regs``: the registers are the stimulus, the gather
+    above the oracle), runs merged or tap by tap as ``merge`` says."""
     n_, h, w, c = shape
-    sh, sw, pt, pl, s_, ho, wo = (geo[k] for k in ("sh", "sw", "pt", "pl", "S", "Ho", "Wo"))
-    pix, img = c * eb, h * w * c * eb
-    n0, rem = divmod(m0, ho * wo)
-    oh0, ow0 = divmod(rem, wo)
-    r0, rem2 = divmod(k0, s_ * c)
-    s0, c0 = divmod(rem2, c)
-    ih0, iw0 = oh0 * sh - pt, ow0 * sw - pl
-    return {"LD_ADDR": (xa + n0 * img + (ih0 * w + iw0) * pix) & M32, "LD_ROWS": rows, "LD_COLS": cols,
-            "WIN_CG": c, "WIN_S": s_, "WIN_H": h, "WIN_W": w, "WIN_SH": sh, "WIN_SW": sw, "WIN_HO": ho,
-            "WIN_WO": wo, "WIN_OH0": oh0, "WIN_OW0": ow0, "WIN_IH0": ih0 & M32, "WIN_IW0": iw0 & M32,
-            "WIN_PT": pt, "WIN_PL": pl, "WIN_R0": r0, "WIN_S0": s0, "WIN_C0": c0, "WIN_PIX": pix,
-            "WIN_WPIX": w * pix, "WIN_DOW": sw * pix, "WIN_DOH": ((sh * w - (wo - 1) * sw) * pix) & M32,
-            "WIN_DN": (img - (ho - 1) * sh * w * pix - (wo - 1) * sw * pix) & M32,
-            "WIN_OFF0": (r0 * w + s0) * pix, "WIN_ZERO": za, "WIN_ROFF0": r0 * w * pix, "WIN_SPIX": s_ * pix,
-            "WIN_WL0": ((w - iw0) * pix) & M32, "WIN_WLR": (w + pl) * pix, "WIN_MERGE": merge}
+    return {**window_regs({**geo, "C": c, "Cg": c, "H": h, "W": w}, xa, za, m0, k0, rows, cols, eb),
+            "WIN_MERGE": merge}
 
 
 def random_geometry(rng):
