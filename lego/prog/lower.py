@@ -12,8 +12,9 @@ A layer lowers to ``G`` independent GEMMs ``Y_g[M,N] = X_g[M,K] @ W_g[K,N]``:
 
 Row ``(n, ho, wo)`` of ``X_g`` holds, in column order ``(c, r, s)``, the input pixels
 ``x[n, g·C/G + c, ho·sh - pt + r·dh, wo·sw - pl + s·dw]`` (zero outside the image; ``(dh, dw)`` the dilation, 1
-for a plain conv: the R x S taps span an effective window of ``(R-1)·dh + 1`` x ``(S-1)·dw + 1`` pixels); ``W_g[(c, r, s), k] =
-w[g·K_out/G + k, c, r, s]``; output channel ``g·K_out/G + k`` of pixel ``(n, ho, wo)`` is ``Y_g[(n, ho, wo), k]``.
+for a plain conv: the R x S taps span an effective window of ``(R-1)·dh + 1`` x ``(S-1)·dw + 1`` pixels);
+``W_g[(c, r, s), k] = w[g·K_out/G + k, c, r, s]``; output channel ``g·K_out/G + k`` of pixel ``(n, ho, wo)`` is
+``Y_g[(n, ho, wo), k]``. A dilated layer always takes this host path (the window generator has no dilation).
 """
 from __future__ import annotations
 
