@@ -135,7 +135,8 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     c = sub.add_parser("compile", help="compile a layer or a model into a program of a programmable design")
     c.add_argument("dir", nargs="?", help="a programmable design directory (lego gen ... --scratchpad-kib N)")
     c.add_argument("--layer", help="one layer: gemm:M=..,N=..,K=.., bmm:B=..,M=..,N=..,K=.., "
-                                   "conv2d:C=..,H=..,W=..,K=..,R=..,S=..[,N=..,STRIDE=..,PAD=..,GROUPS=..]")
+                                   "conv2d:C=..,H=..,W=..,K=..,R=..,S=..[,N=..,STRIDE=..,PAD=..,GROUPS=..,DIL=..], "
+                                   "dwconv2d:C=..,H=..,W=..,R=..,S=..[,N=..,STRIDE=..,PAD=..,DIL=..]")
     c.add_argument("--model", help="every layer of a model: a built-in name (lego list), a SCALE-Sim topology "
                                    ".csv or an .onnx file")
     c.add_argument("--out", help="the program file to write (binary; PROG.json beside it) (required)")

@@ -109,7 +109,8 @@ def _spec(rec: dict):
     from lego.prog.lower import LayerSpec
     sh = rec["shape"]
     dims = {k: sh[k] for k in ("N", "C", "H", "W", "K", "R", "S")}
-    return LayerSpec(rec["name"], rec["op"], dims, tuple(sh["stride"]), tuple(sh["pads"]), sh["groups"])
+    return LayerSpec(rec["name"], rec["op"], dims, tuple(sh["stride"]), tuple(sh["pads"]), sh["groups"],
+                     tuple(sh.get("dilation", (1, 1))))
 
 
 def conv_reference(rec: dict, x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -125,11 +126,11 @@ def conv_reference(rec: dict, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     _, R, S, cg, kg = w.shape
     wk = w.transpose(0, 4, 3, 1, 2).reshape(G * kg, cg, R, S)          # [K, Cg, R, S]
     if len(set(s.stride)) == 1 and len(set(s.pads)) == 1:
-        st, pad = s.stride[0], s.pads[0]
+        st, pad, dil = s.stride[0], s.pads[0], s.dilation
         if s.op == "dwconv2d" and kg == 1 and G == s.dims["C"]:
-            y = dwconv2d(xn, wk[:, 0], st, pad)
+            y = dwconv2d(xn, wk[:, 0], st, pad, dilation=dil)
         else:
-            y = np.concatenate([conv2d(xn[:, g * cg:(g + 1) * cg], wk[g * kg:(g + 1) * kg], st, pad)
+            y = np.concatenate([conv2d(xn[:, g * cg:(g + 1) * cg], wk[g * kg:(g + 1) * kg], st, pad, dilation=dil)
                                 for g in range(G)], axis=1)
     else:
         cols, wg = im2col(xn, s), conv_weights(wk, s)

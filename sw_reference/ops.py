@@ -36,33 +36,41 @@ def bmm(X, W, acc_bits: int = 32):
     return wrap(_matmul(X, W), acc_bits)
 
 
-def _conv(X, W, stride: int, pad: int, acc_bits: int, out_channels: int, tap):
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if np.isscalar(v) else tuple(v)
+
+
+def _conv(X, W, stride: int, pad: int, acc_bits: int, out_channels, tap, dilation=1):
     """Shared loop of conv2d and dwconv2d: X zero-padded, Y[N, out_channels, P, Q] = sum over the R x S
-    kernel taps of ``tap(patch, W, r, s)``, wrapped to acc_bits."""
+    kernel taps of ``tap(patch, W, r, s)``, wrapped to acc_bits. ``dilation`` (an int or (dh, dw)): tap
+    (r, s) reads the padded input at ``(p·stride + r·dh, q·stride + s·dw)``; the window spans
+    ``(R - 1)·dh + 1`` x ``(S - 1)·dw + 1`` pixels."""
+    dh, dw = _pair(dilation)
     X = np.pad(np.asarray(X, np.int64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     W = np.asarray(W, np.int64)
     N, C, H, Wd = X.shape
     R, S = W.shape[-2:]
-    P = (H - R) // stride + 1
-    Q = (Wd - S) // stride + 1
+    P = (H - (R - 1) * dh - 1) // stride + 1
+    Q = (Wd - (S - 1) * dw - 1) // stride + 1
     Y = np.zeros((N, out_channels(W, C), P, Q), np.int64)
     for r in range(R):
         for s in range(S):
-            patch = X[:, :, r:r + stride * (P - 1) + 1:stride, s:s + stride * (Q - 1) + 1:stride]
+            i, j = r * dh, s * dw
+            patch = X[:, :, i:i + stride * (P - 1) + 1:stride, j:j + stride * (Q - 1) + 1:stride]
             Y += tap(patch, W, r, s)
     return wrap(Y, acc_bits)
 
 
-def conv2d(X, W, stride: int = 1, pad: int = 0, acc_bits: int = 32):
-    """X[N,C,H,W] * W[K,C,R,S] -> Y[N,K,P,Q] (cross-correlation, zero padding)."""
+def conv2d(X, W, stride: int = 1, pad: int = 0, acc_bits: int = 32, dilation=1):
+    """X[N,C,H,W] * W[K,C,R,S] -> Y[N,K,P,Q] (cross-correlation, zero padding; ``dilation`` int or (dh, dw))."""
     return _conv(X, W, stride, pad, acc_bits, lambda W, C: W.shape[0],
-                 lambda patch, W, r, s: np.einsum("nchw,kc->nkhw", patch, W[:, :, r, s]))
+                 lambda patch, W, r, s: np.einsum("nchw,kc->nkhw", patch, W[:, :, r, s]), dilation)
 
 
-def dwconv2d(X, W, stride: int = 1, pad: int = 0, acc_bits: int = 32):
-    """X[N,C,H,W] * W[C,R,S] -> Y[N,C,P,Q] (depthwise)."""
+def dwconv2d(X, W, stride: int = 1, pad: int = 0, acc_bits: int = 32, dilation=1):
+    """X[N,C,H,W] * W[C,R,S] -> Y[N,C,P,Q] (depthwise; ``dilation`` int or (dh, dw))."""
     return _conv(X, W, stride, pad, acc_bits, lambda W, C: C,
-                 lambda patch, W, r, s: patch * W[None, :, r, s, None, None])
+                 lambda patch, W, r, s: patch * W[None, :, r, s, None, None], dilation)
 
 
 def affine_mac(workload, inputs: dict, acc_bits: int | None = None):

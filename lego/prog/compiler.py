@@ -44,8 +44,8 @@ def _parse_kv(text: str, field: str, allowed: tuple[str, ...], hint: str) -> dic
 LAYER_KINDS = {
     "gemm": (("M", "N", "K"), {}),
     "bmm": (("B", "M", "N", "K"), {}),
-    "conv2d": (("C", "H", "W", "K", "R", "S"), {"N": 1, "STRIDE": 1, "PAD": 0, "GROUPS": 1}),
-    "dwconv2d": (("C", "H", "W", "R", "S"), {"N": 1, "STRIDE": 1, "PAD": 0}),
+    "conv2d": (("C", "H", "W", "K", "R", "S"), {"N": 1, "STRIDE": 1, "PAD": 0, "GROUPS": 1, "DIL": 1}),
+    "dwconv2d": (("C", "H", "W", "R", "S"), {"N": 1, "STRIDE": 1, "PAD": 0, "DIL": 1}),
 }
 
 
@@ -55,16 +55,16 @@ def _layer_spec(kind: str, d: dict[str, int]) -> LayerSpec:
     if kind == "dwconv2d":
         d = {**d, "K": d["C"], "GROUPS": d["C"]}
     dims = {k: d[k] for k in ("N", "C", "H", "W", "K", "R", "S")}
-    s, p = d["STRIDE"], d["PAD"]
-    return LayerSpec("layer", kind, dims, (s, s), (p, p, p, p), d["GROUPS"])
+    s, p, dil = d["STRIDE"], d["PAD"], d["DIL"]
+    return LayerSpec("layer", kind, dims, (s, s), (p, p, p, p), d["GROUPS"], (dil, dil))
 
 
 def parse_layer(text: str) -> LayerSpec:
     m = re.fullmatch(r"\s*(\w+)\s*:\s*(.*)", text or "")
     if not m or m.group(1) not in LAYER_KINDS:
         raise LegoError(f"--layer: '{text}' is not KIND:KEY=VALUE,... (kinds: gemm:M=..,N=..,K=.., "
-                        f"bmm:B=..,M=..,N=..,K=.., conv2d:C=..,H=..,W=..,K=..,R=..,S=..[,N,STRIDE,PAD,GROUPS], "
-                        f"dwconv2d:C=..,H=..,W=..,R=..,S=..[,N,STRIDE,PAD])")
+                        f"bmm:B=..,M=..,N=..,K=.., conv2d:C=..,H=..,W=..,K=..,R=..,S=..[,N,STRIDE,PAD,GROUPS,DIL], "
+                        f"dwconv2d:C=..,H=..,W=..,R=..,S=..[,N,STRIDE,PAD,DIL])")
     kind = m.group(1)
     need, opt = LAYER_KINDS[kind]
     dims = _parse_kv(m.group(2), "--layer", need + tuple(opt), f"{kind} takes {', '.join(need + tuple(opt))}")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from ..errors import LegoError
 from .compiler import PAGE, _Emitter, emit_gemm
-from .lower import LayerSpec, conv_out
+from .lower import LayerSpec, conv_out, dilated
 from .spec import DIM_BITS, enc_end, enc_load
 from .timing import Timeline
 
@@ -38,8 +38,17 @@ IM2COL = ("auto", "hardware", "host")
 
 
 def uses_windows(prog: dict, s: LayerSpec) -> bool:
-    """Whether layer ``s`` can run through the window generator on the design of ``prog`` (else host im2col)."""
-    return bool(prog.get("im2col")) and s.op in CONV_OPS
+    """Whether layer ``s`` can run through the window generator on the design of ``prog`` (else host im2col).
+    A dilated layer never does: the generator steps one pixel per tap (no dilation registers)."""
+    return bool(prog.get("im2col")) and s.op in CONV_OPS and not dilated(s)
+
+
+def check_windowable(s: LayerSpec) -> None:
+    """``--im2col hardware`` asked for every conv layer: a dilated one is refused (the default and ``auto`` take
+    the host's im2col for it instead)."""
+    if s.op in CONV_OPS and dilated(s):
+        raise LegoError(f"--im2col: layer '{s.name}' is dilated ({'x'.join(map(str, s.dilation))}); the window "
+                        f"generator has no dilation: use --im2col host or auto")
 
 
 def fits_windows(s: LayerSpec) -> bool:
@@ -166,4 +175,5 @@ def conv_stream(prog: dict, s: LayerSpec, mode: str, tile: dict, pl: dict, tl: T
 
 def stream_key(s: LayerSpec) -> tuple:
     """What a conv layer's stream depends on (its name does not)."""
-    return ("window", s.op, tuple(sorted(s.dims.items())), tuple(s.stride), tuple(s.pads), s.groups)
+    return ("window", s.op, tuple(sorted(s.dims.items())), tuple(s.stride), tuple(s.pads), s.groups,
+            tuple(s.dilation))

@@ -11,8 +11,10 @@ A layer lowers to ``G`` independent GEMMs ``Y_g[M,N] = X_g[M,K] @ W_g[K,N]``:
   input itself (``lego.prog.conv``: windowed LOADs, columns in ``(r, s, c)`` order, not the order below).
 
 Row ``(n, ho, wo)`` of ``X_g`` holds, in column order ``(c, r, s)``, the input pixels
-``x[n, g·C/G + c, ho·sh - pt + r, wo·sw - pl + s]`` (zero outside the image); ``W_g[(c, r, s), k] =
-w[g·K_out/G + k, c, r, s]``; output channel ``g·K_out/G + k`` of pixel ``(n, ho, wo)`` is ``Y_g[(n, ho, wo), k]``.
+``x[n, g·C/G + c, ho·sh - pt + r·dh, wo·sw - pl + s·dw]`` (zero outside the image; ``(dh, dw)`` the dilation, 1
+for a plain conv: the R x S taps span an effective window of ``(R-1)·dh + 1`` x ``(S-1)·dw + 1`` pixels);
+``W_g[(c, r, s), k] = w[g·K_out/G + k, c, r, s]``; output channel ``g·K_out/G + k`` of pixel ``(n, ho, wo)`` is
+``Y_g[(n, ho, wo), k]``. A dilated layer always takes this host path (the window generator has no dilation).
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ from ..errors import LegoError
 @dataclass(frozen=True)
 class LayerSpec:
     """One layer: ``op`` a key of LOWER, ``dims`` its sizes (gemm: M N K; bmm: B M N K; conv2d: N C H W
-    (input) K R S), conv ``stride`` (sh, sw), ``pads`` (top, left, bottom, right), ``groups``."""
+    (input) K R S), conv ``stride`` (sh, sw), ``pads`` (top, left, bottom, right), ``groups``, ``dilation``
+    (dh, dw: tap r of a window reads input row ``ho·sh - pt + r·dh``)."""
 
     name: str
     op: str
@@ -34,6 +37,7 @@ class LayerSpec:
     stride: tuple[int, int] = (1, 1)
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
     groups: int = 1
+    dilation: tuple[int, int] = (1, 1)
 
 
 @dataclass(frozen=True)
@@ -52,9 +56,20 @@ class Lowered:
         return {"M": self.M, "N": self.N, "K": self.K}
 
 
+def dilated(spec: LayerSpec) -> bool:
+    return tuple(spec.dilation) != (1, 1)
+
+
+def effective_kernel(spec: LayerSpec) -> tuple[int, int]:
+    """The input pixels a window spans, per axis: ``(R - 1)·dh + 1``, ``(S - 1)·dw + 1``."""
+    (dh, dw), d = spec.dilation, spec.dims
+    return (d["R"] - 1) * dh + 1, (d["S"] - 1) * dw + 1
+
+
 def conv_out(spec: LayerSpec) -> tuple[int, int]:
     d, (sh, sw), (pt, pl, pb, pr) = spec.dims, spec.stride, spec.pads
-    return (d["H"] + pt + pb - d["R"]) // sh + 1, (d["W"] + pl + pr - d["S"]) // sw + 1
+    re, se = effective_kernel(spec)
+    return (d["H"] + pt + pb - re) // sh + 1, (d["W"] + pl + pr - se) // sw + 1
 
 
 def _gemm(s: LayerSpec) -> Lowered:
@@ -90,9 +105,13 @@ def check_spec(s: LayerSpec, field_name: str) -> None:
             raise LegoError(f"{where}: stride {list(s.stride)} must be >= 1 and pads {list(s.pads)} >= 0")
         if s.groups < 1 or s.dims["C"] % s.groups or s.dims["K"] % s.groups:
             raise LegoError(f"{where}: groups={s.groups} must divide C={s.dims['C']} and K={s.dims['K']}")
+        if len(s.dilation) != 2 or not all(isinstance(v, int) and v >= 1 for v in s.dilation):
+            raise LegoError(f"{where}: dilation {list(s.dilation)} must be two integers >= 1")
         if min(conv_out(s)) < 1:
-            raise LegoError(f"{where}: the {s.dims['R']}x{s.dims['S']} window does not fit the padded "
-                            f"{s.dims['H']}x{s.dims['W']} input")
+            (pt, pl, pb, pr), (re, se) = s.pads, effective_kernel(s)
+            eff = f" (dilation {'x'.join(map(str, s.dilation))}: {re}x{se} input pixels)" if dilated(s) else ""
+            raise LegoError(f"{where}: the {s.dims['R']}x{s.dims['S']} window{eff} does not fit the padded "
+                            f"{s.dims['H'] + pt + pb}x{s.dims['W'] + pl + pr} input")
 
 
 def lower(s: LayerSpec) -> Lowered:
@@ -104,13 +123,14 @@ def lower(s: LayerSpec) -> Lowered:
 def im2col(x: np.ndarray, s: LayerSpec) -> np.ndarray:
     """The host's im2col of ``x`` [N, C, H, W] for conv layer ``s``: [G, N·Ho·Wo, (C/G)·R·S]."""
     d, g = s.dims, s.groups
-    (sh, sw), (pt, pl, pb, pr) = s.stride, s.pads
+    (sh, sw), (pt, pl, pb, pr), (dh, dw) = s.stride, s.pads, s.dilation
     ho, wo = conv_out(s)
     xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
     cols = np.empty((d["N"], d["C"], d["R"], d["S"], ho, wo), dtype=x.dtype)
     for r in range(d["R"]):
         for c in range(d["S"]):
-            cols[:, :, r, c] = xp[:, :, r:r + sh * (ho - 1) + 1:sh, c:c + sw * (wo - 1) + 1:sw]
+            i, j = r * dh, c * dw
+            cols[:, :, r, c] = xp[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
     cg = d["C"] // g
     cols = cols.reshape(d["N"], g, cg * d["R"] * d["S"], ho * wo)          # (n, g, (c, r, s), pixel)
     return cols.transpose(1, 0, 3, 2).reshape(g, d["N"] * ho * wo, cg * d["R"] * d["S"])

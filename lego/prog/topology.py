@@ -4,8 +4,8 @@
   Channels, Num Filter, Strides,``: IFMAP sizes are the input's, no padding, batch 1) or GEMM format
   (``Layer, M, N, K,``); the trailing comma SCALE-Sim writes and extra columns (e.g. Sparsity) are accepted.
 * ONNX (``onnx`` package, shapes by ONNX shape inference): Gemm and MatMul -> gemm (bmm where both operands
-  carry batch dimensions), Conv (2-D, grouped and depthwise included) -> conv2d; every other node is
-  returned as skipped.
+  carry batch dimensions), Conv (2-D, grouped, depthwise and dilated included: ``dilations`` per axis) -> conv2d
+  (dwconv2d where depthwise); every other node is returned as skipped.
 
 Errors name ``--model``, the file, and the row and column (CSV) or the node (ONNX).
 """
@@ -145,21 +145,24 @@ def _onnx_conv(name, node, shp) -> LayerSpec:
     x, w = _known(shp.get(node.input[0]), "X"), _known(shp.get(node.input[1]), "W")
     if len(x) != 4 or len(w) != 4:
         raise _Skip("not a 2-D convolution")
-    if any(d != 1 for d in at.get("dilations", [1, 1])):
-        raise _Skip("dilated")
     n, c, h, wd = x
     k, _, r, s = w
+    for key in ("strides", "dilations"):
+        if len(at.get(key, [1, 1])) != 2:
+            raise _Skip(f"{key} {list(at[key])} are not 2 values")
     sh, sw = at.get("strides", [1, 1])
+    dh, dw = at.get("dilations", [1, 1])
     auto = at.get("auto_pad", b"NOTSET")
     auto = auto.decode() if isinstance(auto, bytes) else auto
-    if auto in ("SAME_UPPER", "SAME_LOWER"):
-        (pt, pb), (pl, pr) = (_same_pads(h, r, sh, auto == "SAME_UPPER"), _same_pads(wd, s, sw, auto == "SAME_UPPER"))
+    if auto in ("SAME_UPPER", "SAME_LOWER"):     # ONNX pads SAME for the effective (dilated) kernel
+        up = auto == "SAME_UPPER"
+        (pt, pb), (pl, pr) = _same_pads(h, (r - 1) * dh + 1, sh, up), _same_pads(wd, (s - 1) * dw + 1, sw, up)
     else:
         pt, pl, pb, pr = at.get("pads", [0, 0, 0, 0]) if auto == "NOTSET" else (0, 0, 0, 0)
     g = at.get("group", 1)
     op = "dwconv2d" if g > 1 and g == c == k else "conv2d"
     return LayerSpec(name, op, {"N": n, "C": c, "H": h, "W": wd, "K": k, "R": r, "S": s}, (sh, sw),
-                     (pt, pl, pb, pr), g)
+                     (pt, pl, pb, pr), g, (dh, dw))
 
 
 ONNX_OPS = {"Gemm": _onnx_gemm, "MatMul": _onnx_matmul, "Conv": _onnx_conv}

@@ -20,7 +20,9 @@ and writes) below the bus width (--dram-bw 1, 2, 1/2 on 128/256-bit buses, 1/4 o
 where the write limit binds, at N = 1, 2, 4 and 16), mode ws/os/is, read bursts outstanding 1/2/4/16
 against the bench's pipelined-latency DRAM, the same N write bursts unacknowledged; store-bound layers at N = 2
 and 4, latency 20 and 100) appears at least once, and the pairs that interact appear together (stride 2 with pad 1, latency 100 with
-the 256-bit bus). The default set (``rtl``) is small; ``-m slow`` runs the rest.
+the 256-bit bus). The default set (``rtl``) is small; ``-m slow`` runs the rest. ``DILATED``: a dilated conv2d
+(host im2col on a conv design: the window generator has no dilation) on Icarus and the cycle engine against a direct
+dilated convolution written here.
 """
 import json
 import re
@@ -138,6 +140,12 @@ SLOW = {
                                               "conv2d:N=2,C=8,H=25,W=25,K=64,R=3,S=3,STRIDE=2,GROUPS=2", "is", 1),
     "hwdwconv-s2p1-8x4-8k-256b-o2-lat20-os": ("8x4-os+is-8k-256b-o2-im2col",
                                               "dwconv2d:N=2,C=20,H=31,W=31,R=3,S=3,STRIDE=2,PAD=1", "os", 20),
+}
+# dilated conv (``DIL``): the window generator has no dilation, so on this conv design the default takes the host's
+# im2col; run on Icarus and the cycle engine (not Verilator) against a direct dilated convolution written here
+DILATED = {
+    "dilconv-d2p2-2x2-1k-64b-o4-lat20-ws": ("2x2-ws-1k-64b-o4-im2col",
+                                            "conv2d:C=2,H=15,W=15,K=20,R=3,S=3,PAD=2,DIL=2", "ws", 20),
 }
 CASES = {**{k: pytest.param(k, marks=pytest.mark.rtl, id=k) for k in DEFAULT},
          **{k: pytest.param(k, marks=[pytest.mark.rtl, pytest.mark.slow], id=k) for k in SLOW}}
@@ -306,3 +314,50 @@ def test_matrix_rtl_equals_cycle_engine_and_reference(case, tmp_path_factory, tm
         if conv is not None:
             got = rep.outputs["Y"].transpose(0, 3, 1, 2) if hw else conv_output(rep.outputs["Y"], spec)
             assert np.array_equal(got, conv), engine
+
+
+def dilated_conv(x, w, stride: int, pad: int, dil: int) -> np.ndarray:
+    """Direct dilated convolution (no groups): output (i, j), tap (u, v) reads input pixel
+    (i·stride - pad + u·dil, j·stride - pad + v·dil), zero outside the image; wrapped to int32."""
+    n, c, h, wd = x.shape
+    k, _, r, s = w.shape
+    ho, wo = (h + 2 * pad - (r - 1) * dil - 1) // stride + 1, (wd + 2 * pad - (s - 1) * dil - 1) // stride + 1
+    y = np.zeros((n, k, ho, wo), np.int64)
+    for i in range(ho):
+        for j in range(wo):
+            for u in range(r):
+                for v in range(s):
+                    a, b = i * stride - pad + u * dil, j * stride - pad + v * dil
+                    if 0 <= a < h and 0 <= b < wd:
+                        y[:, :, i, j] += x[:, :, a, b] @ w[:, :, u, v].T
+    return ((y + (1 << 31)) % (1 << 32)) - (1 << 31)
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("case", list(DILATED))
+def test_matrix_dilated_conv_icarus_equals_cycle_engine_and_oracle(case, tmp_path_factory, tmp_path, capsys):
+    """A dilated conv2d on a conv design through the default ``--im2col`` (the host's, as the window generator has
+    no dilation): Icarus and the cycle engine bit-exact against ``dilated_conv`` above, cycles (bench edges, the
+    ``cycles`` register, the engine, the compiler's prediction) equal."""
+    dname, layer, mode, lat = DILATED[case]
+    d = design(tmp_path_factory, dname)
+    man = json.loads((d / "manifest.json").read_text())
+    assert man["prog"]["im2col"]
+    prog = tmp_path / "p.prog"
+    assert main(["compile", str(d), "--layer", layer, "--mode", mode, "--dram-latency", str(lat),
+                 "--out", str(prog)]) == 0
+    capsys.readouterr()
+    header = json.loads(Path(str(prog) + ".json").read_text())
+    assert header["im2col"] == "host" and header["layers"][0]["shape"]["dilation"] == [2, 2]
+    assert layer_bytes(header) >= 8 * man["prog"]["scratchpad_kib"] * 1024
+    spec = parse_layer(layer)
+    x, w, inputs = conv_inputs(spec, 7)
+    want = dilated_conv(x, w, spec.stride[0], spec.pads[0], spec.dilation[0])
+    cyc = simulate_program(d, prog, "cycle", inputs=inputs, latency=lat)
+    assert cyc.match and cyc.cycles == header["predicted"]["cycles"]
+    assert np.array_equal(conv_output(cyc.outputs["Y"], spec), want)
+    rep = simulate_program(d, prog, "icarus", inputs=inputs, latency=lat)
+    assert rep.match and np.array_equal(rep.outputs["Y"], cyc.outputs["Y"])
+    assert rep.cycles == rep.extra["cycles_register"] == cyc.cycles, (rep.cycles, rep.extra["cycles_register"],
+                                                                      cyc.cycles)
+    assert np.array_equal(conv_output(rep.outputs["Y"], spec), want)
