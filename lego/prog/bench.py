@@ -204,9 +204,98 @@ def pause_generator(seed: str):
         yield rng.randrange(4) == 0
 
 
-def start_axiram(dut, ram: Dram, latency: int, pause=None):
+def token_held(edge: int, last: int, beat_cycles: int) -> bool:
+    """The DRAM bandwidth's token rule (docs/programmable.md, "DRAM bandwidth"): a handshake at ``edge`` is held
+    off when the previous one was at ``last`` and ``edge < last + beat_cycles`` (one beat per ``beat_cycles``
+    edges, no credit saved while idle)."""
+    return edge < last + beat_cycles
+
+
+class ChannelPacer:
+    """Paces one of ``AxiRam``'s data channels to the token rule through cocotbext-axi's ``pause`` (public
+    ``StreamPause`` property): the R channel's source (``sink=False``) or the W channel's sink (``sink=True``).
+    Each cycle it samples the channel's handshake (``valid & ready``, settled: ``ReadOnly`` after the falling
+    edge) that the coming rising edge completes.
+
+    * R (``StreamSource``): the source reads ``pause`` at the rising edge at which it would show the next
+      beat, so ``pause`` is set before each edge ``k`` to ``token_held(k + 1, ...)``: RVALID shown from ``D``
+      edges after the previous capture on, as ``PipelinedRead``.
+    * W (``StreamSink``): the sink computes WREADY at edge ``k`` from ``full()`` and a ``pause`` sampled in
+      the cycle before, too early to see the handshake that edge completes. So the sink holds one beat
+      (``queue_occupancy_limit = 1``; AxiRam's write process takes it in the handshake's own time step, as at
+      ``N = 1``), which drops WREADY at the handshake edge itself, and ``pause`` holds it low after that: set
+      in the rising edge ``k``'s time step to ``token_held(k + 2, ...)`` (the sink resamples it when it changes
+      and applies it at ``k + 1``), and raised already before a handshake edge ``h`` (where the sink is never
+      waiting on it) so that it reads high at ``h``. WREADY is high from ``D`` edges after the previous W
+      handshake on, as ``PipelinedWrite``.
+
+    ``rng`` (``axiram-pause``): a seeded ``pause_generator``'s pattern, or-ed in (paused if either says so)."""
+
+    def __init__(self, channel, clk, valid, ready, beat_cycles: int, sink: bool, rng=None):
+        self.ch, self.clk, self.valid, self.ready = channel, clk, valid, ready
+        self.beat_cycles, self.sink, self.rng = beat_cycles, sink, rng
+        if sink:
+            channel.queue_occupancy_limit = 1
+
+    def shaken(self) -> bool:
+        try:
+            return int(self.valid.value) == 1 and int(self.ready.value) == 1
+        except ValueError:              # X/Z during reset
+            return False
+
+    def random(self) -> bool:
+        return next(self.rng) if self.rng is not None else False
+
+    async def run(self):
+        edge, last, D = 0, -self.beat_cycles, self.beat_cycles
+        while True:
+            await FallingEdge(self.clk)
+            await ReadOnly()
+            edge += 1                   # the rising edge to come
+            if self.shaken():
+                last = edge
+            if not self.sink:
+                self.ch.pause = token_held(edge + 1, last, D) or self.random()
+            elif last == edge and token_held(edge + 2, last, D):
+                self.ch.pause = True
+            await RisingEdge(self.clk)
+            if self.sink:
+                self.ch.pause = token_held(edge + 2, last, D) or self.random()
+
+
+class TokenMonitor:
+    """Checks the token rule on the bus, apart from the pacers: R captures (``rvalid & rready``) and W
+    handshakes (``wvalid & wready``) sampled each cycle (``ReadOnly`` after the falling edge); ``violation``:
+    the first pair of one channel's handshakes fewer than ``beat_cycles`` edges apart (None: none)."""
+
+    def __init__(self, dut, clk, beat_cycles: int, prefix: str = "m_axi"):
+        self.clk, self.beat_cycles, self.violation = clk, beat_cycles, None
+        self.s = {ch: (getattr(dut, f"{prefix}_{ch}valid"), getattr(dut, f"{prefix}_{ch}ready")) for ch in "rw"}
+
+    async def run(self):
+        edge, last = 0, {ch: None for ch in self.s}
+        while True:
+            await FallingEdge(self.clk)
+            await ReadOnly()
+            edge += 1
+            for ch, (valid, ready) in self.s.items():
+                try:
+                    shaken = int(valid.value) == 1 and int(ready.value) == 1
+                except ValueError:      # X/Z during reset
+                    shaken = False
+                if not shaken:
+                    continue
+                if last[ch] is not None and edge - last[ch] < self.beat_cycles and self.violation is None:
+                    self.violation = (f"DRAM bandwidth: {ch.upper()} handshakes at edges {last[ch]} and {edge}, "
+                                      f"fewer than {self.beat_cycles} apart")
+                last[ch] = edge
+
+
+def start_axiram(dut, ram: Dram, latency: int, pause=None, beat_cycles: int = 1):
     """cocotbext-axi's ``AxiRam`` on the ``m_axi`` port over ``ram``'s bytes, with ``add_latency``; ``pause``
-    (a seed): each of its AR, R, AW, W and B channels gets its own seeded ``pause_generator``."""
+    (a seed): each of its AR, R, AW, W and B channels gets its own seeded ``pause_generator``; ``beat_cycles``
+    D > 1 (``--dram-bw``): its R and W channels paced to the token rule by ``ChannelPacer`` (with ``pause``,
+    the R and W patterns are drawn by the pacers and or-ed in)."""
     import logging
 
     from cocotbext.axi import AxiBus, AxiRam
@@ -214,12 +303,23 @@ def start_axiram(dut, ram: Dram, latency: int, pause=None):
     for side in (axi.read_if, axi.write_if):
         side.log.setLevel(logging.WARNING)
     add_latency(axi, dut.clk, latency)
+    chans = {"ar": axi.read_if.ar_channel, "r": axi.read_if.r_channel, "aw": axi.write_if.aw_channel,
+             "w": axi.write_if.w_channel, "b": axi.write_if.b_channel}
+    paced = ("r", "w") if beat_cycles > 1 else ()
+    for name in paced:
+        rng = None if pause is None else pause_generator(f"{pause}-{name}")
+        pacer = ChannelPacer(chans[name], dut.clk, getattr(dut, f"m_axi_{name}valid"),
+                             getattr(dut, f"m_axi_{name}ready"), beat_cycles, sink=name == "w", rng=rng)
+        cocotb.start_soon(pacer.run())
+    monitor = None
+    if beat_cycles > 1:
+        monitor = TokenMonitor(dut, dut.clk, beat_cycles)
+        cocotb.start_soon(monitor.run())
     if pause is not None:
-        chans = {"ar": axi.read_if.ar_channel, "r": axi.read_if.r_channel, "aw": axi.write_if.aw_channel,
-                 "w": axi.write_if.w_channel, "b": axi.write_if.b_channel}
         for name, ch in chans.items():
-            ch.set_pause_generator(pause_generator(f"{pause}-{name}"))
-    return axi
+            if name not in paced:
+                ch.set_pause_generator(pause_generator(f"{pause}-{name}"))
+    return axi, monitor
 
 
 @cocotb.test()
@@ -235,6 +335,7 @@ async def run_program(dut):
         ram.write(0, f.read())
     stall = os.environ.get("LEGO_BENCH_STALL")
     kind = os.environ.get("LEGO_BENCH_DRAM") or "pipelined"
+    monitor = None
     if kind == "pipelined":
         cocotb.start_soon(PipelinedWrite(dut, dut.clk, ram, plan["latency"],
                                          stall=None if stall is None else int(stall),
@@ -243,8 +344,8 @@ async def run_program(dut):
                                         beat_cycles=plan.get("beat_cycles", 1)).run())
     elif kind == "axiram" or kind.startswith("axiram-pause:"):
         assert stall is None, "LEGO_BENCH_STALL is for the pipelined DRAM, not LEGO_BENCH_DRAM=axiram"
-        assert plan.get("beat_cycles", 1) == 1, "LEGO_BENCH_DRAM=axiram streams at the bus width (no --dram-bw)"
-        start_axiram(dut, ram, plan["latency"], pause=kind.split(":", 1)[1] if ":" in kind else None)
+        _, monitor = start_axiram(dut, ram, plan["latency"], pause=kind.split(":", 1)[1] if ":" in kind else None,
+                                  beat_cycles=plan.get("beat_cycles", 1))
     else:
         raise ValueError(f"LEGO_BENCH_DRAM={kind!r}: allowed pipelined, axiram, axiram-pause:SEED")
     await ClockCycles(dut.clk, 2)
@@ -287,6 +388,8 @@ async def run_program(dut):
                      f"waiting on {wait} ({', '.join(units)})")
             break
         await FallingEdge(dut.clk)
+    if error is None and monitor is not None:
+        error = monitor.violation
     cycles_reg = int(dut.cycles.value)
     reads = [ram.read(a, k).hex() for a, k in plan["reads"]] if error is None else []
     if os.environ.get("LEGO_RESULT"):
