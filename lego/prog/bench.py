@@ -14,9 +14,11 @@ accepted at most every ``beat_cycles`` cycles)}.
 Environment (tests only): ``LEGO_BENCH_STALL=SEED`` (see ``PipelinedWrite``); ``LEGO_BENCH_DRAM=axiram`` puts
 cocotbext-axi's ``AxiRam`` (reads and writes, over the same ``Dram`` bytes) on the port instead of the pipelined
 models, with the latency added as ``add_latency`` says (at one burst outstanding the timing equals the pipelined
-models'; AxiRam serializes bursts, so at N > 1 it is slower), and ``LEGO_BENCH_DRAM=axiram-pause:SEED`` also
-pauses its AR, R, AW, W and B channels at random (cocotbext-axi's seeded pause generators; the cycles then
-differ from the engine's). The default (unset, or ``pipelined``) is ``PipelinedRead`` + ``PipelinedWrite``.
+models'; AxiRam serializes bursts, so at N > 1 it is slower; with ``beat_cycles`` D > 1 its R and W channels
+are paced to the same token rule, ``ChannelPacer``, and ``TokenMonitor`` fails the run on a violation), and
+``LEGO_BENCH_DRAM=axiram-pause:SEED`` also pauses its AR, R, AW, W and B channels at random (cocotbext-axi's seeded
+pause generators, or-ed into the pacing; the cycles then differ from the engine's). The default (unset, or
+``pipelined``) is ``PipelinedRead`` + ``PipelinedWrite``.
 Result (``LEGO_RESULT``): {"cycles": int, "cycles_reg": int, "accepted": int, "reads": [hex...],
 "error": str | null}.
 """
@@ -212,22 +214,25 @@ def token_held(edge: int, last: int, beat_cycles: int) -> bool:
 
 
 class ChannelPacer:
-    """Paces one of ``AxiRam``'s data channels to the token rule through cocotbext-axi's ``pause`` (public
+    """Paces one of ``AxiRam``'s data channels to the token rule through cocotbext-axi's ``pause`` (the public
     ``StreamPause`` property): the R channel's source (``sink=False``) or the W channel's sink (``sink=True``).
-    Each cycle it samples the channel's handshake (``valid & ready``, settled: ``ReadOnly`` after the falling
-    edge) that the coming rising edge completes.
+    Each cycle it samples the channel's handshake that the coming rising edge completes (``valid & ready``,
+    settled: ``ReadOnly`` after the falling edge). Not ``set_pause_generator``: that updates ``pause`` at each
+    rising edge, in the time step in which the source and the sink sample it, so which value they see would
+    depend on the order cocotb runs the tasks.
 
     * R (``StreamSource``): the source reads ``pause`` at the rising edge at which it would show the next
       beat, so ``pause`` is set before each edge ``k`` to ``token_held(k + 1, ...)``: RVALID shown from ``D``
       edges after the previous capture on, as ``PipelinedRead``.
-    * W (``StreamSink``): the sink computes WREADY at edge ``k`` from ``full()`` and a ``pause`` sampled in
-      the cycle before, too early to see the handshake that edge completes. So the sink holds one beat
-      (``queue_occupancy_limit = 1``; AxiRam's write process takes it in the handshake's own time step, as at
-      ``N = 1``), which drops WREADY at the handshake edge itself, and ``pause`` holds it low after that: set
-      in the rising edge ``k``'s time step to ``token_held(k + 2, ...)`` (the sink resamples it when it changes
-      and applies it at ``k + 1``), and raised already before a handshake edge ``h`` (where the sink is never
-      waiting on it) so that it reads high at ``h``. WREADY is high from ``D`` edges after the previous W
-      handshake on, as ``PipelinedWrite``.
+    * W (``StreamSink``): the sink sets WREADY at edge ``k`` to ``not (full() or p)``, ``p`` being ``pause`` as
+      it last sampled it (after its previous edge, or when woken: ``pause`` changed, WVALID rose, a beat left
+      its queue), too early to see the handshake at ``k``. So the sink holds one beat
+      (``queue_occupancy_limit = 1``): WREADY drops at the handshake edge ``h`` itself (AxiRam's write process
+      takes the beat in that time step: at ``N = 1`` it always waits on it), and ``pause`` keeps it low from
+      ``h + 1``: raised before ``h`` (the sink, not waiting on it then, samples it at ``h``) and lowered in the
+      time step of edge ``h + D - 2`` (``token_held(k + 2, ...)`` set at each rising edge ``k``; the sink,
+      waiting on it, or sampling it after that edge or after WVALID rose, in either task order, raises WREADY
+      at ``h + D - 1``): WREADY high from ``D`` edges after the previous W handshake on, as ``PipelinedWrite``.
 
     ``rng`` (``axiram-pause``): a seeded ``pause_generator``'s pattern, or-ed in (paused if either says so)."""
 
