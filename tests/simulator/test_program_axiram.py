@@ -22,6 +22,7 @@ L edges before each write response).
   cycle count.
 """
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -249,3 +250,19 @@ def test_pacing_that_ignores_the_token_rule_is_detected(tmp_path_factory, tmp_pa
     assert blind.match and cyc.match
     assert blind.cycles < cyc.cycles, (blind.cycles, cyc.cycles)
     assert blind.cycles == free.cycles, (blind.cycles, free.cycles)
+
+
+@pytest.mark.rtl
+def test_w_sink_taking_two_beats_is_detected(tmp_path_factory, tmp_path, monkeypatch, capsys):
+    """At N = 4 the store presents W beats back to back: without the one-beat W sink (AxiRam's default queue of
+    2) WREADY stays high in the edge of a handshake, and the monitor fails the run on two W handshakes one edge
+    apart, though the pause keeps the rule from the next edge on."""
+    d = design(tmp_path_factory, 4)
+    prog = compiled(d, GEMM, "ws", 20, tmp_path, capsys)
+    monkeypatch.setenv("LEGO_BENCH_DRAM", "axiram")
+    two = patched(d, tmp_path, [("            channel.queue_occupancy_limit = 1\n", "            pass\n")])
+    with pytest.raises(LegoError, match=r"DRAM bandwidth: W handshakes at edges \d+ and \d+, fewer than 4 apart") as e:
+        simulate_program(two, prog, "icarus", seed=20, latency=20, dram_bw="1/4")
+    a, b = map(int, re.search(r"edges (\d+) and (\d+)", str(e.value)).groups())
+    assert b - a == 1, (a, b)
+    assert simulate_program(d, prog, "icarus", seed=20, latency=20, dram_bw="1/4").match
