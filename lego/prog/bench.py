@@ -14,9 +14,11 @@ accepted at most every ``beat_cycles`` cycles)}.
 Environment (tests only): ``LEGO_BENCH_STALL=SEED`` (see ``PipelinedWrite``); ``LEGO_BENCH_DRAM=axiram`` puts
 cocotbext-axi's ``AxiRam`` (reads and writes, over the same ``Dram`` bytes) on the port instead of the pipelined
 models, with the latency added as ``add_latency`` says (at one burst outstanding the timing equals the pipelined
-models'; AxiRam serializes bursts, so at N > 1 it is slower), and ``LEGO_BENCH_DRAM=axiram-pause:SEED`` also
-pauses its AR, R, AW, W and B channels at random (cocotbext-axi's seeded pause generators; the cycles then
-differ from the engine's). The default (unset, or ``pipelined``) is ``PipelinedRead`` + ``PipelinedWrite``.
+models'; AxiRam serializes bursts, so at N > 1 it is slower; with ``beat_cycles`` D > 1 its R and W channels
+are paced to the same token rule, ``ChannelPacer``, and ``TokenMonitor`` fails the run on a violation), and
+``LEGO_BENCH_DRAM=axiram-pause:SEED`` also pauses its AR, R, AW, W and B channels at random (cocotbext-axi's seeded
+pause generators, or-ed into the pacing; the cycles then differ from the engine's). The default (unset, or
+``pipelined``) is ``PipelinedRead`` + ``PipelinedWrite``.
 Result (``LEGO_RESULT``): {"cycles": int, "cycles_reg": int, "accepted": int, "reads": [hex...],
 "error": str | null}.
 """
@@ -204,9 +206,101 @@ def pause_generator(seed: str):
         yield rng.randrange(4) == 0
 
 
-def start_axiram(dut, ram: Dram, latency: int, pause=None):
+def token_held(edge: int, last: int, beat_cycles: int) -> bool:
+    """The DRAM bandwidth's token rule (docs/programmable.md, "DRAM bandwidth"): a handshake at ``edge`` is held
+    off when the previous one was at ``last`` and ``edge < last + beat_cycles`` (one beat per ``beat_cycles``
+    edges, no credit saved while idle)."""
+    return edge < last + beat_cycles
+
+
+class ChannelPacer:
+    """Paces one of ``AxiRam``'s data channels to the token rule through cocotbext-axi's ``pause`` (the public
+    ``StreamPause`` property): the R channel's source (``sink=False``) or the W channel's sink (``sink=True``).
+    Each cycle it samples the channel's handshake that the coming rising edge completes (``valid & ready``,
+    settled: ``ReadOnly`` after the falling edge). Not ``set_pause_generator``: that updates ``pause`` at each
+    rising edge, in the time step in which the source and the sink sample it, so which value they see would
+    depend on the order cocotb runs the tasks.
+
+    * R (``StreamSource``): the source reads ``pause`` at the rising edge at which it would show the next
+      beat, so ``pause`` is set before each edge ``k`` to ``token_held(k + 1, ...)``: RVALID shown from ``D``
+      edges after the previous capture on, as ``PipelinedRead``.
+    * W (``StreamSink``): the sink sets WREADY at edge ``k`` to ``not (full() or p)``, ``p`` being ``pause`` as
+      it last sampled it (after its previous edge, or when woken: ``pause`` changed, WVALID rose, a beat left
+      its queue), too early to see the handshake at ``k``. So the sink holds one beat
+      (``queue_occupancy_limit = 1``): WREADY drops at the handshake edge ``h`` itself (AxiRam's write process
+      takes the beat in that time step: at ``N = 1`` it always waits on it), and ``pause`` keeps it low from
+      ``h + 1``: raised before ``h`` (the sink, not waiting on it then, samples it at ``h``) and lowered in the
+      time step of edge ``h + D - 2`` (``token_held(k + 2, ...)`` set at each rising edge ``k``; the sink,
+      waiting on it, or sampling it after that edge or after WVALID rose, in either task order, raises WREADY
+      at ``h + D - 1``): WREADY high from ``D`` edges after the previous W handshake on, as ``PipelinedWrite``.
+
+    ``rng`` (``axiram-pause``): a seeded ``pause_generator``'s pattern, or-ed in (paused if either says so)."""
+
+    def __init__(self, channel, clk, valid, ready, beat_cycles: int, sink: bool, rng=None):
+        self.ch, self.clk, self.valid, self.ready = channel, clk, valid, ready
+        self.beat_cycles, self.sink, self.rng = beat_cycles, sink, rng
+        if sink:
+            channel.queue_occupancy_limit = 1
+
+    def shaken(self) -> bool:
+        try:
+            return int(self.valid.value) == 1 and int(self.ready.value) == 1
+        except ValueError:              # X/Z during reset
+            return False
+
+    def random(self) -> bool:
+        return next(self.rng) if self.rng is not None else False
+
+    async def run(self):
+        edge, last, D = 0, -self.beat_cycles, self.beat_cycles
+        while True:
+            await FallingEdge(self.clk)
+            await ReadOnly()
+            edge += 1                   # the rising edge to come
+            if self.shaken():
+                last = edge
+            if not self.sink:
+                self.ch.pause = token_held(edge + 1, last, D) or self.random()
+            elif last == edge and token_held(edge + 2, last, D):
+                self.ch.pause = True
+            await RisingEdge(self.clk)
+            if self.sink:
+                self.ch.pause = token_held(edge + 2, last, D) or self.random()
+
+
+class TokenMonitor:
+    """Checks the token rule on the bus, apart from the pacers: R captures (``rvalid & rready``) and W
+    handshakes (``wvalid & wready``) sampled each cycle (``ReadOnly`` after the falling edge); ``violation``:
+    the first pair of one channel's handshakes fewer than ``beat_cycles`` edges apart (None: none)."""
+
+    def __init__(self, dut, clk, beat_cycles: int, prefix: str = "m_axi"):
+        self.clk, self.beat_cycles, self.violation = clk, beat_cycles, None
+        self.s = {ch: (getattr(dut, f"{prefix}_{ch}valid"), getattr(dut, f"{prefix}_{ch}ready")) for ch in "rw"}
+
+    async def run(self):
+        edge, last = 0, {ch: None for ch in self.s}
+        while True:
+            await FallingEdge(self.clk)
+            await ReadOnly()
+            edge += 1
+            for ch, (valid, ready) in self.s.items():
+                try:
+                    shaken = int(valid.value) == 1 and int(ready.value) == 1
+                except ValueError:      # X/Z during reset
+                    shaken = False
+                if not shaken:
+                    continue
+                if last[ch] is not None and edge - last[ch] < self.beat_cycles and self.violation is None:
+                    self.violation = (f"DRAM bandwidth: {ch.upper()} handshakes at edges {last[ch]} and {edge}, "
+                                      f"fewer than {self.beat_cycles} apart")
+                last[ch] = edge
+
+
+def start_axiram(dut, ram: Dram, latency: int, pause=None, beat_cycles: int = 1):
     """cocotbext-axi's ``AxiRam`` on the ``m_axi`` port over ``ram``'s bytes, with ``add_latency``; ``pause``
-    (a seed): each of its AR, R, AW, W and B channels gets its own seeded ``pause_generator``."""
+    (a seed): each of its AR, R, AW, W and B channels gets its own seeded ``pause_generator``; ``beat_cycles``
+    D > 1 (``--dram-bw``): its R and W channels paced to the token rule by ``ChannelPacer`` (with ``pause``,
+    the R and W patterns are drawn by the pacers and or-ed in)."""
     import logging
 
     from cocotbext.axi import AxiBus, AxiRam
@@ -214,12 +308,23 @@ def start_axiram(dut, ram: Dram, latency: int, pause=None):
     for side in (axi.read_if, axi.write_if):
         side.log.setLevel(logging.WARNING)
     add_latency(axi, dut.clk, latency)
+    chans = {"ar": axi.read_if.ar_channel, "r": axi.read_if.r_channel, "aw": axi.write_if.aw_channel,
+             "w": axi.write_if.w_channel, "b": axi.write_if.b_channel}
+    paced = ("r", "w") if beat_cycles > 1 else ()
+    for name in paced:
+        rng = None if pause is None else pause_generator(f"{pause}-{name}")
+        pacer = ChannelPacer(chans[name], dut.clk, getattr(dut, f"m_axi_{name}valid"),
+                             getattr(dut, f"m_axi_{name}ready"), beat_cycles, sink=name == "w", rng=rng)
+        cocotb.start_soon(pacer.run())
+    monitor = None
+    if beat_cycles > 1:
+        monitor = TokenMonitor(dut, dut.clk, beat_cycles)
+        cocotb.start_soon(monitor.run())
     if pause is not None:
-        chans = {"ar": axi.read_if.ar_channel, "r": axi.read_if.r_channel, "aw": axi.write_if.aw_channel,
-                 "w": axi.write_if.w_channel, "b": axi.write_if.b_channel}
         for name, ch in chans.items():
-            ch.set_pause_generator(pause_generator(f"{pause}-{name}"))
-    return axi
+            if name not in paced:
+                ch.set_pause_generator(pause_generator(f"{pause}-{name}"))
+    return axi, monitor
 
 
 @cocotb.test()
@@ -235,6 +340,7 @@ async def run_program(dut):
         ram.write(0, f.read())
     stall = os.environ.get("LEGO_BENCH_STALL")
     kind = os.environ.get("LEGO_BENCH_DRAM") or "pipelined"
+    monitor = None
     if kind == "pipelined":
         cocotb.start_soon(PipelinedWrite(dut, dut.clk, ram, plan["latency"],
                                          stall=None if stall is None else int(stall),
@@ -243,8 +349,8 @@ async def run_program(dut):
                                         beat_cycles=plan.get("beat_cycles", 1)).run())
     elif kind == "axiram" or kind.startswith("axiram-pause:"):
         assert stall is None, "LEGO_BENCH_STALL is for the pipelined DRAM, not LEGO_BENCH_DRAM=axiram"
-        assert plan.get("beat_cycles", 1) == 1, "LEGO_BENCH_DRAM=axiram streams at the bus width (no --dram-bw)"
-        start_axiram(dut, ram, plan["latency"], pause=kind.split(":", 1)[1] if ":" in kind else None)
+        _, monitor = start_axiram(dut, ram, plan["latency"], pause=kind.split(":", 1)[1] if ":" in kind else None,
+                                  beat_cycles=plan.get("beat_cycles", 1))
     else:
         raise ValueError(f"LEGO_BENCH_DRAM={kind!r}: allowed pipelined, axiram, axiram-pause:SEED")
     await ClockCycles(dut.clk, 2)
@@ -287,6 +393,8 @@ async def run_program(dut):
                      f"waiting on {wait} ({', '.join(units)})")
             break
         await FallingEdge(dut.clk)
+    if error is None and monitor is not None:
+        error = monitor.violation
     cycles_reg = int(dut.cycles.value)
     reads = [ram.read(a, k).hex() for a, k in plan["reads"]] if error is None else []
     if os.environ.get("LEGO_RESULT"):
