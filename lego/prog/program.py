@@ -149,7 +149,7 @@ def check_window(csr: dict, eb: int, dram: int, where: str) -> None:
             raise LegoError(f"{where}: {n}={csr[n]} must be below {bound}={csr[bound]}")
     if csr["WIN_MERGE"] not in (0, 1):
         raise LegoError(f"{where}: WIN_MERGE={csr['WIN_MERGE']} must be 0 or 1")
-    check_dilation(csr, where)
+    check_dilation(csr, where)      # (before the pixel rule: a dilated WIN_PIX is not one pixel either)
     if csr["WIN_MERGE"] and csr["WIN_PIX"] != csr["WIN_CG"] * eb:
         raise LegoError(f"{where}: WIN_MERGE=1 needs a pixel of exactly WIN_CG channels (WIN_PIX={csr['WIN_PIX']}, "
                         f"WIN_CG·{eb}={csr['WIN_CG'] * eb}): merged taps would read other groups' channels")
