@@ -3,9 +3,10 @@ driven by hand-written command streams (no compiler): windowed X LOADs whose til
 column (crossing kernel taps, output rows and images), with padding on every side, an unaligned input base and
 random geometry, with a kernel row's inside taps read as one merged run (WIN_MERGE) and tap by tap, and dilated
 tiles (WIN_DH / WIN_DW 1-3 per axis) between undilated ones (the first with the dilation registers never written,
-a later one after they are written back to 0 with WIN_RD0 / WIN_SD0 left stale). Each tile is multiplied by a random W tile and stored; the stored Y must equal numpy's product
-of an independent NHWC gather (index arithmetic written here, not spec.window_segments), and the RTL's cycles
-(bench edges and its ``cycles`` register) must equal lego.prog.timing's prediction for the stream.
+a later one after they are written back to 0 with WIN_RD0 / WIN_SD0 left stale). Each tile is multiplied by a
+random W tile and stored; the stored Y must equal numpy's product of an independent NHWC gather (index arithmetic
+written here, not spec.window_segments), and the RTL's cycles (bench edges and its ``cycles`` register) must equal
+lego.prog.timing's prediction for the stream.
 """
 import numpy as np
 import pytest
