@@ -12,7 +12,8 @@ each region 4 KiB aligned:
 * Y: int32 NHWC ``[N, Ho, Wo, K]``: group g's columns at ``g·Kg``, its STOREs at ``+ g·Kg·4``, row stride ``K·4``.
 
 Per X tile (first row ``m0``, first column ``k0``) the WIN_* registers come from ``n0, oh0, ow0`` (divmods
-of ``m0`` over ``(Ho·Wo, Wo)``) and ``r0, s0, c0`` (divmods of ``k0`` over ``(S·Cg, Cg)``); LD_ADDR is the
+of ``m0`` over ``(Ho·Wo, Wo)``) and ``r0, s0, c0`` (divmods of ``k0`` over ``(S·Cg, Cg)``; a dilated layer's
+tap ``(r, s)`` reads pixel ``(ih + r·dh, iw + s·dw)``: WIN_DH, WIN_DW, WIN_RD0, WIN_SD0); LD_ADDR is the
 address of the row's pixel origin ``(n0, oh0·sh - pt, ow0·sw - pl)`` plus group g's channel offset
 ``g·Cg·eb`` (modulo 2**32: the origin lies in the padding where ``pt``/``pl`` > 0). The GEMM's tile is chosen
 by ``compiler.choose`` on the lowered GEMM dims with plain loads (an estimate for the windowed stream); the
@@ -22,11 +23,13 @@ from __future__ import annotations
 
 from ..errors import LegoError
 from .compiler import PAGE, _Emitter, emit_gemm
-from .lower import LayerSpec, conv_out, dilated
+from .lower import LayerSpec, conv_out
 from .spec import DIM_BITS, enc_end, enc_load
 from .timing import Timeline
 
 CONV_OPS = ("conv2d", "dwconv2d")
+# the step registers of a dilated layer (0 at reset: dilation 1; WIN_RD0 / WIN_SD0 are read only where they are not 0)
+DILATION_REGS = ("WIN_DH", "WIN_DW")
 M32 = (1 << 32) - 1
 
 
@@ -38,17 +41,9 @@ IM2COL = ("auto", "hardware", "host")
 
 
 def uses_windows(prog: dict, s: LayerSpec) -> bool:
-    """Whether layer ``s`` can run through the window generator on the design of ``prog`` (else host im2col).
-    A dilated layer never does: the generator steps one pixel per tap (no dilation registers)."""
-    return bool(prog.get("im2col")) and s.op in CONV_OPS and not dilated(s)
-
-
-def check_windowable(s: LayerSpec) -> None:
-    """``--im2col hardware`` asked for every conv layer: a dilated one is refused (the default and ``auto`` take
-    the host's im2col for it instead)."""
-    if s.op in CONV_OPS and dilated(s):
-        raise LegoError(f"--im2col: layer '{s.name}' is dilated ({'x'.join(map(str, s.dilation))}); the window "
-                        f"generator has no dilation: use --im2col host or auto")
+    """Whether layer ``s`` can run through the window generator on the design of ``prog`` (else host im2col):
+    every conv2d / dwconv2d layer, dilated ones included (WIN_DH / WIN_DW)."""
+    return bool(prog.get("im2col")) and s.op in CONV_OPS
 
 
 def fits_windows(s: LayerSpec) -> bool:
@@ -74,14 +69,16 @@ def geometry(s: LayerSpec) -> dict:
     """The conv layer's sizes the lowering and the WIN_* registers need."""
     d, g = s.dims, s.groups
     ho, wo = conv_out(s)
-    (sh, sw), (pt, pl, _, _) = s.stride, s.pads
+    (sh, sw), (pt, pl, _, _), (dh, dw) = s.stride, s.pads, s.dilation
     return {"N": d["N"], "C": d["C"], "H": d["H"], "W": d["W"], "K": d["K"], "R": d["R"], "S": d["S"], "G": g,
-            "Cg": d["C"] // g, "Kg": d["K"] // g, "Ho": ho, "Wo": wo, "sh": sh, "sw": sw, "pt": pt, "pl": pl}
+            "Cg": d["C"] // g, "Kg": d["K"] // g, "Ho": ho, "Wo": wo, "sh": sh, "sw": sw, "pt": pt, "pl": pl,
+            "dh": dh, "dw": dw, "Rd": (d["R"] - 1) * dh, "Sd": (d["S"] - 1) * dw}
 
 
 # sizes that go into the DIM_BITS-wide window registers: (name in the layer, register)
 _DIM_REGS = (("Cg", "WIN_CG"), ("S", "WIN_S"), ("R", "WIN_R0"), ("H", "WIN_H"), ("W", "WIN_W"),
-             ("sh", "WIN_SH"), ("sw", "WIN_SW"), ("Ho", "WIN_HO"), ("Wo", "WIN_WO"))
+             ("sh", "WIN_SH"), ("sw", "WIN_SW"), ("Ho", "WIN_HO"), ("Wo", "WIN_WO"), ("dh", "WIN_DH"),
+             ("dw", "WIN_DW"), ("Rd", "WIN_RD0"), ("Sd", "WIN_SD0"))
 
 
 def check_geometry(s: LayerSpec, field: str) -> None:
@@ -123,29 +120,37 @@ def _group(pl: dict, geo: dict, g: int) -> dict:
 
 def window_regs(geo: dict, x_addr: int, zero: int, m0: int, k0: int, rows: int, cols: int, eb: int) -> dict:
     """LD_* and WIN_* values of the windowed LOAD of X tile rows ``m0..m0+rows``, columns ``k0..k0+cols`` of
-    one group's im2col matrix; ``x_addr``: the input's address plus the group's channel offset."""
+    one group's im2col matrix; ``x_addr``: the input's address plus the group's channel offset. A dilated layer
+    (``geo`` dh, dw; 1 where absent) steps its taps by whole dilations (WIN_PIX ``dw·PIX``, WIN_WPIX
+    ``dh·W·PIX``), writes WIN_DH, WIN_DW and the first tap's pixel offsets WIN_RD0, WIN_SD0, and never merges
+    taps; an undilated layer leaves those four at their reset 0 (dilation 1)."""
     C, H, W, S, cg = geo["C"], geo["H"], geo["W"], geo["S"], geo["Cg"]
     ho, wo, sh, sw, pt, pl = geo["Ho"], geo["Wo"], geo["sh"], geo["sw"], geo["pt"], geo["pl"]
+    dh, dw = geo.get("dh", 1), geo.get("dw", 1)
     n0, rem = divmod(m0, ho * wo)
     oh0, ow0 = divmod(rem, wo)
     r0, rem = divmod(k0, S * cg)
     s0, c0 = divmod(rem, cg)
     ih0, iw0 = oh0 * sh - pt, ow0 * sw - pl
     px = C * eb                                                     # bytes of one input pixel
-    return {
+    regs = {
         "LD_ADDR": (x_addr + ((n0 * H + ih0) * W + iw0) * px) & M32, "LD_ROWS": rows, "LD_COLS": cols,
         "WIN_CG": cg, "WIN_S": S, "WIN_H": H, "WIN_W": W, "WIN_SH": sh, "WIN_SW": sw, "WIN_HO": ho, "WIN_WO": wo,
         "WIN_OH0": oh0, "WIN_OW0": ow0, "WIN_IH0": ih0 & M32, "WIN_IW0": iw0 & M32, "WIN_PT": pt, "WIN_PL": pl,
         "WIN_R0": r0, "WIN_S0": s0, "WIN_C0": c0,
-        "WIN_PIX": px, "WIN_WPIX": (W * px) & M32, "WIN_DOW": sw * px,
+        "WIN_PIX": dw * px, "WIN_WPIX": (dh * W * px) & M32, "WIN_DOW": sw * px,
         "WIN_DOH": ((sh * W - (wo - 1) * sw) * px) & M32,
         "WIN_DN": ((H * W - (ho - 1) * sh * W - (wo - 1) * sw) * px) & M32,
-        "WIN_OFF0": ((r0 * W + s0) * px) & M32, "WIN_ZERO": zero,
-        "WIN_ROFF0": (r0 * W * px) & M32, "WIN_SPIX": S * px, "WIN_WL0": ((W - iw0) * px) & M32,
+        "WIN_OFF0": ((r0 * dh * W + s0 * dw) * px) & M32, "WIN_ZERO": zero,
+        "WIN_ROFF0": (r0 * dh * W * px) & M32, "WIN_SPIX": S * px, "WIN_WL0": ((W - iw0) * px) & M32,
         "WIN_WLR": ((W + pl) * px) & M32,
-        # a pixel's channels are all of this group's (no groups): the taps of a kernel row are contiguous
-        "WIN_MERGE": int(cg == C),
+        # a pixel's channels are all of this group's (no groups) and no dilation: the taps of a kernel row are
+        # contiguous
+        "WIN_MERGE": int(cg == C and (dh, dw) == (1, 1)),
     }
+    if (dh, dw) != (1, 1):
+        regs.update(WIN_DH=dh, WIN_DW=dw, WIN_RD0=r0 * dh, WIN_SD0=s0 * dw)
+    return regs
 
 
 def window_loader(geo: dict, pl: dict, g: int, eb: int):
@@ -169,6 +174,9 @@ def conv_stream(prog: dict, s: LayerSpec, mode: str, tile: dict, pl: dict, tl: T
     e = _Emitter(tl, keep)
     for g in range(geo["G"]):
         emit_gemm(e, prog, dims, mode, tile, _group(pl, geo, g), load_x=window_loader(geo, pl, g, eb))
+    for reg in DILATION_REGS:       # a dilated layer hands the next layer the reset dilation (an undilated layer's
+        if e.shadow.get(reg, 0):    # stream never writes it)
+            e.set(reg, 0)
     e.put(enc_end(), {"op": "END"})
     return e.words, e.cmds
 

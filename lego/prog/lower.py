@@ -14,7 +14,8 @@ Row ``(n, ho, wo)`` of ``X_g`` holds, in column order ``(c, r, s)``, the input p
 ``x[n, g·C/G + c, ho·sh - pt + r·dh, wo·sw - pl + s·dw]`` (zero outside the image; ``(dh, dw)`` the dilation, 1
 for a plain conv: the R x S taps span an effective window of ``(R-1)·dh + 1`` x ``(S-1)·dw + 1`` pixels);
 ``W_g[(c, r, s), k] = w[g·K_out/G + k, c, r, s]``; output channel ``g·K_out/G + k`` of pixel ``(n, ho, wo)`` is
-``Y_g[(n, ho, wo), k]``. A dilated layer always takes this host path (the window generator has no dilation).
+``Y_g[(n, ho, wo), k]``. On a conv design a dilated layer takes the window generator too (its WIN_DH / WIN_DW
+registers); this host path where ``--im2col host`` or ``auto`` says so, and on gemm designs.
 """
 from __future__ import annotations
 

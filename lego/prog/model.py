@@ -146,7 +146,7 @@ def compile_model(man: dict, layers: list[LayerSpec], skipped: list[dict] | None
     check_mode(prog, mode)
     if im2col is not None:
         conv.check_policy(prog, im2col)
-    asked, im2col = im2col, im2col or ("hardware" if prog.get("im2col") else "host")
+    im2col = im2col or ("hardware" if prog.get("im2col") else "host")
     if not layers:
         raise LegoError(f"{field}: no layer that the GEMM design runs (gemm, matmul, bmm, conv2d)")
     eb = prog["bits"] // 8
@@ -154,8 +154,6 @@ def compile_model(man: dict, layers: list[LayerSpec], skipped: list[dict] | None
     records, words, cmds, base, ncmd = [], [], [], 0, 0
     for s in (progress(layers) if progress else layers):
         check_spec(s, field)
-        if asked == "hardware":             # by default and with auto a dilated layer takes the host's im2col
-            conv.check_windowable(s)
         low = lower(s)
         hw = im2col != "host" and conv.uses_windows(prog, s)
         if hw and im2col == "auto":         # the faster of the two by exact cycles (ties: the windows)

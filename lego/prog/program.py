@@ -114,10 +114,24 @@ def segments(header: dict, cmds: list, field: str = "--program") -> list[tuple[i
 # WIN_* registers that hold dimensions or positions (DIM_BITS wide in the hardware); the others are signed
 # or 32-bit byte steps (lego/prog/spec.py)
 WIN_DIMS = ("WIN_CG", "WIN_S", "WIN_H", "WIN_W", "WIN_SH", "WIN_SW", "WIN_HO", "WIN_WO", "WIN_OH0", "WIN_OW0",
-            "WIN_R0", "WIN_S0", "WIN_C0")
+            "WIN_R0", "WIN_S0", "WIN_C0", "WIN_DH", "WIN_DW", "WIN_RD0", "WIN_SD0")
+# (step, first tap's pixel offset, first tap): where the step is not 0, the offset is the tap times the step
+WIN_DILATION = (("WIN_DH", "WIN_RD0", "WIN_R0"), ("WIN_DW", "WIN_SD0", "WIN_S0"))
 # (register, its bound): the window geometry a windowed LOAD needs, lower bounds 1 or a register above it
 WIN_AT_LEAST_1 = ("WIN_CG", "WIN_S", "WIN_WO", "WIN_HO")
 WIN_BELOW = (("WIN_OW0", "WIN_WO"), ("WIN_OH0", "WIN_HO"), ("WIN_C0", "WIN_CG"), ("WIN_S0", "WIN_S"))
+
+
+def check_dilation(csr: dict, where: str) -> None:
+    """WIN_RD0 / WIN_SD0 the first tap times its step (where the step is set; 0 is dilation 1 and the first tap
+    itself), and no merged runs on dilated taps (they are not contiguous in DRAM)."""
+    for step, off, tap in WIN_DILATION:
+        if csr[step] and csr[off] != csr[tap] * csr[step]:
+            raise LegoError(f"{where}: {off}={csr[off]} must be {tap}·{step} = {csr[tap] * csr[step]}")
+    dil = [csr[step] for step, _, _ in WIN_DILATION if csr[step] > 1]
+    if csr["WIN_MERGE"] and dil:
+        raise LegoError(f"{where}: WIN_MERGE=1 with dilation WIN_DH={csr['WIN_DH']}, WIN_DW={csr['WIN_DW']}: "
+                        f"dilated taps are not contiguous (WIN_MERGE must be 0)")
 
 
 def check_window(csr: dict, eb: int, dram: int, where: str) -> None:
@@ -135,6 +149,7 @@ def check_window(csr: dict, eb: int, dram: int, where: str) -> None:
             raise LegoError(f"{where}: {n}={csr[n]} must be below {bound}={csr[bound]}")
     if csr["WIN_MERGE"] not in (0, 1):
         raise LegoError(f"{where}: WIN_MERGE={csr['WIN_MERGE']} must be 0 or 1")
+    check_dilation(csr, where)      # (before the pixel rule: a dilated WIN_PIX is not one pixel either)
     if csr["WIN_MERGE"] and csr["WIN_PIX"] != csr["WIN_CG"] * eb:
         raise LegoError(f"{where}: WIN_MERGE=1 needs a pixel of exactly WIN_CG channels (WIN_PIX={csr['WIN_PIX']}, "
                         f"WIN_CG·{eb}={csr['WIN_CG'] * eb}): merged taps would read other groups' channels")

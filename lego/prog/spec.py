@@ -36,7 +36,11 @@ CSR = {"LD_ADDR": 0, "LD_ROWS": 1, "LD_COLS": 2, "LD_STRIDE": 3,
 WIN_CSR = ("WIN_CG", "WIN_S", "WIN_H", "WIN_W", "WIN_SH", "WIN_SW", "WIN_HO", "WIN_WO",
            "WIN_OH0", "WIN_OW0", "WIN_IH0", "WIN_IW0", "WIN_PT", "WIN_PL", "WIN_R0", "WIN_S0", "WIN_C0",
            "WIN_PIX", "WIN_WPIX", "WIN_DOW", "WIN_DOH", "WIN_DN", "WIN_OFF0", "WIN_ZERO",
-           "WIN_ROFF0", "WIN_SPIX", "WIN_WL0", "WIN_WLR", "WIN_MERGE")
+           "WIN_ROFF0", "WIN_SPIX", "WIN_WL0", "WIN_WLR", "WIN_MERGE",
+           # dilation (appended: the indices above are unchanged): the tap steps in input pixels, 0 meaning 1
+           # (reset), and the first tap's pixel offsets WIN_R0·WIN_DH, WIN_S0·WIN_DW (read where WIN_DH / WIN_DW
+           # is not 0)
+           "WIN_DH", "WIN_DW", "WIN_RD0", "WIN_SD0")
 CSR.update({n: 16 + i for i, n in enumerate(WIN_CSR)})
 CSR_NAME = {v: k for k, v in CSR.items()}
 ITERS = ("i", "j", "k")             # gemm: Y[i,j] += X[i,k] * W[k,j]
@@ -172,12 +176,22 @@ def window_segments(csr: dict, eb: int) -> list[list[tuple[int, int]]]:
 
     The input is NHWC in DRAM; the tile is rows ``LD_ROWS`` x columns ``LD_COLS`` of the im2col matrix whose
     row ``(n, oh, ow)`` holds, in column order ``(r, s, c)`` (``c`` fastest, ``c < WIN_CG``), the input pixel
-    ``(ih, iw) = (oh·WIN_SH + r - pt, ow·WIN_SW + s - pl)``'s channels. Row 0 is output pixel
-    ``(WIN_OH0, WIN_OW0)`` of the image at LD_ADDR; row ``i + 1`` is the next pixel in row-major order
-    (``ow`` wraps at WIN_WO, ``oh`` at WIN_HO, then the next image). Column 0 is ``(WIN_R0, WIN_S0,
+    ``(oh·WIN_SH - pt + r·dh, ow·WIN_SW - pl + s·dw)``'s channels, ``(dh, dw)`` the dilation (below). Row 0
+    is output pixel ``(WIN_OH0, WIN_OW0)`` of the image at LD_ADDR; row ``i + 1`` is the next pixel in
+    row-major order (``ow`` wraps at WIN_WO, ``oh`` at WIN_HO, then the next image). Column 0 is ``(WIN_R0, WIN_S0,
     WIN_C0)``; ``c`` wraps at WIN_CG into the next ``s``, ``s`` at WIN_S into the next ``r``.
 
-    Segments. A tap ``(r, s)`` whose pixel ``(ih + r, iw + s)`` lies outside ``[0, WIN_H) x [0, WIN_W)`` is
+    Dilation. The taps step ``dh = WIN_DH`` input rows and ``dw = WIN_DW`` input columns, a 0 (the reset value)
+    meaning 1. The walk keeps the tap's pixel offsets ``(rd, sd) = (r·dh, s·dw)`` beside ``(r, s)``: a row
+    starts at ``rd = WIN_RD0``, ``sd = WIN_SD0`` (the compiler's ``WIN_R0·dh``, ``WIN_S0·dw``; where WIN_DH is
+    0 ``rd`` starts at WIN_R0 instead, where WIN_DW is 0 ``sd`` at WIN_S0, so a program that never writes the
+    four registers walks exactly as an undilated one), the next tap of a kernel row adds ``dw`` to ``sd``, the
+    next kernel row adds ``dh`` to ``rd`` and sets ``sd = 0``. The byte steps below are the compiler's for the
+    dilated taps (WIN_PIX ``dw·PIX``, WIN_WPIX ``dh·W·PIX``, WIN_OFF0 ``(R0·dh·W + S0·dw)·PIX``, WIN_ROFF0
+    ``R0·dh·W·PIX``); WIN_MERGE is 0 on a dilated layer (its taps are not contiguous; the checker refuses
+    WIN_MERGE=1 with a dilation other than 1).
+
+    Segments. A tap ``(r, s)`` whose pixel ``(ih + rd, iw + sd)`` lies outside ``[0, WIN_H) x [0, WIN_W)`` is
     one segment of ``min(WIN_CG - c, columns left)`` elements read from WIN_ZERO (a zero region the host
     keeps). An inside tap is one segment of ``min(WIN_CG - c, left)`` elements at its pixel's channel ``c``
     too, unless WIN_MERGE is 1 (the compiler sets it where a pixel's WIN_CG channels are all of it,
@@ -185,7 +199,7 @@ def window_segments(csr: dict, eb: int) -> list[list[tuple[int, int]]]:
     over the following taps of the same kernel row up to the kernel's right edge or the image's, whichever
     comes first, ``min(left, (min(wl, WIN_SPIX) + rs0 - rs) / eb - c)`` elements, and the next segment starts
     at tap ``(r + 1, 0)`` where it reached the kernel's edge (``WIN_SPIX <= wl``), else at the first tap
-    past the image, ``(r, W - iw)``.
+    past the image, ``(r, W - iw)`` (``sd = W - iw`` too).
 
     Registers (the compiler's ``lego.prog.conv``; every address modulo 2**32, ``wl`` signed):
     ``ih`` / ``iw`` of a row's pixel origin start at WIN_IH0 / WIN_IW0 (= OH0·SH - pt, OW0·SW - pl) and
@@ -214,13 +228,17 @@ def _window_segments(key: tuple, eb: int) -> tuple:
     pt, pl = _signed(g["WIN_PT"]), _signed(g["WIN_PL"])
     wl, spix = _signed(g["WIN_WL0"]), g["WIN_SPIX"]
     pix = g["LD_ADDR"]
+    dh, dw = g["WIN_DH"] or 1, g["WIN_DW"] or 1
+    rd0 = g["WIN_RD0"] if g["WIN_DH"] else g["WIN_R0"]
+    sd0 = g["WIN_SD0"] if g["WIN_DW"] else g["WIN_S0"]
     out = []
     for _ in range(g["LD_ROWS"]):
-        r, s, c, left = g["WIN_R0"], g["WIN_S0"], g["WIN_C0"], g["LD_COLS"]
+        s, c, left = g["WIN_S0"], g["WIN_C0"], g["LD_COLS"]
+        rd, sd = rd0, sd0
         rs, rs0 = g["WIN_OFF0"], g["WIN_ROFF0"]
         row = []
         while left:
-            inside = 0 <= ih + r < g["WIN_H"] and 0 <= iw + s < g["WIN_W"]
+            inside = 0 <= ih + rd < g["WIN_H"] and 0 <= iw + sd < g["WIN_W"]
             merged = inside and g["WIN_MERGE"]
             if merged:
                 n = min(left, (((min(wl, spix) + rs0 - rs) & M32) >> log2i(eb)) - c)
@@ -230,11 +248,11 @@ def _window_segments(key: tuple, eb: int) -> tuple:
             left -= n
             c = 0
             if merged and spix > wl:
-                s = g["WIN_W"] - iw                 # the first tap past the image's right edge
+                s = sd = g["WIN_W"] - iw            # the first tap past the image's right edge
             elif not merged and s + 1 < g["WIN_S"]:
-                s, rs = s + 1, rs + g["WIN_PIX"]
+                s, sd, rs = s + 1, sd + dw, rs + g["WIN_PIX"]
             else:
-                s, r, rs0 = 0, r + 1, rs0 + g["WIN_WPIX"]
+                s, sd, rd, rs0 = 0, 0, rd + dh, rs0 + g["WIN_WPIX"]
                 rs = rs0
         out.append(tuple(row))
         if ow + 1 < g["WIN_WO"]:

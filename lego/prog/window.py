@@ -10,6 +10,10 @@ The load DMA's address side issues a segment's bursts exactly as a plain row's (
 decides where each segment starts and how long it is. ``Window.start`` gives a row's first segment, ``Window.step``
 the next segment of the same row, ``Window.next_row`` the first segment of the next row; the data side of the DMA
 is unchanged (a row still has ``LD_COLS`` columns, written in order).
+
+Dilation: the inside test reads the tap's pixel offsets ``(rd, sd)``, registers that start at WIN_RD0 / WIN_SD0
+(WIN_R0 / WIN_S0 where WIN_DH / WIN_DW is 0) and step by WIN_DH / WIN_DW (0 taken as 1) beside the kernel row and
+column; the tap's byte offset is the compiler's byte steps as before.
 """
 from __future__ import annotations
 
@@ -18,6 +22,9 @@ from amaranth.hdl import Mux, Signal, signed
 from .spec import DIM_BITS, log2i
 
 SW = DIM_BITS + 4          # signed width of the input-pixel coordinates (a pixel origin may sit in the padding)
+# width of a tap's pixel offsets (rd, sd) = (r·dh, s·dw): a checked program's offsets stay below
+# WIN_RD0 + WIN_DH·LD_COLS < 2**32 (every term below 2**DIM_BITS), so they never wrap
+TW = 32
 WLW = 34                   # signed width of ``wl``, the bytes from a row's origin to the image's right edge
 
 
@@ -33,7 +40,8 @@ class Window:
         self.pix, self.rs, self.rs0 = reg("pix", 32), reg("rs", 32), reg("rs0", 32)
         self.ih, self.iw = reg("ih", SW, True), reg("iw", SW, True)
         self.wl = reg("wl", WLW, True)
-        self.oh, self.ow, self.r, self.s = reg("oh"), reg("ow"), reg("r"), reg("s")
+        self.oh, self.ow, self.s = reg("oh"), reg("ow"), reg("s")
+        self.rd, self.sd = reg("rd", TW), reg("sd", TW)   # the tap's pixel offsets (r·dh, s·dw)
         self.rleft = reg("rleft")                  # columns of the row after the current segment
 
     def u(self, n):
@@ -44,6 +52,15 @@ class Window:
 
     def inside(self, ih, iw):
         return (ih >= 0) & (ih < self.u("WIN_H")) & (iw >= 0) & (iw < self.u("WIN_W"))
+
+    def step_of(self, n):
+        """WIN_DH / WIN_DW with 0 taken as 1 (the reset value: an undilated program never writes them)."""
+        return Mux(self.u(n) == 0, 1, self.u(n))
+
+    def first_offsets(self):
+        """A row's first (rd, sd): WIN_RD0 / WIN_SD0, or WIN_R0 / WIN_S0 where WIN_DH / WIN_DW is 0."""
+        return (Mux(self.u("WIN_DH") == 0, self.u("WIN_R0"), self.u("WIN_RD0")),
+                Mux(self.u("WIN_DW") == 0, self.u("WIN_S0"), self.u("WIN_SD0")))
 
     def _length(self, name, merged, wl, rs0, rs, c, left, cg_left):
         """Elements of a segment: a merged run to the kernel's or the image's right edge, else one tap's
@@ -60,7 +77,8 @@ class Window:
         """(comb assignments, elements, byte address) of a row's first segment: tap (WIN_R0, WIN_S0), channel
         WIN_C0, tap offset WIN_OFF0 in kernel row offset WIN_ROFF0."""
         c = self.csr
-        inside = self.inside(ih + self.u("WIN_R0"), iw + self.u("WIN_S0"))
+        rd0, sd0 = self.first_offsets()
+        inside = self.inside(ih + rd0, iw + sd0)
         exprs, n = self._length(name, c["WIN_MERGE"][0] & inside, wl, c["WIN_ROFF0"], c["WIN_OFF0"],
                                 self.u("WIN_C0"), cols, self.u("WIN_CG") - self.u("WIN_C0"))
         at = (pix + c["WIN_OFF0"] + (self.u("WIN_C0") << self.lg))[:32]
@@ -73,27 +91,34 @@ class Window:
         ih, iw, wl = self.sg("WIN_IH0"), self.sg("WIN_IW0"), self.sg("WIN_WL0", 32)
         exprs, n, addr = self._first("start", ih, iw, c["LD_ADDR"], wl, cols)
         upd = [self.pix.eq(c["LD_ADDR"]), self.ih.eq(ih), self.iw.eq(iw), self.wl.eq(wl),
-               self.oh.eq(self.u("WIN_OH0")), self.ow.eq(self.u("WIN_OW0")), self.r.eq(self.u("WIN_R0")),
-               self.s.eq(self.u("WIN_S0")), self.rs.eq(c["WIN_OFF0"]), self.rs0.eq(c["WIN_ROFF0"]),
-               self.rleft.eq(cols - n)]
-        return upd, exprs, n, addr
+               self.oh.eq(self.u("WIN_OH0")), self.ow.eq(self.u("WIN_OW0")), self.s.eq(self.u("WIN_S0")),
+               self.rs.eq(c["WIN_OFF0"]), self.rs0.eq(c["WIN_ROFF0"]), self.rleft.eq(cols - n)]
+        return upd + self._first_taps(), exprs, n, addr
+
+    def _first_taps(self):
+        rd0, sd0 = self.first_offsets()
+        return [self.rd.eq(rd0), self.sd.eq(sd0)]
 
     def step(self):
         """The next segment of the same row: (register updates, comb assignments, elements, address)."""
         c = self.csr
-        merged = c["WIN_MERGE"][0] & self.inside(self.ih + self.r, self.iw + self.s)
+        merged = c["WIN_MERGE"][0] & self.inside(self.ih + self.rd, self.iw + self.sd)
         edge = merged & (c["WIN_SPIX"] > self.wl)          # the run stopped at the image's right edge
         same = ~merged & (self.s + 1 != self.u("WIN_S"))   # the next tap of the kernel row
-        s_n, r_n = Signal(DIM_BITS, name="ld_win_s_next"), Signal(DIM_BITS, name="ld_win_r_next")
+        s_n = Signal(DIM_BITS, name="ld_win_s_next")
+        rd_n, sd_n = Signal(TW, name="ld_win_rd_next"), Signal(TW, name="ld_win_sd_next")
         rs_n, rs0_n = Signal(32, name="ld_win_rs_next"), Signal(32, name="ld_win_rs0_next")
-        exprs = [s_n.eq(Mux(edge, (self.u("WIN_W") - self.iw)[:DIM_BITS], Mux(same, self.s + 1, 0))),
-                 r_n.eq(Mux(edge | same, self.r, self.r + 1)),
+        past = (self.u("WIN_W") - self.iw)                  # the first tap past the image's right edge
+        exprs = [s_n.eq(Mux(edge, past[:DIM_BITS], Mux(same, self.s + 1, 0))),
+                 sd_n.eq(Mux(edge, past[:TW], Mux(same, self.sd + self.step_of("WIN_DW"), 0))),
+                 rd_n.eq(Mux(edge | same, self.rd, self.rd + self.step_of("WIN_DH"))),
                  rs0_n.eq(Mux(edge | same, self.rs0, self.rs0 + c["WIN_WPIX"])),
                  rs_n.eq(Mux(edge, self.rs, Mux(same, self.rs + c["WIN_PIX"], self.rs0 + c["WIN_WPIX"])))]
-        inside = self.inside(self.ih + r_n, self.iw + s_n)
+        inside = self.inside(self.ih + rd_n, self.iw + sd_n)
         more, n = self._length("step", c["WIN_MERGE"][0] & inside, self.wl, rs0_n, rs_n, 0, self.rleft,
                                self.u("WIN_CG"))
-        upd = [self.s.eq(s_n), self.r.eq(r_n), self.rs.eq(rs_n), self.rs0.eq(rs0_n), self.rleft.eq(self.rleft - n)]
+        upd = [self.s.eq(s_n), self.rd.eq(rd_n), self.sd.eq(sd_n), self.rs.eq(rs_n), self.rs0.eq(rs0_n),
+               self.rleft.eq(self.rleft - n)]
         return upd, exprs + more, n, Mux(inside, (self.pix + rs_n)[:32], c["WIN_ZERO"])
 
     def next_row(self, cols):
@@ -113,6 +138,6 @@ class Window:
         upd = [self.pix.eq(pix), self.ih.eq(ih), self.iw.eq(iw), self.wl.eq(wl),
                self.ow.eq(Mux(ow_wrap, 0, self.ow + 1)),
                self.oh.eq(Mux(ow_wrap, Mux(oh_wrap, 0, self.oh + 1), self.oh)),
-               self.r.eq(self.u("WIN_R0")), self.s.eq(self.u("WIN_S0")), self.rs.eq(c["WIN_OFF0"]),
-               self.rs0.eq(c["WIN_ROFF0"]), self.rleft.eq(cols - n)]
+               self.s.eq(self.u("WIN_S0")), self.rs.eq(c["WIN_OFF0"]),
+               self.rs0.eq(c["WIN_ROFF0"]), self.rleft.eq(cols - n)] + self._first_taps()
         return upd, exprs + more, n, addr

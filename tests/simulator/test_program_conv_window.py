@@ -1,9 +1,10 @@
 """Hardware im2col end to end on the cycle engine: designs generated for conv2d / dwconv2d (``prog.im2col``),
-conv layers compiled into windowed LOADs (lego/prog/conv.py), run by ``lego sim --program``; the outputs
-against a direct convolution written here (loops over NHWC indices, wrapped to int32), the cycles equal to
+conv layers (dilated ones included) compiled into windowed LOADs (lego/prog/conv.py), run by ``lego sim --program``;
+the outputs against a direct convolution written here (loops over NHWC indices, wrapped to int32), the cycles equal to
 the compiler's prediction, model runs consistent with the program; bad input (a windowed LOAD or a WIN_* SET
 on a gemm design, a window segment outside the program's DRAM, WIN_C0 >= WIN_CG, sizes beyond the window
-registers, a workload the programmable array does not generate) exits 2 with one line naming the field.
+registers, WIN_MERGE=1 or a wrong WIN_RD0 on a dilated window, a workload the programmable array does not
+generate) exits 2 with one line naming the field.
 No RTL here (the lead runs the windowed LOAD on Icarus / Verilator)."""
 import json
 from pathlib import Path
@@ -35,17 +36,18 @@ def design(tmp_path_factory, workload="conv2d", array="2x2", dfs=("ws",), bits=8
 
 def direct_conv_nhwc(x, w, s: LayerSpec) -> np.ndarray:
     """x [N,H,W,C], w [G,R,S,Cg,Kg] -> y [N,Ho,Wo,G·Kg], int32 wrap: loops over the output, index arithmetic
-    on the unpadded input (zero outside)."""
+    on the unpadded input (zero outside); tap (r, q) at input offset (r·dh, q·dw), the output size from the
+    effective kernel written here."""
     N, H, W, C = x.shape
     G, R, S, cg, kg = w.shape
-    (sh, sw), (pt, pl, _, _) = s.stride, s.pads
-    ho, wo = conv_out(s)
+    (sh, sw), (pt, pl, pb, pr), (dh, dw) = s.stride, s.pads, s.dilation
+    ho, wo = (H + pt + pb - (R - 1) * dh - 1) // sh + 1, (W + pl + pr - (S - 1) * dw - 1) // sw + 1
     y = np.zeros((N, ho, wo, G * kg), np.int64)
     for oh in range(ho):
         for ow in range(wo):
             for r in range(R):
                 for q in range(S):
-                    ih, iw = oh * sh - pt + r, ow * sw - pl + q
+                    ih, iw = oh * sh - pt + r * dh, ow * sw - pl + q * dw
                     if 0 <= ih < H and 0 <= iw < W:
                         for g in range(G):
                             y[:, oh, ow, g * kg:(g + 1) * kg] += x[:, ih, iw, g * cg:(g + 1) * cg] @ w[g, r, q]
@@ -59,7 +61,8 @@ def compile_to(d: Path, specs, out: Path, **kw) -> dict:
     return header
 
 
-def random_spec(rng, op: str) -> LayerSpec:
+def random_spec(rng, op: str, dilate: bool = False) -> LayerSpec:
+    """A random conv2d / dwconv2d layer; ``dilate``: dilation 1-3 per axis (not both 1), the image grown to fit."""
     while True:
         G = int(rng.integers(1, 4))
         cg = int(rng.integers(1, 4))
@@ -72,7 +75,13 @@ def random_spec(rng, op: str) -> LayerSpec:
         pads = (int(rng.integers(0, 2)),) * 4 if rng.random() < 0.5 else tuple(int(v) for v in rng.integers(0, 3, 4))
         dims = {"N": int(rng.integers(1, 3)), "C": C, "H": int(rng.integers(2, 8)), "W": int(rng.integers(2, 8)),
                 "K": K, "R": int(rng.integers(1, 4)), "S": int(rng.integers(1, 4))}
-        s = LayerSpec("l", op, dims, st, pads, G)
+        dil = (1, 1)
+        if dilate:
+            dil = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+            dil = dil if dil != (1, 1) else (2, 1)
+            dims["H"] += (dims["R"] - 1) * (dil[0] - 1)
+            dims["W"] += (dims["S"] - 1) * (dil[1] - 1)
+        s = LayerSpec("l", op, dims, st, pads, G, dil)
         if min(conv_out(s)) >= 1:
             return s
 
@@ -87,12 +96,23 @@ CASES = [  # (design kwargs, op) : 8/16 bits, 64/128-bit bus, 1 and 4 outstandin
 @pytest.mark.parametrize("case", range(len(CASES)))
 @pytest.mark.parametrize("seed", range(4))
 def test_engine_conv_matches_a_direct_convolution(tmp_path_factory, tmp_path, case, seed):
+    engine_case(tmp_path_factory, tmp_path, case, seed, False)
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+@pytest.mark.parametrize("seed", range(2))
+def test_engine_dilated_conv_matches_a_direct_convolution(tmp_path_factory, tmp_path, case, seed):
+    """Dilated layers (WIN_DH / WIN_DW) through the windows on every design of CASES."""
+    engine_case(tmp_path_factory, tmp_path, case, seed, True)
+
+
+def engine_case(tmp_path_factory, tmp_path, case, seed, dilate):
     kw, op = CASES[case]
     d = design(tmp_path_factory, **kw)
     man = read_manifest(d)
     bits = man["prog"]["bits"]
-    rng = np.random.default_rng(100 * case + seed)
-    s = random_spec(rng, op)
+    rng = np.random.default_rng(100 * case + seed + 7000 * dilate)
+    s = random_spec(rng, op, dilate)
     header = compile_to(d, [s], tmp_path / "p.prog")
     rec = header["layers"][0]
     assert header["im2col"] == rec["im2col"] == "hardware"
@@ -307,6 +327,35 @@ def test_win_merge_needs_whole_pixels(conv_prog, tmp_path, capsys):
         words[first(cmds, op="SET", reg="WIN_MERGE")] = enc_set(CSR["WIN_MERGE"], 2)
     bad = rewrite(p, tmp_path / "bad2.prog", edit2)
     refused(capsys, ["sim", d, "--program", bad], "--program", ("WIN_MERGE=2 must be 0 or 1",))
+
+
+@pytest.fixture
+def dilated_prog(tmp_path_factory, tmp_path, capsys):
+    d = design(tmp_path_factory)
+    p = tmp_path / "dil.prog"
+    assert main(["compile", str(d), "--layer", "conv2d:C=3,H=7,W=7,K=2,R=3,S=3,PAD=1,DIL=2", "--out", str(p),
+                 "--im2col", "hardware"]) == 0
+    capsys.readouterr()
+    return d, p
+
+
+def test_dilated_window_refusals(dilated_prog, tmp_path, capsys):
+    """A dilated layer's taps are not contiguous: WIN_MERGE=1 with WIN_DH 2 is refused; WIN_RD0 must be WIN_R0 times
+    WIN_DH (the hardware has no multiplier); the compiled program itself passes and runs."""
+    d, p = dilated_prog
+    assert main(["sim", str(d), "--program", str(p)]) == 0
+    capsys.readouterr()
+
+    def edit(words, cmds):
+        words[first(cmds, op="SET", reg="WIN_MERGE")] = enc_set(CSR["WIN_MERGE"], 1)
+    bad = rewrite(p, tmp_path / "bad.prog", edit)
+    refused(capsys, ["sim", d, "--program", bad], "--program", ("WIN_MERGE=1 with dilation WIN_DH=2, WIN_DW=2",
+                                                                "not contiguous"))
+
+    def edit2(words, cmds):
+        words[first(cmds, op="SET", reg="WIN_RD0")] = enc_set(CSR["WIN_RD0"], 5)
+    bad = rewrite(p, tmp_path / "bad2.prog", edit2)
+    refused(capsys, ["sim", d, "--program", bad], "--program", ("WIN_RD0=5 must be WIN_R0·WIN_DH = 0",))
 
 
 @pytest.mark.parametrize("reg,value,says", [("WIN_WO", 0, "WIN_WO=0 must be at least 1"),

@@ -20,9 +20,9 @@ and writes) below the bus width (--dram-bw 1, 2, 1/2 on 128/256-bit buses, 1/4 o
 where the write limit binds, at N = 1, 2, 4 and 16), mode ws/os/is, read bursts outstanding 1/2/4/16
 against the bench's pipelined-latency DRAM, the same N write bursts unacknowledged; store-bound layers at N = 2
 and 4, latency 20 and 100) appears at least once, and the pairs that interact appear together (stride 2 with pad 1, latency 100 with
-the 256-bit bus). The default set (``rtl``) is small; ``-m slow`` runs the rest. ``DILATED``: a dilated conv2d
-(host im2col on a conv design: the window generator has no dilation) on Icarus and the cycle engine against a direct
-dilated convolution written here.
+the 256-bit bus). The default set (``rtl``) is small; ``-m slow`` runs the rest. ``DILATED``: dilated conv2d layers
+on conv designs, one through the host's im2col (``--im2col host``), one through the window generator (WIN_DH /
+WIN_DW, ``--im2col hardware``), on Icarus and the cycle engine against a direct dilated convolution written here.
 """
 import json
 import re
@@ -141,11 +141,15 @@ SLOW = {
     "hwdwconv-s2p1-8x4-8k-256b-o2-lat20-os": ("8x4-os+is-8k-256b-o2-im2col",
                                               "dwconv2d:N=2,C=20,H=31,W=31,R=3,S=3,STRIDE=2,PAD=1", "os", 20),
 }
-# dilated conv (``DIL``): the window generator has no dilation, so on this conv design the default takes the host's
-# im2col; run on Icarus and the cycle engine (not Verilator) against a direct dilated convolution written here
+# dilated conv (``DIL``) on conv designs: (design, layer, mode, latency, --im2col), the host's im2col and the window
+# generator's dilation; run on Icarus and the cycle engine (not Verilator) against a direct dilated convolution
+# written here
 DILATED = {
+    "hwdilconv-d3s2p2-3x2-1k-128b-lat1-os": ("3x2-is+os-1k-128b-im2col",
+                                             "conv2d:N=2,C=3,H=16,W=15,K=16,R=3,S=2,STRIDE=2,PAD=2,DIL=3", "os", 1,
+                                             "hardware"),
     "dilconv-d2p2-2x2-1k-64b-o4-lat20-ws": ("2x2-ws-1k-64b-o4-im2col",
-                                            "conv2d:C=2,H=15,W=15,K=20,R=3,S=3,PAD=2,DIL=2", "ws", 20),
+                                            "conv2d:C=2,H=15,W=15,K=20,R=3,S=3,PAD=2,DIL=2", "ws", 20, "host"),
 }
 CASES = {**{k: pytest.param(k, marks=pytest.mark.rtl, id=k) for k in DEFAULT},
          **{k: pytest.param(k, marks=[pytest.mark.rtl, pytest.mark.slow], id=k) for k in SLOW}}
@@ -336,28 +340,34 @@ def dilated_conv(x, w, stride: int, pad: int, dil: int) -> np.ndarray:
 @pytest.mark.rtl
 @pytest.mark.parametrize("case", list(DILATED))
 def test_matrix_dilated_conv_icarus_equals_cycle_engine_and_oracle(case, tmp_path_factory, tmp_path, capsys):
-    """A dilated conv2d on a conv design through the default ``--im2col`` (the host's, as the window generator has
-    no dilation): Icarus and the cycle engine bit-exact against ``dilated_conv`` above, cycles (bench edges, the
-    ``cycles`` register, the engine, the compiler's prediction) equal."""
-    dname, layer, mode, lat = DILATED[case]
+    """A dilated conv2d on a conv design through the host's im2col or the window generator (``--im2col``):
+    Icarus and the cycle engine bit-exact against ``dilated_conv`` above, cycles (bench edges, the ``cycles``
+    register, the engine, the compiler's prediction) equal."""
+    dname, layer, mode, lat, who = DILATED[case]
     d = design(tmp_path_factory, dname)
     man = json.loads((d / "manifest.json").read_text())
     assert man["prog"]["im2col"]
     prog = tmp_path / "p.prog"
     assert main(["compile", str(d), "--layer", layer, "--mode", mode, "--dram-latency", str(lat),
-                 "--out", str(prog)]) == 0
+                 "--im2col", who, "--out", str(prog)]) == 0
     capsys.readouterr()
     header = json.loads(Path(str(prog) + ".json").read_text())
-    assert header["im2col"] == "host" and header["layers"][0]["shape"]["dilation"] == [2, 2]
-    assert layer_bytes(header) >= 8 * man["prog"]["scratchpad_kib"] * 1024
     spec = parse_layer(layer)
+    assert header["im2col"] == who and header["layers"][0]["shape"]["dilation"] == list(spec.dilation)
+    assert spec.dilation != (1, 1)
+    assert layer_bytes(header) >= 8 * man["prog"]["scratchpad_kib"] * 1024
     x, w, inputs = conv_inputs(spec, 7)
+    if who == "hardware":
+        inputs = hw_conv_inputs(spec, x, w)
     want = dilated_conv(x, w, spec.stride[0], spec.pads[0], spec.dilation[0])
+
+    def image(y):           # the output read back as [N, K, Ho, Wo]
+        return y.transpose(0, 3, 1, 2) if who == "hardware" else conv_output(y, spec)
     cyc = simulate_program(d, prog, "cycle", inputs=inputs, latency=lat)
     assert cyc.match and cyc.cycles == header["predicted"]["cycles"]
-    assert np.array_equal(conv_output(cyc.outputs["Y"], spec), want)
+    assert np.array_equal(image(cyc.outputs["Y"]), want)
     rep = simulate_program(d, prog, "icarus", inputs=inputs, latency=lat)
     assert rep.match and np.array_equal(rep.outputs["Y"], cyc.outputs["Y"])
     assert rep.cycles == rep.extra["cycles_register"] == cyc.cycles, (rep.cycles, rep.extra["cycles_register"],
                                                                       cyc.cycles)
-    assert np.array_equal(conv_output(rep.outputs["Y"], spec), want)
+    assert np.array_equal(image(rep.outputs["Y"]), want)

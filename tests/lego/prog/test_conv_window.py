@@ -2,7 +2,8 @@
 independent oracles written here:
 
 * the gather: the compiler's WIN_* registers for random tiles of random conv layers (stride 1/2, symmetric
-  and asymmetric pads, groups, tiles crossing (r, s), output-row and image boundaries), walked by
+  and asymmetric pads, groups, dilation 1-3 per axis, tiles crossing (r, s), output-row and image boundaries),
+  walked by
   ``window_segments`` over an NHWC DRAM image, against the im2col matrix in (r, s, c) column order built
   here with numpy from a zero-padded input;
 * the timing: a plain LOAD written as a windowed LOAD (one segment per row) takes exactly ``load_cycles``;
@@ -20,7 +21,8 @@ from lego.prog.timing import Timeline, load_cycles, window_cycles, window_load_c
 
 
 
-def random_layer(rng, op: str = "conv2d") -> LayerSpec:
+def random_layer(rng, op: str = "conv2d", dilate: bool = False) -> LayerSpec:
+    """A random conv2d / dwconv2d layer; ``dilate``: a dilation of 1-3 per axis (else 1)."""
     while True:
         G = 1 if op == "conv2d" and rng.random() < 0.5 else int(rng.integers(1, 4))
         cg = int(rng.integers(1, 5))
@@ -32,25 +34,30 @@ def random_layer(rng, op: str = "conv2d") -> LayerSpec:
         H, W = int(rng.integers(1, 8)), int(rng.integers(1, 8))
         st = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
         pads = tuple(int(v) for v in rng.integers(0, 3, size=4))
+        dil = (int(rng.integers(1, 4)), int(rng.integers(1, 4))) if dilate else (1, 1)
+        if dilate:
+            H, W = H + (R - 1) * (dil[0] - 1), W + (S - 1) * (dil[1] - 1)
         s = LayerSpec("l", op, {"N": int(rng.integers(1, 3)), "C": C, "H": H, "W": W, "K": K, "R": R, "S": S},
-                      st, pads, G)
+                      st, pads, G, dil)
         if min(conv_out(s)) >= 1:
             return s
 
 
 def im2col_rsc(x: np.ndarray, s: LayerSpec, g: int) -> np.ndarray:
     """Group g's im2col matrix, rows (n, oh, ow), columns (r, s, c) with c fastest, from NHWC ``x``: index
-    arithmetic on the zero-padded input (no code of lego's)."""
-    (sh, sw), (pt, pl, pb, pr) = s.stride, s.pads
+    arithmetic on the zero-padded input (no code of lego's); tap (r, q) reads padded pixel
+    (oh·sh + r·dh, ow·sw + q·dw), the output size from the effective kernel written here."""
+    (sh, sw), (pt, pl, pb, pr), (dh, dw) = s.stride, s.pads, s.dilation
     R, S, G = s.dims["R"], s.dims["S"], s.groups
     cg = s.dims["C"] // G
     xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
-    ho, wo = conv_out(s)
+    ho = (xp.shape[1] - (R - 1) * dh - 1) // sh + 1
+    wo = (xp.shape[2] - (S - 1) * dw - 1) // sw + 1
     rows = []
     for n in range(s.dims["N"]):
         for oh in range(ho):
             for ow in range(wo):
-                rows.append([xp[n, oh * sh + r, ow * sw + q, g * cg + c]
+                rows.append([xp[n, oh * sh + r * dh, ow * sw + q * dw, g * cg + c]
                              for r in range(R) for q in range(S) for c in range(cg)])
     return np.array(rows, dtype=np.int64)
 
@@ -62,9 +69,10 @@ def gather(img: np.ndarray, csr: dict, eb: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_window_tiles_gather_the_im2col_matrix(seed):
-    rng = np.random.default_rng(seed)
-    s = random_layer(rng, "dwconv2d" if seed % 5 == 4 else "conv2d")
+@pytest.mark.parametrize("dilate", [False, True], ids=["plain", "dilated"])
+def test_window_tiles_gather_the_im2col_matrix(seed, dilate):
+    rng = np.random.default_rng(seed + 500 * dilate)
+    s = random_layer(rng, "dwconv2d" if seed % 5 == 4 else "conv2d", dilate)
     eb, bb = (1, 8) if seed % 2 else (2, 16)
     base = PAGE * int(rng.integers(0, 3))
     pl = conv.placement(s, eb, bb, base)
@@ -85,6 +93,8 @@ def test_window_tiles_gather_the_im2col_matrix(seed):
             rows, cols = int(rng.integers(1, M - m0 + 1)), int(rng.integers(1, Kd - k0 + 1))
             csr = conv.window_regs(geo, pl["X"]["addr"] + g * geo["Cg"] * eb, pl["Z"]["addr"], m0, k0, rows, cols,
                                    eb)
+            assert csr["WIN_MERGE"] == int(geo["Cg"] == d["C"] and s.dilation == (1, 1))
+            assert ("WIN_DH" in csr) == (s.dilation != (1, 1))       # an undilated layer leaves them at reset
             got = gather(img, csr, eb)
             np.testing.assert_array_equal(got, want[m0:m0 + rows, k0:k0 + cols], err_msg=f"{s} g={g} m0={m0} "
                                           f"k0={k0} {rows}x{cols}")
@@ -108,6 +118,40 @@ def test_window_tile_crossing_everything():
     csr = conv.window_regs(geo, pl["X"]["addr"] + geo["Cg"], pl["Z"]["addr"], 7, 3, 5, 8, eb)
     assert (csr["WIN_OH0"], csr["WIN_OW0"], csr["WIN_R0"], csr["WIN_S0"], csr["WIN_C0"]) == (2, 1, 0, 1, 1)
     np.testing.assert_array_equal(gather(img, csr, eb), im2col_rsc(x, s, 1)[7:12, 3:11])
+
+
+def test_dilated_tile_by_hand():
+    """One channel, a 5x6 image of 1..30, a 2x2 kernel at dilation (2, 3), stride 1, no padding: output (0, 0)
+    reads pixels (0, 0) (0, 3) (2, 0) (2, 3); the tile from im2col column 1 of rows 1-2 (written out here)."""
+    s = LayerSpec("l", "conv2d", {"N": 1, "C": 1, "H": 5, "W": 6, "K": 1, "R": 2, "S": 2}, (1, 1), (0,) * 4, 1,
+                  (2, 3))
+    geo = conv.geometry(s)
+    assert (geo["Ho"], geo["Wo"]) == (3, 3)
+    x = np.arange(1, 31).reshape(1, 5, 6, 1)
+    img = np.zeros(8192, np.uint8)
+    img[:30] = x.ravel()
+    csr = conv.window_regs(geo, 0, 4096, 1, 1, 2, 3, 1)
+    assert (csr["WIN_DH"], csr["WIN_DW"], csr["WIN_RD0"], csr["WIN_SD0"], csr["WIN_PIX"], csr["WIN_WPIX"]) == \
+        (2, 3, 0, 3, 3, 12)
+    # row 1 = output (0, 1): taps (0,1) (0,4) (2,1) (2,4) -> 2, 5, 14, 17; row 2 = output (0, 2): 3, 6, 15, 18
+    np.testing.assert_array_equal(gather(img, csr, 1), [[5, 14, 17], [6, 15, 18]])
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_unwritten_dilation_registers_walk_undilated(seed):
+    """WIN_DH = WIN_DW = 0 (reset: a program that never writes them) walks exactly as dilation 1 written out, with
+    WIN_RD0 / WIN_SD0 ignored (the first tap's offsets are WIN_R0 / WIN_S0)."""
+    rng = np.random.default_rng(3000 + seed)
+    s = random_layer(rng, "conv2d")
+    geo = conv.geometry(s)
+    M, Kd = s.dims["N"] * geo["Ho"] * geo["Wo"], s.dims["R"] * s.dims["S"] * geo["Cg"]
+    m0, k0 = int(rng.integers(0, M)), int(rng.integers(0, Kd))
+    csr = conv.window_regs(geo, PAGE, 0, m0, k0, int(rng.integers(1, M - m0 + 1)), int(rng.integers(1, Kd - k0 + 1)),
+                           1)
+    assert "WIN_DH" not in csr
+    junk = {"WIN_RD0": int(rng.integers(1, 9)), "WIN_SD0": int(rng.integers(1, 9))}
+    one = {"WIN_DH": 1, "WIN_DW": 1, "WIN_RD0": csr["WIN_R0"], "WIN_SD0": csr["WIN_S0"]}
+    assert window_segments({**csr, **junk}, 1) == window_segments({**csr, **one}, 1)
 
 
 def plain_as_window(addr: int, rows: int, cols: int, stride: int) -> dict:
@@ -174,7 +218,7 @@ def brute_force_cycles(segments, eb: int, bb: int, L: int, P: int, N: int, D: in
 @pytest.mark.parametrize("seed", range(60))
 def test_window_cycles_against_a_burst_by_burst_simulation(seed):
     rng = np.random.default_rng(1000 + seed)
-    s = random_layer(rng, "conv2d")
+    s = random_layer(rng, "conv2d", dilate=bool(seed % 2))
     eb = int(rng.choice([1, 2]))
     bb = int(rng.choice([8, 16, 32]))
     E = bb // eb

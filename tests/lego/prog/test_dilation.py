@@ -1,11 +1,12 @@
 """Dilated convolutions (docs/programmable.md, "Models" and "Hardware im2col"): ``conv2d:...,DIL=d`` and
-``dwconv2d:...,DIL=d``, ONNX ``Conv`` with ``dilations``, run through the host's im2col on every design (the
-window generator has no dilation: the default and ``--im2col auto`` take the host for a dilated layer on a conv
-design, ``--im2col hardware`` is refused).
+``dwconv2d:...,DIL=d``, ONNX ``Conv`` with ``dilations``: through the host's im2col on a gemm design (and with
+``--im2col host``), through the load DMA's window generator on a conv design (its WIN_DH / WIN_DW registers: by
+default and with ``--im2col hardware``; ``auto`` takes the faster by exact cycles).
 
 The oracle is a direct dilated convolution written here (loops over output pixels and taps, bounds checked
 against the unpadded image: no padding array, no im2col, no sw_reference); the code under test is the
-parser, ``lower.im2col`` / ``conv_out``, the compiler, the cycle engine and ``sw_reference.ops``' dilation.
+parser, ``lower.im2col`` / ``conv_out``, the compiler (host im2col and windowed LOADs), the cycle engine and
+``sw_reference.ops``' dilation.
 """
 import json
 from pathlib import Path
@@ -17,6 +18,8 @@ from lego.cli import main
 from lego.prog.compiler import parse_layer
 from lego.prog.generate import generate_prog
 from lego.prog.lower import LayerSpec, conv_out, conv_output, conv_weights, im2col, lower
+from lego.prog import program as P
+from lego.prog.spec import decode
 from lego.prog.topology import read_onnx
 from simulator.program import simulate_program
 from sw_reference.ops import conv2d as ref_conv2d
@@ -179,9 +182,9 @@ def test_refusals_name_the_field(designs, tmp_path, capsys):
         "--layer: layer 'layer': the 3x3 window (dilation 3x3: 7x7 input pixels) does not fit the padded 6x6 input")
     assert _err(capsys, base + ["dwconv2d:C=2,H=5,W=9,R=3,S=3,DIL=3", "--im2col", "host"]).startswith(
         "--layer: layer 'layer': the 3x3 window (dilation 3x3: 7x7 input pixels)")
-    # the window generator has no dilation
-    assert _err(capsys, base + ["conv2d:C=2,H=9,W=9,K=2,R=3,S=3,DIL=2", "--im2col", "hardware"]) == (
-        "--im2col: layer 'layer' is dilated (2x2); the window generator has no dilation: use --im2col host or auto")
+    # a dilated layer's window still has to fit the window registers: the last tap's row offset (3 - 1)·40000
+    assert _err(capsys, base + ["conv2d:C=1,H=65535,W=1,K=1,R=3,S=1,PAD=7233,DIL=40000", "--im2col", "hardware"]) == (
+        "--layer: layer 'layer': Rd=80000 overflows the 16-bit window register WIN_RD0")
     assert _err(capsys, ["compile", gemm, "--out", prog, "--layer", "conv2d:C=2,H=9,W=9,K=2,R=3,S=3,DIL=2",
                          "--im2col", "hardware"]).startswith("--im2col: hardware needs a design generated for conv")
     assert not prog.exists() and not Path(str(prog) + ".json").exists()
@@ -193,52 +196,74 @@ def _compile(d, layer, out: Path, capsys, *extra) -> dict:
     return json.loads(Path(str(out) + ".json").read_text())
 
 
-def test_header_records_dilation_and_the_host_path(designs, tmp_path, capsys):
-    """The program header's layer shape carries the dilation; on a conv design the default and auto take the host's
-    im2col for a dilated layer (the X region is the expanded matrix), an undilated one keeps the windows."""
+def test_header_records_dilation_and_the_path(designs, tmp_path, capsys):
+    """The program header's layer shape carries the dilation; a gemm design and ``--im2col host`` take the host's
+    im2col (the X region is the expanded matrix), a conv design by default and with ``--im2col hardware`` the
+    windows (the X region is the NHWC input), ``auto`` the one of fewer predicted cycles."""
     layer = "conv2d:C=3,H=10,W=10,K=4,R=3,S=3,PAD=2,DIL=2"
-    for d, pol in ((designs["gemm"], ()), (designs["conv2d"], ()), (designs["conv2d"], ("--im2col", "auto")),
-                   (designs["conv2d"], ("--im2col", "host"))):
+    cycles = {}
+    for d, pol, who in ((designs["gemm"], (), "host"), (designs["conv2d"], ("--im2col", "host"), "host"),
+                        (designs["conv2d"], (), "hardware"), (designs["conv2d"], ("--im2col", "hardware"), "hardware")):
         h = _compile(d, layer, tmp_path / "p.prog", capsys, *pol)
         rec = h["layers"][0]
         assert rec["shape"]["dilation"] == [2, 2] and rec["shape"]["pads"] == [2, 2, 2, 2]
-        assert h["im2col"] == rec["im2col"] == "host" and rec["lowering"].startswith("host im2col")
-        assert rec["gemm"] == {"G": 1, "M": 100, "N": 4, "K": 27} and rec["dram"]["X"]["shape"] == [1, 100, 27]
+        assert h["im2col"] == rec["im2col"] == who
+        assert rec["gemm"] == {"G": 1, "M": 100, "N": 4, "K": 27}
+        if who == "host":
+            assert rec["lowering"].startswith("host im2col") and rec["dram"]["X"]["shape"] == [1, 100, 27]
+        else:
+            assert rec["lowering"].startswith("hardware im2col") and rec["dram"]["X"]["shape"] == [1, 10, 10, 3]
+        if d == designs["conv2d"]:
+            cycles[who] = h["predicted"]["cycles"]
+    auto = _compile(designs["conv2d"], layer, tmp_path / "a.prog", capsys, "--im2col", "auto")
+    want = "hardware" if cycles["hardware"] <= cycles["host"] else "host"
+    assert auto["im2col"] == want and auto["predicted"]["cycles"] == min(cycles.values())
     plain = _compile(designs["conv2d"], "conv2d:C=3,H=10,W=10,K=4,R=3,S=3,PAD=1", tmp_path / "q.prog", capsys)
     assert plain["im2col"] == "hardware" and plain["layers"][0]["shape"]["dilation"] == [1, 1]
 
 
 # ---------------------------------------------------------------------------------- the cycle engine
 
-def _engine(d, layer, tmp_path, capsys, seed, *extra):
+def _engine(d, layer, tmp_path, capsys, seed, who, *extra):
+    """Compile ``layer`` for design ``d`` (its im2col must be ``who``), run it on the cycle engine with the inputs
+    that path places (host: the im2col'd matrix; hardware: the NHWC input and ``[G, R, S, Cg, Kg]`` weights)."""
     spec = parse_layer(layer)
     h = _compile(d, layer, tmp_path / "p.prog", capsys, *extra)
-    assert h["layers"][0]["im2col"] == "host"
+    assert h["layers"][0]["im2col"] == who
     x, w = tensors(spec, seed)
-    rep = simulate_program(d, tmp_path / "p.prog", "cycle", inputs={"X": im2col(x, spec), "W": conv_weights(w, spec)},
-                           latency=20)
+    want = dilated_conv(x, w, spec.stride, spec.pads, spec.dilation, spec.groups)
+    if who == "host":
+        inputs = {"X": im2col(x, spec), "W": conv_weights(w, spec)}
+    else:
+        d_, g = spec.dims, spec.groups
+        cg, kg = d_["C"] // g, d_["K"] // g
+        inputs = {"X": x.transpose(0, 2, 3, 1),
+                  "W": w.reshape(g, kg, cg, d_["R"], d_["S"]).transpose(0, 3, 4, 2, 1)}
+    rep = simulate_program(d, tmp_path / "p.prog", "cycle", inputs=inputs, latency=20)
     assert rep.match and rep.cycles == h["predicted"]["cycles"]
-    got = conv_output(rep.outputs["Y"], spec)
-    assert np.array_equal(got, dilated_conv(x, w, spec.stride, spec.pads, spec.dilation, spec.groups)), layer
+    got = conv_output(rep.outputs["Y"], spec) if who == "host" else rep.outputs["Y"].transpose(0, 3, 1, 2)
+    assert np.array_equal(got, want), layer
 
 
-@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("seed", range(15))
 def test_engine_dilated_random_layers(designs, tmp_path, capsys, seed):
-    """Random dilated layers (conv2d grouped or not, dwconv2d; stride 1-2, pad 0-2, dilation 1-3) compiled for
-    either design (the conv design by default: the host path) and a random mode, run on the cycle engine; the layers
-    drawn are printed on failure by the assertion."""
+    """Random dilated layers (conv2d grouped or not, dwconv2d; stride 1-2, pad 0-2, dilation 1-3) compiled in a
+    random mode for the gemm design (host im2col), the conv design by default (the windows) and the conv design
+    with ``--im2col host``, run on the cycle engine; the layers drawn are printed on failure by the assertion."""
     rng = np.random.default_rng(1000 + seed)
-    layer = random_layer(rng, 1 + seed % 2)       # dilation 1 on the gemm design too (an undilated conv design
-    d = designs[("gemm", "conv2d")[seed % 2]]     # layer takes the windows, tested elsewhere)
-    _engine(d, layer, tmp_path, capsys, seed, "--mode", ("ws", "os")[seed // 2 % 2])
+    layer = random_layer(rng, 1 + seed % 2)
+    d, who, pol = ((designs["gemm"], "host", ()), (designs["conv2d"], "hardware", ()),
+                   (designs["conv2d"], "host", ("--im2col", "host")))[seed % 3]
+    _engine(d, layer, tmp_path, capsys, seed, who, "--mode", ("ws", "os")[seed // 3 % 2], *pol)
 
 
 def test_engine_dilated_fixed_cases(designs, tmp_path, capsys):
-    """Grouped, depthwise and strided dilated layers that the random draw may miss."""
+    """Grouped, depthwise, strided and per-axis dilated layers that the random draw may miss, on both paths."""
     for i, layer in enumerate(("conv2d:N=2,C=4,H=9,W=8,K=6,R=3,S=2,STRIDE=2,PAD=1,GROUPS=2,DIL=3",
                                "dwconv2d:C=5,H=10,W=11,R=3,S=3,PAD=2,DIL=2",
                                "conv2d:C=3,H=12,W=12,K=5,R=2,S=2,STRIDE=2,DIL=3")):
-        _engine(designs["conv2d" if i % 2 else "gemm"], layer, tmp_path, capsys, i)
+        _engine(designs["gemm"], layer, tmp_path, capsys, i, "host")
+        _engine(designs["conv2d"], layer, tmp_path, capsys, i, "hardware", "--im2col", "hardware")
 
 
 # ----------------------------------------------------------------------------------------------- ONNX
@@ -279,12 +304,23 @@ def test_onnx_dilated_conv_is_imported(designs, tmp_path, capsys):
     assert main(["compile", str(designs["conv2d"]), "--model", str(f), "--out", str(prog)]) == 0
     assert "skipped 1: act (Relu)" in capsys.readouterr().out
     h = json.loads(Path(str(prog) + ".json").read_text())
-    assert [r["im2col"] for r in h["layers"]] == ["host", "host", "hardware"] and h["im2col"] == "mixed"
+    assert [r["im2col"] for r in h["layers"]] == ["hardware"] * 3 and h["im2col"] == "hardware"
     assert [r["shape"]["dilation"] for r in h["layers"]] == [[2, 3], [2, 2], [1, 1]]
     assert [r["gemm"] for r in h["layers"]] == [{"G": 2, "M": 84, "N": 3, "K": 18}, {"G": 6, "M": 24, "N": 1, "K": 9},
                                                  {"G": 1, "M": 24, "N": 4, "K": 54}]
-    assert _err(capsys, ["compile", designs["conv2d"], "--model", f, "--out", prog, "--im2col", "hardware"]) == (
-        "--im2col: layer 'aspp' is dilated (2x3); the window generator has no dilation: use --im2col host or auto")
+    # the dilated layers hand the next layer the reset dilation: the undilated layer's stream never writes it
+    words = P.loads(prog.read_bytes())[1]
+    cmds = [decode(w) for w in words]
+    for (first, n), rec in zip((r["commands"] for r in h["layers"]), h["layers"]):
+        dil = [(c["reg"], c["value"]) for c in cmds[first:first + n] if c["op"] == "SET" and c["reg"] in
+               ("WIN_DH", "WIN_DW")]
+        assert dil == ([] if rec["name"] == "plain" else
+                       [("WIN_DH", rec["shape"]["dilation"][0]), ("WIN_DW", rec["shape"]["dilation"][1]),
+                        ("WIN_DH", 0), ("WIN_DW", 0)])
+    assert main(["compile", str(designs["conv2d"]), "--model", str(f), "--out", str(prog), "--im2col", "host"]) == 0
+    capsys.readouterr()
+    h = json.loads(Path(str(prog) + ".json").read_text())
+    assert [r["im2col"] for r in h["layers"]] == ["host"] * 3 and h["im2col"] == "host"
 
 
 def test_onnx_dilated_layer_runs_on_the_engine(designs, tmp_path, capsys):
@@ -332,8 +368,7 @@ def test_sim_model_onnx_runs_the_dilated_layers(designs, tmp_path, capsys):
     obj = json.loads(capsys.readouterr().out)
     rows = obj["layers"]
     assert [r["layer"] for r in rows] == ["aspp", "dw", "plain"] and obj["total"]["skipped"][0]["op"] == "Relu"
-    assert [r["lowering"].split(",")[0] for r in rows] == ["host im2col", "host im2col",
-                                                          "hardware im2col (windowed LOAD)"]
+    assert [r["lowering"].split(",")[0] for r in rows] == ["hardware im2col (windowed LOAD)"] * 3
     assert [r["macs"] for r in rows] == [2 * 84 * 3 * 18, 6 * 24 * 9, 24 * 4 * 54]
     assert all(r["cycles"] > 0 for r in rows)
     prog = tmp_path / "m.prog"

@@ -1,9 +1,12 @@
 """The convolution-window address generator (lego/prog/window.py) of an im2col design, on Icarus and Verilator,
 driven by hand-written command streams (no compiler): windowed X LOADs whose tiles start at any im2col row and
 column (crossing kernel taps, output rows and images), with padding on every side, an unaligned input base and
-random geometry, with a kernel row's inside taps read as one merged run (WIN_MERGE) and tap by tap. Each tile is multiplied by a random W tile and stored; the stored Y must equal numpy's product
-of an independent NHWC gather (index arithmetic written here, not spec.window_segments), and the RTL's cycles
-(bench edges and its ``cycles`` register) must equal lego.prog.timing's prediction for the stream.
+random geometry, with a kernel row's inside taps read as one merged run (WIN_MERGE) and tap by tap, and dilated
+tiles (WIN_DH / WIN_DW 1-3 per axis) between undilated ones (the first with the dilation registers never written,
+a later one after they are written back to 0 with WIN_RD0 / WIN_SD0 left stale). Each tile is multiplied by a
+random W tile and stored; the stored Y must equal numpy's product of an independent NHWC gather (index arithmetic
+written here, not spec.window_segments), and the RTL's cycles (bench edges and its ``cycles`` register) must equal
+lego.prog.timing's prediction for the stream.
 """
 import numpy as np
 import pytest
@@ -19,9 +22,11 @@ LAT = 7
 
 
 def gather(x, geo, m0, k0, rows, cols):
-    """Rows m0.. x columns k0.. of the im2col matrix of NHWC ``x`` (column order (r, s, c)), zero padding."""
+    """Rows m0.. x columns k0.. of the im2col matrix of NHWC ``x`` (column order (r, s, c)), zero padding, tap
+    (r, s) at input pixel offset (r·dh, s·dw)."""
     n_, h, w, c = x.shape
     sh, sw, pt, pl, r_, s_, ho, wo = (geo[k] for k in ("sh", "sw", "pt", "pl", "R", "S", "Ho", "Wo"))
+    dh, dw = geo["dh"], geo["dw"]
     out = np.zeros((rows, cols), np.int64)
     for i in range(rows):
         n, rem = divmod(m0 + i, ho * wo)
@@ -29,7 +34,7 @@ def gather(x, geo, m0, k0, rows, cols):
         for j in range(cols):
             r, rem2 = divmod(k0 + j, s_ * c)
             s, ch = divmod(rem2, c)
-            ih, iw = oh * sh - pt + r, ow * sw - pl + s
+            ih, iw = oh * sh - pt + r * dh, ow * sw - pl + s * dw
             if 0 <= ih < h and 0 <= iw < w:
                 out[i, j] = x[n, ih, iw, ch]
     return out
@@ -43,16 +48,23 @@ def win_csrs(xa, za, shape, geo, m0, k0, rows, cols, merge, eb=1):
             "WIN_MERGE": merge}
 
 
-def random_geometry(rng):
+def random_geometry(rng, dilate: bool = False):
+    """NHWC shape and conv geometry; ``dilate``: a dilation 1-3 per axis, not both 1 (the output size from the
+    effective kernel (R - 1)·dh + 1, written here)."""
     while True:
         n, c = int(rng.integers(1, 3)), int(rng.integers(1, 6))
         h, w = int(rng.integers(3, 9)), int(rng.integers(3, 9))
         r, s = int(rng.integers(1, 4)), int(rng.integers(1, 4))
         sh, sw = int(rng.integers(1, 3)), int(rng.integers(1, 3))
         pt, pl, pb, pr = (int(v) for v in rng.integers(0, 3, 4))
-        ho, wo = (h + pt + pb - r) // sh + 1, (w + pl + pr - s) // sw + 1
-        if ho >= 1 and wo >= 1 and h + pt + pb >= r and w + pl + pr >= s:
-            return (n, h, w, c), {"sh": sh, "sw": sw, "pt": pt, "pl": pl, "R": r, "S": s, "Ho": ho, "Wo": wo}
+        dh, dw = (int(v) for v in rng.integers(1, 4, 2)) if dilate else (1, 1)
+        if dilate and (r - 1) * (dh - 1) + (s - 1) * (dw - 1) == 0:      # the dilation must move a tap
+            continue
+        er, es = (r - 1) * dh + 1, (s - 1) * dw + 1
+        ho, wo = (h + pt + pb - er) // sh + 1, (w + pl + pr - es) // sw + 1
+        if ho >= 1 and wo >= 1 and h + pt + pb >= er and w + pl + pr >= es:
+            return (n, h, w, c), {"sh": sh, "sw": sw, "pt": pt, "pl": pl, "R": r, "S": s, "Ho": ho, "Wo": wo,
+                                  "dh": dh, "dw": dw}
 
 
 DESIGNS = {  # (dataflow, DRAM bits, read bursts outstanding)
@@ -88,7 +100,10 @@ def test_window_rtl_equals_gather_and_timing(design, engine):
             csr[k] = v
             put(enc_set(CSR[k], v), {"op": "SET", "reg": k, "value": v})
     for q in range(4):
-        shape, geo = random_geometry(rng)
+        # q 0: tap by tap, the dilation registers never written; 1, 3: dilated; 2: merged, after WIN_DH / WIN_DW
+        # are written back to 0 (WIN_RD0 / WIN_SD0 stale from tile 1)
+        dilate, merge = q % 2 == 1, int(q == 2)
+        shape, geo = random_geometry(rng, dilate)
         x = rng.integers(-128, 128, shape)
         xa = 4096 * (q + 1) + int(rng.integers(0, 64))          # unaligned input base
         za = 32768 + 4096 * q                                    # a zero region (the image is zero there)
@@ -98,7 +113,11 @@ def test_window_rtl_equals_gather_and_timing(design, engine):
         rows = int(rng.integers(1, min(box["M"], m_all - m0) + 1))
         cols = int(rng.integers(1, min(box["K"], k_all - k0) + 1))
         nn = int(rng.integers(1, min(box["N"], 6) + 1))
-        for k, v in win_csrs(xa, za, shape, geo, m0, k0, rows, cols, q % 2).items():     # runs merged or not
+        regs = win_csrs(xa, za, shape, geo, m0, k0, rows, cols, merge)
+        assert ("WIN_DH" in regs) == dilate
+        if q == 2:
+            regs.update(WIN_DH=0, WIN_DW=0)
+        for k, v in regs.items():
             setr(k, v)
         put(enc_load(0, q % 2, 0, 1), {"op": "LOAD", "tensor": "X", "buf": q % 2, "mode": 0, "window": 1})
         wt = rng.integers(-128, 128, (cols, nn))
