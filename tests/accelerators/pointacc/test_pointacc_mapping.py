@@ -440,7 +440,9 @@ def test_whole_frame_workload_model():
     assert ties > 1000                                             # equal distances: the tie rule is exercised
     ball = ref.ball_query(pts, q, FRAME_BALL_RADIUS, FRAME_K)
     assert np.array_equal(ball, ball_oracle(pts, q, FRAME_BALL_RADIUS, FRAME_K))
-    hits = (brute_d2(q, pts) <= FRAME_BALL_RADIUS ** 2).sum(axis=1)
+    d2_all = brute_d2(q, pts)
+    assert (d2_all == FRAME_BALL_RADIUS ** 2).sum() == 415                 # on the radius: the inclusive rule matters
+    hits = (d2_all <= FRAME_BALL_RADIUS ** 2).sum(axis=1)
     assert (hits < FRAME_K).sum() == FRAME_BALL_FEW and hits.min() >= 1 and (hits > FRAME_K).sum() > 3700
     geo = geo_of(SERVER)
     assert FRAME_N + fps_cycles(geo, FRAME_N, FRAME_M) == FRAME_FPS_CYCLES
