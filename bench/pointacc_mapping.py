@@ -6,7 +6,10 @@ Workloads (the bundled frame, accelerators/pointacc/data/ouster_os1_128_frame0.b
 * kernel maps at 0.05 m voxels (103,091 voxels): the submanifold 3x3x3 map and the strided 2x2x2 stride-2 map,
   in x-slab tiles of the point buffer (each tile one job of the unit; the tiles' pairs are the full map);
 * FPS 16,384 -> 4,096: the 16,384 points nearest the sensor (max(|x|, |y|)), quantized to 1 cm;
-* kNN k = 16: the 4,096 FPS picks as queries over those 16,384 points.
+* kNN k = 16: the 4,096 FPS picks as queries over those 16,384 points;
+* ball query, radius 20 cm (BALL_RADIUS_CM), k = 16: the same 4,096 picks as centres over the same points
+  (3,823 centres have >= 16 points within 20 cm, 273 fewer (at least 1: a centre is a cloud point), which pad
+  their rows and scan the whole buffer).
 Cycles are the exact cycle model of the RTL (accelerators/pointacc/cycles.py, checked against Icarus and
 Verilator by tests/accelerators/pointacc/test_pointacc_mapping.py), plus one cycle per point loaded; an op whose
 cloud exceeds the point buffer is reported as not fitting. `cpu_ms` is the numpy golden model
@@ -22,11 +25,13 @@ from _common import RESULTS, save, table
 from accelerators.pointacc.cloud import DATA_DIR, load_cloud
 from accelerators.pointacc.config import PointAccConfig
 from accelerators.pointacc.costs import x_tiles
-from accelerators.pointacc.cycles import fps_cycles, kernel_map_cycles, knn_cycles
+from accelerators.pointacc.cycles import ball_query_cycles, fps_cycles, kernel_map_cycles, knn_cycles
 from accelerators.pointacc.driver import Geometry
 from sw_reference import pointacc as ref
 
 FRAME = DATA_DIR / "ouster_os1_128_frame0.bin"
+BALL_RADIUS_CM = 20
+BALL_K = 16
 
 
 def workloads():
@@ -65,11 +70,13 @@ def run(preset: str, vox, pts, sel, fps_ms) -> list[dict]:
         cyc = sum((hi - lo) + kernel_map_cycles(geo, vox[lo:hi], ks, 1, stride) for lo, hi, _, _ in tiles)
         row(name, len(vox), len(vox), "voxels", cyc, len(tiles), cpu,
             f"{km.n_pairs} pairs; {len(tiles)} x-slab tiles of <= {cfg.point_buffer} points")
-    # FPS 16k -> 4k and kNN k = 16 on the 16k points
+    # FPS 16k -> 4k, kNN k = 16 and ball query on the 16k points
     n = len(pts)
+    ball = f"ball query r={BALL_RADIUS_CM} cm k={BALL_K}, 4096 centres"
     if n > cfg.point_buffer:
-        row("FPS 16384 -> 4096", n, 4096, "samples", None, 0, fps_ms, f"does not fit: point_buffer {cfg.point_buffer}")
-        row("kNN k=16, 4096 queries", n, 4096, "queries", None, 0, None, f"does not fit: point_buffer {cfg.point_buffer}")
+        for op, unit, cpu in (("FPS 16384 -> 4096", "samples", fps_ms), ("kNN k=16, 4096 queries", "queries", None),
+                              (ball, "queries", None)):
+            row(op, n, 4096, unit, None, 0, cpu, f"does not fit: point_buffer {cfg.point_buffer}")
     else:
         row("FPS 16384 -> 4096", n, 4096, "samples", n + fps_cycles(geo, n, 4096), 1, fps_ms)
         t = time.perf_counter()
@@ -77,6 +84,16 @@ def run(preset: str, vox, pts, sel, fps_ms) -> list[dict]:
         cpu = (time.perf_counter() - t) * 1e3
         row("kNN k=16, 4096 queries", n, 4096, "queries", n + knn_cycles(geo, n, 4096, 16), 1, cpu,
             f"per query {knn_cycles(geo, n, 1, 16)} cycles")
+        c = pts[sel]
+        t = time.perf_counter()
+        ref.ball_query(pts, c, BALL_RADIUS_CM, BALL_K)
+        cpu = (time.perf_counter() - t) * 1e3
+        hits = np.concatenate([(ref.sqdist(c[s:s + 256], pts) <= BALL_RADIUS_CM ** 2).sum(axis=1)
+                               for s in range(0, len(c), 256)])
+        few = int((hits < BALL_K).sum())
+        row(ball, n, 4096, "queries", n + ball_query_cycles(geo, pts, c, BALL_RADIUS_CM, BALL_K), 1, cpu,
+            f"{len(c) - few} centres with >= {BALL_K} hits, {few} fewer (min {hits.min()}, median "
+            f"{int(np.median(hits))})")
     return rows
 
 

@@ -13,6 +13,7 @@ Three parameterizations sit side by side in one generated top:
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -23,7 +24,8 @@ import pytest
 from accelerators.pointacc.cloud import DATA_DIR, load_cloud
 from accelerators.pointacc.config import PointAccConfig
 from accelerators.pointacc.costs import Costs, x_tiles
-from accelerators.pointacc.cycles import job_cycles, kernel_map_breakdown, merge_steps_reference
+from accelerators.pointacc.cycles import (ball_query_cycles, fps_cycles, job_cycles, kernel_map_breakdown, knn_cycles,
+                                          merge_steps_reference)
 from accelerators.pointacc.driver import Geometry, decode, expected, make_job, results_equal
 from accelerators.pointacc.mapping import MappingUnit
 from lego.errors import LegoError
@@ -371,24 +373,138 @@ def test_whole_frame_strided_kernel_map_slow(tmp_path, monkeypatch, frame):
           f"{[r['measured'] for r in got]} per job, {sim['wall_s']:.0f} s")
 
 
-@pytest.mark.slow
-def test_whole_frame_fps_slow(tmp_path, monkeypatch):
-    """FPS 16,384 -> 4,096 on the server unit under Verilator: the 16,384 points of the OS-1 frame nearest the
-    sensor in cm (bench/pointacc_mapping.py's workload), bit-exact against sw_reference's FPS (ties to the lowest
-    index) and cycle-exact; loads + job == the bench's figure, n + fps_cycles = 8,419,325."""
-    monkeypatch.setenv("MAKEFLAGS", "OPT_FAST=-O1 OPT_GLOBAL=-O1")
-    xyz = load_cloud(DATA_DIR / "ouster_os1_128_frame0.bin")
-    keep = np.sort(np.argsort(np.abs(xyz[:, :2]).max(axis=1), kind="stable")[:16384])
+# The bench's whole-frame neighbour workload (bench/pointacc_mapping.py): the 16,384 points of the OS-1 frame
+# nearest the sensor in cm, FPS 16,384 -> 4,096, the picks as kNN queries / ball-query centres.
+FRAME_N, FRAME_M, FRAME_K = 16384, 4096, 16
+FRAME_BALL_RADIUS = 20          # cm (the bench's ball-query radius)
+FRAME_FPS_CYCLES = 8_419_325    # n + fps_cycles, measured at RTL (test_whole_frame_fps_slow)
+FRAME_KNN_CYCLES = 8_560_640    # n + knn_cycles
+FRAME_BALL_CYCLES = 4_326_731   # n + ball_query_cycles
+FRAME_BALL_FEW = 273            # centres with fewer than k = 16 hits at 20 cm (the rest have >= 16)
+
+
+@functools.lru_cache(maxsize=None)
+def frame_workload(frame: str = FRAME) -> tuple[np.ndarray, np.ndarray]:
+    """(points (16384, 3) int64 in cm, the FPS picks (4096,)): the bench's workload."""
+    xyz = load_cloud(DATA_DIR / frame)
+    keep = np.sort(np.argsort(np.abs(xyz[:, :2]).max(axis=1), kind="stable")[:FRAME_N])
     pts = ref.quantize(xyz[keep], 100.0).astype(np.int64)
-    design = make_design(tmp_path, [("s1", SERVER, lambda r, kw: (geo_of(SERVER), [("fps", pts, None, dict(m=4096))]))])
+    return pts, ref.fps(pts, FRAME_M)
+
+
+def brute_d2(q: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Exact int64 squared distances (Q, N) by broadcasting (not sw_reference's per-axis loop)."""
+    diff = q[:, None, :] - p[None, :, :]
+    return np.einsum("qnd,qnd->qn", diff, diff)
+
+
+def knn_oracle(p: np.ndarray, q: np.ndarray, k: int, chunk: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Brute-force kNN: per query the first k of a stable argsort on the exact distances (ties: lower index)."""
+    idx, dist = [], []
+    for s in range(0, len(q), chunk):
+        d2 = brute_d2(q[s:s + chunk], p)
+        order = np.argsort(d2, axis=1, kind="stable")[:, :k]
+        idx.append(order)
+        dist.append(np.take_along_axis(d2, order, axis=1))
+    return np.concatenate(idx), np.concatenate(dist)
+
+
+def ball_oracle(p: np.ndarray, c: np.ndarray, radius: int, k: int) -> np.ndarray:
+    """cKDTree candidates within radius + 1/2 (a superset: d2 <= r^2 < (r + 1/2)^2), kept where the exact integer
+    d2 <= r^2; the first k in index order, padded with the first hit, -1 for no hit."""
+    from scipy.spatial import cKDTree
+    out = np.full((len(c), k), -1, dtype=np.int64)
+    for i, cand in enumerate(cKDTree(p).query_ball_point(c, radius + 0.5)):
+        cand = np.sort(np.asarray(cand, dtype=np.int64))
+        hits = cand[((p[cand] - c[i]) ** 2).sum(axis=1) <= radius * radius][:k]
+        if hits.size:
+            out[i] = hits[0]
+            out[i, :hits.size] = hits
+    return out
+
+
+def test_whole_frame_workload_model():
+    """The bench's whole-frame kNN / ball-query workload on the host (no RTL): sw_reference's kNN and ball query
+    equal the independent oracles (brute-force stable argsort; cKDTree with the exact integer radius check) and
+    cKDTree's distances; the radius gives most centres > k hits and some fewer; the model figures are the bench's."""
+    pts, sel = frame_workload()
+    q = pts[sel]
+    idx, d2 = ref.knn(pts, q, FRAME_K)
+    o_idx, o_d2 = knn_oracle(pts, q, FRAME_K)
+    assert np.array_equal(idx, o_idx) and np.array_equal(d2, o_d2)
+    from scipy.spatial import cKDTree
+    kd = cKDTree(pts).query(q, FRAME_K)[0]
+    assert np.array_equal(np.rint(kd * kd).astype(np.int64), d2)
+    assert (d2[:, 0] == 0).all() and (np.diff(d2, axis=1) >= 0).all()
+    ties = (d2[:, 1:] == d2[:, :-1]).sum()
+    assert ties > 1000                                             # equal distances: the tie rule is exercised
+    ball = ref.ball_query(pts, q, FRAME_BALL_RADIUS, FRAME_K)
+    assert np.array_equal(ball, ball_oracle(pts, q, FRAME_BALL_RADIUS, FRAME_K))
+    d2_all = brute_d2(q, pts)
+    assert (d2_all == FRAME_BALL_RADIUS ** 2).sum() == 415                 # on the radius: the inclusive rule matters
+    hits = (d2_all <= FRAME_BALL_RADIUS ** 2).sum(axis=1)
+    assert (hits < FRAME_K).sum() == FRAME_BALL_FEW and hits.min() >= 1 and (hits > FRAME_K).sum() > 3700
+    geo = geo_of(SERVER)
+    assert FRAME_N + fps_cycles(geo, FRAME_N, FRAME_M) == FRAME_FPS_CYCLES
+    assert FRAME_N + knn_cycles(geo, FRAME_N, FRAME_M, FRAME_K) == FRAME_KNN_CYCLES
+    assert FRAME_N + ball_query_cycles(geo, pts, q, FRAME_BALL_RADIUS, FRAME_K) == FRAME_BALL_CYCLES
+
+
+def run_frame_job(tmp_path, op: str, pts: np.ndarray, queries, **kw):
+    """One job on the server unit under Verilator (optimized model): check_exact, then (job, decoded result,
+    loads + measured cycles, simulation wall seconds)."""
+    design = make_design(tmp_path, [("s1", SERVER, lambda r, _: (geo_of(SERVER), [(op, pts, queries, kw)]))])
     sim = simulate(design, "verilator")
     check_exact(sim, design)
     (unit,), (got,) = design["units"], sim["units"]
-    sel = decode(unit["jobs"][0]["job"], [tuple(b) for b in got[0]["beats"]], unit["geo"])
-    assert np.array_equal(np.asarray(sel).ravel()[:4096], ref.fps(pts, 4096))
-    total = len(pts) + got[0]["measured"]
-    assert total == 8_419_325
-    print(f"whole frame FPS: {len(pts)} -> 4096, {total} cycles, {sim['wall_s']:.0f} s")
+    job = unit["jobs"][0]["job"]
+    res = decode(job, [tuple(b) for b in got[0]["beats"]], unit["geo"])
+    return job, res, len(pts) + got[0]["measured"], sim["wall_s"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("frame", ["ouster_os1_128_frame0.bin", "ouster_os2_128_frame0.bin"])
+def test_whole_frame_fps_slow(tmp_path, monkeypatch, frame):
+    """FPS 16,384 -> 4,096 on the server unit under Verilator: the 16,384 points of the frame nearest the
+    sensor in cm (for OS-1 bench/pointacc_mapping.py's workload), bit-exact against sw_reference's FPS (ties to the
+    lowest index) and cycle-exact; loads + job == the bench's figure, n + fps_cycles = 8,419,325 (n and m only)."""
+    monkeypatch.setenv("MAKEFLAGS", "OPT_FAST=-O1 OPT_GLOBAL=-O1")
+    pts, sel = frame_workload(frame)
+    _, got, total, wall = run_frame_job(tmp_path, "fps", pts, None, m=FRAME_M)
+    assert np.array_equal(np.asarray(got).ravel()[:FRAME_M], sel)
+    assert total == FRAME_N + fps_cycles(geo_of(SERVER), FRAME_N, FRAME_M) == FRAME_FPS_CYCLES
+    print(f"whole frame FPS ({frame}): {len(pts)} -> {FRAME_M}, {total} cycles, {wall:.0f} s")
+
+
+@pytest.mark.slow
+def test_whole_frame_knn_slow(tmp_path, monkeypatch):
+    """kNN k = 16 on the server unit under Verilator: the 4,096 FPS picks as queries over the bench's 16,384
+    points (one job, one pass a query); indices and distances bit-exact against sw_reference's kNN and against
+    the brute-force oracle (stable argsort, ties to the lower index); loads + job == the bench's figure,
+    n + knn_cycles = 8,560,640."""
+    monkeypatch.setenv("MAKEFLAGS", "OPT_FAST=-O1 OPT_GLOBAL=-O1")
+    pts, sel = frame_workload()
+    _, (idx, d2), total, wall = run_frame_job(tmp_path, "knn", pts, pts[sel], k=FRAME_K)
+    o_idx, o_d2 = knn_oracle(pts, pts[sel], FRAME_K)
+    assert np.array_equal(idx, o_idx) and np.array_equal(d2, o_d2)
+    assert total == FRAME_N + knn_cycles(geo_of(SERVER), FRAME_N, FRAME_M, FRAME_K) == FRAME_KNN_CYCLES
+    print(f"whole frame kNN: {FRAME_M} queries x {len(pts)} points, k {FRAME_K}, {total} cycles, {wall:.0f} s")
+
+
+@pytest.mark.slow
+def test_whole_frame_ball_query_slow(tmp_path, monkeypatch):
+    """Ball query (radius 20 cm, k = 16) on the server unit under Verilator, the 4,096 FPS picks as centres over
+    the bench's 16,384 points (273 centres with fewer than 16 hits: padded rows, full scans); bit-exact against
+    sw_reference's ball query and the cKDTree oracle; loads + job == the bench's figure, n + ball_query_cycles
+    = 4,326,731."""
+    monkeypatch.setenv("MAKEFLAGS", "OPT_FAST=-O1 OPT_GLOBAL=-O1")
+    pts, sel = frame_workload()
+    _, got, total, wall = run_frame_job(tmp_path, "ball_query", pts, pts[sel], radius=FRAME_BALL_RADIUS, k=FRAME_K)
+    assert np.array_equal(got, ball_oracle(pts, pts[sel], FRAME_BALL_RADIUS, FRAME_K))
+    model = FRAME_N + ball_query_cycles(geo_of(SERVER), pts, pts[sel], FRAME_BALL_RADIUS, FRAME_K)
+    assert total == model == FRAME_BALL_CYCLES
+    print(f"whole frame ball query: {FRAME_M} centres x {len(pts)} points, r {FRAME_BALL_RADIUS} cm, k {FRAME_K}, "
+          f"{total} cycles, {wall:.0f} s")
 
 
 def test_real_crop_sizes(design):
