@@ -440,9 +440,13 @@ def test_whole_frame_workload_model():
     assert ties > 1000                                             # equal distances: the tie rule is exercised
     ball = ref.ball_query(pts, q, FRAME_BALL_RADIUS, FRAME_K)
     assert np.array_equal(ball, ball_oracle(pts, q, FRAME_BALL_RADIUS, FRAME_K))
-    d2_all = brute_d2(q, pts)
-    assert (d2_all == FRAME_BALL_RADIUS ** 2).sum() == 415                 # on the radius: the inclusive rule matters
-    hits = (d2_all <= FRAME_BALL_RADIUS ** 2).sum(axis=1)
+    r2, on, hits = FRAME_BALL_RADIUS ** 2, 0, []
+    for s in range(0, len(q), 256):                 # in chunks: the whole (4096, 16384) int64 matrix is 0.5 GB
+        d2_all = brute_d2(q[s:s + 256], pts)
+        on += int((d2_all == r2).sum())
+        hits.append((d2_all <= r2).sum(axis=1))
+    hits = np.concatenate(hits)
+    assert on == 415                                                # on the radius: the inclusive rule matters
     assert (hits < FRAME_K).sum() == FRAME_BALL_FEW and hits.min() >= 1 and (hits > FRAME_K).sum() > 3700
     geo = geo_of(SERVER)
     assert FRAME_N + fps_cycles(geo, FRAME_N, FRAME_M) == FRAME_FPS_CYCLES
