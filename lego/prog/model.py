@@ -9,7 +9,8 @@ for conv (``prog.im2col``) is placed and emitted by ``lego.prog.conv`` instead (
 windowed LOADs: hardware im2col). The mode and the tile of a layer
 are chosen on one of its GEMMs by exact cycles (``compiler.choose``); layers of one GEMM shape share the
 choice and the stream, relocated to their bases (bases are 4 KiB multiples, so every burst and every
-cycle is the same).
+cycle is the same). A conv layer through windows is chosen by its own windowed stream's exact cycles
+(``conv.choose``, all its groups), shared by the layers of one conv geometry (``conv.stream_key``).
 
 Header (format 2): ``design_hash``, ``model``, ``layers`` (per layer: name, op, shape, gemm {G, M, N, K},
 lowering, dram {X, W, Y}, mode, tile, predicted_cycles, commands [first, count], macs), ``skipped``
