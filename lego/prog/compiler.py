@@ -342,31 +342,50 @@ def check_mode(prog: dict, mode: str | None) -> None:
         raise LegoError(f"--mode: '{mode}' is not a dataflow of this design (allowed: {', '.join(prog['modes'])})")
 
 
+def fastest(n: int, floor, exact, busy=None) -> tuple[int, Timeline, int]:
+    """-> (cycles, timeline, index) of the fastest of ``n`` candidates, ties to the lowest index.
+    ``floor(i)``: a lower bound on candidate i's cycles (candidates are timed in order of it, and one whose
+    floor exceeds the best so far is not timed); ``busy(i)``, where given: a tighter lower bound, asked only
+    of candidates the floor leaves; ``exact(i, bound)``: candidate i's timeline (``Timeline(..., bound=bound)``,
+    which raises ``Overrun`` once it passes the best so far: the candidate is dropped there). With valid lower
+    bounds the result is the exhaustive search's."""
+    floors = [floor(i) for i in range(n)]
+    best = None
+    for i in sorted(range(n), key=lambda i: (floors[i], i)):
+        if best is not None and (floors[i] > best[0] or (busy is not None and busy(i) > best[0])):
+            continue
+        try:
+            tl = exact(i, None if best is None else best[0])
+        except Overrun:
+            continue
+        if best is None or (tl.cycles, i) < (best[0], best[2]):
+            best = (tl.cycles, tl, i)
+    return best
+
+
+def candidates(prog: dict, dims: dict, mode: str | None, tile: dict | None) -> list[tuple[str, dict]]:
+    """The (mode, tile) candidates of one GEMM: ``mode`` or every mode in design order, ``tile`` or
+    ``_candidates``' tiles."""
+    modes = [mode] if mode else list(prog["dataflows"])
+    return [(name, t) for name in modes for t in ([tile] if tile else _candidates(prog["box"], dims))]
+
+
 def choose(prog: dict, dims: dict, mode: str | None, tile: dict | None, latency: int, keep: bool = True):
     """-> (cycles, mode, tile, words, cmds, timeline) of the fastest candidate for one GEMM: exact cycles,
     ties to the first candidate (modes in design order, then ``_candidates``' order). Candidates are timed in
     order of their cheap lower bound (``busy_floor``); one whose floor, or then whose exact busy bound
     (``tile_busy``), exceeds the best so far is not built, and one whose partial timeline passes it is
-    abandoned there (``Overrun``): the choice is the exhaustive one's.
+    abandoned there (``Overrun``): the choice is the exhaustive one's (``fastest``).
     ``keep=False``: no words or commands (empty lists), the timing alone."""
-    modes = [mode] if mode else list(prog["dataflows"])
-    cands = [(name, t) for name in modes for t in ([tile] if tile else _candidates(prog["box"], dims))]
-    floors = [busy_floor(prog, dims, name, t, latency) for name, t in cands]
-    best = None
-    for i in sorted(range(len(cands)), key=lambda i: (floors[i], i)):
-        if best is not None and floors[i] > best[0]:
-            continue
-        name, t = cands[i]
-        if best is not None and max(tile_busy(prog, dims, name, t, latency).values()) > best[0]:
-            continue
-        tl = Timeline(prog, latency, bound=None if best is None else best[0])
-        try:
-            build(prog, dims, name, t, tl, keep=False)
-        except Overrun:
-            continue
-        if best is None or (tl.cycles, i) < (best[0], best[-1]):
-            best = (tl.cycles, name, t, tl, i)
-    cyc, name, t, tl, _ = best
+    cands = candidates(prog, dims, mode, tile)
+
+    def exact(i: int, bound: int | None) -> Timeline:
+        tl = Timeline(prog, latency, bound=bound)
+        build(prog, dims, *cands[i], tl, keep=False)
+        return tl
+    cyc, tl, i = fastest(len(cands), lambda i: busy_floor(prog, dims, *cands[i], latency), exact,
+                         lambda i: max(tile_busy(prog, dims, *cands[i], latency).values()))
+    name, t = cands[i]
     words, cmds = build(prog, dims, name, t)[:2] if keep else ([], [])
     return cyc, name, t, words, cmds, tl
 

@@ -15,14 +15,15 @@ Per X tile (first row ``m0``, first column ``k0``) the WIN_* registers come from
 of ``m0`` over ``(Ho·Wo, Wo)``) and ``r0, s0, c0`` (divmods of ``k0`` over ``(S·Cg, Cg)``; a dilated layer's
 tap ``(r, s)`` reads pixel ``(ih + r·dh, iw + s·dw)``: WIN_DH, WIN_DW, WIN_RD0, WIN_SD0); LD_ADDR is the
 address of the row's pixel origin ``(n0, oh0·sh - pt, ow0·sw - pl)`` plus group g's channel offset
-``g·Cg·eb`` (modulo 2**32: the origin lies in the padding where ``pt``/``pl`` > 0). The GEMM's tile is chosen
-by ``compiler.choose`` on the lowered GEMM dims with plain loads (an estimate for the windowed stream); the
-emitted stream's cycles are then exact (``timing.Timeline`` times every windowed LOAD by its segments).
+``g·Cg·eb`` (modulo 2**32: the origin lies in the padding where ``pt``/``pl`` > 0). The mode and the tile are
+chosen by the windowed stream's own exact cycles (``choose``: every candidate of ``compiler.candidates`` on
+the lowered GEMM dims built as this stream into a ``timing.Timeline``, which times every windowed LOAD by its
+segments; pruned only by lower bounds valid for windowed loads: ``window_floor``).
 """
 from __future__ import annotations
 
 from ..errors import LegoError
-from .compiler import PAGE, _Emitter, emit_gemm
+from .compiler import PAGE, _Emitter, busy_floor, candidates, emit_gemm, fastest
 from .lower import LayerSpec, conv_out
 from .spec import DIM_BITS, enc_end, enc_load
 from .timing import Timeline
@@ -170,7 +171,7 @@ def conv_stream(prog: dict, s: LayerSpec, mode: str, tile: dict, pl: dict, tl: T
     timed into ``tl`` as they are written (``keep=False``: timed only)."""
     geo = geometry(s)
     eb = prog["bits"] // 8
-    dims = {"M": geo["N"] * geo["Ho"] * geo["Wo"], "N": geo["Kg"], "K": geo["R"] * geo["S"] * geo["Cg"]}
+    dims = gemm_dims(s)
     e = _Emitter(tl, keep)
     for g in range(geo["G"]):
         emit_gemm(e, prog, dims, mode, tile, _group(pl, geo, g), load_x=window_loader(geo, pl, g, eb))
@@ -185,3 +186,42 @@ def stream_key(s: LayerSpec) -> tuple:
     """What a conv layer's stream depends on (its name does not)."""
     return ("window", s.op, tuple(sorted(s.dims.items())), tuple(s.stride), tuple(s.pads), s.groups,
             tuple(s.dilation))
+
+
+def gemm_dims(s: LayerSpec) -> dict:
+    """The dims of one of conv layer ``s``'s G GEMMs (``lower``'s: M = N·Ho·Wo, N = Kg, K = R·S·Cg)."""
+    geo = geometry(s)
+    return {"M": geo["N"] * geo["Ho"] * geo["Wo"], "N": geo["Kg"], "K": geo["R"] * geo["S"] * geo["Cg"]}
+
+
+def window_floor(prog: dict, s: LayerSpec, mode: str, tile: dict, latency: int) -> int:
+    """A lower bound on ``conv_stream(s, mode, tile)``'s cycles: G times ``compiler.busy_floor`` of one GEMM.
+    Its COMPUTEs are the plain stream's (the compute busy time is exact), its W LOADs are plain LOADs
+    (``load_floor`` holds at any address) and a windowed X LOAD of ``rows x cols`` takes at least
+    ``load_floor(rows, cols)``: ``window_load_cycles`` walks a row's segments as one plain row's bursts (the
+    same start state, the burst state carried from segment to segment), so a row still has at least
+    ``ceil(cols / E)`` beats (``sum ceil(n_i / E) >= ceil(sum n_i / E)``), captured at least ``D`` edges apart
+    (the read bandwidth state is carried across segments), at least ``ceil(cols / P)`` scatter cycles, and its
+    first capture after the previous row's last write. Each unit runs one command at a time, so either unit's
+    busy sum bounds the cycles (checked on random layers: tests/lego/prog/test_window_choice.py)."""
+    return geometry(s)["G"] * busy_floor(prog, gemm_dims(s), mode, tile, latency)
+
+
+def choose(prog: dict, s: LayerSpec, mode: str | None, tile: dict | None, latency: int, keep: bool = True):
+    """-> (cycles, mode, tile, words, cmds, timeline) of conv layer ``s``'s fastest windowed stream at
+    ``placement(s, .., 0)`` (cycles depend on addresses only modulo 4 KiB): each (mode, tile) of
+    ``compiler.candidates`` on the GEMM dims (``mode``/``tile`` given: only those) timed by building its
+    windowed stream (``conv_stream``) into a ``Timeline``; ties to the first candidate. Candidates are timed in
+    order of ``window_floor``, skipped where it exceeds the best so far and abandoned once their timeline passes
+    it (``Overrun``): the exhaustive choice (``compiler.fastest``). ``keep=False``: no words or commands."""
+    cands = candidates(prog, gemm_dims(s), mode, tile)
+    pl = placement(s, prog["bits"] // 8, prog["dram_bits"] // 8, 0)
+
+    def exact(i: int, bound: int | None) -> Timeline:
+        tl = Timeline(prog, latency, bound=bound)
+        conv_stream(prog, s, *cands[i], pl, tl, keep=False)
+        return tl
+    cyc, tl, i = fastest(len(cands), lambda i: window_floor(prog, s, *cands[i], latency), exact)
+    name, t = cands[i]
+    words, cmds = conv_stream(prog, s, name, t, pl) if keep else ([], [])
+    return cyc, name, t, words, cmds, tl

@@ -9,7 +9,8 @@ for conv (``prog.im2col``) is placed and emitted by ``lego.prog.conv`` instead (
 windowed LOADs: hardware im2col). The mode and the tile of a layer
 are chosen on one of its GEMMs by exact cycles (``compiler.choose``); layers of one GEMM shape share the
 choice and the stream, relocated to their bases (bases are 4 KiB multiples, so every burst and every
-cycle is the same).
+cycle is the same). A conv layer through windows is chosen by its own windowed stream's exact cycles
+(``conv.choose``, all its groups), shared by the layers of one conv geometry (``conv.stream_key``).
 
 Header (format 2): ``design_hash``, ``model``, ``layers`` (per layer: name, op, shape, gemm {G, M, N, K},
 lowering, dram {X, W, Y}, mode, tile, predicted_cycles, commands [first, count], macs), ``skipped``
@@ -99,7 +100,8 @@ def _shape(s: LayerSpec) -> dict:
 
 
 class _Cache:
-    """Per GEMM shape: the chosen (mode, tile); per lowered layer: the stream at base 0 (none with
+    """Per GEMM shape: the chosen (mode, tile) of plain loads; per lowered layer (per conv geometry through
+    windows, with its own choice by the windowed stream's cycles): the stream at base 0 (none with
     ``keep=False``), its command count, cycles and unit busy times."""
 
     def __init__(self, prog: dict, mode: str | None, tile: dict | None, latency: int, keep: bool):
@@ -108,29 +110,38 @@ class _Cache:
         self.streams: dict = {}
 
     def stream(self, low: Lowered, field: str, s: LayerSpec | None = None, hw: bool = False):
-        eb = self.prog["bits"] // 8
+        """-> (mode, tile, words, commands, command count, cycles, unit busy cycles) of ``low``'s stream at
+        base 0: through windows (``hw``: conv layer ``s``, keyed by its geometry) or plain loads (keyed by the
+        lowered layer)."""
         skey = conv.stream_key(s) if hw else low
         if skey not in self.streams:
-            key = (low.M, low.N, low.K)
-            if key not in self.choice:
-                tile = fill_tile(self.prog, low.dims, self.tile)
-                _, mode, tile, _, _, tl = choose(self.prog, low.dims, self.mode, tile, self.latency, keep=False)
-                self.choice[key] = (mode, tile, tl)
-            mode, tile, tl = self.choice[key]
-            pl = placement(low, self.prog["bits"] // 8, 0)
-            if hw:      # the tile chosen with plain loads; the windowed stream timed exactly here
-                tl = Timeline(self.prog, self.latency)
-                words, cmds = conv.conv_stream(self.prog, s, mode, tile, conv.placement(
-                    s, eb, self.prog["dram_bits"] // 8, 0), tl, self.keep)
-            elif self.keep or low.G > 1:
-                tl = Timeline(self.prog, self.latency)
-                words, cmds = layer_stream(self.prog, low, mode, tile, pl, tl, self.keep)
-            else:   # one GEMM at the compiler's own placement: the tile search has timed this very stream
-                assert all(pl[t]["addr"] == a for t, a in zip("XWY", (0, _align(low.M * low.K * eb),
-                           _align(_align(low.M * low.K * eb) + low.K * low.N * eb))))
-                words, cmds = [], []
-            self.streams[skey] = (mode, tile, words, cmds, tl.commands, tl.cycles, dict(tl.busy_cycles))
+            self.streams[skey] = self._windowed(low, s) if hw else self._plain(low)
         return self.streams[skey]
+
+    def _windowed(self, low: Lowered, s: LayerSpec) -> tuple:
+        """The windowed stream, its mode and tile chosen by its own exact cycles (``conv.choose``)."""
+        _, mode, tile, words, cmds, tl = conv.choose(self.prog, s, self.mode, fill_tile(self.prog, low.dims,
+                                                     self.tile), self.latency, self.keep)
+        return mode, tile, words, cmds, tl.commands, tl.cycles, dict(tl.busy_cycles)
+
+    def _plain(self, low: Lowered) -> tuple:
+        """The plain-load stream of the lowered layer; the choice shared by the layers of one GEMM shape."""
+        eb = self.prog["bits"] // 8
+        key = (low.M, low.N, low.K)
+        if key not in self.choice:
+            tile = fill_tile(self.prog, low.dims, self.tile)
+            _, mode, tile, _, _, tl = choose(self.prog, low.dims, self.mode, tile, self.latency, keep=False)
+            self.choice[key] = (mode, tile, tl)
+        mode, tile, tl = self.choice[key]
+        pl = placement(low, eb, 0)
+        if self.keep or low.G > 1:
+            tl = Timeline(self.prog, self.latency)
+            words, cmds = layer_stream(self.prog, low, mode, tile, pl, tl, self.keep)
+        else:   # one GEMM at the compiler's own placement: the tile search has timed this very stream
+            assert all(pl[t]["addr"] == a for t, a in zip("XWY", (0, _align(low.M * low.K * eb),
+                       _align(_align(low.M * low.K * eb) + low.K * low.N * eb))))
+            words, cmds = [], []
+        return mode, tile, words, cmds, tl.commands, tl.cycles, dict(tl.busy_cycles)
 
 
 def compile_model(man: dict, layers: list[LayerSpec], skipped: list[dict] | None = None, model: str = "",
