@@ -16,14 +16,14 @@ of ``m0`` over ``(Ho·Wo, Wo)``) and ``r0, s0, c0`` (divmods of ``k0`` over ``(S
 tap ``(r, s)`` reads pixel ``(ih + r·dh, iw + s·dw)``: WIN_DH, WIN_DW, WIN_RD0, WIN_SD0); LD_ADDR is the
 address of the row's pixel origin ``(n0, oh0·sh - pt, ow0·sw - pl)`` plus group g's channel offset
 ``g·Cg·eb`` (modulo 2**32: the origin lies in the padding where ``pt``/``pl`` > 0). The mode and the tile are
-chosen by the windowed stream's own exact cycles (``choose``: every candidate of ``compiler.candidates`` on
+chosen by the windowed stream's own exact cycles (``choose``: every candidate of ``window_candidates`` on
 the lowered GEMM dims built as this stream into a ``timing.Timeline``, which times every windowed LOAD by its
 segments; pruned only by lower bounds valid for windowed loads: ``window_floor``).
 """
 from __future__ import annotations
 
 from ..errors import LegoError
-from .compiler import PAGE, _Emitter, busy_floor, candidates, emit_gemm, fastest
+from .compiler import PAGE, _Emitter, _candidates, busy_floor, emit_gemm, fastest
 from .lower import LayerSpec, conv_out
 from .spec import DIM_BITS, enc_end, enc_load
 from .timing import Timeline
@@ -207,14 +207,42 @@ def window_floor(prog: dict, s: LayerSpec, mode: str, tile: dict, latency: int) 
     return geometry(s)["G"] * busy_floor(prog, gemm_dims(s), mode, tile, latency)
 
 
+def window_tiles(box: dict, s: LayerSpec) -> list[dict]:
+    """The tiles a windowed layer's search times: ``compiler._candidates``' four first (M and N at the box or
+    half of it together, K at the box or half of it), then every K of: the box, half of it, the largest multiple
+    of a kernel row ``S·Cg`` in it, of a tap ``Cg``, a third and a quarter of the box, each with M and N at the
+    box or half of it independently (at most 24). A windowed X row is a run of segments, so where K ends moves
+    the segments and bursts of every row; the plain search's two K sizes miss the best (on ResNet-50's 16x16
+    design most 1x1 layers load fastest at a third of the box's K: docs/programmable.md)."""
+    dims, geo = gemm_dims(s), geometry(s)
+    out = list(_candidates(box, dims))
+    row, tap = geo["S"] * geo["Cg"], geo["Cg"]
+    ks = [box["K"], box["K"] // 2, box["K"] // row * row, box["K"] // tap * tap, box["K"] // 3, box["K"] // 4]
+    for k in ks:
+        for fm in (1, 2):
+            for fn in (1, 2):
+                t = {"M": min(dims["M"], box["M"] // fm or 1), "N": min(dims["N"], box["N"] // fn or 1),
+                     "K": min(dims["K"], k)}
+                if t["K"] >= 1 and t not in out:
+                    out.append(t)
+    return out
+
+
+def window_candidates(prog: dict, s: LayerSpec, mode: str | None, tile: dict | None) -> list[tuple[str, dict]]:
+    """The (mode, tile) candidates of windowed layer ``s``: ``mode`` or every mode in design order, ``tile`` or
+    ``window_tiles``."""
+    modes = [mode] if mode else list(prog["dataflows"])
+    return [(name, t) for name in modes for t in ([tile] if tile else window_tiles(prog["box"], s))]
+
+
 def choose(prog: dict, s: LayerSpec, mode: str | None, tile: dict | None, latency: int, keep: bool = True):
     """-> (cycles, mode, tile, words, cmds, timeline) of conv layer ``s``'s fastest windowed stream at
     ``placement(s, .., 0)`` (cycles depend on addresses only modulo 4 KiB): each (mode, tile) of
-    ``compiler.candidates`` on the GEMM dims (``mode``/``tile`` given: only those) timed by building its
+    ``window_candidates`` (``mode``/``tile`` given: only those) timed by building its
     windowed stream (``conv_stream``) into a ``Timeline``; ties to the first candidate. Candidates are timed in
     order of ``window_floor``, skipped where it exceeds the best so far and abandoned once their timeline passes
     it (``Overrun``): the exhaustive choice (``compiler.fastest``). ``keep=False``: no words or commands."""
-    cands = candidates(prog, gemm_dims(s), mode, tile)
+    cands = window_candidates(prog, s, mode, tile)
     pl = placement(s, prog["bits"] // 8, prog["dram_bits"] // 8, 0)
 
     def exact(i: int, bound: int | None) -> Timeline:

@@ -63,7 +63,7 @@ def exhaustive(prog: dict, s: LayerSpec, latency: int):
     the fastest: cycles, mode, tile, commands; every candidate's (exact cycles, window_floor))."""
     pl = conv.placement(s, prog["bits"] // 8, prog["dram_bits"] // 8, 0)
     best, pairs = None, []
-    for name, t in candidates(prog, conv.gemm_dims(s), None, None):
+    for name, t in conv.window_candidates(prog, s, None, None):
         _, cmds = conv.conv_stream(prog, s, name, t, pl)
         cyc = program_cycles(prog, cmds, latency).cycles
         pairs.append((cyc, conv.window_floor(prog, s, name, t, latency)))
@@ -156,7 +156,7 @@ def test_given_mode_and_tile_are_kept(designs):
         assert h["predicted"]["cycles"] == program_cycles(prog, want, 9).cycles
         h, _, _ = compile_model({"prog": prog}, [s], latency=9, mode="os", keep=False, im2col="hardware")
         best = min((program_cycles(prog, conv.conv_stream(prog, s, "os", t, conv.placement(s, 1, 8, 0))[1], 9).cycles,
-                    i) for i, (_, t) in enumerate(candidates(prog, dims, "os", None)))
+                    i) for i, (_, t) in enumerate(conv.window_candidates(prog, s, "os", None)))
         assert h["layers"][0]["mode"] == "os" and h["predicted"]["cycles"] == best[0]
 
 
@@ -166,7 +166,8 @@ ENGINE_LAYERS = ["conv2d:N=2,C=4,H=3,W=9,K=2,R=3,S=3,STRIDE=2,PAD=1,GROUPS=2",
                  "conv2d:C=4,H=5,W=7,K=4,R=1,S=2,STRIDE=2,GROUPS=2",
                  "dwconv2d:C=2,H=8,W=5,R=1,S=3,STRIDE=2,PAD=2",
                  "conv2d:C=2,H=3,W=4,K=4,R=1,S=3,PAD=1,GROUPS=2,DIL=2",
-                 "conv2d:N=2,C=5,H=10,W=9,K=7,R=3,S=2,STRIDE=2,PAD=2"]
+                 "conv2d:N=2,C=5,H=10,W=9,K=7,R=3,S=2,STRIDE=2,PAD=2",     # K = 20 (window_tiles) where plain: 24
+                 "conv2d:C=8,H=6,W=6,K=8,R=3,S=3,PAD=1"]
 
 
 @pytest.mark.parametrize("layer", ENGINE_LAYERS)
