@@ -150,8 +150,9 @@ def test_macro_against_ff_on_declared_memories(tmp_path):
     async; under ff the flip-flops are the macro run's + every memory bit + the read register the sync port
     absorbed (W); the ff report is the default's and has no macro fields."""
     rng = random.Random()
-    w, v = rng.randint(3, 12), rng.randint(1, 3)
+    w, v = rng.randint(4, 12), rng.randint(1, 3)       # w > v: amem's data (a[v-1:0] ^ a[w-1:w-v]) is not 0
     dep, e = rng.randint(5, 40), rng.randint(3, 40)
+    print(f"w={w} v={v} depth={dep} e={e}")
     d = twomem(tmp_path, w, v, dep, e)
     mac = S.synth(d, memories="macro")
     assert mac["memories_as"] == "macro" and mac["macro_count"] == 2
