@@ -338,11 +338,13 @@ def dilated_conv(x, w, stride: int, pad: int, dil: int) -> np.ndarray:
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("case", list(DILATED))
-def test_matrix_dilated_conv_icarus_equals_cycle_engine_and_oracle(case, tmp_path_factory, tmp_path, capsys):
+@pytest.mark.parametrize("case,engine", [(c, "icarus") for c in DILATED] + [
+    pytest.param(c, "verilator", marks=pytest.mark.slow, id=f"{c}-verilator") for c in DILATED if c.startswith("hw")])
+def test_matrix_dilated_conv_icarus_equals_cycle_engine_and_oracle(case, engine, tmp_path_factory, tmp_path, capsys):
     """A dilated conv2d on a conv design through the host's im2col or the window generator (``--im2col``):
-    Icarus and the cycle engine bit-exact against ``dilated_conv`` above, cycles (bench edges, the ``cycles``
-    register, the engine, the compiler's prediction) equal."""
+    the RTL (Icarus; the window case under Verilator too, slow) and the cycle engine bit-exact against
+    ``dilated_conv`` above, cycles (bench edges, the ``cycles`` register, the engine, the compiler's prediction)
+    equal."""
     dname, layer, mode, lat, who = DILATED[case]
     d = design(tmp_path_factory, dname)
     man = json.loads((d / "manifest.json").read_text())
@@ -366,7 +368,7 @@ def test_matrix_dilated_conv_icarus_equals_cycle_engine_and_oracle(case, tmp_pat
     cyc = simulate_program(d, prog, "cycle", inputs=inputs, latency=lat)
     assert cyc.match and cyc.cycles == header["predicted"]["cycles"]
     assert np.array_equal(image(cyc.outputs["Y"]), want)
-    rep = simulate_program(d, prog, "icarus", inputs=inputs, latency=lat)
+    rep = simulate_program(d, prog, engine, inputs=inputs, latency=lat)
     assert rep.match and np.array_equal(rep.outputs["Y"], cyc.outputs["Y"])
     assert rep.cycles == rep.extra["cycles_register"] == cyc.cycles, (rep.cycles, rep.extra["cycles_register"],
                                                                       cyc.cycles)
