@@ -20,6 +20,7 @@ from lego.prog.lower import LayerSpec, conv_out
 from lego.prog.model import compile_model
 from lego.prog.spec import CSR, enc_load, enc_set, decode
 from simulator.program import simulate_program
+from tests.conv_oracle import direct_conv_nhwc as oracle_nhwc
 from test_program_badinput import refused as _refused
 
 _designs: dict = {}
@@ -35,23 +36,9 @@ def design(tmp_path_factory, workload="conv2d", array="2x2", dfs=("ws",), bits=8
 
 
 def direct_conv_nhwc(x, w, s: LayerSpec) -> np.ndarray:
-    """x [N,H,W,C], w [G,R,S,Cg,Kg] -> y [N,Ho,Wo,G·Kg], int32 wrap: loops over the output, index arithmetic
-    on the unpadded input (zero outside); tap (r, q) at input offset (r·dh, q·dw), the output size from the
-    effective kernel written here."""
-    N, H, W, C = x.shape
-    G, R, S, cg, kg = w.shape
-    (sh, sw), (pt, pl, pb, pr), (dh, dw) = s.stride, s.pads, s.dilation
-    ho, wo = (H + pt + pb - (R - 1) * dh - 1) // sh + 1, (W + pl + pr - (S - 1) * dw - 1) // sw + 1
-    y = np.zeros((N, ho, wo, G * kg), np.int64)
-    for oh in range(ho):
-        for ow in range(wo):
-            for r in range(R):
-                for q in range(S):
-                    ih, iw = oh * sh - pt + r * dh, ow * sw - pl + q * dw
-                    if 0 <= ih < H and 0 <= iw < W:
-                        for g in range(G):
-                            y[:, oh, ow, g * kg:(g + 1) * kg] += x[:, ih, iw, g * cg:(g + 1) * cg] @ w[g, r, q]
-    return (y + (1 << 31)) % (1 << 32) - (1 << 31)
+    """x [N,H,W,C], w [G,R,S,Cg,Kg] -> y [N,Ho,Wo,G·Kg], int32 wrap: tests/conv_oracle.py's direct convolution
+    (loops over the output, index arithmetic on the unpadded input) with the layer's stride, pads, dilation."""
+    return oracle_nhwc(x, w, s.stride, s.pads, s.dilation)
 
 
 def compile_to(d: Path, specs, out: Path, **kw) -> dict:
@@ -255,6 +242,14 @@ def first(cmds, **kw) -> int:
     return next(i for i, c in enumerate(cmds) if all(c.get(k) == v for k, v in kw.items()))
 
 
+def refused_set(capsys, d: Path, p: Path, tmp_path: Path, reg: str, value: int, says: tuple[str, ...]) -> None:
+    """Program ``p`` with its first SET of ``reg`` changed to ``value`` is refused by ``lego sim`` (the checker)."""
+    def edit(words, cmds):
+        words[first(cmds, op="SET", reg=reg)] = enc_set(CSR[reg], value)
+    bad = rewrite(p, tmp_path / f"bad-{reg}-{value}.prog", edit)
+    refused(capsys, ["sim", d, "--program", bad], "--program", says)
+
+
 @pytest.fixture
 def gemm_prog(tmp_path_factory, tmp_path, capsys):
     d = design(tmp_path_factory, workload="gemm")
@@ -283,60 +278,44 @@ def test_win_set_on_a_gemm_design(gemm_prog, tmp_path, capsys):
     refused(capsys, ["sim", d, "--program", bad], "--program", ("command 0", "WIN_CG"))
 
 
-@pytest.fixture
-def conv_prog(tmp_path_factory, tmp_path, capsys):
+def windowed_prog(tmp_path_factory, tmp_path, capsys, layer: str) -> tuple[Path, Path]:
+    """(design, program) of ``layer`` compiled through the windows on the default conv design."""
     d = design(tmp_path_factory)
-    p = tmp_path / "c.prog"
-    assert main(["compile", str(d), "--layer", "conv2d:C=3,H=5,W=5,K=2,R=3,S=3,PAD=1", "--out", str(p),
-                 "--im2col", "hardware"]) == 0
+    p = tmp_path / "w.prog"
+    assert main(["compile", str(d), "--layer", layer, "--out", str(p), "--im2col", "hardware"]) == 0
     capsys.readouterr()
     return d, p
+
+
+@pytest.fixture
+def conv_prog(tmp_path_factory, tmp_path, capsys):
+    return windowed_prog(tmp_path_factory, tmp_path, capsys, "conv2d:C=3,H=5,W=5,K=2,R=3,S=3,PAD=1")
 
 
 def test_window_segment_outside_dram(conv_prog, tmp_path, capsys):
     d, p = conv_prog
     dram = json.loads(Path(str(p) + ".json").read_text())["dram_bytes"]
 
-    def edit(words, cmds):
-        words[first(cmds, op="SET", reg="WIN_ZERO")] = enc_set(CSR["WIN_ZERO"], dram - 1)
-    bad = rewrite(p, tmp_path / "bad.prog", edit)
-    refused(capsys, ["sim", d, "--program", bad], "--program", ("window segment", "leaves the program's DRAM"))
+    refused_set(capsys, d, p, tmp_path, "WIN_ZERO", dram - 1, ("window segment", "leaves the program's DRAM"))
 
 
 def test_win_c0_not_below_win_cg(conv_prog, tmp_path, capsys):
     d, p = conv_prog
-
-    def edit(words, cmds):
-        words[first(cmds, op="SET", reg="WIN_C0")] = enc_set(CSR["WIN_C0"], 3)
-    bad = rewrite(p, tmp_path / "bad.prog", edit)
-    refused(capsys, ["sim", d, "--program", bad], "--program", ("WIN_C0=3 must be below WIN_CG=3",))
+    refused_set(capsys, d, p, tmp_path, "WIN_C0", 3, ("WIN_C0=3 must be below WIN_CG=3",))
 
 
 def test_win_merge_needs_whole_pixels(conv_prog, tmp_path, capsys):
     """WIN_MERGE runs a kernel row's taps together, which is only the im2col row where a pixel is WIN_CG channels:
     with WIN_PIX widened (as a grouped layer's would be) the program is refused, and WIN_MERGE=2 too."""
     d, p = conv_prog
-
-    def edit(words, cmds):
-        words[first(cmds, op="SET", reg="WIN_PIX")] = enc_set(CSR["WIN_PIX"], 6)
-    bad = rewrite(p, tmp_path / "bad.prog", edit)
-    refused(capsys, ["sim", d, "--program", bad], "--program", ("WIN_MERGE=1 needs a pixel of exactly WIN_CG",
-                                                                "WIN_PIX=6"))
-
-    def edit2(words, cmds):
-        words[first(cmds, op="SET", reg="WIN_MERGE")] = enc_set(CSR["WIN_MERGE"], 2)
-    bad = rewrite(p, tmp_path / "bad2.prog", edit2)
-    refused(capsys, ["sim", d, "--program", bad], "--program", ("WIN_MERGE=2 must be 0 or 1",))
+    refused_set(capsys, d, p, tmp_path, "WIN_PIX", 6, ("WIN_MERGE=1 needs a pixel of exactly WIN_CG",
+                                                       "WIN_PIX=6"))
+    refused_set(capsys, d, p, tmp_path, "WIN_MERGE", 2, ("WIN_MERGE=2 must be 0 or 1",))
 
 
 @pytest.fixture
 def dilated_prog(tmp_path_factory, tmp_path, capsys):
-    d = design(tmp_path_factory)
-    p = tmp_path / "dil.prog"
-    assert main(["compile", str(d), "--layer", "conv2d:C=3,H=7,W=7,K=2,R=3,S=3,PAD=1,DIL=2", "--out", str(p),
-                 "--im2col", "hardware"]) == 0
-    capsys.readouterr()
-    return d, p
+    return windowed_prog(tmp_path_factory, tmp_path, capsys, "conv2d:C=3,H=7,W=7,K=2,R=3,S=3,PAD=1,DIL=2")
 
 
 def test_dilated_window_refusals(dilated_prog, tmp_path, capsys):
@@ -346,16 +325,9 @@ def test_dilated_window_refusals(dilated_prog, tmp_path, capsys):
     assert main(["sim", str(d), "--program", str(p)]) == 0
     capsys.readouterr()
 
-    def edit(words, cmds):
-        words[first(cmds, op="SET", reg="WIN_MERGE")] = enc_set(CSR["WIN_MERGE"], 1)
-    bad = rewrite(p, tmp_path / "bad.prog", edit)
-    refused(capsys, ["sim", d, "--program", bad], "--program", ("WIN_MERGE=1 with dilation WIN_DH=2, WIN_DW=2",
-                                                                "not contiguous"))
-
-    def edit2(words, cmds):
-        words[first(cmds, op="SET", reg="WIN_RD0")] = enc_set(CSR["WIN_RD0"], 5)
-    bad = rewrite(p, tmp_path / "bad2.prog", edit2)
-    refused(capsys, ["sim", d, "--program", bad], "--program", ("WIN_RD0=5 must be WIN_R0·WIN_DH = 0",))
+    refused_set(capsys, d, p, tmp_path, "WIN_MERGE", 1, ("WIN_MERGE=1 with dilation WIN_DH=2, WIN_DW=2",
+                                                         "not contiguous"))
+    refused_set(capsys, d, p, tmp_path, "WIN_RD0", 5, ("WIN_RD0=5 must be WIN_R0·WIN_DH = 0",))
 
 
 @pytest.mark.parametrize("reg,value,says", [("WIN_WO", 0, "WIN_WO=0 must be at least 1"),
@@ -363,11 +335,7 @@ def test_dilated_window_refusals(dilated_prog, tmp_path, capsys):
                                              ("WIN_OW0", 9, "WIN_OW0=9 must be below WIN_WO=5")])
 def test_window_geometry_refused(conv_prog, tmp_path, capsys, reg, value, says):
     d, p = conv_prog
-
-    def edit(words, cmds):
-        words[first(cmds, op="SET", reg=reg)] = enc_set(CSR[reg], value)
-    bad = rewrite(p, tmp_path / "bad.prog", edit)
-    refused(capsys, ["sim", d, "--program", bad], "--program", (says,))
+    refused_set(capsys, d, p, tmp_path, reg, value, (says,))
 
 
 def test_layer_beyond_the_window_registers(tmp_path_factory, tmp_path, capsys):

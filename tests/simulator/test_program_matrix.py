@@ -35,6 +35,7 @@ from lego.cli import main
 from lego.prog.compiler import parse_layer
 from lego.prog.lower import conv_output, conv_weights, im2col
 from simulator.program import simulate_program
+from tests.conv_oracle import direct_conv
 from sw_reference.ops import conv2d as ref_conv2d
 from sw_reference.ops import dwconv2d as ref_dwconv2d
 
@@ -321,20 +322,8 @@ def test_matrix_rtl_equals_cycle_engine_and_reference(case, tmp_path_factory, tm
 
 
 def dilated_conv(x, w, stride: int, pad: int, dil: int) -> np.ndarray:
-    """Direct dilated convolution (no groups): output (i, j), tap (u, v) reads input pixel
-    (i·stride - pad + u·dil, j·stride - pad + v·dil), zero outside the image; wrapped to int32."""
-    n, c, h, wd = x.shape
-    k, _, r, s = w.shape
-    ho, wo = (h + 2 * pad - (r - 1) * dil - 1) // stride + 1, (wd + 2 * pad - (s - 1) * dil - 1) // stride + 1
-    y = np.zeros((n, k, ho, wo), np.int64)
-    for i in range(ho):
-        for j in range(wo):
-            for u in range(r):
-                for v in range(s):
-                    a, b = i * stride - pad + u * dil, j * stride - pad + v * dil
-                    if 0 <= a < h and 0 <= b < wd:
-                        y[:, :, i, j] += x[:, :, a, b] @ w[:, :, u, v].T
-    return ((y + (1 << 31)) % (1 << 32)) - (1 << 31)
+    """Direct dilated convolution (no groups; tests/conv_oracle.py), one stride, pad and dilation for both axes."""
+    return direct_conv(x, w, (stride, stride), (pad,) * 4, (dil, dil))
 
 
 @pytest.mark.rtl

@@ -22,37 +22,16 @@ from lego.prog import program as P
 from lego.prog.spec import decode
 from lego.prog.topology import read_onnx
 from simulator.program import simulate_program
+from tests.conv_oracle import direct_conv, wrap32
 from sw_reference.ops import conv2d as ref_conv2d
 from sw_reference.ops import dwconv2d as ref_dwconv2d
 
 
 # --------------------------------------------------------------------------------------------- oracle
 
-def wrap32(a) -> np.ndarray:
-    return ((np.asarray(a, np.int64) + (1 << 31)) % (1 << 32)) - (1 << 31)
-
-
 def dilated_conv(x, w, stride, pads, dil, groups) -> np.ndarray:
-    """x [N, C, H, W], w [K, C/groups, R, S]; stride (sh, sw), pads (top, left, bottom, right), dil (dh, dw)
-    -> [N, K, Ho, Wo]: output (i, j) tap (u, v) reads input row i·sh - top + u·dh, column j·sw - left + v·dw
-    (zero outside the image)."""
-    n, c, h, wd = x.shape
-    k, cg, r, s = w.shape
-    (sh, sw), (pt, pl, pb, pr), (dh, dw) = stride, pads, dil
-    ho = (h + pt + pb - (r - 1) * dh - 1) // sh + 1
-    wo = (wd + pl + pr - (s - 1) * dw - 1) // sw + 1
-    kg = k // groups
-    y = np.zeros((n, k, ho, wo), np.int64)
-    for o in range(k):
-        g = o // kg
-        for i in range(ho):
-            for j in range(wo):
-                for u in range(r):
-                    for v in range(s):
-                        yy, xx = i * sh - pt + u * dh, j * sw - pl + v * dw
-                        if 0 <= yy < h and 0 <= xx < wd:
-                            y[:, o, i, j] += x[:, g * cg:(g + 1) * cg, yy, xx] @ w[o, :, u, v]
-    return wrap32(y)
+    """x [N, C, H, W], w [K, C/groups, R, S] -> [N, K, Ho, Wo]: tests/conv_oracle.py's direct convolution."""
+    return direct_conv(x, w, stride, pads, dil, groups)
 
 
 def random_layer(rng, min_dil: int = 1) -> str:
