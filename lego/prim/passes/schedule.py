@@ -87,21 +87,40 @@ def schedule_asap(pg: PrimGraph, t_clk: float = T_CLK) -> PrimGraph:
     return pg.with_(sigma=sigma, shared=False, passes=pg.passes + ("asap",))
 
 
-LP_TIME_LIMIT_S = 120
+# The solver's wall-clock limit. A generous default: the limit is wall time, so a loaded machine must not turn a
+# slow solve into a failed ``lego gen`` (the PointAcc server preset's 64x64 matrix unit: 28,866 columns, 212,161
+# rows, 63-75 s on a quiet 2-core box, and past 120 s on a busy one). ``LEGO_LP_TIME_LIMIT_S`` overrides it.
+LP_TIME_LIMIT_S = 900
+LP_TIME_LIMIT_ENV = "LEGO_LP_TIME_LIMIT_S"
 # HiGHS dual simplex pricing: Dantzig (0). The delay-matching LP is a large, highly degenerate network LP on
 # which steepest-edge pricing (HiGHS's default) spends most of its time on edge weights: Dantzig solves the
 # programmable 128x128 array's LP (~230k rows) in 10.5 s instead of 67 s, to the same optimum.
 HIGHS_OPTIONS = {"simplex_dual_edge_weight_strategy": 0}
 
 
-def _solver():
+def lp_time_limit() -> float:
+    """The solver's limit in seconds: ``LEGO_LP_TIME_LIMIT_S`` from the environment, else ``LP_TIME_LIMIT_S``."""
+    text = os.environ.get(LP_TIME_LIMIT_ENV)
+    if text is None or text.strip() == "":
+        return LP_TIME_LIMIT_S
     try:
-        s = pulp.HiGHS(msg=False, timeLimit=LP_TIME_LIMIT_S)
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise LegoError(f"{LP_TIME_LIMIT_ENV}: must be a positive number of seconds, got {text!r}")
+    return int(value) if value == int(value) else value
+
+
+def _solver():
+    limit = lp_time_limit()
+    try:
+        s = pulp.HiGHS(msg=False, timeLimit=limit)
         if s.available():
             return s
     except Exception:  # pragma: no cover - highspy missing
         pass
-    return pulp.PULP_CBC_CMD(msg=False, timeLimit=LP_TIME_LIMIT_S)
+    return pulp.PULP_CBC_CMD(msg=False, timeLimit=limit)
 
 
 @contextlib.contextmanager
@@ -157,7 +176,7 @@ def _solve_highs(n_cols: int, cost, upper, fixed: int, rows) -> tuple[str, list[
     import numpy as np
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(LP_TIME_LIMIT_S))
+    h.setOptionValue("time_limit", float(lp_time_limit()))
     for k, v in HIGHS_OPTIONS.items():
         h.setOptionValue(k, v)
     lp = highspy.HighsLp()
@@ -238,7 +257,7 @@ def schedule_lp(pg: PrimGraph, t_clk: float = T_CLK) -> PrimGraph:
     with _quiet_stdout():
         status, y = _solve_highs(len(rcost), rcost, rupper, keep[_index(nodes, "ctl")], rest)
     if y is None:
-        hint = (f" within the solver's {LP_TIME_LIMIT_S} s limit ({ncols:,} variables)"
+        hint = (f" within the solver's {lp_time_limit()} s limit ({ncols:,} variables)"
                 if "time" in status.lower() else "")
         raise LegoError(f"lp: delay-matching LP not solved to optimality{hint} (status {status})")
     x = [y[keep[j]] if keep[j] >= 0 else None for j in range(ncols)]
@@ -301,7 +320,7 @@ def schedule_lp_pulp(pg: PrimGraph, t_clk: float = T_CLK) -> PrimGraph:
         status = prob.solve(_solver())
     if status != pulp.LpStatusOptimal or prob.sol_status != pulp.LpSolutionOptimal:
         why = pulp.LpSolution.get(prob.sol_status, str(prob.sol_status))
-        hint = (f" within the solver's {LP_TIME_LIMIT_S} s limit ({len(sig) + len(mu):,} variables)"
+        hint = (f" within the solver's {lp_time_limit()} s limit ({len(sig) + len(mu):,} variables)"
                 if prob.sol_status == pulp.LpSolutionIntegerFeasible or status == pulp.LpStatusNotSolved else "")
         raise LegoError(f"lp: delay-matching LP not solved to optimality{hint} "
                         f"(status {pulp.LpStatus[status]}, solution {why})")

@@ -229,3 +229,35 @@ def test_dantzig_pricing_reaches_the_default_pricing_schedule(df, arr, rmw, monk
     monkeypatch.setattr(S, "HIGHS_OPTIONS", {})
     b = schedule_lp(pg)
     assert a.sigma == b.sigma and a.lp["objective_bits"] == b.lp["objective_bits"] == a.register_bits()
+
+
+def test_lp_time_limit_from_the_environment(monkeypatch):
+    """``LEGO_LP_TIME_LIMIT_S`` sets the solver's wall-clock limit (named in the time-limit message); unset, the
+    default; a bad value is refused naming the variable."""
+    from lego.errors import LegoError
+    from lego.prim.passes import schedule as S
+    monkeypatch.delenv("LEGO_LP_TIME_LIMIT_S", raising=False)
+    assert S.lp_time_limit() == S.LP_TIME_LIMIT_S == 900
+    monkeypatch.setenv("LEGO_LP_TIME_LIMIT_S", "7.5")
+    assert S.lp_time_limit() == 7.5
+    monkeypatch.setenv("LEGO_LP_TIME_LIMIT_S", "30")
+    monkeypatch.setattr(S, "_solve_highs", lambda *a, **k: ("Time limit reached", None))
+    with pytest.raises(LegoError, match=r"within the solver's 30 s limit \(7 variables\)"):
+        schedule_lp(tiny((0, 1, 1), (4, 8, 8, 16)))
+    for bad in ("0", "-3", "soon", "inf", "nan"):
+        monkeypatch.setenv("LEGO_LP_TIME_LIMIT_S", bad)
+        with pytest.raises(LegoError) as e:
+            S.lp_time_limit()
+        assert str(e.value) == f"LEGO_LP_TIME_LIMIT_S: must be a positive number of seconds, got {bad!r}"
+
+
+def test_lp_time_limit_bad_value_on_the_cli(tmp_path, monkeypatch, capsys):
+    """``lego gen`` with a bad ``LEGO_LP_TIME_LIMIT_S``: exit 2, one line naming it, no traceback, no directory."""
+    from lego.cli import main
+    monkeypatch.setenv("LEGO_LP_TIME_LIMIT_S", "-1")
+    out = tmp_path / "rtl"
+    assert main(["gen", "--workload", "gemm", "--shape", "M=4,N=4,K=4", "--array", "2x2", "--dataflow", "ws",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "LEGO_LP_TIME_LIMIT_S: must be a positive number of seconds, got '-1'" in err[0]
+    assert "Traceback" not in err[0] and not out.exists()
