@@ -213,6 +213,14 @@ def token_held(edge: int, last: int, beat_cycles: int) -> bool:
     return edge < last + beat_cycles
 
 
+def handshake(valid, ready) -> bool:
+    """``valid & ready`` as sampled now (X/Z, during reset, reads as no handshake)."""
+    try:
+        return int(valid.value) == 1 and int(ready.value) == 1
+    except ValueError:
+        return False
+
+
 class ChannelPacer:
     """Paces one of ``AxiRam``'s data channels to the token rule through cocotbext-axi's ``pause`` (the public
     ``StreamPause`` property): the R channel's source (``sink=False``) or the W channel's sink (``sink=True``).
@@ -243,10 +251,7 @@ class ChannelPacer:
             channel.queue_occupancy_limit = 1
 
     def shaken(self) -> bool:
-        try:
-            return int(self.valid.value) == 1 and int(self.ready.value) == 1
-        except ValueError:              # X/Z during reset
-            return False
+        return handshake(self.valid, self.ready)
 
     def random(self) -> bool:
         return next(self.rng) if self.rng is not None else False
@@ -284,11 +289,7 @@ class TokenMonitor:
             await ReadOnly()
             edge += 1
             for ch, (valid, ready) in self.s.items():
-                try:
-                    shaken = int(valid.value) == 1 and int(ready.value) == 1
-                except ValueError:      # X/Z during reset
-                    shaken = False
-                if not shaken:
+                if not handshake(valid, ready):
                     continue
                 if last[ch] is not None and edge - last[ch] < self.beat_cycles and self.violation is None:
                     self.violation = (f"DRAM bandwidth: {ch.upper()} handshakes at edges {last[ch]} and {edge}, "

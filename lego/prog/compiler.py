@@ -363,11 +363,16 @@ def fastest(n: int, floor, exact, busy=None) -> tuple[int, Timeline, int]:
     return best
 
 
-def candidates(prog: dict, dims: dict, mode: str | None, tile: dict | None) -> list[tuple[str, dict]]:
-    """The (mode, tile) candidates of one GEMM: ``mode`` or every mode in design order, ``tile`` or
-    ``_candidates``' tiles."""
+def candidates(prog: dict, dims: dict, mode: str | None, tile: dict | None,
+               tiles: list[dict] | None = None) -> list[tuple[str, dict]]:
+    """The (mode, tile) candidates of one GEMM: ``mode`` or every mode in design order, ``tile`` or ``tiles``
+    (default ``_candidates``' tiles)."""
     modes = [mode] if mode else list(prog["dataflows"])
-    return [(name, t) for name in modes for t in ([tile] if tile else _candidates(prog["box"], dims))]
+    if tile:
+        tiles = [tile]
+    elif tiles is None:
+        tiles = _candidates(prog["box"], dims)
+    return [(name, t) for name in modes for t in tiles]
 
 
 def choose(prog: dict, dims: dict, mode: str | None, tile: dict | None, latency: int, keep: bool = True):

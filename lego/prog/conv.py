@@ -23,7 +23,7 @@ segments; pruned only by lower bounds valid for windowed loads: ``window_floor``
 from __future__ import annotations
 
 from ..errors import LegoError
-from .compiler import PAGE, _Emitter, _candidates, busy_floor, emit_gemm, fastest
+from .compiler import PAGE, _Emitter, _candidates, busy_floor, candidates, emit_gemm, fastest
 from .lower import LayerSpec, conv_out
 from .spec import DIM_BITS, enc_end, enc_load
 from .timing import Timeline
@@ -231,8 +231,7 @@ def window_tiles(box: dict, s: LayerSpec) -> list[dict]:
 def window_candidates(prog: dict, s: LayerSpec, mode: str | None, tile: dict | None) -> list[tuple[str, dict]]:
     """The (mode, tile) candidates of windowed layer ``s``: ``mode`` or every mode in design order, ``tile`` or
     ``window_tiles``."""
-    modes = [mode] if mode else list(prog["dataflows"])
-    return [(name, t) for name in modes for t in ([tile] if tile else window_tiles(prog["box"], s))]
+    return candidates(prog, gemm_dims(s), mode, tile, None if tile else window_tiles(prog["box"], s))
 
 
 def choose(prog: dict, s: LayerSpec, mode: str | None, tile: dict | None, latency: int, keep: bool = True):
