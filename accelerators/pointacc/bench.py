@@ -10,13 +10,16 @@ and ``weight`` (27 x R x C int8) drawn from the seed. The jobs (``BenchPlan``):
 * mapping unit: FPS (m samples), kNN (the first FPS picks as queries, k), ball query (same centres,
   radius 3 voxels, K), downsample (stride 2), submanifold kernel map (K = 3), strided kernel map
   (K = 2, stride 2);
-* sparse convolution (K = 3, submanifold) on the MMU and the matrix unit: per kernel offset with pairs,
-  the weight tile, then an MMU gather of the offset's input rows streamed into the matrix unit; the
-  host adds the partial sums into the outputs (what ``sw_reference.pointacc.sparse_conv`` returns).
-  The cache state carries over from offset to offset; DRAM answers after ``BENCH_DRAM_LATENCY``
-  cycles.
-* one PointNet++ set-abstraction layer on the FPS / ball-query jobs' centres and map (``sa_step``): the
-  layer's weight tile, then an MMU gather of the map's rows ``[x, y, z, feats]`` into the matrix unit; the host
+* sparse convolution (K = 3, submanifold) on the MMU and the matrix unit as an *implicit GEMM* per output tile
+  of T sites (``conv_tiles``: T = all n sites when n * 27 fits the MMU's 16-bit tag, else tiles of 65536 // 27):
+  X is T x 27R int8, row t = the 27 offsets' input rows of output site t, each the input row paired with t at
+  that offset or the all-zero DRAM row ``CONV_ZERO_ROW``; one MMU gather of the T * 27 rows (t major, offset
+  minor) staged into X (``mxu_stage`` = 1), then one program GEMM(M = T, K = 27R, N = C) by the weights
+  reshaped to 27R x C: the array accumulates every offset on chip, and its Y is the layer's output
+  (``sw_reference.pointacc.sparse_conv``, int32), no host arithmetic. The cache state carries over from tile to
+  tile; DRAM answers after ``BENCH_DRAM_LATENCY`` cycles (the MMU's row port and the array's AXI port alike).
+* one PointNet++ set-abstraction layer on the FPS / ball-query jobs' centres and map (``sa_step``): an MMU gather
+  of the map's rows ``[x, y, z, feats]`` staged into X, then the layer's GEMM program; the host
   subtracts the centres' coordinate term, applies ReLU and requantization and max-pools (``set_abstraction``);
   last on the reset (after the offsets, or after the feature kNN rerun); skipped (``sa_skip``) when a
   coordinate does not fit int8.
@@ -28,13 +31,13 @@ and ``weight`` (27 x R x C int8) drawn from the seed. The jobs (``BenchPlan``):
   gathers each of the first points three times: duplicated features, ties to the lower index, cache hits).
 
 Order on one reset (``steps``): FPS, kNN, fknn, the kNN again (no reload: a mode switch back must give
-the first kNN's beats and cycles), ball query, downsample, the kernel maps, the convolution offsets,
+the first kNN's beats and cycles), ball query, downsample, the kernel maps, the convolution tiles,
 fknn_tied; then a reset and fknn again (its beats, cycles and MMU counters must equal the first fknn's;
 fknn_tied left some of its rows cached, so a reset that kept the cache would show).
-Without the feature path: the mapping jobs, then the offsets.
+Without the feature path: the mapping jobs, then the convolution tiles.
 
 Outputs (Report.outputs): fps, knn_idx, knn_d2, ball, down_coords, down_inverse, kmap_sub and
-kmap_str (one row (offset, in, out) per pair), conv (n x C int64), sa (M x C int8); with the feature path fknn_idx,
+kmap_str (one row (offset, in, out) per pair), conv (n x C int64: the int32 outputs), sa (M x C int8); with the feature path fknn_idx,
 fknn_d2, fknn_tied_idx, fknn_tied_d2. ``cycles`` is the sum over the jobs; ``extra['jobs']`` lists each
 job's measured and predicted cycles (a feature kNN step: ``cycles.gather_knn_feature_cycles``).
 """
@@ -77,6 +80,7 @@ CONV_KERNEL = 3
 BENCH_FEATURE_POINTS = 32       # points of the feature kNN (at most feature_points)
 BENCH_FEATURE_K = 20            # DGCNN's k (at most the sorter width and the points)
 FEATURE_DRAM_BASE = 1 << 20     # DRAM row of the feature kNN's first feature row (past the conv's rows)
+CONV_ZERO_ROW = 1 << 18         # the all-zero DRAM row an implicit-GEMM slot without a pair gathers
 
 
 # ------------------------------------------------------------------------------------------ case
@@ -207,18 +211,34 @@ def _feature_step(cfg: PointAccConfig, geo: Geometry, cache: CacheModel, name: s
             "cycles": gather_knn_feature_cycles(mc["cycles"], knnf), "idx": idx, "d2": d2}
 
 
-def gather_gemm(bp: BenchPlan, cache: CacheModel, rows: list[int], dram_latency: int) -> dict:
-    """One gather-GEMM of the rows ``rows`` (X: one gathered row each, K = R) by the R x C weights: the MMU's
-    replay on ``cache`` (its state carries), the array's program and the exact cycles."""
+def conv_slots(km, n_out: int) -> np.ndarray:
+    """(n_out, taps) DRAM rows of the implicit GEMM's X: slot (t, d) = the input row paired with output t at
+    offset d, ``CONV_ZERO_ROW`` where offset d has none (a submanifold map pairs each (d, t) at most once)."""
+    slots = np.full((n_out, len(km.pairs)), CONV_ZERO_ROW, dtype=np.int64)
+    for d, pr in enumerate(km.pairs):
+        if len(pr):
+            slots[pr[:, 1], d] = pr[:, 0]
+    return slots
+
+
+def conv_tiles(n_out: int, taps: int) -> list[tuple[int, int]]:
+    """Output tiles [lo, hi) whose gathers fit the MMU's 16-bit tag (T * taps <= 65536 staged rows)."""
+    t = (1 << 16) // taps
+    return [(lo, min(n_out, lo + t)) for lo in range(0, n_out, t)]
+
+
+def gather_gemm(bp: BenchPlan, cache: CacheModel, rows: list[int], dram_latency: int, taps: int = 1) -> dict:
+    """One gather-GEMM of the rows ``rows`` by K x C weights, ``taps`` gathered rows to a row of X (K = taps * R):
+    the MMU's replay on ``cache`` (its state carries), the array's program and the exact cycles."""
     cfg = bp.cfg
     if len(rows) > 1 << 16:
         raise LegoError(f"points: a gather-GEMM of {len(rows)} map entries exceeds the MMU's 16-bit tag "
-                        "(65536 rows of X)")
+                        "(65536 staged rows)")
     mc = mmu_cycles(cache, "gather", rows, dram_latency, cfg.mmu_mshrs, cfg.mmu_queue)
-    g = gemm_program(bp.mxu_prog, len(rows), cfg.mxu_rows, cfg.mxu_cols, dram_latency)
-    if g["dram"]["X"]["stride"] != cfg.mxu_rows:
+    g = gemm_program(bp.mxu_prog, len(rows) // taps, taps * cfg.mxu_rows, cfg.mxu_cols, dram_latency)
+    if g["dram"]["X"]["stride"] != taps * cfg.mxu_rows:        # the stager writes row tag at tag * R
         raise AssertionError(f"the program's X rows are {g['dram']['X']['stride']} bytes apart, the stager's "
-                             f"{cfg.mxu_rows}")
+                             f"{taps * cfg.mxu_rows}")
     return {"mmu_cycles": mc["cycles"], "hits": mc["hits"], "misses": mc["misses"], "program": g,
             "cycles": gather_gemm_cycles(mc["cycles"], g["cycles"])}
 
@@ -268,11 +288,11 @@ def plan(cfg: PointAccConfig, case: dict, mxu_prog: dict, dram_latency: int = BE
         kf = min(BENCH_FEATURE_K, geo.max_knn, nf)
         bp.feat.append(_feature_step(cfg, geo, cache, "fknn", ff, np.arange(nf), kf, dram_latency))
     R = cfg.mxu_rows
-    for o, pr in enumerate(km.pairs):
-        if not len(pr):
-            continue
-        bp.conv.append({"offset": o, "rows": pr[:, 0].tolist(), "outs": pr[:, 1].tolist(),
-                        **gather_gemm(bp, cache, pr[:, 0].tolist(), dram_latency)})
+    slots = conv_slots(km, n)
+    for i, (lo, hi) in enumerate(conv_tiles(n, len(km.pairs))):
+        rows = slots[lo:hi].ravel().tolist()
+        bp.conv.append({"offset": f"tile {i}", "sites": [lo, hi], "rows": rows,
+                        **gather_gemm(bp, cache, rows, dram_latency, taps=len(km.pairs))})
     nmap = len(bp.jobs)
     if fpath:
         # the tied feature kNN after the offsets: its rows (the first points' features) stay cached, so the
@@ -312,9 +332,11 @@ def stimulus(bp: BenchPlan, dram_latency: int) -> dict:
         jobs.append({"points": None if same else job.points, "ports": job.ports, "queries": job.queries})
         prev = pts
     feats, weight = np.asarray(bp.case["feats"]), np.asarray(bp.case["weight"])
-    conv = [_gemm_stimulus(c, c["offset"], c["rows"], weight[c["offset"]]) for c in bp.conv]
+    wk = weight.reshape(-1, weight.shape[-1])          # (27R, C): row d*R + r = weight[d, r]
+    conv = [_gemm_stimulus(c, c["offset"], c["rows"], wk) for c in bp.conv]
     longest = max(bp.job_cycles() + [0])
     dram = {str(i): pack_int8(f) for i, f in enumerate(feats)}
+    dram[str(CONV_ZERO_ROW)] = 0
     if bp.sa:
         a = bp.sa[0]
         conv.append(_gemm_stimulus(a, "sa", [r for r, _ in a["entries"]], np.asarray(bp.case["sa_weight"])))
@@ -427,8 +449,8 @@ def _measured_outputs(bp: BenchPlan, got: dict, extra_out: dict | None = None) -
     acc = np.zeros((n, cfg.mxu_cols), dtype=np.int64)
     for c, rec in zip(bp.conv, got["conv"]):
         if rec["accepted"] != len(c["rows"]) or rec["rows"] != len(c["rows"]):
-            bad.append(f"conv offset {c['offset']}: {rec['rows']} rows staged for {len(c['rows'])} pairs")
-        np.add.at(acc, np.asarray(c["outs"], dtype=np.int64), _y_matrix(rec["y"], c, cfg.mxu_cols))
+            bad.append(f"conv {c['offset']}: {rec['rows']} rows staged for {len(c['rows'])} slots")
+        acc[c["sites"][0]:c["sites"][1]] = _y_matrix(rec["y"], c, cfg.mxu_cols)
     outs["conv"] = acc
     for a, rec in zip(bp.sa, got["conv"][len(bp.conv):]):
         ne = len(a["entries"])
@@ -483,7 +505,7 @@ def _compare(expected: dict, got: dict) -> tuple[bool, float]:
 
 
 def _job_names(bp: BenchPlan) -> list[str]:
-    return ([name for name, *_ in bp.jobs] + [f"conv_offset_{c['offset']}" for c in bp.conv]
+    return ([name for name, *_ in bp.jobs] + [f"conv_{c['offset'].replace(' ', '_')}" for c in bp.conv]
             + ["set_abstraction"] * len(bp.sa) + [f["name"] for f in bp.feat])
 
 

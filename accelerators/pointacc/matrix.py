@@ -27,7 +27,7 @@ from lego.prog.generate import ProgBuild, build_prog, prog_doc
 from lego.prog.rtl import ProgTop
 from lego.prog.spec import ADDR_BITS
 
-__all__ = ["MatrixUnit", "MXU_TOP", "mxu_build", "mxu_prog", "gemm_program", "pack_int8"]
+__all__ = ["MatrixUnit", "MXU_TOP", "mxu_build", "mxu_prog", "gemm_program", "mxu_gemm", "pack_int8"]
 
 MXU_TOP = "pointacc_mxu"
 
@@ -59,6 +59,14 @@ def gemm_program(prog: dict, m: int, k: int, n: int, latency: int, base: int = 0
     return {"words": words, "names": [" ".join(f"{a}={b}" for a, b in c.items()) for c in cmds],
             "cycles": int(header["predicted"]["cycles"]), "dram": dram, "mode": header["mode"],
             "tile": header["tile"], "dram_bytes": int(header["dram_bytes"]) + base}
+
+
+@functools.lru_cache(maxsize=65536)
+def mxu_gemm(cfg, m: int, k: int, n: int, latency: int) -> tuple[int, str, tuple]:
+    """(exact cycles, mode, tile) of the fastest program of an m x k by k x n GEMM on ``cfg``'s array at DRAM
+    ``latency`` (``gemm_program``; memoized: the network model asks for few distinct shapes)."""
+    g = gemm_program(mxu_prog(cfg), m, k, n, latency)
+    return g["cycles"], g["mode"], tuple(sorted(g["tile"].items()))
 
 
 class MatrixUnit(Elaboratable):
