@@ -316,3 +316,26 @@ def test_synth_tiny(tmp_path, tiny_dir):
         pytest.skip("no yosys")
     r = S.synth(tiny_dir, timeout_s=3000)
     assert r["check"] == "pass" and r["latches"] == 0 and r["comb_loops"] == 0
+
+
+def test_implicit_gemm_tiles_equal_sparse_conv():
+    """The bench's sparse-conv formulation on a cloud that needs several output tiles (3,000 sites x 27 slots
+    exceed the MMU's 16-bit tag): per tile, X = the gathered slot rows (feature rows, the zero row where no
+    pair) times the weights reshaped to 27R x C, in numpy; the tiles together equal sw_reference's
+    sparse_conv."""
+    from accelerators.pointacc.bench import conv_slots, conv_tiles
+    rng = np.random.default_rng(11)
+    pts = np.unique(rng.integers(-12, 12, (4000, 3)), axis=0)[:3000]
+    n, R, C = len(pts), 4, 3
+    feats = rng.integers(-128, 128, (n, R)).astype(np.int8)
+    weight = rng.integers(-128, 128, (27, R, C)).astype(np.int8)
+    km = ref.submanifold_kernel_map(pts, 3)
+    tiles = conv_tiles(n, 27)
+    assert tiles == [(0, 2427), (2427, 3000)]
+    slots = conv_slots(km, n)
+    assert slots.tolist() == np.array(implicit_gemm_rows(pts)).reshape(n, 27).tolist()
+    rows = np.zeros((CONV_ZERO_ROW + 1, R), dtype=np.int64)
+    rows[:n] = feats
+    y = np.concatenate([rows[slots[lo:hi]].reshape(hi - lo, 27 * R) @ weight.reshape(27 * R, C).astype(np.int64)
+                        for lo, hi in tiles])
+    assert np.array_equal(y, ref.sparse_conv(feats, weight, km, n))
