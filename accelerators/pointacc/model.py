@@ -163,7 +163,8 @@ def simulate(cfg: PointAccConfig, model: str, xyz: np.ndarray, voxel: float = DE
         "macs": int(tot["macs"]), "gathers": int(tot["gathers"]), "map_jobs": int(tot["map_jobs"]),
         "cycles_by_unit": {"mapping": int(tot["map_cycles"]), "mmu": int(tot["mmu_cycles"]),
                            "mxu": int(tot["mxu_cycles"])},
-        "mxu_latency": ctx.mxu_latency, **info,
+        "mxu_programs": int(sum(r["mxu_programs"] for r in L)),
+        "mxu_macs_issued": int(sum(r["mxu_macs_issued"] for r in L)), **info,
         "layers": [{k_: (round(v, 3) if isinstance(v, float) else v) for k_, v in r.items()} for r in L],
     })
     rep.sim_seconds = time.perf_counter() - t0
