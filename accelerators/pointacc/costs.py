@@ -1,7 +1,8 @@
 """The cost primitives of the PointAcc network model (``model.py`` documents what is exact and what is
 modeled): ``Costs`` (one record per mapping op and layer; mapping-unit jobs, MMU gathers through the
-cache, matrix-unit passes, DRAM bytes, energy) and ``x_tiles`` (x-slab jobs for clouds larger than the
-point buffer)."""
+cache, programs of the matrix unit (lego's programmable GEMM array), DRAM bytes, energy), the implicit-GEMM
+plan of a sparse convolution (``conv_plan``, ``conv_tile``, ``zero_row``), ``program_cycles`` and ``x_tiles``
+(x-slab jobs for clouds larger than the point buffer)."""
 from __future__ import annotations
 
 import functools
