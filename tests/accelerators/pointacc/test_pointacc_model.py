@@ -1,8 +1,9 @@
 """The PointAcc network-level model (accelerators/pointacc/model.py, networks.py) through
 `lego sim --accelerator pointacc --model M`: the JSON contract keys, values derivable by hand, the two
 ablations, the output files, bad inputs (exit 2, one line, nothing written), and the pieces the model
-rests on: the x-slab tiling of kernel maps (exact) and the fast read-stream cache (exact against
-CacheModel)."""
+rests on: the x-slab tiling of kernel maps (exact), the fast read-stream cache (exact against
+CacheModel) and the sparse convolution as an implicit GEMM on the programmable array (against a plan built
+here: pairs from a dict of the points, programs timed by lego.prog.compiler.compile_gemm)."""
 from __future__ import annotations
 
 import csv
