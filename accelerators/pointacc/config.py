@@ -69,7 +69,8 @@ class PointAccConfig(Config):
     mxu_dataflow: str = "ws"        # the programmable array's dataflow (ws, os or is); ours: an offset's weights
     #                                 stay while its gathered rows stream
     mxu_dram_bits: int = 256        # the array's AXI4 data width (64, 128 or 256); ours
-    mxu_outstanding: int = 4        # read / write bursts the array's DMA keeps in flight (1..16); lego's default
+    mxu_outstanding: int = 16       # read / write bursts the array's DMA keeps in flight (1..16); ours: the most,
+    #                                 since its bursts are one matrix row (K or N bytes) and the latency 100 cycles
     acc_buffer_bytes: int = 65536   # the array's int32 accumulator (two Y tiles), whole KiB; ours
     weight_buffer_bytes: int = 262144   # the array's scratchpad (two X and W tiles), whole KiB; ours
     fusion_buffer_bytes: int = 262144   # intermediate activations kept on chip by temporal fusion; ours
@@ -124,7 +125,7 @@ class PointAccConfig(Config):
             "tiny": cls(name="tiny", sorter_width=4, point_buffer=64, distance_lanes=2, max_neighbors=8,
                         knn_merge_stages=1,
                         coord_bits=12, feature_dims=8, feature_lanes=2, feature_points=16, feature_row_bytes=4, cache_bytes=64, cache_block_rows=2, cache_ways=2,
-                        mxu_rows=4, mxu_cols=4, mxu_dram_bits=64, mmu_mshrs=4, mmu_queue=8, acc_buffer_bytes=1024, weight_buffer_bytes=4096,
+                        mxu_rows=4, mxu_cols=4, mxu_dram_bits=64, mxu_outstanding=4, mmu_mshrs=4, mmu_queue=8, acc_buffer_bytes=1024, weight_buffer_bytes=4096,
                         fusion_buffer_bytes=4096, dram_latency_cycles=8, dram_gbps=4.0, dram_energy="dram_byte"),
         }
 

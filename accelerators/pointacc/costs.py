@@ -5,7 +5,6 @@ plan of a sparse convolution (``conv_plan``, ``conv_tile``, ``zero_row``), ``pro
 (x-slab jobs for clouds larger than the point buffer)."""
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -459,15 +458,12 @@ class Costs:
 
 
 # ------------------------------------------------------------------------------------------ programs
-@functools.lru_cache(maxsize=65536)
 def program_cycles(cfg: PointAccConfig, m: int, k: int, n: int, latency: int) -> tuple[int, str, tuple]:
     """(exact cycles, mode, tile as sorted (("K", ..), ("M", ..), ("N", ..))) of the fastest program of an
-    m x k by k x n GEMM on ``cfg``'s array at DRAM ``latency``: ``matrix.gemm_program`` on ``matrix.mxu_prog``
-    (``lego.prog.compiler.compile_gemm`` timed by ``lego.prog.timing``, exact against the RTL); memoized, the
-    networks ask for few distinct shapes. (The same as ``matrix.mxu_gemm`` where that exists.)"""
-    from .matrix import gemm_program, mxu_prog
-    g = gemm_program(mxu_prog(cfg), m, k, n, latency)
-    return g["cycles"], g["mode"], tuple(sorted(g["tile"].items()))
+    m x k by k x n GEMM on ``cfg``'s array at DRAM ``latency``: ``matrix.mxu_gemm`` (``lego.prog.compiler.
+    compile_gemm`` timed by ``lego.prog.timing``, exact against the RTL; memoized)."""
+    from .matrix import mxu_gemm
+    return mxu_gemm(cfg, m, k, n, latency)
 
 
 def zero_row(n_in: int, rpp: int, block_rows: int) -> int:

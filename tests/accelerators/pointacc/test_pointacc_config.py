@@ -28,7 +28,7 @@ def test_presets():
     assert (t.sorter_width, t.point_buffer, t.distance_lanes, t.cache_sets) == (4, 64, 2, 4)
     assert [(c.mmu_mshrs, c.mmu_queue) for c in (s, e, t)] == [(16, 64), (16, 64), (4, 8)]
     assert [(c.mxu_rows, c.mxu_cols, c.mxu_dataflow, c.mxu_dram_bits, c.mxu_outstanding) for c in (s, e, t)] == [
-        (64, 64, "ws", 256, 4), (16, 16, "ws", 256, 4), (4, 4, "ws", 64, 4)]
+        (64, 64, "ws", 256, 16), (16, 16, "ws", 256, 16), (4, 4, "ws", 64, 4)]
     for c in (s, e, t):
         u = MappingUnit(**c.mapping_params())
         u._MustUse__silence = True    # not elaborated here
