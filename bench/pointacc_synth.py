@@ -3,10 +3,10 @@
     .venv/bin/python bench/pointacc_synth.py [--skip-generic] [--only-macro] [--macro-presets edge,server]
 
 * generic Yosys (`lego synth DIR`) of pointacc_top for the `tiny` preset (mapping unit NC 64, L 2, W 4,
-  CB 12; MMU 4-byte rows, 64 B cache; 4 x 4 matrix unit): cells, flip-flops, memory bits (generic synthesis
+  CB 12; MMU 4-byte rows, 64 B cache; 4 x 4 programmable matrix unit, 4 KiB / 1 KiB): cells, flip-flops, memory bits (generic synthesis
   maps memories to flip-flops), latches and loops;
 * `lego synth DIR --target ice40 --device hx8k|up5k` of pointacc_top for ICE40 below (NC 8, L 1, W 2, KM 2,
-  CB 5; 2-byte rows, 16 B cache; 2 x 2 matrix unit): fit, LCs, BRAMs, DSPs, Fmax (nextpnr, seed 1);
+  CB 5; 2-byte rows, 16 B cache; 2 x 2 programmable matrix unit, 1 KiB / 1 KiB, 64-bit AXI): fit, LCs, BRAMs, DSPs, Fmax (nextpnr, seed 1);
 * the mapping unit alone as reported in docs/pointacc_rtl.md (tests/accelerators/pointacc/test_pointacc_synth.py:
   NC 8 / L 1 / W 2 / KM 2 / CB 4, and the server datapath L 8 / W 16 / KM 64 / CB 21 at NC 64), not re-run;
 * `lego synth DIR --memories macro` (memories kept as SRAM macros, docs/synth.md) of pointacc_top for the
@@ -28,6 +28,7 @@ from _common import RESULTS, save, table
 from accelerators.pointacc import ACCELERATOR
 from accelerators.pointacc.config import PointAccConfig
 from accelerators.pointacc.mapping import MappingUnit
+from accelerators.pointacc.matrix import mxu_prog
 from lego.api import simulate
 from lego.synth import DoesNotFit, check_device, synth
 from lego.units.harness import synth_dir
@@ -35,7 +36,7 @@ from lego.units.harness import synth_dir
 ICE40 = PointAccConfig.preset("tiny").replace(
     name="ice40", point_buffer=8, distance_lanes=1, sorter_width=2, max_neighbors=2, coord_bits=5,
     feature_row_bytes=2, mxu_rows=2, mxu_cols=2, cache_bytes=16, cache_block_rows=2, cache_ways=2,
-    acc_buffer_bytes=64, weight_buffer_bytes=64, fusion_buffer_bytes=64, mmu_mshrs=1, mmu_queue=2,
+    acc_buffer_bytes=1024, weight_buffer_bytes=1024, fusion_buffer_bytes=64, mmu_mshrs=1, mmu_queue=2,
     feature_points=0)
 # docs/pointacc_rtl.md, "Synthesis" (generic Yosys, mapping unit alone)
 DOCS = [{"design": "mapping unit NC 8, L 1, W 2, KM 2, CB 4 (docs)", "cells": 5673, "flipflops": 1266,
@@ -59,12 +60,16 @@ MACRO_COLS = ["design", "cells", "flipflops", "gate_equivalents", "memory_bits",
 def expected_bits(cfg: PointAccConfig, top: bool) -> int:
     """Memory bits from docs/pointacc_rtl.md, not from synthesis: per point the point buffer 3CB, distances
     2CB+2, two sort buffers of 1+3CB+IB, KOUT 3CB and T IB+1 bits (IB = log2 NC); the ball-query banks KM x IB;
-    the feature buffer NF*ceil(C/FL) rows of FL*FB bits; on the top also the MMU's cache data."""
+    the feature buffer NF*ceil(C/FL) rows of FL*FB bits; on the top also the MMU's cache data and the matrix
+    unit's scratchpad and accumulator (the programmable array's bytes, ``mxu_prog``)."""
     nc, cb = cfg.point_buffer, cfg.coord_bits
     ib = max(1, (nc - 1).bit_length())
     bits = nc * (3 * cb + 2 * cb + 2 + 2 * (1 + 3 * cb + ib) + 3 * cb + ib + 1) + cfg.max_neighbors * ib
     bits += cfg.feature_points * -(-cfg.feature_dims // cfg.feature_lanes) * cfg.feature_lanes * cfg.feature_bits
-    return bits + (8 * cfg.cache_bytes if top else 0)
+    if not top:
+        return bits
+    prog = mxu_prog(cfg)
+    return bits + 8 * cfg.cache_bytes + 8 * (prog["scratchpad_bytes"] + prog["accumulator_bytes"])
 
 
 def macro_row(design: str, d: Path, timeout_s: float, want_bits: int) -> dict:

@@ -53,8 +53,8 @@ class PointAccAccelerator(Accelerator):
         """Exact cycles of the bench on ``case`` (inputs dict, or a seed for the default crop) on the
         generated pointacc_top (``bench.plan``)."""
         from .bench import make_case, plan
-        from .matrix import mxu_latency
-        return plan(cfg, make_case(cfg, case) if isinstance(case, int) else case, mxu_latency(cfg.mxu_rows)).cycles
+        from .matrix import mxu_prog
+        return plan(cfg, make_case(cfg, case) if isinstance(case, int) else case, mxu_prog(cfg)).cycles
 
 
 ACCELERATOR = PointAccAccelerator()

@@ -10,13 +10,16 @@ and ``weight`` (27 x R x C int8) drawn from the seed. The jobs (``BenchPlan``):
 * mapping unit: FPS (m samples), kNN (the first FPS picks as queries, k), ball query (same centres,
   radius 3 voxels, K), downsample (stride 2), submanifold kernel map (K = 3), strided kernel map
   (K = 2, stride 2);
-* sparse convolution (K = 3, submanifold) on the MMU and the matrix unit: per kernel offset with pairs,
-  the weight tile, then an MMU gather of the offset's input rows streamed into the matrix unit; the
-  host adds the partial sums into the outputs (what ``sw_reference.pointacc.sparse_conv`` returns).
-  The cache state carries over from offset to offset; DRAM answers after ``BENCH_DRAM_LATENCY``
-  cycles.
-* one PointNet++ set-abstraction layer on the FPS / ball-query jobs' centres and map (``sa_step``): the
-  layer's weight tile, then an MMU gather of the map's rows ``[x, y, z, feats]`` into the matrix unit; the host
+* sparse convolution (K = 3, submanifold) on the MMU and the matrix unit as an *implicit GEMM* per output tile
+  of T sites (``conv_tiles``: T = all n sites when n * 27 fits the MMU's 16-bit tag, else tiles of 65536 // 27):
+  X is T x 27R int8, row t = the 27 offsets' input rows of output site t, each the input row paired with t at
+  that offset or the all-zero DRAM row ``CONV_ZERO_ROW``; one MMU gather of the T * 27 rows (t major, offset
+  minor) staged into X (``mxu_stage`` = 1), then one program GEMM(M = T, K = 27R, N = C) by the weights
+  reshaped to 27R x C: the array accumulates every offset on chip, and its Y is the layer's output
+  (``sw_reference.pointacc.sparse_conv``, int32), no host arithmetic. The cache state carries over from tile to
+  tile; DRAM answers after ``BENCH_DRAM_LATENCY`` cycles (the MMU's row port and the array's AXI port alike).
+* one PointNet++ set-abstraction layer on the FPS / ball-query jobs' centres and map (``sa_step``): an MMU gather
+  of the map's rows ``[x, y, z, feats]`` staged into X, then the layer's GEMM program; the host
   subtracts the centres' coordinate term, applies ReLU and requantization and max-pools (``set_abstraction``);
   last on the reset (after the offsets, or after the feature kNN rerun); skipped (``sa_skip``) when a
   coordinate does not fit int8.
@@ -28,13 +31,13 @@ and ``weight`` (27 x R x C int8) drawn from the seed. The jobs (``BenchPlan``):
   gathers each of the first points three times: duplicated features, ties to the lower index, cache hits).
 
 Order on one reset (``steps``): FPS, kNN, fknn, the kNN again (no reload: a mode switch back must give
-the first kNN's beats and cycles), ball query, downsample, the kernel maps, the convolution offsets,
+the first kNN's beats and cycles), ball query, downsample, the kernel maps, the convolution tiles,
 fknn_tied; then a reset and fknn again (its beats, cycles and MMU counters must equal the first fknn's;
 fknn_tied left some of its rows cached, so a reset that kept the cache would show).
-Without the feature path: the mapping jobs, then the offsets.
+Without the feature path: the mapping jobs, then the convolution tiles.
 
 Outputs (Report.outputs): fps, knn_idx, knn_d2, ball, down_coords, down_inverse, kmap_sub and
-kmap_str (one row (offset, in, out) per pair), conv (n x C int64), sa (M x C int8); with the feature path fknn_idx,
+kmap_str (one row (offset, in, out) per pair), conv (n x C int64: the int32 outputs), sa (M x C int8); with the feature path fknn_idx,
 fknn_d2, fknn_tied_idx, fknn_tied_d2. ``cycles`` is the sum over the jobs; ``extra['jobs']`` lists each
 job's measured and predicted cycles (a feature kNN step: ``cycles.gather_knn_feature_cycles``).
 """
@@ -61,8 +64,8 @@ from .cycles import (feature_gather_entries, gather_gemm_cycles, gather_knn_feat
 from .driver import Geometry, decode, expected, make_job, results_equal
 from .featdist import check_feature_job, feature_rows
 from .mapping import OP_KNNF
-from .matrix import pack_int8, unpack_y
-from .sa_step import SA_DRAM_BASE, sa_decode, sa_entries, sa_expected, sa_input_rows, sa_skip, sa_stimulus, sa_weight
+from .matrix import gemm_program, pack_int8
+from .sa_step import SA_DRAM_BASE, sa_decode, sa_entries, sa_expected, sa_input_rows, sa_skip, sa_weight
 
 __all__ = ["ENGINES", "BENCH_FRAME", "BENCH_VOXEL_M", "BENCH_POINTS", "BENCH_DRAM_LATENCY", "make_case",
            "BenchPlan", "plan", "run_design", "bench_prediction", "output_tensors", "input_tensors"]
@@ -77,6 +80,7 @@ CONV_KERNEL = 3
 BENCH_FEATURE_POINTS = 32       # points of the feature kNN (at most feature_points)
 BENCH_FEATURE_K = 20            # DGCNN's k (at most the sorter width and the points)
 FEATURE_DRAM_BASE = 1 << 20     # DRAM row of the feature kNN's first feature row (past the conv's rows)
+CONV_ZERO_ROW = 1 << 18         # the all-zero DRAM row an implicit-GEMM slot without a pair gathers
 
 
 # ------------------------------------------------------------------------------------------ case
@@ -168,7 +172,7 @@ class BenchPlan:
     sa: list = field(default_factory=list)         # the set-abstraction step (0 or 1): {entries, cycles, ...}
     sa_skip: str = ""                              # why the points cannot run it ('' when they can)
     steps: list = field(default_factory=list)      # run order: ("map", i), ("feat", i), ("conv", i), ("reset",)
-    mxu_latency: int = 0
+    mxu_prog: dict = field(default_factory=dict)   # the matrix unit's ``prog`` manifest section (matrix.mxu_prog)
 
     @property
     def cycles(self) -> int:
@@ -207,12 +211,44 @@ def _feature_step(cfg: PointAccConfig, geo: Geometry, cache: CacheModel, name: s
             "cycles": gather_knn_feature_cycles(mc["cycles"], knnf), "idx": idx, "d2": d2}
 
 
-def plan(cfg: PointAccConfig, case: dict, mxu_latency: int, dram_latency: int = BENCH_DRAM_LATENCY) -> BenchPlan:
+def conv_slots(km, n_out: int) -> np.ndarray:
+    """(n_out, taps) DRAM rows of the implicit GEMM's X: slot (t, d) = the input row paired with output t at
+    offset d, ``CONV_ZERO_ROW`` where offset d has none (a submanifold map pairs each (d, t) at most once)."""
+    slots = np.full((n_out, len(km.pairs)), CONV_ZERO_ROW, dtype=np.int64)
+    for d, pr in enumerate(km.pairs):
+        if len(pr):
+            slots[pr[:, 1], d] = pr[:, 0]
+    return slots
+
+
+def conv_tiles(n_out: int, taps: int) -> list[tuple[int, int]]:
+    """Output tiles [lo, hi) whose gathers fit the MMU's 16-bit tag (T * taps <= 65536 staged rows)."""
+    t = (1 << 16) // taps
+    return [(lo, min(n_out, lo + t)) for lo in range(0, n_out, t)]
+
+
+def gather_gemm(bp: BenchPlan, cache: CacheModel, rows: list[int], dram_latency: int, taps: int = 1) -> dict:
+    """One gather-GEMM of the rows ``rows`` by K x C weights, ``taps`` gathered rows to a row of X (K = taps * R):
+    the MMU's replay on ``cache`` (its state carries), the array's program and the exact cycles."""
+    cfg = bp.cfg
+    if len(rows) > 1 << 16:
+        raise LegoError(f"points: a gather-GEMM of {len(rows)} map entries exceeds the MMU's 16-bit tag "
+                        "(65536 staged rows)")
+    mc = mmu_cycles(cache, "gather", rows, dram_latency, cfg.mmu_mshrs, cfg.mmu_queue)
+    g = gemm_program(bp.mxu_prog, len(rows) // taps, taps * cfg.mxu_rows, cfg.mxu_cols, dram_latency)
+    if g["dram"]["X"]["stride"] != taps * cfg.mxu_rows:        # the stager writes row tag at tag * R
+        raise AssertionError(f"the program's X rows are {g['dram']['X']['stride']} bytes apart, the stager's "
+                             f"{taps * cfg.mxu_rows}")
+    return {"mmu_cycles": mc["cycles"], "hits": mc["hits"], "misses": mc["misses"], "program": g,
+            "cycles": gather_gemm_cycles(mc["cycles"], g["cycles"])}
+
+
+def plan(cfg: PointAccConfig, case: dict, mxu_prog: dict, dram_latency: int = BENCH_DRAM_LATENCY) -> BenchPlan:
     """The jobs, their golden outputs and their exact cycles (LegoError if the hardware cannot run them)."""
     geo = Geometry.from_config(cfg)
     p = np.asarray(case["points"], dtype=np.int64)
     n = len(p)
-    bp = BenchPlan(cfg, geo, case, mxu_latency=mxu_latency)
+    bp = BenchPlan(cfg, geo, case, mxu_prog=mxu_prog)
     if n < 1:
         raise LegoError("points: empty cloud (0 points)")
     keys = ref.coord_keys(np.clip(p, ref.COORD_MIN, ref.COORD_MAX))
@@ -252,13 +288,11 @@ def plan(cfg: PointAccConfig, case: dict, mxu_latency: int, dram_latency: int = 
         kf = min(BENCH_FEATURE_K, geo.max_knn, nf)
         bp.feat.append(_feature_step(cfg, geo, cache, "fknn", ff, np.arange(nf), kf, dram_latency))
     R = cfg.mxu_rows
-    for o, pr in enumerate(km.pairs):
-        if not len(pr):
-            continue
-        mc = mmu_cycles(cache, "gather", pr[:, 0].tolist(), dram_latency, cfg.mmu_mshrs, cfg.mmu_queue)
-        bp.conv.append({"offset": o, "rows": pr[:, 0].tolist(), "outs": pr[:, 1].tolist(),
-                        "mmu_cycles": mc["cycles"], "hits": mc["hits"], "misses": mc["misses"],
-                        "cycles": gather_gemm_cycles(R, mc["cycles"], mxu_latency)})
+    slots = conv_slots(km, n)
+    for i, (lo, hi) in enumerate(conv_tiles(n, len(km.pairs))):
+        rows = slots[lo:hi].ravel().tolist()
+        bp.conv.append({"offset": f"tile {i}", "sites": [lo, hi], "rows": rows,
+                        **gather_gemm(bp, cache, rows, dram_latency, taps=len(km.pairs))})
     nmap = len(bp.jobs)
     if fpath:
         # the tied feature kNN after the offsets: its rows (the first points' features) stay cached, so the
@@ -283,11 +317,8 @@ def plan(cfg: PointAccConfig, case: dict, mxu_latency: int, dram_latency: int = 
         if not (np.array_equal(sa.neighbors, bp.expected["ball"]) and np.array_equal(sa.center_index, sel[:len(q)])):
             raise AssertionError("set abstraction: its FPS / ball query differ from the bench's jobs")
         entries = sa_entries(sa.neighbors)
-        mc = mmu_cycles(cold if fpath else cache, "gather", [r for r, _ in entries], dram_latency, cfg.mmu_mshrs,
-                        cfg.mmu_queue)
         bp.sa.append({"entries": entries, "centers": sa.centers.astype(np.int64), "k": kb,
-                      "mmu_cycles": mc["cycles"], "hits": mc["hits"], "misses": mc["misses"],
-                      "cycles": gather_gemm_cycles(R, mc["cycles"], mxu_latency)})
+                      **gather_gemm(bp, cold if fpath else cache, [r for r, _ in entries], dram_latency)})
         bp.expected["sa"] = sa.features
         bp.steps.append(("conv", len(bp.conv)))       # run by the bench as one more gather-GEMM
     return bp
@@ -301,12 +332,14 @@ def stimulus(bp: BenchPlan, dram_latency: int) -> dict:
         jobs.append({"points": None if same else job.points, "ports": job.ports, "queries": job.queries})
         prev = pts
     feats, weight = np.asarray(bp.case["feats"]), np.asarray(bp.case["weight"])
-    conv = [{"offset": c["offset"], "weights": [pack_int8(weight[c["offset"], r]) for r in range(cfg.mxu_rows)],
-             "entries": [[int(r), int(o) & 0xFFFF] for r, o in zip(c["rows"], c["outs"])]} for c in bp.conv]
+    wk = weight.reshape(-1, weight.shape[-1])          # (27R, C): row d*R + r = weight[d, r]
+    conv = [_gemm_stimulus(c, c["offset"], c["rows"], wk) for c in bp.conv]
     longest = max(bp.job_cycles() + [0])
     dram = {str(i): pack_int8(f) for i, f in enumerate(feats)}
+    dram[str(CONV_ZERO_ROW)] = 0
     if bp.sa:
-        conv.append(sa_stimulus(np.asarray(bp.case["sa_weight"]), np.asarray(bp.expected["ball"])))
+        a = bp.sa[0]
+        conv.append(_gemm_stimulus(a, "sa", [r for r, _ in a["entries"]], np.asarray(bp.case["sa_weight"])))
         for i, row in enumerate(sa_input_rows(np.asarray(bp.case["points"]), feats, cfg.mxu_rows)):
             dram[str(SA_DRAM_BASE + i)] = pack_int8(row)
     feat = []
@@ -319,7 +352,35 @@ def stimulus(bp: BenchPlan, dram_latency: int) -> dict:
                 for f in bp.feat]
     return {"map_jobs": jobs, "conv": conv, "feat": feat, "steps": [list(s) for s in bp.steps], "dram": dram,
             "dram_latency": dram_latency, "block_rows": cfg.cache_block_rows, "mxu_rows": cfg.mxu_rows,
+            "mxu_dram_bytes": max([c["program"]["dram_bytes"] for c in bp.conv + bp.sa] + [0]),
             "max_cycles_per_job": longest + 200}
+
+
+def _strided(a: np.ndarray, stride: int, dtype) -> bytes:
+    """A matrix's bytes, row-major, rows ``stride`` bytes apart (zero padding between)."""
+    a = np.ascontiguousarray(np.asarray(a).astype(dtype))
+    rows = a.reshape(len(a), -1).view(np.uint8)
+    out = np.zeros((len(a), stride), dtype=np.uint8)
+    out[:, :rows.shape[1]] = rows
+    return out.tobytes()
+
+
+def _gemm_stimulus(c: dict, name, rows: list[int], weight: np.ndarray) -> dict:
+    """The bench's record of one gather-GEMM: the MMU map (row, tag = place in X), the weights' bytes, the
+    stager's base, the program and Y's bytes to read back."""
+    g = c["program"]
+    d = g["dram"]
+    return {"offset": name, "entries": [[int(r), i] for i, r in enumerate(rows)],
+            "w": [d["W"]["addr"], _strided(weight, d["W"]["stride"], np.int8).hex()],
+            "stage_base": d["X"]["addr"], "program": g["words"], "names": g["names"],
+            "watchdog": 4 * g["cycles"] + 1000, "y": [d["Y"]["addr"], d["Y"]["shape"][0] * d["Y"]["stride"]]}
+
+
+def _y_matrix(hexdata: str, c: dict, cols: int) -> np.ndarray:
+    """The (M, C) int32 results of a gather-GEMM from the bytes read back."""
+    d = c["program"]["dram"]["Y"]
+    raw = np.frombuffer(bytes.fromhex(hexdata), dtype=np.uint8).reshape(d["shape"][0], d["stride"])
+    return raw[:, :4 * cols].copy().view("<i4").astype(np.int64)
 
 
 # ------------------------------------------------------------------------------------------ runs
@@ -387,23 +448,16 @@ def _measured_outputs(bp: BenchPlan, got: dict, extra_out: dict | None = None) -
     n = len(bp.case["points"])
     acc = np.zeros((n, cfg.mxu_cols), dtype=np.int64)
     for c, rec in zip(bp.conv, got["conv"]):
-        if rec["stray"]:
-            bad.append(f"conv offset {c['offset']}: results after the last")
-        if len(rec["y"]) != len(c["outs"]):
-            bad.append(f"conv offset {c['offset']}: {len(rec['y'])} results for {len(c['outs'])} pairs")
-            continue
-        if rec["tags"] != [o & 0xFFFF for o in c["outs"]]:
-            bad.append(f"conv offset {c['offset']}: result tags out of map order")
-        for o, word in zip(c["outs"], rec["y"]):
-            acc[o] += np.array(unpack_y(word, cfg.mxu_cols, cfg.mxu_acc_bits), dtype=np.int64)
+        if rec["accepted"] != len(c["rows"]) or rec["rows"] != len(c["rows"]):
+            bad.append(f"conv {c['offset']}: {rec['rows']} rows staged for {len(c['rows'])} slots")
+        acc[c["sites"][0]:c["sites"][1]] = _y_matrix(rec["y"], c, cfg.mxu_cols)
     outs["conv"] = acc
     for a, rec in zip(bp.sa, got["conv"][len(bp.conv):]):
         ne = len(a["entries"])
-        if rec["stray"] or len(rec["y"]) != ne or rec["tags"] != list(range(ne)):
-            bad.append(f"set abstraction: {len(rec['y'])} results for {ne} map entries, tags out of order or "
-                       "results after the last")
-            continue
-        outs["sa"] = sa_decode(rec["y"], a["centers"], np.asarray(bp.case["sa_weight"]), a["k"], cfg.mxu_acc_bits)
+        if rec["accepted"] != ne or rec["rows"] != ne:
+            bad.append(f"set abstraction: {rec['rows']} rows staged for {ne} map entries")
+        outs["sa"] = sa_decode(_y_matrix(rec["y"], a, cfg.mxu_cols), a["centers"], np.asarray(bp.case["sa_weight"]),
+                               a["k"])
     if bp.feat:
         fres = []
         for f, rec in zip(bp.feat, got["feat"]):
@@ -451,7 +505,7 @@ def _compare(expected: dict, got: dict) -> tuple[bool, float]:
 
 
 def _job_names(bp: BenchPlan) -> list[str]:
-    return ([name for name, *_ in bp.jobs] + [f"conv_offset_{c['offset']}" for c in bp.conv]
+    return ([name for name, *_ in bp.jobs] + [f"conv_{c['offset'].replace(' ', '_')}" for c in bp.conv]
             + ["set_abstraction"] * len(bp.sa) + [f["name"] for f in bp.feat])
 
 
@@ -465,16 +519,18 @@ def run_design(design_dir: Path, engine: str, inputs: dict | None = None, seed: 
     check_run("PointAcc", engine, waves)
     cfg = PointAccConfig.from_yaml(design_dir / "config.yaml")
     man = json.loads((design_dir / "manifest.json").read_text())
-    lat = int(man["datapaths"]["mxu"]["latency"])
+    prog = man["mxu"]["prog"]
     case = _check_inputs(cfg, inputs, seed) if inputs is not None else make_case(cfg, seed)
-    bp = plan(cfg, case, lat, dram_latency)
+    bp = plan(cfg, case, prog, dram_latency)
     names = _job_names(bp)
     pred = bp.job_cycles()
     gathers = bp.conv + bp.sa + bp.feat
     extra = {"cycles_predicted": bp.cycles, "dram_latency": dram_latency, "seed": seed,
              "inputs": "given" if inputs is not None else f"{BENCH_FRAME} crop, {len(case['points'])} voxels of "
                                                           f"{BENCH_VOXEL_M} m",
-             "mxu_latency": lat,
+             "mxu_programs": [{"job": nm, "mode": c["program"]["mode"], "tile": c["program"]["tile"],
+                               "cycles": c["program"]["cycles"]} for nm, c in zip(_job_names(bp)[len(bp.jobs):],
+                                                                                  bp.conv + bp.sa)],
              "mmu": {"hits": sum(c["hits"] for c in gathers), "misses": sum(c["misses"] for c in gathers)}}
     if bp.sa_skip:
         extra["set_abstraction"] = f"not run: {bp.sa_skip}"
@@ -494,9 +550,9 @@ def run_design(design_dir: Path, engine: str, inputs: dict | None = None, seed: 
                 + [r["measured"] for r in gf])
     # the cycles port: the mapping unit's for a mapping job, the MMU's for an offset; a feature kNN step
     # checks both (MMU gather, then OP_KNNF)
-    ports = ([r["cycles_port"] for r in got["map"]] + [r["mmu_cycles_port"] for r in got["conv"]]
+    ports = ([r["cycles_port"] for r in got["map"]] + [(r["mmu_cycles_port"], r["prog_cycles_port"]) for r in got["conv"]]
              + [(r["mmu_cycles_port"], r["cycles_port"]) for r in gf])
-    pred_ports = (bp.map_cycles + [c["mmu_cycles"] for c in bp.conv + bp.sa]
+    pred_ports = (bp.map_cycles + [(c["mmu_cycles"], c["program"]["cycles"]) for c in bp.conv + bp.sa]
                   + [(f["mmu_cycles"], f["knnf_cycles"]) for f in bp.feat])
     extra["jobs"] = [{"job": nm, "cycles": m_, "cycles_predicted": p, "cycles_port": cp,
                       "cycles_port_predicted": pp}
@@ -517,9 +573,9 @@ def run_design(design_dir: Path, engine: str, inputs: dict | None = None, seed: 
                   sim_seconds=time.perf_counter() - t0, extra=extra)
 
 
-def bench_prediction(cfg: PointAccConfig, mxu_latency: int) -> tuple[dict, BenchPlan]:
+def bench_prediction(cfg: PointAccConfig, mxu_prog: dict) -> tuple[dict, BenchPlan]:
     """What ``lego sim DIR`` counts on the default case (report.json ``cycles``)."""
-    bp = plan(cfg, make_case(cfg, 0), mxu_latency)
+    bp = plan(cfg, make_case(cfg, 0), mxu_prog)
     cyc = bp.job_cycles()
     return ({"predicted": bp.cycles, "jobs": dict(zip(_job_names(bp), cyc, strict=True)),
              "inputs": f"{BENCH_FRAME} crop, {len(bp.case['points'])} voxels of {BENCH_VOXEL_M} m",

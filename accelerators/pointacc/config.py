@@ -12,12 +12,16 @@ caching, temporal fusion of dense layers) and third-party work names a server an
 
 The RTL generators take their parameters from here: ``mapping_params()`` for
 ``accelerators.pointacc.mapping.MappingUnit``, ``mmu_params()`` for ``accelerators.pointacc.mmu.MMU``
-and ``mxu_rows`` x ``mxu_cols`` for ``accelerators.pointacc.matrix.MatrixUnit``. One gathered feature
-row is one matrix-unit input vector, so ``feature_row_bytes`` equals ``mxu_rows`` (int8 lanes).
+and the ``mxu_*``, ``acc_buffer_bytes`` and ``weight_buffer_bytes`` fields for the programmable array of
+``accelerators.pointacc.matrix.MatrixUnit``. One gathered feature row is one row of the array's X (K = ``mxu_rows``
+int8 lanes), so ``feature_row_bytes`` equals ``mxu_rows``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from lego.errors import LegoError
+from lego.prog.generate import DRAM_BITS, KIB_MAX, MAX_OUTSTANDING, PROG_MAX_ARRAY, tile_box
 
 from ..config import Config, need
 
@@ -25,6 +29,7 @@ __all__ = ["PointAccConfig", "DRAM_ENERGY_ROWS"]
 
 # rows of simulator/energy.py's table that price one DRAM byte
 DRAM_ENERGY_ROWS = ("hbm2_byte", "dram_byte")
+MXU_DATAFLOWS = ("ws", "os", "is")
 
 
 def _pow2(v: int) -> bool:
@@ -59,10 +64,15 @@ class PointAccConfig(Config):
     mmu_mshrs: int = 16             # MMU misses in flight (1 = the blocking MMU); ours, see docs/pointacc.md
     mmu_queue: int = 64             # in-order return queue of a gather, entries (a power of two); ours
     # ---- matrix unit and on-chip buffers ----
-    mxu_rows: int = 64              # input channels per beat; recalled 64x64, not found in any source held
-    mxu_cols: int = 64              # output channels per beat; recalled, not found in any source held
-    acc_buffer_bytes: int = 65536   # int32 output accumulators of an output tile; ours
-    weight_buffer_bytes: int = 262144   # on-chip weights of a layer; ours
+    mxu_rows: int = 64              # array rows (K per pass); recalled 64x64, not found in any source held
+    mxu_cols: int = 64              # array columns (N per pass); recalled, not found in any source held
+    mxu_dataflow: str = "ws"        # the programmable array's dataflow (ws, os or is); ours: an offset's weights
+    #                                 stay while its gathered rows stream
+    mxu_dram_bits: int = 256        # the array's AXI4 data width (64, 128 or 256); ours
+    mxu_outstanding: int = 16       # read / write bursts the array's DMA keeps in flight (1..16); ours: the most,
+    #                                 since its bursts are one matrix row (K or N bytes) and the latency 100 cycles
+    acc_buffer_bytes: int = 65536   # the array's int32 accumulator (two Y tiles), whole KiB; ours
+    weight_buffer_bytes: int = 262144   # the array's scratchpad (two X and W tiles), whole KiB; ours
     fusion_buffer_bytes: int = 262144   # intermediate activations kept on chip by temporal fusion; ours
     # ---- system ----
     clock_ghz: float = 1.0          # recalled 1 GHz, not found in any source held
@@ -79,11 +89,6 @@ class PointAccConfig(Config):
     @property
     def dram_bytes_per_cycle(self) -> float:
         return self.dram_gbps / self.clock_ghz
-
-    @property
-    def mxu_acc_bits(self) -> int:
-        """Signed width of a matrix-unit output: a sum of mxu_rows int8 x int8 products."""
-        return 16 + max(1, (self.mxu_rows - 1).bit_length())
 
     def mapping_params(self) -> dict[str, int]:
         """Keyword arguments of ``MappingUnit``."""
@@ -113,14 +118,14 @@ class PointAccConfig(Config):
             # ours (one 64-bit DDR4-3200 channel); other sizes ours
             "edge": cls(name="edge", sorter_width=16, point_buffer=4096, distance_lanes=4, max_neighbors=64,
                         feature_lanes=16, feature_row_bytes=16, cache_bytes=16384, cache_block_rows=4, cache_ways=2, mxu_rows=16,
-                        mxu_cols=16, acc_buffer_bytes=16384, weight_buffer_bytes=65536,
+                        mxu_cols=16, mxu_dram_bits=256, acc_buffer_bytes=16384, weight_buffer_bytes=65536,
                         fusion_buffer_bytes=65536, dram_gbps=25.6, dram_energy="dram_byte"),
             # small RTL for fast benches and FPGA fits (ours)
             # (knn_merge_stages 1: the iCE40 fit keeps the multi-pass kNN, no cascade area)
             "tiny": cls(name="tiny", sorter_width=4, point_buffer=64, distance_lanes=2, max_neighbors=8,
                         knn_merge_stages=1,
                         coord_bits=12, feature_dims=8, feature_lanes=2, feature_points=16, feature_row_bytes=4, cache_bytes=64, cache_block_rows=2, cache_ways=2,
-                        mxu_rows=4, mxu_cols=4, mmu_mshrs=4, mmu_queue=8, acc_buffer_bytes=1024, weight_buffer_bytes=4096,
+                        mxu_rows=4, mxu_cols=4, mxu_dram_bits=64, mxu_outstanding=4, mmu_mshrs=4, mmu_queue=8, acc_buffer_bytes=1024, weight_buffer_bytes=4096,
                         fusion_buffer_bytes=4096, dram_latency_cycles=8, dram_gbps=4.0, dram_energy="dram_byte"),
         }
 
@@ -152,8 +157,12 @@ class PointAccConfig(Config):
         fdb = (self.feature_dims * ((1 << self.feature_bits) - 1) ** 2).bit_length()
         need(self, self.feature_points == 0 or fdb <= 3 * self.coord_bits, "feature_bits",
              f"distances of {fdb} bits exceed the sort key of 3*coord_bits = {3 * self.coord_bits} bits")
-        need(self, 2 <= self.mxu_rows <= 256, "mxu_rows", "must be in 2..256")
-        need(self, 2 <= self.mxu_cols <= 256, "mxu_cols", "must be in 2..256")
+        need(self, 2 <= self.mxu_rows <= PROG_MAX_ARRAY, "mxu_rows", f"must be in 2..{PROG_MAX_ARRAY}")
+        need(self, 2 <= self.mxu_cols <= PROG_MAX_ARRAY, "mxu_cols", f"must be in 2..{PROG_MAX_ARRAY}")
+        need(self, self.mxu_dataflow in MXU_DATAFLOWS, "mxu_dataflow", f"must be one of {', '.join(MXU_DATAFLOWS)}")
+        need(self, self.mxu_dram_bits in DRAM_BITS, "mxu_dram_bits", f"must be one of {', '.join(map(str, DRAM_BITS))}")
+        need(self, 1 <= self.mxu_outstanding <= MAX_OUTSTANDING, "mxu_outstanding",
+             f"must be in 1..{MAX_OUTSTANDING}")
         need(self, self.feature_row_bytes == self.mxu_rows, "feature_row_bytes",
              f"must equal mxu_rows = {self.mxu_rows} (one gathered row is one matrix-unit input vector)")
         # pointacc_top fills the feature buffer by MMU gathers (map_fld_src = 1): one gathered row per
@@ -175,10 +184,14 @@ class PointAccConfig(Config):
         need(self, 2 <= self.mmu_queue <= 256 and _pow2(self.mmu_queue), "mmu_queue",
              "must be a power of two in 2..256")
         need(self, self.mmu_mshrs <= self.mmu_queue, "mmu_mshrs", f"must be <= mmu_queue = {self.mmu_queue}")
-        need(self, self.acc_buffer_bytes >= 4 * self.mxu_cols, "acc_buffer_bytes",
-             f"must hold one output row of int32 accumulators (>= {4 * self.mxu_cols})")
-        need(self, self.weight_buffer_bytes >= self.mxu_rows * self.mxu_cols, "weight_buffer_bytes",
-             f"must hold one weight tile (>= {self.mxu_rows * self.mxu_cols})")
+        for name in ("acc_buffer_bytes", "weight_buffer_bytes"):
+            v = getattr(self, name)
+            need(self, v % 1024 == 0 and 1 <= v // 1024 <= KIB_MAX, name, f"must be a whole number of KiB in 1..{KIB_MAX}")
+        try:
+            tile_box(self.mxu_rows, self.mxu_cols, self.weight_buffer_bytes, self.acc_buffer_bytes, 1)
+        except LegoError as e:
+            field = "acc_buffer_bytes" if str(e).startswith("--accumulator-kib") else "weight_buffer_bytes"
+            need(self, False, field, str(e).split(": ", 1)[1])
         need(self, self.fusion_buffer_bytes >= 1, "fusion_buffer_bytes", "must be positive")
         need(self, self.clock_ghz > 0, "clock_ghz", "must be positive")
         need(self, self.dram_latency_cycles >= 1, "dram_latency_cycles", "must be positive")

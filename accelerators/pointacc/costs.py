@@ -1,7 +1,8 @@
 """The cost primitives of the PointAcc network model (``model.py`` documents what is exact and what is
 modeled): ``Costs`` (one record per mapping op and layer; mapping-unit jobs, MMU gathers through the
-cache, matrix-unit passes, DRAM bytes, energy) and ``x_tiles`` (x-slab jobs for clouds larger than the
-point buffer)."""
+cache, programs of the matrix unit (lego's programmable GEMM array), DRAM bytes, energy), the implicit-GEMM
+plan of a sparse convolution (``conv_plan``, ``conv_tile``, ``zero_row``), ``program_cycles`` and ``x_tiles``
+(x-slab jobs for clouds larger than the point buffer)."""
 from __future__ import annotations
 
 import math
@@ -16,22 +17,26 @@ from .cache_model import CacheModel, ReadStreamCache
 from .dram import CLEAN_MISS, nb_stream_cycles
 from .config import PointAccConfig
 from .cycles import (ball_query_cycles, downsample_cycles, fps_cycles, gather_knn_feature_cycles, kernel_map_cycles,
-                     knn_cycles, knn_feature_cycles, knn_passes, mmu_cycles, mxu_cycles)
+                     knn_cycles, knn_feature_cycles, knn_passes, mmu_cycles)
 from .driver import Geometry
 
 __all__ = ["Costs", "x_tiles", "x_tile_slices", "LAYER_COLUMNS", "DRAM_PARTS", "ENERGY_PARTS", "COORD_BYTES",
-           "PAIR_BYTES", "NEIGHBOR_BYTES"]
+           "PAIR_BYTES", "NEIGHBOR_BYTES", "Y_BYTES", "TAG_ROWS", "program_cycles", "conv_plan", "conv_tile",
+           "zero_row"]
 
 COORD_BYTES = 8          # a point in the mapping unit: 3 x 21-bit coordinates in one 64-bit word
 PAIR_BYTES = 8           # a kernel-map pair (in, out) as two int32
 NEIGHBOR_BYTES = 4       # a neighbour index (int32)
+Y_BYTES = 4              # an output element of the array (Y int32)
+TAG_ROWS = 1 << 16       # rows one MMU gather can stage (its 16-bit tag)
 
-LAYER_COLUMNS = ("layer", "kind", "points_in", "points_out", "c_in", "c_out", "macs", "gathers", "cache_hits",
-                 "cache_misses", "cache_hit_rate", "map_jobs", "map_cycles", "mmu_cycles", "mxu_cycles", "dram_cycles", "cycles",
-                 "dram_bytes", "dram_bytes_coords", "dram_bytes_maps", "dram_bytes_features_in",
-                 "dram_bytes_features_out", "dram_bytes_weights", "energy_pj", "energy_pj_mapping",
+LAYER_COLUMNS = ("layer", "kind", "points_in", "points_out", "c_in", "c_out", "macs", "mxu_macs_issued", "gathers",
+                 "cache_hits", "cache_misses", "cache_hit_rate", "map_jobs", "map_cycles", "mmu_cycles", "mxu_programs",
+                 "mxu_cycles", "dram_cycles", "cycles", "dram_bytes", "dram_bytes_coords", "dram_bytes_maps",
+                 "dram_bytes_features_in", "dram_bytes_features_out", "dram_bytes_weights", "dram_bytes_staging",
+                 "energy_pj", "energy_pj_mapping",
                  "energy_pj_mxu", "energy_pj_cache", "energy_pj_buffers", "energy_pj_dram", "fused", "notes")
-DRAM_PARTS = ("coords", "maps", "features_in", "features_out", "weights")
+DRAM_PARTS = ("coords", "maps", "features_in", "features_out", "weights", "staging")
 ENERGY_PARTS = ("mapping", "mxu", "cache", "buffers", "dram")
 
 
@@ -90,10 +95,8 @@ class Costs:
     """The cost primitives the networks call; every call adds to the current layer record."""
 
     def __init__(self, cfg: PointAccConfig, cache: bool = True, fusion: bool = True):
-        from .matrix import mxu_latency
         self.cfg, self.cache, self.fusion = cfg, cache, fusion
         self.geo = Geometry.from_config(cfg)
-        self.mxu_latency = mxu_latency(cfg.mxu_rows)       # the generated datapath's latency
         self.layers: list[dict] = []
         self.rec: dict | None = None
         self._energy_constants()
@@ -110,7 +113,7 @@ class Costs:
         self.e_sort_block = (W // 2) * stages * (E.add_pj(e_bits, nm) + 2 * e_bits * E.energy_pj("mux2_bit", nm))
         sorter = self.e_sort_block / max(1, W // L)
         self.e_map_cycle = dist + pb + sorter
-        pe = E.pe_cost(8, c.mxu_acc_bits, 1, nm)
+        pe = E.pe_cost(8, 32, 1, nm)                   # int8 operands, int32 accumulation
         self.e_mac = pe.mac_pj
         fb, fl = c.feature_bits, c.feature_lanes
         fbuf_bytes = max(1, c.feature_points * _cdiv(c.feature_dims, fl) * fl * fb // 8)
@@ -121,8 +124,9 @@ class Costs:
         self.map_feat_cycles = 0         # its cycles, not charged at e_map_cycle (the xyz datapath's)
         self.e_mxu_cycle = pe.reg_pj_per_cycle * c.mxu_rows * c.mxu_cols
         self.e_cache_row = E.sram_access_pj(c.cache_bytes, 8 * c.feature_row_bytes, nm)
-        self.e_acc_beat = 2 * E.sram_access_pj(c.acc_buffer_bytes, 32 * c.mxu_cols, nm)
-        self.e_weight_row = E.sram_access_pj(c.weight_buffer_bytes, 8 * c.mxu_cols, nm)
+        self.e_acc_beat = 2 * E.sram_access_pj(c.acc_buffer_bytes, 32 * c.mxu_cols, nm)     # a row of C int32, RMW
+        # a scratchpad byte: written once (the DMA) and read once (the array), in R-byte rows
+        self.e_spad_byte = 2 * E.sram_access_pj(c.weight_buffer_bytes, 8 * c.mxu_rows, nm) / c.mxu_rows
         self.e_fusion_byte = 2 * E.sram_access_pj(c.fusion_buffer_bytes, 64, nm) / 8
         self.e_dram_byte = E.energy_pj(c.dram_energy, nm)
         self.area = {"mxu": c.mxu_rows * c.mxu_cols * pe.area_um2,
@@ -327,48 +331,30 @@ class Costs:
             self.note(f"kernel map in {len(tiles)} x-slab tiles")
         return out.astype(np.int64), km
 
-    # ---- MMU + matrix unit
-    def _mxu(self, passes: int, chunks: int, beats: int) -> None:
-        """``passes`` weight tiles over each of ``chunks`` chunks of ``beats`` beats in total."""
+    # ---- MMU + matrix unit (the programmable GEMM array)
+    def _program(self, m: int, k: int, n: int) -> dict:
+        """One program ``Y[m x n] = X[m x k] W[k x n]`` on the array (``program_cycles``: exact cycles and the
+        compiler's tile (tM, tN, tK)): adds its cycles, issued MACs and energy to the layer and returns the
+        bytes it moves. The compiler's loop order (``lego.prog.compiler.emit_gemm``: M tiles, then N tiles,
+        then K steps, each loading its X and W tiles) reads X once per N tile and W once per M tile; Y (int32)
+        is stored once. Energy: per issued MAC (``pe_cost``, int32 accumulation), per busy array cycle (the
+        PE registers), the scratchpad (each X and W byte loaded written once by the DMA and read once by the
+        array; a tile spanning several column passes reads X more often, not counted) and the accumulator
+        (one read-modify-write of a row of C int32 per row, K pass of R and column pass of C)."""
         cfg = self.cfg
-        cyc = passes * (chunks * (cfg.mxu_rows + self.mxu_latency) + beats)
-        self.rec["mxu_cycles"] += cyc
-        self.rec["energy_pj_mxu"] += cyc * self.e_mxu_cycle
-        self.rec["energy_pj_buffers"] += passes * (beats * self.e_acc_beat + chunks * cfg.mxu_rows * self.e_weight_row)
-
-    def _macs(self, n: int) -> None:
-        self.rec["macs"] += int(n)
-        self.rec["energy_pj_mxu"] += n * self.e_mac
-
-    def plan(self, taps: int, n_out: int, c_in: int, c_out: int, in_bytes: int, accumulate: bool) -> dict:
-        """The loop order of a layer (the MMU's dataflow choice): output channels in groups of g column
-        tiles (outermost); per group, output tiles of T sites (T: the accumulator buffer holds T x g*C int32;
-        the whole layer when nothing accumulates); per tile all ``taps`` x input-row-chunk x column passes.
-        Weights (taps x c_in x c_out int8) come from DRAM once when a group's share fits the weight buffer,
-        else once per output tile; the inputs (``in_bytes``, read once) are read once per group. The g with
-        the fewest of those bytes wins (ties: fewer groups)."""
-        cfg = self.cfg
-        ct = _cdiv(c_out, cfg.mxu_cols)
-        best = None
-        g = ct
-        while True:
-            groups = _cdiv(ct, g)
-            cols = min(c_out, g * cfg.mxu_cols)
-            tile = max(1, cfg.acc_buffer_bytes // (4 * cols)) if accumulate else n_out
-            tiles = _cdiv(n_out, tile)
-            wb = taps * c_in * cols
-            w = groups * wb * (1 if wb <= cfg.weight_buffer_bytes else tiles)
-            cost = w + groups * in_bytes
-            if best is None or cost < best["cost"]:
-                best = {"g": g, "groups": groups, "cols": cols, "tile": tile, "tiles": tiles, "weights": w,
-                        "cost": cost}
-            if g == 1:
-                break
-            g = max(1, g // 2)
-        if best["groups"] > 1:
-            self.note(f"output channels in {best['groups']} groups (weights {taps * c_in * c_out} B, "
-                      f"weight buffer {cfg.weight_buffer_bytes} B)")
-        return best
+        cyc, _mode, tile = program_cycles(cfg, m, k, n, cfg.dram_latency_cycles)
+        t = dict(tile)
+        x_read = m * k * _cdiv(n, t["N"])
+        w_read = k * n * _cdiv(m, t["M"])
+        issued = m * k * n
+        r = self.rec
+        r["mxu_cycles"] += cyc
+        r["mxu_programs"] += 1
+        r["mxu_macs_issued"] += issued
+        r["energy_pj_mxu"] += issued * self.e_mac + cyc * self.e_mxu_cycle
+        r["energy_pj_buffers"] += ((x_read + w_read) * self.e_spad_byte
+                                   + m * _cdiv(k, cfg.mxu_rows) * _cdiv(n, cfg.mxu_cols) * self.e_acc_beat)
+        return {"cycles": cyc, "tile": t, "x_read": x_read, "w_read": w_read, "y": m * n * Y_BYTES}
 
     def gather(self, rows: np.ndarray, ops: int, repeat: int = 1, starts=None) -> None:
         """Gathered feature rows (row addresses, in order; the stream ``repeat`` times) in ``ops`` MMU ops
@@ -416,50 +402,50 @@ class Costs:
             self.rec["mmu_cycles"] += ops + n * (lat + 3)
             self.dram("features_in", n * cfg.feature_row_bytes)
 
-    def sparse_conv(self, km: ref.KernelMap, n_out: int, c_in: int, c_out: int) -> None:
-        """Gather - GEMM - accumulate over the kernel offsets: per (group, output tile, offset) one gather
-        chunk (one MMU op) and ceil(c_in / R) x (group columns / C) matrix-unit passes over it."""
-        cfg = self.cfg
-        rpp = _cdiv(c_in, cfg.mxu_rows)
-        parts = [np.column_stack([np.full(len(p), d, np.int64), p]) for d, p in enumerate(km.pairs) if len(p)]
-        if not parts:
-            return
-        pr = np.concatenate(parts)
-        npairs = len(pr)
-        pl = self.plan(len(km.pairs), n_out, c_in, c_out, npairs * rpp * cfg.feature_row_bytes, True)
-        out_tile = pr[:, 2] // pl["tile"]
-        order = np.lexsort((pr[:, 0], out_tile))              # tile, then offset; stable within an offset
-        pr, out_tile = pr[order], out_tile[order]
-        chunk_key = out_tile * len(km.pairs) + pr[:, 0]
-        chunks = int(np.count_nonzero(np.diff(chunk_key))) + 1
-        rows = (pr[:, 1][:, None] * rpp + np.arange(rpp)).ravel()
-        starts = np.concatenate([[0], np.flatnonzero(np.diff(chunk_key)) + 1]) * rpp
-        self.gather(rows, chunks * pl["groups"], repeat=pl["groups"], starts=starts)
-        ct = _cdiv(c_out, cfg.mxu_cols)
-        self._mxu(rpp * ct, chunks, npairs)                       # every group: its column tiles
-        self._macs(npairs * c_in * c_out)
-        self.dram("weights", pl["weights"])
-        self.dram("maps", npairs * PAIR_BYTES * pl["groups"])    # the map streamed into the MMU
+    def sparse_conv(self, km: ref.KernelMap, n_out: int, c_in: int, c_out: int) -> dict:
+        """Implicit GEMM per output tile (``conv_plan``): per tile of T output sites one MMU gather of its
+        T * taps * rpp rows (t major, then the kernel offset d, then the row j of the point; a missing pair
+        is the zero row) staged into X (T x taps*rpp*R int8), then one program GEMM(M=T, K=taps*rpp*R,
+        N=c_out) that accumulates the whole tile in the array. DRAM: the gathered rows (cache fills,
+        ``features_in``), X written by the stager and read by the array (``staging``), W as the program reads
+        it (``weights``), Y int32 (``features_out``), the kernel map read once (``maps``). Returns the plan."""
+        pl = conv_plan(self.cfg, km, n_out, c_in)
+        if pl is None:
+            return None
+        K = len(km.pairs) * pl["rpp"] * self.cfg.mxu_rows
+        self.gather(pl["rows"], len(pl["starts"]), starts=pl["starts"])
+        for m in pl["tiles"]:
+            g = self._program(m, K, c_out)
+            self.dram("staging", m * K + g["x_read"])
+            self.dram("weights", g["w_read"])
+            self.dram("features_out", g["y"])
+        self.rec["macs"] += pl["pairs"] * c_in * c_out
+        self.dram("maps", pl["pairs"] * PAIR_BYTES)
         self.rec["fused"] = "n/a"
+        if len(pl["tiles"]) > 1:
+            self.note(f"implicit GEMM in {len(pl['tiles'])} output tiles of {pl['T']} sites (K = {K})")
+        return pl
 
     def gather_rows(self, idx: np.ndarray, c: int, ops: int) -> None:
-        """Gather the rows of points ``idx`` (each ceil(c / R) rows) in ``ops`` MMU ops."""
+        """Gather the rows of points ``idx`` (each ceil(c / R) rows) in ``ops`` MMU ops; the stager writes
+        every gathered row into the next program's X (``staging``)."""
         rpp = _cdiv(c, self.cfg.mxu_rows)
-        self.gather((np.asarray(idx, dtype=np.int64).ravel()[:, None] * rpp + np.arange(rpp)).ravel(), ops)
+        rows = (np.asarray(idx, dtype=np.int64).ravel()[:, None] * rpp + np.arange(rpp)).ravel()
+        self.gather(rows, ops)
+        self.dram("staging", rows.size * self.cfg.feature_row_bytes)
 
-    def dense(self, n: int, c_in: int, c_out: int, read_in: bool = True, write_out: bool = True) -> None:
-        """A point-wise layer (MLP layer, 1x1 convolution, fully connected) of n points; the input is read
-        once per output-channel group (``plan``) when it comes from DRAM."""
-        cfg = self.cfg
-        rpp = _cdiv(c_in, cfg.mxu_rows)
-        pl = self.plan(1, n, c_in, c_out, n * c_in if read_in else 0, rpp > 1)
-        self._mxu(rpp * _cdiv(c_out, cfg.mxu_cols), pl["tiles"], n)
-        self._macs(n * c_in * c_out)
-        self.dram("weights", pl["weights"])
-        if read_in:
-            self.dram("features_in", n * c_in * pl["groups"])
+    def dense(self, n: int, c_in: int, c_out: int, x_from: str | None = "features_in", write_out: bool = True) -> None:
+        """A point-wise layer (MLP layer, 1x1 convolution, fully connected) of n points: one program
+        GEMM(M=n, K=c_in, N=c_out). ``x_from``: the DRAM part X is read from as the program reads it
+        (``features_in``; ``staging`` after a grouping gather; None: the modeled fusion buffer, no DRAM bytes,
+        though the program's cycles are the array's own, reading DRAM); ``write_out``: Y (int32) to DRAM."""
+        g = self._program(n, c_in, c_out)
+        self.rec["macs"] += n * c_in * c_out
+        self.dram("weights", g["w_read"])
+        if x_from is not None:
+            self.dram(x_from, g["x_read"])
         if write_out:
-            self.dram("features_out", n * c_out)
+            self.dram("features_out", g["y"])
 
     def on_chip(self, nbytes: int) -> None:
         """Intermediate bytes kept in the fusion buffer (written and read once)."""
@@ -469,3 +455,62 @@ class Costs:
         """Temporal fusion of a chain whose intermediates have ``widths`` channels: on when asked and a tile
         of at least one point (input and output of the widest step) fits the fusion buffer."""
         return self.fusion and 2 * max(widths) <= self.cfg.fusion_buffer_bytes
+
+
+# ------------------------------------------------------------------------------------------ programs
+def program_cycles(cfg: PointAccConfig, m: int, k: int, n: int, latency: int) -> tuple[int, str, tuple]:
+    """(exact cycles, mode, tile as sorted (("K", ..), ("M", ..), ("N", ..))) of the fastest program of an
+    m x k by k x n GEMM on ``cfg``'s array at DRAM ``latency``: ``matrix.mxu_gemm`` (``lego.prog.compiler.
+    compile_gemm`` timed by ``lego.prog.timing``, exact against the RTL; memoized)."""
+    from .matrix import mxu_gemm
+    return mxu_gemm(cfg, m, k, n, latency)
+
+
+def zero_row(n_in: int, rpp: int, block_rows: int) -> int:
+    """The DRAM row address of the all-zero row: the first row of the cache block after the layer's
+    n_in * rpp feature rows (rows 0 .. n_in*rpp - 1), so it is distinct from every feature row and shares no
+    block with them."""
+    return _cdiv(n_in * rpp, block_rows) * block_rows
+
+
+def conv_tile(cfg: PointAccConfig, taps: int, rpp: int, n_out: int) -> int:
+    """T, the output sites of one implicit-GEMM tile: as many as the MMU's 16-bit gather tag allows
+    (T * taps * rpp <= 65536 staged rows), rounded down to a multiple of lcm(R, C) (the granularity of the
+    array's tile box) when that leaves at least one, and at most the layer's ``n_out`` sites."""
+    per = taps * rpp
+    t = TAG_ROWS // per
+    if t < 1:
+        raise LegoError(f"mxu_rows: one output site stages {per} rows (taps {taps} x {rpp} rows a point), "
+                        f"more than the MMU's 16-bit gather tag ({TAG_ROWS} rows)")
+    g = math.lcm(cfg.mxu_rows, cfg.mxu_cols)
+    if t >= g:
+        t -= t % g
+    return max(1, min(t, n_out))
+
+
+def conv_plan(cfg: PointAccConfig, km: ref.KernelMap, n_out: int, c_in: int) -> dict | None:
+    """The implicit-GEMM plan of a sparse convolution (None without pairs): ``rpp`` = ceil(c_in / R) rows a
+    point, ``T`` (``Costs.conv_tile``), ``tiles`` (the M of each program: T, the last the rest), ``rows`` (the
+    gather stream: per output site t, kernel offset d and row j, row in*rpp + j of the input paired with t at
+    d, or ``zero``), ``starts`` (stream index of each tile's MMU op), ``pairs``, ``zero`` and ``entries``.
+    LegoError naming ``kernel map`` when an (output, offset) has two inputs (one X row each)."""
+    rpp = _cdiv(c_in, cfg.mxu_rows)
+    taps = len(km.pairs)
+    parts = [np.column_stack([np.full(len(p), d, np.int64), p]) for d, p in enumerate(km.pairs) if len(p)]
+    if not parts:
+        return None
+    pr = np.concatenate(parts)                 # (d, in, out)
+    n_in = int(pr[:, 1].max()) + 1
+    src = np.full((n_out, taps), -1, dtype=np.int64)
+    src[pr[:, 2], pr[:, 0]] = pr[:, 1]
+    if int(np.count_nonzero(src >= 0)) != len(pr):
+        raise LegoError("kernel map: an (output, offset) has more than one input; the implicit GEMM stages one "
+                        "X row per (output, offset)")
+    zero = zero_row(n_in, rpp, cfg.cache_block_rows)
+    rows = np.where(src[:, :, None] >= 0, src[:, :, None] * rpp + np.arange(rpp), zero).reshape(-1)
+    T = conv_tile(cfg, taps, rpp, n_out)
+    tiles = [min(T, n_out - s) for s in range(0, n_out, T)]
+    starts = np.arange(0, n_out, T, dtype=np.int64) * taps * rpp
+    return {"rpp": rpp, "taps": taps, "T": T, "tiles": tiles, "rows": rows, "starts": starts, "pairs": len(pr),
+            "zero": zero, "entries": int(rows.size)}
+

@@ -37,11 +37,12 @@ The MMU (``accelerators.pointacc.mmu.MMU``): ``mmu_cycles(cache_model, op, rows,
 queue)`` replays the op on a ``cache_model.CacheModel`` and returns cycles, hits, misses, write-backs and
 the DRAM block traffic; the timing (blocking and non-blocking, gathers and scatters alike) is ``dram.py``'s.
 
-The matrix unit (``accelerators.pointacc.matrix.MatrixUnit``, latency LAT from its generated datapath):
-    mxu_cycles(R, n, LAT)                          R + n + LAT   (one weight tile, n beats from the host)
-    gather_gemm_cycles(R, mmu, LAT)                R + mmu + LAT + 2   (the tile, then an MMU gather of
-                                                   ``mmu`` cycles streamed into the unit, mxu_src = 1)
-both counted from the first weight-row cycle to the cycle of the last ``out_valid``, inclusive.
+The matrix unit (``accelerators.pointacc.matrix.MatrixUnit``: lego's programmable GEMM array, whose programs
+``lego.prog.timing`` times exactly; ``matrix.gemm_program`` returns a program with its cycles P):
+    gather_gemm_cycles(mmu, P)                     mmu + 3 + P   (an MMU gather of ``mmu`` cycles staged into
+                                                   the array's X, mxu_stage = 1; the program's first command in
+                                                   the cycle after the MMU's done; from the gather's start
+                                                   cycle to END's edge)
 
 The feature kNN of ``pointacc_top`` (its feature buffer filled by an MMU gather, ``map_fld_src`` = 1):
     feature_gather_entries(n, dims, lanes, src, base)
@@ -62,7 +63,7 @@ from .driver import Geometry, Job
 
 __all__ = ["fps_cycles", "knn_cycles", "knn_passes", "knn_feature_cycles", "ball_query_cycles", "sort_cycles", "downsample_cycles",
            "kernel_map_cycles", "kernel_map_breakdown", "job_cycles", "merge_steps_reference", "mmu_cycles",
-           "mxu_cycles", "gather_gemm_cycles", "feature_gather_entries", "gather_knn_feature_cycles"]
+           "gather_gemm_cycles", "feature_gather_entries", "gather_knn_feature_cycles"]
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -265,17 +266,11 @@ def mmu_cycles(model, op: str, rows=(), dram_latency: int = 1, mshrs: int = 1, q
 
 
 # ------------------------------------------------------------------------------------ matrix unit
-def mxu_cycles(rows: int, n: int, latency: int) -> int:
-    """One weight tile (``rows`` row writes) then ``n`` host beats back to back: cycles from the first
-    weight-row cycle to the cycle of the last out_valid, both included."""
-    return rows + n + latency
-
-
-def gather_gemm_cycles(rows: int, mmu: int, latency: int) -> int:
-    """One weight tile, then (next cycle) an MMU gather of ``mmu`` cycles (``mmu_cycles``) streamed into
-    the matrix unit: the last gathered row leaves the MMU with ``done``; its result ``latency`` cycles
-    later. Counted as ``mxu_cycles``."""
-    return rows + mmu + latency + 2
+def gather_gemm_cycles(mmu: int, program: int) -> int:
+    """An MMU gather of ``mmu`` cycles (``mmu_cycles``; start in cycle s, done in s + mmu + 1) staged into the
+    array's X, then (the cycle after the done) a GEMM program of ``program`` cycles (``lego.prog.timing``: edges
+    from its first command's acceptance, exclusive, to END's, inclusive): cycles from s to END's edge."""
+    return mmu + 2 + 1 + program
 
 
 # ------------------------------------------------------------------------------ feature kNN in the top

@@ -22,35 +22,54 @@ temporal layer fusion off (``--no-fusion``). What is exact and what is modeled:
   feature row goes through the cache model (``cache_model.ReadStreamCache`` = ``CacheModel``'s policy,
   exact hits/misses), and the gather cycles are the RTL MMU's, exactly: non-blocking with
   ``mmu_mshrs`` >= 2 (``dram.nb_stream_cycles`` over the hits, misses and evictions in stream order),
-  blocking with ``mmu_mshrs`` = 1 (a hit 1 cycle, a miss LAT + B + 2); one op per (output tile, kernel
-  offset) chunk. Without the cache every row is a one-row DRAM read (LAT + 3 cycles, blocking; the row's
-  bytes). Feature rows are ``feature_row_bytes`` int8
+  blocking with ``mmu_mshrs`` = 1 (a hit 1 cycle, a miss LAT + B + 2); one op per output tile of a sparse
+  convolution, one per group of a grouping. Without the cache every row is a one-row DRAM read
+  (LAT + 3 cycles, blocking; the row's bytes). Feature rows are ``feature_row_bytes`` int8
   channels; a point of C channels has ceil(C / R) rows, stored consecutively; a layer's features
   start cold (a new tensor).
-* **MACs** on the matrix unit: exact RTL pass cycles (``cycles.mxu_cycles``: R weight-row cycles + the
-  beats + the datapath latency per weight tile and pass). Layers are output-stationary (``Costs.plan``):
-  the output channels in groups of g column tiles (outermost; g chosen for the fewest weight + input DRAM
-  bytes), per group output tiles of acc_buffer_bytes / (4 x group columns) sites, per tile and kernel
-  offset one gather chunk (one MMU op), then ceil(C_in / R) x (group columns / C) passes over it. Weights
-  come from DRAM once per group when they fit the weight buffer, else once per output tile; the inputs
-  are gathered (read) once per group.
+* **MACs on the matrix unit** (lego's programmable GEMM array, ``matrix.py``): every GEMM is a program whose
+  cycles are exact (``costs.program_cycles``: ``lego.prog.compiler.compile_gemm``'s fastest program timed by
+  ``lego.prog.timing``, exact against the RTL, at ``dram_latency_cycles``). A **sparse convolution** is an
+  implicit GEMM per output tile (``costs.conv_plan``): per tile of T output sites the MMU gathers
+  T * taps * rpp rows (rpp = ceil(C_in / R); t major, then the kernel offset d, then the point's row j), the
+  row of the input paired with t at d or, where d has no pair, a dedicated all-zero DRAM row (its own cache
+  block after the feature rows, gathered through the cache like any row), one MMU op a tile; the stager
+  writes them into X (T x taps*rpp*R); then one program GEMM(M=T, K=taps*rpp*R, N=C_out) accumulates the
+  whole tile in the array. T = the most sites whose rows fit the MMU's 16-bit tag (T*taps*rpp <= 65536),
+  rounded down to a multiple of lcm(R, C) (``costs.conv_tile``). ``Costs.plan``'s output-channel groups
+  are gone: the program tiles N itself, and a group would only gather and stage X again. ``macs`` counts
+  the useful MACs (pairs x C_in x C_out; DGCNN's also the feature kNN's distance terms), ``mxu_macs_issued``
+  the array's (T x K x N summed: the zero rows' and padding channels' too). A **dense layer** (MLP, 1x1
+  convolution, fully connected) is one program GEMM(M=n, K=C_in, N=C_out); after a grouping gather
+  (PointNet++ SA2, DGCNN's neighbours) its X is the staged gathered rows. The array's utilization on these
+  shapes is low (the tile box is 64 x 64 x 1024 on the server preset, W is reloaded per M tile of 64 rows):
+  that is the program's exact time, not a model choice.
 * **composition** (modeled): layer cycles = mapping cycles + max(MMU cycles, matrix-unit cycles, DRAM
-  bytes / bytes per cycle): the mapping unit runs first, then gathers, compute and DRAM overlap
-  (a double-buffered staging buffer between the MMU and the matrix unit, which pointacc_top does not
-  have: there a gather streams straight into the matrix unit, one pass per gather).
+  bytes / bytes per cycle): the mapping unit runs first, then the gather of a tile overlaps the program of
+  the previous one (the MMU and the array are separate units with separate DRAM ports in pointacc_top, so
+  the RTL permits it; the fill, the first gather and the last program, is not counted, nor any contention
+  between the two DRAM ports).
 * **DRAM bytes**: coordinates loaded into the mapping unit (8 B per point), maps and neighbour lists
   (written by the mapping unit, read by each layer that uses them; 8 B per pair, 4 B per neighbour),
-  gathered rows (cache fills: block bytes; no cache: row bytes), dense inputs and outputs (int8),
-  weights (once when they fit the weight buffer, else once per output tile).
+  gathered rows (``features_in``: cache fills, block bytes; no cache: row bytes), ``staging``: the gathered
+  rows written into X by the stager (T x K per program) and X read by the array (once per N tile of the
+  program: 2 x T x K where C_out fits one N tile), ``weights`` as the program reads them (K x N once per M
+  tile of the program's tile), Y int32 written (``features_out``: 4 B an element), a dense layer's X
+  (int8, as its program reads it) from ``features_in``. The requantization of an int32 Y into the next
+  layer's int8 X is not counted (pointacc_top has no unit for it).
 * **temporal layer fusion**: a chain of point-wise layers (the MLP of a set abstraction with its
   max-pool, an EdgeConv with its max, DGCNN's embedding with its pooling, the classifier head) keeps
-  its intermediates on chip in tiles of the fusion buffer; without fusion every layer writes its
-  output to DRAM and the next reads it back (the grouped inputs and the max-pools included).
-* **energy** (simulator/energy.py, scaled to ``node_nm``): per MAC and per busy cycle of the matrix unit
-  (``pe_cost``), per mapping-unit cycle (an upper bound: every active cycle charges one row of the
-  distance lanes, one point-buffer read and one sorter block), SRAM accesses of the cache, the
-  accumulator, weight and fusion buffers (``sram_access_pj``), DRAM bytes (``cfg.dram_energy``).
-  No leakage.
+  its intermediates on chip in tiles of the fusion buffer (no DRAM bytes for them); without fusion every
+  layer writes its output to DRAM and the next reads it back (SA1's grouped xyz and the max-pools
+  included; gathered rows are staged in DRAM either way). This is modeled only: pointacc_top has no
+  fusion path (its array reads X and W from DRAM and writes Y to DRAM), and a fused layer's cycles are
+  still its program's, which reads DRAM.
+* **energy** (simulator/energy.py, scaled to ``node_nm``): per issued MAC (``pe_cost``, int8 operands,
+  int32 accumulation) and per busy cycle of the array (its PE registers), per mapping-unit cycle (an upper
+  bound: every active cycle charges one row of the distance lanes, one point-buffer read and one sorter
+  block), SRAM accesses (``sram_access_pj``) of the cache, the array's scratchpad (each X and W byte loaded
+  written once and read once), its accumulator (one read-modify-write of a row of C int32 per row, K pass
+  of R and column pass of C) and the fusion buffer, DRAM bytes (``cfg.dram_energy``). No leakage.
 """
 from __future__ import annotations
 
@@ -163,7 +182,8 @@ def simulate(cfg: PointAccConfig, model: str, xyz: np.ndarray, voxel: float = DE
         "macs": int(tot["macs"]), "gathers": int(tot["gathers"]), "map_jobs": int(tot["map_jobs"]),
         "cycles_by_unit": {"mapping": int(tot["map_cycles"]), "mmu": int(tot["mmu_cycles"]),
                            "mxu": int(tot["mxu_cycles"])},
-        "mxu_latency": ctx.mxu_latency, **info,
+        "mxu_programs": int(sum(r["mxu_programs"] for r in L)),
+        "mxu_macs_issued": int(sum(r["mxu_macs_issued"] for r in L)), **info,
         "layers": [{k_: (round(v, 3) if isinstance(v, float) else v) for k_, v in r.items()} for r in L],
     })
     rep.sim_seconds = time.perf_counter() - t0

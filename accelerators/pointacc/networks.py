@@ -24,7 +24,7 @@ import numpy as np
 from lego.errors import LegoError
 from sw_reference import pointacc as ref
 
-from .costs import Costs
+from .costs import Y_BYTES, Costs
 
 __all__ = ["pointnet2", "dgcnn", "minkunet", "object_points", "OBJECT_POINTS", "OBJECT_SCALE"]
 
@@ -42,47 +42,52 @@ def object_points(xyz: np.ndarray, n: int = OBJECT_POINTS) -> np.ndarray:
     return ref.quantize(p, OBJECT_SCALE).astype(np.int64)
 
 
-def _mlp(ctx: Costs, prefix: str, n: int, widths: list[int], input_from_dram: bool, pool: int | None,
+def _mlp(ctx: Costs, prefix: str, n: int, widths: list[int], x_from: str | None, pool: int | None,
          kind: str = "mlp") -> None:
-    """A chain of point-wise layers on n rows, temporal fusion when possible; ``pool``: the rows of a max
-    over groups that follows (fused into the last layer)."""
+    """A chain of point-wise layers on n rows, temporal fusion when possible; ``x_from``: the DRAM part the
+    first layer's X is read from (None: the fusion buffer); ``pool``: the rows of a max over groups that
+    follows (fused into the last layer). The array writes Y as int32 where it goes to DRAM; the pooled
+    output and every layer's X are int8 (the requantization between is not counted)."""
     fused = ctx.fusable(widths[1:])
     tag = "yes" if fused else ("no (fusion buffer too small)" if ctx.fusion else "no")
     steps = list(zip(widths[:-1], widths[1:]))
     for i, (a, b) in enumerate(steps):
         last = i == len(steps) - 1
         ctx.layer(f"{prefix}.{kind}{i + 1}", kind, n, n if not (last and pool and fused) else pool, a, b)
-        read_in = input_from_dram if i == 0 else not fused
-        ctx.dense(n, a, b, read_in=read_in, write_out=False)
+        x = x_from if i == 0 else (None if fused else "features_in")
+        ctx.dense(n, a, b, x_from=x, write_out=False)
         if not last:
             if fused:
                 ctx.on_chip(n * b)
             else:
-                ctx.dram("features_out", n * b)
+                ctx.dram("features_out", n * b * Y_BYTES)
         elif pool is not None and fused:
             ctx.on_chip(n * b)
             ctx.dram("features_out", pool * b)
             ctx.note("max-pool fused")
         else:
-            ctx.dram("features_out", n * b)
+            ctx.dram("features_out", n * b * Y_BYTES)
         ctx.rec["fused"] = tag
     if pool is not None and not fused:
         ctx.layer(f"{prefix}.maxpool", "pool", n, pool, widths[-1], widths[-1])
-        ctx.dram("features_in", n * widths[-1])
+        ctx.dram("features_in", n * widths[-1] * Y_BYTES)
         ctx.dram("features_out", pool * widths[-1])
         ctx.rec["fused"] = tag
 
 
-def _group(ctx: Costs, prefix: str, m: int, k: int, idx: np.ndarray | None, c_feat: int, c_group: int) -> bool:
-    """The gathers of a grouping (m groups of k rows of c_feat channels; none when c_feat == 0) into the
-    first layer's input of c_group channels; without fusion the grouped tensor goes through DRAM.
-    Returns whether the next chain reads its input from DRAM."""
+def _group(ctx: Costs, prefix: str, m: int, k: int, idx: np.ndarray | None, c_feat: int, c_group: int) -> str | None:
+    """The grouping (m groups of k rows of c_feat channels) into the first layer's input of c_group channels.
+    With gathers (``idx``, c_feat > 0): the MMU gathers the rows and the stager writes them into the first
+    program's X, so that layer reads X from ``staging`` (fusion or not). Without (SA1's relative xyz, from
+    the point buffer): the grouped tensor stays in the fusion buffer, or goes through DRAM without fusion.
+    Returns the DRAM part the next chain reads its X from (None: on chip)."""
     if idx is not None and c_feat:
         ctx.gather_rows(idx, c_feat, m)
-    through_dram = not ctx.fusable([c_group])
-    if through_dram:
-        ctx.dram("features_out", m * k * c_group)
-    return through_dram
+        return "staging"
+    if ctx.fusable([c_group]):
+        return None
+    ctx.dram("features_out", m * k * c_group)
+    return "features_in"
 
 
 def pointnet2(ctx: Costs, xyz: np.ndarray, voxel: float, k: int, radius: float) -> dict:
@@ -100,18 +105,18 @@ def pointnet2(ctx: Costs, xyz: np.ndarray, voxel: float, k: int, radius: float) 
     sel = ctx.fps(pts, 512)
     c1 = pts[sel]
     ctx.ball_query(pts, c1, r1, 32)
-    dram_in = _group(ctx, "sa1", 512, 32, None, 0, 3)
-    _mlp(ctx, "sa1", 512 * 32, [3, 64, 64, 128], dram_in, pool=512)
+    x_from = _group(ctx, "sa1", 512, 32, None, 0, 3)
+    _mlp(ctx, "sa1", 512 * 32, [3, 64, 64, 128], x_from, pool=512)
     # SA2 on the 512 centres and their 128-channel features
     ctx.layer("sa2.group", "mapping", 512, 128, 128, 131)
     sel2 = ctx.fps(c1, 128)
     c2 = c1[sel2]
     nb2 = ctx.ball_query(c1, c2, 2 * r1, 64)
-    dram_in = _group(ctx, "sa2", 128, 64, nb2, 128, 131)
-    _mlp(ctx, "sa2", 128 * 64, [131, 128, 128, 256], dram_in, pool=128)
+    x_from = _group(ctx, "sa2", 128, 64, nb2, 128, 131)
+    _mlp(ctx, "sa2", 128 * 64, [131, 128, 128, 256], x_from, pool=128)
     # SA3: group all
-    _mlp(ctx, "sa3", 128, [259, 256, 512, 1024], True, pool=1)
-    _mlp(ctx, "head", 1, [1024, 512, 256, 40], True, pool=None, kind="fc")
+    _mlp(ctx, "sa3", 128, [259, 256, 512, 1024], "features_in", pool=1)
+    _mlp(ctx, "head", 1, [1024, 512, 256, 40], "features_in", pool=None, kind="fc")
     return {"points_used": n, "network": "PointNet++ SSG classification (1024 points, 40 classes)"}
 
 
@@ -129,11 +134,11 @@ def dgcnn(ctx: Costs, xyz: np.ndarray, voxel: float, k: int, radius: float) -> d
         else:
             ctx.knn_feature(n, c, k)
             ctx.note("gathers use the xyz neighbours (no trained features)")
-        dram_in = _group(ctx, f"ec{i}", n, k, nb, c, 2 * c)
-        _mlp(ctx, f"ec{i}", n * k, [2 * c, co], dram_in, pool=n, kind="conv")
+        x_from = _group(ctx, f"ec{i}", n, k, nb, c, 2 * c)
+        _mlp(ctx, f"ec{i}", n * k, [2 * c, co], x_from, pool=n, kind="conv")
     ctx.layer("emb.conv", "mlp", n, 1, 512, 1024)
     fused = ctx.fusable([1024])
-    ctx.dense(n, 512, 1024, read_in=True, write_out=not fused)
+    ctx.dense(n, 512, 1024, write_out=not fused)
     if fused:
         ctx.on_chip(n * 1024)
         ctx.dram("features_out", 2048)
@@ -142,9 +147,9 @@ def dgcnn(ctx: Costs, xyz: np.ndarray, voxel: float, k: int, radius: float) -> d
     else:
         ctx.rec["fused"] = "no"
         ctx.layer("emb.pool", "pool", n, 1, 1024, 2048)
-        ctx.dram("features_in", n * 1024)
+        ctx.dram("features_in", n * 1024 * Y_BYTES)
         ctx.dram("features_out", 2048)
-    _mlp(ctx, "head", 1, [2048, 512, 256, 40], True, pool=None, kind="fc")
+    _mlp(ctx, "head", 1, [2048, 512, 256, 40], "features_in", pool=None, kind="fc")
     return {"points_used": n, "k": k, "network": "DGCNN classification (1024 points, k = %d, 40 classes)" % k}
 
 
@@ -187,7 +192,6 @@ def minkunet(ctx: Costs, xyz: np.ndarray, voxel: float, k: int, radius: float) -
         n = len(at[ts])
         ctx.layer(name, "sparse_conv", n, n, ci, co)
         ctx.sparse_conv(km, n, ci, co)
-        ctx.dram("features_out", n * co)
 
     def pw(name: str, ts: int, ci: int, co: int) -> None:
         n = len(at[ts])
@@ -209,14 +213,12 @@ def minkunet(ctx: Costs, xyz: np.ndarray, voxel: float, k: int, radius: float) -
         at[2 * ts], down_maps[ts] = out, km
         ctx.layer(name, "sparse_conv", n, len(out), ci, co)
         ctx.sparse_conv(km, len(out), ci, co)
-        ctx.dram("features_out", len(out) * co)
 
     def up(name: str, ts: int, ci: int, co: int) -> None:          # ts: the fine (output) stride
         km = _transpose(down_maps[ts])
         n = len(at[ts])
         ctx.layer(name, "sparse_deconv", len(at[2 * ts]), n, ci, co)
         ctx.sparse_conv(km, n, ci, co)
-        ctx.dram("features_out", n * co)
 
     conv("stem.conv1", 1, 4, cs[0])
     conv("stem.conv2", 1, cs[0], cs[0])

@@ -5,17 +5,18 @@ with M = the bench's kNN / ball-query centres (the first FPS picks: ``fps(p, M)`
 picks) and K its ball-query K. On the top:
 
 * FPS and ball query: the mapping unit's ``fps`` and ``ball_query`` jobs (the same jobs the bench checks);
-* grouping + the MLP's layer: a gather-GEMM like a convolution offset: the R x C weight tile ``W`` into the
-  matrix unit, then one MMU gather of the ball-query map, M*K entries (row ``SA_DRAM_BASE + nb[c, j]``, tag
-  c*K + j), into it. DRAM row ``SA_DRAM_BASE + i`` holds point i's input row ``[x, y, z, f_0 .. f_{R-4}]``
-  (int8), so the matrix unit returns ``[p_j, f_j] W`` per neighbour;
+* grouping + the MLP's layer: a gather-GEMM like a convolution offset: one MMU gather of the ball-query map,
+  M*K entries (row ``SA_DRAM_BASE + nb[c, j]``, tag c*K + j), staged into the matrix unit's X, then the GEMM
+  program with the R x C weights ``W``. DRAM row ``SA_DRAM_BASE + i`` holds point i's input row
+  ``[x, y, z, f_0 .. f_{R-4}]`` (int8), so the matrix unit returns ``[p_j, f_j] W`` (int32) per neighbour;
 * the host, per centre c: subtracts ``p_c W[:3]`` (the centre's coordinates, one 3 x C product per centre:
   ``[p_j - p_c, f_j] W = [p_j, f_j] W - p_c W[:3]``), then ReLU, requantization (``SA_SHIFT``) and the max over
   the K neighbours (padding repeats a neighbour, so it never changes the max).
 
 The coordinates enter the int8 matrix unit as they are, so the step needs every coordinate in [-128, 127]
 (the bench's crops: at most 53 in magnitude); other ``--inputs`` clouds run without it (``sa_skip`` names why).
-Its cycles: ``cycles.gather_gemm_cycles`` on the MMU gather (the cache state carried, as for the offsets).
+Its cycles: ``cycles.gather_gemm_cycles`` on the MMU gather and the program (the cache state carried, as for the
+offsets).
 """
 from __future__ import annotations
 
@@ -23,10 +24,9 @@ import numpy as np
 
 from sw_reference import pointacc as ref
 
-from .matrix import pack_int8, unpack_y
 
 __all__ = ["SA_DRAM_BASE", "sa_shift", "sa_weight", "sa_skip", "sa_input_rows", "sa_expected", "sa_entries",
-           "sa_stimulus", "sa_decode"]
+           "sa_decode"]
 
 SA_DRAM_BASE = 1 << 19           # DRAM row of point 0's set-abstraction input row (past the conv's rows)
 
@@ -69,15 +69,10 @@ def sa_entries(neighbors: np.ndarray) -> list[tuple[int, int]]:
     return [(SA_DRAM_BASE + int(i), e) for e, i in enumerate(nb)]
 
 
-def sa_stimulus(weight: np.ndarray, neighbors: np.ndarray) -> dict:
-    """The step as the top bench's gather-GEMM record (``conv`` list of the stimulus)."""
-    return {"offset": "sa", "weights": [pack_int8(w) for w in np.asarray(weight)],
-            "entries": [[r, t] for r, t in sa_entries(neighbors)]}
-
-
-def sa_decode(y_words: list[int], centers: np.ndarray, weight: np.ndarray, k: int, acc_bits: int) -> np.ndarray:
-    """The host's part on the matrix unit's results (one per map entry, in map order): (M, C) int8."""
+def sa_decode(y: np.ndarray, centers: np.ndarray, weight: np.ndarray, k: int) -> np.ndarray:
+    """The host's part on the matrix unit's results ((M*K, C) int32, one row per map entry, in map order):
+    (M, C) int8."""
     cols = weight.shape[1]
-    y = np.array([unpack_y(w, cols, acc_bits) for w in y_words], dtype=np.int64).reshape(len(centers), k, cols)
+    y = np.asarray(y, dtype=np.int64).reshape(len(centers), k, cols)
     acc = y - (np.asarray(centers, dtype=np.int64) @ np.asarray(weight[:3], dtype=np.int64))[:, None, :]
     return ref.requantize(np.maximum(acc, 0), sa_shift(weight.shape[0])).max(axis=1)

@@ -11,9 +11,10 @@ rst is synchronous):
   m_tag, m_data, m_ready``; gather results ``out_valid, out_data, out_tag``; the DRAM port
   ``dram_req_valid, dram_req_write, dram_req_addr, dram_req_data, dram_resp_valid, dram_resp_data``;
   ``busy, done, cycles, hits, misses, writebacks``.
-* ``mxu_*``: the matrix unit (``accelerators.pointacc.matrix``): weights ``w_en, w_row, w_data``; input
-  ``src`` (0: ``in_valid, x, tag`` from the host; 1: the MMU's ``out_valid, out_data, out_tag``: each
-  gathered feature row is one input vector); results ``out_valid, y, out_tag``.
+* ``mxu_*``: the matrix unit (``accelerators.pointacc.matrix``), lego's programmable GEMM array: its command
+  port ``cmd_valid, cmd_ready, cmd_data, busy, done, cycles`` and AXI4 master ``m_axi_*`` (docs/programmable.md);
+  the gather stager: ``stage`` (1: the MMU's gathered rows are written to DRAM), ``stage_base`` and the write
+  port ``stg_valid, stg_addr, stg_data`` (row ``mmu_out_tag`` at byte ``stage_base + tag * R``).
 
 * ``map_fld_src`` (only with the feature kNN path, ``feature_points`` > 0): 0: the feature buffer's row
   writes come from the host (``map_fld_en, map_fld_addr, map_fld_data``); 1: from the MMU's gather stream
@@ -27,9 +28,10 @@ start ``OP_KNNF`` (``n`` points, ``m`` query indices, ``k``); its beats leave ``
 like the xyz kNN's. From the gather's start cycle to the cycle of the kNN's ``done``:
 ``cycles.gather_knn_feature_cycles`` = G + (OP_KNNF cycles) + 4.
 
-A sparse-convolution offset is: write the offset's weight tile (R cycles), set ``mxu_src`` = 1, run an
-MMU gather of the offset's input rows; the partial sums leave ``mxu_y`` in map order, ``latency`` cycles
-after each gathered row, tagged with the map entry's tag (the host adds them into the outputs).
+A sparse-convolution offset is: the host places the offset's R x C weights in DRAM; set ``mxu_stage`` = 1 and
+``mxu_stage_base``, run an MMU gather of the offset's input rows (tag = the row's place in X); in the cycle after
+the MMU's done, feed the GEMM program on ``mxu_cmd_*``; the partial sums (M x C int32) are in DRAM at the
+array's ``done`` (the host adds them into the outputs).
 """
 from __future__ import annotations
 
@@ -52,7 +54,6 @@ class PointAccTop(Elaboratable):
         self.cfg = cfg
         self.map = MappingUnit(**cfg.mapping_params())
         self.mmu = MMU(**cfg.mmu_params())
-        self.mxu = MatrixUnit(cfg.mxu_rows, cfg.mxu_cols)
         self.links = []                 # (top signal, unit signal or None, direction "i"/"o")
         for prefix, comp in (("map", self.map), ("mmu", self.mmu)):
             for name, d, w in port_list(comp):
@@ -61,13 +62,19 @@ class PointAccTop(Elaboratable):
         if self.map.feat is not None:   # the feature kNN path: its buffer fills from MMU gathers
             self.fld_src = Signal(name="map_fld_src")
             self.links.append((self.fld_src, None, "i"))
-        self.mxu_src = Signal(name="mxu_src")
-        self.links.append((self.mxu_src, None, "i"))
-        self.mxu_ports = {}
-        for sig, d in self.mxu.io():
-            top = Signal(sig.shape(), name=f"mxu_{sig.name}")
-            self.mxu_ports[sig.name] = top
-            self.links.append((top, sig, d[0]))
+        self.mxu = MatrixUnit(cfg)
+        for sig, d in self.mxu.prog_ports():
+            self.links.append((Signal(sig.shape(), name=f"mxu_{sig.name}"), sig, d))
+        for sig, d in ((self.mxu.stage, "i"), (self.mxu.stage_base, "i"), (self.mxu.stg_valid, "o"),
+                       (self.mxu.stg_addr, "o"), (self.mxu.stg_data, "o")):
+            self.links.append((Signal(sig.shape(), name=f"mxu_{sig.name}"), sig, d))
+
+    def modules(self):
+        """The array's FU-type modules (lego.generate.to_verilog converts them beside the top)."""
+        return self.mxu.modules()
+
+    def text_modules(self):
+        return self.mxu.text_modules()
 
     def ports(self) -> list[Signal]:
         return [t for t, _, _ in self.links]
@@ -87,13 +94,7 @@ class PointAccTop(Elaboratable):
         for top, sig, d in self.links:
             if sig is None:
                 continue
-            if sig is self.mxu.in_valid:
-                m.d.comb += sig.eq(Mux(self.mxu_src, self.mmu.out_valid, top))
-            elif sig is self.mxu.x:
-                m.d.comb += sig.eq(Mux(self.mxu_src, self.mmu.out_data, top))
-            elif sig is self.mxu.tag:
-                m.d.comb += sig.eq(Mux(self.mxu_src, self.mmu.out_tag, top))
-            elif self.fld_src is not None and sig is self.map.fld_en:
+            if self.fld_src is not None and sig is self.map.fld_en:
                 m.d.comb += sig.eq(Mux(self.fld_src, self.mmu.out_valid, top))
             elif self.fld_src is not None and sig is self.map.fld_addr:
                 m.d.comb += sig.eq(Mux(self.fld_src, self.mmu.out_tag[:len(sig)], top))
@@ -103,13 +104,14 @@ class PointAccTop(Elaboratable):
                 m.d.comb += sig.eq(top)
             else:
                 m.d.comb += top.eq(sig)
+        m.d.comb += [self.mxu.row_valid.eq(self.mmu.out_valid), self.mxu.row_data.eq(self.mmu.out_data),
+                     self.mxu.row_tag.eq(self.mmu.out_tag)]
         return m
 
 
 def emit_verilog(cfg: PointAccConfig) -> tuple[str, PointAccTop]:
-    import os
-    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
-    from amaranth.back import verilog
+    """``pointacc_top``'s Verilog: the top, its units, and the array's FU modules and instance level
+    (``lego.generate.to_verilog``), one file."""
+    from lego.generate import to_verilog
     top = PointAccTop(cfg)
-    text = verilog.convert(top, name=TOP, ports=top.ports(), emit_src=False)
-    return text, top
+    return to_verilog(top, TOP), top

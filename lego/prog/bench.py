@@ -328,6 +328,50 @@ def start_axiram(dut, ram: Dram, latency: int, pause=None, beat_cycles: int = 1)
     return axi, monitor
 
 
+async def run_commands(dut, cmds: list[int], names: list[str], watchdog: int, prefix: str = ""):
+    """Feed a program on ``{prefix}cmd_valid``/``cmd_data`` (entered at a falling edge; the next command in the
+    cycle after the previous one was accepted) until ``{prefix}done`` after the last one. Returns (cycles:
+    edges from the first acceptance, exclusive, to END's, inclusive; commands accepted; error or None: the
+    watchdog's, when no command is accepted for ``watchdog`` cycles). Leaves the simulator at a ReadOnly
+    phase after END's edge."""
+    sig = lambda n: getattr(dut, prefix + n)   # noqa: E731
+    n, counted, started, idle, error = 0, 0, False, 0, None
+    while True:
+        if n < len(cmds):
+            sig("cmd_valid").value = 1
+            sig("cmd_data").value = cmds[n]
+        else:
+            sig("cmd_valid").value = 0
+        await ReadOnly()
+        accept = n < len(cmds) and int(sig("cmd_ready").value) == 1
+        await RisingEdge(dut.clk)
+        if started:
+            counted += 1
+        if accept:
+            started = True
+            n += 1
+            idle = 0
+        else:
+            idle += 1
+        await ReadOnly()
+        if n == len(cmds) and int(sig("done").value) == 1:
+            break
+        if idle > watchdog:
+            last = f"#{n - 1} {names[n - 1]}" if n else "none"
+            wait = f"#{n} {names[n]}" if n < len(cmds) else "done"
+            units = []
+            for u in ("ld_busy", "cp_busy", "st_busy"):
+                try:
+                    units.append(f"{u}={int(getattr(dut, prefix + u).value)}")
+                except (AttributeError, ValueError):
+                    pass
+            error = (f"watchdog: no command accepted for {watchdog} cycles; last accepted command {last}, "
+                     f"waiting on {wait} ({', '.join(units)})")
+            break
+        await FallingEdge(dut.clk)
+    return counted, n, error
+
+
 @cocotb.test()
 async def run_program(dut):
     with open(os.environ["LEGO_PLAN"]) as f:
@@ -359,41 +403,7 @@ async def run_program(dut):
     dut.rst.value = 0
     await ClockCycles(dut.clk, 2)
     await FallingEdge(dut.clk)
-    cmds, names = plan["commands"], plan["names"]
-    n, counted, started, idle, error = 0, 0, False, 0, None
-    while True:
-        if n < len(cmds):
-            dut.cmd_valid.value = 1
-            dut.cmd_data.value = cmds[n]
-        else:
-            dut.cmd_valid.value = 0
-        await ReadOnly()
-        accept = n < len(cmds) and int(dut.cmd_ready.value) == 1
-        await RisingEdge(dut.clk)
-        if started:
-            counted += 1
-        if accept:
-            started = True
-            n += 1
-            idle = 0
-        else:
-            idle += 1
-        await ReadOnly()
-        if n == len(cmds) and int(dut.done.value) == 1:
-            break
-        if idle > plan["watchdog"]:
-            last = f"#{n - 1} {names[n - 1]}" if n else "none"
-            wait = f"#{n} {names[n]}" if n < len(cmds) else "done"
-            units = []
-            for u in ("ld_busy", "cp_busy", "st_busy"):
-                try:
-                    units.append(f"{u}={int(getattr(dut, u).value)}")
-                except (AttributeError, ValueError):
-                    pass
-            error = (f"watchdog: no command accepted for {plan['watchdog']} cycles; last accepted command {last}, "
-                     f"waiting on {wait} ({', '.join(units)})")
-            break
-        await FallingEdge(dut.clk)
+    counted, n, error = await run_commands(dut, plan["commands"], plan["names"], plan["watchdog"])
     if error is None and monitor is not None:
         error = monitor.violation
     cycles_reg = int(dut.cycles.value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +137,57 @@ def fit_box(R: int, C: int, dataflows, bits: int, spad: int, acc: int):
     return w, dfs, arch, box, used_spad, used_acc
 
 
+@dataclass(frozen=True)
+class ProgBuild:
+    """A programmable array before emission: ``top`` (``ProgTop``, an Amaranth elaboratable that a larger design
+    may hold as a submodule: accelerators/pointacc), the architecture, the scheduled primitive graph and the tile
+    box the buffers hold."""
+    workload: str
+    top: object
+    arch: object
+    pg: object
+    design: ArrayDesign
+    box: dict
+    used_spad: int
+    used_acc: int
+
+
+def build_prog(workload: str, R: int, C: int, dataflows: tuple[str, ...], bits: int, spad: int, acc: int,
+               dram_bits: int, outstanding: int, name: str = TOP) -> ProgBuild:
+    """Front end, banking, lowering, LP and the ``ProgTop`` of a programmable array (sizes in bytes; the
+    arguments already checked). ``name``: the top module's name, and the prefix of its FU modules."""
+    from .rtl import ProgTop
+    w, dfs, arch, box, used_spad, used_acc = fit_box(R, C, dataflows, bits, spad, acc)
+    _check_structure(arch)
+    pg = lower(arch, 32, force_rmw=True)
+    for p in PIPELINES["opt"]:
+        pg = p(pg)
+    d = ArrayDesign(w, arch, pg, 0, pg.register_bits(), dict(pg.lp))
+    top = ProgTop(arch, pg, dram_bits, outstanding, name, im2col=IM2COL[workload])
+    return ProgBuild(workload, top, arch, pg, d, box, used_spad, used_acc)
+
+
+def prog_doc(b: ProgBuild, design_hash: str) -> dict:
+    """The manifest's ``prog`` section (what ``lego compile`` and the cycle engine read); the top elaborated."""
+    arch, pg, top = b.arch, b.pg, b.top
+    fd = frame_delay(arch)
+    R, C = arch.modes[0].df.P
+    dfs = [md.df for md in arch.modes]
+    return {
+        "workload": b.workload, "im2col": IM2COL[b.workload], "array": [R, C], "dataflows": [df.name for df in dfs],
+        "modes": {df.name: i for i, df in enumerate(dfs)}, "box": b.box, "bits": arch.workload.inputs[0].bits,
+        "dram_bits": top.db, "dram_outstanding": top.outstanding, "scratchpad_kib": None, "accumulator_kib": None,
+        "scratchpad_bytes": b.used_spad, "accumulator_bytes": b.used_acc,
+        "drain": {md.df.name: pg.drain(md.index, fd) for md in arch.modes}, "counters": counters(arch),
+        "ld_lanes": dict(top.ld_lanes), "st_lanes": dict(top.st_lanes),
+        "fresh": {md.df.name: list(pg.fresh[md.index]) for md in arch.modes},
+        "y_moving": {md.df.name: [bool(md.nets["Y"].M[:, k].any()) for k in range(len(md.df.T))] for md in arch.modes},
+        "banks": {t: fb.doc(arch.modes) for t, fb in arch.fused.items()},
+        "opcodes": OP, "csr": CSR, "limits": {"addr_bits": ADDR_BITS, "dim_bits": DIM_BITS},
+        "design_hash": design_hash,
+    }
+
+
 def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], bits: int, spad_kib, acc_kib,
                   dram_bits: int | None, opt: bool, out: Path, force: bool = False,
                   outstanding: int | None = None) -> dict:
@@ -146,7 +198,6 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
     if workload not in IM2COL:
         raise LegoError(f"--workload: the programmable array (--scratchpad-kib) runs {', '.join(IM2COL)} "
                         f"(not '{workload}')")
-    im2col = IM2COL[workload]
     if not opt:
         raise LegoError("--no-opt: the programmable array is LP-scheduled only")
     if bits not in (8, 16):
@@ -166,34 +217,17 @@ def generate_prog(workload: str, array: str | None, dataflows: tuple[str, ...], 
                         f"a single --dataflow allows 1..{PROG_MAX_ARRAY})")
     if len(dataflows) > 4:
         raise LegoError("--dataflow: at most 4 fused dataflows (the command's mode field has 2 bits)")
-    w, dfs, arch, box, used_spad, used_acc = fit_box(R, C, dataflows, bits, spad, acc)
+    b = build_prog(workload, R, C, dataflows, bits, spad, acc, dram_bits, outstanding)
+    w, arch, pg, d, top, box, used_spad, used_acc = (b.arch.workload, b.arch, b.pg, b.design, b.top, b.box,
+                                                     b.used_spad, b.used_acc)
     X, Wt = w.inputs
     fb = arch.fused
-    _check_structure(arch)
-    pg = lower(arch, 32, force_rmw=True)
-    naive_bits = 0
-    for p in PIPELINES["opt"]:
-        pg = p(pg)
-    d = ArrayDesign(w, arch, pg, naive_bits, pg.register_bits(), dict(pg.lp))
-    top = ProgTop(arch, pg, dram_bits, outstanding, TOP, im2col=im2col)
     frag = Fragment.get(top, None)
     verilog = to_verilog(top, TOP, frag)
     design_hash = hashlib.sha256(verilog.encode()).hexdigest()
-    fd = frame_delay(arch)
-    drains = {md.df.name: pg.drain(md.index, fd) for md in arch.modes}
-    prog = {
-        "workload": workload, "im2col": im2col, "array": [R, C], "dataflows": [df.name for df in dfs],
-        "modes": {df.name: i for i, df in enumerate(dfs)}, "box": box, "bits": bits, "dram_bits": dram_bits,
-        "dram_outstanding": outstanding, "scratchpad_kib": spad // 1024, "accumulator_kib": acc // 1024,
-        "scratchpad_bytes": used_spad, "accumulator_bytes": used_acc,
-        "drain": drains, "counters": counters(arch), "ld_lanes": dict(top.ld_lanes),
-        "st_lanes": dict(top.st_lanes),
-        "fresh": {md.df.name: list(pg.fresh[md.index]) for md in arch.modes},
-        "y_moving": {md.df.name: [bool(md.nets["Y"].M[:, k].any()) for k in range(len(md.df.T))] for md in arch.modes},
-        "banks": {t: b.doc(arch.modes) for t, b in fb.items()},
-        "opcodes": OP, "csr": CSR, "limits": {"addr_bits": ADDR_BITS, "dim_bits": DIM_BITS},
-        "design_hash": design_hash,
-    }
+    prog = prog_doc(b, design_hash)
+    prog.update(scratchpad_kib=spad // 1024, accumulator_kib=acc // 1024)
+    drains = prog["drain"]
     ins = set(ProgTop.INPUTS)
     ports = [{"name": "clk", "direction": "in", "width": 1}, {"name": "rst", "direction": "in", "width": 1}]
     ports += [{"name": s.name, "direction": "in" if s.name in ins else "out", "width": len(s)} for s in top.ports()]

@@ -256,16 +256,19 @@ def test_pointacc_mapping_unit_small_macros(tmp_path):
 @needs_yosys
 @pytest.mark.slow
 def test_pointacc_tiny_top_macros_slow(tmp_path):
-    """pointacc_top, tiny preset (about 40 s): the mapping unit's buffers, the feature buffer and the MMU's
-    cache data (cache_bytes)."""
+    """pointacc_top, tiny preset (about 40 s): the mapping unit's buffers, the feature buffer, the MMU's cache data
+    (cache_bytes) and the matrix unit's scratchpad and accumulator (the programmable array's, double buffered)."""
     from accelerators.pointacc import ACCELERATOR
     from accelerators.pointacc.config import PointAccConfig
     cfg = PointAccConfig.preset("tiny")
     ACCELERATOR.generate(cfg, tmp_path / "t")
     r = S.synth(tmp_path / "t", memories="macro", timeout_s=1200)
+    prog = json.loads((tmp_path / "t" / "manifest.json").read_text())["mxu"]["prog"]
+    # the array's banks by hand (box M = N = 8, K = 128 on 4 x 4 ws): X 2 x 8 x 128 B, W 2 x 128 x 8 B, Y 2 x 8 x 8 x 4 B
+    assert (prog["scratchpad_bytes"], prog["accumulator_bytes"]) == (4096, 512)
     want = mapping_bits(cfg.point_buffer, cfg.coord_bits, cfg.max_neighbors, cfg.feature_points, cfg.feature_dims,
                         cfg.feature_lanes, cfg.feature_bits) + 8 * cfg.cache_bytes
-    assert r["memory_bits"] == want == 13808
+    assert r["memory_bits"] == want + 8 * (4096 + 512) == 13808 + 36864
     cache = [m for m in r["macros"] if m["name"].startswith("mmu.")]
     assert sum(m["bits"] for m in cache) == 8 * cfg.cache_bytes
     assert r["async_read_memories"] == 0 and r["latches"] == 0 and r["comb_loops"] == 0

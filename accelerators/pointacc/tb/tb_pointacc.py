@@ -8,12 +8,15 @@ sw_reference.pointacc and the cycle model. Two phases on one clock:
    the previous cloud, hold start for one cycle s, offer the queries (q_valid/q_data, taken when
    q_ready), sample the result beats until done (cycle d). Measured cycles = d - s - 1, which must
    equal the cycles port.
-2. Sparse-convolution offsets (mmu_*, mxu_*): write the offset's weight tile (mxu_w_*, one row per
-   cycle, the first in cycle s), then start an MMU gather of the offset's input rows with
-   mxu_src = 1 and offer one map entry per cycle (m_row = input row, m_tag = output index); a DRAM
-   model answers the MMU's block reads (rows of int8 features, fixed latency LAT: the beats of a read
-   seen in cycle t arrive in cycles t+LAT .. t+LAT+B-1). The matrix unit's results (mxu_y, mxu_out_tag)
-   are sampled every cycle until all have arrived (cycle d). Measured cycles = d - s + 1.
+2. Gather-GEMMs (sparse-convolution offsets and the set-abstraction layer; mmu_*, mxu_*): the host writes the
+   weights into the matrix unit's DRAM (the bytes behind mxu_m_axi_*: lego's pipelined AXI DRAM model,
+   ``prog_bench.py``, latency LAT); in cycle s it starts an MMU gather of the map's rows with mxu_stage = 1 and
+   offers one map entry per cycle (m_row = input row, m_tag = the row's place in X); a DRAM model answers
+   the MMU's block reads (rows of int8 features, fixed latency LAT: the beats of a read seen in cycle t arrive
+   in cycles t+LAT .. t+LAT+B-1); every staged row (mxu_stg_valid) is written into the matrix unit's DRAM.
+   At the MMU's done (cycle g) the next cycle presents the GEMM program's first command on mxu_cmd_* (the next
+   command in the cycle after one is accepted) until mxu_done; then Y is read from that DRAM. Measured cycles
+   = (g - s + 1) + 1 + the program's cycles (edges from its first acceptance, exclusive, to END's, inclusive).
 3. Feature kNN steps (with the feature kNN path, DGCNN's EdgeConv): set map_fld_src = 1, start an MMU
    gather (cycle s) of one map entry per feature-buffer row (m_row = DRAM row, m_tag = buffer row); every
    gathered row (mmu_out_valid) is written into the feature buffer; at the MMU's done (cycle g, with the
@@ -34,6 +37,8 @@ import os
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+from prog_bench import Dram as ByteDram
+from prog_bench import PipelinedRead, PipelinedWrite, run_commands
 
 MAP_PARAMS = ("op", "n", "m", "k", "r2", "shift", "ksize", "tstride")
 OP_GATHER = 1
@@ -153,37 +158,41 @@ async def mmu_gather(dut, entries, dram: Dram, limit: int, clock: list, s_cycle:
     return i, ports
 
 
-async def conv_offset(dut, off, dram: Dram, rows_w: int, limit: int, clock: list):
-    """One offset: weight tile, gather -> matrix unit; returns the measured record."""
+async def conv_offset(dut, off, dram: Dram, ram, limit: int, clock: list):
+    """One gather-GEMM (an offset, or the set-abstraction layer): the weights into the array's DRAM, the MMU
+    gather staged into X (mxu_stage = 1), then the GEMM program on mxu_cmd_*; returns the measured record."""
     mxu = lambda n: _sig(dut, f"mxu_{n}")   # noqa: E731
-    rec = {"y": [], "tags": []}
+    rec = {"rows": 0}
+    ram.write(off["w"][0], bytes.fromhex(off["w"][1]))
     s_cycle = clock[0]
-    for r, word in enumerate(off["weights"]):
-        mxu("w_en").value = 1
-        mxu("w_row").value = r
-        mxu("w_data").value = word
-        await FallingEdge(dut.clk)
-        clock[0] += 1
-    mxu("w_en").value = 0
-    mxu("src").value = 1
-    last = [None]
+    mxu("stage").value = 1
+    mxu("stage_base").value = off["stage_base"]
+    row_bytes = len(mxu("stg_data").value) // 8
 
     def collect():
-        if int(mxu("out_valid").value):
-            rec["y"].append(int(mxu("y").value))
-            rec["tags"].append(int(mxu("out_tag").value))
-            last[0] = clock[0]
-        return len(rec["y"])
+        if int(mxu("stg_valid").value):
+            ram.write(int(mxu("stg_addr").value), int(mxu("stg_data").value).to_bytes(row_bytes, "little"))
+            rec["rows"] += 1
+        return rec["rows"]
     i, ports = await mmu_gather(dut, off["entries"], dram, limit, clock, s_cycle, f"conv: offset {off['offset']}",
                                 collect, writes=True)
     rec.update(ports)
-    last = last[0]
-    rec["measured"] = last - s_cycle + 1
-    rec["accepted"] = i
-    await FallingEdge(dut.clk)                  # one idle cycle: no stray result
+    gather = clock[0] - s_cycle + 1
+    await FallingEdge(dut.clk)                  # the cycle after the MMU's done: the program's first command
     clock[0] += 1
-    rec["stray"] = int(mxu("out_valid").value)
-    mxu("src").value = 0
+    mxu("stage").value = 0
+    _sig(dut, "mmu_m_valid").value = 0
+    _sig(dut, "mmu_dram_resp_valid").value = 0
+    counted, n, error = await run_commands(dut, off["program"], off["names"], off["watchdog"], prefix="mxu_")
+    assert error is None, f"conv: offset {off['offset']}: {error}"
+    clock[0] += counted
+    rec["prog_cycles"] = counted
+    rec["prog_cycles_port"] = int(mxu("cycles").value)
+    rec["measured"] = gather + 1 + counted
+    rec["accepted"] = i
+    rec["y"] = ram.read(*off["y"]).hex()
+    await FallingEdge(dut.clk)
+    clock[0] += 1
     return rec
 
 
@@ -223,7 +232,7 @@ async def reset(dut):
     for name in ("start", "op", "count", "m_valid", "m_row", "m_tag", "m_data", "dram_resp_valid",
                  "dram_resp_data"):
         _sig(dut, f"mmu_{name}").value = 0
-    for name in ("src", "w_en", "w_row", "w_data", "in_valid", "x", "tag"):
+    for name in ("stage", "stage_base", "cmd_valid", "cmd_data"):
         _sig(dut, f"mxu_{name}").value = 0
     dut.rst.value = 1
     for _ in range(3):
@@ -241,6 +250,9 @@ async def pointacc(dut):
     out = {"map": [None] * len(stim["map_jobs"]), "conv": [None] * len(stim["conv"]),
            "feat": [None] * len(stim.get("feat", []))}              # records by job index, whatever the order
     dram = Dram(stim["dram"], stim["dram_latency"], stim["block_rows"])
+    ram = ByteDram(stim["mxu_dram_bytes"])
+    cocotb.start_soon(PipelinedRead(dut, dut.clk, ram, stim["dram_latency"], prefix="mxu_m_axi").run())
+    cocotb.start_soon(PipelinedWrite(dut, dut.clk, ram, stim["dram_latency"], prefix="mxu_m_axi").run())
     clock = [0]
     steps = stim.get("steps") or ([["map", i] for i in range(len(stim["map_jobs"]))]
                                   + [["conv", i] for i in range(len(stim["conv"]))])
@@ -249,7 +261,7 @@ async def pointacc(dut):
         if step[0] == "map":
             out["map"][step[1]] = await mapping_job(dut, stim["map_jobs"][step[1]], limit)
         elif step[0] == "conv":
-            out["conv"][step[1]] = await conv_offset(dut, stim["conv"][step[1]], dram, stim["mxu_rows"], limit, clock)
+            out["conv"][step[1]] = await conv_offset(dut, stim["conv"][step[1]], dram, ram, limit, clock)
         elif step[0] == "feat":
             out["feat"][step[1]] = await feature_step(dut, stim["feat"][step[1]], dram, limit, clock)
         else:

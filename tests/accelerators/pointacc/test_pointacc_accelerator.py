@@ -20,9 +20,10 @@ from accelerators.pointacc import ACCELERATOR
 from accelerators.pointacc.bench import make_case, plan
 from accelerators.pointacc.config import PointAccConfig
 from accelerators.pointacc.cache_model import CacheModel
-from accelerators.pointacc.cycles import fps_cycles, gather_gemm_cycles, mmu_cycles, mxu_cycles
+from accelerators.pointacc.bench import CONV_ZERO_ROW
+from accelerators.pointacc.cycles import fps_cycles, gather_gemm_cycles, mmu_cycles
 from accelerators.pointacc.dram import nb_gather_cycles
-from accelerators.pointacc.matrix import MatrixUnit, mxu_latency
+from accelerators.pointacc.matrix import MatrixUnit, mxu_prog
 from accelerators.pointacc.top import PointAccTop
 from lego import registry
 from lego.cli import main
@@ -57,13 +58,21 @@ def test_directory(tiny_dir):
     files = {p.name for p in tiny_dir.iterdir()}
     assert {"pointacc_top.v", "files.f", "manifest.json", "report.json", "lint.vlt", "pointacc_top.core",
             "config.yaml", "tb"} <= files
-    assert {p.name for p in (tiny_dir / "tb").iterdir()} >= {"tb_pointacc.py", "run.py", "test_design.py"}
+    assert {p.name for p in (tiny_dir / "tb").iterdir()} >= {"tb_pointacc.py", "run.py", "test_design.py",
+                                                            "prog_bench.py"}
     man = json.loads((tiny_dir / "manifest.json").read_text())
     assert (man["kind"], man["accelerator"], man["top"]) == ("accelerator", "pointacc", "pointacc_top")
     names = {p["name"] for p in man["ports"]}
-    assert {"clk", "rst", "map_start", "map_out_idx", "mmu_m_ready", "mmu_dram_req_addr", "mxu_src", "mxu_w_data",
-            "mxu_y", "mxu_out_tag"} <= names
-    assert man["array"] == [4, 4] and man["datapaths"]["mxu"]["latency"] == mxu_latency(4) == 3
+    assert {"clk", "rst", "map_start", "map_out_idx", "mmu_m_ready", "mmu_dram_req_addr", "mxu_cmd_valid",
+            "mxu_cmd_ready", "mxu_done", "mxu_m_axi_araddr", "mxu_m_axi_wdata", "mxu_stage", "mxu_stage_base",
+            "mxu_stg_valid", "mxu_stg_addr", "mxu_stg_data"} <= names
+    assert not names & {"mxu_src", "mxu_w_data", "mxu_y", "mxu_out_tag"}      # the old streaming unit is gone
+    widths = {p["name"]: p["width"] for p in man["ports"]}
+    assert (widths["mxu_m_axi_rdata"], widths["mxu_stg_data"], widths["mxu_stg_addr"]) == (64, 4 * 8, 32)
+    # the tile box by hand: M = N = isqrt(1 KiB / (2 * 4 B)) rounded down to a multiple of 4 = 8;
+    # K = 4 KiB / (2 buffers * 1 B * 2 tensors * 8) = 128
+    assert man["array"] == [4, 4] and man["mxu"]["prog"]["box"] == {"M": 8, "N": 8, "K": 128}
+    assert man["mxu"]["prog"]["dataflows"] == ["ws"] and man["datapaths"]["mxu"]["module"] == "pointacc_mxu"
     assert {k for k, v in man["tensors"].items() if v["role"] == "input"} == {"points", "feats", "weight", "ffeats",
                                                                              "sa_weight"}
     assert man["tensors"]["ffeats"]["shape"] == [16, 8] and man["tensors"]["ffeats"]["optional"] is True
@@ -90,14 +99,17 @@ def test_bench_plan_hand_values():
     assert case["points"].shape == (64, 3) and case["feats"].shape == (64, 4) and case["weight"].shape == (27, 4, 4)
     keys = ref.coord_keys(case["points"])
     assert np.unique(keys).size == 64                                   # unique voxels
-    bp = plan(TINY, case, 3)
+    prog = mxu_prog(TINY)
+    bp = plan(TINY, case, prog)
     assert bp.map_cycles[0] == fps_cycles(bp.geo, 64, 16) == 1 + 15 * (32 + 4)
-    assert mxu_cycles(4, 10, 3) == 17 and gather_gemm_cycles(4, 25, 3) == 34
+    assert gather_gemm_cycles(25, 100) == 128
+    assert len(bp.conv) == 1                    # 64 sites x 27 slots fit the 16-bit tag: one tile
     c0 = bp.conv[0]
-    assert c0["cycles"] == 4 + c0["mmu_cycles"] + 3 + 2
+    assert c0["cycles"] == c0["mmu_cycles"] + 3 + c0["program"]["cycles"]
+    assert c0["rows"] == implicit_gemm_rows(case["points"])
     # the tiny preset's MMU is non-blocking (4 MSHRs, queue 8): the timing of dram.nb_gather_cycles; with
     # mmu_mshrs = 1 (the blocking MMU): hit 1, miss LAT + B + 2
-    blk = plan(TINY.replace(mmu_mshrs=1), case, 3).conv[0]
+    blk = plan(TINY.replace(mmu_mshrs=1), case, prog).conv[0]
     assert blk["mmu_cycles"] == 1 + blk["hits"] + blk["misses"] * (8 + 2 + 2)
     assert (blk["hits"], blk["misses"]) == (c0["hits"], c0["misses"]) and c0["misses"] >= 2
     mc = mmu_cycles(CacheModel(TINY.cache_sets, TINY.cache_ways, TINY.cache_block_rows), "gather", c0["rows"], 8)
@@ -108,8 +120,8 @@ def test_bench_plan_hand_values():
         sum(f["cycles"] for f in bp.feat)
     assert [f["name"] for f in bp.feat] == ["fknn", "fknn_tied", "fknn_rerun"]     # the feature kNN steps
     # the set abstraction: one gather-GEMM of the 8 centres' K = 8 ball-query rows, after the reset and the
-    # feature kNN rerun (the cache model replayed on those gathers, then the SA's), R + mmu + latency + 2
-    assert len(sa["entries"]) == 8 * 8 and sa["cycles"] == 4 + sa["mmu_cycles"] + 3 + 2
+    # feature kNN rerun (the cache model replayed on those gathers, then the SA's), then its program
+    assert len(sa["entries"]) == 8 * 8 and sa["cycles"] == sa["mmu_cycles"] + 3 + sa["program"]["cycles"]
     cold = CacheModel(TINY.cache_sets, TINY.cache_ways, TINY.cache_block_rows)
     mmu_cycles(cold, "gather", [r for r, _ in bp.feat[2]["entries"]], 8, TINY.mmu_mshrs, TINY.mmu_queue)
     mc = mmu_cycles(cold, "gather", [r for r, _ in sa["entries"]], 8, TINY.mmu_mshrs, TINY.mmu_queue)
@@ -234,13 +246,57 @@ def test_sim_dir_refusals(capsys, tiny_dir):
     assert code == 2 and "--waves: the cycle engine has no waveforms" in err
 
 
-def test_matrix_unit_latency_does_not_depend_on_columns():
-    for r, c in ((2, 8), (4, 4), (16, 16)):
-        m = MatrixUnit(r, c)
-        m.silence()
-        assert m.latency == mxu_latency(r)
-    with pytest.raises(ValueError, match="^mxu_rows/mxu_cols"):
-        MatrixUnit(1, 4)
+def implicit_gemm_rows(points) -> list[int]:
+    """The implicit GEMM's gathered rows, independently: for each output site (major) and each of the 27
+    offsets (minor, ``kernel_offsets`` order), the index of the site at point + offset (a dict of coordinates),
+    or the zero row."""
+    at = {tuple(int(v) for v in p): i for i, p in enumerate(points)}
+    return [at.get(tuple(int(v) for v in p + o), CONV_ZERO_ROW) for p in points for o in ref.kernel_offsets(3)]
+
+
+def test_matrix_unit_is_lego_programmable_array(tmp_path):
+    """The matrix unit's program interface equals what `lego gen --workload gemm --scratchpad-kib ...` makes from the
+    same sizes (the prog section: box, drains, counters, lanes, banks), and its programs' exact cycles are the
+    standalone design's `compile_gemm` prediction."""
+    from lego.prog.compiler import compile_gemm
+    d = tmp_path / "g"
+    assert main(["gen", "--workload", "gemm", "--array", "4x4", "--dataflow", "ws", "--scratchpad-kib", "4",
+                 "--accumulator-kib", "1", "--dram-bits", "64", "--out", str(d)]) == 0
+    ref_prog = json.loads((d / "manifest.json").read_text())["prog"]
+    ours = mxu_prog(TINY)
+    skip = {"design_hash", "scratchpad_kib", "accumulator_kib"}
+    assert {k: v for k, v in ours.items() if k not in skip} == {k: v for k, v in ref_prog.items() if k not in skip}
+    bp = plan(TINY, make_case(TINY, 0), ours)
+    c0 = bp.conv[0]
+    header, _, _ = compile_gemm({"prog": ref_prog}, {"M": 64, "N": 4, "K": 27 * 4}, latency=8)
+    assert c0["program"]["cycles"] == header["predicted"]["cycles"] > 64
+    m = MatrixUnit(TINY)
+    assert [s.name for s, _ in m.prog_ports()][:6] == ["cmd_valid", "cmd_ready", "cmd_data", "busy", "done", "cycles"]
+
+
+def test_stager_addresses():
+    """The stager in Amaranth's simulator: random rows, tags and bases; a row is written at base + tag * R only
+    with stage high."""
+    from amaranth.sim import Simulator
+    m = MatrixUnit(TINY)
+    rng = np.random.default_rng(3)
+    cases = [(int(rng.integers(2)), int(rng.integers(2)), int(rng.integers(1 << 31)), int(rng.integers(1 << 16)),
+              int(rng.integers(1 << 32))) for _ in range(64)]
+
+    async def bench(ctx):
+        for stage, valid, base, tag, data in cases:
+            ctx.set(m.stage, stage)
+            ctx.set(m.row_valid, valid)
+            ctx.set(m.stage_base, base)
+            ctx.set(m.row_tag, tag)
+            ctx.set(m.row_data, data)
+            assert ctx.get(m.stg_valid) == (stage & valid)
+            assert ctx.get(m.stg_addr) == (base + tag * 4) % (1 << 32)
+            assert ctx.get(m.stg_data) == data
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
 
 
 @pytest.mark.slow
@@ -260,3 +316,26 @@ def test_synth_tiny(tmp_path, tiny_dir):
         pytest.skip("no yosys")
     r = S.synth(tiny_dir, timeout_s=3000)
     assert r["check"] == "pass" and r["latches"] == 0 and r["comb_loops"] == 0
+
+
+def test_implicit_gemm_tiles_equal_sparse_conv():
+    """The bench's sparse-conv formulation on a cloud that needs several output tiles (3,000 sites x 27 slots
+    exceed the MMU's 16-bit tag): per tile, X = the gathered slot rows (feature rows, the zero row where no
+    pair) times the weights reshaped to 27R x C, in numpy; the tiles together equal sw_reference's
+    sparse_conv."""
+    from accelerators.pointacc.bench import conv_slots, conv_tiles
+    rng = np.random.default_rng(11)
+    pts = np.unique(rng.integers(-12, 12, (4000, 3)), axis=0)[:3000]
+    n, R, C = len(pts), 4, 3
+    feats = rng.integers(-128, 128, (n, R)).astype(np.int8)
+    weight = rng.integers(-128, 128, (27, R, C)).astype(np.int8)
+    km = ref.submanifold_kernel_map(pts, 3)
+    tiles = conv_tiles(n, 27)
+    assert tiles == [(0, 2427), (2427, 3000)]
+    slots = conv_slots(km, n)
+    assert slots.tolist() == np.array(implicit_gemm_rows(pts)).reshape(n, 27).tolist()
+    rows = np.zeros((CONV_ZERO_ROW + 1, R), dtype=np.int64)
+    rows[:n] = feats
+    y = np.concatenate([rows[slots[lo:hi]].reshape(hi - lo, 27 * R) @ weight.reshape(27 * R, C).astype(np.int64)
+                        for lo, hi in tiles])
+    assert np.array_equal(y, ref.sparse_conv(feats, weight, km, n))

@@ -27,7 +27,8 @@ def test_presets():
     assert (e.sorter_width, e.point_buffer, e.distance_lanes, e.cache_sets) == (16, 4096, 4, 128)
     assert (t.sorter_width, t.point_buffer, t.distance_lanes, t.cache_sets) == (4, 64, 2, 4)
     assert [(c.mmu_mshrs, c.mmu_queue) for c in (s, e, t)] == [(16, 64), (16, 64), (4, 8)]
-    assert [(c.mxu_rows, c.mxu_cols, c.mxu_acc_bits) for c in (s, e, t)] == [(64, 64, 22), (16, 16, 20), (4, 4, 18)]
+    assert [(c.mxu_rows, c.mxu_cols, c.mxu_dataflow, c.mxu_dram_bits, c.mxu_outstanding) for c in (s, e, t)] == [
+        (64, 64, "ws", 256, 16), (16, 16, "ws", 256, 16), (4, 4, "ws", 64, 4)]
     for c in (s, e, t):
         u = MappingUnit(**c.mapping_params())
         u._MustUse__silence = True    # not elaborated here
@@ -57,7 +58,17 @@ def test_frozen_and_replace():
     ({"cache_bytes": 1000}, "^cache_bytes"),
     ({"cache_block_rows": 3}, "^cache_block_rows"),
     ({"feature_row_bytes": 32}, "^feature_row_bytes: must equal mxu_rows = 64"),
-    ({"mxu_rows": 1, "feature_row_bytes": 1}, "^mxu_rows: must be in 2..256"),
+    ({"mxu_rows": 1, "feature_row_bytes": 1}, "^mxu_rows: must be in 2..128, got 1$"),
+    ({"mxu_cols": 256}, "^mxu_cols: must be in 2..128, got 256$"),
+    ({"mxu_dataflow": "rs"}, "^mxu_dataflow: must be one of ws, os, is, got 'rs'$"),
+    ({"mxu_dram_bits": 96}, "^mxu_dram_bits: must be one of 64, 128, 256, got 96$"),
+    ({"mxu_outstanding": 0}, "^mxu_outstanding: must be in 1..16, got 0$"),
+    ({"weight_buffer_bytes": 5000}, "^weight_buffer_bytes: must be a whole number of KiB in 1..1024, got 5000$"),
+    ({"acc_buffer_bytes": 0}, "^acc_buffer_bytes: must be a whole number of KiB in 1..1024, got 0$"),
+    # a 64 x 64 array needs 2 * 4 B * 64 * 64 = 32 KiB of accumulator for one output tile twice
+    ({"acc_buffer_bytes": 16384}, r"^acc_buffer_bytes: 16 KiB holds no 64x64 int32 output tile twice \(needs 32768 "
+                                  r"bytes for a 64x64 array\), got 16384$"),
+    ({"weight_buffer_bytes": 8192}, r"^weight_buffer_bytes: 8 KiB holds no X 64x64 and W 64x64 tile twice"),
     ({"clock_ghz": 0.0}, "^clock_ghz"),
     ({"clock_ghz": "fast"}, "^clock_ghz: must be a finite number"),
     ({"dram_latency_cycles": 0}, "^dram_latency_cycles"),

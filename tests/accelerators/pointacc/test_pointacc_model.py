@@ -1,8 +1,9 @@
 """The PointAcc network-level model (accelerators/pointacc/model.py, networks.py) through
 `lego sim --accelerator pointacc --model M`: the JSON contract keys, values derivable by hand, the two
 ablations, the output files, bad inputs (exit 2, one line, nothing written), and the pieces the model
-rests on: the x-slab tiling of kernel maps (exact) and the fast read-stream cache (exact against
-CacheModel)."""
+rests on: the x-slab tiling of kernel maps (exact), the fast read-stream cache (exact against
+CacheModel) and the sparse convolution as an implicit GEMM on the programmable array (against a plan built
+here: pairs from a dict of the points, programs timed by lego.prog.compiler.compile_gemm)."""
 from __future__ import annotations
 
 import csv
@@ -121,11 +122,16 @@ def test_pointnet2_hand_values(capsys, tmp_path):
     assert fps_cycles(geo, 1024, 512) == 1 + 511 * (1024 // 4 + 4)
     assert n["sa1.group"]["map_cycles"] == 1024 + fps_cycles(geo, 1024, 512) + \
         ball_query_cycles(geo, pts, pts[sel], 200, 32)
-    # the last classifier layer: 256 -> 40 on one row, 16 x 3 weight tiles of (16 + 1 + latency 4) cycles
+    # the last classifier layer: 256 -> 40 on one row, one program (compile_gemm's exact cycles); W read once,
+    # X once per N tile of the program, Y int32
     fc3 = n["head.fc3"]
-    assert fc3["mxu_cycles"] == 48 * (16 + 1 + 4) == fc3["cycles"]
-    assert fc3["dram_bytes_weights"] == 256 * 40 and fc3["dram_bytes_features_out"] == 40
-    assert fc3["macs"] == 256 * 40
+    h = _gemm_header(EDGE, 1, 256, 40)
+    assert fc3["mxu_cycles"] == h["predicted"]["cycles"] == fc3["cycles"] and fc3["mxu_programs"] == 1
+    assert fc3["dram_bytes_weights"] == 256 * 40 and fc3["dram_bytes_features_out"] == 40 * 4
+    assert fc3["dram_bytes_features_in"] == 0 and fc3["fused"] == "yes"        # its X from the fusion buffer
+    fc1 = n["head.fc1"]                            # reads X (int8) from DRAM, once per N tile of its program
+    assert fc1["dram_bytes_features_in"] == 1024 * -(-512 // _gemm_header(EDGE, 1, 1024, 512)["tile"]["N"])
+    assert fc3["macs"] == fc3["mxu_macs_issued"] == 256 * 40
     # temporal fusion: the SA1 MLP keeps its intermediates on chip, only the pooled output leaves
     assert [n[f"sa1.mlp{i}"]["dram_bytes_features_out"] for i in (1, 2, 3)] == [0, 0, 512 * 128]
     assert n["sa1.mlp1"]["fused"] == "yes"
@@ -147,15 +153,27 @@ def test_pointnet2_ablations(capsys, tmp_path):
     # later, and the op ends the cycle after its last row: 103 + 31 * 101 + 15 cycles
     assert g["mmu_cycles"] == 128 * (103 + 31 * 101 + 15)
     assert g["dram_bytes_features_in"] == rows * 16
+    assert g["dram_bytes_staging"] == rows * 16 == by_name(base)["sa2.group"]["dram_bytes_staging"]   # X staged
+    m1 = by_name(base)["sa2.mlp1"]                 # reads its X from the staging area as its program reads it
+    assert m1["dram_bytes_staging"] == 128 * 64 * 131 * -(-128 // _gemm_header(EDGE, 128 * 64, 131, 128)["tile"]["N"])
+    assert m1["dram_bytes_features_in"] == 0
     assert nc["cache_hit_rate"] == 0.0 and nc["ablation"] == {"cache": False, "fusion": True}
     assert nc["dram_bytes"] > base["dram_bytes"] and nc["cycles"] > base["cycles"]
     code, out, err = sim(capsys, tmp_path, "--model", "pointnet2", "--no-fusion", out="c")
     assert code == 0, err
     nf = json.loads(out)
     m1 = by_name(nf)["sa1.mlp1"]
-    assert m1["dram_bytes_features_in"] == 512 * 32 * 3 and m1["dram_bytes_features_out"] == 512 * 32 * 64
+    tn = _gemm_header(EDGE, 512 * 32, 3, 64)["tile"]["N"]
+    assert m1["dram_bytes_features_in"] == 512 * 32 * 3 * -(-64 // tn) and m1["dram_bytes_features_out"] == \
+        512 * 32 * 64 * 4
     assert "sa1.maxpool" in by_name(nf) and by_name(nf)["sa1.mlp1"]["fused"] == "no"
     assert nf["dram_bytes"] > base["dram_bytes"] and nf["cycles"] >= base["cycles"]
+
+
+def _gemm_header(cfg, m, k, n):
+    from lego.prog.compiler import compile_gemm
+    from accelerators.pointacc.matrix import mxu_prog
+    return compile_gemm({"prog": mxu_prog(cfg)}, {"M": m, "N": n, "K": k}, latency=cfg.dram_latency_cycles)[0]
 
 
 def test_no_cache_gather_blocking_and_non_blocking():
@@ -353,3 +371,98 @@ def test_dgcnn_feature_knn_cycles_by_hand():
             assert n[name]["map_cycles"] == gather + knnf + 4, (mshrs, name)
             assert n[name]["gathers"] == 2048 + 1024 * 20 * chc              # + the grouping gather
             assert "OP_KNNF" in n[name]["notes"] and "gathered by the MMU" in n[name]["notes"]
+
+
+# ------------------------------------------------------------------ the programmable array (implicit GEMM)
+def _cloud(n: int, seed: int) -> np.ndarray:
+    """n unique integer points in a 12^3 box (random), sorted lexicographically."""
+    rng = np.random.default_rng(seed)
+    flat = rng.choice(12 ** 3, n, replace=False)
+    p = np.stack([flat // 144, (flat // 12) % 12, flat % 12], axis=1).astype(np.int64)
+    return p[np.lexsort(p.T[::-1])]
+
+
+def _oracle_conv(cfg, pts: np.ndarray, c_in: int, c_out: int) -> dict:
+    """The implicit-GEMM plan as documented (model.py, costs.conv_plan), built independently: pairs by a dict of
+    the points (no kernel-map code), T = the largest multiple of lcm(R, C) with T*27*rpp <= 65536, the gather
+    stream t, d, j with the zero row after the feature rows' last block, each program timed by compile_gemm."""
+    from lego.prog.compiler import compile_gemm
+    from accelerators.pointacc.matrix import mxu_prog
+    R, C, B = cfg.mxu_rows, cfg.mxu_cols, cfg.cache_block_rows
+    offs = [(dx, dy, dz) for dx in (-1, 0, 1) for dy in (-1, 0, 1) for dz in (-1, 0, 1)]
+    where = {tuple(p): i for i, p in enumerate(pts.tolist())}
+    n, rpp = len(pts), -(-c_in // R)
+    zero = -(-(n * rpp) // B) * B
+    src = [[where.get((x + a, y + b, z + c), -1) for a, b, c in offs] for x, y, z in pts.tolist()]
+    rows = [s * rpp + j if s >= 0 else zero for t in range(n) for s in src[t] for j in range(rpp)]
+    pairs = sum(s >= 0 for r in src for s in r)
+    lcm = R * C // math.gcd(R, C)
+    T = min(n, (65536 // (27 * rpp)) // lcm * lcm)
+    K = 27 * rpp * R
+    progs = []
+    for m in [min(T, n - s) for s in range(0, n, T)]:
+        h = compile_gemm({"prog": mxu_prog(cfg)}, {"M": m, "N": c_out, "K": K}, latency=cfg.dram_latency_cycles)[0]
+        progs.append((m, int(h["predicted"]["cycles"]), h["tile"]))
+    return {"rows": rows, "zero": zero, "pairs": pairs, "T": T, "K": K, "progs": progs, "rpp": rpp}
+
+
+@pytest.mark.parametrize("c_in, c_out, n", [(40, 32, 200), (640, 48, 300)])
+def test_sparse_conv_implicit_gemm_independent(c_in, c_out, n):
+    """A sparse convolution (3x3x3 submanifold, edge preset R = C = 16) against the oracle: mxu_cycles = the sum of
+    compile_gemm's predicted cycles over the tile plan; gathers = sum T*taps*rpp in t, d, j order with the zero row
+    a distinct address; staging = T*K written + X as the program reads it (once per N tile: 2*T*K where c_out fits
+    one N tile); weights K*N once per M tile; Y int32; useful MACs by a numpy count; issued MACs = sum T*K*N. The
+    second case (rpp 40) cuts the layer into 7 programs, the last a partial tile."""
+    from accelerators.pointacc.costs import Costs, conv_plan
+    pts = _cloud(n, 11)
+    km = ref.submanifold_kernel_map(pts, 3, 1)
+    o = _oracle_conv(EDGE, pts, c_in, c_out)
+    ctx = Costs(EDGE)
+    ctx.layer("conv", "sparse_conv", n, n, c_in, c_out)
+    ctx.sparse_conv(km, n, c_in, c_out)
+    r = ctx.rec
+    K = o["K"]
+    assert len(o["progs"]) == (1 if c_in == 40 else 7) and r["mxu_programs"] == len(o["progs"])
+    assert r["mxu_cycles"] == sum(c for _, c, _ in o["progs"]) > 0
+    assert r["gathers"] == sum(m * 27 * o["rpp"] for m, _, _ in o["progs"]) == n * 27 * o["rpp"]
+    assert r["dram_bytes_staging"] == sum(m * K + m * K * -(-c_out // t["N"]) for m, _, t in o["progs"])
+    if c_out <= min(t["N"] for _, _, t in o["progs"]):
+        assert r["dram_bytes_staging"] == sum(2 * m * K for m, _, _ in o["progs"])
+    assert r["dram_bytes_weights"] == sum(K * c_out * -(-m // t["M"]) for m, _, t in o["progs"])
+    assert r["dram_bytes_features_out"] == n * c_out * 4
+    assert r["macs"] == o["pairs"] * c_in * c_out
+    assert r["mxu_macs_issued"] == n * K * c_out
+    pl = conv_plan(EDGE, km, n, c_in)
+    assert pl["T"] == o["T"] and pl["rows"].tolist() == o["rows"] and pl["zero"] == o["zero"]
+    feature_rows = {x for x in o["rows"] if x != o["zero"]}
+    assert o["zero"] not in feature_rows and o["zero"] >= n * o["rpp"] and o["zero"] % EDGE.cache_block_rows == 0
+    assert o["rows"].count(o["zero"]) == (n * 27 - o["pairs"]) * o["rpp"] > 0
+
+
+def test_sparse_conv_one_tile_gather_equals_the_mmu_model():
+    """One output tile = one MMU op: the layer's gather cycles, hits and misses equal cycles.mmu_cycles on a cold
+    CacheModel (the bench's exact MMU model) over the oracle's stream, blocking and non-blocking."""
+    from accelerators.pointacc.costs import Costs
+    from accelerators.pointacc.cycles import mmu_cycles
+    pts = _cloud(150, 5)
+    km = ref.submanifold_kernel_map(pts, 3, 1)
+    for mshrs in (1, 16):
+        cfg = EDGE.replace(mmu_mshrs=mshrs)
+        o = _oracle_conv(cfg, pts, 40, 16)
+        ctx = Costs(cfg)
+        ctx.layer("conv", "sparse_conv", 150, 150, 40, 16)
+        ctx.sparse_conv(km, 150, 40, 16)
+        want = mmu_cycles(CacheModel(cfg.cache_sets, cfg.cache_ways, cfg.cache_block_rows), "gather", o["rows"],
+                          cfg.dram_latency_cycles, mshrs, cfg.mmu_queue)
+        assert (ctx.rec["mmu_cycles"], ctx.rec["cache_hits"], ctx.rec["cache_misses"]) == \
+            (want["cycles"], want["hits"], want["misses"]), mshrs
+
+
+def test_conv_tile_respects_the_tag():
+    from accelerators.pointacc.costs import conv_tile
+    srv = PointAccConfig.preset("server")
+    assert conv_tile(srv, 27, 1, 10 ** 6) == 2368 and 2368 * 27 <= 65536 < (2368 + 64) * 27
+    assert conv_tile(srv, 8, 4, 10 ** 6) == 2048 and conv_tile(srv, 27, 2, 100) == 100
+    assert conv_tile(srv, 27, 1000, 5) == 2                 # below lcm(R, C): not rounded
+    with pytest.raises(LegoError, match="^mxu_rows: one output site stages 70000 rows"):
+        conv_tile(srv, 7, 10000, 5)

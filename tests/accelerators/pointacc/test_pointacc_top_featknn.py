@@ -33,7 +33,7 @@ from accelerators.pointacc.cache_model import CacheModel
 from accelerators.pointacc.config import PointAccConfig
 from accelerators.pointacc.cycles import mmu_cycles
 from accelerators.pointacc.driver import Geometry
-from accelerators.pointacc.matrix import mxu_latency
+from accelerators.pointacc.matrix import mxu_prog
 from lego.api import simulate
 from lego.cli import main
 from sw_reference import pointacc as ref
@@ -129,7 +129,7 @@ def test_feature_step_by_hand():
     """The bench's feature steps without a simulator: the blocking MMU's gather (hit 1, miss LAT + B + 2, + 1)
     and OP_KNNF, composed with + 4; sequential rows: one miss per block of B rows."""
     cfg = TINY.replace(mmu_mshrs=1)
-    bp = plan(cfg, make_case(cfg, 0), mxu_latency(cfg.mxu_rows))
+    bp = plan(cfg, make_case(cfg, 0), mxu_prog(cfg))
     f0 = bp.feat[0]
     n, ch, B = 16, 4, cfg.cache_block_rows
     assert [r for r, _ in f0["entries"]] == [FEATURE_DRAM_BASE + a for a in range(n * ch)]
@@ -193,7 +193,7 @@ def test_top_without_feature_path():
     v = b.sources["pointacc_top.v"]
     assert "fld" not in v and "featdist" not in v and "feature_knn" not in b.manifest["host_protocol"]
     assert "ffeats" not in b.manifest["tensors"] and "fknn_idx" not in b.manifest["tensors"]
-    bp = plan(cfg, make_case(cfg, 0), mxu_latency(cfg.mxu_rows))
+    bp = plan(cfg, make_case(cfg, 0), mxu_prog(cfg))
     assert not bp.feat and [s[0] for s in bp.steps] == ["map"] * 6 + ["conv"] * (len(bp.conv) + 1)  # + the SA
 
 
