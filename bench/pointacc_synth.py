@@ -1,12 +1,14 @@
 """PointAcc RTL synthesis: Yosys cells / flip-flops / memory bits, and iCE40 fits and Fmax of a small config.
 
-    .venv/bin/python bench/pointacc_synth.py [--skip-generic] [--only-macro] [--macro-presets edge,server]
+    .venv/bin/python bench/pointacc_synth.py [--skip-generic] [--only-macro | --only-fits] [--macro-presets edge,server]
 
 * generic Yosys (`lego synth DIR`) of pointacc_top for the `tiny` preset (mapping unit NC 64, L 2, W 4,
   CB 12; MMU 4-byte rows, 64 B cache; 4 x 4 programmable matrix unit, 4 KiB / 1 KiB): cells, flip-flops, memory bits (generic synthesis
   maps memories to flip-flops), latches and loops;
-* `lego synth DIR --target ice40 --device hx8k|up5k` of pointacc_top for ICE40 below (NC 8, L 1, W 2, KM 2,
-  CB 5; 2-byte rows, 16 B cache; 2 x 2 programmable matrix unit, 1 KiB / 1 KiB, 64-bit AXI): fit, LCs, BRAMs, DSPs, Fmax (nextpnr, seed 1);
+* FPGA fits of the small config ICE40 below (NC 8, L 1, W 2, KM 2, CB 5; 2-byte rows, 16 B cache; 2 x 2
+  programmable matrix unit, 1 KiB / 1 KiB, 64-bit AXI): pointacc_top on the iCE40 HX8K and UP5K (it no longer
+  fits: the programmable array's DMA, controller and 1 KiB minimum buffers) and on the ECP5 25k, and its
+  mapping unit alone on the iCE40 HX8K and UP5K: fit, LUTs/LCs, BRAMs, DSPs, Fmax (nextpnr, seed 1);
 * the mapping unit alone as reported in docs/pointacc_rtl.md (tests/accelerators/pointacc/test_pointacc_synth.py:
   NC 8 / L 1 / W 2 / KM 2 / CB 4, and the server datapath L 8 / W 16 / KM 64 / CB 21 at NC 64), not re-run;
 * `lego synth DIR --memories macro` (memories kept as SRAM macros, docs/synth.md) of pointacc_top for the
@@ -105,16 +107,47 @@ def macro_md(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+FITS = (("pointacc_top", "ice40", "hx8k"), ("pointacc_top", "ice40", "up5k"), ("pointacc_top", "ecp5", "25k"),
+        ("mapping unit", "ice40", "hx8k"), ("mapping unit", "ice40", "up5k"))
+
+
+def fit_rows(root: Path, top: Path) -> list[dict]:
+    """Place and route of the small config's pointacc_top (``top``) and of its mapping unit alone (FITS)."""
+    dirs = {"pointacc_top": top,
+            "mapping unit": synth_dir(root / "map-ice40", MappingUnit(**ICE40.mapping_params()),
+                                      "lego_pointacc_mapping_ice40")}
+    rows = []
+    for design, target, dev in FITS:
+        try:
+            r = synth(dirs[design], target, device=check_device(target, dev))
+        except DoesNotFit as e:
+            r = e.result
+        u = r.get("fit_figures", {})
+        lut = u.get("LC") or u.get("LUT") or {}
+        rows.append({"design": design, "target": target, "device": dev, "fit": r.get("fit"), "lut": lut.get("used"),
+                     "lut_pct": lut.get("percent"), "bram": r.get("bram"), "dsp": r.get("dsp"),
+                     "fmax_mhz": r.get("fmax_mhz"), "time_s": r.get("time_s")})
+        print(rows[-1], flush=True)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-generic", action="store_true")
     ap.add_argument("--only-macro", action="store_true", help="run the macro rows only; keep the others as recorded")
+    ap.add_argument("--only-fits", action="store_true", help="run the FPGA rows only; keep the others as recorded")
     ap.add_argument("--macro-presets", default="edge", help="presets of the macro rows (default edge; "
                                                             "edge,server adds the server top)")
     a = ap.parse_args()
     presets = [p for p in a.macro_presets.split(",") if p]
     for p in presets:
         PointAccConfig.preset(p)
+    if a.only_fits:
+        old = json.loads((RESULTS / "pointacc_synth.json").read_text())
+        with tempfile.TemporaryDirectory(prefix="pointacc-synth-") as td:
+            fits = fit_rows(Path(td), gen(ICE40, Path(td)))
+        write(old["generic"], fits, old["macro"], ICE40.to_dict())
+        return
     if a.only_macro:
         old = json.loads((RESULTS / "pointacc_synth.json").read_text())
         with tempfile.TemporaryDirectory(prefix="pointacc-synth-") as td:
@@ -139,15 +172,7 @@ def main():
         rows.append({"design": "pointacc_top ice40 config (generic)", "cells": r["cells"], "flipflops": r["flipflops"],
                      "memory_bits": r["memory_bits"], "latches": r["latches"], "comb_loops": r["comb_loops"],
                      "lut4_estimate": r["lut4_estimate"], "time_s": r["time_s"]})
-        for dev in ("hx8k", "up5k"):
-            try:
-                r = synth(d, "ice40", device=check_device("ice40", dev))
-            except DoesNotFit as e:
-                r = e.result
-            u = r.get("fit_figures", {})
-            fits.append({"device": dev, "fit": r.get("fit"), "lc": u.get("LC", {}).get("used"),
-                         "lc_pct": u.get("LC", {}).get("percent"), "bram": r.get("bram"), "dsp": r.get("dsp"),
-                         "fmax_mhz": r.get("fmax_mhz"), "time_s": r.get("time_s")})
+        fits = fit_rows(root, d)
         macro = macro_rows(root, presets)
     write(rows, fits, macro, ICE40.to_dict())
 
@@ -156,12 +181,12 @@ def write(rows: list[dict], fits: list[dict], macro: list[dict], ice40_config: d
     """The tables; ``ice40_config``: the configuration the iCE40 rows were made with (with --only-macro the
     recorded one)."""
     t1 = table(rows, ["design", "cells", "flipflops", "memory_bits", "latches", "comb_loops", "lut4_estimate", "time_s"])
-    t2 = table(fits, ["device", "fit", "lc", "lc_pct", "bram", "dsp", "fmax_mhz", "time_s"])
+    t2 = table(fits, ["design", "target", "device", "fit", "lut", "lut_pct", "bram", "dsp", "fmax_mhz", "time_s"])
     print(t1)
     print(t2)
     (RESULTS / "pointacc_synth.md").write_text(
         "# PointAcc synthesis\n\n`.venv/bin/python bench/pointacc_synth.py`\n\n```\n" + t1 + "\n```\n\n"
-        "iCE40, pointacc_top of the small config " + str({k: v for k, v in ice40_config.items()
+        "FPGA fits (LUTs: iCE40 LCs, ECP5 LUT4s), pointacc_top and its mapping unit alone, of the small config " + str({k: v for k, v in ice40_config.items()
                                                           if k in ("point_buffer", "distance_lanes", "sorter_width",
                                                                    "max_neighbors", "coord_bits", "mxu_rows",
                                                                    "mxu_cols", "cache_bytes")})
