@@ -11,7 +11,8 @@ and ``weight`` (27 x R x C int8) drawn from the seed. The jobs (``BenchPlan``):
   radius 3 voxels, K), downsample (stride 2), submanifold kernel map (K = 3), strided kernel map
   (K = 2, stride 2);
 * sparse convolution (K = 3, submanifold) on the MMU and the matrix unit as an *implicit GEMM* per output tile
-  of T sites (``conv_tiles``: T = all n sites when n * 27 fits the MMU's 16-bit tag, else tiles of 65536 // 27):
+  of T sites (``costs.conv_plan``, the network model's plan: T = all n sites when n * 27 fits the MMU's 16-bit
+  tag, else tiles of 65536 // 27 rounded down to a multiple of lcm(R, C)):
   X is T x 27R int8, row t = the 27 offsets' input rows of output site t, each the input row paired with t at
   that offset or the all-zero DRAM row ``CONV_ZERO_ROW``; one MMU gather of the T * 27 rows (t major, offset
   minor) staged into X (``mxu_stage`` = 1), then one program GEMM(M = T, K = 27R, N = C) by the weights
@@ -57,6 +58,7 @@ from sw_reference import pointacc as ref
 
 from ..rtlbench import ENGINES, build_dir, check_run, check_waves, run_cached
 from .cache_model import CacheModel
+from .costs import conv_plan
 from .cloud import DATA_DIR, load_cloud
 from .config import PointAccConfig
 from .cycles import (feature_gather_entries, gather_gemm_cycles, gather_knn_feature_cycles, job_cycles,
@@ -211,22 +213,6 @@ def _feature_step(cfg: PointAccConfig, geo: Geometry, cache: CacheModel, name: s
             "cycles": gather_knn_feature_cycles(mc["cycles"], knnf), "idx": idx, "d2": d2}
 
 
-def conv_slots(km, n_out: int) -> np.ndarray:
-    """(n_out, taps) DRAM rows of the implicit GEMM's X: slot (t, d) = the input row paired with output t at
-    offset d, ``CONV_ZERO_ROW`` where offset d has none (a submanifold map pairs each (d, t) at most once)."""
-    slots = np.full((n_out, len(km.pairs)), CONV_ZERO_ROW, dtype=np.int64)
-    for d, pr in enumerate(km.pairs):
-        if len(pr):
-            slots[pr[:, 1], d] = pr[:, 0]
-    return slots
-
-
-def conv_tiles(n_out: int, taps: int) -> list[tuple[int, int]]:
-    """Output tiles [lo, hi) whose gathers fit the MMU's 16-bit tag (T * taps <= 65536 staged rows)."""
-    t = (1 << 16) // taps
-    return [(lo, min(n_out, lo + t)) for lo in range(0, n_out, t)]
-
-
 def gather_gemm(bp: BenchPlan, cache: CacheModel, rows: list[int], dram_latency: int, taps: int = 1) -> dict:
     """One gather-GEMM of the rows ``rows`` by K x C weights, ``taps`` gathered rows to a row of X (K = taps * R):
     the MMU's replay on ``cache`` (its state carries), the array's program and the exact cycles."""
@@ -288,11 +274,12 @@ def plan(cfg: PointAccConfig, case: dict, mxu_prog: dict, dram_latency: int = BE
         kf = min(BENCH_FEATURE_K, geo.max_knn, nf)
         bp.feat.append(_feature_step(cfg, geo, cache, "fknn", ff, np.arange(nf), kf, dram_latency))
     R = cfg.mxu_rows
-    slots = conv_slots(km, n)
-    for i, (lo, hi) in enumerate(conv_tiles(n, len(km.pairs))):
-        rows = slots[lo:hi].ravel().tolist()
-        bp.conv.append({"offset": f"tile {i}", "sites": [lo, hi], "rows": rows,
-                        **gather_gemm(bp, cache, rows, dram_latency, taps=len(km.pairs))})
+    cp = conv_plan(cfg, km, n, R, zero=CONV_ZERO_ROW)        # the network model's implicit-GEMM plan, rpp = 1
+    for i, (start, m) in enumerate(zip(cp["starts"].tolist(), cp["tiles"])):
+        rows = cp["rows"][start:start + m * cp["taps"]].tolist()
+        lo = start // cp["taps"]
+        bp.conv.append({"offset": f"tile {i}", "sites": [lo, lo + m], "rows": rows,
+                        **gather_gemm(bp, cache, rows, dram_latency, taps=cp["taps"])})
     nmap = len(bp.jobs)
     if fpath:
         # the tied feature kNN after the offsets: its rows (the first points' features) stay cached, so the

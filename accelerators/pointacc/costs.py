@@ -488,12 +488,13 @@ def conv_tile(cfg: PointAccConfig, taps: int, rpp: int, n_out: int) -> int:
     return max(1, min(t, n_out))
 
 
-def conv_plan(cfg: PointAccConfig, km: ref.KernelMap, n_out: int, c_in: int) -> dict | None:
+def conv_plan(cfg: PointAccConfig, km: ref.KernelMap, n_out: int, c_in: int, zero: int | None = None) -> dict | None:
     """The implicit-GEMM plan of a sparse convolution (None without pairs): ``rpp`` = ceil(c_in / R) rows a
     point, ``T`` (``Costs.conv_tile``), ``tiles`` (the M of each program: T, the last the rest), ``rows`` (the
     gather stream: per output site t, kernel offset d and row j, row in*rpp + j of the input paired with t at
     d, or ``zero``), ``starts`` (stream index of each tile's MMU op), ``pairs``, ``zero`` and ``entries``.
-    LegoError naming ``kernel map`` when an (output, offset) has two inputs (one X row each)."""
+    LegoError naming ``kernel map`` when an (output, offset) has two inputs (one X row each). ``zero``: the zero
+    row's address (default ``zero_row``: the block after the feature rows; the RTL bench puts it elsewhere)."""
     rpp = _cdiv(c_in, cfg.mxu_rows)
     taps = len(km.pairs)
     parts = [np.column_stack([np.full(len(p), d, np.int64), p]) for d, p in enumerate(km.pairs) if len(p)]
@@ -506,7 +507,7 @@ def conv_plan(cfg: PointAccConfig, km: ref.KernelMap, n_out: int, c_in: int) -> 
     if int(np.count_nonzero(src >= 0)) != len(pr):
         raise LegoError("kernel map: an (output, offset) has more than one input; the implicit GEMM stages one "
                         "X row per (output, offset)")
-    zero = zero_row(n_in, rpp, cfg.cache_block_rows)
+    zero = zero_row(n_in, rpp, cfg.cache_block_rows) if zero is None else zero
     rows = np.where(src[:, :, None] >= 0, src[:, :, None] * rpp + np.arange(rpp), zero).reshape(-1)
     T = conv_tile(cfg, taps, rpp, n_out)
     tiles = [min(T, n_out - s) for s in range(0, n_out, T)]

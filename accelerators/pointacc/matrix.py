@@ -43,9 +43,14 @@ def mxu_prog(cfg) -> dict:
     """The array's ``prog`` manifest section (tile box, drains, counters, lanes: what the compiler and the exact
     timing read), from the configuration alone (``design_hash`` empty; ``lego gen`` records the real one)."""
     b = mxu_build(cfg)
-    b.top.core._MustUse__silence = True
-    b.top._MustUse__silence = True
+    _silence(b.top)
     return prog_doc(b, "")
+
+
+def _silence(top) -> None:
+    """A ``ProgTop`` built for its parameters only (not elaborated): no UnusedElaboratable warning."""
+    top.core._MustUse__silence = True
+    top._MustUse__silence = True
 
 
 def gemm_program(prog: dict, m: int, k: int, n: int, latency: int, base: int = 0) -> dict:
@@ -89,6 +94,11 @@ class MatrixUnit(Elaboratable):
         self.stg_valid = Signal(name="stg_valid")
         self.stg_addr = Signal(ADDR_BITS, name="stg_addr")
         self.stg_data = Signal(R * 8, name="stg_data")
+
+    def silence(self) -> None:
+        """Built for its ports and parameters only (not elaborated): no UnusedElaboratable warning."""
+        _silence(self.prog)
+        self._MustUse__silence = True
 
     def prog_ports(self) -> list[tuple[Signal, str]]:
         """The array's ports with their directions ("i"/"o"), in ``ProgTop.ports()`` order."""

@@ -158,7 +158,7 @@ async def mmu_gather(dut, entries, dram: Dram, limit: int, clock: list, s_cycle:
     return i, ports
 
 
-async def conv_offset(dut, off, dram: Dram, ram, limit: int, clock: list):
+async def gather_gemm(dut, off, dram: Dram, ram, limit: int, clock: list):
     """One gather-GEMM (an offset, or the set-abstraction layer): the weights into the array's DRAM, the MMU
     gather staged into X (mxu_stage = 1), then the GEMM program on mxu_cmd_*; returns the measured record."""
     mxu = lambda n: _sig(dut, f"mxu_{n}")   # noqa: E731
@@ -261,7 +261,7 @@ async def pointacc(dut):
         if step[0] == "map":
             out["map"][step[1]] = await mapping_job(dut, stim["map_jobs"][step[1]], limit)
         elif step[0] == "conv":
-            out["conv"][step[1]] = await conv_offset(dut, stim["conv"][step[1]], dram, ram, limit, clock)
+            out["conv"][step[1]] = await gather_gemm(dut, stim["conv"][step[1]], dram, ram, limit, clock)
         elif step[0] == "feat":
             out["feat"][step[1]] = await feature_step(dut, stim["feat"][step[1]], dram, limit, clock)
         else:

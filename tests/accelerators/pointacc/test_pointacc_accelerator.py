@@ -271,6 +271,7 @@ def test_matrix_unit_is_lego_programmable_array(tmp_path):
     header, _, _ = compile_gemm({"prog": ref_prog}, {"M": 64, "N": 4, "K": 27 * 4}, latency=8)
     assert c0["program"]["cycles"] == header["predicted"]["cycles"] > 64
     m = MatrixUnit(TINY)
+    m.silence()
     assert [s.name for s, _ in m.prog_ports()][:6] == ["cmd_valid", "cmd_ready", "cmd_data", "busy", "done", "cycles"]
 
 
@@ -319,23 +320,23 @@ def test_synth_tiny(tmp_path, tiny_dir):
 
 
 def test_implicit_gemm_tiles_equal_sparse_conv():
-    """The bench's sparse-conv formulation on a cloud that needs several output tiles (3,000 sites x 27 slots
-    exceed the MMU's 16-bit tag): per tile, X = the gathered slot rows (feature rows, the zero row where no
-    pair) times the weights reshaped to 27R x C, in numpy; the tiles together equal sw_reference's
-    sparse_conv."""
-    from accelerators.pointacc.bench import conv_slots, conv_tiles
+    """The bench's sparse-conv formulation (``costs.conv_plan`` with the bench's zero row) on a cloud that needs
+    several output tiles (3,000 sites x 27 slots exceed the MMU's 16-bit tag): per tile, X = the gathered slot
+    rows (feature rows, the zero row where no pair) times the weights reshaped to 27R x C, in numpy; the tiles
+    together equal sw_reference's sparse_conv, and the slots a coordinate-dict oracle's."""
+    from accelerators.pointacc.costs import conv_plan
     rng = np.random.default_rng(11)
     pts = np.unique(rng.integers(-12, 12, (4000, 3)), axis=0)[:3000]
-    n, R, C = len(pts), 4, 3
+    n, R, C = len(pts), 4, 4
     feats = rng.integers(-128, 128, (n, R)).astype(np.int8)
     weight = rng.integers(-128, 128, (27, R, C)).astype(np.int8)
     km = ref.submanifold_kernel_map(pts, 3)
-    tiles = conv_tiles(n, 27)
-    assert tiles == [(0, 2427), (2427, 3000)]
-    slots = conv_slots(km, n)
+    cp = conv_plan(TINY, km, n, R, zero=CONV_ZERO_ROW)
+    assert cp["tiles"] == [2424, 576] and cp["starts"].tolist() == [0, 2424 * 27]     # 65536 // 27 = 2427 -> x4
+    slots = cp["rows"].reshape(n, 27)
     assert slots.tolist() == np.array(implicit_gemm_rows(pts)).reshape(n, 27).tolist()
     rows = np.zeros((CONV_ZERO_ROW + 1, R), dtype=np.int64)
     rows[:n] = feats
-    y = np.concatenate([rows[slots[lo:hi]].reshape(hi - lo, 27 * R) @ weight.reshape(27 * R, C).astype(np.int64)
-                        for lo, hi in tiles])
+    y = np.concatenate([rows[slots[lo:lo + m]].reshape(m, 27 * R) @ weight.reshape(27 * R, C).astype(np.int64)
+                        for lo, m in zip(range(0, n, 2424), cp["tiles"])])
     assert np.array_equal(y, ref.sparse_conv(feats, weight, km, n))
