@@ -168,7 +168,7 @@ def build_prog(workload: str, R: int, C: int, dataflows: tuple[str, ...], bits: 
 
 
 def prog_doc(b: ProgBuild, design_hash: str) -> dict:
-    """The manifest's ``prog`` section (what ``lego compile`` and the cycle engine read); the top elaborated."""
+    """The manifest's ``prog`` section (what ``lego compile`` and the cycle engine read); needs no elaboration."""
     arch, pg, top = b.arch, b.pg, b.top
     fd = frame_delay(arch)
     R, C = arch.modes[0].df.P

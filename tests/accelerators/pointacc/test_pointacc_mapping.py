@@ -380,6 +380,8 @@ FRAME_BALL_RADIUS = 20          # cm (the bench's ball-query radius)
 FRAME_FPS_CYCLES = 8_419_325    # n + fps_cycles, measured at RTL (test_whole_frame_fps_slow)
 FRAME_KNN_CYCLES = 8_560_640    # n + knn_cycles
 FRAME_BALL_CYCLES = 4_326_731   # n + ball_query_cycles
+# the same workload on each frame: n + ball_query_cycles (data-dependent; kNN's and FPS's depend on n, m, k only)
+FRAMES_BALL_CYCLES = {"ouster_os1_128_frame0.bin": FRAME_BALL_CYCLES, "ouster_os2_128_frame0.bin": 5_015_255}
 FRAME_BALL_FEW = 273            # centres with fewer than k = 16 hits at 20 cm (the rest have >= 16)
 
 
@@ -481,33 +483,36 @@ def test_whole_frame_fps_slow(tmp_path, monkeypatch, frame):
 
 
 @pytest.mark.slow
-def test_whole_frame_knn_slow(tmp_path, monkeypatch):
-    """kNN k = 16 on the server unit under Verilator: the 4,096 FPS picks as queries over the bench's 16,384
-    points (one job, one pass a query); indices and distances bit-exact against sw_reference's kNN and against
-    the brute-force oracle (stable argsort, ties to the lower index); loads + job == the bench's figure,
-    n + knn_cycles = 8,560,640."""
+@pytest.mark.parametrize("frame", ["ouster_os1_128_frame0.bin", "ouster_os2_128_frame0.bin"])
+def test_whole_frame_knn_slow(tmp_path, monkeypatch, frame):
+    """kNN k = 16 on the server unit under Verilator: the 4,096 FPS picks as queries over the frame's 16,384
+    points nearest the sensor (for OS-1 the bench's; one job, one pass a query); indices and distances
+    bit-exact against sw_reference's kNN and against the brute-force oracle (stable argsort, ties to the lower
+    index); loads + job == the model, n + knn_cycles = 8,560,640 on both frames."""
     monkeypatch.setenv("MAKEFLAGS", "OPT_FAST=-O1 OPT_GLOBAL=-O1")
-    pts, sel = frame_workload()
+    pts, sel = frame_workload(frame)
     _, (idx, d2), total, wall = run_frame_job(tmp_path, "knn", pts, pts[sel], k=FRAME_K)
     o_idx, o_d2 = knn_oracle(pts, pts[sel], FRAME_K)
     assert np.array_equal(idx, o_idx) and np.array_equal(d2, o_d2)
     assert total == FRAME_N + knn_cycles(geo_of(SERVER), FRAME_N, FRAME_M, FRAME_K) == FRAME_KNN_CYCLES
-    print(f"whole frame kNN: {FRAME_M} queries x {len(pts)} points, k {FRAME_K}, {total} cycles, {wall:.0f} s")
+    print(f"whole frame kNN ({frame}): {FRAME_M} queries x {len(pts)} points, k {FRAME_K}, {total} cycles, "
+          f"{wall:.0f} s")
 
 
 @pytest.mark.slow
-def test_whole_frame_ball_query_slow(tmp_path, monkeypatch):
+@pytest.mark.parametrize("frame", ["ouster_os1_128_frame0.bin", "ouster_os2_128_frame0.bin"])
+def test_whole_frame_ball_query_slow(tmp_path, monkeypatch, frame):
     """Ball query (radius 20 cm, k = 16) on the server unit under Verilator, the 4,096 FPS picks as centres over
-    the bench's 16,384 points (273 centres with fewer than 16 hits: padded rows, full scans); bit-exact against
-    sw_reference's ball query and the cKDTree oracle; loads + job == the bench's figure, n + ball_query_cycles
-    = 4,326,731."""
+    the frame's 16,384 points nearest the sensor (OS-1: the bench's; 273 centres with fewer than 16 hits: padded
+    rows, full scans); bit-exact against sw_reference's ball query and the cKDTree oracle; loads + job == the
+    model, n + ball_query_cycles = 4,326,731 (OS-1) and 5,015,255 (OS-2)."""
     monkeypatch.setenv("MAKEFLAGS", "OPT_FAST=-O1 OPT_GLOBAL=-O1")
-    pts, sel = frame_workload()
+    pts, sel = frame_workload(frame)
     _, got, total, wall = run_frame_job(tmp_path, "ball_query", pts, pts[sel], radius=FRAME_BALL_RADIUS, k=FRAME_K)
     assert np.array_equal(got, ball_oracle(pts, pts[sel], FRAME_BALL_RADIUS, FRAME_K))
     model = FRAME_N + ball_query_cycles(geo_of(SERVER), pts, pts[sel], FRAME_BALL_RADIUS, FRAME_K)
-    assert total == model == FRAME_BALL_CYCLES
-    print(f"whole frame ball query: {FRAME_M} centres x {len(pts)} points, r {FRAME_BALL_RADIUS} cm, k {FRAME_K}, "
+    assert total == model == FRAMES_BALL_CYCLES[frame]
+    print(f"whole frame ball query ({frame}): {FRAME_M} centres x {len(pts)} points, r {FRAME_BALL_RADIUS} cm, k {FRAME_K}, "
           f"{total} cycles, {wall:.0f} s")
 
 
