@@ -1,7 +1,7 @@
 """The cost primitives of the PointAcc network model (``model.py`` documents what is exact and what is
 modeled): ``Costs`` (one record per mapping op and layer; mapping-unit jobs, MMU gathers through the
 cache, programs of the matrix unit (lego's programmable GEMM array), DRAM bytes, energy), the implicit-GEMM
-plan of a sparse convolution (``conv_plan``, ``conv_tile``, ``zero_row``), ``program_cycles`` and ``x_tiles``
+plan of a sparse convolution (``conv_plan``, ``conv_tile``, ``zero_row``) and ``x_tiles``
 (x-slab jobs for clouds larger than the point buffer)."""
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from .cycles import (ball_query_cycles, downsample_cycles, fps_cycles, gather_kn
 from .driver import Geometry
 
 __all__ = ["Costs", "x_tiles", "x_tile_slices", "LAYER_COLUMNS", "DRAM_PARTS", "ENERGY_PARTS", "COORD_BYTES",
-           "PAIR_BYTES", "NEIGHBOR_BYTES", "Y_BYTES", "TAG_ROWS", "program_cycles", "conv_plan", "conv_tile",
+           "PAIR_BYTES", "NEIGHBOR_BYTES", "Y_BYTES", "TAG_ROWS", "conv_plan", "conv_tile",
            "zero_row"]
 
 COORD_BYTES = 8          # a point in the mapping unit: 3 x 21-bit coordinates in one 64-bit word
@@ -333,7 +333,7 @@ class Costs:
 
     # ---- MMU + matrix unit (the programmable GEMM array)
     def _program(self, m: int, k: int, n: int) -> dict:
-        """One program ``Y[m x n] = X[m x k] W[k x n]`` on the array (``program_cycles``: exact cycles and the
+        """One program ``Y[m x n] = X[m x k] W[k x n]`` on the array (``matrix.mxu_gemm``: exact cycles and the
         compiler's tile (tM, tN, tK)): adds its cycles, issued MACs and energy to the layer and returns the
         bytes it moves. The compiler's loop order (``lego.prog.compiler.emit_gemm``: M tiles, then N tiles,
         then K steps, each loading its X and W tiles) reads X once per N tile and W once per M tile; Y (int32)
@@ -342,7 +342,8 @@ class Costs:
         array; a tile spanning several column passes reads X more often, not counted) and the accumulator
         (one read-modify-write of a row of C int32 per row, K pass of R and column pass of C)."""
         cfg = self.cfg
-        cyc, _mode, tile = program_cycles(cfg, m, k, n, cfg.dram_latency_cycles)
+        from .matrix import mxu_gemm        # amaranth and lego.prog: loaded at the first program, not at start-up
+        cyc, _mode, tile = mxu_gemm(cfg, m, k, n, cfg.dram_latency_cycles)
         t = dict(tile)
         x_read = m * k * _cdiv(n, t["N"])
         w_read = k * n * _cdiv(m, t["M"])
@@ -457,15 +458,7 @@ class Costs:
         return self.fusion and 2 * max(widths) <= self.cfg.fusion_buffer_bytes
 
 
-# ------------------------------------------------------------------------------------------ programs
-def program_cycles(cfg: PointAccConfig, m: int, k: int, n: int, latency: int) -> tuple[int, str, tuple]:
-    """(exact cycles, mode, tile as sorted (("K", ..), ("M", ..), ("N", ..))) of the fastest program of an
-    m x k by k x n GEMM on ``cfg``'s array at DRAM ``latency``: ``matrix.mxu_gemm`` (``lego.prog.compiler.
-    compile_gemm`` timed by ``lego.prog.timing``, exact against the RTL; memoized)."""
-    from .matrix import mxu_gemm
-    return mxu_gemm(cfg, m, k, n, latency)
-
-
+# ------------------------------------------------------------------------------------------ implicit GEMM
 def zero_row(n_in: int, rpp: int, block_rows: int) -> int:
     """The DRAM row address of the all-zero row: the first row of the cache block after the layer's
     n_in * rpp feature rows (rows 0 .. n_in*rpp - 1), so it is distinct from every feature row and shares no

@@ -28,7 +28,7 @@ temporal layer fusion off (``--no-fusion``). What is exact and what is modeled:
   channels; a point of C channels has ceil(C / R) rows, stored consecutively; a layer's features
   start cold (a new tensor).
 * **MACs on the matrix unit** (lego's programmable GEMM array, ``matrix.py``): every GEMM is a program whose
-  cycles are exact (``costs.program_cycles``: ``lego.prog.compiler.compile_gemm``'s fastest program timed by
+  cycles are exact (``matrix.mxu_gemm``: ``lego.prog.compiler.compile_gemm``'s fastest program timed by
   ``lego.prog.timing``, exact against the RTL, at ``dram_latency_cycles``). A **sparse convolution** is an
   implicit GEMM per output tile (``costs.conv_plan``): per tile of T output sites the MMU gathers
   T * taps * rpp rows (rpp = ceil(C_in / R); t major, then the kernel offset d, then the point's row j), the
